@@ -1,0 +1,129 @@
+"""The one place adapters are chosen and wired (cosmic-python's ``bootstrap``).
+
+Nothing here runs at import time: callers (the embedded server, a Lambda
+handler, a test) call ``bootstrap`` with settings and get a ``Runtime``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from augury.ports import BlobStore, EventStream, MetadataStore, StreamRecord, Trainer
+from augury.runtime import Runtime
+from augury.settings import Settings
+
+EventConsumer = Callable[[list[StreamRecord]], None]
+
+DEFAULT_CONTAINERS: Mapping[str, Sequence[str]] = {
+    "forecasting": (sys.executable, "-m", "augury_training.forecasting"),
+    "personalization": (sys.executable, "-m", "augury_training.personalization"),
+}
+"""How embedded mode runs each training container: its entry point as a process."""
+
+
+def bootstrap(
+    settings: Settings,
+    *,
+    containers: Mapping[str, Sequence[str]] | None = None,
+    event_consumer: EventConsumer | None = None,
+) -> Runtime:
+    """Build the runtime the settings describe."""
+    metadata = _metadata_store(settings.metadata_uri)
+    blobs = _blob_store(settings.blobs_uri)
+    runtime = Runtime(
+        settings=settings,
+        metadata=metadata,
+        blobs=blobs,
+        workflows=None,  # type: ignore[arg-type]  # wired below: the engine needs the runtime
+        trainer=_trainer(settings, blobs, containers or DEFAULT_CONTAINERS),
+        events=_event_stream(settings.events_uri, event_consumer),
+    )
+    runtime.workflows = _workflow_engine(settings, runtime)
+    return runtime
+
+
+def _scheme(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri)
+    return parsed.scheme, (parsed.netloc + parsed.path)
+
+
+def _metadata_store(uri: str) -> MetadataStore:
+    scheme, rest = _scheme(uri)
+    if scheme == "sqlite":
+        from augury.local.sqlite_store import SqliteMetadataStore
+
+        return SqliteMetadataStore(Path(urlparse(uri).path))
+    if scheme == "dynamodb":
+        from augury.aws.dynamodb_store import DynamoDBMetadataStore
+
+        return DynamoDBMetadataStore(rest)
+    raise ValueError(f"AUGURY_METADATA: unsupported store {uri!r} (sqlite:/// or dynamodb://)")
+
+
+def _blob_store(uri: str) -> BlobStore:
+    parsed = urlparse(uri)
+    if parsed.scheme in ("file", ""):
+        from augury.local.file_blobs import FileBlobStore
+
+        return FileBlobStore(Path(parsed.path if parsed.scheme else uri))
+    if parsed.scheme == "s3":
+        from augury.aws.s3_blobs import S3BlobStore
+
+        return S3BlobStore(parsed.netloc, parsed.path.strip("/"))
+    raise ValueError(f"AUGURY_BLOBS: unsupported store {uri!r} (a directory or s3://)")
+
+
+def _workflow_engine(settings: Settings, runtime: Runtime):
+    parsed = urlparse(settings.workflows_uri)
+    if parsed.scheme == "local":
+        from augury.local.workflow_runner import LocalWorkflowRunner
+
+        workers = int(parse_qs(parsed.query).get("workers", ["4"])[0])
+        return LocalWorkflowRunner(runtime, workers=workers)
+    if parsed.scheme == "stepfunctions":
+        from augury.aws.stepfunctions_engine import StepFunctionsEngine
+
+        return StepFunctionsEngine(settings.region, settings.account, parsed.netloc)
+    raise ValueError(f"AUGURY_WORKFLOWS: unsupported engine {settings.workflows_uri!r}")
+
+
+def _trainer(settings: Settings, blobs: BlobStore, containers) -> Trainer:
+    parsed = urlparse(settings.trainer_uri)
+    if parsed.scheme == "local":
+        from augury.local.process_trainer import ProcessTrainer
+
+        work_dir = Path(settings.work_dir or "./augury-data/work")
+        return ProcessTrainer(blobs, work_dir, containers)
+    if parsed.scheme == "sagemaker":
+        from augury.aws.sagemaker_trainer import SageMakerTrainer
+
+        query = {key: values[0] for key, values in parse_qs(parsed.query).items()}
+        images = {
+            key.removeprefix("image."): value
+            for key, value in query.items()
+            if key.startswith("image.")
+        }
+        blob_uri = urlparse(settings.blobs_uri)
+        return SageMakerTrainer(
+            role_arn=query["role_arn"],
+            images=images,
+            bucket=blob_uri.netloc,
+            prefix=blob_uri.path.strip("/"),
+        )
+    raise ValueError(f"AUGURY_TRAINER: unsupported trainer {settings.trainer_uri!r}")
+
+
+def _event_stream(uri: str, consumer: EventConsumer | None) -> EventStream:
+    scheme, rest = _scheme(uri)
+    if scheme == "local":
+        from augury.local.event_queue import InProcessEventStream
+
+        return InProcessEventStream(consumer)
+    if scheme == "kinesis":
+        from augury.aws.kinesis_stream import KinesisEventStream
+
+        return KinesisEventStream(rest)
+    raise ValueError(f"AUGURY_EVENTS: unsupported stream {uri!r} (local:// or kinesis://)")

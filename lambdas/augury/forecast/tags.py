@@ -1,0 +1,28 @@
+"""Forecast's tag operations, generic over every resource type."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from augury.api.operations import OperationSet
+from augury.resources import crud
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+
+operations = OperationSet("forecast")
+
+
+@operations("TagResource")
+def tag_resource(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    return crud.tag_resource(runtime, "forecast", request)
+
+
+@operations("UntagResource")
+def untag_resource(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    return crud.untag_resource(runtime, "forecast", request)
+
+
+@operations("ListTagsForResource")
+def list_tags_for_resource(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    return crud.list_tags(runtime, "forecast", request)

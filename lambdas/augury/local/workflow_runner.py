@@ -1,0 +1,137 @@
+"""The embedded workflow engine: workflow steps in a thread pool.
+
+Executions are written to the metadata store while they run, so that after a
+crash ``recover`` can fail them with a reason instead of leaving resources
+stuck IN_PROGRESS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from augury.resources import crud
+from augury.resources.record import Resource
+from augury.resources.status import Status
+from augury.resources.types import all_types
+from augury.workflows.catalog import workflow as find_workflow
+from augury.workflows.definition import ResourceFailed, ResourcePending
+from augury.workflows.execution import run_failure, run_step
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+
+logger = logging.getLogger(__name__)
+
+EXECUTION_KIND = "augury:workflow-execution"
+RESTART_REASON = "Augury restarted while this work was in progress; nothing was lost, run it again"
+
+
+class LocalWorkflowRunner:
+    def __init__(self, runtime: Runtime, *, workers: int = 4) -> None:
+        self._runtime = runtime
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="augury-workflow")
+        self._running: set[Future[None]] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def start(self, workflow: str, payload: Mapping[str, Any]) -> str:
+        find_workflow(workflow)  # unknown names fail in the caller, not in a thread
+        execution_id = str(uuid.uuid4())
+        arn = f"arn:augury:local:{self._runtime.settings.account}:execution/{execution_id}"
+        self._runtime.metadata.create(
+            Resource(
+                arn=arn,
+                kind=EXECUTION_KIND,
+                name=workflow,
+                status=Status.CREATE_IN_PROGRESS.value,
+                attributes={"input": dict(payload)},
+            )
+        )
+        future = self._pool.submit(self._execute, arn, workflow, dict(payload))
+        with self._lock:
+            self._running.add(future)
+        future.add_done_callback(self._forget)
+        return arn
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._running.discard(future)
+
+    def _execute(self, execution_arn: str, workflow_name: str, state: dict[str, Any]) -> None:
+        definition = find_workflow(workflow_name)
+        try:
+            for step in definition.steps:
+                attempt = 0
+                while True:
+                    try:
+                        state = run_step(self._runtime, workflow_name, step.name, state)
+                        break
+                    except ResourcePending as pending:
+                        attempt += 1
+                        if attempt >= step.retry.max_attempts:
+                            raise ResourceFailed(f"Timed out waiting: {pending}") from None
+                        if self._stopping.wait(step.retry.delay(attempt)):
+                            return  # shutting down: recover() fails it on the next start
+        except ResourceFailed as failed:
+            run_failure(self._runtime, workflow_name, state, str(failed))
+        except Exception as error:
+            logger.exception("workflow %s crashed", workflow_name)
+            reason = f"Internal error ({type(error).__name__}): {error}"
+            run_failure(self._runtime, workflow_name, state, reason)
+        self._runtime.metadata.delete(execution_arn)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until no execution is running (for tests and the demo)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._running:
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def recover(self) -> int:
+        """Fail what a previous process left in progress; return how many resources."""
+        failed = 0
+        cursor = None
+        while True:
+            page = self._runtime.metadata.list(kind=EXECUTION_KIND, limit=100, cursor=cursor)
+            for execution in page.items:
+                state = execution.attributes.get("input", {})
+                try:
+                    run_failure(self._runtime, execution.name, state, RESTART_REASON)
+                    failed += 1
+                except Exception:
+                    logger.exception("could not fail interrupted execution %s", execution.arn)
+                self._runtime.metadata.delete(execution.arn)
+            cursor = page.cursor
+            if cursor is None:
+                break
+        return failed + self._fail_stuck_resources()
+
+    def _fail_stuck_resources(self) -> int:
+        """Anything still working after the executions were failed had none: fail it too."""
+        failed = 0
+        for resource_type in all_types():
+            cursor = None
+            while True:
+                page = self._runtime.metadata.list(kind=resource_type.kind, cursor=cursor)
+                for record in page.items:
+                    status = Status(record.status)
+                    if status.working:
+                        crud.set_status(self._runtime, record.arn, status.failure(), RESTART_REASON)
+                        failed += 1
+                cursor = page.cursor
+                if cursor is None:
+                    break
+        return failed

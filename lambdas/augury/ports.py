@@ -1,0 +1,170 @@
+"""The ports: the few primitives the services need from the outside world.
+
+Each port has a ``local`` adapter (embedded mode) and an ``aws`` adapter. The
+services and workflows see only these protocols, so the same operation code runs
+on SQLite and files or on DynamoDB and S3. Keep each port small: every method
+added here must be written twice and covered by the shared contract tests in
+``tests/contract``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from augury.resources.record import Resource
+
+
+class StoreError(Exception):
+    """Base of the errors a store raises; the services turn them into API errors."""
+
+
+class AlreadyExists(StoreError):
+    """A record with this key exists already (a conditional create failed)."""
+
+
+class NotFound(StoreError):
+    """No record with this key."""
+
+
+class ConcurrentUpdate(StoreError):
+    """The record changed since it was read (a conditional update failed)."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a listing; ``cursor`` is opaque and ``None`` on the last page."""
+
+    items: list[Resource]
+    cursor: str | None
+
+
+class MetadataStore(Protocol):
+    """Resource records keyed by ARN, listed by kind or by parent, newest last."""
+
+    def create(self, resource: Resource) -> None:
+        """Insert; raise ``AlreadyExists`` if the ARN is taken."""
+
+    def get(self, arn: str) -> Resource | None:
+        """The record, or ``None``."""
+
+    def update(self, resource: Resource) -> Resource:
+        """Replace the record if its stored version equals ``resource.version``.
+
+        Returns the stored record (version incremented). Raises ``NotFound`` or
+        ``ConcurrentUpdate``.
+        """
+
+    def delete(self, arn: str) -> None:
+        """Remove the record; removing a missing record is not an error."""
+
+    def list(
+        self,
+        *,
+        kind: str | None = None,
+        parent_arn: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page:
+        """Records of one kind and/or one parent in creation order.
+
+        At least one of ``kind`` and ``parent_arn`` must be given.
+        """
+
+
+class BlobNotFound(StoreError):
+    """No blob under this key."""
+
+
+class BlobStore(Protocol):
+    """Opaque bytes under slash-separated keys (datasets, models, forecasts)."""
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Write atomically: readers see the old blob or the new one, never a part."""
+
+    def get_bytes(self, key: str) -> bytes:
+        """Read; raise ``BlobNotFound``."""
+
+    def upload_file(self, path: Path, key: str) -> None:
+        """Copy a local file in, atomically, without holding it in memory."""
+
+    def download_file(self, key: str, path: Path) -> None:
+        """Copy a blob out to a local file; raise ``BlobNotFound``."""
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        """Every key under ``prefix``, sorted."""
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under ``prefix``; return how many were deleted."""
+
+    def uri(self, key: str) -> str:
+        """Where the blob lives, for humans and for SageMaker (``s3://`` or a path)."""
+
+
+class WorkflowEngine(Protocol):
+    """Starts a named workflow (see ``augury.workflows``) on an input document."""
+
+    def start(self, workflow: str, payload: Mapping[str, Any]) -> str:
+        """Start an execution and return its id; never waits for it."""
+
+
+@dataclass(frozen=True)
+class TrainingJobSpec:
+    """What a training job needs, in SageMaker's vocabulary.
+
+    ``channels`` map a channel name to a blob prefix whose keys become files in
+    ``input/data/<channel>/``; the model directory comes back as
+    ``<output_prefix>/model.tar.gz``.
+    """
+
+    name: str
+    container: str
+    hyperparameters: Mapping[str, str]
+    channels: Mapping[str, str]
+    output_prefix: str
+    instance_type: str = "ml.m5.xlarge"
+    max_runtime_seconds: int = 86_400
+
+
+TRAINING_IN_PROGRESS = "InProgress"
+TRAINING_COMPLETED = "Completed"
+TRAINING_FAILED = "Failed"
+TRAINING_STOPPED = "Stopped"
+
+
+@dataclass(frozen=True)
+class TrainingJobState:
+    name: str
+    status: str
+    failure_reason: str | None = None
+    model_key: str | None = None
+
+
+class Trainer(Protocol):
+    """Runs training containers under the SageMaker training contract."""
+
+    def start(self, spec: TrainingJobSpec) -> None:
+        """Start the job; raise ``AlreadyExists`` if the name is taken."""
+
+    def describe(self, name: str) -> TrainingJobState:
+        """Current state; raise ``NotFound``."""
+
+    def stop(self, name: str) -> None:
+        """Ask the job to stop; a finished job is left as it is."""
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    """One event on the stream, partitioned so one user's events stay in order."""
+
+    partition_key: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+class EventStream(Protocol):
+    """Where PutEvents / PutUsers / PutItems land before a consumer applies them."""
+
+    def publish(self, records: Sequence[StreamRecord]) -> None:
+        """Append records in order; raise on failure so nothing is silently lost."""

@@ -1,0 +1,23 @@
+"""The runtime: the ports wired together, handed to every operation and step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from augury.ports import BlobStore, EventStream, MetadataStore, Trainer, WorkflowEngine
+from augury.resources.arns import ArnFactory
+from augury.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    metadata: MetadataStore
+    blobs: BlobStore
+    workflows: WorkflowEngine
+    trainer: Trainer
+    events: EventStream
+
+    @property
+    def arns(self) -> ArnFactory:
+        return ArnFactory(region=self.settings.region, account=self.settings.account)

@@ -1,0 +1,69 @@
+"""Configuration: which adapters to use, read once from the environment.
+
+Every port is chosen by a URI, so one variable moves a store between SQLite and
+DynamoDB or between a directory and S3:
+
+==================  ====================================  ===========================
+variable            embedded (default)                    AWS
+==================  ====================================  ===========================
+AUGURY_METADATA     ``sqlite:///<data>/augury.db``         ``dynamodb://<table>``
+AUGURY_BLOBS        ``file:///<data>/blobs``               ``s3://<bucket>[/<prefix>]``
+AUGURY_WORKFLOWS    ``local://?workers=4``                 ``stepfunctions://<name-prefix>``
+AUGURY_TRAINER      ``local://``                           ``sagemaker://?role_arn=...``
+AUGURY_EVENTS       ``local://``                           ``kinesis://<stream>``
+==================  ====================================  ===========================
+
+``AUGURY_REGION`` and ``AUGURY_ACCOUNT`` set the ARNs' region and account.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "000000000000"
+
+
+@dataclass(frozen=True)
+class Settings:
+    metadata_uri: str
+    blobs_uri: str
+    workflows_uri: str = "local://"
+    trainer_uri: str = "local://"
+    events_uri: str = "local://"
+    region: str = DEFAULT_REGION
+    account: str = DEFAULT_ACCOUNT
+    work_dir: str | None = None
+    """Scratch space for local training jobs (embedded mode only)."""
+
+    @classmethod
+    def embedded(cls, data_dir: str | Path, **overrides: str) -> Settings:
+        """Everything under one data directory: the embedded-mode default."""
+        root = Path(data_dir).expanduser().resolve()
+        values = {
+            "metadata_uri": f"sqlite:///{root / 'augury.db'}",
+            "blobs_uri": f"file://{root / 'blobs'}",
+            "work_dir": str(root / "work"),
+            **overrides,
+        }
+        return cls(**values)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings for a Lambda function or a server configured by variables."""
+        env = os.environ if env is None else env
+        data_dir = env.get("AUGURY_DATA_DIR", "./augury-data")
+        base = cls.embedded(data_dir)
+        return cls(
+            metadata_uri=env.get("AUGURY_METADATA", base.metadata_uri),
+            blobs_uri=env.get("AUGURY_BLOBS", base.blobs_uri),
+            workflows_uri=env.get("AUGURY_WORKFLOWS", base.workflows_uri),
+            trainer_uri=env.get("AUGURY_TRAINER", base.trainer_uri),
+            events_uri=env.get("AUGURY_EVENTS", base.events_uri),
+            region=env.get("AUGURY_REGION", env.get("AWS_REGION", DEFAULT_REGION)),
+            account=env.get("AUGURY_ACCOUNT", DEFAULT_ACCOUNT),
+            work_dir=env.get("AUGURY_WORK_DIR", base.work_dir),
+        )

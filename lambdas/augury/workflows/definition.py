@@ -1,0 +1,86 @@
+"""How a workflow is written: a short list of steps, defined once.
+
+The local runner (``augury.local.workflow_runner``) executes these steps in a
+worker pool; ``augury.workflows.asl`` compiles the same definition into a Step
+Functions state machine whose Task states invoke the workflow-step Lambda
+(``augury.handlers.workflow_step``). There is no second copy of the logic.
+
+A step is a function ``(runtime, state) -> dict | None``. ``state`` is a JSON
+document (it travels through Step Functions, so it must stay small and
+JSON-safe); what the step returns is merged into it. Steps must be idempotent:
+both engines may run a step again after a retry.
+
+- raise ``ResourcePending`` when the step must wait for something (a training
+  job, another resource): the engine calls the step again later, with backoff;
+- raise ``ResourceFailed`` to end the workflow in its failure state, with a
+  reason the user will read (``FailureReason``/``Message``);
+- any other exception also ends the workflow in failure, reported as an
+  internal error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+
+State = dict[str, Any]
+StepFunction = Callable[["Runtime", State], Mapping[str, Any] | None]
+FailureHandler = Callable[["Runtime", State, str], None]
+
+FAILURE_STEP = "__failure__"
+"""The step name under which the failure handler is invoked by either engine."""
+
+
+class ResourcePending(Exception):
+    """The step must wait; the engine retries it (Step Functions: Retry on this name)."""
+
+
+class ResourceFailed(Exception):
+    """The workflow fails with this message as the resource's failure reason."""
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How long to keep retrying a step that raises ``ResourcePending``."""
+
+    interval_seconds: float = 1.0
+    backoff_rate: float = 1.5
+    max_interval_seconds: float = 60.0
+    max_attempts: int = 100
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        return min(
+            self.interval_seconds * self.backoff_rate ** (attempt - 1), self.max_interval_seconds
+        )
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    run: StepFunction
+    retry: Retry = field(default_factory=Retry)
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A named sequence of steps and what to do when any of them fails."""
+
+    name: str
+    steps: tuple[Step, ...]
+    on_failure: FailureHandler
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(f"workflow {self.name!r} has no step {name!r}")
+
+
+def merge_state(state: State, result: Mapping[str, Any] | None) -> State:
+    """The state after a step: its input plus what it returned."""
+    return {**state, **(result or {})}

@@ -1,0 +1,65 @@
+"""Workflows every resource type shares: becoming ACTIVE and being deleted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from augury.resources.crud import DELETE_WORKFLOW, set_status
+from augury.resources.status import Status
+from augury.workflows.definition import ResourceFailed, State, Step, Workflow
+from augury.workflows.validators import validate_for_activation
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+
+
+def blob_prefix(arn: str) -> str:
+    """Where a resource keeps its data in the blob store: one prefix per resource."""
+    _, _, _, _, _, rest = arn.split(":", 5)
+    return f"resources/{rest}/"
+
+
+def _activate(runtime: Runtime, state: State) -> None:
+    arn = state["arn"]
+    record = runtime.metadata.get(arn)
+    if record is None:
+        raise ResourceFailed(f"{arn} disappeared before it became active")
+    if Status(record.status) == Status.ACTIVE:
+        return
+    set_status(runtime, arn, Status.CREATE_IN_PROGRESS)
+    problem = validate_for_activation(runtime, record)
+    if problem:
+        raise ResourceFailed(problem)
+    set_status(runtime, arn, Status.ACTIVE)
+
+
+def _activation_failed(runtime: Runtime, state: State, reason: str) -> None:
+    if runtime.metadata.get(state["arn"]) is not None:
+        set_status(runtime, state["arn"], Status.CREATE_FAILED, reason)
+
+
+def _delete(runtime: Runtime, state: State) -> None:
+    arn = state["arn"]
+    if runtime.metadata.get(arn) is None:
+        return
+    set_status(runtime, arn, Status.DELETE_IN_PROGRESS)
+    runtime.blobs.delete_prefix(blob_prefix(arn))
+    runtime.metadata.delete(arn)
+
+
+def _deletion_failed(runtime: Runtime, state: State, reason: str) -> None:
+    if runtime.metadata.get(state["arn"]) is not None:
+        set_status(runtime, state["arn"], Status.DELETE_FAILED, reason)
+
+
+ACTIVATE = Workflow(
+    name="activate-resource",
+    steps=(Step("activate", _activate),),
+    on_failure=_activation_failed,
+)
+
+DELETE = Workflow(
+    name=DELETE_WORKFLOW,
+    steps=(Step("delete", _delete),),
+    on_failure=_deletion_failed,
+)

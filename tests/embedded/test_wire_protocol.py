@@ -1,0 +1,123 @@
+"""The wire layer as clients see it: routing, unknown and unimplemented operations."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def raw_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_unimplemented_operations_answer_cleanly_not_500(client):
+    forecast = client("forecast")
+    with pytest.raises(ClientError) as error:
+        forecast.create_what_if_analysis(
+            WhatIfAnalysisName="w", ForecastArn="arn:aws:forecast:us-east-1:000000000000:forecast/f"
+        )
+    response = error.value.response
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert response["Error"]["Code"] == "NotImplementedException"
+    assert "forecast:CreateWhatIfAnalysis" in response["Error"]["Message"]
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "kwargs"),
+    [
+        (
+            "personalize-runtime",
+            "get_recommendations",
+            {"campaignArn": "arn:aws:personalize:us-east-1:000000000000:campaign/c", "userId": "u"},
+        ),
+        (
+            "personalize-events",
+            "put_events",
+            {
+                "trackingId": "t",
+                "sessionId": "s",
+                "eventList": [{"eventType": "click", "sentAt": 1_700_000_000}],
+            },
+        ),
+        ("forecastquery", "query_forecast", {"ForecastArn": "arn:x", "Filters": {"item_id": "1"}}),
+    ],
+)
+def test_every_service_is_routed_on_its_base_path(client, service, call, kwargs):
+    with pytest.raises(ClientError) as error:
+        getattr(client(service), call)(**kwargs)
+    assert error.value.response["Error"]["Code"] == "NotImplementedException"
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
+def test_unknown_target_is_unknown_operation(server):
+    status, body = raw_post(
+        server.endpoint("forecast"),
+        b"{}",
+        {"X-Amz-Target": "AmazonForecast.MakeCoffee", "Content-Type": "application/x-amz-json-1.1"},
+    )
+    assert status == 400
+    assert body["__type"] == "UnknownOperationException"
+    assert "MakeCoffee" in body["message"]
+
+
+def test_malformed_json_is_a_serialization_error(server):
+    status, body = raw_post(
+        server.endpoint("forecast"),
+        b"{not json",
+        {
+            "X-Amz-Target": "AmazonForecast.ListDatasetGroups",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    assert status == 400
+    assert body["__type"] == "SerializationException"
+
+
+def test_unknown_base_path_is_404_with_a_hint(server):
+    status, body = raw_post(f"{server.url}/nothing-here", b"{}", {})
+    assert status == 404
+    assert "/forecast" in body["message"]
+
+
+def test_unknown_rest_route(server):
+    status, body = raw_post(f"{server.url}/personalize-runtime/no-such-route", b"{}", {})
+    assert status == 400
+    assert body["__type"] == "UnknownOperationException"
+
+
+def test_missing_required_member_is_a_validation_error(server):
+    status, body = raw_post(
+        server.endpoint("forecast"),
+        b"{}",
+        {
+            "X-Amz-Target": "AmazonForecast.DescribeDatasetGroup",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    assert status == 400
+    assert body["__type"] == "ValidationException"
+    assert "DatasetGroupArn" in body["message"]
+
+
+def test_enum_violation_is_a_validation_error(server):
+    status, body = raw_post(
+        server.endpoint("forecast"),
+        json.dumps({"DatasetGroupName": "g", "Domain": "GROCERIES"}).encode(),
+        {
+            "X-Amz-Target": "AmazonForecast.CreateDatasetGroup",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    assert status == 400
+    assert body["__type"] == "ValidationException"
+    assert "enum value set" in body["message"]
+    assert "RETAIL" in body["message"]
