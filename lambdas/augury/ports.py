@@ -115,8 +115,9 @@ class TrainingJobSpec:
     """What a training job needs, in SageMaker's vocabulary.
 
     ``channels`` map a channel name to a blob prefix whose keys become files in
-    ``input/data/<channel>/``; the model directory comes back as
-    ``<output_prefix>/model.tar.gz``.
+    ``input/data/<channel>/``; the model directory comes back as a
+    ``model.tar.gz`` under ``output_prefix``, at ``TrainingJobState.model_key``
+    (SageMaker nests it as ``<output_prefix>/<name>/output/model.tar.gz``).
     """
 
     name: str

@@ -22,6 +22,18 @@ from augury.resources.errors import ValidationError
 
 _MAX_REPORTED = 10
 
+PATTERN_EXEMPT_SHAPES = frozenset({"Frequency"})
+"""Shapes whose model pattern is narrower than what the service accepts.
+
+Forecast's ``Frequency`` pattern lists ``Y|M|W|D|H|30min|...`` while the
+service documents integer multiples (``2W``, ``45min``); the operations check
+the documented forms themselves.
+"""
+
+PATTERN_EXEMPT_MEMBERS = frozenset({("EncryptionConfig", "RoleArn"), ("S3Config", "RoleArn")})
+"""Members typed with Forecast's shared ``Arn`` shape (``...:forecast:...``) that in
+fact carry IAM role ARNs; Amazon accepts role ARNs there."""
+
 
 def validate(params: dict[str, Any], shape: Shape | None) -> None:
     """Raise ``ValidationError`` if ``params`` break ``shape``'s constraints."""
@@ -45,12 +57,15 @@ def _botocore_message(report: str) -> str:
     return "1 validation error detected: " + "; ".join(details) if details else report
 
 
-def _check(value: Any, shape: Shape, path: str, problems: list[str]) -> None:
+def _check(
+    value: Any, shape: Shape, path: str, problems: list[str], pattern_exempt: bool = False
+) -> None:
     kind = shape.type_name
     if kind == "structure" and isinstance(value, dict):
         for name, member in shape.members.items():
             if name in value and value[name] is not None:
-                _check(value[name], member, _join(path, _lower_first(name)), problems)
+                exempt = (shape.name, name) in PATTERN_EXEMPT_MEMBERS
+                _check(value[name], member, _join(path, _lower_first(name)), problems, exempt)
         return
     if kind == "list" and isinstance(value, list):
         _check_size(value, shape, path, problems, "length")
@@ -64,12 +79,14 @@ def _check(value: Any, shape: Shape, path: str, problems: list[str]) -> None:
             _check(item, shape.value, f"{path}.{key}", problems)
         return
     if kind == "string" and isinstance(value, str):
-        _check_string(value, shape, path, problems)
+        _check_string(value, shape, path, problems, pattern_exempt)
     elif kind in ("integer", "long", "float", "double") and isinstance(value, int | float):
         _check_range(value, shape, path, problems)
 
 
-def _check_string(value: str, shape: Shape, path: str, problems: list[str]) -> None:
+def _check_string(
+    value: str, shape: Shape, path: str, problems: list[str], pattern_exempt: bool
+) -> None:
     _check_size(value, shape, path, problems, "length")
     enum = shape.enum
     if enum and value not in enum:
@@ -78,6 +95,8 @@ def _check_string(value: str, shape: Shape, path: str, problems: list[str]) -> N
             f"Member must satisfy enum value set: [{', '.join(enum)}]"
         )
     pattern = shape.metadata.get("pattern")
+    if pattern_exempt or shape.name in PATTERN_EXEMPT_SHAPES:
+        return
     if pattern and not _compiled(pattern).fullmatch(value):
         problems.append(
             f"Value '{value}' at '{path}' failed to satisfy constraint: "

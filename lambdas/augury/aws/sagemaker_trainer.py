@@ -1,0 +1,185 @@
+"""The AWS Trainer: SageMaker training jobs running Augury's container images.
+
+Channels and outputs are blob-store keys under ``s3://bucket/prefix/``, the
+same store the S3 BlobStore uses, so the model comes back as a key the services
+can read. SageMaker writes the model to
+``<output_prefix>/<job name>/output/model.tar.gz``; ``describe`` returns that
+key. A job stopped for exceeding MaxRuntimeInSeconds is reported Failed with a
+``MaxRuntimeExceeded`` reason, as the embedded trainer does; Stopped means
+someone asked for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from augury.ports import (
+    TRAINING_COMPLETED,
+    TRAINING_FAILED,
+    TRAINING_IN_PROGRESS,
+    TRAINING_STOPPED,
+    AlreadyExists,
+    NotFound,
+    TrainingJobSpec,
+    TrainingJobState,
+)
+
+_STATUSES = {
+    "InProgress": TRAINING_IN_PROGRESS,
+    "Stopping": TRAINING_IN_PROGRESS,
+    "Completed": TRAINING_COMPLETED,
+    "Failed": TRAINING_FAILED,
+    "Stopped": TRAINING_STOPPED,
+}
+_TIMED_OUT = {"MaxRuntimeExceeded", "MaxWaitTimeExceeded"}
+
+
+class SageMakerTrainer:
+    """``Trainer`` on SageMaker CreateTrainingJob / DescribeTrainingJob / StopTrainingJob."""
+
+    def __init__(
+        self,
+        role_arn: str,
+        images: Mapping[str, str],
+        bucket: str,
+        prefix: str = "",
+        client: Any = None,
+        instance_count: int = 1,
+        volume_size_gb: int = 30,
+    ) -> None:
+        if client is None:
+            import boto3
+
+            client = boto3.client("sagemaker")
+        self.role_arn = role_arn
+        self.images = dict(images)
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client
+        self.instance_count = instance_count
+        self.volume_size_gb = volume_size_gb
+
+    def s3_uri(self, key: str) -> str:
+        key = key.lstrip("/")
+        return (
+            f"s3://{self.bucket}/{self.prefix}/{key}"
+            if self.prefix
+            else f"s3://{self.bucket}/{key}"
+        )
+
+    def key_of(self, uri: str) -> str | None:
+        """The store key of ``s3://bucket/prefix/<key>``, or ``None`` if it is elsewhere."""
+        root = self.s3_uri("")
+        return uri[len(root) :] if uri.startswith(root) and len(uri) > len(root) else None
+
+    def request(self, spec: TrainingJobSpec) -> dict[str, Any]:
+        """The CreateTrainingJob parameters for ``spec``."""
+        image = self.images.get(spec.container)
+        if image is None:
+            known = ", ".join(sorted(self.images)) or "none"
+            raise ValueError(f"unknown training container {spec.container!r} (configured: {known})")
+        return {
+            "TrainingJobName": spec.name,
+            "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+            "RoleArn": self.role_arn,
+            "HyperParameters": {k: str(v) for k, v in spec.hyperparameters.items()},
+            "InputDataConfig": [
+                {
+                    "ChannelName": channel,
+                    "DataSource": {
+                        "S3DataSource": {
+                            "S3DataType": "S3Prefix",
+                            "S3Uri": self.s3_uri(_as_directory(prefix)),
+                            "S3DataDistributionType": "FullyReplicated",
+                        }
+                    },
+                    "InputMode": "File",
+                }
+                for channel, prefix in spec.channels.items()
+            ],
+            "OutputDataConfig": {"S3OutputPath": self.s3_uri(spec.output_prefix.strip("/"))},
+            "ResourceConfig": {
+                "InstanceType": spec.instance_type,
+                "InstanceCount": self.instance_count,
+                "VolumeSizeInGB": self.volume_size_gb,
+            },
+            "StoppingCondition": {"MaxRuntimeInSeconds": spec.max_runtime_seconds},
+        }
+
+    def start(self, spec: TrainingJobSpec) -> None:
+        request = self.request(spec)
+        # SageMaker refuses a duplicate name itself; asking first also makes
+        # emulators that silently replace the job behave.
+        if self._describe(spec.name) is not None:
+            raise AlreadyExists(spec.name)
+        try:
+            self.client.create_training_job(**request)
+        except ClientError as exc:
+            code, message = _error(exc)
+            if code == "ResourceInUse" or "already exists" in message.lower():
+                raise AlreadyExists(spec.name) from exc
+            raise
+
+    def describe(self, name: str) -> TrainingJobState:
+        job = self._describe(name)
+        if job is None:
+            raise NotFound(name)
+        raw = job["TrainingJobStatus"]
+        status = _STATUSES.get(raw, TRAINING_IN_PROGRESS)
+        reason = job.get("FailureReason")
+        secondary = job.get("SecondaryStatus")
+        if status == TRAINING_STOPPED and secondary in _TIMED_OUT:
+            status = TRAINING_FAILED
+            reason = f"{secondary}: {reason}" if reason else f"{secondary}: training job timed out"
+        model_key = None
+        if status == TRAINING_COMPLETED:
+            artifacts = job.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+            model_key = self.key_of(artifacts) if artifacts else None
+        return TrainingJobState(
+            name=name,
+            status=status,
+            failure_reason=reason if status == TRAINING_FAILED else None,
+            model_key=model_key,
+        )
+
+    def stop(self, name: str) -> None:
+        try:
+            self.client.stop_training_job(TrainingJobName=name)
+        except ClientError as exc:
+            code, message = _error(exc)
+            if _is_missing(code, message):
+                raise NotFound(name) from exc
+            if code == "ValidationException":
+                return  # not in a stoppable state: finished already
+            raise
+
+    def _describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.client.describe_training_job(TrainingJobName=name)
+        except ClientError as exc:
+            code, message = _error(exc)
+            if _is_missing(code, message):
+                return None
+            raise
+
+
+def _as_directory(prefix: str) -> str:
+    """Channel prefixes name a directory: ``data/x`` must not pick up ``data/xy/...``."""
+    return prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
+
+
+def _error(exc: ClientError) -> tuple[str, str]:
+    error = exc.response.get("Error", {})
+    return str(error.get("Code", "")), str(error.get("Message", ""))
+
+
+def _is_missing(code: str, message: str) -> bool:
+    if code == "ResourceNotFound":
+        return True
+    text = message.lower()
+    return code == "ValidationException" and any(
+        phrase in text for phrase in ("not found", "could not find", "does not exist")
+    )

@@ -1,0 +1,143 @@
+"""The embedded EventStream: an in-memory queue drained by one consumer thread.
+
+One thread applies batches in publish order, so every partition's order holds
+(Kinesis promises only per-shard order; this is stricter). Records go through a
+JSON round trip on publish, so data that would not survive Kinesis fails here
+too. A failing batch is retried a few times and then dropped with an error log
+line and kept in ``dead_letters``: delivery is at least once, as with a Kinesis
+event source, so the consumer must tolerate a batch it has partly applied.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from augury.ports import StreamRecord
+
+log = logging.getLogger(__name__)
+
+Consumer = Callable[[list[StreamRecord]], None]
+
+
+def check_record(record: StreamRecord) -> StreamRecord:
+    """The record with JSON-normalised data; ``ValueError`` if Kinesis would refuse it."""
+    if not isinstance(record.partition_key, str) or not 1 <= len(record.partition_key) <= 256:
+        raise ValueError("partition_key must be 1 to 256 characters")
+    try:
+        data = json.loads(json.dumps(dict(record.data), separators=(",", ":")))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"record data is not JSON-serialisable: {exc}") from exc
+    return StreamRecord(partition_key=record.partition_key, data=data)
+
+
+class InProcessEventStream:
+    """``EventStream`` delivering to ``consumer`` on a background thread."""
+
+    def __init__(
+        self,
+        consumer: Consumer | None = None,
+        *,
+        batch_size: int = 100,
+        max_attempts: int = 3,
+        retry_delay: float = 0.05,
+    ) -> None:
+        self._consumer = consumer
+        self._batch_size = batch_size
+        self._max_attempts = max_attempts
+        self._retry_delay = retry_delay
+        self._queue: deque[StreamRecord] = deque()
+        self._cond = threading.Condition()
+        self._published = 0
+        self._done = 0
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.dead_letters: list[StreamRecord] = []
+
+    def set_consumer(self, consumer: Consumer) -> None:
+        """Attach the consumer once the services exist; queued records then flow."""
+        with self._cond:
+            self._consumer = consumer
+            self._cond.notify_all()
+
+    def publish(self, records: Sequence[StreamRecord]) -> None:
+        checked = [check_record(r) for r in records]
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("event stream is closed")
+            self._queue.extend(checked)
+            self._published += len(checked)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="augury-events", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every record published so far was consumed (or dropped)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._published
+            while self._done < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """``drain`` that raises ``TimeoutError`` instead of returning ``False``."""
+        if not self.drain(timeout):
+            raise TimeoutError(f"event stream not drained within {timeout} s")
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop accepting records, deliver what is queued, and stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._cond:
+            if self._queue:
+                log.error("event stream closed with %d records undelivered", len(self._queue))
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue or self._consumer is None:
+                    if self._closed and (not self._queue or self._consumer is None):
+                        return
+                    self._cond.wait()
+                batch = [
+                    self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))
+                ]
+                consumer = self._consumer
+            self._deliver(consumer, batch)
+            with self._cond:
+                self._done += len(batch)
+                self._cond.notify_all()
+
+    def _deliver(self, consumer: Consumer, batch: list[StreamRecord]) -> None:
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                consumer(list(batch))
+                return
+            except Exception:
+                log.exception(
+                    "event consumer failed on a batch of %d records (attempt %d of %d)",
+                    len(batch),
+                    attempt,
+                    self._max_attempts,
+                )
+            if attempt < self._max_attempts:
+                time.sleep(self._retry_delay * 2 ** (attempt - 1))
+        log.error(
+            "dropping %d event records after %d failed attempts (kept in dead_letters)",
+            len(batch),
+            self._max_attempts,
+        )
+        self.dead_letters.extend(batch)

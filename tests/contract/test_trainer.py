@@ -1,0 +1,306 @@
+"""The Trainer adapters: local subprocesses under the SageMaker contract, and SageMaker (moto)."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from augury.aws.sagemaker_trainer import SageMakerTrainer
+from augury.local.file_blobs import FileBlobStore
+from augury.local.process_trainer import INTERRUPTED, ProcessTrainer
+from augury.ports import (
+    TRAINING_COMPLETED,
+    TRAINING_FAILED,
+    TRAINING_IN_PROGRESS,
+    TRAINING_STOPPED,
+    AlreadyExists,
+    NotFound,
+    TrainingJobSpec,
+)
+from augury_training.contract import TrainPaths
+
+ECHO = [sys.executable, str(Path(__file__).parents[1] / "fixtures" / "echo_container.py")]
+
+
+def spec(name: str, **changes) -> TrainingJobSpec:
+    values = {
+        "name": name,
+        "container": "echo",
+        "hyperparameters": {"message": "hello", "epochs": 3},
+        "channels": {"train": "datasets/d1/train"},
+        "output_prefix": f"models/{name}",
+        **changes,
+    }
+    return TrainingJobSpec(**values)
+
+
+@pytest.fixture
+def blobs(tmp_path) -> FileBlobStore:
+    store = FileBlobStore(tmp_path / "blobs")
+    store.put_bytes("datasets/d1/train/data.csv", b"a,b")
+    store.put_bytes("datasets/d1/train/sub/more.csv", b"c,d")
+    store.put_bytes("datasets/d1/trainx/not-mine.csv", b"no")
+    return store
+
+
+@pytest.fixture
+def trainer(blobs, tmp_path) -> ProcessTrainer:
+    return ProcessTrainer(blobs, tmp_path / "work", {"echo": ECHO}, stop_grace_seconds=1)
+
+
+def model_files(blobs: FileBlobStore, key: str) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(blobs.get_bytes(key)), mode="r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def test_completed_job_ships_the_model(trainer, blobs, tmp_path):
+    trainer.start(spec("job-1"))
+    state = trainer.wait("job-1", timeout=20)
+    assert state.status == TRAINING_COMPLETED, state
+    assert state.model_key == "models/job-1/model.tar.gz"
+    files = model_files(blobs, state.model_key)
+    assert files["model.txt"] == b"hello\ndata.csv: a,b\nsub/more.csv: c,d"
+    assert files["nested/weights.bin"] == b"\x00\x01"
+    env = json.loads(files["env.json"])
+    root = tmp_path / "work" / "job-1"
+    assert env["AUGURY_SM_ROOT"] == env["SM_ROOT"] == str(root)
+    assert env["SM_MODEL_DIR"] == str(root / "model")
+    assert env["SM_CHANNEL_TRAIN"] == str(root / "input" / "data" / "train")
+    assert b"trained on 2 files" in blobs.get_bytes("models/job-1/job.log")
+
+
+def test_job_directory_is_laid_out_like_opt_ml(trainer):
+    trainer.start(spec("job-1"))
+    trainer.wait("job-1", timeout=20)
+    paths = TrainPaths(trainer.job_dir("job-1"))
+    assert json.loads(paths.hyperparameters_file.read_text()) == {"message": "hello", "epochs": "3"}
+    assert paths.read_hyperparameters() == {"message": "hello", "epochs": "3"}
+    assert paths.read_input_data_config()["train"]["TrainingInputMode"] == "File"
+    assert (paths.channel("train") / "sub" / "more.csv").read_bytes() == b"c,d"
+    assert not (paths.input_data_dir / "trainx").exists()
+    assert (paths.model_dir / "model.txt").exists()
+    assert (paths.output_dir / "job.log").exists()
+
+
+def test_exception_in_container_becomes_the_failure_reason(trainer):
+    trainer.start(spec("job-f", hyperparameters={"mode": "fail", "message": "bad data"}))
+    state = trainer.wait("job-f", timeout=20)
+    assert state.status == TRAINING_FAILED
+    assert state.failure_reason == "RuntimeError: boom: bad data"
+    assert state.model_key is None
+
+
+def test_failure_reason_is_truncated_to_1024(trainer):
+    trainer.start(spec("job-long", hyperparameters={"mode": "fail", "message": "x" * 5000}))
+    state = trainer.wait("job-long", timeout=20)
+    assert len(state.failure_reason) == 1024
+
+
+def test_crash_without_failure_file_reports_exit_code_and_log(trainer):
+    trainer.start(spec("job-c", hyperparameters={"mode": "crash"}))
+    state = trainer.wait("job-c", timeout=20)
+    assert state.status == TRAINING_FAILED
+    assert "exited with status 3" in state.failure_reason
+    assert "dying loudly" in state.failure_reason
+
+
+def test_max_runtime_is_enforced(trainer):
+    started = time.monotonic()
+    trainer.start(spec("job-t", hyperparameters={"mode": "sleep"}, max_runtime_seconds=1))
+    state = trainer.wait("job-t", timeout=20)
+    assert state.status == TRAINING_FAILED
+    assert state.failure_reason.startswith("MaxRuntimeExceeded")
+    assert time.monotonic() - started < 10
+
+
+def test_stop_terminates_the_process(trainer):
+    trainer.start(spec("job-s", hyperparameters={"mode": "sleep"}))
+    log = trainer.job_dir("job-s") / "output" / "job.log"
+    deadline = time.monotonic() + 10
+    while b"sleeping" not in (log.read_bytes() if log.exists() else b""):
+        assert time.monotonic() < deadline, "container never started"
+        time.sleep(0.02)
+    assert trainer.describe("job-s").status == TRAINING_IN_PROGRESS
+    trainer.stop("job-s")
+    state = trainer.wait("job-s", timeout=20)
+    assert state.status == TRAINING_STOPPED
+    trainer.stop("job-s")  # a finished job is left as it is
+    assert trainer.describe("job-s").status == TRAINING_STOPPED
+
+
+def test_duplicate_unknown_and_invalid(trainer):
+    trainer.start(spec("job-d", hyperparameters={"mode": "sleep", "seconds": "0"}))
+    with pytest.raises(AlreadyExists):
+        trainer.start(spec("job-d"))
+    with pytest.raises(ValueError, match="unknown training container 'nope'"):
+        trainer.start(spec("job-x", container="nope"))
+    with pytest.raises(ValueError):
+        trainer.start(spec("../escape"))
+    with pytest.raises(NotFound):
+        trainer.describe("never-started")
+    with pytest.raises(NotFound):
+        trainer.stop("never-started")
+    assert trainer.wait("job-d", timeout=20).status == TRAINING_COMPLETED
+
+
+def test_state_survives_a_new_trainer(trainer, blobs, tmp_path):
+    trainer.start(spec("job-1"))
+    trainer.wait("job-1", timeout=20)
+    again = ProcessTrainer(blobs, tmp_path / "work", {"echo": ECHO})
+    state = again.describe("job-1")
+    assert state.status == TRAINING_COMPLETED
+    assert state.model_key == "models/job-1/model.tar.gz"
+    with pytest.raises(AlreadyExists):
+        again.start(spec("job-1"))
+
+
+def test_job_in_progress_on_disk_but_not_ours_is_interrupted(blobs, tmp_path):
+    orphan = tmp_path / "work" / "orphan"
+    orphan.mkdir(parents=True)
+    (orphan / "state.json").write_text(json.dumps({"name": "orphan", "status": "InProgress"}))
+    trainer = ProcessTrainer(blobs, tmp_path / "work", {"echo": ECHO})
+    state = trainer.describe("orphan")
+    assert (state.status, state.failure_reason) == (TRAINING_FAILED, INTERRUPTED)
+    assert json.loads((orphan / "state.json").read_text())["status"] == TRAINING_FAILED
+    (tmp_path / "work" / "half-made").mkdir()  # crashed before its first state.json
+    assert trainer.describe("half-made").failure_reason == INTERRUPTED
+
+
+def test_close_kills_running_jobs(trainer):
+    trainer.start(spec("job-k", hyperparameters={"mode": "sleep"}))
+    trainer.close()
+    assert trainer.wait("job-k", timeout=20).status == TRAINING_STOPPED
+
+
+# -- SageMaker ---------------------------------------------------------------------------
+
+ROLE = "arn:aws:iam::123456789012:role/augury-training"
+
+
+@pytest.fixture
+def sagemaker(aws) -> SageMakerTrainer:
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    images = {"echo": "123456789012.dkr.ecr.us-east-1.amazonaws.com/augury-echo:1"}
+    return SageMakerTrainer(ROLE, images, bucket="augury-data", prefix="tenant", client=client)
+
+
+def test_sagemaker_request_maps_the_spec(sagemaker):
+    request = sagemaker.request(spec("job-1", instance_type="ml.g5.xlarge"))
+    assert request["AlgorithmSpecification"] == {
+        "TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/augury-echo:1",
+        "TrainingInputMode": "File",
+    }
+    assert request["HyperParameters"] == {"message": "hello", "epochs": "3"}
+    [channel] = request["InputDataConfig"]
+    assert channel["ChannelName"] == "train"
+    source = channel["DataSource"]["S3DataSource"]
+    assert source["S3Uri"] == "s3://augury-data/tenant/datasets/d1/train/"
+    assert source["S3DataType"] == "S3Prefix"
+    assert request["OutputDataConfig"] == {"S3OutputPath": "s3://augury-data/tenant/models/job-1"}
+    assert request["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 86_400}
+    with pytest.raises(ValueError, match="unknown training container"):
+        sagemaker.request(spec("job-2", container="nope"))
+
+
+def test_sagemaker_create_describe_duplicate_unknown(sagemaker):
+    sagemaker.start(spec("job-1"))
+    state = sagemaker.describe("job-1")
+    assert state.status == TRAINING_COMPLETED
+    assert state.model_key == "models/job-1/job-1/output/model.tar.gz"
+    with pytest.raises(AlreadyExists):
+        sagemaker.start(spec("job-1"))
+    with pytest.raises(NotFound):
+        sagemaker.describe("unknown-job")
+
+
+def stubbed(response_or_error: dict | str, method: str = "describe_training_job"):
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    stubber = Stubber(client)
+    if isinstance(response_or_error, str):
+        stubber.add_client_error(method, service_error_code=response_or_error, service_message="x")
+    else:
+        stubber.add_response(method, response_or_error)
+    stubber.activate()
+    return SageMakerTrainer(ROLE, {"echo": "img"}, bucket="b", client=client), stubber
+
+
+def describe_response(status: str, **extra) -> dict:
+    now = "2024-01-01T00:00:00Z"
+    return {
+        "TrainingJobName": "j",
+        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:training-job/j",
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/models/j/j/output/model.tar.gz"},
+        "TrainingJobStatus": status,
+        "SecondaryStatus": extra.pop("SecondaryStatus", status),
+        "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": "img"},
+        "ResourceConfig": {"VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+        "CreationTime": now,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("raw", "extra", "expected"),
+    [
+        ("InProgress", {}, (TRAINING_IN_PROGRESS, None, None)),
+        ("Stopping", {}, (TRAINING_IN_PROGRESS, None, None)),
+        ("Completed", {}, (TRAINING_COMPLETED, None, "models/j/j/output/model.tar.gz")),
+        (
+            "Failed",
+            {"FailureReason": "AlgorithmError: boom"},
+            (TRAINING_FAILED, "AlgorithmError: boom", None),
+        ),
+        ("Stopped", {}, (TRAINING_STOPPED, None, None)),
+        (
+            "Stopped",
+            {"SecondaryStatus": "MaxRuntimeExceeded"},
+            (TRAINING_FAILED, "MaxRuntimeExceeded: training job timed out", None),
+        ),
+    ],
+)
+def test_sagemaker_status_mapping(aws_credentials, raw, extra, expected):
+    trainer, _ = stubbed(describe_response(raw, **extra))
+    state = trainer.describe("j")
+    assert (state.status, state.failure_reason, state.model_key) == expected
+
+
+def test_sagemaker_resource_in_use_is_already_exists(aws_credentials):
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_client_error(
+        "describe_training_job", "ValidationException", "Requested resource not found."
+    )
+    stubber.add_client_error("create_training_job", "ResourceInUse", "job already exists")
+    stubber.activate()
+    trainer = SageMakerTrainer(ROLE, {"echo": "img"}, bucket="b", client=client)
+    with pytest.raises(AlreadyExists):
+        trainer.start(spec("j"))
+
+
+def test_sagemaker_stop(aws_credentials):
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_response("stop_training_job", {}, {"TrainingJobName": "j"})
+    stubber.add_client_error(
+        "stop_training_job", "ValidationException", "The job status is Completed."
+    )
+    stubber.add_client_error(
+        "stop_training_job", "ValidationException", "Requested resource not found."
+    )
+    stubber.activate()
+    trainer = SageMakerTrainer(ROLE, {"echo": "img"}, bucket="b", client=client)
+    trainer.stop("j")
+    trainer.stop("j")  # finished already: left as it is
+    with pytest.raises(NotFound):
+        trainer.stop("j")
+    stubber.assert_no_pending_responses()
