@@ -7,6 +7,7 @@ training as local processes behind the ports.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -82,7 +83,8 @@ class EmbeddedServer:
         self.http.serve_forever()
 
     def start_in_background(self) -> EmbeddedServer:
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        serve = functools.partial(self.http.serve_forever, poll_interval=0.05)
+        self.thread = threading.Thread(target=serve, daemon=True)
         self.thread.start()
         return self
 

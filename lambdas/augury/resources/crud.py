@@ -89,9 +89,7 @@ def create(
     try:
         runtime.metadata.create(record)
     except AlreadyExists:
-        raise ResourceAlreadyExists(
-            f"A {resource_type.label} named {name} already exists: {arn}"
-        ) from None
+        raise ResourceAlreadyExists(f"The {resource_type.label} {arn} already exists") from None
     return record
 
 

@@ -19,8 +19,9 @@ class Resource:
     ``status`` is the canonical (Forecast-style, underscored) status; each
     service renders it its own way. ``attributes`` holds the fields a Describe
     call returns beyond the common ones, under the API's own member names.
-    ``version`` makes updates conditional, so two writers never silently
-    overwrite each other.
+    Attributes are persisted as JSON: store times as epoch seconds (floats),
+    which the response serializer writes as timestamps. ``version`` makes
+    updates conditional, so two writers never silently overwrite each other.
     """
 
     arn: str

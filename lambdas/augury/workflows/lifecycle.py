@@ -43,6 +43,21 @@ def _delete(runtime: Runtime, state: State) -> None:
     if runtime.metadata.get(arn) is None:
         return
     set_status(runtime, arn, Status.DELETE_IN_PROGRESS)
+    _delete_tree(runtime, arn)
+
+
+def _delete_tree(runtime: Runtime, arn: str) -> None:
+    """The resource, its blobs, and whatever finished children it still has.
+
+    Deletion is only requested once nothing below is being worked on, so the
+    children left here (completed import jobs, say) are history, not work.
+    """
+    while True:
+        children = runtime.metadata.list(parent_arn=arn, limit=100).items
+        if not children:
+            break
+        for child in children:
+            _delete_tree(runtime, child.arn)
     runtime.blobs.delete_prefix(blob_prefix(arn))
     runtime.metadata.delete(arn)
 
