@@ -13,3 +13,28 @@ DATASET_GROUP = register(
         describe_wrapper="datasetGroup",
     )
 )
+
+SCHEMA = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="schema",
+        arn_member="schemaArn",
+        name_member="name",
+        list_member="schemas",
+        label="schema",
+        describe_wrapper="schema",
+    )
+)
+
+DATASET = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="dataset",
+        arn_member="datasetArn",
+        name_member="name",
+        list_member="datasets",
+        label="dataset",
+        describe_wrapper="dataset",
+        parent_member="datasetGroupArn",
+    )
+)
