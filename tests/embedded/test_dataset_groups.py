@@ -169,3 +169,15 @@ def test_delete_of_a_resource_still_being_created_is_refused(server, client):
     with pytest.raises(personalize.exceptions.ResourceInUseException) as error:
         personalize.delete_dataset_group(datasetGroupArn=arn)
     assert "CREATE PENDING" in str(error.value)
+
+
+def test_tag_limit_is_fifty_per_resource(client):
+    forecast = client("forecast")
+    arn = forecast.create_dataset_group(
+        DatasetGroupName="tag_limit",
+        Domain="CUSTOM",
+        Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)],
+    )["DatasetGroupArn"]
+    with pytest.raises(forecast.exceptions.LimitExceededException):
+        forecast.tag_resource(ResourceArn=arn, Tags=[{"Key": "one_more", "Value": "v"}])
+    assert len(forecast.list_tags_for_resource(ResourceArn=arn)["Tags"]) == 50

@@ -1,5 +1,5 @@
 """Amazon Forecast and Forecast Query operations."""
 
-from augury.forecast import dataset_groups, tags
+from augury.forecast import dataset_groups, datasets, tags
 
-OPERATION_SETS = [dataset_groups.operations, tags.operations]
+OPERATION_SETS = [dataset_groups.operations, datasets.operations, tags.operations]

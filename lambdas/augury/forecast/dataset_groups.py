@@ -29,6 +29,8 @@ def _checked_datasets(runtime: Runtime, domain: str, dataset_arns: list[str]) ->
     seen_types: dict[str, str] = {}
     for arn in dataset_arns:
         record = crud.get_record(runtime, DATASET, arn)
+        if Status(record.status) != Status.ACTIVE:
+            raise InvalidInput(f"Dataset {arn} is {record.status}; only ACTIVE datasets can join")
         dataset_domain = record.attributes.get("Domain")
         if dataset_domain != domain:
             raise InvalidInput(

@@ -14,6 +14,7 @@ from augury.resources.arns import parse_arn
 from augury.resources.errors import (
     InvalidInput,
     InvalidNextToken,
+    LimitExceeded,
     ResourceAlreadyExists,
     ResourceInUse,
     ResourceNotFound,
@@ -26,7 +27,8 @@ from augury.resources.types import STYLES, ApiStyle, ResourceType, by_kind
 if TYPE_CHECKING:
     from augury.runtime import Runtime
 
-MAX_TAGS = {"forecast": 200, "personalize": 50}
+MAX_TAGS = {"forecast": 50, "personalize": 50}
+"""Both services document at most 50 tags per resource."""
 DELETE_WORKFLOW = "delete-resource"
 
 
@@ -273,7 +275,7 @@ def _check_tag_count(service: str, tags: Mapping[str, str]) -> None:
     if len(tags) > limit:
         if service == "personalize":
             raise TooManyTags(f"A resource can have at most {limit} tags; got {len(tags)}")
-        raise InvalidInput(f"A resource can have at most {limit} tags; got {len(tags)}")
+        raise LimitExceeded(f"A resource can have at most {limit} tags; got {len(tags)}")
 
 
 def _encode_token(cursor: str, kind: str, parent_arn: str | None) -> str:
