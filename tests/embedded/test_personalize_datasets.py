@@ -190,7 +190,7 @@ def test_three_dataset_types_go_from_pending_to_active(
     wait_for_workflows()
     users = personalize.describe_dataset(datasetArn=arns["Users"])["dataset"]
     assert users["status"] == "ACTIVE"
-    assert users["datasetType"] == "USERS"
+    assert users["datasetType"] == "Users"  # the spelling Amazon documents
     assert users["datasetGroupArn"] == group
     assert users["schemaArn"] == schemas["Users"]
     assert users["name"] == "users-data"
@@ -205,7 +205,7 @@ def test_list_datasets_pages_within_the_group(
     first = personalize.list_datasets(datasetGroupArn=group, maxResults=2)
     second = personalize.list_datasets(datasetGroupArn=group, nextToken=first["nextToken"])
     listed = [d["datasetType"] for d in first["datasets"] + second["datasets"]]
-    assert listed == ["INTERACTIONS", "USERS", "ITEMS"]
+    assert listed == ["Interactions", "Users", "Items"]
     assert "nextToken" not in second
     assert personalize.list_datasets(datasetGroupArn=other)["datasets"] == []
     assert len(personalize.list_datasets()["datasets"]) == 3

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.personalize.avro_rules import (
+    DATASET_TYPES,
     SchemaRuleError,
     check_for_dataset,
     check_replaceable,
@@ -93,7 +94,7 @@ def create_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
         request["name"],
         status=Status.CREATE_PENDING,
         parent_arn=group.arn,
-        attributes={"datasetType": dataset_type, "schemaArn": schema.arn},
+        attributes={"datasetType": DATASET_TYPES[dataset_type], "schemaArn": schema.arn},
         tags=request.get("tags"),
     )
     runtime.workflows.start(ACTIVATE_WORKFLOW, {"arn": arn})
@@ -158,7 +159,7 @@ def update_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     dataset = crud.get_record(runtime, DATASET, arn)
     if Status(dataset.status) != Status.ACTIVE:
         raise ResourceInUse(f"Dataset {arn} is {_status(dataset)}; it can be updated once ACTIVE")
-    dataset_type = dataset.attributes["datasetType"]
+    dataset_type = normalize_dataset_type(dataset.attributes["datasetType"])
     _rule_checked(check_replaceable, dataset_type)
     new_schema = schema_record(runtime, request["schemaArn"])
     group = crud.get_record(runtime, DATASET_GROUP, dataset.parent_arn or "")
