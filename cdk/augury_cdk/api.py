@@ -1,0 +1,129 @@
+"""The API: one REST API, five base paths, every method behind AWS_IAM (SigV4).
+
+A stock boto3 client pointed at ``<url>/forecast`` (etc.) signs its requests;
+nothing on this API answers an unsigned one. The JSON 1.1 services
+(forecast, forecastquery, personalize) send every operation as ``POST`` to the
+base path itself with an ``X-Amz-Target`` header; the REST-JSON services
+(personalize-runtime, personalize-events) ``POST`` to sub-paths. All methods
+proxy to the API function, which dispatches by the service models.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from augury_cdk.checks import acknowledge
+from augury_cdk.functions import LOG_RETENTION
+
+JSON_SERVICES = ("forecast", "forecastquery", "personalize")
+REST_JSON_SERVICES = ("personalize-runtime", "personalize-events")
+SERVICES = JSON_SERVICES + REST_JSON_SERVICES
+STAGE = "v1"
+
+
+class AuguryApi(Construct):
+    """The REST API in front of the API function."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        throttle_rate_limit: float,
+        throttle_burst_limit: int,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=LOG_RETENTION, removal_policy=removal_policy
+        )
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            description="Augury: Amazon Forecast and Amazon Personalize APIs (SigV4-signed)",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            default_method_options=apigw.MethodOptions(
+                authorization_type=apigw.AuthorizationType.IAM
+            ),
+            cloud_watch_role=True,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE,
+                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                data_trace_enabled=False,  # request bodies carry user data
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=throttle_rate_limit,
+                throttling_burst_limit=throttle_burst_limit,
+            ),
+        )
+        # The stack names its own outputs (ApiUrl and one endpoint per service).
+        self.rest_api.node.try_remove_child("Endpoint")
+        # The account-level role API Gateway writes execution logs with: one per
+        # region, shared by every REST API in it (CDK sets it on AWS::ApiGateway::Account).
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The API Gateway account's CloudWatch role serves every REST API in the region; "
+            "the AWS managed policy is the documented one, and narrowing it to this API's "
+            "log groups would break logging for the account's other APIs.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-APIG3",
+            "Every method requires SigV4 (AWS_IAM) and stage throttling is set; a WAF web ACL "
+            "is an account-level, paid choice the operator can associate with the stage.",
+        )
+        acknowledge(
+            self.rest_api,
+            "AwsSolutions-COG4",
+            "These are AWS service APIs: callers are AWS principals signing with SigV4, "
+            "as with Amazon Forecast and Personalize themselves, not Cognito users.",
+        )
+
+        integration = apigw.LambdaIntegration(handler, allow_test_invoke=False)
+        require_target = self.rest_api.add_request_validator(
+            "RequireTarget",
+            request_validator_name="require-x-amz-target",
+            validate_request_parameters=True,
+            # No method has a body model, so bodies pass through: the API function
+            # validates them against botocore's service models and answers malformed
+            # ones as Amazon does (SerializationException, ValidationException).
+            validate_request_body=True,
+        )
+        self.resources: dict[str, apigw.Resource] = {}
+        for service in JSON_SERVICES:
+            resource = self.rest_api.root.add_resource(service)
+            resource.add_method(
+                "POST",
+                integration,
+                request_parameters={"method.request.header.X-Amz-Target": True},
+                request_validator=require_target,
+            )
+            self.resources[service] = resource
+        for service in REST_JSON_SERVICES:
+            resource = self.rest_api.root.add_resource(service)
+            resource.add_resource("{proxy+}").add_method("POST", integration)
+            self.resources[service] = resource
+
+    def endpoint(self, service: str) -> str:
+        """The ``endpoint_url`` a boto3 client for ``service`` uses."""
+        return self.rest_api.url_for_path(self.resources[service].path)

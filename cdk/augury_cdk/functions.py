@@ -1,0 +1,271 @@
+"""The Python Lambda functions: one code bundle, built without Docker, and least privilege.
+
+The bundle is ``lambdas/`` plus the runtime dependencies from ``pyproject.toml``
+(``[project].dependencies``), installed by ``pip --platform ... --only-binary=:all:``
+into the asset directory through CDK's ``ILocalBundling``: wheels for the Lambda
+platform, fetched on any machine, with no Docker daemon. Context ``bundle=false``
+skips pip and ships ``lambdas/`` as it is (tests, and quick template reviews).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jsii
+from aws_cdk import (
+    AssetHashType,
+    BundlingOptions,
+    Duration,
+    FileSystem,
+    ILocalBundling,
+    RemovalPolicy,
+    Stack,
+)
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from augury_cdk import LAMBDAS_DIR, REPO_ROOT
+from augury_cdk.checks import acknowledge
+from augury_cdk.storage import Storage
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+PYTHON_VERSION = "3.13"
+ARCHITECTURE = lambda_.Architecture.X86_64
+PIP_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
+"""Wheel tags for x86_64 Lambda (Amazon Linux 2023, glibc 2.34): must match ARCHITECTURE."""
+
+EXCLUDE = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.ruff_cache")
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+
+def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
+    """What the Lambda bundle installs: the distribution's runtime dependencies."""
+    project = tomllib.loads(pyproject.read_text())["project"]
+    return list(project.get("dependencies", []))
+
+
+@jsii.implements(ILocalBundling)
+class PipLocalBundling:
+    """Copies the runtime source and pip-installs Lambda-platform wheels next to it."""
+
+    def __init__(self, source: Path, requirements: Sequence[str]) -> None:
+        self.source = source
+        self.requirements = list(requirements)
+
+    def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
+        """Always bundles here (never falls back to Docker); raises when pip fails."""
+        target = Path(output_dir)
+        shutil.copytree(
+            self.source,
+            target,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache"),
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            PYTHON_VERSION,
+            *(argument for platform in PIP_PLATFORMS for argument in ("--platform", platform)),
+            "--target",
+            str(target),
+            *self.requirements,
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                "Bundling the Lambda dependencies with pip failed (run with -c bundle=false "
+                f"to synthesize without them):\n{result.stderr or result.stdout}"
+            )
+        return True
+
+
+def lambda_code(bundle: bool) -> lambda_.Code:
+    """The one code asset both functions share (staged and uploaded once)."""
+    if not bundle:
+        return lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=list(EXCLUDE))
+    requirements = runtime_requirements()
+    fingerprint = FileSystem.fingerprint(str(LAMBDAS_DIR), exclude=list(EXCLUDE))
+    recipe = "\n".join([fingerprint, PYTHON_VERSION, *PIP_PLATFORMS, *requirements])
+    return lambda_.Code.from_asset(
+        str(LAMBDAS_DIR),
+        exclude=list(EXCLUDE),
+        # Hash the inputs (source, requirements, platform), so an unchanged bundle is
+        # not rebuilt and a changed requirement always is.
+        asset_hash_type=AssetHashType.CUSTOM,
+        asset_hash=hashlib.sha256(recipe.encode()).hexdigest(),
+        bundling=BundlingOptions(
+            image=RUNTIME.bundling_image,
+            local=PipLocalBundling(LAMBDAS_DIR, requirements),
+            command=["false"],  # never used: local bundling always succeeds or raises
+        ),
+    )
+
+
+class PythonFunctions(Construct):
+    """Builds Augury's Lambda functions: same code, runtime, tracing and environment."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        environment: Mapping[str, str],
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.code = code
+        self.environment = dict(environment)
+        self.removal_policy = removal_policy
+
+    def function(
+        self,
+        construct_id: str,
+        *,
+        handler: str,
+        description: str,
+        timeout: Duration,
+        memory_size: int = 1024,
+    ) -> lambda_.Function:
+        """A function with its own role and log group, and nothing granted yet."""
+        log_group = logs.LogGroup(
+            self,
+            f"{construct_id}Logs",
+            retention=LOG_RETENTION,
+            removal_policy=self.removal_policy,
+        )
+        # An explicit role instead of AWSLambdaBasicExecutionRole: it may write to
+        # this function's log group and nothing else until something is granted.
+        role = iam.Role(
+            self,
+            f"{construct_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Augury {construct_id} function",
+        )
+        log_group.grant_write(role)
+        function = lambda_.Function(
+            self,
+            construct_id,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURE,
+            handler=handler,
+            code=self.code,
+            description=description,
+            timeout=timeout,
+            memory_size=memory_size,
+            role=role,
+            log_group=log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            tracing=lambda_.Tracing.ACTIVE,
+            environment={
+                **self.environment,
+                "POWERTOOLS_SERVICE_NAME": "augury",
+                "AUGURY_DATA_DIR": "/tmp/augury",  # the only writable path on Lambda
+            },
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level "
+            "permissions; active tracing needs them on '*'.",
+        )
+        acknowledge(
+            function,
+            "AwsSolutions-L1",
+            f"Pinned to {RUNTIME.name}: the dependency wheels are fetched for exactly this "
+            "CPython (pip --python-version), so a runtime upgrade is a deliberate, tested change.",
+        )
+        return function
+
+
+def grant_state_machine_start(function: lambda_.IFunction, state_machine_arns: list[str]) -> None:
+    """StartExecution on exactly these state machines: the API starts workflows, nothing else."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=["states:StartExecution"], resources=state_machine_arns)
+    )
+
+
+def grant_data(function: lambda_.Function, storage: Storage) -> None:
+    """Read and write the resources table (and its indexes) and the data bucket's objects.
+
+    Written out instead of ``grant_read_write_data``/``grant_read_write`` so the
+    indexes are named rather than ``index/*`` and the actions are the ones the
+    adapters call, without ``s3:List*``-style wildcards.
+    """
+    table, bucket = storage.table, storage.bucket
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=[
+                "dynamodb:GetItem",
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+                "dynamodb:ConditionCheckItem",
+                "dynamodb:DescribeTable",
+            ],
+            resources=[table.table_arn],
+        )
+    )
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["dynamodb:Query"],
+            resources=[f"{table.table_arn}/index/{name}" for name in storage.index_names],
+        )
+    )
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+    )
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=[
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+            ],
+            resources=[bucket.arn_for_objects("*")],
+        )
+    )
+    acknowledge(
+        function.role,
+        f"AwsSolutions-IAM5[Resource::<{_logical_id(bucket)}.Arn>/*]",
+        "Object keys are created at run time, one prefix per resource (datasets, models, "
+        "forecasts); the grant covers objects of Augury's own data bucket only.",
+    )
+
+
+def _logical_id(construct: Construct) -> str:
+    child = construct.node.default_child
+    return Stack.of(construct).get_logical_id(child)  # type: ignore[arg-type]
+
+
+def stack_environment(stack: Stack, storage: Storage, *, prefix: str) -> dict[str, str]:
+    """The adapters' URIs (see ``augury.settings``) for this deployment."""
+    return {
+        "AUGURY_METADATA": f"dynamodb://{storage.table.table_name}",
+        "AUGURY_BLOBS": f"s3://{storage.bucket.bucket_name}",
+        "AUGURY_WORKFLOWS": f"stepfunctions://{prefix}",
+        "AUGURY_REGION": stack.region,
+        "AUGURY_ACCOUNT": stack.account,
+    }
