@@ -53,7 +53,11 @@ class LocalWorkflowRunner:
                 attributes={"input": dict(payload)},
             )
         )
-        future = self._pool.submit(self._execute, arn, workflow, dict(payload))
+        try:
+            future = self._pool.submit(self._execute, arn, workflow, dict(payload))
+        except RuntimeError:  # the pool is shut down: this execution never runs
+            self._runtime.metadata.delete(arn)
+            raise
         with self._lock:
             self._running.add(future)
         future.add_done_callback(self._forget)

@@ -34,7 +34,7 @@ def create_dataset_group(runtime: Runtime, request: dict[str, Any]) -> dict[str,
         attributes=attributes,
         tags=request.get("tags"),
     )
-    runtime.workflows.start(ACTIVATE_WORKFLOW, {"arn": arn})
+    crud.start_workflow(runtime, ACTIVATE_WORKFLOW, arn)
     result = {"datasetGroupArn": arn}
     if "domain" in attributes:
         result["domain"] = attributes["domain"]

@@ -97,7 +97,7 @@ def create_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
         attributes={"datasetType": DATASET_TYPES[dataset_type], "schemaArn": schema.arn},
         tags=request.get("tags"),
     )
-    runtime.workflows.start(ACTIVATE_WORKFLOW, {"arn": arn})
+    crud.start_workflow(runtime, ACTIVATE_WORKFLOW, arn)
     return {"datasetArn": arn}
 
 

@@ -207,7 +207,23 @@ def request_delete(
                 f"such as {children[0].arn}; delete them first"
             )
     set_status(runtime, arn, Status.DELETE_PENDING)
-    runtime.workflows.start(DELETE_WORKFLOW, {"arn": arn})
+    start_workflow(runtime, DELETE_WORKFLOW, arn)
+
+
+def start_workflow(runtime: Runtime, workflow: str, arn: str) -> None:
+    """Start the workflow that owns ``arn`` next; if it cannot start, fail the resource.
+
+    Without this, a resource whose workflow never started would sit in a
+    PENDING status forever.
+    """
+    try:
+        runtime.workflows.start(workflow, {"arn": arn})
+    except Exception as error:
+        record = runtime.metadata.get(arn)
+        if record is not None:
+            reason = f"Could not start the {workflow} workflow: {error}"
+            set_status(runtime, arn, Status(record.status).failure(), reason)
+        raise
 
 
 def record_for_any_arn(runtime: Runtime, service: str, arn: str) -> Resource:
