@@ -14,9 +14,13 @@ if TYPE_CHECKING:
 
 
 def blob_prefix(arn: str) -> str:
-    """Where a resource keeps its data in the blob store: one prefix per resource."""
-    _, _, _, _, _, rest = arn.split(":", 5)
-    return f"resources/{rest}/"
+    """Where a resource keeps its data in the blob store: one prefix per resource.
+
+    The service is part of it: a Forecast dataset ``g`` and a Personalize
+    dataset group ``g`` must never share blobs.
+    """
+    _, _, service, _, _, rest = arn.split(":", 5)
+    return f"resources/{service}/{rest}/"
 
 
 def _activate(runtime: Runtime, state: State) -> None:
