@@ -11,7 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from augury.ports import BlobStore, EventStream, MetadataStore, StreamRecord, Trainer
+from augury.ports import (
+    BlobStore,
+    EventStream,
+    ExternalStorage,
+    MetadataStore,
+    StreamRecord,
+    Trainer,
+)
 from augury.runtime import Runtime
 from augury.settings import Settings
 
@@ -40,6 +47,7 @@ def bootstrap(
         workflows=None,  # type: ignore[arg-type]  # wired below: the engine needs the runtime
         trainer=_trainer(settings, blobs, containers or DEFAULT_CONTAINERS),
         events=_event_stream(settings.events_uri, event_consumer),
+        external=_external_storage(settings),
     )
     runtime.workflows = _workflow_engine(settings, runtime)
     return runtime
@@ -127,3 +135,25 @@ def _event_stream(uri: str, consumer: EventConsumer | None) -> EventStream:
 
         return KinesisEventStream(rest)
     raise ValueError(f"AUGURY_EVENTS: unsupported stream {uri!r} (local:// or kinesis://)")
+
+
+def _external_storage(settings: Settings) -> ExternalStorage:
+    """Users' own data: ``local://`` (the data directory) or ``s3://`` (Amazon S3)."""
+    parsed = urlparse(settings.external_uri)
+    if parsed.scheme == "local":
+        from augury.local.external_files import LocalExternalFiles
+
+        root = Path(parsed.path or settings.data_dir or "./augury-data")
+        private = [Path(settings.work_dir)] if settings.work_dir else []
+        for uri in (settings.blobs_uri, settings.metadata_uri):
+            store = urlparse(uri)
+            if store.scheme in ("file", "sqlite", ""):
+                private.append(Path(store.path if store.scheme else uri))
+        return LocalExternalFiles(root, private=private)
+    if parsed.scheme == "s3":
+        from augury.aws.external_s3 import S3ExternalStorage
+
+        return S3ExternalStorage(region=settings.region)
+    raise ValueError(
+        f"AUGURY_EXTERNAL: unsupported storage {settings.external_uri!r} (local:// or s3://)"
+    )

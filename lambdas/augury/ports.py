@@ -169,3 +169,43 @@ class EventStream(Protocol):
 
     def publish(self, records: Sequence[StreamRecord]) -> None:
         """Append records in order; raise on failure so nothing is silently lost."""
+
+
+class ExternalDataError(Exception):
+    """The user's own data cannot be read or written where the request says; the message says why.
+
+    Imports and exports report it as the job's failure reason, or refuse the
+    request with an ``InvalidInputException`` when it is known at once.
+    """
+
+
+class ExternalStorage(Protocol):
+    """The user's own storage, named by ``s3://bucket/key`` URIs: import sources, export targets.
+
+    On AWS these are Amazon S3 objects, accessed as the IAM role the request
+    names (``role_arn``), as Amazon Forecast and Personalize do. In embedded mode
+    they are files under the data directory, so nothing outside it is reachable.
+    """
+
+    def check_uri(self, uri: str) -> None:
+        """Raise ``ExternalDataError`` for a URI this storage can never serve (no I/O)."""
+
+    def list_objects(self, uri: str, *, role_arn: str | None = None) -> list[str]:
+        """The object ``uri`` names, or else every object under it taken as a folder.
+
+        A bucket (``s3://bucket``) or a prefix lists recursively, sorted; ``[]``
+        when nothing is there.
+        """
+
+    def download(self, uri: str, path: Path, *, role_arn: str | None = None) -> None:
+        """Copy one object to a local file, without holding it in memory."""
+
+    def upload(
+        self,
+        path: Path,
+        uri: str,
+        *,
+        role_arn: str | None = None,
+        kms_key_arn: str | None = None,
+    ) -> None:
+        """Copy a local file to ``uri``, encrypted with ``kms_key_arn`` where given."""

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from augury.ports import BlobStore, EventStream, MetadataStore, Trainer, WorkflowEngine
+from augury.ports import (
+    BlobStore,
+    EventStream,
+    ExternalStorage,
+    MetadataStore,
+    Trainer,
+    WorkflowEngine,
+)
 from augury.resources.arns import ArnFactory
 from augury.settings import Settings
 
@@ -17,6 +24,7 @@ class Runtime:
     workflows: WorkflowEngine
     trainer: Trainer
     events: EventStream
+    external: ExternalStorage
 
     @property
     def arns(self) -> ArnFactory:

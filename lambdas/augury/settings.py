@@ -11,7 +11,13 @@ AUGURY_BLOBS        ``file:///<data>/blobs``               ``s3://<bucket>[/<pre
 AUGURY_WORKFLOWS    ``local://?workers=4``                 ``stepfunctions://<name-prefix>``
 AUGURY_TRAINER      ``local://``                           ``sagemaker://?role_arn=...``
 AUGURY_EVENTS       ``local://``                           ``kinesis://<stream>``
+AUGURY_EXTERNAL     ``local://`` (``<data>/s3/<bucket>/``)  ``s3://``
 ==================  ====================================  ===========================
+
+``AUGURY_EXTERNAL`` is where users' own data is read and written (import
+sources, export targets): ``local://`` maps ``s3://<bucket>/<key>`` to
+``<data>/s3/<bucket>/<key>`` and refuses anything outside the data directory;
+``s3://`` is Amazon S3, accessed as the role each request names.
 
 ``AUGURY_REGION`` and ``AUGURY_ACCOUNT`` set the ARNs' region and account.
 """
@@ -34,10 +40,13 @@ class Settings:
     workflows_uri: str = "local://"
     trainer_uri: str = "local://"
     events_uri: str = "local://"
+    external_uri: str = "local://"
     region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
     work_dir: str | None = None
     """Scratch space for local training jobs (embedded mode only)."""
+    data_dir: str | None = None
+    """The embedded data directory, the only place ``local://`` external storage reaches."""
 
     @classmethod
     def embedded(cls, data_dir: str | Path, **overrides: str) -> Settings:
@@ -47,6 +56,7 @@ class Settings:
             "metadata_uri": f"sqlite:///{root / 'augury.db'}",
             "blobs_uri": f"file://{root / 'blobs'}",
             "work_dir": str(root / "work"),
+            "data_dir": str(root),
             **overrides,
         }
         return cls(**values)
@@ -63,7 +73,9 @@ class Settings:
             workflows_uri=env.get("AUGURY_WORKFLOWS", base.workflows_uri),
             trainer_uri=env.get("AUGURY_TRAINER", base.trainer_uri),
             events_uri=env.get("AUGURY_EVENTS", base.events_uri),
+            external_uri=env.get("AUGURY_EXTERNAL", base.external_uri),
             region=env.get("AUGURY_REGION", env.get("AWS_REGION", DEFAULT_REGION)),
             account=env.get("AUGURY_ACCOUNT", DEFAULT_ACCOUNT),
             work_dir=env.get("AUGURY_WORK_DIR", base.work_dir),
+            data_dir=base.data_dir,
         )

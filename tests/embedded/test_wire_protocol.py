@@ -48,7 +48,11 @@ def test_unimplemented_operations_answer_cleanly_not_500(client):
                 "eventList": [{"eventType": "click", "sentAt": 1_700_000_000}],
             },
         ),
-        ("forecastquery", "query_forecast", {"ForecastArn": "arn:x", "Filters": {"item_id": "1"}}),
+        (
+            "forecastquery",
+            "query_what_if_forecast",
+            {"WhatIfForecastArn": "arn:x", "Filters": {"item_id": "1"}},
+        ),
     ],
 )
 def test_every_service_is_routed_on_its_base_path(client, service, call, kwargs):

@@ -97,6 +97,9 @@ class Featurization:
     middlefill_value: float | None = None
     backfill_value: float | None = None
     futurefill_value: float | None = None
+    aggregation: str = "sum"
+    """How finer data is aggregated to the forecast frequency: ``sum`` (Amazon's
+    default for the target), ``avg``, ``first``, ``min`` or ``max``."""
 
 
 @dataclass

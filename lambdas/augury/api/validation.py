@@ -30,9 +30,12 @@ service documents integer multiples (``2W``, ``45min``); the operations check
 the documented forms themselves.
 """
 
-PATTERN_EXEMPT_MEMBERS = frozenset({("EncryptionConfig", "RoleArn"), ("S3Config", "RoleArn")})
+PATTERN_EXEMPT_MEMBERS = frozenset(
+    {("EncryptionConfig", "RoleArn"), ("S3Config", "RoleArn"), ("Filter", "Value")}
+)
 """Members typed with Forecast's shared ``Arn`` shape (``...:forecast:...``) that in
-fact carry IAM role ARNs; Amazon accepts role ARNs there."""
+fact carry other values: IAM role ARNs, and List filters' values, which are statuses
+(``{"Key": "Status", "Value": "ACTIVE"}``) as often as ARNs. Amazon accepts both."""
 
 
 def validate(params: dict[str, Any], shape: Shape | None) -> None:

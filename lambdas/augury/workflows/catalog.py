@@ -7,6 +7,23 @@ from augury.workflows.lifecycle import ACTIVATE, DELETE
 
 WORKFLOWS: dict[str, Workflow] = {workflow.name: workflow for workflow in (ACTIVATE, DELETE)}
 
+from augury.workflows.forecast_exports import (  # noqa: E402  (Forecast's own workflows)
+    EXPORT_FORECAST,
+    EXPORT_PREDICTOR_BACKTEST,
+)
+from augury.workflows.forecast_generation import CREATE_FORECAST  # noqa: E402
+from augury.workflows.forecast_import import IMPORT  # noqa: E402
+from augury.workflows.forecast_training import TRAIN_PREDICTOR  # noqa: E402
+
+for _forecast_workflow in (
+    IMPORT,
+    TRAIN_PREDICTOR,
+    CREATE_FORECAST,
+    EXPORT_FORECAST,
+    EXPORT_PREDICTOR_BACKTEST,
+):
+    WORKFLOWS[_forecast_workflow.name] = _forecast_workflow
+
 
 def workflow(name: str) -> Workflow:
     try:

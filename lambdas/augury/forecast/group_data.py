@@ -1,0 +1,239 @@
+"""The data a predictor trains on: a dataset group's datasets, checked and described.
+
+CreateAutoPredictor and CreatePredictor refuse at once a group that cannot be
+trained on (no target time series, a dataset without imported data, a dataset
+still being imported), so the user learns it from the call, not an hour later.
+The training workflow reads the same description to build the job.
+
+A dataset's imported data lives under the blob prefix recorded in its
+``_data_prefix`` attribute (written by the dataset import workflow): Parquet
+files with one column per schema attribute.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from augury.forecast.domains import (
+    ITEM_METADATA,
+    NUMERIC,
+    RELATED_TIME_SERIES,
+    STRING,
+    TARGET_TIME_SERIES,
+    TIMESTAMP_FIELD,
+    Domain,
+    domain,
+)
+from augury.forecast.resource_types import DATASET, DATASET_GROUP
+from augury.resources import crud
+from augury.resources.errors import InvalidInput, ResourceInUse
+from augury.resources.status import Status
+from augury_training.forecast_contract import METADATA_CHANNEL, RELATED_CHANNEL, TARGET_CHANNEL
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+
+DATA_PREFIX = "_data_prefix"
+IMPORT_JOB_KIND = "forecast:dataset-import-job"
+
+
+@dataclass(frozen=True)
+class DatasetData:
+    """One dataset of the group: its schema, frequency and where its data is."""
+
+    arn: str
+    dataset_type: str
+    schema: tuple[tuple[str, str], ...]
+    frequency: str | None
+    data_prefix: str | None
+
+    def names(self, *types: str) -> list[str]:
+        return [name for name, kind in self.schema if not types or kind in types]
+
+
+@dataclass(frozen=True)
+class GroupData:
+    """A dataset group ready to train on."""
+
+    group_arn: str
+    domain: Domain
+    target: DatasetData
+    related: DatasetData | None = None
+    metadata: DatasetData | None = None
+
+    @property
+    def item_field(self) -> str:
+        return self.domain.identifier
+
+    @property
+    def target_field(self) -> str:
+        return self.domain.target.name
+
+    @property
+    def datasets(self) -> list[DatasetData]:
+        return [d for d in (self.target, self.related, self.metadata) if d is not None]
+
+    def dimension_candidates(self) -> list[str]:
+        """Target attributes that may be forecast dimensions: the strings besides the id."""
+        return [n for n in self.target.names(STRING) if n != self.item_field]
+
+    def related_fields(self) -> list[str]:
+        """The related time series' features: its numeric attributes."""
+        return self.related.names(*NUMERIC) if self.related else []
+
+    def metadata_fields(self) -> list[str]:
+        if self.metadata is None:
+            return []
+        return [n for n in self.metadata.names() if n != self.item_field]
+
+    def channels(self) -> dict[str, str]:
+        """Training channels: the datasets' current data prefixes."""
+        channels = {TARGET_CHANNEL: str(self.target.data_prefix)}
+        if self.related is not None:
+            channels[RELATED_CHANNEL] = str(self.related.data_prefix)
+        if self.metadata is not None:
+            channels[METADATA_CHANNEL] = str(self.metadata.data_prefix)
+        return channels
+
+
+def load_group(runtime: Runtime, group_arn: str) -> GroupData:
+    """The group's datasets, each ACTIVE with imported data, or the reason it cannot train."""
+    group = crud.get_record(runtime, DATASET_GROUP, group_arn)
+    status = Status(group.status)
+    if status != Status.ACTIVE:
+        raise ResourceInUse(f"Dataset group {group_arn} is {status.value}; it must be ACTIVE")
+    the_domain = domain(group.attributes["Domain"])
+    found: dict[str, DatasetData] = {}
+    for arn in group.attributes.get("DatasetArns") or []:
+        data = _dataset(runtime, group_arn, arn)
+        found[data.dataset_type] = data
+    target = found.get(TARGET_TIME_SERIES)
+    if target is None:
+        raise InvalidInput(
+            f"Dataset group {group_arn} has no TARGET_TIME_SERIES dataset. Add one with "
+            "UpdateDatasetGroup and import data into it before training a predictor"
+        )
+    return GroupData(
+        group_arn,
+        the_domain,
+        target,
+        related=found.get(RELATED_TIME_SERIES),
+        metadata=found.get(ITEM_METADATA),
+    )
+
+
+def _dataset(runtime: Runtime, group_arn: str, arn: str) -> DatasetData:
+    record = runtime.metadata.get(arn)
+    if record is None or record.kind != DATASET.kind:
+        raise InvalidInput(
+            f"Dataset {arn} of dataset group {group_arn} no longer exists; remove it from the "
+            "group with UpdateDatasetGroup"
+        )
+    status = Status(record.status)
+    if status.working:
+        raise ResourceInUse(
+            f"Dataset {arn} is {status.value}; wait until its import finishes, then try again"
+        )
+    prefix = record.attributes.get(DATA_PREFIX)
+    if not prefix:
+        raise InvalidInput(
+            f"Dataset {arn} has no imported data. Import data with CreateDatasetImportJob "
+            "(and wait until the import job is ACTIVE) before training a predictor"
+        )
+    attributes = record.attributes.get("Schema", {}).get("Attributes") or []
+    return DatasetData(
+        arn=arn,
+        dataset_type=record.attributes["DatasetType"],
+        schema=tuple((a["AttributeName"], a["AttributeType"]) for a in attributes),
+        frequency=record.attributes.get("DataFrequency"),
+        data_prefix=prefix,
+    )
+
+
+def import_job_arns(runtime: Runtime, group: GroupData) -> list[str]:
+    """The ACTIVE import jobs that loaded the group's data (DescribePredictor lists them)."""
+    arns: list[str] = []
+    for dataset in group.datasets:
+        cursor = None
+        while True:
+            page = runtime.metadata.list(parent_arn=dataset.arn, limit=100, cursor=cursor)
+            arns.extend(
+                child.arn
+                for child in page.items
+                if child.kind == IMPORT_JOB_KIND and child.status == Status.ACTIVE.value
+            )
+            cursor = page.cursor
+            if cursor is None:
+                break
+    return arns
+
+
+@dataclass(frozen=True)
+class Span:
+    """The first and last timestamps of a dataset and how many rows it holds."""
+
+    start: datetime
+    end: datetime
+    rows: int
+
+
+def data_span(runtime: Runtime, prefix: str, column: str = TIMESTAMP_FIELD) -> Span | None:
+    """The time span of the Parquet data under ``prefix``, from the files' footers.
+
+    Parquet keeps min and max per row group, so only the footers are read (the
+    column itself only where a writer left no statistics). ``None`` when there
+    are no rows.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    start: datetime | None = None
+    end: datetime | None = None
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="augury-span-") as scratch:
+        for number, key in enumerate(runtime.blobs.list_keys(prefix)):
+            if not key.endswith(".parquet"):
+                continue
+            path = Path(scratch) / f"{number}.parquet"
+            runtime.blobs.download_file(key, path)
+            low, high, count = _file_span(path, column, pq, pc)
+            path.unlink()
+            rows += count
+            if low is not None and high is not None:
+                start = low if start is None else min(start, low)
+                end = high if end is None else max(end, high)
+    if start is None or end is None:
+        return None
+    return Span(start, end, rows)
+
+
+def _file_span(path: Path, column: str, pq: Any, pc: Any) -> tuple[Any, Any, int]:
+    metadata = pq.read_metadata(path)
+    schema_names = metadata.schema.names
+    if column not in schema_names:
+        raise InvalidInput(f"The imported data has no {column} column")
+    index = schema_names.index(column)
+    lows, highs = [], []
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            values = pc.min_max(pq.read_table(path, columns=[column])[column])
+            low, high = values["min"].as_py(), values["max"].as_py()
+            return _aware(low), _aware(high), metadata.num_rows
+        lows.append(stats.min)
+        highs.append(stats.max)
+    if not lows:
+        return None, None, metadata.num_rows
+    return _aware(min(lows)), _aware(max(highs)), metadata.num_rows
+
+
+def _aware(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"The imported timestamps are not timestamps ({type(value).__name__})")
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,264 @@
+"""What CreateAutoPredictor and CreatePredictor accept, checked before anything runs.
+
+Each rule raises ``InvalidInputException`` with a message that names the member
+and the rule, so a request that cannot train never starts a job. Sources
+(Amazon Forecast API reference, https://docs.aws.amazon.com/forecast/latest/dg/):
+
+- CreateAutoPredictor / CreatePredictor ``ForecastHorizon``: at most the lesser
+  of 500 time steps and 1/4 of the TARGET_TIME_SERIES length (1/3 when
+  retraining an AutoPredictor, and for CreatePredictor). The length part needs
+  the data and is checked by the training workflow (``horizon_limit``).
+- ``ForecastTypes``: up to five, quantiles 0.01 to 0.99 in steps of 0.01, or
+  ``mean``; default 0.1, 0.5, 0.9.
+- ``ForecastFrequency``: at least the TARGET_TIME_SERIES frequency; equal to the
+  RELATED_TIME_SERIES frequency when there is one.
+- ``ForecastDimensions``: attributes of the target time series other than the
+  item identifier (strings in its schema).
+- AttributeConfig / FeaturizationMethod: filling parameters ``aggregation``
+  (target only: sum, avg, first, min, max), ``frontfill`` (none), ``middlefill``
+  and ``backfill`` (zero, nan, value, median, mean, min, max; no nan for related
+  series) and ``futurefill`` (related only); ``value`` takes ``<fill>_value``.
+- AdditionalDataset / SupplementaryFeature: ``holiday`` with one of the 66
+  country codes of the Holidays featurization; ``weather``.
+- EvaluationParameters: NumberOfBacktestWindows 1 to 5; ForecastHorizon <=
+  BackTestWindowOffset < 1/2 of the TARGET_TIME_SERIES length.
+- Time boundaries (data-aggregation): only for daily, weekly, monthly and yearly
+  forecasts, in the forecast frequency's own unit (Hour, DayOfWeek, DayOfMonth,
+  Month).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from augury.forecast import frequencies
+from augury.forecast.group_data import GroupData
+from augury.resources.errors import InvalidInput
+from augury_training.forecast_contract import DEFAULT_FORECAST_TYPES, MEAN, Featurization
+
+MAX_HORIZON = 500
+MAX_FORECAST_TYPES = 5
+MAX_BACKTEST_WINDOWS = 5
+
+_HOLIDAY_CODES = (
+    "AL AR AT AU BA BE BG BO BR BY CA CL CO CR HR CZ DK EC EE ET FI FR DE GR HU IS IN IE "
+    "IT JP KZ KR LV LI LT LU MK MT MX MD ME NL NZ NI NG NO PA PY PE PL PT RO RU RS SK SI ZA "
+    "ES SE CH UA AE US UK UY VE"
+)
+HOLIDAY_COUNTRIES = frozenset(_HOLIDAY_CODES.split())
+"""The Holidays featurization's country codes (API reference, AdditionalDataset)."""
+
+_FILLS = ("zero", "nan", "value", "median", "mean", "min", "max")
+_RELATED_FILLS = tuple(fill for fill in _FILLS if fill != "nan")
+_AGGREGATIONS = ("sum", "avg", "first", "min", "max")
+_BOUNDARY_UNIT = {"D": "Hour", "W": "DayOfWeek", "M": "DayOfMonth", "Y": "Month"}
+
+
+def check_horizon(horizon: int | None) -> int:
+    if horizon is None:
+        raise InvalidInput("ForecastHorizon is required: the number of time steps to forecast")
+    if not 1 <= horizon <= MAX_HORIZON:
+        raise InvalidInput(
+            f"ForecastHorizon {horizon} is not valid: the maximum forecast horizon is the lesser "
+            f"of {MAX_HORIZON} time-steps or a fraction of the TARGET_TIME_SERIES dataset length, "
+            "and it must be at least 1"
+        )
+    return horizon
+
+
+def horizon_limit(length: int, fraction: int) -> int:
+    """The largest horizon for a target series ``length`` steps long."""
+    return min(MAX_HORIZON, length // fraction)
+
+
+def check_forecast_types(types: Sequence[str] | None) -> list[str]:
+    """The forecast types to train for (Amazon's default when none are given)."""
+    if not types:
+        return list(DEFAULT_FORECAST_TYPES)
+    if len(types) > MAX_FORECAST_TYPES:
+        raise InvalidInput(
+            f"ForecastTypes has {len(types)} values; you can specify up to {MAX_FORECAST_TYPES} "
+            "forecast types"
+        )
+    seen: dict[str, str] = {}
+    for forecast_type in types:
+        key = MEAN if forecast_type == MEAN else str(_quantile(forecast_type))
+        if key in seen:
+            raise InvalidInput(
+                f"ForecastTypes lists the same forecast type twice ({seen[key]} and "
+                f"{forecast_type})"
+            )
+        seen[key] = forecast_type
+    return list(types)
+
+
+def _quantile(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not Decimal("0.01") <= value <= Decimal("0.99") or value != value.quantize(Decimal("0.01")):
+        raise InvalidInput(
+            f"Forecast type {text} is not valid: forecast types are quantiles from 0.01 to 0.99 "
+            "in increments of 0.01, or mean"
+        )
+    return value.normalize()
+
+
+def check_frequency(frequency: str | None, group: GroupData) -> str:
+    """The forecast frequency, at least the target's and equal to the related data's."""
+    if not frequency:
+        raise InvalidInput("ForecastFrequency is required (for example D, W, M or 15min)")
+    parsed = frequencies.parse(frequency)
+    target_frequency = group.target.frequency
+    if target_frequency:
+        data = frequencies.parse(target_frequency, "DataFrequency")
+        if parsed.approximate_minutes < data.approximate_minutes:
+            raise InvalidInput(
+                f"ForecastFrequency {frequency} is finer than the TARGET_TIME_SERIES dataset's "
+                f"frequency {target_frequency}; the forecast frequency must be greater than or "
+                "equal to the TARGET_TIME_SERIES dataset frequency"
+            )
+    related = group.related.frequency if group.related else None
+    if related and frequencies.parse(related, "DataFrequency") != parsed:
+        raise InvalidInput(
+            f"ForecastFrequency {frequency} differs from the RELATED_TIME_SERIES dataset's "
+            f"frequency {related}; when a RELATED_TIME_SERIES dataset is provided, the "
+            "forecast frequency must be equal to its frequency"
+        )
+    return frequency
+
+
+def check_dimensions(dimensions: Sequence[str] | None, group: GroupData) -> list[str]:
+    """Forecast dimensions are the target series' string attributes besides the item id."""
+    allowed = group.dimension_candidates()
+    chosen: list[str] = []
+    for name in dimensions or []:
+        if name == group.item_field:
+            raise InvalidInput(
+                f"ForecastDimensions must not include {name}: it identifies the item already"
+            )
+        if name not in allowed:
+            hint = f"; the candidates are {', '.join(allowed)}" if allowed else ""
+            raise InvalidInput(
+                f"Forecast dimension {name} is not a string attribute of the TARGET_TIME_SERIES "
+                f"dataset {group.target.arn}{hint}"
+            )
+        if name in chosen:
+            raise InvalidInput(f"ForecastDimensions lists {name} twice")
+        chosen.append(name)
+    return chosen
+
+
+def check_time_alignment(boundary: Mapping[str, Any] | None, frequency: str) -> dict | None:
+    """A time boundary names one unit: the forecast frequency's own (Hour for daily...)."""
+    if not boundary:
+        return None
+    unit = frequencies.parse(frequency).unit
+    expected = _BOUNDARY_UNIT.get(unit)
+    given = sorted(key for key, value in boundary.items() if value is not None)
+    if expected is None:
+        raise InvalidInput(
+            f"TimeAlignmentBoundary cannot be used with ForecastFrequency {frequency}: time "
+            "boundaries apply to daily, weekly, monthly and yearly forecasts"
+        )
+    if given != [expected]:
+        raise InvalidInput(
+            f"TimeAlignmentBoundary for ForecastFrequency {frequency} takes {expected} only; "
+            f"got {', '.join(given) or 'nothing'}"
+        )
+    return {expected: boundary[expected]}
+
+
+def featurization(
+    name: str, parameters: Mapping[str, str], group: GroupData, member: str
+) -> Featurization:
+    """One attribute's filling parameters, checked as Amazon documents them."""
+    is_target = name == group.target_field
+    if not is_target and name not in group.related_fields():
+        raise InvalidInput(
+            f"{member} names attribute {name}, which is neither the target field "
+            f"{group.target_field} nor a feature of the RELATED_TIME_SERIES dataset"
+        )
+    allowed = {"middlefill", "backfill"} | (
+        {"aggregation", "frontfill"} if is_target else {"futurefill"}
+    )
+    allowed |= {f"{fill}_value" for fill in ("middlefill", "backfill", "futurefill")}
+    result = Featurization(field=name)
+    for key, value in parameters.items():
+        if key not in allowed:
+            raise InvalidInput(
+                f"{member} for {name}: parameter {key} is not valid for a "
+                f"{'target' if is_target else 'related'} field; valid parameters are "
+                f"{', '.join(sorted(p for p in allowed if not p.endswith('_value')))}"
+            )
+        if key == "aggregation":
+            _choice(member, name, key, value, _AGGREGATIONS)
+            result.aggregation = value
+        elif key == "frontfill":
+            _choice(member, name, key, value, ("none",))
+        elif key.endswith("_value"):
+            setattr(result, key, _number(member, name, key, value))
+        else:
+            _choice(member, name, key, value, _FILLS if is_target else _RELATED_FILLS)
+            setattr(result, key, value)
+    for fill in ("middlefill", "backfill", "futurefill"):
+        if getattr(result, fill) == "value" and getattr(result, f"{fill}_value") is None:
+            raise InvalidInput(
+                f"{member} for {name}: {fill} is value, so {fill}_value must give the number"
+            )
+    return result
+
+
+def _choice(member: str, name: str, key: str, value: str, allowed: Sequence[str]) -> None:
+    if value not in allowed:
+        raise InvalidInput(
+            f"{member} for {name}: {key} {value} is not valid; valid values are "
+            f"{', '.join(allowed)}"
+        )
+
+
+def _number(member: str, name: str, key: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise InvalidInput(f"{member} for {name}: {key} {value} is not a number") from None
+
+
+def holiday_country(code: str, member: str) -> str:
+    if code not in HOLIDAY_COUNTRIES:
+        raise InvalidInput(
+            f"{member}: {code} is not a supported holiday country code; use one of "
+            f"{', '.join(sorted(HOLIDAY_COUNTRIES))}"
+        )
+    return code
+
+
+def refuse_weather(member: str) -> None:
+    raise InvalidInput(
+        f"{member}: the Weather Index is not available in Augury; it needs Amazon's weather "
+        "data. Remove it, or add your own weather columns to a RELATED_TIME_SERIES dataset"
+    )
+
+
+def check_backtests(evaluation: Mapping[str, Any] | None, horizon: int) -> tuple[int, int | None]:
+    """NumberOfBacktestWindows (1-5) and BackTestWindowOffset (at least the horizon)."""
+    evaluation = evaluation or {}
+    windows = evaluation.get("NumberOfBacktestWindows")
+    windows = 1 if windows is None else windows
+    if not 1 <= windows <= MAX_BACKTEST_WINDOWS:
+        raise InvalidInput(
+            f"NumberOfBacktestWindows {windows} is not valid; valid values are 1 through "
+            f"{MAX_BACKTEST_WINDOWS}"
+        )
+    offset = evaluation.get("BackTestWindowOffset")
+    if offset is not None and offset < horizon:
+        raise InvalidInput(
+            f"BackTestWindowOffset {offset} is less than ForecastHorizon {horizon}: it must be "
+            "greater than or equal to the forecast horizon and less than half of the "
+            "TARGET_TIME_SERIES dataset length (ForecastHorizon <= BackTestWindowOffset < "
+            "1/2 * TARGET_TIME_SERIES dataset length)"
+        )
+    return windows, offset

@@ -1,0 +1,1 @@
+"""Serving: trained artifacts loaded once per process and answered from memory."""

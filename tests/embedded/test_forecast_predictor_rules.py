@@ -1,0 +1,156 @@
+"""What CreateAutoPredictor and CreatePredictor refuse, with Amazon's rules and messages.
+
+Every case is refused by the call itself (InvalidInputException), before any
+training starts; the cases that need the data are in test_forecast_predictors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from augury.embedded.server import EmbeddedServer
+from tests.embedded.forecast_helpers import (
+    client_for,
+    daily_rows,
+    error_of,
+    make_group,
+    start_server,
+)
+
+ITEMS = {"apple": "paris", "pear": "lyon"}
+ALGORITHM = "arn:aws:forecast:::algorithm/"
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[EmbeddedServer]:
+    running = start_server(tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def forecast(server: EmbeddedServer) -> Any:
+    return client_for(server, "forecast")
+
+
+def auto_predictor(forecast: Any, group: str) -> str:
+    return forecast.create_auto_predictor(
+        PredictorName="refused",
+        ForecastHorizon=5,
+        ForecastFrequency="D",
+        DataConfig={"DatasetGroupArn": group},
+    )["PredictorArn"]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"ForecastHorizon": 501}, "lesser of 500 time-steps"),
+        ({"ForecastTypes": ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6"]}, "up to 5"),
+        ({"ForecastTypes": ["0.0"]}, "0.01 to 0.99"),
+        ({"ForecastTypes": ["0.5", ".50"]}, "twice"),
+        ({"ForecastDimensions": ["store"]}, "not a string attribute"),
+        ({"ForecastFrequency": "90min"}, "is not valid"),
+        ({"ExplainPredictor": True}, "ExplainPredictor"),
+        ({"TimeAlignmentBoundary": {"DayOfWeek": "MONDAY"}}, "takes Hour only"),
+        (
+            {"DataConfig": {"AdditionalDatasets": [{"Name": "weather"}]}},
+            "Weather Index is not available",
+        ),
+        (
+            {
+                "DataConfig": {
+                    "AdditionalDatasets": [
+                        {"Name": "holiday", "Configuration": {"CountryCode": ["XX"]}}
+                    ]
+                }
+            },
+            "not a supported holiday country",
+        ),
+        (
+            {
+                "DataConfig": {
+                    "AttributeConfigs": [
+                        {"AttributeName": "demand", "Transformations": {"futurefill": "zero"}}
+                    ]
+                }
+            },
+            "parameter futurefill is not valid for a target field",
+        ),
+    ],
+)
+def test_create_auto_predictor_refuses_what_amazon_refuses(forecast, server, change, expected):
+    group, _ = make_group(forecast, server, "rules", daily_rows(ITEMS, 40))
+    request = {
+        "PredictorName": "refused",
+        "ForecastHorizon": 5,
+        "ForecastFrequency": "D",
+        "DataConfig": {"DatasetGroupArn": group},
+    }
+    for key, value in change.items():
+        if key == "DataConfig":
+            request["DataConfig"] = {**request["DataConfig"], **value}
+        else:
+            request[key] = value
+    with pytest.raises(ClientError) as raised:
+        forecast.create_auto_predictor(**request)
+    code, message = error_of(raised)
+    assert code == "InvalidInputException"
+    assert expected in message
+
+
+def test_the_group_must_hold_target_data_at_a_coarse_enough_frequency(forecast, server):
+    empty = forecast.create_dataset_group(DatasetGroupName="empty", Domain="RETAIL")
+    with pytest.raises(ClientError) as raised:
+        auto_predictor(forecast, empty["DatasetGroupArn"])
+    assert "has no TARGET_TIME_SERIES dataset" in error_of(raised)[1]
+
+    no_data, dataset = make_group(forecast, server, "nodata", None)
+    with pytest.raises(ClientError) as raised:
+        auto_predictor(forecast, no_data)
+    code, message = error_of(raised)
+    assert code == "InvalidInputException"
+    assert f"Dataset {dataset} has no imported data" in message
+
+    weekly, _ = make_group(forecast, server, "weekly", daily_rows(ITEMS, 40), frequency="W")
+    with pytest.raises(ClientError) as raised:
+        auto_predictor(forecast, weekly)
+    assert (
+        "must be greater than or equal to the TARGET_TIME_SERIES dataset frequency"
+        in (error_of(raised)[1])
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"AlgorithmArn": ALGORITHM + "Deep_AR_Plus"}, "not available in Augury yet"),
+        ({"AlgorithmArn": ALGORITHM + "CNN-QR"}, "not available in Augury yet"),
+        ({"AlgorithmArn": ALGORITHM + "Magic"}, "not a supported algorithm"),
+        ({"PerformHPO": True}, "PerformHPO is not supported for the ARIMA algorithm"),
+        ({"AlgorithmArn": None}, "AlgorithmArn is required"),
+        ({"PerformAutoML": True}, "AlgorithmArn cannot be specified when PerformAutoML"),
+        ({"EvaluationParameters": {"NumberOfBacktestWindows": 6}}, "1 through 5"),
+        ({"EvaluationParameters": {"BackTestWindowOffset": 3}}, "less than ForecastHorizon"),
+    ],
+)
+def test_create_predictor_refuses_what_amazon_refuses(forecast, server, change, expected):
+    group, _ = make_group(forecast, server, "legacy_rules", daily_rows(ITEMS, 40))
+    request = {
+        "PredictorName": "refused",
+        "AlgorithmArn": ALGORITHM + "ARIMA",
+        "ForecastHorizon": 5,
+        "InputDataConfig": {"DatasetGroupArn": group},
+        "FeaturizationConfig": {"ForecastFrequency": "D"},
+        **change,
+    }
+    request = {k: v for k, v in request.items() if v is not None}
+    with pytest.raises(ClientError) as raised:
+        forecast.create_predictor(**request)
+    code, message = error_of(raised)
+    assert code == "InvalidInputException"
+    assert expected in message

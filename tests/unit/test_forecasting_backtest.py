@@ -1,0 +1,252 @@
+"""Backtest windows and limits, streamed metrics, the ensemble and cold starts.
+
+Models are stand-ins defined here (naive and seasonal naive), so these tests
+exercise the orchestration, not the algorithms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from augury_training.forecast_contract import ForecastJobConfig
+from augury_training.forecasting import metrics
+from augury_training.forecasting.backtest import (
+    ItemBacktest,
+    WindowResult,
+    check_limits,
+    plan_windows,
+)
+from augury_training.forecasting.coldstart import ColdStart
+from augury_training.forecasting.data import DataError, DatasetInfo, make_series
+from augury_training.forecasting.ensemble import (
+    AUTO_PREDICTOR,
+    EnsembleBuilder,
+    run_autopredictor,
+)
+from augury_training.forecasting.models.base import SeriesContext, SeriesForecast
+from augury_training.forecasting.predict import ItemForecast
+from augury_training.forecasting.scoring import Sums, finalize, objective, window_sums
+
+TYPES = ["0.1", "0.5", "0.9"]
+LEVELS = np.array([0.1, 0.5, 0.9])
+
+
+class StandIn:
+    """Naive (last value) or seasonal naive, with normal quantiles from the residuals."""
+
+    def __init__(self, name: str, hyperparameters: dict[str, str]) -> None:
+        self.name = name
+        self.seasonal = name == "SeasonalNaive"
+
+    def forecast(self, y, h, quantiles, context: SeriesContext) -> SeriesForecast:
+        m = context.season_length if self.seasonal and y.size >= context.season_length else 1
+        mean = np.resize(y[-m:], h)
+        spread = np.std(y[m:] - y[:-m]) if y.size > m else 0.0
+        z = {0.1: -1.2816, 0.5: 0.0, 0.9: 1.2816}
+        return SeriesForecast(mean, {q: mean + z[round(q, 1)] * spread for q in quantiles})
+
+
+def config(**changes) -> ForecastJobConfig:
+    values = {
+        "mode": "train",
+        "frequency": "D",
+        "horizon": 7,
+        "item_field": "item_id",
+        "target_field": "y",
+        "algorithms": ["SeasonalNaive", "ETS"],  # "ETS" is the naive stand-in here
+    }
+    return ForecastJobConfig(**{**values, **changes})
+
+
+def info(length: int, end: int = 99) -> DatasetInfo:
+    return DatasetInfo(end - length + 1, end, 0, set(), [()])
+
+
+# -- windows and limits ------------------------------------------------------------------
+
+
+def test_windows_tile_the_end_of_the_data():
+    windows = plan_windows(info(100), config(backtest_windows=3))
+    assert [(w.index, w.cutoff) for w in windows] == [(0, 79), (1, 86), (2, 93)]
+    offset = plan_windows(info(100), config(backtest_windows=2, backtest_offset=10))
+    assert [w.cutoff for w in offset] == [83, 90]  # the last window starts 10 before the end
+
+
+@pytest.mark.parametrize(
+    ("changes", "length", "message"),
+    [
+        ({"horizon": 26}, 100, "lesser of 500 time-steps or 1/4 .* must be at most 25"),
+        ({"horizon": 34, "auto": False}, 100, "or 1/3 .* must be at most 33"),
+        ({"horizon": 501}, 4000, "must be at most 500"),
+        ({"backtest_windows": 6}, 100, "NumberOfBacktestWindows must be between 1 and 5"),
+        ({"backtest_offset": 5}, 100, "ForecastHorizon <= BackTestWindowOffset"),
+        ({"backtest_offset": 50}, 100, "less than half"),
+        ({"horizon": 14, "backtest_windows": 5, "backtest_offset": 45}, 100, "fewer windows"),
+    ],
+)
+def test_amazon_limits(changes, length, message):
+    with pytest.raises(DataError, match=message):
+        check_limits(info(length), config(**changes), backtest=True)
+
+
+def test_limits_that_hold():
+    check_limits(info(100), config(horizon=25), backtest=True)
+    check_limits(info(100), config(horizon=33, auto=False), backtest=True)
+    check_limits(info(30), config(horizon=7, backtest_windows=5), backtest=False)
+
+
+# -- streamed metrics agree with the shared definitions ------------------------------------
+
+
+def test_streamed_sums_equal_the_metrics_module():
+    rng = np.random.default_rng(1)
+    items, h = 12, 6
+    y = rng.gamma(2.0, 5.0, size=(items, h))
+    y[0, 2] = 0.0  # a zero actual: no percentage error there
+    forecast = y + rng.normal(0, 2, size=(items, h))
+    quantiles = {q: forecast + z for q, z in zip(LEVELS, (-3.0, 0.0, 3.0), strict=True)}
+    scales = rng.uniform(0.5, 2.0, size=items)
+    scales[1] = np.nan  # no MASE for this item
+    total = Sums.zeros((), LEVELS.size)
+    for i in range(items):
+        array = np.column_stack([forecast[i], *(quantiles[q][i] for q in LEVELS)])
+        total += window_sums(y[i], np.zeros(h, bool), array, scales[i], LEVELS)
+    ours = finalize(total, TYPES)
+    theirs = metrics.window_metrics(y, forecast, quantiles, scales)
+    for t, q in zip(TYPES, LEVELS, strict=True):
+        assert ours["wql"][t] == pytest.approx(theirs["weighted_quantile_losses"][q])
+    for name in ("wape", "rmse", "mape", "mase"):
+        assert ours[name] == pytest.approx(theirs[name]), name
+    assert ours["average_wql"] == pytest.approx(theirs["average_weighted_quantile_loss"])
+    assert ours["items"] == items
+
+
+def test_items_with_filled_values_only_count_in_wql():
+    actual = np.array([4.0, 0.0, 6.0])
+    array = np.column_stack([np.full(3, 5.0)] * 4)
+    filled = np.array([False, True, False])
+    sums = window_sums(actual, filled, array, 1.0, LEVELS)
+    values = finalize(sums, TYPES)
+    assert values["wql"]["0.5"] == pytest.approx(2 * 0.5 * 7.0 / 10.0)  # filled 0 counts
+    assert values["wape"] is values["rmse"] is values["mape"] is values["mase"] is None
+    zeros = finalize(window_sums(np.zeros(3), np.zeros(3, bool), array, 1.0, LEVELS), TYPES)
+    assert zeros["wql"]["0.5"] == pytest.approx(2 * 0.5 * 15.0)  # numerator alone, as Amazon
+
+
+# -- the ensemble ----------------------------------------------------------------------------
+
+
+def item(key: str, actual: np.ndarray, forecasts: dict[str, float]) -> ItemBacktest:
+    result = WindowResult(0, actual, np.zeros(actual.size, bool), 1.0)
+    for name, value in forecasts.items():
+        result.forecasts[name] = np.full((actual.size, 4), value)
+    return ItemBacktest(key, (key,), [result])
+
+
+def test_global_combination_trims_bad_candidates_and_items_lean_to_their_best():
+    builder = EnsembleBuilder(["good", "fine", "bad"], LEVELS, "WAPE")
+    items = [
+        item("a", np.full(4, 10.0), {"good": 10.5, "fine": 11.0, "bad": 20.0}),
+        item("b", np.full(4, 10.0), {"good": 9.5, "fine": 10.2, "bad": 30.0}),
+    ]
+    for it in items:
+        builder.observe(it)
+    assert builder.choose_global().tolist() == [0.5, 0.5, 0.0]
+    weights = builder.item_weights(items[1])
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights[1] > weights[0] > weights[2]  # item b's own backtest favours "fine"
+    explanation = builder.explanation(2, 1)
+    assert "Kept good, fine (within 20% of the best) and left out bad" in explanation
+
+
+def test_items_without_a_usable_backtest_keep_the_global_weights():
+    builder = EnsembleBuilder(["x", "y"], LEVELS, "MAPE")
+    useful = item("a", np.full(3, 5.0), {"x": 5.0, "y": 7.0})
+    zeros = item("z", np.zeros(3), {"x": 1.0, "y": 2.0})  # no MAPE on zero actuals
+    for it in (useful, zeros):
+        builder.observe(it)
+    global_weights = builder.choose_global()
+    assert builder.item_weights(zeros).tolist() == global_weights.tolist()
+    assert builder.item_weights(ItemBacktest("new", ("new",), [])).tolist() == (
+        global_weights.tolist()
+    )
+
+
+def test_objective_ranks_every_metric():
+    sums = Sums.zeros((2,), 3)
+    sums.ql[:] = [[1, 1, 1], [2, 2, 2]]
+    sums.ql_actual[:] = 10
+    sums.items[:] = 1
+    assert objective(sums, "AverageWeightedQuantileLoss").tolist() == [0.2, 0.4]
+    assert np.isnan(objective(sums, "MASE")).all()
+
+
+# -- the in-memory pipeline, across worker processes ----------------------------------------
+
+
+def seasonal_series(count: int, length: int = 70) -> list:
+    rng = np.random.default_rng(0)
+    t = np.arange(length)
+    return [
+        make_series(f"s{i}", 50 + 10 * np.sin(2 * np.pi * t / 7) + rng.normal(0, 1, length))
+        for i in range(count)
+    ]
+
+
+def test_run_autopredictor_in_two_processes():
+    series = seasonal_series(40)
+    result = run_autopredictor(series, config(backtest_windows=2), workers=2, model_factory=StandIn)
+    assert set(result.forecasts) == {s.key for s in series}
+    assert result.columns == ["mean", "0.1", "0.5", "0.9"]
+    forecast = result.forecasts["s0"]
+    assert forecast.shape == (7, 4)
+    assert (np.diff(forecast[:, 1:], axis=1) >= 0).all()
+    names = [r.algorithm for r in result.summary.results]
+    assert names == ["SeasonalNaive", "ETS", AUTO_PREDICTOR]
+    seasonal, naive, auto = (r.windows[0].wape for r in result.summary.results)
+    assert seasonal < naive and auto <= naive  # the weekly pattern is what matters here
+    assert result.summary.chosen_algorithms == {"SeasonalNaive": 40}
+    assert all(w["SeasonalNaive"] > 0.5 for w in result.weights.values())
+
+
+def test_series_too_short_for_every_window_fail_with_the_reason():
+    series = [make_series("long", np.ones(30)), make_series("short", np.ones(3))]
+    with pytest.raises(DataError, match=r"longest item, 'long', has 30 points; the horizon is 7"):
+        run_autopredictor(series, config(backtest_windows=5), workers=1, model_factory=StandIn)
+
+
+def test_legacy_predictor_uses_one_algorithm_everywhere():
+    result = run_autopredictor(
+        seasonal_series(6),
+        config(algorithms=["ETS"], auto=False),
+        workers=1,
+        model_factory=StandIn,
+    )
+    assert [r.algorithm for r in result.summary.results] == ["ETS"]
+    assert all(w == {"ETS": 1.0} for w in result.weights.values())
+
+
+# -- cold start ----------------------------------------------------------------------------
+
+
+def warm(key: str, store: str, category: str, level: float) -> ItemForecast:
+    shape = np.array([[1.0, 0.8, 1.0, 1.2], [2.0, 1.6, 2.0, 2.4]])
+    return ItemForecast(key, (key, store), shape * level, level, {"category": category})
+
+
+def test_cold_start_follows_items_with_the_same_metadata_and_store():
+    cold = ColdStart({"new": {"category": "drinks"}}, [("north",), ("south",)])
+    cold.observe(
+        [
+            warm("cola", "north", "drinks", 10.0),
+            warm("water", "north", "drinks", 30.0),
+            warm("tea", "south", "drinks", 100.0),
+            warm("chips", "north", "snacks", 1000.0),
+        ]
+    )
+    result = dict(cold.forecasts())
+    north, south = result[("new", "north")], result[("new", "south")]
+    np.testing.assert_allclose(north[:, 2], [20.0, 40.0])  # median level of cola and water
+    np.testing.assert_allclose(south[:, 2], [100.0, 200.0])  # tea: same category and store
+    assert (np.diff(north[:, 1:], axis=1) >= 0).all()

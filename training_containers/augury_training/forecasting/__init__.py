@@ -1,0 +1,1 @@
+"""The forecasting training container: algorithms, backtests, ensembles, forecasts."""

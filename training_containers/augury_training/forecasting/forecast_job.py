@@ -1,0 +1,116 @@
+"""Forecast mode: refit every item with its weights, forecast the horizon, write shards.
+
+The ``model`` channel holds what train mode wrote (the predictor's
+``model.tar.gz`` contents, or the archive itself). Every item of the target
+gets its ensemble's forecast; items trained after the predictor was (new in
+the data) get the global combination; new items known only from the item
+metadata get a cold-start forecast (``coldstart``). Output:
+``forecast/shard=<k>.parquet`` with ``k = shard_of(item key)``, all shards
+written even when empty.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from augury_training.contract import TrainPaths
+from augury_training.forecast_contract import MODEL_CHANNEL, ForecastJobConfig
+from augury_training.forecasting.backtest import BacktestPlan, check_limits
+from augury_training.forecasting.coldstart import ColdStart
+from augury_training.forecasting.data import DataError, ForecastData, Series, batch_items_for
+from augury_training.forecasting.grid import Grid
+from augury_training.forecasting.outputs import ENSEMBLE_FILE, WEIGHTS_FILE, ShardWriter
+from augury_training.forecasting.parallel import map_batches, worker_count
+from augury_training.forecasting.pipeline import progress
+from augury_training.forecasting.predict import ForecastPlan, ItemForecast, forecast_batch
+
+
+class TrainedModel:
+    """The predictor's ensemble: candidates, global weights, per-item weights."""
+
+    def __init__(self, directory: Path) -> None:
+        ensemble = directory / ENSEMBLE_FILE
+        if not ensemble.exists():
+            raise DataError(
+                f"the model channel has no {ENSEMBLE_FILE}: it must hold the files of a "
+                "predictor trained by this container"
+            )
+        document = json.loads(ensemble.read_text(encoding="utf-8"))
+        self.candidates: list[str] = document["candidates"]
+        self.global_weights = tuple(float(w) for w in document["global_weights"])
+        self._rows: dict[str, int] = {}
+        self._matrix = np.zeros((0, len(self.candidates)))
+        weights = directory / WEIGHTS_FILE
+        if weights.exists():
+            table = pq.read_table(weights, columns=["item_key", *self.candidates])
+            self._rows = {key: row for row, key in enumerate(table.column("item_key").to_pylist())}
+            self._matrix = np.column_stack(
+                [table.column(name).to_numpy() for name in self.candidates]
+            ).reshape(table.num_rows, len(self.candidates))
+
+    def weights_for(self, batch: list[Series]) -> dict[str, tuple[float, ...]]:
+        """The trained weights of the batch's items (items unknown at training are absent)."""
+        return {s.key: tuple(self._matrix[self._rows[s.key]]) for s in batch if s.key in self._rows}
+
+
+def model_directory(channel: Path, scratch: Path) -> Path:
+    """Where the trained files are: the channel itself, or its extracted model.tar.gz."""
+    if (channel / ENSEMBLE_FILE).exists():
+        return channel
+    archive = channel / "model.tar.gz"
+    if archive.exists():
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(scratch, filter="data")
+        return scratch
+    return channel
+
+
+def _task(task: tuple[list[Series], dict[str, tuple[float, ...]]], plan: ForecastPlan):
+    batch, weights = task
+    return forecast_batch(batch, plan, weights)
+
+
+def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | None = None) -> None:
+    """Write every item's (and every new item's) forecast of the horizon."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="augury-model-") as scratch:
+        model = TrainedModel(model_directory(paths.channel(MODEL_CHANNEL), Path(scratch)))
+    plan = ForecastPlan(BacktestPlan(config, tuple(model.candidates)), {}, model.global_weights)
+    grid = Grid(config.frequency, config.time_alignment_boundary)
+    with ForecastData(paths, config) as data:
+        info = data.info
+        check_limits(info, config, backtest=False)
+        data.batch_items = batch_items_for(info, config.horizon, 0, worker_count(workers))
+        dates = grid.timestamps(info.global_end + 1 + np.arange(config.horizon))
+        new_items = {i: m for i, m in data.metadata.items() if i not in info.item_ids}
+        cold = ColdStart(new_items, info.dimension_values)
+        progress(
+            f"forecasting {len(info.item_ids)} item ids from {dates[0]!s:.19} "
+            f"({config.horizon} steps), {len(new_items)} new item(s) from metadata"
+        )
+        shards = ShardWriter(paths.model_dir, config.identity_fields, list(config.forecast_types))
+        tasks = ((batch, model.weights_for(batch)) for batch in data.batches())
+        results: list[ItemForecast]
+        for number, results in enumerate(
+            map_batches(functools.partial(_task, plan=plan), tasks, workers), 1
+        ):
+            for result in results:
+                shards.add(result.identity, dates, result.forecast)
+            cold.observe(results)
+            progress(
+                f"forecast batch {number}: {shards.items} items, {time.monotonic() - started:.1f} s"
+            )
+        if shards.items == 0:
+            raise DataError("the target time series has no item with a value to forecast from")
+        for identity, array in cold.forecasts():
+            shards.add(identity, dates, array)
+        shards.close()
+    progress(f"wrote forecasts of {shards.items} items in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,1 @@
+"""Forecasting algorithms, one module per family; look them up in ``registry``."""

@@ -1,0 +1,80 @@
+"""Related time series, aligned with each item's target series and its horizon.
+
+A model sees related features as a matrix with one row per point of the
+item's series plus one per step of the horizon. Each feature is averaged onto
+the forecast grid, then filled by the attribute's own filling methods (related
+data have no defaults, as in Amazon Forecast). A feature that still has a hole
+-- most often: no values for the horizon and no ``futurefill`` -- is left out
+for that item: a model must not train on a feature it will not have when it
+forecasts.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pyarrow as pa
+
+from augury_training.forecasting.filling import FieldFilling, aggregate, fill_related
+from augury_training.forecasting.grid import Grid
+from augury_training.forecasting.partition import encode, item_keys
+
+
+def group_related(
+    related: pa.Table | None,
+    identity: list[str],
+    timestamp_field: str,
+    fields: list[str],
+    grid: Grid,
+    keys: list[str],
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The related rows of the items ``keys``: ``key -> (sorted ordinals, values matrix)``."""
+    if related is None or not fields or related.num_rows == 0:
+        return {}
+    codes, related_keys = encode(item_keys(related, identity))
+    wanted = set(keys)
+    ordinals = grid.ordinals(related.column(timestamp_field).to_numpy())
+    matrix = np.column_stack(
+        [related.column(n).to_numpy(zero_copy_only=False).astype(float) for n in fields]
+    )
+    order = np.lexsort((ordinals, codes))
+    codes, ordinals, matrix = codes[order], ordinals[order], matrix[order]
+    bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
+    result = {}
+    for lo, hi in itertools.pairwise(bounds):
+        key = related_keys[codes[lo]]
+        if key in wanted:
+            result[key] = (ordinals[lo:hi], matrix[lo:hi])
+    return result
+
+
+def align_related(
+    rows: tuple[np.ndarray, np.ndarray] | None,
+    start: int,
+    history: int,
+    horizon: int,
+    fillings: list[FieldFilling],
+) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """The item's usable features over ``history`` points from ``start`` plus ``horizon``.
+
+    Returns the ``(history + horizon, k)`` matrix (``None`` when no feature is
+    usable) and the names of its ``k`` columns.
+    """
+    if rows is None:
+        return None, ()
+    ordinals, matrix = rows
+    length = history + horizon
+    columns, names = [], []
+    for index, filling in enumerate(fillings):
+        ords, values = aggregate(ordinals, matrix[:, index], filling.aggregation)
+        inside = (ords >= start) & (ords < start + length)
+        raw = np.full(length, np.nan)
+        raw[ords[inside] - start] = values[inside]
+        filled = fill_related(raw, history, filling)
+        if filled is not None:
+            columns.append(filled)
+            names.append(filling.field)
+    if not columns:
+        return None, ()
+    return np.column_stack(columns), tuple(names)
