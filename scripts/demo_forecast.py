@@ -82,7 +82,7 @@ def create_datasets(forecast: Any, source: str) -> str:
                     "RoleArn": "arn:aws:iam::000000000000:role/demo",
                 }
             },
-            TimestampFormat="yyyy-MM-dd",
+            **({"TimestampFormat": "yyyy-MM-dd"} if dataset_type != "ITEM_METADATA" else {}),
         )["DatasetImportJobArn"]
         done = wait_until_finished(
             f"import {dataset_type}",
