@@ -110,10 +110,9 @@ def train(forecast: Any, group: str) -> str:
             "AdditionalDatasets": [{"Name": "holiday", "Configuration": {"CountryCode": ["US"]}}],
         },
     )["PredictorArn"]
-    described = wait_until_finished(
+    wait_until_finished(
         "AutoPredictor", lambda: forecast.describe_auto_predictor(PredictorArn=predictor)
     )
-    print(f"  explanation: {described.get('ExplainabilityInfo') or ''}".rstrip(": "))
     metrics = forecast.get_accuracy_metrics(PredictorArn=predictor)
     print("\n  Backtest accuracy (lower is better):")
     print(
