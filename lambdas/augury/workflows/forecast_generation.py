@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,18 +30,17 @@ from augury.forecast.job_config import (
     config_to_json,
     forecast_config,
 )
-from augury.forecast.predictor_records import ESTIMATED_SECONDS, STARTED_AT
+from augury.forecast.predictor_records import ESTIMATED_SECONDS
 from augury.forecast.resource_types import PREDICTOR
-from augury.ports import ExternalDataError, TrainingJobSpec
+from augury.ports import ExternalDataError
 from augury.resources import crud
 from augury.resources.errors import ServiceError
 from augury.resources.status import Status
 from augury.workflows import forecast_jobs
 from augury.workflows.definition import ResourceFailed, State, Step, Workflow
-from augury.workflows.forecast_training import CHANNELS, CONTAINER, MODEL_PREFIX
+from augury.workflows.forecast_training import CHANNELS, MODEL_PREFIX
 from augury.workflows.lifecycle import blob_prefix
 from augury_training.forecast_contract import (
-    CONFIG_HYPERPARAMETER,
     FORECAST_DIR,
     METADATA_CHANNEL,
     MODEL_CHANNEL,
@@ -153,24 +151,9 @@ def _store_selection(
 
 
 def _start(runtime: Runtime, state: State) -> dict[str, Any] | None:
-    if state.get(forecast_jobs.STOPPED):
-        return None
-    arn = state["arn"]
-    record = forecast_jobs.current(runtime, arn)
-    if forecast_jobs.stop_requested(record):
-        return forecast_jobs.end_stopped(runtime, arn)
-    job = TrainingJobSpec(
-        name=state["job"],
-        container=CONTAINER,
-        hyperparameters={CONFIG_HYPERPARAMETER: record.attributes[CONFIG_ATTRIBUTE]},
-        channels=dict(record.attributes[CHANNELS]),
-        output_prefix=blob_prefix(arn) + "job",
-        max_runtime_seconds=MAX_RUNTIME_SECONDS,
+    return forecast_jobs.start_container_job(
+        runtime, state, output_name="job", max_runtime_seconds=MAX_RUNTIME_SECONDS
     )
-    forecast_jobs.start_job(runtime, job)
-    if record.attributes.get(STARTED_AT) is None:
-        crud.update(runtime, arn, lambda current: current.with_attributes(_started_at=time.time()))
-    return None
 
 
 def _wait(runtime: Runtime, state: State) -> dict[str, Any] | None:

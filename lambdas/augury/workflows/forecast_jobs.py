@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import tarfile
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from augury.resources import crud
 from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.workflows.definition import ResourceFailed, ResourcePending, Retry, State
+from augury_training.forecast_contract import CONFIG_HYPERPARAMETER
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -169,3 +171,42 @@ def unpack(
                 runtime.blobs.upload_file(target, key)
                 written.append(key)
     return written
+
+
+CONTAINER = "forecasting"
+CHANNELS = "_channels"
+"""Record attribute holding the job's channels (name → blob prefix)."""
+
+
+def start_container_job(
+    runtime: Runtime, state: dict[str, Any], *, output_name: str, max_runtime_seconds: int
+) -> dict[str, Any] | None:
+    """The start step predictors and forecasts share: launch the forecasting container.
+
+    Idempotent (``start_job`` accepts a job that already runs), and honours a
+    StopResource that arrived before the job started.
+    """
+    from augury.forecast.job_config import CONFIG_ATTRIBUTE
+    from augury.forecast.predictor_records import STARTED_AT
+    from augury.workflows.lifecycle import blob_prefix
+
+    if state.get(STOPPED):
+        return None
+    arn = state["arn"]
+    record = current(runtime, arn)
+    if stop_requested(record):
+        return end_stopped(runtime, arn)
+    job = TrainingJobSpec(
+        name=state["job"],
+        container=CONTAINER,
+        hyperparameters={CONFIG_HYPERPARAMETER: record.attributes[CONFIG_ATTRIBUTE]},
+        channels=dict(record.attributes[CHANNELS]),
+        output_prefix=blob_prefix(arn) + output_name,
+        max_runtime_seconds=max_runtime_seconds,
+    )
+    start_job(runtime, job)
+    if record.attributes.get(STARTED_AT) is None:
+        crud.update(
+            runtime, arn, lambda latest: latest.with_attributes(**{STARTED_AT: time.time()})
+        )
+    return None

@@ -20,7 +20,6 @@ Three steps, each safe to run again:
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 from augury.forecast import accuracy, frequencies
@@ -35,19 +34,17 @@ from augury.forecast.job_config import (
 from augury.forecast.predictor_records import (
     ESTIMATED_SECONDS,
     JOB_ID,
-    STARTED_AT,
     TRAIN_WORKFLOW,
     estimate_seconds,
 )
 from augury.forecast.predictor_rules import horizon_limit
-from augury.ports import BlobNotFound, TrainingJobSpec
+from augury.ports import BlobNotFound
 from augury.resources import crud
 from augury.resources.errors import ServiceError
 from augury.workflows import forecast_jobs
 from augury.workflows.definition import ResourceFailed, State, Step, Workflow
 from augury.workflows.lifecycle import blob_prefix
 from augury_training.forecast_contract import (
-    CONFIG_HYPERPARAMETER,
     PREDICTOR_SUMMARY_FILE,
     PredictorSummary,
 )
@@ -55,8 +52,7 @@ from augury_training.forecast_contract import (
 if TYPE_CHECKING:
     from augury.runtime import Runtime
 
-CONTAINER = "forecasting"
-CHANNELS = "_channels"
+CONTAINER, CHANNELS = forecast_jobs.CONTAINER, forecast_jobs.CHANNELS
 IDENTITY_FIELDS = "_identity_fields"
 MODEL_KEY = "_model_key"
 MODEL_PREFIX = "_model_prefix"
@@ -123,24 +119,9 @@ def _check_length(spec: PredictorSpec, length: int, start: Any, end: Any) -> Non
 
 
 def _start(runtime: Runtime, state: State) -> dict[str, Any] | None:
-    if state.get(forecast_jobs.STOPPED):
-        return None
-    arn = state["arn"]
-    record = forecast_jobs.current(runtime, arn)
-    if forecast_jobs.stop_requested(record):
-        return forecast_jobs.end_stopped(runtime, arn)
-    job = TrainingJobSpec(
-        name=state["job"],
-        container=CONTAINER,
-        hyperparameters={CONFIG_HYPERPARAMETER: record.attributes[CONFIG_ATTRIBUTE]},
-        channels=dict(record.attributes[CHANNELS]),
-        output_prefix=blob_prefix(arn) + "training",
-        max_runtime_seconds=MAX_RUNTIME_SECONDS,
+    return forecast_jobs.start_container_job(
+        runtime, state, output_name="training", max_runtime_seconds=MAX_RUNTIME_SECONDS
     )
-    forecast_jobs.start_job(runtime, job)
-    if record.attributes.get(STARTED_AT) is None:
-        crud.update(runtime, arn, lambda current: current.with_attributes(_started_at=time.time()))
-    return None
 
 
 def _wait(runtime: Runtime, state: State) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -57,7 +58,7 @@ class StatsforecastModelLike(Protocol):
     ) -> dict[str, Any]: ...
 
 
-class StatsforecastModel:
+class StatsforecastModel(ABC):
     """Base for models backed by statsforecast; subclasses list their engines."""
 
     name = "statsforecast"
@@ -65,9 +66,9 @@ class StatsforecastModel:
     """Shorter series go straight to seasonal naive: no engine estimates anything from less."""
     uses_regressors = False
 
+    @abstractmethod
     def engines(self, season_length: int, n: int) -> list[StatsforecastModelLike]:
         """Engines to try in order for a series of ``n`` points."""
-        raise NotImplementedError
 
     def remove_season(
         self, y: np.ndarray, h: int, season_length: int
