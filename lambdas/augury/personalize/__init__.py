@@ -1,11 +1,37 @@
 """Amazon Personalize, Personalize Runtime and Personalize Events operations."""
 
-from augury.personalize import dataset_groups, datasets, schemas
+from augury.personalize import (
+    batch_jobs,
+    campaigns,
+    dataset_exports,
+    dataset_groups,
+    datasets,
+    event_trackers,
+    events,
+    filters,
+    imports,
+    recipes,
+    recommendations,
+    schemas,
+    solution_versions,
+    solutions,
+)
 from augury.resources.tag_operations import tag_operations
 
 OPERATION_SETS = [
     dataset_groups.operations,
     schemas.operations,
     datasets.operations,
+    imports.operations,
+    dataset_exports.operations,
+    filters.operations,
+    recipes.operations,
+    solutions.operations,
+    solution_versions.operations,
+    campaigns.operations,
+    batch_jobs.operations,
+    event_trackers.operations,
+    recommendations.operations,
+    events.operations,
     tag_operations("personalize"),
 ]

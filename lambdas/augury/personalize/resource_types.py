@@ -38,3 +38,117 @@ DATASET = register(
         parent_member="datasetGroupArn",
     )
 )
+
+DATASET_IMPORT_JOB = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="dataset-import-job",
+        arn_member="datasetImportJobArn",
+        name_member="jobName",
+        list_member="datasetImportJobs",
+        label="dataset import job",
+        describe_wrapper="datasetImportJob",
+        parent_member="datasetArn",
+    )
+)
+
+DATASET_EXPORT_JOB = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="dataset-export-job",
+        arn_member="datasetExportJobArn",
+        name_member="jobName",
+        list_member="datasetExportJobs",
+        label="dataset export job",
+        describe_wrapper="datasetExportJob",
+        parent_member="datasetArn",
+    )
+)
+
+SOLUTION = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="solution",
+        arn_member="solutionArn",
+        name_member="name",
+        list_member="solutions",
+        label="solution",
+        describe_wrapper="solution",
+        parent_member="datasetGroupArn",
+    )
+)
+
+SOLUTION_VERSION = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="solution-version",
+        arn_member="solutionVersionArn",
+        name_member="name",
+        list_member="solutionVersions",
+        label="solution version",
+        describe_wrapper="solutionVersion",
+        parent_member="solutionArn",
+    )
+)
+
+CAMPAIGN = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="campaign",
+        arn_member="campaignArn",
+        name_member="name",
+        list_member="campaigns",
+        label="campaign",
+        describe_wrapper="campaign",
+    )
+)
+
+FILTER = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="filter",
+        arn_member="filterArn",
+        name_member="name",
+        list_member="Filters",
+        label="filter",
+        describe_wrapper="filter",
+        parent_member="datasetGroupArn",
+    )
+)
+
+EVENT_TRACKER = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="event-tracker",
+        arn_member="eventTrackerArn",
+        name_member="name",
+        list_member="eventTrackers",
+        label="event tracker",
+        describe_wrapper="eventTracker",
+        parent_member="datasetGroupArn",
+    )
+)
+
+BATCH_INFERENCE_JOB = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="batch-inference-job",
+        arn_member="batchInferenceJobArn",
+        name_member="jobName",
+        list_member="batchInferenceJobs",
+        label="batch inference job",
+        describe_wrapper="batchInferenceJob",
+    )
+)
+
+BATCH_SEGMENT_JOB = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="batch-segment-job",
+        arn_member="batchSegmentJobArn",
+        name_member="jobName",
+        list_member="batchSegmentJobs",
+        label="batch segment job",
+        describe_wrapper="batchSegmentJob",
+    )
+)

@@ -24,6 +24,16 @@ for _forecast_workflow in (
 ):
     WORKFLOWS[_forecast_workflow.name] = _forecast_workflow
 
+from augury.workflows import (  # noqa: E402  (Personalize's own workflows)
+    personalize_batch,
+    personalize_import,
+    personalize_training,
+)
+
+for _module in (personalize_import, personalize_training, personalize_batch):
+    for _personalize_workflow in _module.WORKFLOWS:
+        WORKFLOWS[_personalize_workflow.name] = _personalize_workflow
+
 
 def workflow(name: str) -> Workflow:
     try:
