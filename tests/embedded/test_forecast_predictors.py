@@ -71,9 +71,15 @@ def test_auto_predictor_trains_and_reports_what_the_container_measured(forecast,
 
     described = wait_for(lambda: forecast.describe_auto_predictor(PredictorArn=arn))
     assert described["Status"] == "ACTIVE", described.get("Message")
-    for member in ("ExplainabilityInfo", "MonitorInfo", "Message", "ReferencePredictorSummary"):
+    for member in ("ExplainabilityInfo", "MonitorInfo", "ReferencePredictorSummary"):
         assert member not in described
     assert "EstimatedTimeRemainingInMinutes" not in described
+    written_summary = summary_written(server, arn)
+    leader, count = max(written_summary["chosen_algorithms"].items(), key=lambda kv: kv[1])
+    message = described["Message"]
+    assert message.startswith("Ensemble weights: the largest weight per item goes to ")
+    assert f"{leader} {count} (" in message
+    assert written_summary["explanation"] in message
     assert {k: described[k] for k in ("ForecastHorizon", "ForecastFrequency")} == {
         "ForecastHorizon": 5,
         "ForecastFrequency": "D",

@@ -152,3 +152,24 @@ def chosen_algorithm_arns(summary: Mapping[str, Any]) -> list[str]:
     chosen = summary.get("chosen_algorithms") or {}
     ranked = sorted((count, name) for name, count in chosen.items() if count > 0)
     return [algorithm_arn(name) for _, name in reversed(ranked)]
+
+
+def ensemble_message(summary: Mapping[str, Any]) -> str | None:
+    """What DescribeAutoPredictor's ``Message`` says once training is done.
+
+    Amazon's output shape has no member for the ensemble, and ``Message`` is
+    otherwise empty for an ACTIVE predictor, so it carries the summary a user
+    asks for: which algorithms lead how many items, then the container's own
+    explanation of the candidates and the weighting.
+    """
+    chosen = {name: count for name, count in (summary.get("chosen_algorithms") or {}).items()}
+    items = int(summary.get("item_count") or sum(chosen.values()))
+    if not chosen or items <= 0:
+        return None
+    ranked = sorted(chosen.items(), key=lambda pair: (-pair[1], pair[0]))
+    shares = ", ".join(
+        f"{name} {count} ({count / items:.0%})" for name, count in ranked if count > 0
+    )
+    text = f"Ensemble weights: the largest weight per item goes to {shares} of {items} items."
+    explanation = str(summary.get("explanation") or "").strip()
+    return f"{text} {explanation}" if explanation else text

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from augury.forecast.accuracy import SUMMARY_ATTRIBUTE, ensemble_message
 from augury.forecast.job_config import SPEC_ATTRIBUTE, PredictorSpec
 from augury.forecast.resource_types import PREDICTOR
 from augury.resources import crud
@@ -118,6 +119,10 @@ def describe(runtime: Runtime, arn: str, *, auto: bool) -> dict[str, Any]:
     summary = reference_summary(runtime, record)
     if summary is not None:
         body["ReferencePredictorSummary"] = summary
+    if not body.get("Message"):
+        message = ensemble_message(record.attributes.get(SUMMARY_ATTRIBUTE) or {})
+        if message:
+            body["Message"] = message
     return body
 
 
