@@ -412,3 +412,37 @@ def test_delete_rules(forecast, sales, bucket, held_import, wait_for_workflows):
     forecast.delete_dataset(DatasetArn=sales)
     wait_for_workflows()
     assert forecast.list_datasets()["Datasets"] == []
+
+
+def test_stop_resource_stops_an_import_and_keeps_the_previous_data(
+    server, forecast, sales, bucket, held_import, wait_for_workflows
+):
+    shutil.copy(FIXTURES / "sales.csv", bucket / "sales.csv")
+    held_import.set()
+    run_import(forecast, wait_for_workflows, sales, "first", "s3://bucket/sales.csv")
+    prefix = server.runtime.metadata.get(sales).attributes[DATA_PREFIX]
+    before = {k: server.runtime.blobs.get_bytes(k) for k in server.runtime.blobs.list_keys(prefix)}
+
+    held_import.clear()
+    job = start_import(forecast, sales, "second", "s3://bucket/sales.csv", ImportMode="FULL")
+    forecast.stop_resource(ResourceArn=job)
+    assert forecast.describe_dataset_import_job(DatasetImportJobArn=job)["Status"] == (
+        "CREATE_STOPPING"
+    )
+    held_import.set()
+    wait_for_workflows()
+
+    described = forecast.describe_dataset_import_job(DatasetImportJobArn=job)
+    assert described["Status"] == "CREATE_STOPPED"
+    assert "FieldStatistics" not in described
+    assert forecast.describe_dataset(DatasetArn=sales)["Status"] == "ACTIVE"
+    assert server.runtime.metadata.get(sales).attributes[DATA_PREFIX] == prefix
+    after = {k: server.runtime.blobs.get_bytes(k) for k in server.runtime.blobs.list_keys(prefix)}
+    assert after == before and before
+    assert not list(server.runtime.blobs.list_keys(prefix.replace("/first/", "/second/")))
+    with pytest.raises(ClientError) as caught:
+        forecast.stop_resource(ResourceArn=job)
+    assert "only a resource that is being created" in error_of(caught)[1]
+    # a stopped import no longer holds the dataset: the next one runs
+    third = run_import(forecast, wait_for_workflows, sales, "third", "s3://bucket/sales.csv")
+    assert third["Status"] == "ACTIVE"

@@ -9,8 +9,9 @@ on, nothing is deleted: ResourceInUseException.
 
 StopResource moves a resource that is being created to CREATE_STOPPING; its
 workflow stops the container it runs, if any, and ends it CREATE_STOPPED. A
-stopped resource cannot be resumed. Augury stops predictors, forecasts and both
-kinds of export job.
+stopped resource cannot be resumed. Augury stops dataset import jobs (the
+dataset keeps the data it had), predictors, forecasts and both kinds of export
+job.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.forecast.resource_types import (
+    DATASET_IMPORT_JOB,
     FORECAST,
     FORECAST_EXPORT_JOB,
     PREDICTOR,
@@ -39,7 +41,14 @@ operations = OperationSet("forecast")
 
 TRAINING_JOB = "_training_job"
 STOPPABLE = frozenset(
-    t.kind for t in (PREDICTOR, FORECAST, FORECAST_EXPORT_JOB, PREDICTOR_BACKTEST_EXPORT_JOB)
+    t.kind
+    for t in (
+        DATASET_IMPORT_JOB,
+        PREDICTOR,
+        FORECAST,
+        FORECAST_EXPORT_JOB,
+        PREDICTOR_BACKTEST_EXPORT_JOB,
+    )
 )
 _BEING_CREATED = (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)
 
@@ -91,8 +100,8 @@ def stop_resource(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     record = crud.record_for_any_arn(runtime, "forecast", arn)
     if record.kind not in STOPPABLE:
         raise InvalidInput(
-            f"StopResource cannot stop a {_label(record)}; Augury stops predictors, forecasts, "
-            "forecast export jobs and predictor backtest export jobs"
+            f"StopResource cannot stop a {_label(record)}; Augury stops dataset import jobs, "
+            "predictors, forecasts, forecast export jobs and predictor backtest export jobs"
         )
 
     def change(current: Resource) -> Resource:

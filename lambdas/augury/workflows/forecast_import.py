@@ -14,6 +14,10 @@ Steps, each safe to run again:
     the same update that makes it ACTIVE again: a failed import leaves the
     dataset's data exactly as it was.
 
+StopResource moves the job to CREATE_STOPPING; the reader looks for that
+between batches (at most once a second) and ends the job CREATE_STOPPED, with
+the dataset and its data exactly as on failure.
+
 On failure the job is CREATE_FAILED with a Message naming the file, line and
 field, the dataset is ACTIVE with its previous data, and the partial version is
 removed. The version before the current one is kept until the next import, for
@@ -87,6 +91,14 @@ PREVIOUS_VERSION_EXPANSION = 3
 _LETTER = re.compile(r"[^\W\d_]")
 
 
+STOP_CHECK_SECONDS = 1.0
+"""How often, at most, a running import re-reads its record for a stop request."""
+
+
+class _Stopped(Exception):
+    """StopResource asked this import to stop; nothing it read is kept."""
+
+
 def _start(runtime: Runtime, state: State) -> None:
     job = _job(runtime, state)
     if Status(job.status) == Status.CREATE_PENDING:
@@ -106,13 +118,23 @@ def _import(runtime: Runtime, state: State) -> None:
     version = job.attributes[JOB_DATA_PREFIX]
     runtime.blobs.delete_prefix(version)  # a retried run starts clean
     try:
+        _raise_if_stopping(job)
         with tempfile.TemporaryDirectory(prefix="augury-import-") as scratch:
             outcome = _run(runtime, job, dataset, Path(scratch))
             for part in outcome.version.parts:
                 runtime.blobs.upload_file(part, f"{version}{part.name}")
+        _raise_if_stopping(_job(runtime, state))
     except (ImportFailure, ExternalDataError) as error:
         raise ResourceFailed(str(error)) from None
+    except _Stopped:
+        _abandon(runtime, job.arn, Status.CREATE_STOPPED)
+        return
     _finish(runtime, job, dataset, outcome)
+
+
+def _raise_if_stopping(job: Resource) -> None:
+    if Status(job.status) in (Status.CREATE_STOPPING, Status.CREATE_STOPPED):
+        raise _Stopped
 
 
 class _Outcome:
@@ -154,6 +176,7 @@ def _run(runtime: Runtime, job: Resource, dataset: Resource, scratch: Path) -> _
             for batch in reader.batches(file):
                 statistics.add(batch)
                 writer.add(batch)
+                progress.check_stop()
             progress.done(file.path.stat().st_size)
             file.path.unlink()
         if not statistics.rows:
@@ -224,13 +247,27 @@ def _previous_batches(parts: list[Path], spec: ImportSpec) -> Iterator[pa.Record
 
 
 class _Progress:
-    """Keeps the job's EstimatedTimeRemainingInMinutes current as files are read."""
+    """Keeps the job's EstimatedTimeRemainingInMinutes current as files are read.
+
+    It also notices a stop request, so the reader need not poll the store itself.
+    """
 
     def __init__(self, runtime: Runtime, arn: str, total: int) -> None:
         self.runtime, self.arn, self.total = runtime, arn, total
         self.read = 0
         self.started = time.monotonic()
+        self.checked = self.started
         self._write(total / ASSUMED_BYTES_PER_SECOND)
+
+    def check_stop(self) -> None:
+        """Raise ``_Stopped`` if the job was asked to stop (re-read at most once a second)."""
+        now = time.monotonic()
+        if now - self.checked < STOP_CHECK_SECONDS:
+            return
+        self.checked = now
+        record = self.runtime.metadata.get(self.arn)
+        if record is not None:
+            _raise_if_stopping(record)
 
     def done(self, size: int) -> None:
         self.read += size
@@ -291,24 +328,24 @@ def _delete_old_versions(runtime: Runtime, dataset_arn: str, keep: set[str | Non
 
 def _failed(runtime: Runtime, state: State, reason: str) -> None:
     """The job fails with ``reason``; its dataset is ACTIVE with the data it had."""
-    job = runtime.metadata.get(state["arn"])
+    _abandon(runtime, state["arn"], Status.CREATE_FAILED, reason)
+
+
+def _abandon(runtime: Runtime, arn: str, status: Status, reason: str | None = None) -> None:
+    """End the job ``status`` (failed or stopped): the dataset keeps the data it had."""
+    job = runtime.metadata.get(arn)
     if job is None:
         return
-    crud.update(
-        runtime,
-        job.arn,
-        lambda record: record.evolve(
-            status=Status.CREATE_FAILED.value,
-            attributes={
-                **{
-                    k: v
-                    for k, v in record.attributes.items()
-                    if k != "EstimatedTimeRemainingInMinutes"
-                },
-                "Message": reason[:1024],
-            },
-        ),
-    )
+
+    def end(record: Resource) -> Resource:
+        attributes = {
+            k: v for k, v in record.attributes.items() if k != "EstimatedTimeRemainingInMinutes"
+        }
+        if reason is not None:
+            attributes["Message"] = reason[:1024]
+        return record.evolve(status=status.value, attributes=attributes)
+
+    crud.update(runtime, job.arn, end)
     dataset_arn = str(job.parent_arn)
     release_dataset(runtime, dataset_arn, job.arn)
     dataset = runtime.metadata.get(dataset_arn)
