@@ -1,7 +1,169 @@
-"""Personalize dataset import jobs: CSV with a header into a new dataset version."""
+"""Personalize dataset import jobs: CSV with a header into a new dataset version.
+
+CreateDatasetImportJob checks what it can without reading data (the dataset,
+the source location, the mode) and answers at once; the import workflow
+(``augury.workflows.personalize_import``) then reads and checks every row and
+the job ends ACTIVE, or CREATE FAILED with a failureReason naming the file,
+line and field at fault. Only a job whose every row passed moves the dataset
+to its new data; a failed one leaves the dataset's data as it was.
+
+One import runs on a dataset at a time: a second CreateDatasetImportJob while
+one is pending or in progress is refused (ResourceInUseException), which the
+dataset records as the ``_importing`` attribute, claimed atomically. Unlike
+Forecast's, a Personalize dataset keeps its ACTIVE status while an import
+runs (its status describes the dataset's own lifecycle); the import jobs are
+the dataset's children, and DeleteDataset refuses while one is working.
+
+ImportMode FULL replaces the dataset's data; INCREMENTAL adds to it, rows of
+a Users or Items dataset replacing those with the same ID.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING, Any
+
 from augury.api.operations import OperationSet
+from augury.personalize.group_data import DATA_PREFIX, PREVIOUS_DATA_PREFIX
+from augury.personalize.resource_types import DATASET, DATASET_IMPORT_JOB
+from augury.ports import ExternalDataError
+from augury.resources import crud
+from augury.resources.errors import InvalidInput, ResourceAlreadyExists, ResourceInUse
+from augury.resources.record import Resource
+from augury.resources.status import Status
+from augury.workflows.lifecycle import blob_prefix
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
 
 operations = OperationSet("personalize")
+
+IMPORT_WORKFLOW = "personalize-import-dataset"
+FULL, INCREMENTAL = "FULL", "INCREMENTAL"
+IMPORTING = "_importing"
+"""Dataset attribute: the import job that owns the dataset's data while it runs."""
+JOB_DATA_PREFIX = "_data_prefix"
+"""Import job attribute: where the job writes the dataset's new version."""
+
+
+@operations("CreateDatasetImportJob")
+def create_dataset_import_job(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    name, dataset_arn = request["jobName"], request["datasetArn"]
+    dataset = crud.get_record(runtime, DATASET, dataset_arn)
+    arn = runtime.arns.build("personalize", "dataset-import-job", name)
+    if runtime.metadata.get(arn) is not None:
+        raise ResourceAlreadyExists(f"The dataset import job {arn} already exists")
+    attributes = _job_attributes(runtime, request)
+    attributes[JOB_DATA_PREFIX] = _version_prefix(dataset, name)
+    crud.create(
+        runtime,
+        DATASET_IMPORT_JOB,
+        arn,
+        name,
+        status=Status.CREATE_PENDING,
+        parent_arn=dataset_arn,
+        attributes=attributes,
+        tags=request.get("tags"),
+    )
+    try:
+        _claim_dataset(runtime, dataset_arn, arn)
+    except Exception:
+        runtime.metadata.delete(arn)  # refused: the job never existed
+        raise
+    try:
+        crud.start_workflow(runtime, IMPORT_WORKFLOW, arn)
+    except Exception:
+        release_dataset(runtime, dataset_arn, arn)
+        raise
+    return {"datasetImportJobArn": arn}
+
+
+@operations("DescribeDatasetImportJob")
+def describe_dataset_import_job(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    return crud.describe(runtime, DATASET_IMPORT_JOB, request["datasetImportJobArn"])
+
+
+@operations("ListDatasetImportJobs")
+def list_dataset_import_jobs(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    """The dataset's import jobs; with no datasetArn, every import job.
+
+    An unknown dataset has none (the operation has no ResourceNotFoundException).
+    """
+    dataset_arn = request.get("datasetArn")
+    return crud.list_page(runtime, DATASET_IMPORT_JOB, request, parent_arn=dataset_arn)
+
+
+def _job_attributes(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    """The job's Describe members, the source location checked where it can be without I/O."""
+    location = (request.get("dataSource") or {}).get("dataLocation")
+    if not location:
+        raise InvalidInput(
+            "dataSource.dataLocation is required: the s3:// path of a CSV file, or of a "
+            "folder (ending in /) holding CSV files"
+        )
+    try:
+        runtime.external.check_uri(location)
+    except ExternalDataError as error:
+        raise InvalidInput(str(error)) from None
+    attributes: dict[str, Any] = {
+        "dataSource": {"dataLocation": location},
+        "importMode": request.get("importMode") or FULL,
+    }
+    if request.get("roleArn"):
+        attributes["roleArn"] = request["roleArn"]
+    if "publishAttributionMetricsToS3" in request:
+        attributes["publishAttributionMetricsToS3"] = bool(request["publishAttributionMetricsToS3"])
+    return attributes
+
+
+def _version_prefix(dataset: Resource, job_name: str) -> str:
+    """Where the job writes: ``data/<job name>/``, unless that still holds data in use."""
+    base = f"{blob_prefix(dataset.arn)}data/"
+    prefix = f"{base}{job_name}/"
+    kept = {dataset.attributes.get(DATA_PREFIX), dataset.attributes.get(PREVIOUS_DATA_PREFIX)}
+    if prefix in kept:
+        prefix = f"{base}{job_name}-{int(time.time() * 1000)}/"
+    return prefix
+
+
+def _claim_dataset(runtime: Runtime, dataset_arn: str, job_arn: str) -> None:
+    """Make ``job_arn`` the dataset's one running import, or refuse."""
+
+    def change(record: Resource) -> Resource:
+        status = Status(record.status)
+        if status != Status.ACTIVE:
+            raise ResourceInUse(
+                f"Dataset {dataset_arn} is {status.render('personalize')}; data can be imported "
+                "once the dataset is ACTIVE"
+            )
+        owner = record.attributes.get(IMPORTING)
+        if owner and owner != job_arn and _still_running(runtime, owner):
+            raise ResourceInUse(
+                f"Dataset {dataset_arn} is already importing data (dataset import job {owner}); "
+                "create another import job once it has finished"
+            )
+        return record.with_attributes(**{IMPORTING: job_arn})
+
+    crud.update(runtime, dataset_arn, change)
+
+
+def _still_running(runtime: Runtime, job_arn: str) -> bool:
+    """A claim whose job is gone or finished (a crash between steps) no longer holds."""
+    job = runtime.metadata.get(job_arn)
+    return job is not None and Status(job.status).working
+
+
+def release_dataset(
+    runtime: Runtime, dataset_arn: str, job_arn: str, data: dict[str, Any] | None = None
+) -> None:
+    """The job is over: the dataset takes no more claim from it, and ``data`` if it succeeded."""
+
+    def change(record: Resource) -> Resource:
+        if record.attributes.get(IMPORTING) != job_arn:
+            return record
+        attributes = {k: v for k, v in record.attributes.items() if k != IMPORTING}
+        attributes.update(data or {})
+        return record.evolve(attributes=attributes)
+
+    if runtime.metadata.get(dataset_arn) is not None:
+        crud.update(runtime, dataset_arn, change)

@@ -1,0 +1,100 @@
+"""What each column of a Personalize import must hold, from the dataset's Avro schema.
+
+The reader (``import_csv``) checks values against these rules and the writer
+stores them in these Arrow types, so both read one description. Column names
+follow the data contract (``augury.personalize.group_data``): reserved names
+upper-cased, other fields as the schema writes them.
+
+Value limits are Amazon's, from the Amazon Personalize Developer Guide's
+"Endpoints and quotas" page and the dataset schema requirement pages:
+USER_ID and ITEM_ID at most 256 characters; categorical values (each one of a
+``|``-separated list), impression values and other string values at most
+1,000 characters; a textual field at most 20,000 characters. TIMESTAMP and
+CREATION_TIMESTAMP are Unix epoch seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from augury.personalize.avro_rules import ParsedSchema
+from augury.personalize.group_data import column_name
+
+ID_FIELDS = frozenset({"USER_ID", "ITEM_ID"})
+TIMESTAMP_FIELDS = frozenset({"TIMESTAMP", "CREATION_TIMESTAMP"})
+MAX_ID_CHARACTERS = 256
+MAX_STRING_CHARACTERS = 1_000
+MAX_TEXTUAL_CHARACTERS = 20_000
+CATEGORY_SEPARATOR = "|"
+MAX_EPOCH_SECONDS = 10**11
+"""Beyond the year 5000: such a value is milliseconds (or worse), not epoch seconds."""
+
+INT32_RANGE = (-(2**31), 2**31 - 1)
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int": pa.int64(),
+    "long": pa.int64(),
+    "float": pa.float64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+}
+"""How each Avro type is stored: one integer and one float width keep readers simple."""
+
+ID_COLUMN = {"USERS": "USER_ID", "ITEMS": "ITEM_ID"}
+"""The column that names a row in the datasets where a newer row replaces an older one."""
+
+
+@dataclass(frozen=True)
+class ImportField:
+    """One schema field as an import sees it."""
+
+    name: str
+    """As the schema writes it."""
+    column: str
+    """As the data is stored (reserved names upper-cased)."""
+    type: str
+    nullable: bool
+    categorical: bool = False
+    textual: bool = False
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return ARROW_TYPES[self.type]
+
+    @property
+    def max_characters(self) -> int | None:
+        if self.type != "string":
+            return None
+        if self.column in ID_FIELDS:
+            return MAX_ID_CHARACTERS
+        return MAX_TEXTUAL_CHARACTERS if self.textual else MAX_STRING_CHARACTERS
+
+    def describe(self) -> str:
+        words = [
+            w for w, on in (("categorical", self.categorical), ("textual", self.textual)) if on
+        ]
+        text = " ".join([*words, self.type])
+        return f"{text}, null" if self.nullable else text
+
+
+def import_fields(schema: ParsedSchema) -> tuple[ImportField, ...]:
+    """The schema's fields in order, as imports read and store them."""
+    return tuple(
+        ImportField(
+            name=field.name,
+            column=column_name(field.name),
+            type=field.type,
+            nullable=field.nullable,
+            categorical=field.categorical,
+            textual=field.textual,
+        )
+        for field in schema.fields
+    )
+
+
+def arrow_schema(fields: tuple[ImportField, ...]) -> pa.Schema:
+    """The stored Parquet schema: one column per field, in schema order."""
+    return pa.schema([pa.field(f.column, f.arrow_type, nullable=True) for f in fields])

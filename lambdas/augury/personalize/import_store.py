@@ -1,0 +1,177 @@
+"""Writing an import's rows as a dataset version: Parquet parts, merged with the data before.
+
+Pure: local files in and out. The import workflow streams the reader's
+batches in (``add``), then ``finish`` turns them, and for an INCREMENTAL
+import the current version's parts, into the new version's parts:
+
+- Interactions: every row is kept; new rows follow the previous ones.
+- Users and Items: one row per USER_ID / ITEM_ID. A later row replaces an
+  earlier one with the same ID, within the files (file order, then line
+  order) and over the previous data, which is how Amazon Personalize applies
+  an INCREMENTAL import ("Updating data in datasets after training": records
+  with the same ID are replaced).
+
+Rows never sit in memory all at once: batches are spilled to Parquet as they
+come, and the ID de-duplication holds only the ID column and a row sequence.
+Previous parts written under an older schema (UpdateDataset adds nullable
+fields) are conformed to the current one, the new fields null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from augury.personalize.import_fields import ID_COLUMN, ImportField, arrow_schema
+
+ROWS_PER_PART = 1_000_000
+READ_BATCH_ROWS = 65_536
+_SEQUENCE = "__sequence"
+
+
+class PartWriter:
+    """Parquet files of at most ``rows_per_part`` rows each, named ``<stem>-00000.parquet``..."""
+
+    def __init__(
+        self, directory: Path, schema: pa.Schema, stem: str, rows_per_part: int = ROWS_PER_PART
+    ) -> None:
+        self.directory, self.schema, self.stem = directory, schema, stem
+        self.rows_per_part = rows_per_part
+        self.parts: list[Path] = []
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._in_part = 0
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def write(self, data: pa.RecordBatch | pa.Table) -> None:
+        offset = 0
+        while offset < data.num_rows:
+            if self._writer is None or self._in_part >= self.rows_per_part:
+                self._next_part()
+            take = min(data.num_rows - offset, self.rows_per_part - self._in_part)
+            chunk = data.slice(offset, take)
+            table = chunk if isinstance(chunk, pa.Table) else pa.Table.from_batches([chunk])
+            assert self._writer is not None
+            self._writer.write_table(table)
+            self._in_part += take
+            self.rows += take
+            offset += take
+
+    def _next_part(self) -> None:
+        self._close_part()
+        path = self.directory / f"{self.stem}-{len(self.parts):05d}.parquet"
+        self._writer = pq.ParquetWriter(path, self.schema)
+        self.parts.append(path)
+        self._in_part = 0
+
+    def _close_part(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> list[Path]:
+        self._close_part()
+        return self.parts
+
+
+@dataclass(frozen=True)
+class WrittenVersion:
+    """A finished version: its part files (in order) and how many rows they hold."""
+
+    parts: list[Path]
+    rows: int
+    new_rows: int
+    """Rows the import's files held (before any replacement by ID)."""
+
+
+class VersionBuilder:
+    """Collects one import's rows, then writes the dataset's new version."""
+
+    def __init__(
+        self,
+        fields: tuple[ImportField, ...],
+        dataset_type: str,
+        scratch: Path,
+        rows_per_part: int = ROWS_PER_PART,
+    ) -> None:
+        self.fields = fields
+        self.schema = arrow_schema(fields)
+        self.id_column = ID_COLUMN.get(dataset_type)
+        self.scratch = scratch
+        self.rows_per_part = rows_per_part
+        spill_schema = self.schema
+        if self.id_column:
+            spill_schema = spill_schema.append(pa.field(_SEQUENCE, pa.int64()))
+        self._spill = PartWriter(scratch / "spill", spill_schema, "new", rows_per_part)
+
+    @property
+    def rows(self) -> int:
+        """Rows added so far."""
+        return self._spill.rows
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if self.id_column:
+            start = self._spill.rows
+            sequence = pa.array(range(start, start + batch.num_rows), pa.int64())
+            batch = pa.RecordBatch.from_arrays(
+                [*batch.columns, sequence], schema=self._spill.schema
+            )
+        self._spill.write(batch)
+
+    def finish(self, previous: Iterable[Path] = ()) -> WrittenVersion:
+        """The new version in ``scratch/parts``: previous rows (still current) then new ones."""
+        new_parts = self._spill.close()
+        out = PartWriter(self.scratch / "parts", self.schema, "part", self.rows_per_part)
+        if self.id_column:
+            replaced, winners = self._winners(new_parts)
+            for batch in self._batches(previous):
+                keep = pc.invert(pc.is_in(batch.column(self.id_column), value_set=replaced))
+                out.write(batch.filter(keep))
+            for path in new_parts:
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS):
+                    keep = pc.is_in(batch.column(_SEQUENCE), value_set=winners)
+                    out.write(batch.filter(keep).select(self.schema.names))
+                path.unlink()
+            parts, rows = out.close(), out.rows
+        else:
+            for batch in self._batches(previous):
+                out.write(batch)
+            parts, rows = out.close(), out.rows + self._spill.rows
+            for path in new_parts:  # already in the stored schema: moved, not rewritten
+                parts.append(path.rename(out.directory / f"part-{len(parts):05d}.parquet"))
+        return WrittenVersion(parts=parts, rows=rows, new_rows=self._spill.rows)
+
+    def _winners(self, new_parts: list[Path]) -> tuple[pa.Array, pa.Array]:
+        """The IDs the new rows carry, and the sequence of the last new row for each."""
+        assert self.id_column is not None
+        ids = [pq.read_table(p, columns=[self.id_column, _SEQUENCE]) for p in new_parts]
+        if not ids:
+            empty = pa.array([], pa.string())
+            return empty, pa.array([], pa.int64())
+        last = pa.concat_tables(ids).group_by(self.id_column).aggregate([(_SEQUENCE, "max")])
+        return last.column(self.id_column).combine_chunks(), last.column(
+            f"{_SEQUENCE}_max"
+        ).combine_chunks()
+
+    def _batches(self, parts: Iterable[Path]) -> Iterable[pa.RecordBatch]:
+        """Previous parts' rows in the current schema."""
+        for path in parts:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS):
+                yield conform(batch, self.schema)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` with exactly ``schema``'s columns: missing ones null, types cast."""
+    columns = []
+    for field in schema:
+        index = batch.schema.get_field_index(field.name)
+        if index < 0:
+            columns.append(pa.nulls(batch.num_rows, field.type))
+        else:
+            columns.append(batch.column(index).cast(field.type))
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
