@@ -18,6 +18,7 @@ from augury.ports import (
     MetadataStore,
     StreamRecord,
     Trainer,
+    UserHistoryStore,
 )
 from augury.runtime import Runtime
 from augury.settings import Settings
@@ -37,7 +38,12 @@ def bootstrap(
     containers: Mapping[str, Sequence[str]] | None = None,
     event_consumer: EventConsumer | None = None,
 ) -> Runtime:
-    """Build the runtime the settings describe."""
+    """Build the runtime the settings describe.
+
+    With no ``event_consumer``, events are applied by Personalize's consumer
+    (``augury.personalize.event_consumer``), in-process for ``local://``
+    streams; a Kinesis stream is drained by its own Lambda instead.
+    """
     metadata = _metadata_store(settings.metadata_uri)
     blobs = _blob_store(settings.blobs_uri)
     runtime = Runtime(
@@ -48,9 +54,52 @@ def bootstrap(
         trainer=_trainer(settings, blobs, containers or DEFAULT_CONTAINERS),
         events=_event_stream(settings.events_uri, event_consumer),
         external=_external_storage(settings),
+        history=_history_store(settings.history_uri),
     )
     runtime.workflows = _workflow_engine(settings, runtime)
+    if event_consumer is None and hasattr(runtime.events, "set_consumer"):
+        runtime.events.set_consumer(_personalize_consumer(runtime))
     return runtime
+
+
+def _personalize_consumer(runtime: Runtime) -> EventConsumer:
+    """PutEvents / PutUsers / PutItems records applied to ``runtime``.
+
+    The consumer's modules are imported and Parquet's writer loaded now, once
+    per process (a second or so): done by the first batch instead, it would
+    hold the first events back from serving for that long.
+    """
+    from augury.personalize.event_files import warm_up
+
+    warm_up()
+
+    def consume(records: list[StreamRecord]) -> None:
+        from augury.personalize.event_consumer import apply_records
+
+        apply_records(runtime, records)
+
+    return consume
+
+
+def _history_store(uri: str) -> UserHistoryStore:
+    """``sqlite:///path`` or ``dynamodb://table``, with ``?max_events=&ttl_days=``."""
+    parsed = urlparse(uri)
+    query = {key: values[0] for key, values in parse_qs(parsed.query).items()}
+    options: dict[str, float] = {}
+    if "max_events" in query:
+        options["max_events"] = int(query["max_events"])
+    if "ttl_days" in query:
+        options["ttl_seconds"] = float(query["ttl_days"]) * 86_400
+    if parsed.scheme == "sqlite":
+        from augury.local.sqlite_history import SqliteUserHistoryStore
+
+        path = ":memory:" if parsed.path in ("/:memory:", ":memory:", "") else parsed.path
+        return SqliteUserHistoryStore(path, **options)  # type: ignore[arg-type]
+    if parsed.scheme == "dynamodb":
+        from augury.aws.dynamodb_history import DynamoDBUserHistoryStore
+
+        return DynamoDBUserHistoryStore(parsed.netloc, **options)  # type: ignore[arg-type]
+    raise ValueError(f"AUGURY_HISTORY: unsupported store {uri!r} (sqlite:/// or dynamodb://)")
 
 
 def _scheme(uri: str) -> tuple[str, str]:
@@ -145,7 +194,7 @@ def _external_storage(settings: Settings) -> ExternalStorage:
 
         root = Path(parsed.path or settings.data_dir or "./augury-data")
         private = [Path(settings.work_dir)] if settings.work_dir else []
-        for uri in (settings.blobs_uri, settings.metadata_uri):
+        for uri in (settings.blobs_uri, settings.metadata_uri, settings.history_uri):
             store = urlparse(uri)
             if store.scheme in ("file", "sqlite", ""):
                 private.append(Path(store.path if store.scheme else uri))

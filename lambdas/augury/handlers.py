@@ -2,7 +2,8 @@
 
 ``api`` serves API Gateway proxy events through the same ``Dispatcher`` as the
 embedded server; ``workflow_step`` is the one Lambda every compiled Step
-Functions state machine invokes, once per step. The runtime is built on the
+Functions state machine invokes, once per step; ``events`` consumes the
+Kinesis stream PutEvents, PutUsers and PutItems publish to. The runtime is built on the
 first invocation and reused while the container lives.
 """
 
@@ -85,3 +86,12 @@ def workflow_step(event: dict[str, Any], context: LambdaContext) -> dict[str, An
         run_failure(runtime(), name, state, reason)
         return state
     return run_step(runtime(), name, step, state)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def events(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Apply a Kinesis batch of Personalize events; failures are reported per batch item."""
+    from augury.personalize.event_consumer import handle_kinesis_event
+
+    return handle_kinesis_event(runtime(), event)

@@ -209,3 +209,45 @@ class ExternalStorage(Protocol):
         kms_key_arn: str | None = None,
     ) -> None:
         """Copy a local file to ``uri``, encrypted with ``kms_key_arn`` where given."""
+
+
+class UserHistoryStore(Protocol):
+    """What real-time events leave behind for serving: recent histories and newest rows.
+
+    Two small tables, both partitioned by a ``scope`` (one dataset's live data;
+    ``augury.personalize.event_data`` builds it so a re-created dataset starts
+    empty):
+
+    - per ``(scope, subject)`` a bounded history of events (dicts holding at
+      least ``EVENT_ID`` and a numeric ``TIMESTAMP``), oldest first; a subject
+      is a user or an anonymous session. Appends are idempotent by
+      ``EVENT_ID``, since the event stream delivers at least once.
+    - per ``(scope, row_id)`` the newest row written (PutUsers, PutItems, and
+      the session-to-user links), where "newest" is the writer's ``stamp``, so
+      a late redelivery never replaces a newer row.
+
+    Entries expire some time after their last write (a TTL); expired entries are
+    never returned, whether or not they were physically removed yet.
+    """
+
+    def append(self, scope: str, subject: str, events: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Add the events whose ``EVENT_ID`` the history lacks; return the IDs added.
+
+        The history is kept sorted by ``TIMESTAMP`` (arrival order among equal
+        ones) and bounded: the oldest events fall off first.
+        """
+
+    def history(self, scope: str, subject: str) -> list[dict[str, Any]]:
+        """The subject's events, oldest first; ``[]`` when it has none."""
+
+    def discard(self, scope: str, subject: str) -> None:
+        """Forget the subject's history (missing is not an error)."""
+
+    def put_row(self, scope: str, row_id: str, row: Mapping[str, Any], *, stamp: float) -> bool:
+        """Store ``row`` unless a row with a later ``stamp`` is there; ``True`` if written."""
+
+    def get_row(self, scope: str, row_id: str) -> dict[str, Any] | None:
+        """The stored row, or ``None``."""
+
+    def rows(self, scope: str) -> dict[str, dict[str, Any]]:
+        """Every stored row of the scope, by row ID."""

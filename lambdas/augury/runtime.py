@@ -10,6 +10,7 @@ from augury.ports import (
     ExternalStorage,
     MetadataStore,
     Trainer,
+    UserHistoryStore,
     WorkflowEngine,
 )
 from augury.resources.arns import ArnFactory
@@ -25,6 +26,7 @@ class Runtime:
     trainer: Trainer
     events: EventStream
     external: ExternalStorage
+    history: UserHistoryStore
 
     @property
     def arns(self) -> ArnFactory:

@@ -12,12 +12,17 @@ AUGURY_WORKFLOWS    ``local://?workers=4``                 ``stepfunctions://<na
 AUGURY_TRAINER      ``local://``                           ``sagemaker://?role_arn=...``
 AUGURY_EVENTS       ``local://``                           ``kinesis://<stream>``
 AUGURY_EXTERNAL     ``local://`` (``<data>/s3/<bucket>/``)  ``s3://``
+AUGURY_HISTORY      ``sqlite:///<data>/history.db``        ``dynamodb://<table>``
 ==================  ====================================  ===========================
 
 ``AUGURY_EXTERNAL`` is where users' own data is read and written (import
 sources, export targets): ``local://`` maps ``s3://<bucket>/<key>`` to
 ``<data>/s3/<bucket>/<key>`` and refuses anything outside the data directory;
 ``s3://`` is Amazon S3, accessed as the role each request names.
+
+``AUGURY_HISTORY`` holds what real-time events leave for serving (each user's
+recent events, the newest PutUsers / PutItems rows). Either form takes
+``?max_events=500&ttl_days=90`` to change how much is kept, and for how long.
 
 ``AUGURY_REGION`` and ``AUGURY_ACCOUNT`` set the ARNs' region and account.
 """
@@ -41,6 +46,7 @@ class Settings:
     trainer_uri: str = "local://"
     events_uri: str = "local://"
     external_uri: str = "local://"
+    history_uri: str = "sqlite:///:memory:"
     region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
     work_dir: str | None = None
@@ -55,6 +61,7 @@ class Settings:
         values = {
             "metadata_uri": f"sqlite:///{root / 'augury.db'}",
             "blobs_uri": f"file://{root / 'blobs'}",
+            "history_uri": f"sqlite:///{root / 'history.db'}",
             "work_dir": str(root / "work"),
             "data_dir": str(root),
             **overrides,
@@ -74,6 +81,7 @@ class Settings:
             trainer_uri=env.get("AUGURY_TRAINER", base.trainer_uri),
             events_uri=env.get("AUGURY_EVENTS", base.events_uri),
             external_uri=env.get("AUGURY_EXTERNAL", base.external_uri),
+            history_uri=env.get("AUGURY_HISTORY", base.history_uri),
             region=env.get("AUGURY_REGION", env.get("AWS_REGION", DEFAULT_REGION)),
             account=env.get("AUGURY_ACCOUNT", DEFAULT_ACCOUNT),
             work_dir=env.get("AUGURY_WORK_DIR", base.work_dir),

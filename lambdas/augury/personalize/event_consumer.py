@@ -1,0 +1,240 @@
+"""The event consumer: applies PutEvents / PutUsers / PutItems records from the stream.
+
+``apply_records`` takes one batch in stream order. Embedded mode calls it
+from the in-process queue's thread (``bootstrap`` wires it); on AWS a Lambda
+on the Kinesis stream calls :func:`handle_kinesis_event`. Delivery is at
+least once, so applying a batch twice must change nothing:
+
+- histories dedupe by ``EVENT_ID`` (``UserHistoryStore.append``);
+- rows keep the newest ``receivedAt`` (``UserHistoryStore.put_row``);
+- Parquet files are named by their content (``event_files.file_key``), so a
+  batch applied again rewrites its own files. Should a retry split a batch
+  differently, a training job may see an event twice, as identical rows, which
+  Amazon's own rule (identical events count once) says to drop. Files are
+  named by their newest arrival, so a late redelivery of an old PutItems row
+  sorts before the newer row's file: "the last row per ID in file order" stays
+  the newest row.
+
+Anonymous sessions: an event with a sessionId and no userId goes to the
+session's history (``s:<sessionId>``), not to the training data, as Amazon
+does not train on events never tied to a user. The first event with both IDs
+*merges* the session: its events move to the user's history and are written
+to the training data under that userId, and a link ``session → user`` is kept
+so later sessionId-only events of that session count for the user too. The
+merge's steps are ordered so that repeating any prefix of them is harmless:
+write the Parquet file, append to the user, store the link, drop the session.
+
+History is written before Parquet, so serving sees an event as early as
+possible (PutEvents' freshness goal is one second in embedded mode).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from augury.personalize.avro_rules import ParsedSchema
+from augury.personalize.event_data import (
+    INTERACTIONS_FOLDER,
+    ITEMS_FOLDER,
+    USERS_FOLDER,
+    events_prefix,
+    session_subject,
+    sessions_scope,
+    user_subject,
+)
+from augury.personalize.event_properties import cached_schema
+from augury.personalize.resource_types import DATASET
+from augury.ports import StreamRecord
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+KINDS = {"interaction", "user", "item"}
+ROW_FOLDERS = {"user": USERS_FOLDER, "item": ITEMS_FOLDER}
+
+
+@dataclass
+class _Batch:
+    """One batch's pending work: history appends, links, and Parquet rows per file."""
+
+    runtime: Runtime
+    appends: dict[tuple[str, str], list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    links: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    files: dict[tuple[str, str, str], list[dict[str, Any]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    last_arrival: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    schemas: dict[str, ParsedSchema | None] = field(default_factory=dict)
+
+    def flush_appends(self) -> None:
+        for (scope, subject), events in self.appends.items():
+            self.runtime.history.append(scope, subject, events)
+        self.appends.clear()
+
+    def add_file_row(
+        self, group: str, folder: str, dataset: str, row: dict[str, Any], at: float
+    ) -> None:
+        key = (group, folder, dataset)
+        self.files[key].append(row)
+        self.last_arrival[key] = max(self.last_arrival.get(key, at), at)
+
+    def schema(self, dataset_arn: str) -> ParsedSchema | None:
+        """The dataset's schema, read once per batch; ``None`` once the dataset is gone."""
+        if dataset_arn not in self.schemas:
+            parsed = None
+            record = self.runtime.metadata.get(dataset_arn)
+            if record is not None and record.kind == DATASET.kind:
+                schema = self.runtime.metadata.get(str(record.attributes.get("schemaArn")))
+                if schema is not None:
+                    parsed = cached_schema(schema.attributes["schema"])
+            self.schemas[dataset_arn] = parsed
+        return self.schemas[dataset_arn]
+
+    def write_files(self) -> None:
+        from augury.personalize.event_files import write_rows
+
+        for (group, folder, dataset), rows in self.files.items():
+            schema = self.schema(dataset)
+            if schema is None:
+                log.warning("dropping %d %s rows: dataset %s is gone", len(rows), folder, dataset)
+                continue
+            arrival = self.last_arrival[(group, folder, dataset)]
+            write_rows(self.runtime, events_prefix(group) + folder, schema, rows, arrival)
+        self.files.clear()
+
+
+def apply_records(runtime: Runtime, records: Sequence[StreamRecord]) -> None:
+    """Apply one batch of event-stream records, in order; safe to repeat."""
+    batch = _Batch(runtime)
+    for record in records:
+        data = record.data
+        kind = data.get("kind") if isinstance(data, Mapping) else None
+        if kind not in KINDS:
+            log.error("skipping an event record of unknown kind %r", kind)
+            continue
+        try:
+            if kind == "interaction":
+                _interaction(batch, data)
+            else:
+                _row(batch, kind, data)
+        except (KeyError, TypeError, ValueError):
+            log.exception("skipping a malformed %s record", kind)
+    batch.flush_appends()
+    batch.write_files()
+
+
+def _interaction(batch: _Batch, data: Mapping[str, Any]) -> None:
+    scope, group, dataset = data["scope"], data["group"], data["dataset"]
+    event = dict(data["event"])
+    user_id, session_id = data.get("userId"), data.get("sessionId")
+    arrival = float(data.get("receivedAt") or time.time())
+    if user_id:
+        _link_session(batch, scope, group, dataset, session_id, user_id)
+    elif session_id:
+        user_id = _linked_user(batch, scope, session_id)
+    if not user_id:
+        batch.appends[(scope, session_subject(session_id))].append(event)
+        return
+    batch.appends[(scope, user_subject(user_id))].append(event)
+    batch.add_file_row(group, INTERACTIONS_FOLDER, dataset, _training_row(event, user_id), arrival)
+
+
+def _training_row(event: Mapping[str, Any], user_id: str) -> dict[str, Any]:
+    row = {name: value for name, value in event.items() if name not in ("EVENT_ID", "RECEIVED_AT")}
+    row["USER_ID"] = user_id
+    row["TIMESTAMP"] = int(float(event.get("TIMESTAMP") or 0))
+    return row
+
+
+def _linked_user(batch: _Batch, scope: str, session_id: str) -> str | None:
+    key = (scope, session_id)
+    if key not in batch.links:
+        link = batch.runtime.history.get_row(sessions_scope(scope), session_id)
+        batch.links[key] = str(link["userId"]) if link else None
+    return batch.links[key]
+
+
+def _link_session(
+    batch: _Batch, scope: str, group: str, dataset: str, session_id: str | None, user_id: str
+) -> None:
+    """Tie the session to the user the first time both appear, moving its events over."""
+    if not session_id or _linked_user(batch, scope, session_id) is not None:
+        return
+    history = batch.runtime.history
+    subject = session_subject(session_id)
+    pending_key = (scope, subject)
+    if pending_key in batch.appends:
+        history.append(scope, subject, batch.appends.pop(pending_key))
+    pending = history.history(scope, subject)
+    now = time.time()
+    if pending:
+        moved = [{**event, "RECEIVED_AT": now} for event in pending]
+        schema = batch.schema(dataset)
+        if schema is not None:
+            from augury.personalize.event_files import write_rows
+
+            rows = [_training_row(event, user_id) for event in moved]
+            first = min(float(event.get("RECEIVED_AT") or now) for event in pending)
+            write_rows(
+                batch.runtime, events_prefix(group) + INTERACTIONS_FOLDER, schema, rows, first
+            )
+        history.append(scope, user_subject(user_id), moved)
+    # The stamp is the link time negated: the first link of a session is the one kept.
+    history.put_row(
+        sessions_scope(scope), session_id, {"userId": user_id, "linkedAt": now}, stamp=-now
+    )
+    history.discard(scope, subject)
+    batch.links[(scope, session_id)] = user_id
+
+
+def _row(batch: _Batch, kind: str, data: Mapping[str, Any]) -> None:
+    arrival = float(data["receivedAt"])
+    row = dict(data["row"])
+    batch.runtime.history.put_row(data["scope"], str(data["id"]), row, stamp=arrival)
+    batch.add_file_row(data["group"], ROW_FOLDERS[kind], data["dataset"], row, arrival)
+
+
+# --- Kinesis -----------------------------------------------------------------------------
+
+
+def records_from_kinesis(event: Mapping[str, Any]) -> list[tuple[str, StreamRecord]]:
+    """A Kinesis event source's records as ``(sequence number, StreamRecord)``."""
+    found = []
+    for entry in event.get("Records", []):
+        kinesis = entry["kinesis"]
+        data = json.loads(base64.b64decode(kinesis["data"]))
+        found.append(
+            (
+                str(kinesis.get("sequenceNumber", "")),
+                StreamRecord(partition_key=kinesis.get("partitionKey", ""), data=data),
+            )
+        )
+    return found
+
+
+def handle_kinesis_event(runtime: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
+    """A Kinesis-triggered Lambda's body: apply the batch, report failure for a retry.
+
+    The whole batch is applied in one go (it is idempotent); on an error the
+    first record's sequence number is reported as failed, so with
+    ``ReportBatchItemFailures`` Lambda retries from there, in order.
+    """
+    pairs = records_from_kinesis(event)
+    try:
+        apply_records(runtime, [record for _, record in pairs])
+    except Exception:
+        log.exception("applying %d Kinesis records failed", len(pairs))
+        if pairs:
+            return {"batchItemFailures": [{"itemIdentifier": pairs[0][0]}]}
+    return {"batchItemFailures": []}

@@ -1,0 +1,87 @@
+"""Recorded events as Parquet files under a group's events prefix, for the next training.
+
+One file per consumer batch and folder (``interactions/``, ``users/``,
+``items/``), with the dataset's columns in the data contract's form
+(``augury.personalize.group_data``): one column per schema field, reserved
+names upper-cased, Arrow types as imports write them. Rows keep arrival order
+within a file. A file's name is its batch's newest arrival time and a digest
+of its rows, so names sort in time order (for Users and Items, the last row
+per ID in name order is the newest) and a batch delivered again (the stream
+delivers at least once) rewrites the same file instead of adding a copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from augury.local.history_window import encode
+from augury.personalize.avro_rules import ParsedSchema
+from augury.personalize.group_data import column_name
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "string": pa.string(),
+    "int": pa.int64(),
+    "long": pa.int64(),
+    "float": pa.float64(),
+    "double": pa.float64(),
+    "boolean": pa.bool_(),
+}
+"""As ``augury.personalize.import_fields`` stores each Avro type, so both kinds of file concat."""
+
+
+def arrow_schema(schema: ParsedSchema) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(column_name(field.name), ARROW_TYPES[field.type], nullable=True)
+            for field in schema.fields
+        ]
+    )
+
+
+def table_for(schema: ParsedSchema, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """The rows (keyed by upper-cased field name) as a table in the dataset's columns."""
+    target = arrow_schema(schema)
+    columns = {}
+    for field, arrow_field in zip(schema.fields, target, strict=True):
+        upper = field.name.upper()
+        columns[arrow_field.name] = pa.array([row.get(upper) for row in rows], arrow_field.type)
+    return pa.table(columns, schema=target)
+
+
+def file_key(folder_prefix: str, arrival: float, rows: Sequence[Mapping[str, Any]]) -> str:
+    """``<prefix><arrival, fixed width>-<digest of the rows>.parquet``."""
+    digest = hashlib.sha256(encode(list(rows)).encode()).hexdigest()[:20]
+    return f"{folder_prefix}{arrival:017.6f}-{digest}.parquet"
+
+
+def write_rows(
+    runtime: Runtime,
+    folder_prefix: str,
+    schema: ParsedSchema,
+    rows: Sequence[Mapping[str, Any]],
+    arrival: float,
+) -> str | None:
+    """Write one Parquet file of ``rows``; return its key (``None`` when there are none)."""
+    if not rows:
+        return None
+    buffer = io.BytesIO()
+    pq.write_table(table_for(schema, rows), buffer, compression="zstd")
+    key = file_key(folder_prefix, arrival, rows)
+    runtime.blobs.put_bytes(key, buffer.getvalue())
+    return key
+
+
+def warm_up() -> None:
+    """Load Parquet's writer and codec now: the first write otherwise takes most of a second."""
+    import augury.personalize.event_consumer  # noqa: F401  (its imports, too)
+
+    pq.write_table(pa.table({"warm": [1]}), io.BytesIO(), compression="zstd")
