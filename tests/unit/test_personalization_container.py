@@ -1,0 +1,234 @@
+"""The personalization container end to end: Parquet channels in, a loadable model out."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from augury_training.contract import TrainPaths, run_training
+from augury_training.personalization.train import TUNED_HPO_FILE, main
+from augury_training.personalize_contract import (
+    MANIFEST_FILE,
+    METRICS_FILE,
+    SOLUTION_METRICS,
+    SolutionJobConfig,
+)
+from augury_training.recommender_artifacts import load_recommender, top_k
+
+N_USERS = 60
+PAIRS = 15
+
+
+def _interactions(seed: int = 0) -> pd.DataFrame:
+    """Items come in pairs: whoever clicks one member of a pair soon clicks the other."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(N_USERS):
+        for pair in rng.choice(PAIRS, size=10, replace=False):
+            t = int(rng.integers(1_000_000, 2_000_000))
+            rows.append((f"u{user}", f"p{pair}a", t, "click", 1.0))
+            rows.append((f"u{user}", f"p{pair}b", t + 60, "click", 1.0))
+        rows.append((f"u{user}", "bought", 2_000_001, "purchase", 5.0))
+    return pd.DataFrame(
+        rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE"]
+    )
+
+
+def _items() -> pd.DataFrame:
+    ids = [f"p{i}{s}" for i in range(PAIRS) for s in "ab"] + ["bought", "cold"]
+    return pd.DataFrame(
+        {
+            "ITEM_ID": ids,
+            "GENRES": [f"g{i % 3}" for i in range(len(ids))],
+            "CREATION_TIMESTAMP": np.arange(len(ids), dtype=np.int64) + 500,
+        }
+    )
+
+
+def _job(root: Path, config: SolutionJobConfig, channels: dict[str, pd.DataFrame]) -> TrainPaths:
+    paths = TrainPaths(root)
+    paths.make_dirs()
+    for name, frame in channels.items():
+        folder = paths.input_data_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(folder / "part-0.parquet", index=False)
+    paths.hyperparameters_file.write_text(json.dumps({"config": config.to_json()}))
+    return paths
+
+
+def _run(paths: TrainPaths) -> None:
+    run_training(main, paths)
+
+
+def test_sims_job_writes_a_model_serving_can_load(tmp_path: Path) -> None:
+    events = pd.DataFrame(
+        {
+            "USER_ID": ["u1", "u1"],
+            "ITEM_ID": ["new-a", "new-b"],
+            "TIMESTAMP": [2_100_000, 2_100_001],
+            "EVENT_TYPE": ["click", "click"],
+            "EVENT_VALUE": [1.0, 1.0],
+        }
+    )
+    updated_item = pd.DataFrame({"ITEM_ID": ["cold"], "GENRES": ["g9"]})
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(
+            recipe="arn:aws:personalize:::recipe/aws-sims",
+            algorithm_hyperparameters={"min_cointeraction_count": "2"},
+        ),
+        {
+            "interactions": _interactions(),
+            "items": _items(),
+            "events/interactions": events,
+            "events/items": updated_item,
+        },
+    )
+    _run(paths)
+    model_dir = paths.model_dir
+    assert (model_dir / MANIFEST_FILE).is_file()
+    metrics = json.loads((model_dir / METRICS_FILE).read_text())
+    assert set(metrics) == set(SOLUTION_METRICS)
+    assert metrics["precision_at_5"] > 0.0
+    assert not (model_dir / TUNED_HPO_FILE).exists()
+    model = load_recommender(model_dir)
+    assert model.recipe == "aws-sims" and model.recipe_type == "RELATED_ITEMS"
+    assert {"new-a", "new-b", "cold"} <= set(model.item_ids)  # events and Items data count
+    related = model.score_related("p3a")
+    assert model.item_ids[top_k(related, 1)[0]] == "p3b"
+    assert model.user_history("u1")[-2:] == ["new-a", "new-b"]
+    assert len(model.score_related("never-seen")) == len(model.item_ids)
+
+
+def test_event_type_solution_trains_on_that_type_only(tmp_path: Path) -> None:
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(recipe="aws-popularity-count", event_type="purchase"),
+        {"interactions": _interactions()},
+    )
+    with pytest.raises(SystemExit) as exit_info:
+        _run(paths)
+    assert exit_info.value.code == 1
+    reason = paths.failure_file.read_text()
+    assert reason.startswith("Insufficient data")
+    assert "60 interactions after filtering" in reason and "1000" in reason
+
+
+def test_too_few_active_users_fails_with_amazons_reason(tmp_path: Path) -> None:
+    frame = _interactions()
+    frame = frame[frame["USER_ID"].isin([f"u{i}" for i in range(20)])]
+    extra = pd.DataFrame(
+        {
+            "USER_ID": [f"solo{i}" for i in range(900)],
+            "ITEM_ID": "p1a",
+            "TIMESTAMP": 5,
+            "EVENT_TYPE": "click",
+            "EVENT_VALUE": 1.0,
+        }
+    )
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(recipe="aws-popularity-count"),
+        {"interactions": pd.concat([frame, extra])},
+    )
+    with pytest.raises(SystemExit):
+        _run(paths)
+    assert "20 users have at least 2 interactions" in paths.failure_file.read_text()
+
+
+def test_unknown_recipe_fails_clearly(tmp_path: Path) -> None:
+    paths = _job(tmp_path, SolutionJobConfig(recipe="aws-magic"), {"interactions": _interactions()})
+    with pytest.raises(SystemExit):
+        _run(paths)
+    assert "aws-magic" in paths.failure_file.read_text()
+
+
+def test_hpo_writes_the_tuned_values(tmp_path: Path) -> None:
+    hpo_config = {
+        "hpoResourceConfig": {"maxNumberOfTrainingJobs": "4"},
+        "algorithmHyperParameterRanges": {
+            "continuousHyperParameterRanges": [
+                {"name": "popularity_discount_factor", "minValue": 0.0, "maxValue": 1.0}
+            ],
+            "integerHyperParameterRanges": [
+                {"name": "min_cointeraction_count", "minValue": 1, "maxValue": 3}
+            ],
+        },
+    }
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(recipe="aws-sims", perform_hpo=True, hpo_config=hpo_config),
+        {"interactions": _interactions()},
+    )
+    _run(paths)
+    tuned = json.loads((paths.model_dir / TUNED_HPO_FILE).read_text())["algorithmHyperParameters"]
+    manifest = json.loads((paths.model_dir / MANIFEST_FILE).read_text())
+    assert manifest["tuned_hyperparameters"] == tuned
+    for name, value in tuned.items():
+        assert manifest["hyperparameters"][name] == value
+
+
+def test_entry_point_runs_as_a_process_under_the_contract(tmp_path: Path) -> None:
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(recipe="aws-trending-now", evaluate=False),
+        {"interactions": _interactions()},
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "augury_training.personalization", "train"],
+        env={**os.environ, "AUGURY_SM_ROOT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[personalization]" in result.stdout
+    model = load_recommender(paths.model_dir)
+    assert model.item_ids[top_k(model.score_user(None, []), 1)[0]] == "bought"
+
+
+TINY_DEEP = {"epochs": "1", "hidden_dimension": "8", "bptt": "8", "batch_size": "32"}
+
+
+def test_deep_recipe_trains_and_update_grows_the_catalog(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    first = _job(
+        tmp_path / "full",
+        SolutionJobConfig(
+            recipe="aws-user-personalization",
+            algorithm_hyperparameters=TINY_DEEP,
+            evaluate=False,
+        ),
+        {"interactions": _interactions(), "items": _items()},
+    )
+    _run(first)
+    before = load_recommender(first.model_dir)
+    assert before.recipe_type == "USER_PERSONALIZATION"
+    scores = before.score_user("u1", ["p2a"])
+    assert scores.shape == (len(before.item_ids),) and np.all(np.isfinite(scores))
+    assert "brand-new" not in before.item_ids
+
+    new_item = pd.DataFrame({"ITEM_ID": ["brand-new"], "GENRES": ["g1"]})
+    update = _job(
+        tmp_path / "update",
+        SolutionJobConfig(recipe="aws-user-personalization", training_mode="UPDATE"),
+        {"interactions": _interactions(), "items": _items(), "events/items": new_item},
+    )
+    shutil.copytree(first.model_dir, update.input_data_dir / "previous_model")
+    _run(update)
+    after = load_recommender(update.model_dir)
+    assert after.item_ids[: len(before.item_ids)] == before.item_ids  # indices keep meaning
+    assert after.item_ids[-1] == "brand-new"
+    assert after.manifest["training_mode"] == "UPDATE"
+    grown = after.score_user("u1", ["p2a"])
+    assert grown.shape == (len(before.item_ids) + 1,) and np.isfinite(grown[-1])
+    # no retraining: the known items score exactly as before
+    np.testing.assert_allclose(grown[:-1], scores, rtol=1e-5, atol=1e-5)

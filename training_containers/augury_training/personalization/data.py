@@ -1,0 +1,218 @@
+"""Reading a solution version's channels and keeping the interactions the solution trains on.
+
+Channels are folders of Parquet files (see ``personalize_contract``). The
+interactions are the Interactions dataset's rows followed by those recorded
+through PutEvents (``events/interactions/``); users and items are the Users
+and Items datasets' rows with PutUsers / PutItems rows after them, the later
+row winning for an ID.
+
+Then the solution's configuration decides which interactions count and how
+much: ``eventType`` keeps one event type, ``eventValueThreshold`` drops events
+whose value is below it, and ``eventsConfig`` keeps only the listed event types
+(each with its own value threshold) and gives each its weight. Every kept row
+carries that weight in a ``WEIGHT`` column (1.0 when no eventsConfig).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from augury_training.contract import TrainPaths
+from augury_training.personalize_contract import (
+    EVENTS_CHANNEL,
+    INTERACTIONS_CHANNEL,
+    ITEMS_CHANNEL,
+    USERS_CHANNEL,
+    SolutionJobConfig,
+)
+
+USER_ID = "USER_ID"
+ITEM_ID = "ITEM_ID"
+TIMESTAMP = "TIMESTAMP"
+EVENT_TYPE = "EVENT_TYPE"
+EVENT_VALUE = "EVENT_VALUE"
+CREATION_TIMESTAMP = "CREATION_TIMESTAMP"
+WEIGHT = "WEIGHT"
+
+INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE)
+"""The interaction columns training reads (context columns and impressions are not used)."""
+
+
+class DataError(ValueError):
+    """The data cannot be trained on; the message is meant for the user."""
+
+
+@dataclass
+class JobData:
+    """Everything a job trains on: filtered, weighted interactions (oldest first) and metadata."""
+
+    interactions: pd.DataFrame
+    users: pd.DataFrame | None
+    items: pd.DataFrame | None
+    filtered: bool = False
+
+
+def parquet_files(folder: Path, recursive: bool = True) -> list[Path]:
+    """The Parquet files under ``folder`` in a stable order (none when it does not exist)."""
+    if not folder.is_dir():
+        return []
+    pattern = "**/*.parquet" if recursive else "*.parquet"
+    return sorted(p for p in folder.glob(pattern) if p.is_file())
+
+
+def read_parquet(files: list[Path], columns: tuple[str, ...] | None = None) -> pd.DataFrame | None:
+    """The files' rows, concatenated in order; ``columns`` limits what is read."""
+    tables = []
+    for path in files:
+        try:
+            schema = pq.read_schema(path)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise DataError(f"{path.name}: not a readable Parquet file ({exc})") from exc
+        names = [c for c in schema.names if columns is None or c in columns]
+        tables.append(pq.read_table(path, columns=names))
+    if not tables:
+        return None
+    table = pa.concat_tables(tables, promote_options="permissive")
+    return table.to_pandas()
+
+
+def load_interactions(paths: TrainPaths) -> pd.DataFrame:
+    """The Interactions dataset's rows, then the recorded events', oldest first."""
+    events_dir = paths.channel(EVENTS_CHANNEL) / "interactions"
+    frames = [
+        read_parquet(parquet_files(paths.channel(INTERACTIONS_CHANNEL)), INTERACTION_COLUMNS),
+        read_parquet(parquet_files(events_dir), INTERACTION_COLUMNS),
+    ]
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        raise DataError(
+            "There are no interactions to train on: import data into the Interactions dataset "
+            "or record events with PutEvents first."
+        )
+    return normalise_interactions(pd.concat(frames, ignore_index=True))
+
+
+def normalise_interactions(frame: pd.DataFrame) -> pd.DataFrame:
+    """IDs as strings, timestamps as int64, rows with no user or item dropped, oldest first."""
+    for column in (USER_ID, ITEM_ID, TIMESTAMP):
+        if column not in frame:
+            raise DataError(f"The Interactions data has no {column} column.")
+    frame = frame.dropna(subset=[USER_ID, ITEM_ID, TIMESTAMP])
+    frame = frame.assign(
+        USER_ID=frame[USER_ID].astype(str),
+        ITEM_ID=frame[ITEM_ID].astype(str),
+        TIMESTAMP=frame[TIMESTAMP].astype(np.int64),
+    )
+    if EVENT_VALUE in frame:
+        frame[EVENT_VALUE] = pd.to_numeric(frame[EVENT_VALUE], errors="coerce").astype(float)
+    if EVENT_TYPE in frame:
+        frame[EVENT_TYPE] = frame[EVENT_TYPE].astype("string")
+    frame = frame.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+    return frame
+
+
+def load_metadata(paths: TrainPaths, channel: str, id_column: str) -> pd.DataFrame | None:
+    """A Users or Items table: the dataset's rows then PutUsers / PutItems rows, latest per ID."""
+    sub = "users" if channel == USERS_CHANNEL else "items"
+    frames = [
+        read_parquet(parquet_files(paths.channel(channel))),
+        read_parquet(parquet_files(paths.channel(EVENTS_CHANNEL) / sub)),
+    ]
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return None
+    frame = pd.concat(frames, ignore_index=True)
+    if id_column not in frame:
+        raise DataError(f"The {sub.capitalize()} data has no {id_column} column.")
+    frame = frame.dropna(subset=[id_column])
+    frame[id_column] = frame[id_column].astype(str)
+    frame = frame.drop_duplicates(subset=[id_column], keep="last")
+    return frame.reset_index(drop=True)
+
+
+def load_job_data(paths: TrainPaths, config: SolutionJobConfig) -> JobData:
+    """Read every channel and apply the solution's event filters and weights."""
+    raw = load_interactions(paths)
+    interactions = select_events(raw, config)
+    return JobData(
+        interactions=interactions,
+        users=load_metadata(paths, USERS_CHANNEL, USER_ID),
+        items=load_metadata(paths, ITEMS_CHANNEL, ITEM_ID),
+        filtered=is_filtering(config),
+    )
+
+
+def is_filtering(config: SolutionJobConfig) -> bool:
+    return bool(config.event_type or config.event_value_threshold or _event_parameters(config))
+
+
+def select_events(frame: pd.DataFrame, config: SolutionJobConfig) -> pd.DataFrame:
+    """The interactions this solution trains on, each with its ``WEIGHT``."""
+    keep = np.ones(len(frame), dtype=bool)
+    if config.event_type:
+        keep &= _event_types(frame, "eventType").eq(config.event_type).to_numpy(dtype=bool)
+    if config.event_value_threshold not in (None, ""):
+        threshold = _number(config.event_value_threshold, "eventValueThreshold")
+        keep &= (_event_values(frame, "eventValueThreshold") >= threshold).to_numpy(dtype=bool)
+    weights = np.ones(len(frame), dtype=np.float32)
+    parameters = _event_parameters(config)
+    if parameters:
+        types = _event_types(frame, "eventsConfig")
+        listed = np.zeros(len(frame), dtype=bool)
+        for entry in parameters:
+            name = entry.get("eventType")
+            if not name:
+                raise DataError("eventsConfig.eventParametersList: every entry needs an eventType.")
+            match = types.eq(name).to_numpy(dtype=bool)
+            threshold = entry.get("eventValueThreshold")
+            if threshold is not None:
+                value = _number(threshold, f"eventsConfig eventValueThreshold of {name!r}")
+                match &= (_event_values(frame, "eventsConfig") >= value).to_numpy(dtype=bool)
+            weight = entry.get("weight")
+            if weight is not None:
+                weights[match] = _number(weight, f"eventsConfig weight of {name!r}")
+            listed |= match
+        keep &= listed
+    kept = frame.loc[keep].copy()
+    kept[WEIGHT] = weights[keep]
+    return kept.reset_index(drop=True)
+
+
+def _event_parameters(config: SolutionJobConfig) -> list[dict[str, Any]]:
+    events_config = config.events_config or {}
+    return list(events_config.get("eventParametersList") or [])
+
+
+def _event_types(frame: pd.DataFrame, setting: str) -> pd.Series:
+    if EVENT_TYPE not in frame:
+        raise DataError(
+            f"The solution's {setting} selects interactions by event type, but the Interactions "
+            f"data has no {EVENT_TYPE} field."
+        )
+    return frame[EVENT_TYPE].fillna("")
+
+
+def _event_values(frame: pd.DataFrame, setting: str) -> pd.Series:
+    if EVENT_VALUE not in frame:
+        raise DataError(
+            f"The solution's {setting} keeps interactions by event value, but the Interactions "
+            f"data has no {EVENT_VALUE} field."
+        )
+    return frame[EVENT_VALUE].fillna(-np.inf)
+
+
+def _number(value: Any, setting: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"The solution's {setting} must be a number, not {value!r}.") from None
+    if not np.isfinite(number):
+        raise DataError(f"The solution's {setting} must be a finite number, not {value!r}.")
+    return number

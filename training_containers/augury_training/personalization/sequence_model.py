@@ -1,0 +1,935 @@
+"""The deep recipes' model: next-item prediction over each user's history, in PyTorch.
+
+``aws-user-personalization(-v2)`` and ``aws-personalized-ranking(-v2)`` train
+this model and serve its NumPy export (``augury_training.sequence_encoder``,
+whose docstring states the forward pass both sides compute). The v1 recipes use
+a GRU over the history, in the spirit of Amazon's original hierarchical-RNN
+recipe; the v2 recipes a small causal transformer (SASRec-style). The
+container picks by recipe through :func:`recipe_defaults`.
+
+Why it is built this way:
+
+* Items are an ID embedding plus a linear projection of their metadata, and
+  the same vectors embed the history and score the catalog (tied weights: half
+  the parameters, better on small catalogs). During training a random
+  ``item_id_dropout`` share of the catalog is, batch by batch, represented by
+  the shared "unknown ID" embedding instead of its own, so the projection and
+  the unknown vector learn to stand for items seen by features alone: cold
+  items of the Items dataset and the new items ``with_new_items`` adds after a
+  trainingMode=UPDATE.
+* Every position of every history is a training example (predict item t+1
+  from items up to t), with a start token so an empty history also predicts
+  something sensible (popular items, shaped by the user's metadata). The loss
+  is the softmax cross-entropy over the whole catalog while it has at most
+  ``full_softmax_max_items`` items, sampled softmax with a log-frequency
+  correction above that, each target weighted by its interaction's weight
+  (eventsConfig).
+* Histories are cut into windows of ``bptt`` positions ending at each user's
+  latest interaction, so the newest items are always learned with their full
+  context; earlier windows move by a random offset each epoch.
+* ``recency_mask`` (Amazon's name; default on) adds each item's age as a
+  feature when ages are known, so the model can learn how much this catalog
+  favours new items. Users whose history length lies outside the
+  ``min/max_user_history_length_percentile`` range are left out of training,
+  as Amazon does (defaults 0.0 and 0.99: the longest 1% are often bots).
+* Early stopping: the last interaction of a sample of users is held out and
+  the model is scored on it (NDCG@10 among items the user has not seen) after
+  every epoch; training stops after ``early_stopping_patience`` epochs without
+  improvement, or when ``time_budget_seconds`` is spent, and the best epoch's
+  weights are exported.
+* The same code runs on a CUDA GPU (with bf16, or fp16 with a gradient scaler,
+  autocast) and on the CPU (float32, deterministic kernels): a seed gives the
+  same weights on the same CPU build.
+
+Defaults were tuned on MovieLens 100K under Amazon's evaluation split (the
+numbers are in this module's tests' neighbour, ``docs/benchmarks/ml100k.md``).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from augury_training.forecasting.models.hyperparameters import (
+    HyperparameterError,
+    get_bool,
+    get_choice,
+    get_float,
+    get_int,
+)
+from augury_training.sequence_encoder import GRU, TRANSFORMER, SequenceEncoder
+
+__all__ = [
+    "HyperparameterError",
+    "SequenceHyperparameters",
+    "SequenceTrainingData",
+    "export_encoder",
+    "parse_hyperparameters",
+    "recipe_defaults",
+    "train_sequence_model",
+]
+
+VALIDATION_CUTOFF = 10
+
+
+@dataclass
+class SequenceTrainingData:
+    """What the container hands the model: histories as catalog indices, and metadata.
+
+    ``sequences[u]`` is one user's items, oldest first (int64 indices into the
+    catalog of ``n_items``); ``weights[u]`` the matching per-interaction loss
+    weights (None: all 1). ``user_rows[u]`` is that user's row in
+    ``user_features`` (-1: none). ``item_features`` has one row per catalog
+    item, ``item_age_days`` one age per item (NaN: unknown).
+    """
+
+    sequences: list[np.ndarray]
+    weights: list[np.ndarray] | None
+    user_rows: np.ndarray
+    item_features: np.ndarray | None
+    user_features: np.ndarray | None
+    item_age_days: np.ndarray | None
+    n_items: int
+
+
+@dataclass(frozen=True)
+class SequenceHyperparameters:
+    """The model's settings, parsed from the solution's string hyperparameters."""
+
+    encoder: str = GRU
+    hidden_dimension: int = 64
+    bptt: int = 64
+    num_layers: int = 1
+    num_heads: int = 2
+    dropout: float = 0.3
+    item_id_dropout: float = 0.05
+    learning_rate: float = 3e-3
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    epochs: int = 60
+    early_stopping_patience: int = 5
+    validation_users: int = 1000
+    recency_mask: bool = True
+    min_user_history_length_percentile: float = 0.0
+    max_user_history_length_percentile: float = 0.99
+    full_softmax_max_items: int = 50_000
+    num_sampled: int = 2048
+    mixed_precision: bool = True
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+ENCODER_DEFAULTS: dict[str, dict[str, object]] = {
+    GRU: {"num_layers": 1},
+    TRANSFORMER: {"num_layers": 2},
+}
+"""Defaults that differ by encoder, used unless the hyperparameters say otherwise."""
+
+_RECIPE_ENCODERS = {
+    "aws-user-personalization": GRU,
+    "aws-personalized-ranking": GRU,
+    "aws-user-personalization-v2": TRANSFORMER,
+    "aws-personalized-ranking-v2": TRANSFORMER,
+}
+
+
+def recipe_defaults(recipe: str) -> dict[str, str]:
+    """The hyperparameters a deep recipe starts from (its encoder); merge the user's over them."""
+    if recipe not in _RECIPE_ENCODERS:
+        raise ValueError(f"{recipe!r} is not a sequence-model recipe")
+    return {"encoder": _RECIPE_ENCODERS[recipe]}
+
+
+def parse_hyperparameters(values: Mapping[str, str]) -> SequenceHyperparameters:
+    """Check and parse string hyperparameters; unknown names are ignored (other parts use them).
+
+    Raises ``HyperparameterError`` (a ``ValueError``) naming the parameter and
+    what it accepts.
+    """
+    encoder = get_choice(values, "encoder", GRU, (GRU, TRANSFORMER))
+    defaults = SequenceHyperparameters()
+    per_encoder = ENCODER_DEFAULTS[encoder]
+    dimension = _int(values, "hidden_dimension", defaults.hidden_dimension, 8, 1024)
+    heads = _int(values, "num_heads", defaults.num_heads, 1, 16)
+    if encoder == TRANSFORMER and dimension % heads:
+        raise HyperparameterError(
+            f"hidden_dimension ({dimension}) must be a multiple of num_heads ({heads})"
+        )
+    recency = values.get("recency_mask", values.get("apply_recency_bias"))
+    low = get_float(values, "min_user_history_length_percentile", 0.0, minimum=0.0, maximum=1.0)
+    high = get_float(values, "max_user_history_length_percentile", 0.99, minimum=0.0, maximum=1.0)
+    if low >= high:
+        raise HyperparameterError(
+            f"min_user_history_length_percentile ({low:g}) must be below "
+            f"max_user_history_length_percentile ({high:g})"
+        )
+    return SequenceHyperparameters(
+        encoder=encoder,
+        hidden_dimension=dimension,
+        bptt=_int(values, "bptt", defaults.bptt, 2, 1024),
+        num_layers=_int(values, "num_layers", int(per_encoder["num_layers"]), 1, 8),
+        num_heads=heads,
+        dropout=get_float(values, "dropout", defaults.dropout, minimum=0.0, maximum=0.9),
+        item_id_dropout=get_float(
+            values, "item_id_dropout", defaults.item_id_dropout, minimum=0.0, maximum=0.9
+        ),
+        learning_rate=get_float(
+            values,
+            "learning_rate",
+            defaults.learning_rate,
+            minimum=0.0,
+            maximum=1.0,
+            exclusive_minimum=True,
+        ),
+        weight_decay=get_float(values, "weight_decay", defaults.weight_decay, minimum=0.0),
+        batch_size=_int(values, "batch_size", defaults.batch_size, 1, 65_536),
+        epochs=_int(values, "epochs", defaults.epochs, 1, 10_000),
+        early_stopping_patience=_int(
+            values, "early_stopping_patience", defaults.early_stopping_patience, 1, 10_000
+        ),
+        validation_users=_int(values, "validation_users", defaults.validation_users, 0, 10**7),
+        recency_mask=get_bool(
+            {"recency_mask": recency} if recency is not None else {}, "recency_mask", True
+        ),
+        min_user_history_length_percentile=low,
+        max_user_history_length_percentile=high,
+        full_softmax_max_items=_int(
+            values, "full_softmax_max_items", defaults.full_softmax_max_items, 1, 10**8
+        ),
+        num_sampled=_int(values, "num_sampled", defaults.num_sampled, 1, 10**6),
+        mixed_precision=get_bool(values, "mixed_precision", True),
+        extra={key: str(value) for key, value in values.items()},
+    )
+
+
+def _int(values: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = get_int(values, name, default, minimum=low, maximum=high)
+    assert value is not None
+    return value
+
+
+# --------------------------------------------------------------------- features
+
+
+@dataclass
+class _Features:
+    """Model-ready metadata: columns scaled to [-1, 1] by their largest magnitude.
+
+    Zero stays zero ("nothing known"), which is what ``with_new_items`` feeds
+    for a new item without features. ``item_scale`` covers the item columns
+    and, when ``age_feature``, a last ``log1p(age in days)`` column.
+    """
+
+    items: np.ndarray | None
+    item_scale: np.ndarray | None
+    item_feature_dim: int
+    age_feature: bool
+    users: np.ndarray | None
+
+
+def _prepare_features(data: SequenceTrainingData, params: SequenceHyperparameters) -> _Features:
+    columns: list[np.ndarray] = []
+    width = 0
+    if data.item_features is not None:
+        given = np.asarray(data.item_features, dtype=np.float32)
+        if given.shape[0] != data.n_items:
+            raise ValueError(
+                f"item_features has {given.shape[0]} rows for a catalog of {data.n_items} items"
+            )
+        width = given.shape[1]
+        columns.append(np.nan_to_num(given, nan=0.0, posinf=0.0, neginf=0.0))
+    age_feature = False
+    if params.recency_mask and data.item_age_days is not None:
+        ages = np.asarray(data.item_age_days, dtype=np.float64).reshape(-1)
+        known = np.isfinite(ages)
+        if ages.shape[0] == data.n_items and known.any() and np.ptp(ages[known]) > 0:
+            filled = np.where(known, ages, np.median(ages[known]))
+            columns.append(np.log1p(np.maximum(filled, 0.0)).astype(np.float32)[:, None])
+            age_feature = True
+    items = scale = None
+    if columns:
+        matrix = np.concatenate(columns, axis=1).astype(np.float32)
+        if matrix.shape[1]:
+            scale = _inverse_max_abs(matrix)
+            items = matrix * scale
+    users = None
+    if data.user_features is not None and np.asarray(data.user_features).size:
+        raw = np.nan_to_num(np.asarray(data.user_features, dtype=np.float32))
+        users = raw * _inverse_max_abs(raw)
+    return _Features(items, scale, width, age_feature, users)
+
+
+def _inverse_max_abs(matrix: np.ndarray) -> np.ndarray:
+    largest = np.abs(matrix).max(axis=0) if matrix.shape[0] else np.zeros(matrix.shape[1])
+    return np.where(largest > 0, 1.0 / np.maximum(largest, 1e-12), 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------------- network
+
+
+class _Block(nn.Module):
+    """One pre-norm transformer block: causal self-attention, then a GELU feed-forward."""
+
+    def __init__(self, dimension: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.dropout = dropout
+        self.norm1 = nn.LayerNorm(dimension)
+        self.qkv = nn.Linear(dimension, 3 * dimension)
+        self.out = nn.Linear(dimension, dimension)
+        self.norm2 = nn.LayerNorm(dimension)
+        self.ff1 = nn.Linear(dimension, 4 * dimension)
+        self.ff2 = nn.Linear(4 * dimension, dimension)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, dimension = x.shape
+        q, k, v = self.qkv(self.norm1(x)).split(dimension, dim=-1)
+        shape = (batch, length, self.heads, dimension // self.heads)
+        q, k, v = (t.reshape(shape).transpose(1, 2) for t in (q, k, v))
+        mixed = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+        )
+        x = x + self.drop(self.out(mixed.transpose(1, 2).reshape(batch, length, dimension)))
+        hidden = F.gelu(self.ff1(self.norm2(x)), approximate="tanh")
+        return x + self.drop(self.ff2(hidden))
+
+
+class _SequenceNet(nn.Module):
+    """The torch side of ``SequenceEncoder``'s forward pass (same names, same arithmetic).
+
+    Tokens: ``0..n_items-1`` items, ``n_items`` the start token, ``n_items + 1``
+    padding (right-padded; causal encoders never look at it).
+    """
+
+    def __init__(
+        self,
+        n_items: int,
+        params: SequenceHyperparameters,
+        item_feature_width: int,
+        user_feature_width: int,
+    ) -> None:
+        super().__init__()
+        d = params.hidden_dimension
+        self.n_items = n_items
+        self.encoder = params.encoder
+        self.bptt = params.bptt
+        self.item_id = nn.Embedding(n_items + 1, d)  # the last row: the unknown ID
+        nn.init.normal_(self.item_id.weight, std=0.05)
+        self.item_bias = nn.Parameter(torch.zeros(n_items + 1))
+        self.item_feature = nn.Linear(item_feature_width, d) if item_feature_width else None
+        self.user_feature = nn.Linear(user_feature_width, d) if user_feature_width else None
+        self.bos = nn.Parameter(torch.randn(d) * 0.05)
+        self.input_drop = nn.Dropout(params.dropout)
+        if params.encoder == GRU:
+            self.gru = nn.GRU(
+                d,
+                d,
+                num_layers=params.num_layers,
+                batch_first=True,
+                dropout=params.dropout if params.num_layers > 1 else 0.0,
+            )
+            self.output = nn.Linear(d, d)
+        else:
+            self.positions = nn.Embedding(params.bptt, d)
+            nn.init.normal_(self.positions.weight, std=0.05)
+            self.blocks = nn.ModuleList(
+                _Block(d, params.num_heads, params.dropout) for _ in range(params.num_layers)
+            )
+            self.final_norm = nn.LayerNorm(d)
+
+    def item_table(
+        self, features: torch.Tensor | None, id_dropout: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``V`` and ``b``; ``id_dropout`` (bool per item) swaps in the unknown ID embedding."""
+        ids = self.item_id.weight[: self.n_items]
+        bias = self.item_bias[: self.n_items]
+        if id_dropout is not None:
+            ids = torch.where(id_dropout[:, None], self.item_id.weight[self.n_items], ids)
+            bias = torch.where(id_dropout, self.item_bias[self.n_items], bias)
+        if self.item_feature is not None and features is not None:
+            ids = ids + self.item_feature(features)
+        return ids, bias
+
+    def user_vectors(self, user_features: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
+        """One vector per batch row: the projected user metadata (zeros in: the default)."""
+        if self.user_feature is None or user_features is None:
+            return torch.zeros(rows.shape[0], self.bos.shape[0], device=rows.device)
+        known = rows >= 0
+        picked = user_features[rows.clamp(min=0)] * known[:, None]
+        return self.user_feature(picked)
+
+    def states(
+        self, tokens: torch.Tensor, table: torch.Tensor, users: torch.Tensor
+    ) -> torch.Tensor:
+        """The user state at every position (batch x length x dimension)."""
+        pad = torch.zeros_like(self.bos)
+        vocabulary = torch.cat([table, self.bos[None, :], pad[None, :]])
+        x = F.embedding(tokens, vocabulary)
+        if self.encoder == GRU:
+            hidden, _ = self.gru(self.input_drop(x))
+            out = self.output(hidden)
+        else:
+            x = self.input_drop(x + self.positions.weight[None, : tokens.shape[1], :])
+            for block in self.blocks:
+                x = block(x)
+            out = self.final_norm(x)
+        return out + users[:, None, :]
+
+
+def build_network(
+    data: SequenceTrainingData, params: SequenceHyperparameters
+) -> tuple[_SequenceNet, _Features]:
+    """A freshly initialised network for ``data`` (the caller seeds torch first)."""
+    features = _prepare_features(data, params)
+    item_width = 0 if features.items is None else features.items.shape[1]
+    user_width = 0 if features.users is None else features.users.shape[1]
+    return _SequenceNet(data.n_items, params, item_width, user_width), features
+
+
+# ------------------------------------------------------------------------ data
+
+
+@dataclass
+class _Flat:
+    """Training histories laid end to end, so a window is (offset, length)."""
+
+    inputs: np.ndarray  # token before each target: the start token or the previous item
+    targets: np.ndarray
+    weights: np.ndarray
+    offsets: np.ndarray  # per user
+    lengths: np.ndarray  # per user
+    rows: np.ndarray  # per user, into user_features (-1: none)
+
+
+def _flatten(
+    sequences: Sequence[np.ndarray],
+    weights: Sequence[np.ndarray] | None,
+    rows: np.ndarray,
+    bos: int,
+) -> _Flat:
+    lengths = np.array([len(s) for s in sequences], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    targets = np.concatenate(sequences).astype(np.int64) if len(sequences) else np.zeros(0, int)
+    inputs = np.concatenate([np.concatenate([[bos], s[:-1]]) for s in sequences]).astype(np.int64)
+    if weights is None:
+        flat_weights = np.ones(targets.shape[0], dtype=np.float32)
+    else:
+        flat_weights = np.concatenate(weights).astype(np.float32)
+    return _Flat(inputs, targets, flat_weights, offsets, lengths, rows.astype(np.int64))
+
+
+def _windows(flat: _Flat, bptt: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """This epoch's (start, length) windows: each user's newest ``bptt`` positions, then
+    earlier windows behind a random offset, so context cuts move from epoch to epoch."""
+    starts: list[int] = []
+    sizes: list[int] = []
+    shifts = rng.integers(1, bptt + 1, size=flat.lengths.shape[0])
+    for offset, n, shift in zip(
+        flat.offsets.tolist(), flat.lengths.tolist(), shifts.tolist(), strict=True
+    ):
+        end, window = n, 0
+        while end > 0:
+            start = max(0, end - (shift if window == 1 else bptt))
+            starts.append(offset + start)
+            sizes.append(end - start)
+            end, window = start, window + 1
+    return np.array(starts, dtype=np.int64), np.array(sizes, dtype=np.int64)
+
+
+def _user_of(flat: _Flat, starts: np.ndarray) -> np.ndarray:
+    return np.searchsorted(flat.offsets, starts, side="right") - 1
+
+
+def _batches(sizes: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Window indices per batch: shuffled, then sorted by length in groups to limit padding."""
+    order = rng.permutation(sizes.shape[0])
+    group = batch_size * 32
+    batches: list[np.ndarray] = []
+    for begin in range(0, order.shape[0], group):
+        chunk = order[begin : begin + group]
+        chunk = chunk[np.argsort(-sizes[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, chunk.shape[0], batch_size))
+    for index in rng.permutation(len(batches)):
+        yield batches[index]
+
+
+def _gather(
+    flat: _Flat, starts: np.ndarray, sizes: np.ndarray, pad: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Right-padded tokens, targets (-1 at padding) and weights for some windows."""
+    width = int(sizes.max())
+    steps = np.arange(width)[None, :]
+    valid = steps < sizes[:, None]
+    positions = np.where(valid, starts[:, None] + steps, 0)
+    tokens = np.where(valid, flat.inputs[positions], pad)
+    targets = np.where(valid, flat.targets[positions], -1)
+    weights = np.where(valid, flat.weights[positions], 0.0).astype(np.float32)
+    return tokens, targets, weights
+
+
+def _history_tokens(
+    histories: Sequence[np.ndarray], bptt: int, bos: int, pad: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The inference input for each history: the last ``bptt`` of ``[BOS] + history``."""
+    rows = []
+    for history in histories:
+        tokens = np.concatenate([[bos], np.asarray(history, dtype=np.int64)])[-bptt:]
+        rows.append(tokens)
+    sizes = np.array([len(r) for r in rows], dtype=np.int64)
+    out = np.full((len(rows), int(sizes.max())), pad, dtype=np.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = r
+    return out, sizes
+
+
+def _filter_by_length(data: SequenceTrainingData, params: SequenceHyperparameters) -> np.ndarray:
+    """Indices of the users that train: a non-empty history inside the percentile range."""
+    lengths = np.array([len(s) for s in data.sequences], dtype=np.int64)
+    present = np.flatnonzero(lengths > 0)
+    if present.size == 0:
+        return present
+    low = np.quantile(lengths[present], params.min_user_history_length_percentile)
+    high = np.quantile(lengths[present], params.max_user_history_length_percentile)
+    kept = present[(lengths[present] >= low) & (lengths[present] <= high)]
+    return kept if kept.size else present
+
+
+@dataclass
+class _Validation:
+    """Held-out last items of a sample of users, with the histories before them."""
+
+    histories: list[np.ndarray]
+    targets: np.ndarray
+    rows: np.ndarray
+
+
+def _split_validation(
+    data: SequenceTrainingData,
+    users: np.ndarray,
+    params: SequenceHyperparameters,
+    rng: np.random.Generator,
+) -> tuple[list[np.ndarray], list[np.ndarray] | None, np.ndarray, _Validation | None]:
+    """Training histories (held-out items removed) and the validation slice (None: too few)."""
+    sequences = [np.asarray(data.sequences[u], dtype=np.int64) for u in users]
+    weights = (
+        None
+        if data.weights is None
+        else [np.asarray(data.weights[u], dtype=np.float32) for u in users]
+    )
+    rows = np.asarray(data.user_rows, dtype=np.int64)[users]
+    eligible = np.flatnonzero(np.array([len(s) >= 3 for s in sequences], dtype=bool))
+    count = min(params.validation_users, eligible.size)
+    if count < 10:
+        return sequences, weights, rows, None
+    chosen = np.sort(rng.choice(eligible, size=count, replace=False))
+    validation = _Validation(
+        histories=[sequences[u][:-1] for u in chosen],
+        targets=np.array([sequences[u][-1] for u in chosen], dtype=np.int64),
+        rows=rows[chosen],
+    )
+    for u in chosen:
+        sequences[u] = sequences[u][:-1]
+        if weights is not None:
+            weights[u] = weights[u][:-1]
+    return sequences, weights, rows, validation
+
+
+# --------------------------------------------------------------------- training
+
+
+@dataclass
+class _Context:
+    """Tensors and settings shared by the training steps."""
+
+    net: _SequenceNet
+    params: SequenceHyperparameters
+    device: torch.device
+    item_features: torch.Tensor | None
+    user_features: torch.Tensor | None
+    autocast_dtype: torch.dtype | None
+    sampling_log_q: torch.Tensor | None  # log of the negative-sampling distribution
+    sampling_q: torch.Tensor | None
+    generator: torch.Generator
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(
+            device_type=self.device.type,
+            dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        )
+
+
+def train_sequence_model(
+    data: SequenceTrainingData,
+    hyperparameters: Mapping[str, str],
+    *,
+    seed: int,
+    time_budget_seconds: float | None,
+    log: Callable[[str], None],
+) -> SequenceEncoder:
+    """Train on ``data`` and return the NumPy encoder of the best epoch.
+
+    Raises ``HyperparameterError`` for a bad hyperparameter and ``ValueError``
+    for data that cannot train (no history at all).
+    """
+    began = time.monotonic()
+    deadline = None if time_budget_seconds is None else began + float(time_budget_seconds)
+    params = parse_hyperparameters(hyperparameters)
+    if data.n_items <= 0:
+        raise ValueError("the catalog is empty: there is nothing to recommend")
+    if len(data.user_rows) != len(data.sequences) or (
+        data.weights is not None and len(data.weights) != len(data.sequences)
+    ):
+        raise ValueError("sequences, weights and user_rows must have one entry per user")
+    users = _filter_by_length(data, params)
+    if users.size == 0:
+        raise ValueError("no user has any interaction to learn from")
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        return _train(data, params, users, rng, seed, device, deadline, began, log)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _train(
+    data: SequenceTrainingData,
+    params: SequenceHyperparameters,
+    users: np.ndarray,
+    rng: np.random.Generator,
+    seed: int,
+    device: torch.device,
+    deadline: float | None,
+    began: float,
+    log: Callable[[str], None],
+) -> SequenceEncoder:
+    net, features = build_network(data, params)
+    net.to(device)
+    sequences, weights, rows, validation = _split_validation(data, users, params, rng)
+    bos, pad = data.n_items, data.n_items + 1
+    flat = _flatten(sequences, weights, rows, bos)
+    context = _context(net, params, features, flat, data.n_items, device, seed)
+    log(
+        f"sequence model: {params.encoder}, {len(sequences)} users, {flat.targets.size} "
+        f"interactions, {data.n_items} items, dimension {params.hidden_dimension}, "
+        f"{'full' if context.sampling_q is None else 'sampled'} softmax, device {device.type}"
+        + (f" ({context.autocast_dtype})" if context.autocast_dtype else "")
+    )
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=params.learning_rate, weight_decay=params.weight_decay
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=context.autocast_dtype == torch.float16)
+
+    best_metric, best_state, best_epoch, epochs_run = -1.0, None, 0, 0
+    stale = 0
+    out_of_time = False
+    for epoch in range(1, params.epochs + 1):
+        started = time.monotonic()
+        net.train()
+        starts, sizes = _windows(flat, params.bptt, rng)
+        window_rows = flat.rows[_user_of(flat, starts)]
+        total, count = 0.0, 0
+        for batch in _batches(sizes, params.batch_size, rng):
+            if deadline is not None and time.monotonic() >= deadline:
+                out_of_time = True
+                break
+            tokens, targets, target_weights = _gather(flat, starts[batch], sizes[batch], pad)
+            loss = _step(
+                context, optimizer, scaler, tokens, targets, target_weights, window_rows[batch]
+            )
+            total += loss
+            count += 1
+        if out_of_time and count == 0:
+            break
+        epochs_run = epoch
+        metric = _validate(context, validation, bos, pad) if validation is not None else None
+        seconds = time.monotonic() - started
+        shown = "n/a" if metric is None else f"{metric:.4f}"
+        log(
+            f"epoch {epoch}/{params.epochs}: loss {total / max(count, 1):.4f}, "
+            f"validation ndcg@{VALIDATION_CUTOFF} {shown}, {seconds:.1f}s"
+            + (" (time budget reached)" if out_of_time else "")
+        )
+        if metric is not None and metric > best_metric:
+            best_metric, best_epoch, stale = metric, epoch, 0
+            best_state = copy.deepcopy({k: v.detach().cpu() for k, v in net.state_dict().items()})
+        elif metric is not None:
+            stale += 1
+        if out_of_time or stale >= params.early_stopping_patience:
+            break
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    summary = {
+        "epochs": epochs_run,
+        "best_epoch": best_epoch if best_state is not None else epochs_run,
+        "validation_ndcg_at_10": None if best_state is None else round(best_metric, 6),
+        "validation_users": 0 if validation is None else int(validation.targets.size),
+        "device": device.type,
+        "seconds": round(time.monotonic() - began, 3),
+        "stopped_by_time_budget": out_of_time,
+    }
+    log(
+        f"sequence model trained: best epoch {summary['best_epoch']} of {epochs_run}, "
+        f"validation ndcg@{VALIDATION_CUTOFF} {summary['validation_ndcg_at_10']}, "
+        f"{summary['seconds']}s"
+    )
+    return export_encoder(net, features, params, summary)
+
+
+def _context(
+    net: _SequenceNet,
+    params: SequenceHyperparameters,
+    features: _Features,
+    flat: _Flat,
+    n_items: int,
+    device: torch.device,
+    seed: int,
+) -> _Context:
+    autocast_dtype = None
+    if device.type == "cuda" and params.mixed_precision:
+        autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    sampling_q = sampling_log_q = None
+    if n_items > params.full_softmax_max_items:
+        # Negatives follow frequency^0.75 (word2vec's smoothing); every item stays possible.
+        counts = np.bincount(flat.targets, minlength=n_items).astype(np.float64) + 1.0
+        q = counts**0.75
+        q /= q.sum()
+        sampling_q = torch.tensor(q, dtype=torch.float32, device=device)
+        sampling_log_q = torch.log(sampling_q * params.num_sampled)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return _Context(
+        net=net,
+        params=params,
+        device=device,
+        item_features=None
+        if features.items is None
+        else torch.tensor(features.items, device=device),
+        user_features=None
+        if features.users is None
+        else torch.tensor(features.users, device=device),
+        autocast_dtype=autocast_dtype,
+        sampling_log_q=sampling_log_q,
+        sampling_q=sampling_q,
+        generator=generator,
+    )
+
+
+def _step(
+    context: _Context,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    tokens: np.ndarray,
+    targets: np.ndarray,
+    weights: np.ndarray,
+    rows: np.ndarray,
+) -> float:
+    """One optimisation step on a batch of windows; returns its mean weighted loss."""
+    net, params, device = context.net, context.params, context.device
+    tokens_t = torch.from_numpy(tokens).to(device)
+    targets_t = torch.from_numpy(targets).to(device)
+    weights_t = torch.from_numpy(weights).to(device)
+    rows_t = torch.from_numpy(rows).to(device)
+    dropped = None
+    if params.item_id_dropout > 0:
+        draw = torch.rand(net.n_items, generator=context.generator, device=device)
+        dropped = draw < params.item_id_dropout
+    with context.autocast():
+        table, bias = net.item_table(context.item_features, dropped)
+        users = net.user_vectors(context.user_features, rows_t)
+        states = net.states(tokens_t, table, users)
+        chosen = targets_t >= 0
+        hidden, wanted, weight = states[chosen], targets_t[chosen], weights_t[chosen]
+        if context.sampling_q is None:
+            logits = hidden @ table.T + bias
+            losses = F.cross_entropy(logits.float(), wanted, reduction="none")
+        else:
+            losses = _sampled_losses(context, hidden, wanted, table, bias)
+    loss = (losses * weight).sum() / weight.sum().clamp(min=1e-8)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss.detach())
+
+
+def _sampled_losses(
+    context: _Context,
+    hidden: torch.Tensor,
+    wanted: torch.Tensor,
+    table: torch.Tensor,
+    bias: torch.Tensor,
+) -> torch.Tensor:
+    """Sampled softmax: shared negatives, logits corrected by log(expected count)."""
+    assert context.sampling_q is not None and context.sampling_log_q is not None
+    negatives = torch.multinomial(
+        context.sampling_q,
+        context.params.num_sampled,
+        replacement=True,
+        generator=context.generator,
+    )
+    positive = (hidden * table[wanted]).sum(-1) + bias[wanted] - context.sampling_log_q[wanted]
+    negative = hidden @ table[negatives].T + bias[negatives] - context.sampling_log_q[negatives]
+    negative = negative.float().masked_fill(negatives[None, :] == wanted[:, None], -torch.inf)
+    logits = torch.cat([positive.float()[:, None], negative], dim=1)
+    return F.cross_entropy(logits, torch.zeros_like(wanted), reduction="none")
+
+
+@torch.no_grad()
+def _validate(context: _Context, validation: _Validation, bos: int, pad: int) -> float:
+    """Mean NDCG@10 of the held-out items, ranked among the items each user has not seen."""
+    net = context.net
+    net.eval()
+    table, bias = net.item_table(context.item_features)
+    gains = []
+    size = 256
+    for begin in range(0, validation.targets.size, size):
+        histories = validation.histories[begin : begin + size]
+        scores = _scores(
+            context, table, bias, histories, validation.rows[begin : begin + size], bos, pad
+        )
+        targets = torch.from_numpy(validation.targets[begin : begin + size]).to(context.device)
+        picked = scores.gather(1, targets[:, None])
+        row_index = np.concatenate([np.full(len(h), i) for i, h in enumerate(histories)])
+        seen = torch.from_numpy(np.concatenate(histories)).to(context.device)
+        scores[torch.from_numpy(row_index).to(context.device), seen] = -torch.inf
+        scores.scatter_(1, targets[:, None], picked)
+        rank = (scores > picked).sum(dim=1).cpu().numpy()
+        gains.append(np.where(rank < VALIDATION_CUTOFF, 1.0 / np.log2(rank + 2.0), 0.0))
+    net.train()
+    return float(np.concatenate(gains).mean())
+
+
+def _scores(
+    context: _Context,
+    table: torch.Tensor,
+    bias: torch.Tensor,
+    histories: Sequence[np.ndarray],
+    rows: np.ndarray,
+    bos: int,
+    pad: int,
+) -> torch.Tensor:
+    net = context.net
+    tokens, sizes = _history_tokens(histories, net.bptt, bos, pad)
+    rows_t = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(context.device)
+    with context.autocast():
+        users = net.user_vectors(context.user_features, rows_t)
+        states = net.states(torch.from_numpy(tokens).to(context.device), table, users)
+    positions = torch.from_numpy(sizes - 1).to(context.device)
+    last = states[torch.arange(len(histories), device=context.device), positions].float()
+    return last @ table.float().T + bias.float()
+
+
+def network_scores(
+    net: _SequenceNet,
+    features: _Features,
+    histories: Sequence[np.ndarray],
+    user_rows: Sequence[int],
+) -> np.ndarray:
+    """torch's scores for some histories (users x items), in float32 on the CPU; for tests."""
+    net = net.cpu().eval()
+    context = _Context(
+        net=net,
+        params=SequenceHyperparameters(),
+        device=torch.device("cpu"),
+        item_features=None if features.items is None else torch.tensor(features.items),
+        user_features=None if features.users is None else torch.tensor(features.users),
+        autocast_dtype=None,
+        sampling_log_q=None,
+        sampling_q=None,
+        generator=torch.Generator(),
+    )
+    with torch.no_grad():
+        table, bias = net.item_table(context.item_features)
+        scores = _scores(
+            context, table, bias, histories, np.asarray(user_rows), net.n_items, net.n_items + 1
+        )
+    return scores.numpy()
+
+
+# ----------------------------------------------------------------------- export
+
+
+def export_encoder(
+    net: _SequenceNet,
+    features: _Features,
+    params: SequenceHyperparameters,
+    summary: Mapping[str, object] | None = None,
+) -> SequenceEncoder:
+    """The NumPy ``SequenceEncoder`` with ``net``'s weights (float32, eval mode)."""
+    net = net.cpu().eval()
+
+    def array(tensor: torch.Tensor) -> np.ndarray:
+        return tensor.detach().float().numpy().copy()
+
+    n = net.n_items
+    with torch.no_grad():
+        item_features = None if features.items is None else torch.tensor(features.items)
+        table, bias = net.item_table(item_features)
+        unknown = net.item_id.weight[n].clone()
+        if net.item_feature is not None:
+            unknown = unknown + net.item_feature.bias
+        d = params.hidden_dimension
+        arrays: dict[str, np.ndarray] = {
+            "item_vectors": array(table),
+            "item_bias": array(bias),
+            "unknown_vector": array(unknown),
+            "unknown_bias": array(net.item_bias[n : n + 1]),
+            "bos_vector": array(net.bos),
+            "user_default": np.zeros(d, np.float32)
+            if net.user_feature is None
+            else array(net.user_feature.bias),
+        }
+        if net.item_feature is not None and features.item_scale is not None:
+            arrays["item_feature_weight"] = array(net.item_feature.weight)
+            arrays["item_feature_scale"] = features.item_scale.astype(np.float32)
+        if net.user_feature is not None and features.users is not None:
+            arrays["user_vectors"] = array(net.user_feature(torch.tensor(features.users)))
+        if params.encoder == GRU:
+            for layer in range(params.num_layers):
+                for part in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    arrays[f"gru{layer}.{part}"] = array(getattr(net.gru, f"{part}_l{layer}"))
+            arrays["output_weight"] = array(net.output.weight)
+            arrays["output_bias"] = array(net.output.bias)
+        else:
+            arrays["positions"] = array(net.positions.weight)
+            for layer, block in enumerate(net.blocks):
+                for name, module in (
+                    ("norm1", block.norm1),
+                    ("qkv", block.qkv),
+                    ("out", block.out),
+                    ("norm2", block.norm2),
+                    ("ff1", block.ff1),
+                    ("ff2", block.ff2),
+                ):
+                    arrays[f"block{layer}.{name}_weight"] = array(module.weight)
+                    arrays[f"block{layer}.{name}_bias"] = array(module.bias)
+            arrays["final_norm_weight"] = array(net.final_norm.weight)
+            arrays["final_norm_bias"] = array(net.final_norm.bias)
+    config = {
+        "encoder": params.encoder,
+        "dimension": params.hidden_dimension,
+        "num_layers": params.num_layers,
+        "num_heads": params.num_heads,
+        "bptt": params.bptt,
+        "n_items": n,
+        "item_feature_dim": features.item_feature_dim,
+        "item_age_feature": features.age_feature,
+        "hyperparameters": {key: value for key, value in vars(params).items() if key != "extra"},
+        "training": dict(summary or {}),
+    }
+    return SequenceEncoder(config, arrays)

@@ -1,0 +1,282 @@
+"""The trained sequence recommender's forward pass in NumPy alone.
+
+``aws-user-personalization(-v2)`` and ``aws-personalized-ranking(-v2)`` train a
+PyTorch model (``augury_training.personalization.sequence_model``) and export it
+as this class: a JSON configuration plus ``.npy`` arrays. Serving loads it
+without the training framework (the runtime image has NumPy, not torch) and
+runs the same arithmetic; ``tests/unit/test_sequence_encoder.py`` checks the
+scores equal torch's.
+
+The model, as both sides compute it:
+
+* Every catalog item ``i`` has a vector ``V[i]`` (its learned ID embedding plus
+  a linear projection of its metadata features) and a bias ``b[i]``. Items known
+  only by their features (``with_new_items``) get the learned "unknown ID"
+  embedding plus their feature projection, so they rank by what they look like.
+* A user's history (catalog indices, oldest first) becomes the token sequence
+  ``[BOS, i0, i1, ...]`` whose last ``bptt`` tokens are embedded with ``V`` (the
+  input and output item vectors are tied) and run through the encoder: a GRU
+  (``encoder="gru"``, the v1 recipes) or a causal pre-norm transformer
+  (``encoder="transformer"``, the v2 recipes: learned positions, multi-head
+  self-attention, a tanh-approximated GELU feed-forward block, layer norms).
+  Only the last position's output is needed here, so the last transformer block
+  computes one query instead of all of them.
+* The user state is that output (through a linear layer for the GRU, a final
+  layer norm for the transformer) plus the projection of the user's metadata
+  (``user_row``; a learned default vector when there is none).
+* ``score = V @ state + b``: one raw score per catalog item, higher is better.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CONFIG_FILE = "sequence_encoder.json"
+ARRAY_PREFIX = "sequence_encoder."
+FORMAT_VERSION = 1
+
+GRU = "gru"
+TRANSFORMER = "transformer"
+ENCODERS = (GRU, TRANSFORMER)
+
+LAYER_NORM_EPSILON = 1e-5
+
+
+class SequenceEncoder:
+    """A trained sequence recommender: history (and user row) in, item scores out.
+
+    ``config`` holds the shapes and choices (``encoder``, ``dimension``,
+    ``num_layers``, ``num_heads``, ``bptt``, ``n_items``, ``item_feature_dim``,
+    ``item_age_feature``) and a ``training`` summary; ``arrays`` the weights by
+    name (see ``sequence_model.export_encoder`` for the list). Instances are
+    immutable in use: ``with_new_items`` returns a new one.
+    """
+
+    def __init__(self, config: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
+        if config.get("encoder") not in ENCODERS:
+            raise ValueError(f"unknown sequence encoder {config.get('encoder')!r}")
+        self.config: dict[str, Any] = dict(config)
+        self.arrays: dict[str, np.ndarray] = {
+            name: np.asarray(value, dtype=np.float32) for name, value in arrays.items()
+        }
+        self._item_vectors = self.arrays["item_vectors"]
+        self._item_bias = self.arrays["item_bias"]
+
+    # ----------------------------------------------------------------- shapes
+
+    @property
+    def encoder(self) -> str:
+        return str(self.config["encoder"])
+
+    @property
+    def n_items(self) -> int:
+        return int(self._item_vectors.shape[0])
+
+    @property
+    def dimension(self) -> int:
+        return int(self.config["dimension"])
+
+    @property
+    def bptt(self) -> int:
+        return int(self.config["bptt"])
+
+    @property
+    def n_user_rows(self) -> int:
+        users = self.arrays.get("user_vectors")
+        return 0 if users is None else int(users.shape[0])
+
+    @property
+    def item_vectors(self) -> np.ndarray:
+        """``V``: one row per catalog item (read-only use: related-item similarity)."""
+        return self._item_vectors
+
+    @property
+    def item_bias(self) -> np.ndarray:
+        return self._item_bias
+
+    # ----------------------------------------------------------------- storage
+
+    def save(self, directory: Path) -> None:
+        """Write ``sequence_encoder.json`` and one ``sequence_encoder.<name>.npy`` per array."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        document = {**self.config, "format_version": FORMAT_VERSION, "arrays": sorted(self.arrays)}
+        (directory / CONFIG_FILE).write_text(json.dumps(document, indent=1, sort_keys=True))
+        for name, value in self.arrays.items():
+            np.save(directory / f"{ARRAY_PREFIX}{name}.npy", value, allow_pickle=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> SequenceEncoder:
+        directory = Path(directory)
+        document = json.loads((directory / CONFIG_FILE).read_text())
+        version = document.pop("format_version", None)
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"{directory / CONFIG_FILE} has sequence encoder format {version!r}; "
+                f"this code reads format {FORMAT_VERSION}"
+            )
+        names = document.pop("arrays")
+        arrays = {
+            name: np.load(directory / f"{ARRAY_PREFIX}{name}.npy", allow_pickle=False)
+            for name in names
+        }
+        return cls(document, arrays)
+
+    # --------------------------------------------------------------- inference
+
+    def encode(self, item_indices: np.ndarray, user_row: int | None = None) -> np.ndarray:
+        """The user state (``dimension`` floats) after the history ``item_indices``.
+
+        Indices outside the catalog (e.g. -1 for an item the model does not
+        know) are skipped; only the last ``bptt`` tokens count. ``user_row`` is
+        the user's row in the training ``user_features`` (None or -1: none).
+        """
+        tokens = self._token_vectors(item_indices)
+        if self.encoder == GRU:
+            hidden = self._gru(tokens)
+            state = hidden @ self.arrays["output_weight"].T + self.arrays["output_bias"]
+        else:
+            state = self._transformer_last(tokens)
+        return (state + self._user_vector(user_row)).astype(np.float32)
+
+    def score(self, item_indices: np.ndarray, user_row: int | None = None) -> np.ndarray:
+        """One raw score per catalog item (``n_items`` floats), higher is better."""
+        state = self.encode(item_indices, user_row)
+        return self._item_vectors @ state + self._item_bias
+
+    # ------------------------------------------------------------ new items
+
+    def with_new_items(self, item_features: np.ndarray | None, count: int) -> SequenceEncoder:
+        """The catalog grown by ``count`` items known only by their features (or nothing).
+
+        ``item_features`` has one row per new item and the training feature
+        columns (``item_feature_dim``); ``None`` means nothing is known (and
+        features are ignored by a model trained without any). A new
+        item's vector is the learned unknown-ID embedding plus its feature
+        projection (its age, when the model uses ages, is zero days: new), and
+        its bias the unknown-ID bias, so it can be scored, recommended and used
+        as history at once.
+        """
+        if count < 0:
+            raise ValueError(f"count must be at least 0, got {count}")
+        if count == 0:
+            return self
+        vectors = np.repeat(self.arrays["unknown_vector"][None, :], count, axis=0)
+        projection = self.arrays.get("item_feature_weight")
+        if projection is not None:
+            width = int(self.config["item_feature_dim"])
+            features = np.zeros((count, projection.shape[1]), dtype=np.float32)
+            if item_features is not None and width > 0:
+                given = np.asarray(item_features, dtype=np.float32)
+                if given.ndim != 2 or given.shape != (count, width):
+                    raise ValueError(
+                        f"item_features must have shape ({count}, {width}), got {given.shape}"
+                    )
+                features[:, :width] = np.nan_to_num(given, nan=0.0, posinf=0.0, neginf=0.0)
+            features *= self.arrays["item_feature_scale"]
+            vectors = vectors + features @ projection.T
+        arrays = dict(self.arrays)
+        arrays["item_vectors"] = np.concatenate([self._item_vectors, vectors]).astype(np.float32)
+        arrays["item_bias"] = np.concatenate(
+            [self._item_bias, np.full(count, float(self.arrays["unknown_bias"][0]), np.float32)]
+        )
+        config = {**self.config, "n_items": self.n_items + count}
+        return SequenceEncoder(config, arrays)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _token_vectors(self, item_indices: np.ndarray) -> np.ndarray:
+        indices = np.asarray(item_indices, dtype=np.int64).reshape(-1)
+        indices = indices[(indices >= 0) & (indices < self.n_items)]
+        bptt = self.bptt
+        rows = [self.arrays["bos_vector"][None, :]] if indices.size < bptt else []
+        keep = indices[-bptt:] if indices.size >= bptt else indices
+        rows.append(self._item_vectors[keep])
+        return np.concatenate(rows).astype(np.float32)
+
+    def _user_vector(self, user_row: int | None) -> np.ndarray:
+        users = self.arrays.get("user_vectors")
+        if user_row is None or users is None or not 0 <= int(user_row) < users.shape[0]:
+            return self.arrays["user_default"]
+        return users[int(user_row)]
+
+    def _gru(self, tokens: np.ndarray) -> np.ndarray:
+        """The last hidden state of the top GRU layer (PyTorch's gate equations)."""
+        sequence = tokens
+        hidden = np.zeros(self.dimension, dtype=np.float32)
+        for layer in range(int(self.config["num_layers"])):
+            w_ih = self.arrays[f"gru{layer}.weight_ih"]
+            w_hh = self.arrays[f"gru{layer}.weight_hh"]
+            b_ih = self.arrays[f"gru{layer}.bias_ih"]
+            b_hh = self.arrays[f"gru{layer}.bias_hh"]
+            inputs = sequence @ w_ih.T + b_ih
+            hidden = np.zeros(self.dimension, dtype=np.float32)
+            outputs = np.empty_like(sequence)
+            d = self.dimension
+            for t in range(sequence.shape[0]):
+                recurrent = w_hh @ hidden + b_hh
+                reset = _sigmoid(inputs[t, :d] + recurrent[:d])
+                update = _sigmoid(inputs[t, d : 2 * d] + recurrent[d : 2 * d])
+                candidate = np.tanh(inputs[t, 2 * d :] + reset * recurrent[2 * d :])
+                hidden = (1.0 - update) * candidate + update * hidden
+                outputs[t] = hidden
+            sequence = outputs
+        return hidden
+
+    def _transformer_last(self, tokens: np.ndarray) -> np.ndarray:
+        a = self.arrays
+        x = tokens + a["positions"][: tokens.shape[0]]
+        layers = int(self.config["num_layers"])
+        for layer in range(layers):
+            p = f"block{layer}."
+            last_only = layer == layers - 1
+            normed = _layer_norm(x, a[p + "norm1_weight"], a[p + "norm1_bias"])
+            x = (x[-1:] if last_only else x) + self._attention(normed, p, last_only)
+            normed = _layer_norm(x, a[p + "norm2_weight"], a[p + "norm2_bias"])
+            hidden = _gelu(normed @ a[p + "ff1_weight"].T + a[p + "ff1_bias"])
+            x = x + hidden @ a[p + "ff2_weight"].T + a[p + "ff2_bias"]
+        return _layer_norm(x[-1], a["final_norm_weight"], a["final_norm_bias"])
+
+    def _attention(self, x: np.ndarray, prefix: str, last_only: bool) -> np.ndarray:
+        """Causal multi-head self-attention; with ``last_only`` just the last query."""
+        a = self.arrays
+        heads = int(self.config["num_heads"])
+        length, d = x.shape
+        width = d // heads
+        qkv = x @ a[prefix + "qkv_weight"].T + a[prefix + "qkv_bias"]
+        q, k, v = (qkv[:, i * d : (i + 1) * d].reshape(length, heads, width) for i in range(3))
+        q = q.transpose(1, 0, 2)
+        k = k.transpose(1, 0, 2)
+        v = v.transpose(1, 0, 2)
+        if last_only:
+            q = q[:, -1:, :]
+        logits = q @ k.transpose(0, 2, 1) / math.sqrt(width)
+        if not last_only:
+            future = np.triu(np.ones((length, length), dtype=bool), k=1)
+            logits = np.where(future[None, :, :], -np.inf, logits)
+        logits = logits - logits.max(axis=-1, keepdims=True)
+        weights = np.exp(logits)
+        weights /= weights.sum(axis=-1, keepdims=True)
+        mixed = (weights @ v).transpose(1, 0, 2).reshape(q.shape[1], d)
+        return mixed @ a[prefix + "out_weight"].T + a[prefix + "out_bias"]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh approximation (torch's ``approximate="tanh"``)."""
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + LAYER_NORM_EPSILON) * weight + bias
