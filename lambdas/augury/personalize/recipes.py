@@ -1,7 +1,429 @@
-"""The recipes Augury offers, as ListRecipes and DescribeRecipe show them."""
+"""The recipes Augury offers, as ListRecipes and DescribeRecipe show them.
+
+Each recipe is one of Amazon's, under Amazon's name and ARNs, with the
+hyperparameters its developer-guide page documents (name, default, range,
+whether HPO may tune it). CreateSolution checks a solution's
+``algorithmHyperParameters``, ``featureTransformationParameters`` and HPO
+ranges against this catalog, and DescribeAlgorithm / DescribeFeatureTransformation
+read it, so a recipe's rules are written once.
+
+Where Amazon's documentation names no feature transformation for a recipe (the
+v2 recipes, Similar-Items, Trending-Now), ``featureTransformationArn`` is left
+out rather than invented; their featurization parameters still live here.
+Augury offers no domain (use-case) recipes, so ListRecipes with a ``domain``
+lists nothing.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
 from augury.api.operations import OperationSet
+from augury.resources.errors import InvalidInput, InvalidNextToken, ResourceNotFound
+from augury_training.personalize_contract import (
+    PERSONALIZED_RANKING,
+    RECIPE_ARN_PREFIX,
+    RECIPE_TYPES,
+    RELATED_ITEMS,
+    USER_PERSONALIZATION,
+)
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
 
 operations = OperationSet("personalize")
+
+ALGORITHM_ARN_PREFIX = "arn:aws:personalize:::algorithm/"
+FEATURE_TRANSFORMATION_ARN_PREFIX = "arn:aws:personalize:::feature-transformation/"
+CATALOG_TIMESTAMP = 1_700_000_000.0
+"""creationDateTime / lastUpdatedDateTime of every built-in recipe (they never change)."""
+CONTAINER_IMAGE = "augury/personalization"
+
+INTEGER, CONTINUOUS, CATEGORICAL = "integer", "continuous", "categorical"
+BOOLEAN_VALUES = ("true", "false")
+
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """One documented hyperparameter: its kind, default and allowed values."""
+
+    name: str
+    kind: str
+    default: str
+    minimum: float | None = None
+    maximum: float | None = None
+    values: tuple[str, ...] = ()
+    tunable: bool = False
+
+    def check(self, value: str, where: str) -> str:
+        """``value`` normalised, or ``InvalidInput`` naming ``where`` and the allowed range."""
+        text = str(value).strip()
+        if self.kind == CATEGORICAL:
+            allowed = {v.lower(): v for v in self.values}
+            if text.lower() not in allowed:
+                raise InvalidInput(
+                    f"{where}: {self.name} must be one of {', '.join(self.values)}; got {value!r}"
+                )
+            return allowed[text.lower()]
+        try:
+            number = int(text) if self.kind == INTEGER else float(text)
+        except ValueError:
+            kind = "an integer" if self.kind == INTEGER else "a number"
+            raise InvalidInput(f"{where}: {self.name} must be {kind}; got {value!r}") from None
+        if not self.within(number):
+            raise InvalidInput(f"{where}: {self.name} must be in {self.range_text()}; got {value}")
+        return text
+
+    def within(self, number: float) -> bool:
+        low_ok = self.minimum is None or number >= self.minimum
+        high_ok = self.maximum is None or number <= self.maximum
+        return low_ok and high_ok
+
+    def range_text(self) -> str:
+        low = "-inf" if self.minimum is None else _number(self.minimum)
+        high = "inf" if self.maximum is None else _number(self.maximum)
+        return f"[{low}, {high}]"
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@dataclass(frozen=True)
+class FeatureTransformation:
+    name: str
+    parameters: tuple[HyperParameter, ...]
+
+    @property
+    def arn(self) -> str:
+        return FEATURE_TRANSFORMATION_ARN_PREFIX + self.name
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A built-in recipe: what the API shows and what CreateSolution checks against."""
+
+    name: str
+    recipe_type: str
+    description: str
+    algorithm: str
+    hyperparameters: tuple[HyperParameter, ...] = ()
+    feature_parameters: tuple[HyperParameter, ...] = ()
+    feature_transformation: str | None = None
+    deep: bool = False
+    """Trains the PyTorch sequence model (a GPU instance on AWS)."""
+    updatable: bool = False
+    """Accepts trainingMode UPDATE and campaign item exploration (User-Personalization)."""
+    batch: bool = True
+    """Can serve batch inference jobs (Amazon refuses Trending-Now)."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        return RECIPE_ARN_PREFIX + self.name
+
+    @property
+    def algorithm_arn(self) -> str:
+        return ALGORITHM_ARN_PREFIX + self.algorithm
+
+    @property
+    def feature_transformation_arn(self) -> str | None:
+        if self.feature_transformation is None:
+            return None
+        return FEATURE_TRANSFORMATION_ARN_PREFIX + self.feature_transformation
+
+    def hyperparameter(self, name: str) -> HyperParameter | None:
+        return next((p for p in self.hyperparameters if p.name == name), None)
+
+    def feature_parameter(self, name: str) -> HyperParameter | None:
+        return next((p for p in self.feature_parameters if p.name == name), None)
+
+    @property
+    def tunable(self) -> tuple[HyperParameter, ...]:
+        return tuple(p for p in self.hyperparameters if p.tunable)
+
+
+def _percentile(name: str, default: str) -> HyperParameter:
+    return HyperParameter(name, CONTINUOUS, default, 0.0, 1.0)
+
+
+_SEQUENCE_HYPERPARAMETERS = (
+    HyperParameter("hidden_dimension", INTEGER, "149", 32, 256, tunable=True),
+    HyperParameter("bptt", INTEGER, "32", 2, 32, tunable=True),
+    HyperParameter("recency_mask", CATEGORICAL, "true", values=BOOLEAN_VALUES, tunable=True),
+)
+_V2_HYPERPARAMETERS = (
+    HyperParameter("apply_recency_bias", CATEGORICAL, "true", values=BOOLEAN_VALUES),
+)
+_USER_HISTORY_FILTERING = (
+    _percentile("min_user_history_length_percentile", "0.0"),
+    _percentile("max_user_history_length_percentile", "0.99"),
+)
+_SIMS_FILTERING = (
+    _percentile("min_user_history_length_percentile", "0.005"),
+    _percentile("max_user_history_length_percentile", "0.995"),
+    _percentile("min_item_interaction_count_percentile", "0.01"),
+    _percentile("max_item_interaction_count_percentile", "0.9"),
+)
+
+FEATURE_TRANSFORMATIONS = {
+    ft.name: ft
+    for ft in (
+        FeatureTransformation("JSON-percentile-filtering", _USER_HISTORY_FILTERING),
+        FeatureTransformation("sims", _SIMS_FILTERING),
+    )
+}
+
+_RECIPES = (
+    Recipe(
+        name="aws-user-personalization",
+        recipe_type=USER_PERSONALIZATION,
+        description=(
+            "Predicts the items a user will interact with next from their history, item and "
+            "user metadata, and explores new items as a campaign's explorationWeight asks."
+        ),
+        algorithm="aws-user-personalization",
+        hyperparameters=_SEQUENCE_HYPERPARAMETERS,
+        feature_parameters=_USER_HISTORY_FILTERING,
+        feature_transformation="JSON-percentile-filtering",
+        deep=True,
+        updatable=True,
+    ),
+    Recipe(
+        name="aws-user-personalization-v2",
+        recipe_type=USER_PERSONALIZATION,
+        description=(
+            "A transformer-style sequence model over each user's history for personalized "
+            "recommendations from large catalogs, with exploration of new items."
+        ),
+        algorithm="aws-user-personalization-v2",
+        hyperparameters=_V2_HYPERPARAMETERS,
+        deep=True,
+        updatable=True,
+    ),
+    Recipe(
+        name="aws-popularity-count",
+        recipe_type=USER_PERSONALIZATION,
+        description=(
+            "Recommends the items with the most interactions from unique users, the same list "
+            "for everyone: a baseline for the other recipes' metrics."
+        ),
+        algorithm="aws-popularity-count",
+        feature_transformation="sims",
+        feature_parameters=_SIMS_FILTERING,
+    ),
+    Recipe(
+        name="aws-trending-now",
+        recipe_type=USER_PERSONALIZATION,
+        description=(
+            "Recommends the items whose interactions are rising fastest over the trend "
+            "discovery interval."
+        ),
+        algorithm="aws-trending-now-custom",
+        feature_parameters=(
+            HyperParameter(
+                "trend_discovery_frequency",
+                CATEGORICAL,
+                "1 day",
+                values=("30 minutes", "1 hour", "3 hours", "1 day"),
+            ),
+        ),
+        batch=False,
+    ),
+    Recipe(
+        name="aws-personalized-ranking",
+        recipe_type=PERSONALIZED_RANKING,
+        description="Re-ranks a given list of items for a user, most relevant first.",
+        algorithm="aws-personalized-ranking",
+        hyperparameters=_SEQUENCE_HYPERPARAMETERS,
+        feature_parameters=_USER_HISTORY_FILTERING,
+        feature_transformation="JSON-percentile-filtering",
+        deep=True,
+    ),
+    Recipe(
+        name="aws-personalized-ranking-v2",
+        recipe_type=PERSONALIZED_RANKING,
+        description=(
+            "Re-ranks a given list of items for a user with the v2 sequence model, for large "
+            "catalogs."
+        ),
+        algorithm="aws-personalized-ranking-v2",
+        hyperparameters=_V2_HYPERPARAMETERS,
+        deep=True,
+    ),
+    Recipe(
+        name="aws-sims",
+        recipe_type=RELATED_ITEMS,
+        description=(
+            "Item-to-item similarities from co-occurrence in user histories, discounted by "
+            "popularity; popular items when an item has too little data."
+        ),
+        algorithm="aws-sims",
+        hyperparameters=(
+            HyperParameter("popularity_discount_factor", CONTINUOUS, "0.5", 0.0, 1.0, tunable=True),
+            HyperParameter("min_cointeraction_count", INTEGER, "3", 0, 10, tunable=True),
+        ),
+        feature_parameters=_SIMS_FILTERING,
+        feature_transformation="sims",
+    ),
+    Recipe(
+        name="aws-similar-items",
+        recipe_type=RELATED_ITEMS,
+        description=(
+            "Similar items from co-occurrence and item metadata together, so items with few "
+            "or no interactions still get similar items."
+        ),
+        algorithm="aws-similar-items",
+        hyperparameters=(
+            HyperParameter("item_id_hidden_dim", INTEGER, "100", 30, 200, tunable=True),
+            HyperParameter("item_metadata_hidden_dim", INTEGER, "100", 30, 200, tunable=True),
+        ),
+    ),
+)
+
+RECIPES: dict[str, Recipe] = {recipe.name: recipe for recipe in _RECIPES}
+"""Every recipe, by name; the same set the container's ``RECIPE_TYPES`` lists."""
+assert set(RECIPES) == set(RECIPE_TYPES), "recipes and the container contract disagree"
+assert all(RECIPE_TYPES[r.name] == r.recipe_type for r in _RECIPES)
+
+ALGORITHMS: dict[str, Recipe] = {recipe.algorithm_arn: recipe for recipe in _RECIPES}
+
+
+def recipe_for_arn(arn: str) -> Recipe:
+    """The recipe behind ``arn``; ``ResourceNotFoundException`` for any other ARN."""
+    recipe = (
+        RECIPES.get(arn.removeprefix(RECIPE_ARN_PREFIX))
+        if arn.startswith(RECIPE_ARN_PREFIX)
+        else None
+    )
+    if recipe is None:
+        raise ResourceNotFound(
+            f"Recipe {arn} does not exist. Augury's recipes are: "
+            + ", ".join(r.arn for r in _RECIPES)
+        )
+    return recipe
+
+
+def _dates() -> dict[str, float]:
+    return {"creationDateTime": CATALOG_TIMESTAMP, "lastUpdatedDateTime": CATALOG_TIMESTAMP}
+
+
+def _recipe_body(recipe: Recipe) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": recipe.name,
+        "recipeArn": recipe.arn,
+        "algorithmArn": recipe.algorithm_arn,
+        "status": "ACTIVE",
+        "description": recipe.description,
+        "recipeType": recipe.recipe_type,
+        **_dates(),
+    }
+    if recipe.feature_transformation_arn:
+        body["featureTransformationArn"] = recipe.feature_transformation_arn
+    return body
+
+
+@operations("ListRecipes")
+def list_recipes(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    """Every recipe (recipeProvider SERVICE is the only provider); none for a domain."""
+    recipes = [] if request.get("domain") else list(_RECIPES)
+    start = _decode_offset(request.get("nextToken"))
+    size = int(request.get("maxResults") or 100)
+    page = recipes[start : start + size]
+    result: dict[str, Any] = {
+        "recipes": [
+            {
+                "name": r.name,
+                "recipeArn": r.arn,
+                "status": "ACTIVE",
+                **_dates(),
+            }
+            for r in page
+        ]
+    }
+    if start + size < len(recipes):
+        result["nextToken"] = _encode_offset(start + size)
+    return result
+
+
+def _encode_offset(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"recipes:{offset}".encode()).decode()
+
+
+def _decode_offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        if kind == "recipes" and number.isdigit():
+            return int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    raise InvalidNextToken("The nextToken is not valid for ListRecipes")
+
+
+@operations("DescribeRecipe")
+def describe_recipe(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    return {"recipe": _recipe_body(recipe_for_arn(request["recipeArn"]))}
+
+
+@operations("DescribeAlgorithm")
+def describe_algorithm(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    arn = request["algorithmArn"]
+    recipe = ALGORITHMS.get(arn)
+    if recipe is None:
+        raise ResourceNotFound(f"Algorithm {arn} does not exist")
+    ranges: dict[str, list[dict[str, Any]]] = {
+        "integerHyperParameterRanges": [],
+        "continuousHyperParameterRanges": [],
+        "categoricalHyperParameterRanges": [],
+    }
+    for parameter in recipe.hyperparameters:
+        entry: dict[str, Any] = {"name": parameter.name, "isTunable": parameter.tunable}
+        if parameter.kind == CATEGORICAL:
+            ranges["categoricalHyperParameterRanges"].append(
+                {**entry, "values": list(parameter.values)}
+            )
+        else:
+            key = f"{parameter.kind}HyperParameterRanges"
+            ranges[key].append(
+                {**entry, "minValue": parameter.minimum, "maxValue": parameter.maximum}
+            )
+    return {
+        "algorithm": {
+            "name": recipe.algorithm,
+            "algorithmArn": recipe.algorithm_arn,
+            "algorithmImage": {"name": recipe.algorithm, "dockerURI": CONTAINER_IMAGE},
+            "defaultHyperParameters": {p.name: p.default for p in recipe.hyperparameters},
+            "defaultHyperParameterRanges": ranges,
+            "defaultResourceConfig": {
+                "maxNumberOfTrainingJobs": "20",
+                "maxParallelTrainingJobs": "5",
+            },
+            "trainingInputMode": "File",
+            **_dates(),
+        }
+    }
+
+
+@operations("DescribeFeatureTransformation")
+def describe_feature_transformation(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    arn = request["featureTransformationArn"]
+    transformation = FEATURE_TRANSFORMATIONS.get(
+        arn.removeprefix(FEATURE_TRANSFORMATION_ARN_PREFIX)
+    )
+    if transformation is None or not arn.startswith(FEATURE_TRANSFORMATION_ARN_PREFIX):
+        raise ResourceNotFound(f"Feature transformation {arn} does not exist")
+    return {
+        "featureTransformation": {
+            "name": transformation.name,
+            "featureTransformationArn": transformation.arn,
+            "defaultParameters": {p.name: p.default for p in transformation.parameters},
+            "status": "ACTIVE",
+            **_dates(),
+        }
+    }

@@ -1,0 +1,138 @@
+"""The data a solution version trains on: Amazon's minimum-data rules and column selection.
+
+Amazon fails a solution version whose Interactions data (imported plus
+recorded events, after the solution's eventType / eventValueThreshold /
+eventsConfig filtering) has fewer than 1000 interactions, or fewer than 25
+users with at least 2 interactions each. The training workflow checks both
+here, before any container starts, so the reason comes back at once.
+
+``trainingDataConfig`` (columns to include or exclude per dataset type) is
+applied by writing projected copies of the affected channels under the
+version's own prefix: the container then simply never sees the columns.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from augury.personalize.group_data import column_name, parquet_keys
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+
+MIN_INTERACTIONS = 1000
+MIN_USERS = 25
+MIN_INTERACTIONS_PER_USER = 2
+COUNT_COLUMNS = ("USER_ID", "EVENT_TYPE", "EVENT_VALUE")
+"""The interaction columns the minimum-data rules need."""
+
+
+def read_columns(runtime: Runtime, prefixes: Iterable[str], wanted: Sequence[str]) -> pa.Table:
+    """The ``wanted`` columns (those present) of every Parquet file under ``prefixes``."""
+    tables = []
+    with tempfile.TemporaryDirectory(prefix="augury-count-") as scratch:
+        for prefix in prefixes:
+            for number, key in enumerate(parquet_keys(runtime, prefix)):
+                local = Path(scratch) / f"{len(tables):05d}-{number}.parquet"
+                runtime.blobs.download_file(key, local)
+                present = [c for c in wanted if c in pq.read_schema(local).names]
+                tables.append(pq.read_table(local, columns=present))
+    if not tables:
+        return pa.table({})
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def training_rows(
+    table: pa.Table,
+    *,
+    event_type: str | None,
+    event_value_threshold: str | None,
+    events_config: Mapping[str, Any] | None,
+) -> pa.Table:
+    """The interactions the solution trains on, after its event filters."""
+    if event_type and "EVENT_TYPE" in table.column_names:
+        table = table.filter(pc.equal(table["EVENT_TYPE"], event_type))
+    if event_value_threshold is not None and "EVENT_VALUE" in table.column_names:
+        values = pc.cast(table["EVENT_VALUE"], pa.float64())
+        table = table.filter(pc.greater_equal(values, float(event_value_threshold)))
+    entries = (events_config or {}).get("eventParametersList") or []
+    if entries and "EVENT_TYPE" in table.column_names:
+        keep = None
+        for entry in entries:
+            condition = pc.equal(table["EVENT_TYPE"], entry["eventType"])
+            threshold = entry.get("eventValueThreshold")
+            if threshold is not None and "EVENT_VALUE" in table.column_names:
+                values = pc.cast(table["EVENT_VALUE"], pa.float64())
+                condition = pc.and_(condition, pc.greater_equal(values, float(threshold)))
+            keep = condition if keep is None else pc.or_(keep, condition)
+        table = table.filter(keep)
+    return table
+
+
+def minimum_data_problem(table: pa.Table, where: str) -> str | None:
+    """Amazon's minimum-data rule the interactions break, as the reason to show; else None."""
+    rows = table.num_rows
+    if rows < MIN_INTERACTIONS:
+        return (
+            f"There are not enough interactions to train a model: {where} has {rows} "
+            f"interactions, and at least {MIN_INTERACTIONS} are required. Import more "
+            "interactions (or record more events) and create a new solution version"
+        )
+    counts = Counter(table["USER_ID"].to_pylist()) if "USER_ID" in table.column_names else {}
+    users = sum(1 for count in counts.values() if count >= MIN_INTERACTIONS_PER_USER)
+    if users < MIN_USERS:
+        return (
+            f"There are not enough users with interaction history to train a model: {where} has "
+            f"{users} users with at least {MIN_INTERACTIONS_PER_USER} interactions each, and at "
+            f"least {MIN_USERS} such users are required. Import interactions for more users "
+            "and create a new solution version"
+        )
+    return None
+
+
+def dropped_columns(
+    training_data_config: Mapping[str, Any] | None,
+    dataset_type: str,
+    all_columns: Sequence[str],
+    required: Iterable[str],
+) -> set[str]:
+    """The columns ``trainingDataConfig`` removes from one dataset type's data."""
+    config = training_data_config or {}
+    drop: set[str] = set()
+    for key, columns in (config.get("excludedDatasetColumns") or {}).items():
+        if key.upper() == dataset_type:
+            drop |= {column_name(c) for c in columns}
+    for key, columns in (config.get("includedDatasetColumns") or {}).items():
+        if key.upper() == dataset_type:
+            keep = {column_name(c) for c in columns} | set(required)
+            drop |= {c for c in all_columns if c not in keep}
+    return drop - set(required)
+
+
+def project_prefix(runtime: Runtime, source: str, target: str, drop: set[str]) -> int:
+    """Copy every Parquet file under ``source`` to ``target`` without the ``drop`` columns.
+
+    Relative paths are kept (the events channel has sub-folders); returns the
+    number of files written.
+    """
+    runtime.blobs.delete_prefix(target)
+    written = 0
+    with tempfile.TemporaryDirectory(prefix="augury-project-") as scratch:
+        for key in parquet_keys(runtime, source):
+            local = Path(scratch) / "in.parquet"
+            out = Path(scratch) / "out.parquet"
+            runtime.blobs.download_file(key, local)
+            table = pq.read_table(local)
+            table = table.drop_columns([c for c in table.column_names if c in drop])
+            pq.write_table(table, out)
+            runtime.blobs.upload_file(out, target + key[len(source) :])
+            written += 1
+    return written
