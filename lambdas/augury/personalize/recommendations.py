@@ -1,7 +1,155 @@
-"""Personalize Runtime: GetRecommendations and GetPersonalizedRanking."""
+"""Personalize Runtime: GetRecommendations and GetPersonalizedRanking.
+
+Both answer from a campaign: the campaign must exist (else
+ResourceNotFoundException, HTTP 404 as in Amazon's model) and be ACTIVE; it
+names the solution version it deploys (``solutionVersionArn``) and its
+``campaignConfig`` (exploration, metadata). The work itself is
+``augury.personalize.serving_core``; this module reads the request, checks
+what belongs to the API (limits that depend on metadata, the recommender ARN
+Augury does not serve) and shapes the answer. Every answer carries a fresh
+``recommendationId`` to quote in PutEvents.
+
+``numResults`` of 0 (or absent) means Amazon's default of 25.
+"""
 
 from __future__ import annotations
 
+import uuid
+from typing import TYPE_CHECKING, Any
+
 from augury.api.operations import OperationSet
+from augury.personalize.resource_types import CAMPAIGN
+from augury.personalize.serving_core import (
+    DEFAULT_RESULTS,
+    MAX_RANKING_INPUT,
+    rank,
+    recommend_items,
+    serving_model,
+)
+from augury.personalize.serving_metadata import (
+    MAX_ITEMS_WITH_METADATA,
+    item_metadata,
+    requested_columns,
+)
+from augury.personalize.serving_promotions import parse_promotions
+from augury.resources.errors import InvalidInput, ResourceNotFound
+from augury.resources.record import Resource
+from augury.resources.status import Status
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
 
 operations = OperationSet("personalize-runtime")
+
+SERVING_STATUSES = frozenset(
+    {Status.ACTIVE, Status.UPDATE_PENDING, Status.UPDATE_IN_PROGRESS, Status.UPDATE_FAILED}
+)
+"""A campaign serves once ACTIVE, and keeps serving its deployed version during an update."""
+
+
+@operations("GetRecommendations")
+def get_recommendations(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    if request.get("recommenderArn"):
+        raise InvalidInput(
+            "Augury serves custom campaigns only: it has no domain recommenders, so "
+            "recommenderArn cannot be used. Pass the campaignArn of a campaign instead"
+        )
+    campaign = _serving_campaign(runtime, request.get("campaignArn"))
+    config = campaign.attributes.get("campaignConfig") or {}
+    columns = requested_columns(request.get("metadataColumns"), config, campaign.arn)
+    num_results = int(request.get("numResults") or DEFAULT_RESULTS)
+    if columns and num_results > MAX_ITEMS_WITH_METADATA:
+        raise InvalidInput(
+            f"numResults can be at most {MAX_ITEMS_WITH_METADATA} when metadataColumns are "
+            f"requested; got {num_results}"
+        )
+    recommendation_id = _recommendation_id()
+    version_arn = campaign.attributes["solutionVersionArn"]
+    found = recommend_items(
+        runtime,
+        version_arn,
+        user_id=request.get("userId"),
+        item_id=request.get("itemId"),
+        num_results=num_results,
+        filter_arn=request.get("filterArn"),
+        filter_values=request.get("filterValues"),
+        exploration=config.get("itemExplorationConfig"),
+        context=request.get("context"),
+        promotion=parse_promotions(request.get("promotions")),
+        seed=recommendation_id,
+    )
+    metadata = _metadata(runtime, version_arn, [entry.item_id for entry in found], columns)
+    items = []
+    for position, entry in enumerate(found):
+        item: dict[str, Any] = {"itemId": entry.item_id}
+        if entry.score is not None:
+            item["score"] = entry.score
+        if entry.promotion_name:
+            item["promotionName"] = entry.promotion_name
+        if metadata is not None:
+            item["metadata"] = metadata[position]
+        if entry.reason:
+            item["reason"] = list(entry.reason)
+        items.append(item)
+    return {"itemList": items, "recommendationId": recommendation_id}
+
+
+@operations("GetPersonalizedRanking")
+def get_personalized_ranking(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    campaign = _serving_campaign(runtime, request.get("campaignArn"))
+    config = campaign.attributes.get("campaignConfig") or {}
+    columns = requested_columns(request.get("metadataColumns"), config, campaign.arn)
+    input_list = list(request.get("inputList") or [])
+    limit = MAX_ITEMS_WITH_METADATA if columns else MAX_RANKING_INPUT
+    if len(input_list) > limit:
+        when = " when metadataColumns are requested" if columns else ""
+        raise InvalidInput(f"inputList can hold at most {limit} items{when}; got {len(input_list)}")
+    version_arn = campaign.attributes["solutionVersionArn"]
+    ranked = rank(
+        runtime,
+        version_arn,
+        user_id=request["userId"],
+        input_list=input_list,
+        filter_arn=request.get("filterArn"),
+        filter_values=request.get("filterValues"),
+        context=request.get("context"),
+    )
+    metadata = _metadata(runtime, version_arn, [item for item, _ in ranked], columns)
+    items = []
+    for position, (item_id, score) in enumerate(ranked):
+        item: dict[str, Any] = {"itemId": item_id}
+        if score is not None:
+            item["score"] = score
+        if metadata is not None:
+            item["metadata"] = metadata[position]
+        items.append(item)
+    return {"personalizedRanking": items, "recommendationId": _recommendation_id()}
+
+
+def _serving_campaign(runtime: Runtime, arn: str | None) -> Resource:
+    """The campaign behind ``arn``, which must be able to answer now."""
+    if not arn:
+        raise InvalidInput("campaignArn is required: name the campaign to get recommendations from")
+    record = runtime.metadata.get(arn)
+    if record is None or record.kind != CAMPAIGN.kind:
+        raise ResourceNotFound(f"No campaign found with ARN {arn}")
+    status = Status(record.status)
+    if status not in SERVING_STATUSES or not record.attributes.get("solutionVersionArn"):
+        raise InvalidInput(
+            f"Campaign {arn} is {status.render('personalize')}; it can answer once it is ACTIVE"
+        )
+    return record
+
+
+def _metadata(
+    runtime: Runtime, version_arn: str, item_ids: list[str], columns: list[str]
+) -> list[dict[str, str]] | None:
+    if not columns:
+        return None
+    group = serving_model(runtime, version_arn).dataset_group_arn
+    return item_metadata(runtime, group, item_ids, columns)
+
+
+def _recommendation_id() -> str:
+    """A new recommendation ID, Amazon-style (``RID-`` then a UUID)."""
+    return f"RID-{uuid.uuid4()}"

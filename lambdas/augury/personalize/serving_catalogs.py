@@ -1,0 +1,309 @@
+"""Item, user and interaction data for serving-time filters and item metadata.
+
+Filters on ``Items.*``, ``Users.*`` / ``CurrentUser.*``, ``CurrentItem.*`` and
+``Interactions.EVENT_TYPE``, and the ``metadataColumns`` of a recommendation,
+read the dataset group's own data, not the model: the Items and Users datasets
+as last imported, overlaid by the rows PutItems / PutUsers sent since, and the
+Interactions dataset plus the persisted PutEvents events.
+
+Reading Parquet on every call would be slow, so each table is read once and
+kept in memory, indexed by ID. A table is keyed by what identifies its
+version (the dataset's data prefix and row count, the event files present),
+and those keys are re-checked at most once per ``FRESHNESS_SECONDS`` per
+dataset group: a new import or a PutItems call is seen within that time, and a
+call in between costs a dictionary look-up. Column names are upper-cased, the
+way filter expressions and metadata columns name them (Amazon matches field
+names case-insensitively).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from augury.personalize import serving_sources
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+    from augury_training.recommender_artifacts import Recommender
+
+FRESHNESS_SECONDS = 1.0
+"""How long a dataset version or the PutItems / PutUsers rows are trusted without a re-check."""
+INTERACTIONS_PER_EVENT_TYPE = 100
+"""Amazon's filters consider each user's 100 most recent interactions per event type."""
+
+ITEMS = "ITEMS"
+USERS = "USERS"
+INTERACTIONS = "INTERACTIONS"
+ID_COLUMN = {ITEMS: "ITEM_ID", USERS: "USER_ID"}
+
+Interaction = tuple[str, str | None, float | None, int]
+"""One stored interaction: item ID, event type, event value, timestamp (seconds)."""
+
+
+@dataclass(frozen=True)
+class RowIndex:
+    """One dataset's rows by ID, with upper-cased column names."""
+
+    rows: Mapping[str, Mapping[str, Any]]
+    fields: tuple[str, ...]
+    """Every column, upper-cased, in schema order (then columns only events carry)."""
+    key: Hashable
+    """Identifies this version of the data; changes when the rows may have."""
+
+    def field(self, name: str) -> str | None:
+        """The stored column for ``name``, matched case-insensitively."""
+        upper = name.upper()
+        return upper if upper in self.fields else None
+
+
+EMPTY = RowIndex(rows={}, fields=(), key=None)
+
+
+class _Timed:
+    """A value fetched at most once per ``FRESHNESS_SECONDS``; ``generation`` counts changes."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self.fetched = float("-inf")
+        self.generation = 0
+
+
+class CatalogCache:
+    """Indexed dataset and event data for the groups one process serves."""
+
+    def __init__(self, freshness: float = FRESHNESS_SECONDS) -> None:
+        self.freshness = freshness
+        self._lock = threading.RLock()
+        self._timed: dict[tuple[str, str], _Timed] = defaultdict(_Timed)
+        self._tables: dict[tuple[str, str], RowIndex] = {}
+        self._bases: dict[tuple[str, str], tuple[Hashable, Any]] = {}
+        self._interactions: dict[str, tuple[Hashable, dict[str, list[Interaction]]]] = {}
+        self._catalogs: weakref.WeakKeyDictionary[Any, tuple[Hashable, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    # -- versions, re-checked at most once per FRESHNESS_SECONDS --------------------------
+
+    def _fresh(self, group: str, what: str, fetch: Callable[[], Any]) -> _Timed:
+        with self._lock:
+            timed = self._timed[(group, what)]
+            now = time.monotonic()
+            if now - timed.fetched >= self.freshness:
+                value = fetch()
+                if timed.generation == 0 or value != timed.value:
+                    timed.value = value
+                    timed.generation += 1
+                timed.fetched = now
+            return timed
+
+    def _dataset_versions(self, runtime: Runtime, group: str) -> dict[str, Any]:
+        def fetch() -> dict[str, Any]:
+            found = serving_sources.group_datasets(runtime, group)
+            return {kind: (d.arn, d.data_prefix, d.rows, d) for kind, d in found.items()}
+
+        return self._fresh(group, "datasets", fetch).value
+
+    def datasets(self, runtime: Runtime, group: str) -> dict[str, Any]:
+        """The group's datasets (``GroupDataset``) by type, as of the last re-check."""
+        return {kind: entry[3] for kind, entry in self._dataset_versions(runtime, group).items()}
+
+    # -- Items and Users ------------------------------------------------------------------
+
+    def items(self, runtime: Runtime, group: str) -> RowIndex:
+        """Items rows by ITEM_ID: the dataset overlaid by PutItems rows."""
+        return self._rows(runtime, group, ITEMS, serving_sources.recent_items)
+
+    def users(self, runtime: Runtime, group: str) -> RowIndex:
+        """Users rows by USER_ID: the dataset overlaid by PutUsers rows."""
+        return self._rows(runtime, group, USERS, serving_sources.recent_users)
+
+    def _rows(
+        self,
+        runtime: Runtime,
+        group: str,
+        kind: str,
+        recent: Callable[[Runtime, str], list[dict[str, Any]]],
+    ) -> RowIndex:
+        dataset = self._dataset_versions(runtime, group).get(kind)
+        events = self._fresh(group, f"recent-{kind}", lambda: recent(runtime, group))
+        key = (dataset[:3] if dataset else None, events.generation)
+        with self._lock:
+            cached = self._tables.get((group, kind))
+            if cached is not None and cached.key == key:
+                return cached
+        dataset_key = dataset[:3] if dataset else None
+        with self._lock:
+            base = self._bases.get((group, kind))
+        if base is None or base[0] != dataset_key:
+            # the Parquet is read once per dataset version, not on every PutItems
+            base = (dataset_key, _dataset_rows(runtime, dataset, ID_COLUMN[kind]))
+            with self._lock:
+                self._bases[(group, kind)] = base
+        index = _overlay(base[1], events.value or [], ID_COLUMN[kind], key)
+        with self._lock:
+            self._tables[(group, kind)] = index
+        return index
+
+    def item_catalog(self, runtime: Runtime, group: str, recommender: Recommender) -> Any:
+        """The Items columns in the model's catalog order (a filter ``ItemCatalog``)."""
+        rows = self.items(runtime, group)
+        with self._lock:
+            cached = self._catalogs.get(recommender)
+            if cached is not None and cached[0] == rows.key:
+                return cached[1]
+        catalog = catalog_for(rows, recommender.item_ids)
+        with self._lock:
+            self._catalogs[recommender] = (rows.key, catalog)
+        return catalog
+
+    # -- Interactions ---------------------------------------------------------------------
+
+    def interactions(self, runtime: Runtime, group: str, user_id: str) -> list[Interaction]:
+        """The user's stored interactions (dataset and persisted events), oldest first."""
+        dataset = self._dataset_versions(runtime, group).get(INTERACTIONS)
+        prefix = _join(serving_sources.events_prefix(group), "interactions/")
+        files = self._fresh(group, "event-files", lambda: tuple(runtime.blobs.list_keys(prefix)))
+        key = (dataset[:3] if dataset else None, files.generation)
+        with self._lock:
+            cached = self._interactions.get(group)
+        if cached is None or cached[0] != key:
+            by_user = _index_interactions(
+                runtime, [dataset[1] if dataset else None, prefix if files.value else None]
+            )
+            cached = (key, by_user)
+            with self._lock:
+                self._interactions[group] = cached
+        return cached[1].get(user_id, [])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._timed.clear()
+            self._tables.clear()
+            self._bases.clear()
+            self._interactions.clear()
+            self._catalogs = weakref.WeakKeyDictionary()
+
+
+def catalog_for(rows: RowIndex, item_ids: Sequence[str]) -> Any:
+    """A filter ``ItemCatalog`` for ``item_ids`` (None where an item has no value)."""
+    from augury.personalize.filter_expressions import ItemCatalog
+
+    found = [rows.rows.get(item_id) for item_id in item_ids]
+    columns = {
+        name: [row.get(name) if row is not None else None for row in found] for name in rows.fields
+    }
+    return ItemCatalog(item_ids=list(item_ids), columns=columns)
+
+
+def _join(prefix: str, child: str) -> str:
+    return prefix if prefix.endswith(child) else prefix.rstrip("/") + "/" + child
+
+
+def _dataset_rows(
+    runtime: Runtime, dataset: tuple[str, str | None, int, Any] | None, id_column: str
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The dataset's rows by ID and its upper-cased field names (read from Parquet)."""
+    if dataset is None:
+        return {}, []
+    fields = [name.upper() for name in dataset[3].field_names()]
+    rows: dict[str, dict[str, Any]] = {}
+    if dataset[1]:
+        table = serving_sources.read_table(runtime, dataset[1])
+        names = [name.upper() for name in table.column_names]
+        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+        if id_column in names:
+            for values in zip(*columns, strict=True):
+                row = dict(zip(names, values, strict=True))
+                rows[str(row[id_column])] = row  # a later row for an ID replaces it
+    return rows, fields
+
+
+def _overlay(
+    base: tuple[dict[str, dict[str, Any]], list[str]],
+    recent: Sequence[Mapping[str, Any]],
+    id_column: str,
+    key: Hashable,
+) -> RowIndex:
+    """The dataset's rows with PutItems / PutUsers rows replacing theirs."""
+    rows = dict(base[0])
+    fields = list(base[1])
+    for event_row in recent:
+        row = {str(name).upper(): value for name, value in event_row.items()}
+        if row.get(id_column) is None:
+            continue
+        rows[str(row[id_column])] = row  # PutItems / PutUsers replace the record
+        fields.extend([name for name in row if name not in fields])
+    return RowIndex(rows=rows, fields=tuple(fields), key=key)
+
+
+def _index_interactions(
+    runtime: Runtime, prefixes: Sequence[str | None]
+) -> dict[str, list[Interaction]]:
+    """Each user's latest interactions per event type, oldest first."""
+    per_user: dict[str, list[Interaction]] = defaultdict(list)
+    for prefix in prefixes:
+        if not prefix:
+            continue
+        table = serving_sources.read_table(runtime, prefix)
+        names = {name.upper(): i for i, name in enumerate(table.column_names)}
+        if "USER_ID" not in names or "ITEM_ID" not in names:
+            continue
+
+        for user, item, event_type, value, moment in zip(
+            *(
+                _column(table, names, name)
+                for name in ("USER_ID", "ITEM_ID", "EVENT_TYPE", "EVENT_VALUE", "TIMESTAMP")
+            ),
+            strict=True,
+        ):
+            if user is None or item is None:
+                continue
+            per_user[str(user)].append(
+                (
+                    str(item),
+                    None if event_type is None else str(event_type),
+                    None if value is None else float(value),
+                    int(moment or 0),
+                )
+            )
+    return {user: latest_per_event_type(events) for user, events in per_user.items()}
+
+
+def _column(table: Any, names: Mapping[str, int], name: str) -> list[Any]:
+    index = names.get(name)
+    return table.column(index).to_pylist() if index is not None else [None] * table.num_rows
+
+
+def latest_per_event_type(
+    events: Sequence[Interaction], limit: int = INTERACTIONS_PER_EVENT_TYPE
+) -> list[Interaction]:
+    """The newest ``limit`` interactions of each event type, oldest first overall."""
+    ordered = sorted(events, key=lambda event: event[3])
+    counts: dict[str | None, int] = defaultdict(int)
+    kept: list[Interaction] = []
+    for event in reversed(ordered):
+        if counts[event[1]] < limit:
+            counts[event[1]] += 1
+            kept.append(event)
+    kept.reverse()
+    return kept
+
+
+_BY_STORE: weakref.WeakKeyDictionary[Any, CatalogCache] = weakref.WeakKeyDictionary()
+_BY_STORE_LOCK = threading.Lock()
+
+
+def catalogs(runtime: Runtime) -> CatalogCache:
+    """The process's catalog cache for the runtime's blob store (one per store)."""
+    with _BY_STORE_LOCK:
+        cache = _BY_STORE.get(runtime.blobs)
+        if cache is None:
+            cache = CatalogCache()
+            _BY_STORE[runtime.blobs] = cache
+        return cache
