@@ -127,6 +127,15 @@ def test_rest_json_services_and_errors_through_the_handler(aws_env):
         {"campaignArn": "arn:aws:personalize:us-east-1:123456789012:campaign/c", "userId": "u"},
     )
     status, body = invoke(event)
+    assert status == 404
+    assert body["__type"] == "ResourceNotFoundException"
+    assert "campaign/c" in body["message"]
+
+    unimplemented = proxy_event(
+        "/personalize-runtime/action-recommendations",
+        {"campaignArn": "arn:aws:personalize:us-east-1:123456789012:campaign/c", "userId": "u"},
+    )
+    status, body = invoke(unimplemented)
     assert status == 501
     assert body["__type"] == "NotImplementedException"
 

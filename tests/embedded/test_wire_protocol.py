@@ -36,16 +36,22 @@ def test_unimplemented_operations_answer_cleanly_not_500(client):
     [
         (
             "personalize-runtime",
-            "get_recommendations",
+            "get_action_recommendations",
             {"campaignArn": "arn:aws:personalize:us-east-1:000000000000:campaign/c", "userId": "u"},
         ),
         (
             "personalize-events",
-            "put_events",
+            "put_action_interactions",
             {
                 "trackingId": "t",
-                "sessionId": "s",
-                "eventList": [{"eventType": "click", "sentAt": 1_700_000_000}],
+                "actionInteractions": [
+                    {
+                        "actionId": "a",
+                        "sessionId": "s",
+                        "timestamp": 1_700_000_000,
+                        "eventType": "click",
+                    }
+                ],
             },
         ),
         (
