@@ -6,7 +6,9 @@ drives it with the unmodified boto3 clients and ``endpoint_url``:
 - Forecast (``demo_forecast``): import the bundled retail sample, train an
   AutoPredictor, print its backtest accuracy, forecast, query one item and
   draw its fan chart, export every forecast;
-- Personalize (``demo_personalize``): dataset groups, schemas and datasets.
+- Personalize (``demo_personalize``): import MovieLens 100K, train
+  User-Personalization and print its metrics, deploy a campaign, recommend
+  films for a user, send click events and show the recommendations change.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def main() -> int:
         if args.only in (None, "forecast"):
             demo_forecast.run(base, data_dir)
         if args.only in (None, "personalize"):
-            demo_personalize.run(base)
+            demo_personalize.run(base, data_dir)
         print(
             f"\nDone in {time.monotonic() - started:.0f} s. Data is in {data_dir}; "
             f"run `augury serve --data-dir {data_dir}` to explore."
