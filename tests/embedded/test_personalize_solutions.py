@@ -203,6 +203,9 @@ def test_a_version_trains_with_hpo_and_reports_the_containers_metrics(personaliz
     assert "DEVICE" not in job["columns"]["interactions"]
     assert "EVENT_TYPE" in job["columns"]["interactions"]
     assert job["config"]["event_type"] == "click" and job["config"]["perform_hpo"] is True
+    assert job["config"]["field_kinds"] == {
+        "ITEMS": {"ITEM_ID": "string", "GENRE": "categorical", "PRICE": "numeric"}
+    }
 
     described = personalize.describe_solution(solutionArn=solution)["solution"]
     assert described["latestSolutionVersion"]["solutionVersionArn"] == version

@@ -82,6 +82,11 @@ SOLUTION_METRICS = (
 """The metrics GetSolutionMetrics returns, by Amazon's names."""
 
 
+FIELD_KINDS = ("categorical", "textual", "numeric", "boolean", "string")
+"""How a Users or Items field is encoded: as its schema says (``"categorical": true``,
+``"textual": true``, a number or boolean type), ``string`` when it says nothing more."""
+
+
 def recipe_name(recipe_arn: str) -> str:
     """``arn:aws:personalize:::recipe/aws-sims`` → ``aws-sims``."""
     return recipe_arn.removeprefix(RECIPE_ARN_PREFIX)
@@ -115,6 +120,10 @@ class SolutionJobConfig:
     optimization_objective: dict[str, Any] | None = None
     seed: int = 42
     evaluate: bool = True
+    field_kinds: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``"USERS"`` / ``"ITEMS"`` → column → what its schema declares it to be: one of
+    ``FIELD_KINDS``. Channels carry no schema, so without it the container would
+    have to guess whether a string is a category or free text."""
 
     @property
     def recipe_type(self) -> str:

@@ -13,6 +13,7 @@ version's own prefix: the container then simply never sees the columns.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from augury.personalize.avro_rules import SchemaField, parse_schema_text
 from augury.personalize.group_data import column_name, parquet_keys
 
 if TYPE_CHECKING:
@@ -136,3 +138,31 @@ def project_prefix(runtime: Runtime, source: str, target: str, drop: set[str]) -
             runtime.blobs.upload_file(out, target + key[len(source) :])
             written += 1
     return written
+
+
+def field_kinds(schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
+    """What the Users and Items schemas declare each column to be, for the container.
+
+    ``schemas`` maps ``"USERS"`` / ``"ITEMS"`` to the parsed Avro document. The
+    container encodes a ``textual`` field as words and a ``categorical`` one as
+    a category, exactly as declared, instead of guessing from the values.
+    """
+    kinds: dict[str, dict[str, str]] = {}
+    for dataset_type, schema in schemas.items():
+        if dataset_type not in ("USERS", "ITEMS"):
+            continue
+        parsed = parse_schema_text(json.dumps(schema))
+        kinds[dataset_type] = {column_name(field.name): _kind(field) for field in parsed.fields}
+    return kinds
+
+
+def _kind(field: SchemaField) -> str:
+    if field.textual:
+        return "textual"
+    if field.categorical:
+        return "categorical"
+    if field.type == "boolean":
+        return "boolean"
+    if field.type in ("int", "long", "float", "double"):
+        return "numeric"
+    return "string"

@@ -137,6 +137,7 @@ def _prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
         events_config=config.get("eventsConfig"),
         event_value_threshold=config.get("eventValueThreshold"),
         optimization_objective=config.get("optimizationObjective"),
+        field_kinds=solution_data.field_kinds({k: d.schema for k, d in datasets.items()}),
     )
     name = f"augury-solution-{attributes[JOB_ID]}"
     update = {

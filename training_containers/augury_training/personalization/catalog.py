@@ -9,7 +9,7 @@ indices the model learned keep their meaning and new items are appended.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -118,11 +118,15 @@ def build_training_set(
     item_space: FeatureSpace | None = None,
     user_space: FeatureSpace | None = None,
     with_features: bool = True,
+    field_kinds: Mapping[str, Mapping[str, str]] | None = None,
 ) -> TrainingSet:
     """Index the interactions against the catalog and build metadata features.
 
-    ``item_space`` / ``user_space`` reuse a previous model's feature encodings.
+    ``item_space`` / ``user_space`` reuse a previous model's feature encodings;
+    ``field_kinds`` (``"ITEMS"`` / ``"USERS"`` → column → kind) is what the
+    schemas declare, so new encodings follow the schema rather than a guess.
     """
+    kinds = field_kinds or {}
     item_sources = [interactions[ITEM_ID].unique()]
     if items is not None:
         item_sources.append(items[ITEM_ID].unique())
@@ -155,19 +159,27 @@ def build_training_set(
         item_creation=_creation_times(item_ids, item_codes, timestamps, items),
     )
     if with_features:
-        data.item_features, data.item_space = _features(items, item_ids, ITEM_ID, item_space)
-        data.user_features, data.user_space = _features(users, user_ids, USER_ID, user_space)
+        data.item_features, data.item_space = _features(
+            items, item_ids, ITEM_ID, item_space, kinds.get("ITEMS")
+        )
+        data.user_features, data.user_space = _features(
+            users, user_ids, USER_ID, user_space, kinds.get("USERS")
+        )
     return data
 
 
 def _features(
-    table: pd.DataFrame | None, ids: list[str], id_column: str, space: FeatureSpace | None
+    table: pd.DataFrame | None,
+    ids: list[str],
+    id_column: str,
+    space: FeatureSpace | None,
+    kinds: Mapping[str, str] | None,
 ) -> tuple[np.ndarray | None, FeatureSpace | None]:
     if space is not None:
         if not space.fields:
             return None, space
         return space.transform(table, ids, id_column), space
-    return build_features(table, ids, id_column)
+    return build_features(table, ids, id_column, kinds)
 
 
 def _creation_times(

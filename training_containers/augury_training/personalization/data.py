@@ -15,7 +15,7 @@ carries that weight in a ``WEIGHT`` column (1.0 when no eventsConfig).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,8 @@ class JobData:
     users: pd.DataFrame | None
     items: pd.DataFrame | None
     filtered: bool = False
+    field_kinds: dict[str, dict[str, str]] = field(default_factory=dict)
+    """The Users and Items fields' kinds from their schemas (``SolutionJobConfig``)."""
 
 
 def parquet_files(folder: Path, recursive: bool = True) -> list[Path]:
@@ -146,6 +148,7 @@ def load_job_data(paths: TrainPaths, config: SolutionJobConfig) -> JobData:
         users=load_metadata(paths, USERS_CHANNEL, USER_ID),
         items=load_metadata(paths, ITEMS_CHANNEL, ITEM_ID),
         filtered=is_filtering(config),
+        field_kinds=dict(config.field_kinds),
     )
 
 

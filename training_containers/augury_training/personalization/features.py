@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -111,13 +112,14 @@ class FeatureSpace:
         return cls([FieldSpec(**f) for f in data.get("fields", [])])
 
     @classmethod
-    def fit(cls, table: pd.DataFrame) -> FeatureSpace:
-        """Choose each field's encoding from the table's values."""
+    def fit(cls, table: pd.DataFrame, kinds: Mapping[str, str] | None = None) -> FeatureSpace:
+        """Choose each field's encoding: as its schema declares it, else from its values."""
         specs: list[FieldSpec] = []
+        declared = kinds or {}
         for name in table.columns:
             if name in RESERVED or name.startswith("_"):
                 continue
-            spec = _fit_field(name, table[name])
+            spec = _fit_field(name, table[name], declared.get(name))
             if spec is not None:
                 specs.append(spec)
         return cls(specs)
@@ -142,19 +144,29 @@ class FeatureSpace:
 
 
 def build_features(
-    table: pd.DataFrame | None, ids: list[str], id_column: str
+    table: pd.DataFrame | None,
+    ids: list[str],
+    id_column: str,
+    kinds: Mapping[str, str] | None = None,
 ) -> tuple[np.ndarray | None, FeatureSpace | None]:
     """Features for ``ids`` from ``table`` (None when there is no usable metadata)."""
     if table is None or not len(table):
         return None, None
-    space = FeatureSpace.fit(table)
+    space = FeatureSpace.fit(table, kinds)
     if not space.fields:
         return None, None
     return space.transform(table, ids, id_column), space
 
 
-def _fit_field(name: str, column: pd.Series) -> FieldSpec | None:
-    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+def _fit_field(name: str, column: pd.Series, declared: str | None = None) -> FieldSpec | None:
+    """One field's encoding; ``declared`` is its schema's kind (``FIELD_KINDS``), if known.
+
+    A ``textual`` field is always a bag of words and a ``categorical`` one always
+    a category (one-hot or hashed); only a plain ``string`` field, which the
+    schema leaves open, is judged by how many words its values hold.
+    """
+    numeric_type = pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column)
+    if numeric_type and declared not in ("categorical", "textual"):
         values = pd.to_numeric(column, errors="coerce").astype(float)
         values = values[np.isfinite(values)]
         if values.empty:
@@ -164,8 +176,11 @@ def _fit_field(name: str, column: pd.Series) -> FieldSpec | None:
     strings = column.dropna().astype(str)
     if strings.empty:
         return None
+    if declared == "textual":
+        return FieldSpec(name, "text", TEXT_BUCKETS)
     words = strings.map(lambda s: len(_WORD.findall(s.lower()))).mean()
-    if words > TEXT_MIN_WORDS and not strings.str.contains("|", regex=False).any():
+    guessed_text = words > TEXT_MIN_WORDS and not strings.str.contains("|", regex=False).any()
+    if declared != "categorical" and guessed_text:
         return FieldSpec(name, "text", TEXT_BUCKETS)
     counts = strings.str.split("|").explode().str.strip()
     counts = counts[counts != ""].value_counts()

@@ -162,7 +162,7 @@ def train(paths: TrainPaths, config: SolutionJobConfig) -> None:
         metrics = evaluate(config.recipe, split, data, params, context, config.event_type)
         progress("metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
-    full = build_training_set(frame, data.users, data.items)
+    full = build_training_set(frame, data.users, data.items, field_kinds=data.field_kinds)
     artifacts = fit(config.recipe, full, params, context)
     seconds = round(time.monotonic() - started, 3)
     extra: dict[str, Any] = {"training_seconds": seconds, "training_mode": config.training_mode}
@@ -263,7 +263,9 @@ def evaluate(
 
     if not split.test_inputs:
         return dict.fromkeys(SOLUTION_METRICS, 0.0)
-    train_set = build_training_set(split.train, data.users, data.items)
+    train_set = build_training_set(
+        split.train, data.users, data.items, field_kinds=data.field_kinds
+    )
     artifacts = fit(recipe, train_set, params, context)
     event_types = _input_event_types(split.test_input_rows)
     with tempfile.TemporaryDirectory(prefix="augury-eval-") as scratch:
