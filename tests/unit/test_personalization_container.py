@@ -232,3 +232,23 @@ def test_deep_recipe_trains_and_update_grows_the_catalog(tmp_path: Path) -> None
     assert grown.shape == (len(before.item_ids) + 1,) and np.isfinite(grown[-1])
     # no retraining: the known items score exactly as before
     np.testing.assert_allclose(grown[:-1], scores, rtol=1e-5, atol=1e-5)
+
+
+def test_an_event_delivered_twice_counts_once(tmp_path: Path) -> None:
+    from augury_training.personalization.data import load_interactions
+
+    imported = _interactions()
+    event = pd.DataFrame(
+        [("u1", "p0a", 2_100_000, "click", 1.0)],
+        columns=["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE"],
+    )
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(recipe="aws-popularity-count"),
+        {"interactions": imported, "events/interactions": event},
+    )
+    # a redelivered batch left the same event in a second file
+    event.to_parquet(paths.input_data_dir / "events/interactions" / "part-1.parquet", index=False)
+    loaded = load_interactions(paths)
+    assert len(loaded) == len(imported) + 1
+    assert (loaded["TIMESTAMP"] == 2_100_000).sum() == 1

@@ -86,11 +86,19 @@ def read_parquet(files: list[Path], columns: tuple[str, ...] | None = None) -> p
 
 
 def load_interactions(paths: TrainPaths) -> pd.DataFrame:
-    """The Interactions dataset's rows, then the recorded events', oldest first."""
+    """The Interactions dataset's rows, then the recorded events', oldest first.
+
+    Recorded events arrive at least once: a stream retry that splits a batch
+    differently can leave one event in two files. Amazon counts identical
+    events once, so identical event rows are kept once.
+    """
     events_dir = paths.channel(EVENTS_CHANNEL) / "interactions"
+    events = read_parquet(parquet_files(events_dir), INTERACTION_COLUMNS)
+    if events is not None:
+        events = events.drop_duplicates(ignore_index=True)
     frames = [
         read_parquet(parquet_files(paths.channel(INTERACTIONS_CHANNEL)), INTERACTION_COLUMNS),
-        read_parquet(parquet_files(events_dir), INTERACTION_COLUMNS),
+        events,
     ]
     frames = [f for f in frames if f is not None and len(f)]
     if not frames:
