@@ -1,0 +1,209 @@
+"""The Personalize workflow on AWS's engines, in moto: CreateDatasetGroup to GetRecommendations.
+
+Every call is a stock boto3 client's, sent as an API Gateway proxy event to
+``augury.handlers.api``. The dataset group, dataset, import, solution, training,
+campaign, filter and event tracker work runs as executions of the compiled
+state machines in moto's Step Functions; training is a SageMaker job served by
+the personalization image's entry point. PutEvents lands on moto's Kinesis
+stream, and the events consumer function, fed the stream's records in
+batches, writes them to the user-history table (what serving reads at once)
+and to S3 (what the next training reads).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from augury import handlers
+from augury.personalize import event_consumer
+from augury.personalize.event_data import events_prefix, group_scope, user_subject
+from tests.aws.moto_stack import DATA_BUCKET, HISTORY_TABLE, REGION, USER_ROLE, Stack
+
+USERS, PER_USER, ITEMS = 30, 40, 60
+RECIPES = "arn:aws:personalize:::recipe/"
+SCHEMA = {
+    "type": "record",
+    "name": "Interactions",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+        {"name": "EVENT_TYPE", "type": "string"},
+    ],
+    "version": "1.0",
+}
+UNWATCHED = 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")'
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def interactions_csv() -> bytes:
+    """1200 clicks and purchases by 30 users (Amazon's minimum: 1000 and 25); i000 leads."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"])
+    for user in range(USERS):
+        for step in range(PER_USER):
+            item = 0 if step % 4 == 0 else (user + step) % ITEMS
+            event = "click" if step % 2 else "purchase"
+            writer.writerow(
+                [f"u{user:02d}", f"i{item:03d}", 1_700_000_000 + user * 1000 + step, event]
+            )
+    return out.getvalue().encode()
+
+
+def wait_active(describe: Callable[[], dict[str, Any]], timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = describe()
+        body = next(value for key, value in answer.items() if key != "ResponseMetadata")
+        if body["status"] not in ("CREATE PENDING", "CREATE IN_PROGRESS"):
+            assert body["status"] == "ACTIVE", body.get("failureReason")
+            return body
+        assert time.monotonic() < deadline, f"still {body['status']} after {timeout} s"
+        time.sleep(0.1)
+
+
+def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
+    personalize = stack.api.client("personalize")
+    runtime = stack.api.client("personalize-runtime")
+    events = stack.api.client("personalize-events")
+    source = stack.upload("clicks/interactions.csv", interactions_csv())
+
+    group = personalize.create_dataset_group(name="shop")["datasetGroupArn"]
+    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
+    schema = personalize.create_schema(name="shop-interactions", schema=json.dumps(SCHEMA))
+    dataset = personalize.create_dataset(
+        name="shop-interactions",
+        schemaArn=schema["schemaArn"],
+        datasetGroupArn=group,
+        datasetType="Interactions",
+    )["datasetArn"]
+    wait_active(lambda: personalize.describe_dataset(datasetArn=dataset))
+    job = personalize.create_dataset_import_job(
+        jobName="first", datasetArn=dataset, dataSource={"dataLocation": source}, roleArn=USER_ROLE
+    )["datasetImportJobArn"]
+    wait_active(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
+
+    solution = personalize.create_solution(
+        name="popular", datasetGroupArn=group, recipeArn=RECIPES + "aws-popularity-count"
+    )["solutionArn"]
+    unwatched = personalize.create_filter(
+        name="unwatched", datasetGroupArn=group, filterExpression=UNWATCHED
+    )["filterArn"]
+    tracker = personalize.create_event_tracker(name="site", datasetGroupArn=group)
+    wait_active(lambda: personalize.describe_solution(solutionArn=solution))
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    wait_active(lambda: personalize.describe_solution_version(solutionVersionArn=version))
+    campaign = personalize.create_campaign(
+        name="popular-campaign", solutionVersionArn=version, minProvisionedTPS=1
+    )["campaignArn"]
+    wait_active(lambda: personalize.describe_campaign(campaignArn=campaign))
+    wait_active(lambda: personalize.describe_filter(filterArn=unwatched))
+    wait_active(
+        lambda: personalize.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])
+    )
+
+    def recommended() -> list[str]:
+        answer = runtime.get_recommendations(
+            campaignArn=campaign, userId="u07", numResults=10, filterArn=unwatched
+        )
+        return [item["itemId"] for item in answer["itemList"]]
+
+    before = recommended()
+    assert before[0] == "i000" and len(before) == 10  # the most popular item leads
+
+    now = time.time()
+    for item in (before[0], before[1]):
+        events.put_events(
+            trackingId=tracker["trackingId"],
+            userId="u07",
+            sessionId="session-7",
+            eventList=[{"eventType": "watch", "itemId": item, "sentAt": now}],
+        )
+    events.put_events(
+        trackingId=tracker["trackingId"],
+        userId="u08",
+        sessionId="session-8",
+        eventList=[{"eventType": "click", "itemId": "i010", "sentAt": now}],
+    )
+    assert recommended() == before, "nothing is applied before the consumer reads the stream"
+
+    assert stack.events.drain() == 3
+    # One batch per shard: u07's events share a partition key, so they arrive together.
+    assert sorted(stack.events.batches) == [1, 2]
+    after = recommended()
+    assert before[0] not in after and before[1] not in after
+    assert after[:8] == before[2:]
+
+    # Where the consumer put the events: the history table and the group's S3 prefix.
+    history = boto3.client("dynamodb", region_name=REGION).scan(TableName=HISTORY_TABLE)
+    assert history["Count"] >= 2
+    landed = boto3.client("s3", region_name=REGION).list_objects_v2(
+        Bucket=DATA_BUCKET, Prefix=events_prefix(group)
+    )
+    assert [item["Key"] for item in landed.get("Contents", [])], "events written for training"
+
+    executions = stack.executions()
+    expected = {"activate-resource", "personalize-import-dataset", "train-solution-version"}
+    assert expected | {"deploy-campaign"} <= set(executions), executions
+    assert all(status == "SUCCEEDED" for runs in executions.values() for status in runs)
+    jobs = boto3.client("sagemaker", region_name=REGION).list_training_jobs()
+    assert [job["TrainingJobStatus"] for job in jobs["TrainingJobSummaries"]] == ["Completed"]
+
+
+def test_a_failed_batch_is_delivered_again_and_applied_once(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The consumer reports a failed batch (ReportBatchItemFailures); its redelivery is
+    applied once, since applying a batch again changes nothing."""
+    personalize = stack.api.client("personalize")
+    events = stack.api.client("personalize-events")
+    group = personalize.create_dataset_group(name="retry")["datasetGroupArn"]
+    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
+    schema = personalize.create_schema(name="retry-interactions", schema=json.dumps(SCHEMA))
+    dataset = personalize.create_dataset(
+        name="retry-interactions",
+        schemaArn=schema["schemaArn"],
+        datasetGroupArn=group,
+        datasetType="Interactions",
+    )["datasetArn"]
+    tracker = personalize.create_event_tracker(name="site", datasetGroupArn=group)
+    wait_active(lambda: personalize.describe_dataset(datasetArn=dataset))
+    wait_active(
+        lambda: personalize.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])
+    )
+    events.put_events(
+        trackingId=tracker["trackingId"],
+        userId="u01",
+        sessionId="s-1",
+        eventList=[
+            {"eventId": f"e{n}", "eventType": "click", "itemId": f"i{n}", "sentAt": time.time()}
+            for n in range(3)
+        ],
+    )
+
+    original, calls = event_consumer.apply_records, []
+
+    def fails_once(runtime: Any, records: Any) -> None:
+        calls.append(len(records))
+        original(runtime, records)  # applied, then the function fails: a partial success
+        if len(calls) == 1:
+            raise ConnectionError("DynamoDB throttled")
+
+    monkeypatch.setattr(event_consumer, "apply_records", fails_once)
+    assert stack.events.drain() == 3
+    assert stack.events.batches == [3, 3] and calls == [3, 3]
+    runtime = handlers.runtime()
+    scope = group_scope(runtime, group, "INTERACTIONS")
+    history = runtime.history.history(str(scope), user_subject("u01"))
+    assert [event["ITEM_ID"] for event in history] == ["i0", "i1", "i2"]
