@@ -158,17 +158,23 @@ def _trainer(settings: Settings, blobs: BlobStore, containers) -> Trainer:
         from augury.aws.sagemaker_trainer import SageMakerTrainer
 
         query = {key: values[0] for key, values in parse_qs(parsed.query).items()}
-        images = {
-            key.removeprefix("image."): value
-            for key, value in query.items()
-            if key.startswith("image.")
-        }
+
+        def per_container(kind: str) -> dict[str, str]:
+            return {
+                key.removeprefix(kind): value
+                for key, value in query.items()
+                if key.startswith(kind)
+            }
+
         blob_uri = urlparse(settings.blobs_uri)
         return SageMakerTrainer(
             role_arn=query["role_arn"],
-            images=images,
+            images=per_container("image."),
             bucket=blob_uri.netloc,
             prefix=blob_uri.path.strip("/"),
+            instance_types=per_container("instance."),
+            gpu_instance_types=per_container("gpu_instance."),
+            spot={c: v.lower() == "true" for c, v in per_container("spot.").items()},
         )
     raise ValueError(f"AUGURY_TRAINER: unsupported trainer {settings.trainer_uri!r}")
 

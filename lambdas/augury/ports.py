@@ -127,6 +127,9 @@ class TrainingJobSpec:
     output_prefix: str
     instance_type: str = "ml.m5.xlarge"
     max_runtime_seconds: int = 86_400
+    accelerator: bool = False
+    """The job wants a GPU (deep models); a trainer with a GPU instance type configured
+    for the container uses it, and never runs such a job on spot capacity."""
 
 
 TRAINING_IN_PROGRESS = "InProgress"

@@ -211,6 +211,26 @@ def test_sagemaker_request_maps_the_spec(sagemaker):
         sagemaker.request(spec("job-2", container="nope"))
 
 
+def test_the_deployment_chooses_instances_and_spot_per_container(aws):
+    trainer = SageMakerTrainer(
+        ROLE,
+        {"echo": "123456789012.dkr.ecr.us-east-1.amazonaws.com/augury-echo:1"},
+        bucket="augury-data",
+        client=boto3.client("sagemaker", region_name="us-east-1"),
+        instance_types={"echo": "ml.c5.2xlarge"},
+        gpu_instance_types={"echo": "ml.g5.2xlarge"},
+        spot={"echo": True},
+    )
+    cpu = trainer.request(spec("cpu", max_runtime_seconds=3600))
+    assert cpu["ResourceConfig"]["InstanceType"] == "ml.c5.2xlarge"
+    assert cpu["EnableManagedSpotTraining"] is True
+    assert cpu["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600, "MaxWaitTimeInSeconds": 7200}
+    gpu = trainer.request(spec("gpu", accelerator=True))
+    assert gpu["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    assert "EnableManagedSpotTraining" not in gpu  # GPU jobs run on demand
+    assert gpu["StoppingCondition"] == {"MaxRuntimeInSeconds": 86_400}
+
+
 def test_sagemaker_create_describe_duplicate_unknown(sagemaker):
     sagemaker.start(spec("job-1"))
     state = sagemaker.describe("job-1")
@@ -304,3 +324,23 @@ def test_sagemaker_stop(aws_credentials):
     with pytest.raises(NotFound):
         trainer.stop("j")
     stubber.assert_no_pending_responses()
+
+
+def test_the_trainer_uri_carries_the_deployments_choices(aws):
+    from augury.bootstrap import _trainer
+    from augury.settings import Settings
+
+    uri = (
+        f"sagemaker://?role_arn={ROLE}&image.personalization=repo/p:1&image.forecasting=repo/f:1"
+        "&instance.personalization=ml.c5.xlarge&gpu_instance.personalization=ml.g5.2xlarge"
+        "&spot.personalization=true&spot.forecasting=false"
+    )
+    settings = Settings(
+        metadata_uri="dynamodb://t", trainer_uri=uri, blobs_uri="s3://augury-data/root"
+    )
+    trainer = _trainer(settings, blobs=None, containers={})
+    assert trainer.images == {"personalization": "repo/p:1", "forecasting": "repo/f:1"}
+    assert trainer.instance_types == {"personalization": "ml.c5.xlarge"}
+    assert trainer.gpu_instance_types == {"personalization": "ml.g5.2xlarge"}
+    assert trainer.spot == {"personalization": True, "forecasting": False}
+    assert (trainer.bucket, trainer.prefix) == ("augury-data", "root")

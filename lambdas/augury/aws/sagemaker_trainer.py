@@ -2,7 +2,11 @@
 
 Channels and outputs are blob-store keys under ``s3://bucket/prefix/``, the
 same store the S3 BlobStore uses, so the model comes back as a key the services
-can read. SageMaker writes the model to
+can read. Per container, the deployment may choose the instance type of CPU
+jobs, the instance type of GPU jobs (``TrainingJobSpec.accelerator``) and
+managed spot for CPU jobs: a reclaimed spot job starts again from the beginning,
+which is safe because a job writes its model only when it ends; GPU jobs, long
+and scarce on spot, always run on demand. SageMaker writes the model to
 ``<output_prefix>/<job name>/output/model.tar.gz``; ``describe`` returns that
 key. A job stopped for exceeding MaxRuntimeInSeconds is reported Failed with a
 ``MaxRuntimeExceeded`` reason, as the embedded trainer does; Stopped means
@@ -49,6 +53,9 @@ class SageMakerTrainer:
         client: Any = None,
         instance_count: int = 1,
         volume_size_gb: int = 30,
+        instance_types: Mapping[str, str] | None = None,
+        gpu_instance_types: Mapping[str, str] | None = None,
+        spot: Mapping[str, bool] | None = None,
     ) -> None:
         if client is None:
             import boto3
@@ -61,6 +68,9 @@ class SageMakerTrainer:
         self.client = client
         self.instance_count = instance_count
         self.volume_size_gb = volume_size_gb
+        self.instance_types = dict(instance_types or {})
+        self.gpu_instance_types = dict(gpu_instance_types or {})
+        self.spot = dict(spot or {})
 
     def s3_uri(self, key: str) -> str:
         key = key.lstrip("/")
@@ -81,7 +91,12 @@ class SageMakerTrainer:
         if image is None:
             known = ", ".join(sorted(self.images)) or "none"
             raise ValueError(f"unknown training container {spec.container!r} (configured: {known})")
-        return {
+        on_spot = self.spot.get(spec.container, False) and not spec.accelerator
+        stopping: dict[str, int] = {"MaxRuntimeInSeconds": spec.max_runtime_seconds}
+        if on_spot:
+            # SageMaker's own rule: the wait for spot capacity includes the run.
+            stopping["MaxWaitTimeInSeconds"] = 2 * spec.max_runtime_seconds
+        request = {
             "TrainingJobName": spec.name,
             "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
             "RoleArn": self.role_arn,
@@ -102,12 +117,20 @@ class SageMakerTrainer:
             ],
             "OutputDataConfig": {"S3OutputPath": self.s3_uri(spec.output_prefix.strip("/"))},
             "ResourceConfig": {
-                "InstanceType": spec.instance_type,
+                "InstanceType": self.instance_type(spec),
                 "InstanceCount": self.instance_count,
                 "VolumeSizeInGB": self.volume_size_gb,
             },
-            "StoppingCondition": {"MaxRuntimeInSeconds": spec.max_runtime_seconds},
+            "StoppingCondition": stopping,
         }
+        if on_spot:
+            request["EnableManagedSpotTraining"] = True
+        return request
+
+    def instance_type(self, spec: TrainingJobSpec) -> str:
+        """The deployment's choice for the container (GPU or CPU), else the spec's own."""
+        chosen = self.gpu_instance_types if spec.accelerator else self.instance_types
+        return chosen.get(spec.container) or spec.instance_type
 
     def start(self, spec: TrainingJobSpec) -> None:
         request = self.request(spec)

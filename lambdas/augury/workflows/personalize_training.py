@@ -241,6 +241,7 @@ def _start(runtime: Runtime, state: State) -> dict[str, Any] | None:
             output_prefix=blob_prefix(arn) + "training",
             instance_type=GPU_INSTANCE if recipe.deep else CPU_INSTANCE,
             max_runtime_seconds=MAX_RUNTIME_SECONDS,
+            accelerator=recipe.deep,
         ),
     )
     if record.attributes.get(STARTED_AT) is None:
