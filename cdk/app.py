@@ -2,12 +2,18 @@
 """Synthesize the Augury stack: ``python cdk/app.py`` or, from ``cdk/``, ``cdk deploy``.
 
 Needs no Docker and no CDK CLI to synthesize: the Lambda dependencies are
-bundled with pip on this machine (``-c bundle=false`` skips that), and cdk-nag's
-AWS Solutions checks fail the synth on any unacknowledged finding.
+bundled with pip on this machine (context ``bundle=false`` skips that; without
+the CLI, pass context as ``CDK_CONTEXT_JSON='{"bundle": "false"}'``), the
+training images are only staged (Docker builds them at deploy time), and
+cdk-nag's AWS Solutions checks fail the synth on any unacknowledged finding.
+
+Run directly, the app writes to ``cdk/cdk.out`` (where the CLI writes too), so a
+second synth reuses the pip bundle instead of downloading the wheels again.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +23,8 @@ from augury_cdk.stack import build_app
 
 
 def main() -> None:
-    app, _ = build_app()
+    outdir = os.environ.get("CDK_OUTDIR") or str(Path(__file__).resolve().parent / "cdk.out")
+    app, _ = build_app(outdir=outdir)
     app.synth()
 
 

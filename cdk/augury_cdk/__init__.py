@@ -1,9 +1,13 @@
 """The CDK app that deploys Augury into the user's own account: one construct per box.
 
-``storage`` (S3 + DynamoDB), ``functions`` (the Python Lambda functions and their
-bundling), ``workflows`` (one state machine per workflow, compiled from the same
-Python definitions the embedded runner executes), ``api`` (the IAM-protected
-REST API on five base paths) and ``stack``, which wires them and reads context.
+``storage`` (S3 + the resources and user-history tables), ``ingestion`` (the
+Kinesis stream and its consumer's event source), ``trainers`` (the training
+images and SageMaker's role), ``functions`` (the Python Lambda functions and
+their bundling), ``workflows`` (one state machine per workflow, compiled from
+the same Python definitions the embedded runner executes), ``api`` (the
+IAM-protected REST API on five base paths, with ``firewall``'s size limit),
+``grants`` (least-privilege IAM), ``settings`` (context) and ``stack``, which
+wires them.
 """
 
 from __future__ import annotations

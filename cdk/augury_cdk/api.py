@@ -4,11 +4,15 @@ A stock boto3 client pointed at ``<url>/forecast`` (etc.) signs its requests;
 nothing on this API answers an unsigned one. The JSON 1.1 services
 (forecast, forecastquery, personalize) send every operation as ``POST`` to the
 base path itself with an ``X-Amz-Target`` header; the REST-JSON services
-(personalize-runtime, personalize-events) ``POST`` to sub-paths. All methods
-proxy to the API function, which dispatches by the service models.
+(personalize-runtime, personalize-events) ``POST`` to sub-paths. Each base path
+proxies to the function given for its service (the control-plane function, or
+a serving function for ``forecastquery`` and ``personalize-runtime``); every
+one of them dispatches by the service models.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -17,6 +21,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from augury_cdk.checks import acknowledge
+from augury_cdk.firewall import RequestSizeLimit
 from augury_cdk.functions import LOG_RETENTION
 
 JSON_SERVICES = ("forecast", "forecastquery", "personalize")
@@ -26,17 +31,18 @@ STAGE = "v1"
 
 
 class AuguryApi(Construct):
-    """The REST API in front of the API function."""
+    """The REST API in front of the functions; ``handlers`` maps each service to its function."""
 
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
-        handler: lambda_.IFunction,
+        handlers: Mapping[str, lambda_.IFunction],
         throttle_rate_limit: float,
         throttle_burst_limit: int,
         removal_policy: RemovalPolicy,
+        request_body_limit_kb: int | None,
     ) -> None:
         super().__init__(scope, construct_id)
         access_logs = logs.LogGroup(
@@ -86,12 +92,21 @@ class AuguryApi(Construct):
             "the AWS managed policy is the documented one, and narrowing it to this API's "
             "log groups would break logging for the account's other APIs.",
         )
-        acknowledge(
-            self.rest_api,
-            "AwsSolutions-APIG3",
-            "Every method requires SigV4 (AWS_IAM) and stage throttling is set; a WAF web ACL "
-            "is an account-level, paid choice the operator can associate with the stage.",
-        )
+        if request_body_limit_kb is not None:
+            self.firewall: RequestSizeLimit | None = RequestSizeLimit(
+                self,
+                "Firewall",
+                stage=self.rest_api.deployment_stage,
+                limit_kb=request_body_limit_kb,
+            )
+        else:
+            self.firewall = None
+            acknowledge(
+                self.rest_api,
+                "AwsSolutions-APIG3",
+                "The operator turned the WAF web ACL off (context waf=false); every method "
+                "still requires SigV4 (AWS_IAM) and the stage throttles all callers.",
+            )
         acknowledge(
             self.rest_api,
             "AwsSolutions-COG4",
@@ -99,7 +114,10 @@ class AuguryApi(Construct):
             "as with Amazon Forecast and Personalize themselves, not Cognito users.",
         )
 
-        integration = apigw.LambdaIntegration(handler, allow_test_invoke=False)
+        integrations = {
+            service: apigw.LambdaIntegration(handlers[service], allow_test_invoke=False)
+            for service in SERVICES
+        }
         require_target = self.rest_api.add_request_validator(
             "RequireTarget",
             request_validator_name="require-x-amz-target",
@@ -114,14 +132,14 @@ class AuguryApi(Construct):
             resource = self.rest_api.root.add_resource(service)
             resource.add_method(
                 "POST",
-                integration,
+                integrations[service],
                 request_parameters={"method.request.header.X-Amz-Target": True},
                 request_validator=require_target,
             )
             self.resources[service] = resource
         for service in REST_JSON_SERVICES:
             resource = self.rest_api.root.add_resource(service)
-            resource.add_resource("{proxy+}").add_method("POST", integration)
+            resource.add_resource("{proxy+}").add_method("POST", integrations[service])
             self.resources[service] = resource
 
     def endpoint(self, service: str) -> str:

@@ -5,6 +5,11 @@ The bundle is ``lambdas/`` plus the runtime dependencies from ``pyproject.toml``
 into the asset directory through CDK's ``ILocalBundling``: wheels for the Lambda
 platform, fetched on any machine, with no Docker daemon. Context ``bundle=false``
 skips pip and ships ``lambdas/`` as it is (tests, and quick template reviews).
+
+The installed wheels weigh about 290 MB, over Lambda's 250 MiB limit for
+unzipped code; ``prune_bundle`` removes what Augury never loads (Arrow Flight,
+headers, test suites, Cython sources: about 55 MB) and the bundling fails the
+synth, naming the size, if the result is still too large to deploy.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from aws_cdk import (
     FileSystem,
     ILocalBundling,
     RemovalPolicy,
-    Stack,
+    Size,
 )
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -35,7 +40,6 @@ from constructs import Construct
 
 from augury_cdk import LAMBDAS_DIR, REPO_ROOT
 from augury_cdk.checks import acknowledge
-from augury_cdk.storage import Storage
 
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 PYTHON_VERSION = "3.13"
@@ -45,6 +49,30 @@ PIP_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 
 EXCLUDE = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.ruff_cache")
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+LAMBDA_UNZIPPED_LIMIT = 262_144_000
+"""Lambda's limit on a function's unzipped code (bytes)."""
+PRUNE = (
+    # Arrow Flight (RPC) and its Python binding: nothing links them but themselves.
+    "pyarrow/libarrow_flight.so*",
+    "pyarrow/libarrow_python_flight.so*",
+    "pyarrow/_flight.*.so",
+    "pyarrow/_pyarrow_cpp_tests.*.so",
+    # Wheels carry each shared library three times (no symlinks in a zip); the
+    # extensions load them by soname (``libarrow_python.so.<major>``) only.
+    "pyarrow/libarrow_python.so",
+    "pyarrow/libarrow_python.so.*.*.*",
+    "pyarrow/libarrow_python_parquet_encryption.so",
+    "pyarrow/libarrow_python_parquet_encryption.so.*.*.*",
+    "pyarrow/include",
+    "pyarrow/src",
+    "pyarrow/tests",
+    "numpy/tests",
+    "numpy/*/tests",
+    "**/*.pyx",
+    "**/*.pxd",
+    "**/*.pxi",
+)
+"""What ``prune_bundle`` deletes from the installed wheels (globs under the bundle root)."""
 
 
 def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list[str]:
@@ -94,7 +122,24 @@ class PipLocalBundling:
                 "Bundling the Lambda dependencies with pip failed (run with -c bundle=false "
                 f"to synthesize without them):\n{result.stderr or result.stdout}"
             )
+        size = prune_bundle(target)
+        if size > LAMBDA_UNZIPPED_LIMIT:
+            raise RuntimeError(
+                f"The Lambda bundle is {size / 2**20:.0f} MiB unzipped, over Lambda's "
+                f"{LAMBDA_UNZIPPED_LIMIT / 2**20:.0f} MiB: trim [project].dependencies"
+            )
         return True
+
+
+def prune_bundle(root: Path) -> int:
+    """Delete ``PRUNE`` under ``root``; return what is left, in bytes."""
+    for pattern in PRUNE:
+        for path in sorted(root.glob(pattern), reverse=True):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            elif path.exists() or path.is_symlink():
+                path.unlink()
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
 
 
 def lambda_code(bundle: bool) -> lambda_.Code:
@@ -103,7 +148,7 @@ def lambda_code(bundle: bool) -> lambda_.Code:
         return lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=list(EXCLUDE))
     requirements = runtime_requirements()
     fingerprint = FileSystem.fingerprint(str(LAMBDAS_DIR), exclude=list(EXCLUDE))
-    recipe = "\n".join([fingerprint, PYTHON_VERSION, *PIP_PLATFORMS, *requirements])
+    recipe = "\n".join([fingerprint, PYTHON_VERSION, *PIP_PLATFORMS, *requirements, *PRUNE])
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR),
         exclude=list(EXCLUDE),
@@ -144,6 +189,7 @@ class PythonFunctions(Construct):
         description: str,
         timeout: Duration,
         memory_size: int = 1024,
+        ephemeral_storage_mb: int = 512,
     ) -> lambda_.Function:
         """A function with its own role and log group, and nothing granted yet."""
         log_group = logs.LogGroup(
@@ -171,6 +217,9 @@ class PythonFunctions(Construct):
             description=description,
             timeout=timeout,
             memory_size=memory_size,
+            # /tmp holds what a function downloads: models (serving), users' files
+            # (imports), Parquet (exports); 512 MB is Lambda's free default.
+            ephemeral_storage_size=Size.mebibytes(ephemeral_storage_mb),
             role=role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -194,78 +243,3 @@ class PythonFunctions(Construct):
             "CPython (pip --python-version), so a runtime upgrade is a deliberate, tested change.",
         )
         return function
-
-
-def grant_state_machine_start(function: lambda_.IFunction, state_machine_arns: list[str]) -> None:
-    """StartExecution on exactly these state machines: the API starts workflows, nothing else."""
-    function.add_to_role_policy(
-        iam.PolicyStatement(actions=["states:StartExecution"], resources=state_machine_arns)
-    )
-
-
-def grant_data(function: lambda_.Function, storage: Storage) -> None:
-    """Read and write the resources table (and its indexes) and the data bucket's objects.
-
-    Written out instead of ``grant_read_write_data``/``grant_read_write`` so the
-    indexes are named rather than ``index/*`` and the actions are the ones the
-    adapters call, without ``s3:List*``-style wildcards.
-    """
-    table, bucket = storage.table, storage.bucket
-    function.add_to_role_policy(
-        iam.PolicyStatement(
-            actions=[
-                "dynamodb:GetItem",
-                "dynamodb:BatchGetItem",
-                "dynamodb:Query",
-                "dynamodb:PutItem",
-                "dynamodb:UpdateItem",
-                "dynamodb:DeleteItem",
-                "dynamodb:BatchWriteItem",
-                "dynamodb:ConditionCheckItem",
-                "dynamodb:DescribeTable",
-            ],
-            resources=[table.table_arn],
-        )
-    )
-    function.add_to_role_policy(
-        iam.PolicyStatement(
-            actions=["dynamodb:Query"],
-            resources=[f"{table.table_arn}/index/{name}" for name in storage.index_names],
-        )
-    )
-    function.add_to_role_policy(
-        iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
-    )
-    function.add_to_role_policy(
-        iam.PolicyStatement(
-            actions=[
-                "s3:GetObject",
-                "s3:PutObject",
-                "s3:DeleteObject",
-                "s3:AbortMultipartUpload",
-            ],
-            resources=[bucket.arn_for_objects("*")],
-        )
-    )
-    acknowledge(
-        function.role,
-        f"AwsSolutions-IAM5[Resource::<{_logical_id(bucket)}.Arn>/*]",
-        "Object keys are created at run time, one prefix per resource (datasets, models, "
-        "forecasts); the grant covers objects of Augury's own data bucket only.",
-    )
-
-
-def _logical_id(construct: Construct) -> str:
-    child = construct.node.default_child
-    return Stack.of(construct).get_logical_id(child)  # type: ignore[arg-type]
-
-
-def stack_environment(stack: Stack, storage: Storage, *, prefix: str) -> dict[str, str]:
-    """The adapters' URIs (see ``augury.settings``) for this deployment."""
-    return {
-        "AUGURY_METADATA": f"dynamodb://{storage.table.table_name}",
-        "AUGURY_BLOBS": f"s3://{storage.bucket.bucket_name}",
-        "AUGURY_WORKFLOWS": f"stepfunctions://{prefix}",
-        "AUGURY_REGION": stack.region,
-        "AUGURY_ACCOUNT": stack.account,
-    }

@@ -1,83 +1,64 @@
-"""The Augury stack: storage, functions, workflows and the API, wired; settings from context.
+"""The Augury stack: every box of the architecture, wired, with each function's grants.
 
-Context keys (``cdk deploy -c key=value`` or ``cdk.json``):
+==================  ====================================  =====================================
+function            serves                                may
+==================  ====================================  =====================================
+Api                 /forecast, /personalize,              read/write resources, read blobs,
+                    /personalize-events                   start the state machines, put on the
+                                                          stream, stop training jobs
+PersonalizeRuntime  /personalize-runtime                  read resources, blobs, user history
+ForecastQuery       /forecastquery                        read resources, blobs
+WorkflowStep        every state machine's tasks           read/write resources and blobs, read
+                                                          history, run training jobs, assume
+                                                          users' data-access roles
+EventsConsumer      the Kinesis stream                    write history, put event files, read
+                                                          resources
+==================  ====================================  =====================================
 
-====================  =========  ==================================================
-key                   default    meaning
-====================  =========  ==================================================
-``prefix``            augury-    state machine name prefix (``<prefix><workflow>``)
-``removalPolicy``     retain     retain | destroy | snapshot, for data and logs
-``throttleRateLimit`` 100        API steady-state requests per second
-``throttleBurstLimit`` 200       API burst
-``bundle``            true       false: ship ``lambdas/`` without pip (tests)
-====================  =========  ==================================================
+The serving functions run the same handler as the API function but on their
+own instances, with more memory: a recommender or forecast shard loaded once
+stays in memory for that instance's life (``augury.serving``), and control-plane
+traffic never evicts it. Settings come from context (``augury_cdk.settings``).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import App, CfnOutput, Duration, Environment, RemovalPolicy, Stack, Tags
-from constructs import Construct, Node
+from aws_cdk import App, CfnOutput, Duration, Environment, Stack, Tags
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
 
 from augury_cdk.api import SERVICES, AuguryApi
 from augury_cdk.checks import add_checks
-from augury_cdk.functions import (
-    PythonFunctions,
-    grant_data,
+from augury_cdk.functions import PythonFunctions, lambda_code
+from augury_cdk.grants import (
+    grant_blobs,
+    grant_data_access_roles,
+    grant_metadata,
+    grant_publish,
     grant_state_machine_start,
-    lambda_code,
-    stack_environment,
+    grant_table,
 )
+from augury_cdk.ingestion import Ingestion
+from augury_cdk.settings import StackSettings
 from augury_cdk.storage import Storage
+from augury_cdk.trainers import Trainers
 from augury_cdk.workflows import WorkflowStateMachines
 
-STACK_NAME = "Augury"
+__all__ = ["STACK_NAME", "AuguryStack", "StackSettings", "build_app"]
+
+STACK_NAME = StackSettings.stack_name
 FEATURE_FLAGS: dict[str, Any] = {
     # Grant S3 server access log delivery by bucket policy rather than the
     # LogDeliveryWrite ACL, so every bucket can keep ACLs disabled.
     "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
 }
-
-
-@dataclass(frozen=True)
-class StackSettings:
-    """What the context may change; everything else is a decision made in code."""
-
-    prefix: str = "augury-"
-    removal_policy: RemovalPolicy = RemovalPolicy.RETAIN
-    throttle_rate_limit: float = 100.0
-    throttle_burst_limit: int = 200
-    bundle: bool = True
-
-    @classmethod
-    def from_context(cls, node: Node) -> StackSettings:
-        """Read context; CLI values arrive as strings, ``cdk.json`` values as JSON."""
-        default = cls()
-
-        def get(key: str, fallback: Any) -> Any:
-            value = node.try_get_context(key)
-            return fallback if value is None or value == "" else value
-
-        policy = str(get("removalPolicy", "retain")).strip().upper()
-        if policy not in RemovalPolicy.__members__:
-            raise ValueError(f"context removalPolicy={policy!r}: use retain, destroy or snapshot")
-        return cls(
-            prefix=str(get("prefix", default.prefix)),
-            removal_policy=RemovalPolicy[policy],
-            throttle_rate_limit=float(get("throttleRateLimit", default.throttle_rate_limit)),
-            throttle_burst_limit=int(get("throttleBurstLimit", default.throttle_burst_limit)),
-            bundle=_flag(get("bundle", default.bundle)),
-        )
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() not in ("false", "0", "no", "off")
+API_TIMEOUT = Duration.seconds(29)  # API Gateway's integration limit
+SERVING_EPHEMERAL_MB = 2048  # models and forecast shards are downloaded to /tmp
+WORKFLOW_EPHEMERAL_MB = 10240  # users' import files and exports pass through /tmp
 
 
 class AuguryStack(Stack):
@@ -92,46 +73,146 @@ class AuguryStack(Stack):
             description="Augury: open-source Amazon Forecast and Amazon Personalize",
             **kwargs,
         )
-        self.settings = settings
-        self.storage = Storage(self, "Storage", removal_policy=settings.removal_policy)
+        self.settings = s = settings
+        self.storage = Storage(self, "Storage", removal_policy=s.removal_policy)
+        self.trainers = Trainers(self, "Trainers", storage=self.storage, settings=s)
+        self.ingestion = Ingestion(
+            self,
+            "Ingestion",
+            stream_name=f"{s.prefix}events",
+            retention_hours=s.stream_retention_hours,
+            removal_policy=s.removal_policy,
+        )
         functions = PythonFunctions(
             self,
             "Functions",
-            code=lambda_code(settings.bundle),
-            environment=stack_environment(self, self.storage, prefix=settings.prefix),
-            removal_policy=settings.removal_policy,
+            code=lambda_code(s.bundle),
+            environment=self.environment(),
+            removal_policy=s.removal_policy,
         )
-        self.workflow_step = functions.function(
-            "WorkflowStep",
-            handler="augury.handlers.workflow_step",
-            description="Runs one step of an Augury workflow for Step Functions",
-            timeout=Duration.minutes(5),
-        )
-        grant_data(self.workflow_step, self.storage)
+        self._workflow_step(functions)
         self.workflows = WorkflowStateMachines(
             self,
             "Workflows",
             step_function=self.workflow_step,
-            prefix=settings.prefix,
-            removal_policy=settings.removal_policy,
+            prefix=s.prefix,
+            removal_policy=s.removal_policy,
         )
-        self.api_function = functions.function(
-            "Api",
-            handler="augury.handlers.api",
-            description="Serves the Forecast and Personalize APIs behind API Gateway",
-            timeout=Duration.seconds(29),  # API Gateway's integration limit
-        )
-        grant_data(self.api_function, self.storage)
-        grant_state_machine_start(self.api_function, self.workflows.arns)
+        self._control_plane(functions)
+        self._serving(functions)
+        self._consumer(functions)
         self.api = AuguryApi(
             self,
             "Api",
-            handler=self.api_function,
-            throttle_rate_limit=settings.throttle_rate_limit,
-            throttle_burst_limit=settings.throttle_burst_limit,
-            removal_policy=settings.removal_policy,
+            handlers={
+                "forecast": self.api_function,
+                "personalize": self.api_function,
+                "personalize-events": self.api_function,
+                "personalize-runtime": self.serving["personalize-runtime"],
+                "forecastquery": self.serving["forecastquery"],
+            },
+            throttle_rate_limit=s.throttle_rate_limit,
+            throttle_burst_limit=s.throttle_burst_limit,
+            removal_policy=s.removal_policy,
+            request_body_limit_kb=s.request_body_limit_kb if s.waf else None,
         )
         self._outputs()
+
+    def environment(self) -> dict[str, str]:
+        """The adapters' URIs (``augury.settings``): every function bootstraps the same runtime.
+
+        What each function may actually do is decided by its role, not its variables.
+        """
+        s, storage = self.settings, self.storage
+        return {
+            "AUGURY_METADATA": f"dynamodb://{storage.table.table_name}",
+            "AUGURY_BLOBS": f"s3://{storage.bucket.bucket_name}",
+            "AUGURY_HISTORY": (
+                f"dynamodb://{storage.history_table.table_name}"
+                f"?ttl_days={s.history_ttl_days}&max_events={s.history_max_events}"
+            ),
+            "AUGURY_WORKFLOWS": f"stepfunctions://{s.prefix}",
+            "AUGURY_EVENTS": f"kinesis://{self.ingestion.stream.stream_name}",
+            "AUGURY_TRAINER": self.trainers.uri(),
+            "AUGURY_EXTERNAL": "s3://",
+            "AUGURY_REGION": self.region,
+            "AUGURY_ACCOUNT": self.account,
+        }
+
+    def _workflow_step(self, functions: PythonFunctions) -> None:
+        self.workflow_step = functions.function(
+            "WorkflowStep",
+            handler="augury.handlers.workflow_step",
+            description="Runs one step of an Augury workflow for Step Functions",
+            timeout=Duration.minutes(15),  # Lambda's maximum: an import step streams a file
+            memory_size=self.settings.workflow_memory_size,
+            ephemeral_storage_mb=WORKFLOW_EPHEMERAL_MB,
+        )
+        grant_metadata(self.workflow_step, self.storage, write=True)
+        grant_blobs(self.workflow_step, self.storage, access="read-write")
+        grant_table(self.workflow_step, self.storage.history_table, write=False)  # batch jobs
+        self.trainers.grant_run(self.workflow_step)
+        grant_data_access_roles(self.workflow_step, self.settings.data_access_role_arns)
+
+    def _control_plane(self, functions: PythonFunctions) -> None:
+        self.api_function = functions.function(
+            "Api",
+            handler="augury.handlers.api",
+            description="Serves the Forecast and Personalize control planes and PutEvents",
+            timeout=API_TIMEOUT,
+            memory_size=self.settings.api_memory_size,
+        )
+        grant_metadata(self.api_function, self.storage, write=True)
+        grant_blobs(self.api_function, self.storage, access="read")
+        grant_state_machine_start(self.api_function, self.workflows.arns)
+        grant_publish(self.api_function, self.ingestion.stream)
+        self.trainers.grant_stop(self.api_function)
+
+    def _serving(self, functions: PythonFunctions) -> None:
+        self.serving: dict[str, lambda_.IFunction] = {}
+        self.serving_functions: dict[str, lambda_.Function] = {}
+        for service, construct_id, description in [
+            ("personalize-runtime", "PersonalizeRuntime", "GetRecommendations and ranking"),
+            ("forecastquery", "ForecastQuery", "QueryForecast"),
+        ]:
+            function = functions.function(
+                construct_id,
+                handler="augury.handlers.api",
+                description=f"Serves {description}; models stay loaded per instance",
+                timeout=API_TIMEOUT,
+                memory_size=self.settings.serving_memory_size,
+                ephemeral_storage_mb=SERVING_EPHEMERAL_MB,
+            )
+            grant_metadata(function, self.storage, write=False)
+            grant_blobs(function, self.storage, access="read")
+            if service == "personalize-runtime":
+                grant_table(function, self.storage.history_table, write=False)
+            self.serving_functions[service] = function
+            self.serving[service] = self._warm(function)
+
+    def _warm(self, function: lambda_.Function) -> lambda_.IFunction:
+        """With provisioned concurrency from context, the API calls a warm alias instead."""
+        count = self.settings.serving_provisioned_concurrency
+        if count == 0:
+            return function
+        return function.add_alias("live", provisioned_concurrent_executions=count)
+
+    def _consumer(self, functions: PythonFunctions) -> None:
+        self.consumer = functions.function(
+            "EventsConsumer",
+            handler="augury.handlers.events",
+            description="Applies PutEvents/PutUsers/PutItems from Kinesis to history and S3",
+            timeout=Duration.minutes(2),
+            memory_size=1024,
+        )
+        grant_table(self.consumer, self.storage.history_table, write=True)
+        grant_metadata(self.consumer, self.storage, write=False)
+        grant_blobs(self.consumer, self.storage, access="put")
+        self.ingestion.attach_consumer(
+            self.consumer,
+            batch_size=self.settings.consumer_batch_size,
+            parallelization=self.settings.consumer_parallelization,
+        )
 
     def _outputs(self) -> None:
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="The REST API")
@@ -142,18 +223,31 @@ class AuguryStack(Stack):
                 value=self.api.endpoint(service),
                 description=f"endpoint_url for boto3.client('{service}')",
             )
-        CfnOutput(self, "TableName", value=self.storage.table.table_name)
-        CfnOutput(self, "BucketName", value=self.storage.bucket.bucket_name)
+        storage, ingestion = self.storage, self.ingestion
+        CfnOutput(self, "TableName", value=storage.table.table_name)
+        CfnOutput(self, "HistoryTableName", value=storage.history_table.table_name)
+        CfnOutput(self, "BucketName", value=storage.bucket.bucket_name)
+        CfnOutput(self, "EventStreamName", value=ingestion.stream.stream_name)
+        CfnOutput(
+            self,
+            "ConsumerFailureQueueUrl",
+            value=ingestion.failures.queue_url,
+            description="Kinesis batches the consumer gave up on, for replay",
+        )
+        CfnOutput(self, "TrainingRoleArn", value=self.trainers.role.role_arn)
 
 
-def build_app(context: Mapping[str, Any] | None = None) -> tuple[App, AuguryStack]:
+def build_app(
+    context: Mapping[str, Any] | None = None, *, outdir: str | None = None
+) -> tuple[App, AuguryStack]:
     """The app ``cdk/app.py`` synthesizes (tests call it with their own context)."""
-    app = App(context={**FEATURE_FLAGS, **(context or {})})
+    app = App(context={**FEATURE_FLAGS, **(context or {})}, outdir=outdir)
+    settings = StackSettings.from_context(app.node)
     account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")
     stack = AuguryStack(
         app,
-        STACK_NAME,
-        settings=StackSettings.from_context(app.node),
+        settings.stack_name,
+        settings=settings,
         env=Environment(account=account, region=region) if account and region else None,
     )
     Tags.of(app).add("project", "augury")

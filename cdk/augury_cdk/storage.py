@@ -1,4 +1,12 @@
-"""Storage: the S3 data bucket (blobs) and the DynamoDB resources table (metadata)."""
+"""Storage: the S3 data bucket (blobs) and two DynamoDB tables, resources and user history.
+
+Both tables take their keys from the adapters' own definitions
+(``augury.aws.dynamodb_store.table_definition`` and
+``augury.aws.dynamodb_history.history_table_definition``), the schemas the
+adapters' moto tests create, so the deployed tables and the code cannot drift.
+There is no forecast-lookup table: QueryForecast reads one Parquet shard of the
+forecast from the bucket (``augury.serving.forecast_shards``) and caches it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from augury.aws.dynamodb_history import TTL_ATTRIBUTE, history_table_definition
 from augury.aws.dynamodb_store import table_definition
 
 _ATTRIBUTE_TYPES = {
@@ -19,11 +28,7 @@ _ATTRIBUTE_TYPES = {
 
 
 class Storage(Construct):
-    """The bucket and table every Lambda function reads and writes.
-
-    The table's keys and indexes come from ``augury.aws.dynamodb_store.table_definition``,
-    the schema the adapter (and its moto tests) use, so the two cannot drift.
-    """
+    """The data bucket, its access-log bucket, the resources table and the history table."""
 
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy):
         super().__init__(scope, construct_id)
@@ -61,14 +66,31 @@ class Storage(Construct):
             ],
             removal_policy=removal_policy,
         )
-        self.table = _resources_table(self, removal_policy)
+        self.table = _table(self, "Resources", table_definition(), removal_policy)
         self.index_names = [
             index["IndexName"] for index in table_definition().get("GlobalSecondaryIndexes", [])
         ]
+        # Each user's recent events and the newest PutUsers / PutItems rows, for
+        # serving. Items carry their expiry; DynamoDB's TTL deletes them for free
+        # (the adapter also ignores expired items, as TTL deletion lags by days).
+        self.history_table = _table(
+            self,
+            "History",
+            history_table_definition(),
+            removal_policy,
+            time_to_live_attribute=TTL_ATTRIBUTE,
+        )
 
 
-def _resources_table(scope: Construct, removal_policy: RemovalPolicy) -> dynamodb.Table:
-    definition = table_definition()
+def _table(
+    scope: Construct,
+    construct_id: str,
+    definition: dict[str, Any],
+    removal_policy: RemovalPolicy,
+    *,
+    time_to_live_attribute: str | None = None,
+) -> dynamodb.Table:
+    """An on-demand, encrypted, recoverable table laid out as ``definition`` says."""
     types = {a["AttributeName"]: a["AttributeType"] for a in definition["AttributeDefinitions"]}
 
     def attribute(name: str) -> dynamodb.Attribute:
@@ -77,7 +99,7 @@ def _resources_table(scope: Construct, removal_policy: RemovalPolicy) -> dynamod
     keys = _keys(definition["KeySchema"])
     table = dynamodb.Table(
         scope,
-        "Resources",
+        construct_id,
         partition_key=attribute(keys["HASH"]),
         sort_key=attribute(keys["RANGE"]) if "RANGE" in keys else None,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -86,6 +108,7 @@ def _resources_table(scope: Construct, removal_policy: RemovalPolicy) -> dynamod
         ),
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
         deletion_protection=removal_policy == RemovalPolicy.RETAIN,
+        time_to_live_attribute=time_to_live_attribute,
         removal_policy=removal_policy,
     )
     for index in definition.get("GlobalSecondaryIndexes", []):

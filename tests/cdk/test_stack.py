@@ -1,86 +1,58 @@
-"""The CDK app: template assertions and cdk-nag, on one synthesis per module.
+"""The default stack, resource by resource: what a production review checks, on one synthesis.
 
-Synthesis takes seconds, so the app is built once (``bundle=false``: the Lambda
-code is ``lambdas/`` as it is, and pip never runs). Building it adds cdk-nag's
-AWS Solutions checks, and with cdk-nag 3 an unacknowledged error or warning
-fails ``synth()``: the fixture's synth succeeding is itself the nag check, and
-``test_cdk_nag_reports_nothing_unacknowledged`` says what it found if it fails.
+cdk-nag runs inside the synth (see conftest); the rest asserts the template:
+storage durability and encryption, the API's authorization and limits, the
+ingestion path's failure handling, the trainers, the serving split, and each
+role's policy against the adapter calls it serves.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "cdk"))
-
-from aws_cdk import App, RemovalPolicy
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Annotations, Match
 from cdk_nag import AwsSolutionsChecks
 
+from augury.aws.dynamodb_history import TTL_ATTRIBUTE
 from augury.workflows.asl import state_machine_name
 from augury.workflows.catalog import WORKFLOWS
-from augury_cdk.stack import AuguryStack, StackSettings, build_app
+from tests.cdk.conftest import Synthesized, as_list, synthesize
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(180)
 
 SERVICES = ("forecast", "forecastquery", "personalize", "personalize-runtime", "personalize-events")
+WRITE_ACTIONS = re.compile(r":(Put|Delete|Update|Create|Start|Stop|Send|BatchWrite|Abort|Pass)")
 
 
 @pytest.fixture(scope="module")
-def synthesized() -> tuple[AuguryStack, Exception | None]:
-    """The app, synthesized once; a synth error (cdk-nag findings) is kept, not raised."""
-    app, stack = build_app({"bundle": "false", "prefix": "augury-"})
-    try:
-        app.synth()
-    except Exception as error:
-        return stack, error
-    return stack, None
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    return synthesize({}, tmp_path_factory.mktemp("cdk.out"))
 
 
-@pytest.fixture(scope="module")
-def stack(synthesized: tuple[AuguryStack, Exception | None]) -> AuguryStack:
-    return synthesized[0]
-
-
-@pytest.fixture(scope="module")
-def template(stack: AuguryStack) -> Template:
-    return Template.from_stack(stack)
-
-
-def _resources(template: Template, kind: str) -> dict[str, Any]:
-    return template.find_resources(kind)
-
-
-def test_cdk_nag_reports_nothing_unacknowledged(
-    synthesized: tuple[AuguryStack, Exception | None],
-) -> None:
-    stack, error = synthesized
-    report = AwsSolutionsChecks().validate_scope(stack)
+def test_cdk_nag_reports_nothing_unacknowledged(synth: Synthesized) -> None:
+    report = AwsSolutionsChecks().validate_scope(synth.stack)
     findings = [
         f"{violation.rule_name} ({violation.severity}) at {resource.construct_path}"
         for violation in report.violations
         for resource in violation.violating_resources
     ]
     assert findings == [], "\n".join(findings)
-    assert error is None, f"synth failed: {error}"
-    annotations = Annotations.from_stack(stack)
+    assert synth.error is None, f"synth failed: {synth.error}"
+    annotations = Annotations.from_stack(synth.stack)
     for found in (annotations.find_error, annotations.find_warning):
         assert found("*", Match.string_like_regexp("AwsSolutions-.*")) == []
         assert found("*", Match.any_value()) == []  # nor any CDK warning (deprecations)
 
 
-def test_data_bucket_is_encrypted_private_versioned_logged_and_ssl_only(
-    template: Template,
-) -> None:
-    template.has_resource_properties(
+# -- storage --------------------------------------------------------------------------------
+
+
+def test_buckets_are_encrypted_private_ssl_only_and_retained(synth: Synthesized) -> None:
+    synth.template.has_resource_properties(
         "AWS::S3::Bucket",
         {
             "BucketEncryption": {
@@ -98,12 +70,12 @@ def test_data_bucket_is_encrypted_private_versioned_logged_and_ssl_only(
             "LoggingConfiguration": Match.object_like({"LogFilePrefix": "data/"}),
         },
     )
-    for bucket in _resources(template, "AWS::S3::Bucket").values():
-        assert bucket["UpdateReplacePolicy"] == "Retain"
-        assert bucket["DeletionPolicy"] == "Retain"
+    buckets = synth.of_type("AWS::S3::Bucket")
+    for bucket in buckets.values():
+        assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
         assert "AccessControl" not in bucket["Properties"]  # ACLs stay disabled
-    policies = _resources(template, "AWS::S3::BucketPolicy")
-    assert len(policies) == len(_resources(template, "AWS::S3::Bucket"))
+    policies = synth.of_type("AWS::S3::BucketPolicy")
+    assert len(policies) == len(buckets)
     for policy in policies.values():
         assert {
             "Action": "s3:*",
@@ -113,68 +85,69 @@ def test_data_bucket_is_encrypted_private_versioned_logged_and_ssl_only(
         }.items() <= policy["Properties"]["PolicyDocument"]["Statement"][0].items()
 
 
-def test_resources_table_is_on_demand_recoverable_encrypted_with_both_indexes(
-    template: Template,
+def test_both_tables_are_on_demand_recoverable_encrypted_protected_and_retained(
+    synth: Synthesized,
 ) -> None:
-    template.has_resource_properties(
-        "AWS::DynamoDB::Table",
-        {
-            "BillingMode": "PAY_PER_REQUEST",
-            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-            "SSESpecification": {"SSEEnabled": True},
-            "KeySchema": [{"AttributeName": "arn", "KeyType": "HASH"}],
-            "GlobalSecondaryIndexes": Match.array_with(
-                [
-                    Match.object_like(
-                        {
-                            "IndexName": "by-kind",
-                            "KeySchema": [
-                                {"AttributeName": "kind", "KeyType": "HASH"},
-                                {"AttributeName": "sort_key", "KeyType": "RANGE"},
-                            ],
-                            "Projection": {"ProjectionType": "ALL"},
-                        }
-                    ),
-                    Match.object_like(
-                        {
-                            "IndexName": "by-parent",
-                            "KeySchema": [
-                                {"AttributeName": "parent_arn", "KeyType": "HASH"},
-                                {"AttributeName": "sort_key", "KeyType": "RANGE"},
-                            ],
-                            "Projection": {"ProjectionType": "ALL"},
-                        }
-                    ),
-                ]
-            ),
-        },
-    )
-    (table,) = _resources(template, "AWS::DynamoDB::Table").values()
-    assert table["DeletionPolicy"] == "Retain"
+    tables = synth.of_type("AWS::DynamoDB::Table")
+    assert set(tables) == {
+        synth.logical_id(synth.stack.storage.table),
+        synth.logical_id(synth.stack.storage.history_table),
+    }
+    for table in tables.values():
+        properties = table["Properties"]
+        assert properties["BillingMode"] == "PAY_PER_REQUEST"
+        assert properties["PointInTimeRecoverySpecification"] == {
+            "PointInTimeRecoveryEnabled": True
+        }
+        assert properties["SSESpecification"] == {"SSEEnabled": True}
+        assert properties["DeletionProtectionEnabled"] is True
+        assert table["DeletionPolicy"] == "Retain"
 
 
-def test_every_api_method_requires_sigv4(template: Template) -> None:
-    methods = _resources(template, "AWS::ApiGateway::Method")
+def test_resources_table_has_the_adapters_keys_and_both_indexes(synth: Synthesized) -> None:
+    table = synth.resources[synth.logical_id(synth.stack.storage.table)]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "arn", "KeyType": "HASH"}]
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert indexes["by-kind"]["KeySchema"] == [
+        {"AttributeName": "kind", "KeyType": "HASH"},
+        {"AttributeName": "sort_key", "KeyType": "RANGE"},
+    ]
+    assert indexes["by-parent"]["KeySchema"][0] == {
+        "AttributeName": "parent_arn",
+        "KeyType": "HASH",
+    }
+    assert "TimeToLiveSpecification" not in table  # resources never expire
+
+
+def test_history_table_expires_items_on_the_adapters_ttl_attribute(synth: Synthesized) -> None:
+    table = synth.resources[synth.logical_id(synth.stack.storage.history_table)]["Properties"]
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+
+
+# -- API ------------------------------------------------------------------------------------
+
+
+def test_every_api_method_requires_sigv4_and_nothing_bypasses_the_api(synth: Synthesized) -> None:
+    methods = synth.of_type("AWS::ApiGateway::Method")
     assert len(methods) == len(SERVICES)
     for method in methods.values():
         assert method["Properties"]["AuthorizationType"] == "AWS_IAM"
         assert method["Properties"]["Integration"]["Type"] == "AWS_PROXY"
-    assert not _resources(template, "AWS::Lambda::Url")
-
-
-def test_the_five_base_paths_exist(template: Template) -> None:
+    assert not synth.of_type("AWS::Lambda::Url")
     parts = {
-        resource["Properties"]["PathPart"]
-        for resource in _resources(template, "AWS::ApiGateway::Resource").values()
+        r["Properties"]["PathPart"] for r in synth.of_type("AWS::ApiGateway::Resource").values()
     }
-    assert set(SERVICES) <= parts
-    assert "{proxy+}" in parts
+    assert set(SERVICES) <= parts and "{proxy+}" in parts
 
 
-def test_json_services_require_a_target_header(template: Template) -> None:
+def test_json_services_require_a_target_header(synth: Synthesized) -> None:
     required = [
         method
-        for method in _resources(template, "AWS::ApiGateway::Method").values()
+        for method in synth.of_type("AWS::ApiGateway::Method").values()
         if method["Properties"].get("RequestParameters")
         == {"method.request.header.X-Amz-Target": True}
     ]
@@ -182,8 +155,8 @@ def test_json_services_require_a_target_header(template: Template) -> None:
     assert all("RequestValidatorId" in method["Properties"] for method in required)
 
 
-def test_stage_logs_traces_and_throttles(template: Template) -> None:
-    template.has_resource_properties(
+def test_stage_logs_traces_and_throttles(synth: Synthesized) -> None:
+    synth.template.has_resource_properties(
         "AWS::ApiGateway::Stage",
         {
             "TracingEnabled": True,
@@ -193,6 +166,7 @@ def test_stage_logs_traces_and_throttles(template: Template) -> None:
                     Match.object_like(
                         {
                             "LoggingLevel": "INFO",
+                            "DataTraceEnabled": False,  # bodies carry users' data
                             "ThrottlingRateLimit": 100,
                             "ThrottlingBurstLimit": 200,
                             "HttpMethod": "*",
@@ -205,12 +179,391 @@ def test_stage_logs_traces_and_throttles(template: Template) -> None:
     )
 
 
-def test_one_state_machine_per_workflow_compiled_from_its_definition(
-    template: Template,
+def test_waf_limits_request_bodies_on_the_stage(synth: Synthesized) -> None:
+    (acl,) = synth.of_type("AWS::WAFv2::WebACL").values()
+    properties = acl["Properties"]
+    assert properties["Scope"] == "REGIONAL" and properties["DefaultAction"] == {"Allow": {}}
+    assert properties["AssociationConfig"]["RequestBody"]["API_GATEWAY"] == {
+        "DefaultSizeInspectionLimit": "KB_64"
+    }
+    (rule,) = properties["Rules"]
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 413
+    too_large, not_exempt = rule["Statement"]["AndStatement"]["Statements"]
+    size = too_large["SizeConstraintStatement"]
+    assert (size["ComparisonOperator"], size["Size"]) == ("GT", 64 * 1024)
+    assert size["FieldToMatch"] == {"Body": {"OversizeHandling": "MATCH"}}
+    exempt = re.compile(
+        not_exempt["NotStatement"]["Statement"]["RegexMatchStatement"]["RegexString"]
+    )
+    assert exempt.search("/v1/personalize-events/items")
+    assert exempt.search("/v1/personalize-runtime/personalize-ranking")
+    assert not exempt.search("/v1/personalize-events/events")
+    assert not exempt.search("/v1/personalize")
+    (association,) = synth.of_type("AWS::WAFv2::WebACLAssociation").values()
+    stage = synth.logical_id(synth.stack.api.rest_api.deployment_stage)
+    assert {"Ref": stage} in association["Properties"]["ResourceArn"]["Fn::Join"][1]
+
+
+def test_serving_paths_go_to_their_own_functions(synth: Synthesized) -> None:
+    stack = synth.stack
+    expected = {
+        "forecast": stack.api_function,
+        "personalize": stack.api_function,
+        "personalize-events": stack.api_function,
+        "personalize-runtime": stack.serving_functions["personalize-runtime"],
+        "forecastquery": stack.serving_functions["forecastquery"],
+    }
+    for service, function in expected.items():
+        resource = synth.logical_id(stack.api.resources[service])
+        method = next(
+            m["Properties"]
+            for m in synth.of_type("AWS::ApiGateway::Method").values()
+            if _method_under(m["Properties"], resource, synth)
+        )
+        assert synth.logical_id(function) in json.dumps(method["Integration"]["Uri"]), service
+
+
+def _method_under(method: dict[str, Any], resource: str, synth: Synthesized) -> bool:
+    parent = method["ResourceId"]["Ref"]
+    if parent == resource:
+        return True
+    path = synth.resources[parent]["Properties"]
+    return path.get("ParentId") == {"Ref": resource}
+
+
+# -- functions ------------------------------------------------------------------------------
+
+
+def test_functions_are_traced_and_share_the_aws_configuration(synth: Synthesized) -> None:
+    functions = synth.of_type("AWS::Lambda::Function")
+    handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
+    assert handlers == [
+        "augury.handlers.api",
+        "augury.handlers.api",
+        "augury.handlers.api",
+        "augury.handlers.events",
+        "augury.handlers.workflow_step",
+    ]
+    for function in functions.values():
+        properties = function["Properties"]
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        assert properties["Runtime"] in ("python3.12", "python3.13")
+        assert properties["Architectures"] == ["x86_64"]
+        assert "LogGroup" in properties["LoggingConfig"]
+        variables = properties["Environment"]["Variables"]
+        assert variables["AUGURY_WORKFLOWS"] == "stepfunctions://augury-"
+        assert variables["AUGURY_EXTERNAL"] == "s3://"
+        history = json.dumps(variables["AUGURY_HISTORY"])
+        assert synth.logical_id(synth.stack.storage.history_table) in history
+        assert "?ttl_days=90&max_events=500" in history
+        assert synth.logical_id(synth.stack.ingestion.stream) in json.dumps(
+            variables["AUGURY_EVENTS"]
+        )
+        assert "kinesis://" in json.dumps(variables["AUGURY_EVENTS"])
+
+
+def test_serving_functions_have_more_memory_and_room_for_models(synth: Synthesized) -> None:
+    for function in synth.stack.serving_functions.values():
+        properties = synth.resources[synth.logical_id(function)]["Properties"]
+        assert properties["MemorySize"] == 2048
+        assert properties["EphemeralStorage"] == {"Size": 2048}
+        assert properties["Timeout"] <= 29
+    api = synth.resources[synth.logical_id(synth.stack.api_function)]["Properties"]
+    assert api["MemorySize"] == 1024 and api["Timeout"] <= 29
+
+
+def test_log_groups_expire(synth: Synthesized) -> None:
+    for group in synth.of_type("AWS::Logs::LogGroup").values():
+        assert group["Properties"]["RetentionInDays"] == 30
+
+
+# -- ingestion ------------------------------------------------------------------------------
+
+
+def test_event_stream_is_on_demand_encrypted_and_named_from_the_prefix(synth: Synthesized) -> None:
+    (stream,) = synth.of_type("AWS::Kinesis::Stream").values()
+    assert stream["Properties"]["Name"] == "augury-events"
+    assert stream["Properties"]["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+    assert stream["Properties"]["StreamEncryption"] == {
+        "EncryptionType": "KMS",
+        "KeyId": "alias/aws/kinesis",
+    }
+    assert stream["Properties"]["RetentionPeriodHours"] == 24
+    assert stream["DeletionPolicy"] == "Retain"
+
+
+def test_consumer_reports_partial_failures_bisects_retries_and_dead_letters(
+    synth: Synthesized,
 ) -> None:
+    (mapping,) = synth.of_type("AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["FunctionName"] == {"Ref": synth.logical_id(synth.stack.consumer)}
+    assert properties["EventSourceArn"] == {
+        "Fn::GetAtt": [synth.logical_id(synth.stack.ingestion.stream), "Arn"]
+    }
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BisectBatchOnFunctionError"] is True
+    assert properties["MaximumRetryAttempts"] == 5
+    assert properties["MaximumRecordAgeInSeconds"] == 6 * 3600
+    assert properties["StartingPosition"] == "TRIM_HORIZON"
+    assert properties["ParallelizationFactor"] == 2
+    assert properties["BatchSize"] == 100
+    queue = synth.logical_id(synth.stack.ingestion.failures)
+    assert properties["DestinationConfig"] == {
+        "OnFailure": {"Destination": {"Fn::GetAtt": [queue, "Arn"]}}
+    }
+    failures = synth.resources[queue]["Properties"]
+    assert failures["SqsManagedSseEnabled"] is True
+    assert failures["MessageRetentionPeriod"] == 14 * 86400
+    (queue_policy,) = synth.of_type("AWS::SQS::QueuePolicy").values()
+    (deny,) = queue_policy["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_only_the_api_function_publishes_events(synth: Synthesized) -> None:
+    stack = synth.stack
+    publishers = [
+        name
+        for name, role in _roles(stack).items()
+        if any(a.startswith("kinesis:Put") for a in synth.actions(role))
+    ]
+    assert publishers == ["Api"]
+    (statement,) = [
+        s for s in synth.statements(stack.api_function.role) if "kinesis:PutRecords" in s["Action"]
+    ]
+    assert statement["Action"] == ["kinesis:PutRecords"]
+    assert statement["Resource"] == {
+        "Fn::GetAtt": [synth.logical_id(stack.ingestion.stream), "Arn"]
+    }
+
+
+# -- trainers -------------------------------------------------------------------------------
+
+
+def test_training_images_are_staged_from_the_dockerfiles_with_a_minimal_context(
+    synth: Synthesized,
+) -> None:
+    manifest = json.loads((synth.outdir / f"{synth.stack.stack_name}.assets.json").read_text())
+    images = {image["displayName"]: image["source"] for image in manifest["dockerImages"].values()}
+    assert set(images) == {"augury-forecasting", "augury-personalization"}
+    for name, source in images.items():
+        container = name.removeprefix("augury-")
+        assert source["dockerFile"] == f"training_containers/{container}.Dockerfile"
+        assert source["platform"] == "linux/amd64"
+        staged = synth.outdir / source["directory"]
+        assert sorted(p.name for p in staged.iterdir()) == [
+            "README.md",
+            "lambdas",
+            "pyproject.toml",
+            "training_containers",
+        ]
+        assert not list(staged.rglob("__pycache__"))
+
+
+def test_trainer_uri_names_the_role_both_images_and_the_instance_choices(
+    synth: Synthesized,
+) -> None:
+    stack = synth.stack
+    variables = synth.resources[synth.logical_id(stack.workflow_step)]["Properties"]
+    parts = variables["Environment"]["Variables"]["AUGURY_TRAINER"]["Fn::Join"][1]
+    text = "".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
+    assert text.startswith("sagemaker://?role_arn=")
+    assert json.dumps({"Fn::GetAtt": [synth.logical_id(stack.trainers.role), "Arn"]}) in text
+    for container in ("forecasting", "personalization"):
+        assert f"&image.{container}=" in text
+    assert text.count("container-assets") == 2
+    for choice in (
+        "instance.forecasting=ml.m5.xlarge",
+        "instance.personalization=ml.m5.xlarge",
+        "gpu_instance.personalization=ml.g5.xlarge",
+        "spot.forecasting=true",
+        "spot.personalization=true",
+    ):
+        assert choice in text
+
+
+def test_sagemaker_role_reads_channels_writes_models_and_nothing_else(synth: Synthesized) -> None:
+    role = synth.stack.trainers.role
+    trust = synth.resources[synth.logical_id(role)]["Properties"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"] == [
+        {
+            "Action": "sts:AssumeRole",
+            "Effect": "Allow",
+            "Principal": {"Service": "sagemaker.amazonaws.com"},
+        }
+    ]
+    assert not synth.resources[synth.logical_id(role)]["Properties"].get("ManagedPolicyArns")
+    by_action = {action: s for s in synth.statements(role) for action in s["Action"]}
+    assert set(by_action) == {
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:AbortMultipartUpload",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchGetImage",
+        "ecr:GetAuthorizationToken",
+        "logs:CreateLogGroup",
+        "logs:DescribeLogStreams",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "cloudwatch:PutMetricData",
+    }
+    assert by_action["s3:ListBucket"]["Condition"] == {"StringLike": {"s3:prefix": ["resources/*"]}}
+    assert json.dumps(by_action["s3:GetObject"]["Resource"]).endswith('"/resources/*"]]}')
+    assert json.dumps(by_action["s3:PutObject"]["Resource"]).endswith(
+        '"/resources/*/augury-*/output/*"]]}'
+    )
+    assert by_action["cloudwatch:PutMetricData"]["Condition"] == {
+        "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}
+    }
+    for action in ("ecr:BatchGetImage", "logs:PutLogEvents"):
+        assert by_action[action]["Resource"] != "*"
+
+
+def test_only_the_workflow_step_starts_training_and_passes_only_the_training_role(
+    synth: Synthesized,
+) -> None:
+    stack = synth.stack
+    sagemaker = {
+        name: sorted(a for a in synth.actions(role) if a.startswith("sagemaker:"))
+        for name, role in _roles(stack).items()
+    }
+    assert sagemaker == {
+        "WorkflowStep": [
+            "sagemaker:CreateTrainingJob",
+            "sagemaker:DescribeTrainingJob",
+            "sagemaker:StopTrainingJob",
+        ],
+        "Api": ["sagemaker:StopTrainingJob"],  # StopResource
+        "PersonalizeRuntime": [],
+        "ForecastQuery": [],
+        "EventsConsumer": [],
+    }
+    for role in (stack.workflow_step.role, stack.api_function.role):
+        for statement in synth.statements(role):
+            if any(a.startswith("sagemaker:") for a in statement["Action"]):
+                assert json.dumps(statement["Resource"]).endswith(':training-job/augury-*"]]}')
+    (pass_role,) = [
+        s for s in synth.statements(stack.workflow_step.role) if "iam:PassRole" in s["Action"]
+    ]
+    assert pass_role["Resource"] == {"Fn::GetAtt": [synth.logical_id(stack.trainers.role), "Arn"]}
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
+    }
+    for name, role in _roles(stack).items():
+        if name != "WorkflowStep":
+            assert "iam:PassRole" not in synth.actions(role)
+
+
+# -- least privilege ------------------------------------------------------------------------
+
+
+COMMON = {"logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments"}
+COMMON |= {"xray:PutTelemetryRecords"}
+READ = {"dynamodb:GetItem", "dynamodb:Query", "s3:ListBucket", "s3:GetObject"}
+WRITE = {"dynamodb:PutItem", "dynamodb:DeleteItem", "s3:PutObject", "s3:DeleteObject"}
+WRITE |= {"s3:AbortMultipartUpload"}
+KINESIS_READ = {f"kinesis:{a}" for a in ("DescribeStreamSummary", "GetRecords", "ListShards")}
+KINESIS_READ |= {f"kinesis:{a}" for a in ("GetShardIterator", "SubscribeToShard", "ListStreams")}
+KINESIS_READ |= {"kinesis:DescribeStream", "kinesis:DescribeStreamConsumer"}
+TRAINING = {f"sagemaker:{a}TrainingJob" for a in ("Create", "Describe", "Stop")}
+
+
+def test_each_function_may_call_exactly_what_its_adapters_call(synth: Synthesized) -> None:
+    expected = {
+        "Api": COMMON
+        | READ
+        | {"dynamodb:PutItem", "dynamodb:DeleteItem", "states:StartExecution"}
+        | {"kinesis:PutRecords", "sagemaker:StopTrainingJob"},
+        "PersonalizeRuntime": COMMON | READ,
+        "ForecastQuery": COMMON | READ,
+        "WorkflowStep": COMMON | READ | WRITE | TRAINING | {"iam:PassRole", "sts:AssumeRole"},
+        "EventsConsumer": COMMON
+        | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"}
+        | {"s3:PutObject"}
+        | KINESIS_READ
+        | {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+    }
+    actual = {name: synth.actions(role) for name, role in _roles(synth.stack).items()}
+    assert actual == expected
+
+
+def test_serving_roles_cannot_write_anything(synth: Synthesized) -> None:
+    for service, function in synth.stack.serving_functions.items():
+        writes = {
+            a
+            for a in synth.actions(function.role)
+            if WRITE_ACTIONS.search(a) and not a.startswith(("logs:", "xray:"))
+        }
+        assert writes == set(), service
+
+
+def test_table_grants_name_their_table_and_indexes_never_a_wildcard(synth: Synthesized) -> None:
+    storage = synth.stack.storage
+    tables = {synth.logical_id(storage.table), synth.logical_id(storage.history_table)}
+    for name, role in _roles(synth.stack).items():
+        for statement in synth.statements(role):
+            if not any(a.startswith("dynamodb:") for a in statement["Action"]):
+                continue
+            for resource in as_list(statement["Resource"]):
+                text = json.dumps(resource)
+                assert "*" not in text, (name, text)
+                assert any(table in text for table in tables), (name, text)
+    history = synth.logical_id(storage.history_table)
+    history_writers = sorted(
+        name
+        for name, role in _roles(synth.stack).items()
+        for s in synth.statements(role)
+        if "dynamodb:PutItem" in s["Action"] and history in json.dumps(s["Resource"])
+    )
+    assert history_writers == ["EventsConsumer"]
+
+
+def test_no_wildcard_action_and_star_resources_only_where_aws_requires(
+    synth: Synthesized,
+) -> None:
+    allowed_on_star = re.compile(
+        r"^(xray:|ecr:GetAuthorizationToken$|cloudwatch:PutMetricData$|"
+        r"logs:(Create|Get|Update|Delete|List)LogDeliver|logs:(PutResourcePolicy|"
+        r"DescribeResourcePolicies|DescribeLogGroups)$)"
+    )
+    for policy in synth.of_type("AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = as_list(statement["Action"])
+            assert all("*" not in action for action in actions), actions
+            if statement["Resource"] == "*" or "*" in as_list(statement["Resource"]):
+                assert all(allowed_on_star.match(a) for a in actions), actions
+                if "cloudwatch:PutMetricData" in actions:
+                    assert "Condition" in statement
+
+
+def test_data_access_roles_are_assumable_only_when_tagged(synth: Synthesized) -> None:
+    assumers = [
+        name
+        for name, role in _roles(synth.stack).items()
+        if "sts:AssumeRole" in synth.actions(role)
+    ]
+    assert assumers == ["WorkflowStep"]
+    (statement,) = [
+        s
+        for s in synth.statements(synth.stack.workflow_step.role)
+        if "sts:AssumeRole" in s["Action"]
+    ]
+    assert json.dumps(statement["Resource"]).endswith(':role/*"]]}')
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/augury:data-access": "true"}
+    }
+
+
+# -- workflows ------------------------------------------------------------------------------
+
+
+def test_one_state_machine_per_workflow_compiled_from_its_definition(synth: Synthesized) -> None:
     machines = {
         machine["Properties"]["StateMachineName"]: machine["Properties"]
-        for machine in _resources(template, "AWS::StepFunctions::StateMachine").values()
+        for machine in synth.of_type("AWS::StepFunctions::StateMachine").values()
     }
     assert set(machines) == {state_machine_name("augury-", name) for name in WORKFLOWS}
     for name, workflow in WORKFLOWS.items():
@@ -224,60 +577,36 @@ def test_one_state_machine_per_workflow_compiled_from_its_definition(
 
 
 def test_state_machine_roles_may_only_invoke_the_workflow_step_function(
-    template: Template,
+    synth: Synthesized,
 ) -> None:
-    functions = _resources(template, "AWS::Lambda::Function")
-    (step_function,) = [
-        logical_id
-        for logical_id, function in functions.items()
-        if function["Properties"]["Handler"] == "augury.handlers.workflow_step"
-    ]
-    machine_roles = {
-        machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-        for machine in _resources(template, "AWS::StepFunctions::StateMachine").values()
-    }
-    for policy in _resources(template, "AWS::IAM::Policy").values():
-        roles = {role["Ref"] for role in policy["Properties"]["Roles"]}
-        if not roles & machine_roles:
-            continue
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            actions = _list(statement["Action"])
-            if any(action.startswith("lambda:") for action in actions):
-                assert actions == ["lambda:InvokeFunction"]
-                assert statement["Resource"] == {"Fn::GetAtt": [step_function, "Arn"]}
+    step = synth.logical_id(synth.stack.workflow_step)
+    for machine in synth.stack.workflows.state_machines.values():
+        for statement in synth.statements(machine.role):
+            if any(action.startswith("lambda:") for action in statement["Action"]):
+                assert statement["Action"] == ["lambda:InvokeFunction"]
+                assert statement["Resource"] == {"Fn::GetAtt": [step, "Arn"]}
             else:  # log delivery and X-Ray only
-                assert all(re.match(r"^(logs|xray):", action) for action in actions), actions
+                assert all(re.match(r"^(logs|xray):", a) for a in statement["Action"])
 
 
-def test_functions_are_traced_and_configured_for_aws(template: Template) -> None:
-    functions = _resources(template, "AWS::Lambda::Function")
-    handlers = {function["Properties"]["Handler"] for function in functions.values()}
-    assert handlers == {"augury.handlers.api", "augury.handlers.workflow_step"}
-    for function in functions.values():
-        properties = function["Properties"]
-        assert properties["TracingConfig"] == {"Mode": "Active"}
-        assert properties["Runtime"] in ("python3.12", "python3.13")
-        assert properties["Architectures"] == ["x86_64"]
-        variables = properties["Environment"]["Variables"]
-        for name in ("AUGURY_METADATA", "AUGURY_BLOBS", "AUGURY_REGION", "AUGURY_ACCOUNT"):
-            assert name in variables
-        assert variables["AUGURY_WORKFLOWS"] == "stepfunctions://augury-"
-        assert "LogGroup" in properties["LoggingConfig"]
+def test_only_the_api_function_may_start_workflows_and_only_augurys(synth: Synthesized) -> None:
+    machines = set(synth.of_type("AWS::StepFunctions::StateMachine"))
+    starters = [
+        name
+        for name, role in _roles(synth.stack).items()
+        if "states:StartExecution" in synth.actions(role)
+    ]
+    assert starters == ["Api"]
+    for statement in synth.statements(synth.stack.api_function.role):
+        if "states:StartExecution" in statement["Action"]:
+            assert {ref["Ref"] for ref in statement["Resource"]} == machines
 
 
-def test_only_the_api_function_may_start_workflows_and_only_augurys(template: Template) -> None:
-    machines = set(_resources(template, "AWS::StepFunctions::StateMachine"))
-    starters = []
-    for policy in _resources(template, "AWS::IAM::Policy").values():
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            if "states:StartExecution" in _list(statement["Action"]):
-                starters.append(policy["Properties"]["Roles"])
-                assert {ref["Ref"] for ref in statement["Resource"]} == machines
-    assert len(starters) == 1
+# -- outputs --------------------------------------------------------------------------------
 
 
-def test_outputs_name_the_api_endpoints_table_and_bucket(template: Template) -> None:
-    outputs = template.to_json()["Outputs"]
+def test_outputs_name_what_clients_and_operators_need(synth: Synthesized) -> None:
+    outputs = synth.template.to_json()["Outputs"]
     assert {
         "ApiUrl",
         "ForecastEndpoint",
@@ -286,34 +615,33 @@ def test_outputs_name_the_api_endpoints_table_and_bucket(template: Template) -> 
         "PersonalizeRuntimeEndpoint",
         "PersonalizeEventsEndpoint",
         "TableName",
+        "HistoryTableName",
         "BucketName",
+        "EventStreamName",
+        "ConsumerFailureQueueUrl",
+        "TrainingRoleArn",
     } <= set(outputs)
-    forecast = json.dumps(outputs["ForecastEndpoint"]["Value"])
-    assert forecast.endswith('"/forecast"]]}')
+    assert json.dumps(outputs["ForecastEndpoint"]["Value"]).endswith('"/forecast"]]}')
 
 
-def _list(value: Any) -> list[str]:
-    return value if isinstance(value, list) else [value]
+def test_template_holds_no_secrets(synth: Synthesized) -> None:
+    text = json.dumps(synth.template.to_json())
+    assert not re.search(r"AKIA[0-9A-Z]{16}", text)  # access key IDs
+    assert not re.search(r"(?i)(secret|password|token)\"\s*:\s*\"[^\"]{8,}", text)
+    assert "testing" not in text  # the test suite's dummy credentials
 
 
-def test_context_settings_parse_cli_strings_and_refuse_nonsense() -> None:
-    app = App(
-        context={
-            "removalPolicy": "destroy",
-            "throttleRateLimit": "25",
-            "throttleBurstLimit": "50",
-            "prefix": "dev-augury-",
-            "bundle": "false",
-        }
-    )
-    settings = StackSettings.from_context(app.node)
-    assert settings == StackSettings(
-        prefix="dev-augury-",
-        removal_policy=RemovalPolicy.DESTROY,
-        throttle_rate_limit=25.0,
-        throttle_burst_limit=50,
-        bundle=False,
-    )
-    assert StackSettings.from_context(App().node) == StackSettings()
-    with pytest.raises(ValueError, match="removalPolicy"):
-        StackSettings.from_context(App(context={"removalPolicy": "keep"}).node)
+def _roles(stack: Any) -> dict[str, Any]:
+    """Each function's role, by the function's construct ID."""
+    functions = [
+        stack.api_function,
+        stack.workflow_step,
+        stack.consumer,
+        *stack.serving_functions.values(),
+    ]
+    return {function.node.id: function.role for function in functions}
+
+
+def test_synth_wrote_the_template_where_the_cli_reads_it(synth: Synthesized) -> None:
+    template = synth.outdir / f"{synth.stack.stack_name}.template.json"
+    assert template.exists() and Path(synth.outdir / "manifest.json").exists()

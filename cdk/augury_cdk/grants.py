@@ -1,0 +1,145 @@
+"""Least-privilege grants: exactly the API calls each adapter makes, on exactly its resources.
+
+Written out instead of CDK's ``grant_read_write*`` helpers, which add calls
+Augury never makes (``BatchWriteItem``, ``s3:List*``, ``s3:*Object*``): each
+statement below names the adapter call it serves, so a reviewer can check it
+against ``lambdas/augury/aws/``. Every wildcard that remains is acknowledged
+for cdk-nag next to the grant, with the reason AWS leaves no narrower choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from augury_cdk.checks import acknowledge
+from augury_cdk.storage import Storage
+
+TABLE_READ = ("dynamodb:GetItem", "dynamodb:Query")
+"""``DynamoDBMetadataStore.get/list`` and ``DynamoDBUserHistoryStore.history/get_row/rows``."""
+TABLE_WRITE = ("dynamodb:PutItem", "dynamodb:DeleteItem")
+"""``create/update`` and ``append/put_row`` are conditional puts; ``delete``/``discard``."""
+OBJECT_READ = ("s3:GetObject",)
+"""``S3BlobStore.get_bytes/download_file`` (its HeadObject needs GetObject too)."""
+OBJECT_WRITE = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject")
+"""``put_bytes``, ``upload_file`` (multipart for large files), ``delete_prefix``."""
+DATA_ACCESS_TAG = "augury:data-access"
+"""A role carrying this tag with value ``true`` may be assumed to reach users' S3 data."""
+
+
+def grant_table(function: lambda_.Function, table: dynamodb.ITable, *, write: bool) -> None:
+    """Items of ``table`` only (never ``Scan``, never another table)."""
+    actions = [*TABLE_READ, *(TABLE_WRITE if write else ())]
+    function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[table.table_arn]))
+
+
+def grant_metadata(function: lambda_.Function, storage: Storage, *, write: bool) -> None:
+    """The resources table and, for listing, its named indexes (not ``index/*``)."""
+    grant_table(function, storage.table, write=write)
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["dynamodb:Query"],
+            resources=[f"{storage.table.table_arn}/index/{name}" for name in storage.index_names],
+        )
+    )
+
+
+def grant_blobs(function: lambda_.Function, storage: Storage, *, access: str) -> None:
+    """Objects of Augury's data bucket: ``read``, ``read-write``, or ``put`` (write only).
+
+    Listing (``S3BlobStore.list_keys``) is granted with read access, on the bucket only.
+    """
+    bucket = storage.bucket
+    actions = {
+        "read": OBJECT_READ,
+        "read-write": (*OBJECT_READ, *OBJECT_WRITE),
+        "put": ("s3:PutObject",),
+    }[access]
+    if access != "put":
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+        )
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects("*")])
+    )
+    acknowledge(
+        function.role,  # type: ignore[arg-type]
+        f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/*]",
+        "Object keys are created at run time, one prefix per resource (datasets, models, "
+        "forecasts, events); the grant covers objects of Augury's own data bucket only.",
+    )
+
+
+def grant_state_machine_start(function: lambda_.IFunction, state_machine_arns: list[str]) -> None:
+    """StartExecution on exactly these state machines (``StepFunctionsEngine.start``)."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=["states:StartExecution"], resources=state_machine_arns)
+    )
+
+
+def grant_publish(function: lambda_.IFunction, stream: kinesis.IStream) -> None:
+    """``KinesisEventStream.publish`` calls PutRecords and nothing else."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=["kinesis:PutRecords"], resources=[stream.stream_arn])
+    )
+
+
+def grant_data_access_roles(function: lambda_.Function, role_arns: Sequence[str]) -> None:
+    """``sts:AssumeRole`` for the roles requests name (``S3ExternalStorage``).
+
+    Amazon Forecast and Personalize read users' buckets as the role each request
+    names, so the role is known only at run time. With ``role_arns`` from context
+    the grant names them; without, it is this account's roles tagged
+    ``augury:data-access=true``: a role whose trust policy trusts the account
+    root is not assumable by Augury unless its owner also tags it.
+    """
+    if role_arns:
+        statement = iam.PolicyStatement(actions=["sts:AssumeRole"], resources=list(role_arns))
+        reason = (
+            "The operator listed these roles in context dataAccessRoleArns; Augury assumes "
+            "them to read and write users' S3 data, as the request's RoleArn names."
+        )
+    else:
+        stack = Stack.of(function)
+        statement = iam.PolicyStatement(
+            actions=["sts:AssumeRole"],
+            resources=[f"arn:{stack.partition}:iam::{stack.account}:role/*"],
+            conditions={"StringEquals": {f"aws:ResourceTag/{DATA_ACCESS_TAG}": "true"}},
+        )
+        reason = (
+            "Requests name the role to read users' S3 data with (DataSource.S3Config.RoleArn), "
+            "known only at run time; the grant is limited to this account's roles tagged "
+            f"{DATA_ACCESS_TAG}=true."
+        )
+    function.add_to_role_policy(statement)
+    for resource in statement.resources:
+        acknowledge(function.role, f"AwsSolutions-IAM5[Resource::{nag_string(resource)}]", reason)  # type: ignore[arg-type]
+
+
+def logical_id(construct: Construct) -> str:
+    """The CloudFormation logical ID of an L2 construct's resource (cdk-nag names it)."""
+    child = construct.node.default_child
+    return Stack.of(construct).get_logical_id(child)  # type: ignore[arg-type]
+
+
+def nag_string(value: str) -> str:
+    """How cdk-nag writes a resource string in a finding ID: pseudo parameters as ``<AWS::X>``."""
+    replacements = {
+        "${Token[AWS.Partition": "<AWS::Partition>",
+        "${Token[AWS.Region": "<AWS::Region>",
+        "${Token[AWS.AccountId": "<AWS::AccountId>",
+        "${Token[AWS.URLSuffix": "<AWS::URLSuffix>",
+    }
+    result = value
+    for token, pseudo in replacements.items():
+        while token in result:
+            start = result.index(token)
+            end = result.index("}", start) + 1
+            result = result[:start] + pseudo + result[end:]
+    return result
