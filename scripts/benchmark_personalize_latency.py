@@ -1,0 +1,517 @@
+"""Personalize serving latency and event freshness over HTTP, in embedded mode.
+
+Starts ``augury serve`` as a subprocess on a temporary data directory and
+drives it with stock boto3 clients only, as a user would:
+
+1. stage ml-100k's CSV files (``scripts/movielens.py``) where embedded mode
+   reads ``s3://`` paths, create a dataset group, schemas, the Interactions,
+   Items and Users datasets and import them;
+2. train a solution version (``aws-user-personalization`` unless
+   ``--recipe``), create a campaign and an event tracker;
+3. GetRecommendations latency: ``--calls`` calls (default 10,000) for random
+   known users from ``--threads`` concurrent clients (one boto3 client per
+   thread), after a short warm-up; p50/p90/p99/max and throughput;
+4. PutEvents-to-visible freshness: for ``--trials`` users, the time from a
+   PutEvents call returning until that user's GetRecommendations answer
+   differs from the answer before the event (polled back to back).
+
+Timings include boto3's request signing and parsing and the HTTP round trip
+on 127.0.0.1; client and server share the machine's cores.
+
+Usage (from the repository root)::
+
+    .venv/bin/python scripts/benchmark_personalize_latency.py
+    .venv/bin/python scripts/benchmark_personalize_latency.py --calls 2000 --threads 4 \\
+        --recipe aws-popularity-count
+    .venv/bin/python scripts/benchmark_personalize_latency.py \\
+        --output docs/benchmarks/ml100k.md          # (re)writes its section of the report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import queue
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import numpy as np
+from botocore.config import Config
+
+import movielens
+from benchmark_ml100k import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+BUCKET = "augury-bench"
+ROLE = "arn:aws:iam::000000000000:role/PersonalizeBenchmark"
+RECIPE_ARN = "arn:aws:personalize:::recipe/"
+FAILED = {"CREATE FAILED", "CREATE_FAILED", "CREATE STOPPED", "CREATE_STOPPED"}
+SECTION = "latency"
+EVENT_BLIND_RECIPES = ("aws-popularity-count", "aws-trending-now")
+"""Recipes whose answers never depend on a user's events: freshness cannot show there."""
+CLIENT_CONFIG = Config(
+    retries={"max_attempts": 1, "mode": "standard"},
+    max_pool_connections=4,
+    connect_timeout=10,
+    read_timeout=120,
+)
+CREDENTIALS = {
+    "region_name": "us-east-1",
+    "aws_access_key_id": "embedded",
+    "aws_secret_access_key": "embedded",
+}
+
+
+@dataclass
+class Report:
+    recipe: str
+    hyperparameters: dict[str, str] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)
+    """Control-plane step -> seconds (import, training, campaign...)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    latency_ms: np.ndarray | None = None
+    errors: int = 0
+    wall_seconds: float = 0.0
+    threads: int = 0
+    freshness_ms: list[float] = field(default_factory=list)
+    stale: int = 0
+    """Freshness trials whose answer never changed within the timeout."""
+    notes: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ server
+
+
+class Server:
+    """``augury serve --port 0`` on a data directory, its URL read from its first line."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.log_path = data_dir.parent / f"{data_dir.name}-serve.log"
+        command = [
+            sys.executable,
+            "-m",
+            "augury.embedded.cli",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "WARNING",
+        ]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self.url = self._wait_for_url()
+        self._drain = threading.Thread(target=self._copy_output, daemon=True)
+        self._drain.start()
+
+    def _wait_for_url(self) -> str:
+        lines: queue.Queue[str] = queue.Queue()
+        assert self.process.stdout is not None
+        reader = threading.Thread(
+            target=lambda: lines.put(self.process.stdout.readline()), daemon=True
+        )
+        reader.start()
+        try:
+            first = lines.get(timeout=60)
+        except queue.Empty:
+            self.stop()
+            raise RuntimeError("augury serve printed nothing within 60 s") from None
+        match = re.search(r"listening on (http://\S+)", first)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"augury serve did not start: {first.strip()}")
+        return match.group(1)
+
+    def _copy_output(self) -> None:
+        assert self.process.stdout is not None
+        with self.log_path.open("w") as log:
+            for line in self.process.stdout:
+                log.write(line)
+
+    def endpoint(self, service: str) -> str:
+        return f"{self.url}/{service}"
+
+    def client(self, service: str) -> Any:
+        session = boto3.session.Session()
+        return session.client(
+            service, endpoint_url=self.endpoint(service), config=CLIENT_CONFIG, **CREDENTIALS
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+# ----------------------------------------------------------- control plane
+
+
+def wait_active(label: str, describe: Callable[[], dict[str, Any]], timeout: float) -> float:
+    """Poll until ACTIVE; the seconds it took. A failed resource stops the benchmark."""
+    started = time.perf_counter()
+    while True:
+        body = describe()
+        status = body.get("status")
+        if status == "ACTIVE":
+            return time.perf_counter() - started
+        if status in FAILED:
+            raise RuntimeError(f"{label} ended {status}: {body.get('failureReason')}")
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"{label} still {status} after {timeout:.0f} s")
+        time.sleep(0.25)
+
+
+def stage_data(data_dir: Path, data: movielens.MovieLens) -> dict[str, str]:
+    """The CSV files under ``<data dir>/s3/<bucket>/``: their ``s3://`` paths by dataset type."""
+    folder = data_dir / "s3" / BUCKET / "ml-100k"
+    paths = movielens.write_csvs(data, folder)
+    return {kind: f"s3://{BUCKET}/ml-100k/{path.name}" for kind, path in paths.items()}
+
+
+def build_campaign(
+    server: Server,
+    data: movielens.MovieLens,
+    recipe: str,
+    hyperparameters: dict[str, str],
+    report: Report,
+    timeout: float,
+) -> tuple[str, str]:
+    """Import, train, deploy: the campaign ARN and an event tracker's tracking ID."""
+    personalize = server.client("personalize")
+    locations = stage_data(server.data_dir, data)
+    group = personalize.create_dataset_group(name="ml-100k-latency")["datasetGroupArn"]
+    wait_active(
+        "dataset group",
+        lambda: personalize.describe_dataset_group(datasetGroupArn=group)["datasetGroup"],
+        60,
+    )
+    started = time.perf_counter()
+    jobs = []
+    for dataset_type, schema in movielens.schemas().items():
+        schema_arn = personalize.create_schema(
+            name=f"ml-100k-{dataset_type.lower()}", schema=json.dumps(schema)
+        )["schemaArn"]
+        dataset = personalize.create_dataset(
+            name=f"ml-100k-{dataset_type.lower()}",
+            schemaArn=schema_arn,
+            datasetGroupArn=group,
+            datasetType=dataset_type,
+        )["datasetArn"]
+        wait_active(
+            f"{dataset_type} dataset",
+            lambda arn=dataset: personalize.describe_dataset(datasetArn=arn)["dataset"],
+            60,
+        )
+        job = personalize.create_dataset_import_job(
+            jobName=f"ml-100k-{dataset_type.lower()}",
+            datasetArn=dataset,
+            dataSource={"dataLocation": locations[dataset_type]},
+            roleArn=ROLE,
+        )["datasetImportJobArn"]
+        jobs.append((dataset_type, job))
+    for dataset_type, job in jobs:
+        wait_active(
+            f"{dataset_type} import",
+            lambda arn=job: personalize.describe_dataset_import_job(datasetImportJobArn=arn)[
+                "datasetImportJob"
+            ],
+            timeout,
+        )
+    report.steps["import (3 datasets)"] = time.perf_counter() - started
+
+    extra = (
+        {"solutionConfig": {"algorithmHyperParameters": dict(hyperparameters)}}
+        if hyperparameters
+        else {}
+    )
+    solution = personalize.create_solution(
+        name=f"ml-100k-{recipe}", datasetGroupArn=group, recipeArn=RECIPE_ARN + recipe, **extra
+    )["solutionArn"]
+    wait_active(
+        "solution",
+        lambda: personalize.describe_solution(solutionArn=solution)["solution"],
+        60,
+    )
+    version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+    report.steps["training (solution version)"] = wait_active(
+        "solution version",
+        lambda: personalize.describe_solution_version(solutionVersionArn=version)[
+            "solutionVersion"
+        ],
+        timeout,
+    )
+    report.metrics = personalize.get_solution_metrics(solutionVersionArn=version).get("metrics", {})
+    campaign = personalize.create_campaign(
+        name=f"ml-100k-{recipe}", solutionVersionArn=version, minProvisionedTPS=1
+    )["campaignArn"]
+    report.steps["campaign"] = wait_active(
+        "campaign",
+        lambda: personalize.describe_campaign(campaignArn=campaign)["campaign"],
+        timeout,
+    )
+    tracker = personalize.create_event_tracker(name="ml-100k-events", datasetGroupArn=group)
+    wait_active(
+        "event tracker",
+        lambda: personalize.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])[
+            "eventTracker"
+        ],
+        60,
+    )
+    return campaign, tracker["trackingId"]
+
+
+# ----------------------------------------------------------------- latency
+
+
+def measure_latency(
+    server: Server, campaign: str, users: Sequence[str], calls: int, threads: int, seed: int
+) -> tuple[np.ndarray, int, float]:
+    """Latencies (ms) of ``calls`` GetRecommendations from ``threads`` clients; errors; wall s."""
+    shares = [calls // threads + (1 if t < calls % threads else 0) for t in range(threads)]
+    clients = [server.client("personalize-runtime") for _ in range(threads)]
+    for client in clients:  # warm-up: connections, the model cache
+        for user in users[:5]:
+            client.get_recommendations(campaignArn=campaign, userId=user)
+
+    def worker(index: int) -> tuple[list[float], int]:
+        rng = random.Random(seed * 1000 + index)
+        client, times, errors = clients[index], [], 0
+        for _ in range(shares[index]):
+            user = users[rng.randrange(len(users))]
+            started = time.perf_counter()
+            try:
+                client.get_recommendations(campaignArn=campaign, userId=user)
+            except Exception:
+                errors += 1
+                continue
+            times.append((time.perf_counter() - started) * 1000.0)
+        return times, errors
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        outcomes = list(pool.map(worker, range(threads)))
+    wall = time.perf_counter() - started
+    latencies = np.array([t for times, _ in outcomes for t in times])
+    return latencies, sum(errors for _, errors in outcomes), wall
+
+
+def measure_freshness(
+    server: Server,
+    campaign: str,
+    tracking_id: str,
+    users: Sequence[str],
+    items: Sequence[str],
+    trials: int,
+    seed: int,
+    timeout: float = 5.0,
+) -> tuple[list[float], int, list[str]]:
+    """Per trial: ms from PutEvents returning until the user's answer changes."""
+    runtime = server.client("personalize-runtime")
+    events = server.client("personalize-events")
+    rng = random.Random(seed)
+    found, stale, notes = [], 0, []
+    for trial in range(trials):
+        user = users[rng.randrange(len(users))]
+
+        def answer(user: str = user) -> list[tuple[str, Any]]:
+            body = runtime.get_recommendations(campaignArn=campaign, userId=user)
+            return [(row["itemId"], row.get("score")) for row in body["itemList"]]
+
+        before = answer()
+        if answer() != before:
+            notes.append(f"trial {trial}: two answers in a row differ (non-deterministic)")
+            stale += 1
+            continue
+        shown = {item for item, _ in before}
+        item = next(i for i in rng.sample(list(items), len(items)) if i not in shown)
+        events.put_events(
+            trackingId=tracking_id,
+            userId=user,
+            sessionId=f"bench-{trial}",
+            eventList=[
+                {
+                    "eventType": "rating",
+                    "eventValue": 5.0,
+                    "itemId": item,
+                    "sentAt": datetime.now(UTC),
+                }
+            ],
+        )
+        returned = time.perf_counter()
+        while True:
+            if answer() != before:
+                found.append((time.perf_counter() - returned) * 1000.0)
+                break
+            if time.perf_counter() - returned > timeout:
+                stale += 1
+                break
+    return found, stale, notes
+
+
+# ------------------------------------------------------------------ report
+
+
+def render(report: Report, command: str) -> str:
+    lines = [
+        "## GetRecommendations latency and event freshness (embedded mode, HTTP)",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on "
+        f"{platform.machine()} with {os.cpu_count()} CPU cores, Python "
+        f"{platform.python_version()}: `augury serve` in a subprocess, stock boto3 clients "
+        "in this process over 127.0.0.1 (client and server share the cores). ml-100k "
+        f"imported (Interactions, Items, Users), recipe `{report.recipe}`"
+        + (f" with {json.dumps(report.hyperparameters)}" if report.hyperparameters else "")
+        + ".",
+        "",
+        "| Step | Seconds |",
+        "|---|---:|",
+        *(f"| {step} | {seconds:.1f} |" for step, seconds in report.steps.items()),
+        "",
+    ]
+    if report.metrics:
+        lines += [
+            "GetSolutionMetrics: "
+            + ", ".join(f"{name} {value:.4f}" for name, value in sorted(report.metrics.items())),
+            "",
+        ]
+    if report.latency_ms is not None and report.latency_ms.size:
+        ms = report.latency_ms
+        lines += [
+            f"GetRecommendations (userId, default 25 results), {ms.size:,} calls from "
+            f"{report.threads} concurrent clients ({report.errors} errors):",
+            "",
+            "| p50 (ms) | p90 (ms) | p99 (ms) | max (ms) | calls/s |",
+            "|---:|---:|---:|---:|---:|",
+            f"| {np.percentile(ms, 50):.1f} | {np.percentile(ms, 90):.1f} | "
+            f"{np.percentile(ms, 99):.1f} | {ms.max():.1f} | "
+            f"{ms.size / report.wall_seconds:.0f} |",
+            "",
+        ]
+    if report.freshness_ms or report.stale:
+        fresh = np.array(report.freshness_ms)
+        row = (
+            f"| {len(fresh)} | {np.percentile(fresh, 50):.1f} | {fresh.max():.1f} | "
+            if fresh.size
+            else "| 0 | - | - | "
+        )
+        lines += [
+            "PutEvents to visible: time from PutEvents returning until the same user's "
+            "GetRecommendations answer changes (polled back to back):",
+            "",
+            "| trials changed | p50 (ms) | max (ms) | never changed within 5 s |",
+            "|---:|---:|---:|---:|",
+            row + f"{report.stale} |",
+            "",
+        ]
+    if report.recipe in EVENT_BLIND_RECIPES:
+        lines += [
+            f"`{report.recipe}` answers every user alike, whatever their events: its answers "
+            "are not expected to change, and freshness needs a personalized recipe.",
+            "",
+        ]
+    lines += [f"Note: {note}" for note in report.notes[:10]]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--recipe", default="aws-user-personalization")
+    parser.add_argument("--calls", type=int, default=10_000)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--trials", type=int, default=30, help="freshness trials")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--cache", type=Path, help="folder for the recbole wheel")
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds allowed for imports and training"
+    )
+    parser.add_argument(
+        "--hyperparameters",
+        type=json.loads,
+        default={},
+        help='the solution\'s algorithmHyperParameters as JSON, such as \'{"epochs": "3"}\' '
+        "(latency depends on the model's shape, not on how long it trained)",
+    )
+    parser.add_argument("--output", type=Path, help="write the tables into this report")
+    parser.add_argument(
+        "--keep", type=Path, help="use this data directory and keep it (default: temporary)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Stopped from outside: still stop the server (and its training jobs) on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    data = movielens.load_ml100k(args.cache)
+    users = sorted(set(data.interactions["USER_ID"]))
+    items = sorted(set(data.items["ITEM_ID"]))
+    report = Report(args.recipe, args.hyperparameters, threads=args.threads)
+    with tempfile.TemporaryDirectory(prefix="augury-latency-") as temporary:
+        data_dir = args.keep or Path(temporary) / "data"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = Server(data_dir)
+        print(f"augury serve at {server.url} (log: {server.log_path})", flush=True)
+        try:
+            campaign, tracking_id = build_campaign(
+                server, data, args.recipe, args.hyperparameters, report, args.timeout
+            )
+            for step, seconds in report.steps.items():
+                print(f"  {step}: {seconds:.1f} s", flush=True)
+            print(f"latency: {args.calls} calls, {args.threads} threads ...", flush=True)
+            report.latency_ms, report.errors, report.wall_seconds = measure_latency(
+                server, campaign, users, args.calls, args.threads, args.seed
+            )
+            print(f"freshness: {args.trials} trials ...", flush=True)
+            report.freshness_ms, report.stale, report.notes = measure_freshness(
+                server, campaign, tracking_id, users, items, args.trials, args.seed
+            )
+        finally:
+            server.stop()
+            if server.log_path.exists() and not args.keep:
+                tail = server.log_path.read_text(errors="replace")[-2000:]
+                if "Traceback" in tail:
+                    print(f"server log tail:\n{tail}", file=sys.stderr)
+    command = "python scripts/benchmark_personalize_latency.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    text = render(report, command.strip())
+    print()
+    print(text)
+    if args.output:
+        write_section(args.output, SECTION, text)
+        print(f"wrote the {SECTION} section of {args.output}")
+    stale_ok = report.stale == 0 or args.recipe in EVENT_BLIND_RECIPES
+    return 0 if report.errors == 0 and stale_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
