@@ -67,11 +67,26 @@ def test_recipes_are_amazons_with_their_algorithms_and_transformations(personali
     assert algorithm["defaultHyperParameters"] == {
         "popularity_discount_factor": "0.5",
         "min_cointeraction_count": "3",
+        "max_neighbours": "100",
     }
     ranges = algorithm["defaultHyperParameterRanges"]
     assert ranges["integerHyperParameterRanges"] == [
-        {"name": "min_cointeraction_count", "minValue": 0, "maxValue": 10, "isTunable": True}
+        {"name": "min_cointeraction_count", "minValue": 0, "maxValue": 10, "isTunable": True},
+        {"name": "max_neighbours", "minValue": 1, "maxValue": 1000, "isTunable": False},
     ]
+    similar = personalize.describe_recipe(recipeArn=RECIPE + "aws-similar-items")["recipe"]
+    blend = personalize.describe_algorithm(algorithmArn=similar["algorithmArn"])["algorithm"]
+    # what the container really uses, so the defaults a user reads are the ones trained with
+    assert blend["defaultHyperParameters"]["item_metadata_weight"] == "0.05"
+    deep = personalize.describe_algorithm(
+        algorithmArn=personalize.describe_recipe(recipeArn=RECIPE + "aws-user-personalization")[
+            "recipe"
+        ]["algorithmArn"]
+    )["algorithm"]
+    assert {k: deep["defaultHyperParameters"][k] for k in ("hidden_dimension", "epochs")} == {
+        "hidden_dimension": "64",
+        "epochs": "60",
+    }
     transformation = personalize.describe_feature_transformation(
         featureTransformationArn=sims["featureTransformationArn"]
     )["featureTransformation"]

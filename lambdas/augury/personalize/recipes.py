@@ -151,12 +151,35 @@ def _percentile(name: str, default: str) -> HyperParameter:
     return HyperParameter(name, CONTINUOUS, default, 0.0, 1.0)
 
 
+def _sequence_hyperparameters(
+    *, layers: str, learning_rate: str, dropout: str, patience: str
+) -> tuple[HyperParameter, ...]:
+    """What the sequence model takes, with the defaults the container really uses.
+
+    Amazon's names first (``hidden_dimension``, ``bptt``), with Augury's defaults
+    (tuned on MovieLens 100K, see ``sequence_model``) rather than Amazon's, since
+    DescribeAlgorithm should say what training will do; then Augury's own
+    training knobs, which Amazon's recipes do not expose.
+    """
+    return (
+        HyperParameter("hidden_dimension", INTEGER, "64", 32, 256, tunable=True),
+        HyperParameter("bptt", INTEGER, "64", 2, 256, tunable=True),
+        HyperParameter("num_layers", INTEGER, layers, 1, 4, tunable=True),
+        HyperParameter("learning_rate", CONTINUOUS, learning_rate, 1e-5, 0.1, tunable=True),
+        HyperParameter("dropout", CONTINUOUS, dropout, 0.0, 0.9, tunable=True),
+        HyperParameter("epochs", INTEGER, "60", 1, 1000),
+        HyperParameter("batch_size", INTEGER, "32", 1, 4096),
+        HyperParameter("early_stopping_patience", INTEGER, patience, 1, 100),
+    )
+
+
 _SEQUENCE_HYPERPARAMETERS = (
-    HyperParameter("hidden_dimension", INTEGER, "149", 32, 256, tunable=True),
-    HyperParameter("bptt", INTEGER, "32", 2, 32, tunable=True),
+    *_sequence_hyperparameters(layers="1", learning_rate="0.003", dropout="0.3", patience="5"),
     HyperParameter("recency_mask", CATEGORICAL, "true", values=BOOLEAN_VALUES, tunable=True),
 )
 _V2_HYPERPARAMETERS = (
+    *_sequence_hyperparameters(layers="2", learning_rate="0.001", dropout="0.2", patience="8"),
+    HyperParameter("num_heads", INTEGER, "2", 1, 16),
     HyperParameter("apply_recency_bias", CATEGORICAL, "true", values=BOOLEAN_VALUES),
 )
 _USER_HISTORY_FILTERING = (
@@ -229,7 +252,7 @@ _RECIPES = (
                 "trend_discovery_frequency",
                 CATEGORICAL,
                 "1 day",
-                values=("30 minutes", "1 hour", "3 hours", "1 day"),
+                values=("30 mins", "1 hour", "3 hours", "1 day"),
             ),
         ),
         batch=False,
@@ -266,6 +289,7 @@ _RECIPES = (
         hyperparameters=(
             HyperParameter("popularity_discount_factor", CONTINUOUS, "0.5", 0.0, 1.0, tunable=True),
             HyperParameter("min_cointeraction_count", INTEGER, "3", 0, 10, tunable=True),
+            HyperParameter("max_neighbours", INTEGER, "100", 1, 1000),
         ),
         feature_parameters=_SIMS_FILTERING,
         feature_transformation="sims",
@@ -278,9 +302,14 @@ _RECIPES = (
             "or no interactions still get similar items."
         ),
         algorithm="aws-similar-items",
+        # Amazon's Similar-Items trains embeddings (item_id_hidden_dim,
+        # item_metadata_hidden_dim); Augury's blends co-occurrence with metadata
+        # similarity, so it takes the knobs of that blend instead.
         hyperparameters=(
-            HyperParameter("item_id_hidden_dim", INTEGER, "100", 30, 200, tunable=True),
-            HyperParameter("item_metadata_hidden_dim", INTEGER, "100", 30, 200, tunable=True),
+            HyperParameter("item_metadata_weight", CONTINUOUS, "0.05", 0.0, 1.0, tunable=True),
+            HyperParameter("item_metadata_shrinkage", CONTINUOUS, "5", 0.0, 1000.0, tunable=True),
+            HyperParameter("min_cointeraction_count", INTEGER, "1", 0, 10, tunable=True),
+            HyperParameter("max_neighbours", INTEGER, "100", 1, 1000),
         ),
     ),
 )

@@ -22,6 +22,7 @@ from augury_training.personalization.recipes import Artifacts, ConfigError, Reci
 
 TREND_FREQUENCIES = {
     "30 mins": 1800,
+    "30 minutes": 1800,
     "1 hour": 3600,
     "3 hours": 3 * 3600,
     "1 day": 86_400,
