@@ -130,8 +130,8 @@ def test_unknown_kind_and_newer_format_are_refused(tmp_path: Path) -> None:
             histories=[],
         )
     _neighbours(tmp_path)
-    manifest = (tmp_path / MANIFEST_FILE).read_text().replace(
-        '"format_version":1', '"format_version":99'
+    manifest = (
+        (tmp_path / MANIFEST_FILE).read_text().replace('"format_version":1', '"format_version":99')
     )
     (tmp_path / MANIFEST_FILE).write_text(manifest)
     with pytest.raises(ValueError, match="format version"):

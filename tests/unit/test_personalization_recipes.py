@@ -48,9 +48,7 @@ def test_sims_min_cointeraction_count_drops_rare_pairs() -> None:
     rows = [("u1", "x", 1), ("u1", "y", 2)] + [(f"v{i}", "x", 1) for i in range(5)]
     rows += [(f"v{i}", "z", 2) for i in range(5)]
     data = build_training_set(_frame(rows), None, None)
-    neighbours = fit_sims(data, {"min_cointeraction_count": "2"}, CONTEXT).arrays[
-        "neighbour_items"
-    ]
+    neighbours = fit_sims(data, {"min_cointeraction_count": "2"}, CONTEXT).arrays["neighbour_items"]
     x = data.item_ids.index("x")
     assert [data.item_ids[i] for i in neighbours[x] if i >= 0] == ["z"]  # x-y seen only once
 
@@ -75,9 +73,7 @@ def test_sims_popularity_discount_moves_from_popular_to_specific() -> None:
 def test_similar_items_gives_cold_items_neighbours_by_metadata() -> None:
     interactions = _pairs()
     genres = {f"p{i}{s}": f"g{i % 3}" for i in range(10) for s in "ab"}
-    items = pd.DataFrame(
-        {"ITEM_ID": [*genres, "cold"], "GENRE": [*genres.values(), "g1|g9"]}
-    )
+    items = pd.DataFrame({"ITEM_ID": [*genres, "cold"], "GENRE": [*genres.values(), "g1|g9"]})
     data = build_training_set(interactions, None, items)
     assert "cold" in data.item_ids
     neighbours = fit_similar_items(data, {}, CONTEXT).arrays["neighbour_items"]
