@@ -1,14 +1,16 @@
-"""Trainers: the two training images and the role SageMaker training jobs run as.
+"""Trainers: the training images and the role SageMaker training jobs run as.
 
 The images are ``DockerImageAsset``s built from ``training_containers/*.Dockerfile``
-with the repository root as context. Synthesis only stages the context and
-records the build in the asset manifest; Docker runs at ``cdk deploy`` (the CDK
-CLI's asset publishing), so ``python cdk/app.py`` needs no Docker daemon.
+with the repository root as context: one per container, plus a GPU build of the
+personalization image (CUDA torch, ``TORCH_VARIANT``) for the deep recipes.
+Synthesis only stages the context and records the build in the asset manifest;
+Docker runs at ``cdk deploy`` (the CDK CLI's asset publishing), so
+``python cdk/app.py`` needs no Docker daemon.
 
 The functions reach SageMaker through ``augury.aws.sagemaker_trainer``, which
-reads ``AUGURY_TRAINER``: ``sagemaker://?role_arn=...&image.<container>=...``
-plus the per-container choices below (instance types, GPU for the deep recipes,
-managed spot for CPU jobs).
+reads ``AUGURY_TRAINER``: ``sagemaker://?role_arn=...&image.<container>=...``,
+``gpu_image.<container>=...`` plus the per-container choices below (instance
+types, GPU for the deep recipes, managed spot for CPU jobs).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from augury_cdk.settings import StackSettings
 from augury_cdk.storage import Storage
 
 CONTAINERS = ("forecasting", "personalization")
+GPU_VARIANTS = {"personalization": "cu126"}
+"""The containers with a GPU image, and the CUDA build of torch it installs."""
 JOB_PREFIX = "augury-"
 """Every training job Augury starts is named ``augury-<kind>-<id>`` (see the workflows)."""
 BLOB_ROOT = "resources/"
@@ -54,18 +58,10 @@ class Trainers(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
-        self.images = {
-            container: ecr_assets.DockerImageAsset(
-                self,
-                f"{container.capitalize()}Image",
-                directory=str(REPO_ROOT),
-                file=f"training_containers/{container}.Dockerfile",
-                exclude=CONTEXT_EXCLUDE,
-                ignore_mode=IgnoreMode.DOCKER,
-                platform=ecr_assets.Platform.LINUX_AMD64,  # SageMaker's x86 instances
-                display_name=f"augury-{container}",
-            )
-            for container in CONTAINERS
+        self.images = {container: self._image(container) for container in CONTAINERS}
+        self.gpu_images = {
+            container: self._image(container, torch_variant=variant)
+            for container, variant in GPU_VARIANTS.items()
         }
         self.role = iam.Role(
             self,
@@ -74,6 +70,23 @@ class Trainers(Construct):
             description="Augury training jobs: read channels, write model.tar.gz, pull images",
         )
         self._grant_job_permissions(storage)
+
+    def _image(
+        self, container: str, torch_variant: str | None = None
+    ) -> ecr_assets.DockerImageAsset:
+        """The container's image; with ``torch_variant``, its GPU build."""
+        gpu = "Gpu" if torch_variant else ""
+        return ecr_assets.DockerImageAsset(
+            self,
+            f"{container.capitalize()}{gpu}Image",
+            directory=str(REPO_ROOT),
+            file=f"training_containers/{container}.Dockerfile",
+            build_args={"TORCH_VARIANT": torch_variant} if torch_variant else None,
+            exclude=CONTEXT_EXCLUDE,
+            ignore_mode=IgnoreMode.DOCKER,
+            platform=ecr_assets.Platform.LINUX_AMD64,  # SageMaker's x86 instances
+            display_name=f"augury-{container}{'-gpu' if torch_variant else ''}",
+        )
 
     def _grant_job_permissions(self, storage: Storage) -> None:
         """What a training job does: the SageMaker training contract, nothing more."""
@@ -97,7 +110,7 @@ class Trainers(Construct):
                 resources=[bucket.arn_for_objects(output)],
             )
         )
-        for image in self.images.values():
+        for image in [*self.images.values(), *self.gpu_images.values()]:
             image.repository.grant_pull(role)
         log_group = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:log-group:"
         role.add_to_policy(
@@ -156,6 +169,7 @@ class Trainers(Construct):
     def uri(self) -> str:
         """``AUGURY_TRAINER`` for the functions: the role, the images and the choices.
 
+        ``gpu_image.<c>`` is the image of the container's GPU jobs (CUDA torch),
         ``instance.<c>`` is the instance type for the container's CPU jobs,
         ``gpu_instance.<c>`` for the jobs the workflow asks a GPU for (the deep
         Personalize recipes) and ``spot.<c>`` turns managed spot on for CPU jobs:
@@ -166,6 +180,7 @@ class Trainers(Construct):
         s = self.settings
         query = [("role_arn", self.role.role_arn)]
         query += [(f"image.{name}", image.image_uri) for name, image in self.images.items()]
+        query += [(f"gpu_image.{c}", image.image_uri) for c, image in self.gpu_images.items()]
         query += [
             ("instance.forecasting", s.forecasting_instance_type),
             ("instance.personalization", s.personalization_instance_type),

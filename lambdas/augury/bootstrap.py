@@ -169,12 +169,13 @@ def _trainer(settings: Settings, blobs: BlobStore, containers) -> Trainer:
         blob_uri = urlparse(settings.blobs_uri)
         return SageMakerTrainer(
             role_arn=query["role_arn"],
-            images=per_container("image."),
+            images=per_container("image."),  # startswith: gpu_image.* keys are not images
             bucket=blob_uri.netloc,
             prefix=blob_uri.path.strip("/"),
             instance_types=per_container("instance."),
             gpu_instance_types=per_container("gpu_instance."),
             spot={c: v.lower() == "true" for c, v in per_container("spot.").items()},
+            gpu_images=per_container("gpu_image."),
         )
     raise ValueError(f"AUGURY_TRAINER: unsupported trainer {settings.trainer_uri!r}")
 

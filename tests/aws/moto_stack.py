@@ -77,6 +77,10 @@ IMAGES = {
     container: f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/augury-{container}:test"
     for container in ENTRY_POINTS
 }
+GPU_IMAGES = {
+    "personalization": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/augury-personalization-gpu:test"
+}
+"""The CUDA build the deep recipes' GPU jobs run; here the same entry point as its CPU image."""
 
 
 @dataclass
@@ -109,6 +113,7 @@ def environment(work_dir: Path) -> dict[str, str]:
     """The Lambda functions' configuration, as the CDK app sets it (with its defaults)."""
     trainer = [("role_arn", f"arn:aws:iam::{ACCOUNT}:role/augury-training")]
     trainer += [(f"image.{container}", uri) for container, uri in IMAGES.items()]
+    trainer += [(f"gpu_image.{container}", uri) for container, uri in GPU_IMAGES.items()]
     trainer += [
         ("instance.forecasting", "ml.m5.xlarge"),
         ("instance.personalization", "ml.m5.xlarge"),
@@ -158,7 +163,10 @@ def configure(monkeypatch: pytest.MonkeyPatch, work_dir: Path) -> LocalSageMaker
     cap_retry_sleeps(monkeypatch)
     name_executions(monkeypatch)
     sagemaker = LocalSageMaker(
-        {IMAGES[name]: argv for name, argv in ENTRY_POINTS.items()},
+        {
+            **{IMAGES[name]: argv for name, argv in ENTRY_POINTS.items()},
+            **{GPU_IMAGES[name]: ENTRY_POINTS[name] for name in GPU_IMAGES},
+        },
         work_dir / "sagemaker",
         REGION,
         environment=JOB_ENVIRONMENT,

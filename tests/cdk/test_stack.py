@@ -346,11 +346,18 @@ def test_training_images_are_staged_from_the_dockerfiles_with_a_minimal_context(
 ) -> None:
     manifest = json.loads((synth.outdir / f"{synth.stack.stack_name}.assets.json").read_text())
     images = {image["displayName"]: image["source"] for image in manifest["dockerImages"].values()}
-    assert set(images) == {"augury-forecasting", "augury-personalization"}
+    assert set(images) == {
+        "augury-forecasting",
+        "augury-personalization",
+        "augury-personalization-gpu",
+    }
     for name, source in images.items():
-        container = name.removeprefix("augury-")
+        container = name.removeprefix("augury-").removesuffix("-gpu")
         assert source["dockerFile"] == f"training_containers/{container}.Dockerfile"
         assert source["platform"] == "linux/amd64"
+        # The GPU build installs torch's CUDA wheels; the others keep the Dockerfile's CPU default.
+        build_args = {"TORCH_VARIANT": "cu126"} if name.endswith("-gpu") else None
+        assert source.get("dockerBuildArgs") == build_args
         staged = synth.outdir / source["directory"]
         assert sorted(p.name for p in staged.iterdir()) == [
             "README.md",
@@ -361,7 +368,7 @@ def test_training_images_are_staged_from_the_dockerfiles_with_a_minimal_context(
         assert not list(staged.rglob("__pycache__"))
 
 
-def test_trainer_uri_names_the_role_both_images_and_the_instance_choices(
+def test_trainer_uri_names_the_role_the_images_and_the_instance_choices(
     synth: Synthesized,
 ) -> None:
     stack = synth.stack
@@ -372,7 +379,9 @@ def test_trainer_uri_names_the_role_both_images_and_the_instance_choices(
     assert json.dumps({"Fn::GetAtt": [synth.logical_id(stack.trainers.role), "Arn"]}) in text
     for container in ("forecasting", "personalization"):
         assert f"&image.{container}=" in text
-    assert text.count("container-assets") == 2
+    assert "&gpu_image.personalization=" in text
+    assert "&gpu_image.forecasting=" not in text
+    assert text.count("container-assets") == 3
     for choice in (
         "instance.forecasting=ml.m5.xlarge",
         "instance.personalization=ml.m5.xlarge",

@@ -231,6 +231,29 @@ def test_the_deployment_chooses_instances_and_spot_per_container(aws):
     assert gpu["StoppingCondition"] == {"MaxRuntimeInSeconds": 86_400}
 
 
+def test_gpu_jobs_run_the_containers_gpu_image_when_the_deployment_has_one(aws):
+    image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/augury-{}:1"
+    trainer = SageMakerTrainer(
+        ROLE,
+        {"echo": image.format("echo"), "other": image.format("other")},
+        bucket="augury-data",
+        client=boto3.client("sagemaker", region_name="us-east-1"),
+        gpu_images={"echo": image.format("echo-gpu")},
+    )
+
+    def image_of(job: TrainingJobSpec) -> str:
+        return trainer.request(job)["AlgorithmSpecification"]["TrainingImage"]
+
+    assert image_of(spec("gpu", accelerator=True)) == image.format("echo-gpu")
+    assert image_of(spec("cpu")) == image.format("echo")
+    # A container without a GPU image runs its own image on the GPU instance.
+    assert image_of(spec("other-gpu", container="other", accelerator=True)) == image.format("other")
+    with pytest.raises(ValueError, match="unknown training container 'gpu-only'"):
+        SageMakerTrainer(
+            ROLE, {}, bucket="b", client=trainer.client, gpu_images={"gpu-only": "x"}
+        ).request(spec("g", container="gpu-only", accelerator=True))
+
+
 def test_sagemaker_create_describe_duplicate_unknown(sagemaker):
     sagemaker.start(spec("job-1"))
     state = sagemaker.describe("job-1")
@@ -332,6 +355,7 @@ def test_the_trainer_uri_carries_the_deployments_choices(aws):
 
     uri = (
         f"sagemaker://?role_arn={ROLE}&image.personalization=repo/p:1&image.forecasting=repo/f:1"
+        "&gpu_image.personalization=repo/p-gpu:1"
         "&instance.personalization=ml.c5.xlarge&gpu_instance.personalization=ml.g5.2xlarge"
         "&spot.personalization=true&spot.forecasting=false"
     )
@@ -340,6 +364,7 @@ def test_the_trainer_uri_carries_the_deployments_choices(aws):
     )
     trainer = _trainer(settings, blobs=None, containers={})
     assert trainer.images == {"personalization": "repo/p:1", "forecasting": "repo/f:1"}
+    assert trainer.gpu_images == {"personalization": "repo/p-gpu:1"}
     assert trainer.instance_types == {"personalization": "ml.c5.xlarge"}
     assert trainer.gpu_instance_types == {"personalization": "ml.g5.2xlarge"}
     assert trainer.spot == {"personalization": True, "forecasting": False}

@@ -3,10 +3,11 @@
 Channels and outputs are blob-store keys under ``s3://bucket/prefix/``, the
 same store the S3 BlobStore uses, so the model comes back as a key the services
 can read. Per container, the deployment may choose the instance type of CPU
-jobs, the instance type of GPU jobs (``TrainingJobSpec.accelerator``) and
-managed spot for CPU jobs: a reclaimed spot job starts again from the beginning,
-which is safe because a job writes its model only when it ends; GPU jobs, long
-and scarce on spot, always run on demand. SageMaker writes the model to
+jobs, the image (CUDA torch; else the container's own image) and instance type
+of GPU jobs (``TrainingJobSpec.accelerator``) and managed spot for CPU jobs: a
+reclaimed spot job starts again from the beginning, which is safe because a job
+writes its model only when it ends; GPU jobs, long and scarce on spot, always
+run on demand. SageMaker writes the model to
 ``<output_prefix>/<job name>/output/model.tar.gz``; ``describe`` returns that
 key. A job stopped for exceeding MaxRuntimeInSeconds is reported Failed with a
 ``MaxRuntimeExceeded`` reason, as the embedded trainer does; Stopped means
@@ -56,6 +57,7 @@ class SageMakerTrainer:
         instance_types: Mapping[str, str] | None = None,
         gpu_instance_types: Mapping[str, str] | None = None,
         spot: Mapping[str, bool] | None = None,
+        gpu_images: Mapping[str, str] | None = None,
     ) -> None:
         if client is None:
             import boto3
@@ -71,6 +73,7 @@ class SageMakerTrainer:
         self.instance_types = dict(instance_types or {})
         self.gpu_instance_types = dict(gpu_instance_types or {})
         self.spot = dict(spot or {})
+        self.gpu_images = dict(gpu_images or {})
 
     def s3_uri(self, key: str) -> str:
         key = key.lstrip("/")
@@ -87,10 +90,10 @@ class SageMakerTrainer:
 
     def request(self, spec: TrainingJobSpec) -> dict[str, Any]:
         """The CreateTrainingJob parameters for ``spec``."""
-        image = self.images.get(spec.container)
-        if image is None:
+        if spec.container not in self.images:
             known = ", ".join(sorted(self.images)) or "none"
             raise ValueError(f"unknown training container {spec.container!r} (configured: {known})")
+        image = self.image(spec)
         on_spot = self.spot.get(spec.container, False) and not spec.accelerator
         stopping: dict[str, int] = {"MaxRuntimeInSeconds": spec.max_runtime_seconds}
         if on_spot:
@@ -126,6 +129,11 @@ class SageMakerTrainer:
         if on_spot:
             request["EnableManagedSpotTraining"] = True
         return request
+
+    def image(self, spec: TrainingJobSpec) -> str:
+        """The container's GPU image for a GPU job when the deployment has one, else its image."""
+        gpu_image = self.gpu_images.get(spec.container) if spec.accelerator else None
+        return gpu_image or self.images[spec.container]
 
     def instance_type(self, spec: TrainingJobSpec) -> str:
         """The deployment's choice for the container (GPU or CPU), else the spec's own."""
