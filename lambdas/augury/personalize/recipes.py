@@ -306,7 +306,7 @@ _RECIPES = (
         # item_metadata_hidden_dim); Augury's blends co-occurrence with metadata
         # similarity, so it takes the knobs of that blend instead.
         hyperparameters=(
-            HyperParameter("item_metadata_weight", CONTINUOUS, "0.05", 0.0, 1.0, tunable=True),
+            HyperParameter("item_metadata_weight", CONTINUOUS, "0.02", 0.0, 1.0, tunable=True),
             HyperParameter("item_metadata_shrinkage", CONTINUOUS, "5", 0.0, 1000.0, tunable=True),
             HyperParameter("min_cointeraction_count", INTEGER, "1", 0, 10, tunable=True),
             HyperParameter("max_neighbours", INTEGER, "100", 1, 1000),

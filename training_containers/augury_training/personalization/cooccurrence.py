@@ -16,9 +16,11 @@ Similar-Items blends that cosine with the cosine of the items' metadata
 features. How much metadata counts depends on how much an item was used:
 ``w + (1 - w) * s / (s + n(i))`` (``item_metadata_weight`` w, shrinkage s), so
 an item with no interactions (cold) has neighbours by metadata alone, and a
-well-used one mostly by behaviour. The defaults (w = 0.05, s = 5, and at least
-one co-interaction) were chosen on MovieLens 100K under Amazon's split, where
-more metadata weight lowered NDCG@10.
+well-used one mostly by behaviour. The defaults (w = 0.02, s = 5, and at least
+one co-interaction) were chosen on MovieLens 100K under Amazon's split with
+seeds 1 and 2 (the benchmark reports seed 42), answering from the user's last
+item: NDCG@10 0.1108 / 0.1381 at w = 0.02 against 0.1071 / 0.1336 at 0.05 and
+item-kNN's 0.1100 / 0.1333; more metadata weight lowered it further.
 
 The work is done in blocks of item rows, so memory stays bounded by the block
 size times the catalog, and only the best ``max_neighbours`` per item are kept.
@@ -69,7 +71,7 @@ def fit_sims(
 def fit_similar_items(
     data: TrainingSet, hyperparameters: Mapping[str, str], context: RecipeContext
 ) -> Artifacts:
-    weight = float_param(hyperparameters, "item_metadata_weight", 0.05, 0.0, 1.0)
+    weight = float_param(hyperparameters, "item_metadata_weight", 0.02, 0.0, 1.0)
     shrinkage = float_param(hyperparameters, "item_metadata_shrinkage", 5.0, 0.0, 1e9)
     min_count = int_param(hyperparameters, "min_cointeraction_count", 1, 0, 1_000_000)
     k = _neighbour_count(hyperparameters, data.n_items)
