@@ -1,0 +1,231 @@
+"""DeepAR+ as a library: it learns across series, repeats itself, and obeys its limits.
+
+Everything is tiny (30 series, 20 LSTM cells, one thread, a few dozen small
+batches) so the whole file runs in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from augury_training.forecasting.deep.deepar import (
+    DeepARPlus,
+    HyperparameterError,
+    parse_hyperparameters,
+)
+from augury_training.forecasting.deep.windows import (
+    SeriesSet,
+    calendar_features,
+    lags_for_frequency,
+)
+from augury_training.forecasting.metrics import average_weighted_quantile_loss
+
+HORIZON = 12
+TINY = {
+    "epochs": "20",
+    "num_cells": "20",
+    "num_layers": "1",
+    "learning_rate": "0.01",
+    "mini_batch_size": "32",
+    "dropout_rate": "0",
+}
+LEVELS = (0.1, 0.5, 0.9)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models run faster on one thread, and CI's two cores are shared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _seasonal(n: int = 30, length: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly series at different levels, half peaking mid-year and half at year end."""
+    rng = np.random.default_rng(seed)
+    cycle = np.sin(2 * np.pi * np.arange(length + HORIZON) / 12)
+    levels = rng.uniform(5, 50, n)
+    signs = np.where(np.arange(n) % 2, 1.0, -1.0)
+    noise = rng.normal(0, 0.05, (n, length + HORIZON))
+    full = levels[:, None] * (1 + 0.4 * signs[:, None] * cycle[None, :] + noise)
+    return full[:, :length], full[:, length:]
+
+
+def _series(history: np.ndarray, **extra) -> SeriesSet:
+    starts = np.full(len(history), np.datetime64("2010-01-01"))
+    return SeriesSet([row for row in history], "M", starts=starts, **extra)
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def seasonal_fit() -> tuple[DeepARPlus, np.ndarray, np.ndarray]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        history, future = _seasonal()
+        model = DeepARPlus(TINY).fit(_series(history), HORIZON, seed=0, log=_quiet)
+    finally:
+        torch.set_num_threads(threads)
+    return model, history, future
+
+
+def test_learns_the_season_better_than_a_flat_mean(seasonal_fit) -> None:
+    model, history, future = seasonal_fit
+    forecast = model.predict(_series(history), LEVELS, num_samples=50)
+    flat = np.repeat(history.mean(axis=1, keepdims=True), HORIZON, axis=1)
+    assert np.abs(forecast.quantiles[0.5] - future).mean() < 0.4 * np.abs(flat - future).mean()
+    deep_wql = average_weighted_quantile_loss(future, forecast.quantiles)
+    flat_wql = average_weighted_quantile_loss(future, dict.fromkeys(LEVELS, flat))
+    assert deep_wql < 0.5 * flat_wql
+    assert model.summary["epochs"] >= 1 and model.summary["likelihood"] == "student-t"
+
+
+def test_quantiles_are_ordered_and_the_mean_is_finite(seasonal_fit) -> None:
+    model, history, _ = seasonal_fit
+    forecast = model.predict(_series(history), (0.9, 0.1, 0.5, 0.99), num_samples=40)
+    assert forecast.mean.shape == (30, HORIZON) and np.isfinite(forecast.mean).all()
+    assert (forecast.quantiles[0.1] <= forecast.quantiles[0.5]).all()
+    assert (forecast.quantiles[0.5] <= forecast.quantiles[0.9]).all()
+    assert (forecast.quantiles[0.9] <= forecast.quantiles[0.99]).all()
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        model.predict(_series(history), (0.5, 1.0))
+
+
+def test_same_seed_same_forecasts() -> None:
+    history, _ = _seasonal(n=12, length=48)
+    params = {**TINY, "epochs": "2"}
+    first = DeepARPlus(params).fit(_series(history), HORIZON, seed=7, log=_quiet)
+    second = DeepARPlus(params).fit(_series(history), HORIZON, seed=7, log=_quiet)
+    a = first.predict(_series(history), LEVELS, num_samples=20, seed=3)
+    b = second.predict(_series(history), LEVELS, num_samples=20, seed=3)
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.quantiles[0.9], b.quantiles[0.9])
+    other = first.predict(_series(history), LEVELS, num_samples=20, seed=4)
+    assert not np.array_equal(a.mean, other.mean)
+
+
+def test_missing_values_in_history_are_handled() -> None:
+    history, _ = _seasonal(n=12, length=48)
+    rng = np.random.default_rng(1)
+    history[rng.random(history.shape) < 0.15] = np.nan
+    history[0, -5:] = np.nan  # a series whose latest points are all missing
+    history[1, :40] = np.nan  # a young series
+    model = DeepARPlus({**TINY, "epochs": "2"}).fit(_series(history), HORIZON, log=_quiet)
+    forecast = model.predict(_series(history), LEVELS, num_samples=20)
+    assert np.isfinite(forecast.mean).all()
+    assert all(np.isfinite(q).all() for q in forecast.quantiles.values())
+
+
+def test_counts_with_negative_binomial_are_non_negative_integers() -> None:
+    rng = np.random.default_rng(2)
+    rates = rng.uniform(0.2, 4.0, 20)
+    history = rng.poisson(rates[:, None], (20, 48)).astype(float)
+    for likelihood in ("negative-binomial", "auto"):
+        model = DeepARPlus({**TINY, "epochs": "2", "likelihood": likelihood})
+        model.fit(_series(history), HORIZON, log=_quiet)
+        assert model.likelihood == "negative-binomial"
+        forecast = model.predict(_series(history), LEVELS, num_samples=30, keep_samples=True)
+        assert forecast.samples is not None
+        assert (forecast.samples >= 0).all()
+        np.testing.assert_array_equal(forecast.samples, np.round(forecast.samples))
+    with pytest.raises(ValueError, match="non-negative"):
+        DeepARPlus({**TINY, "likelihood": "negative-binomial"}).fit(
+            _series(history - 3.0), HORIZON, log=_quiet
+        )
+
+
+def test_cold_start_items_get_finite_forecasts_at_their_groups_level() -> None:
+    history, _ = _seasonal(n=20, length=48)
+    history[10:] *= 20.0  # group 1 sells twenty times more than group 0
+    groups = np.repeat([[0], [1]], 10, axis=0)
+    model = DeepARPlus({**TINY, "epochs": "3"}).fit(
+        _series(history, categories=groups), HORIZON, log=_quiet
+    )
+    new_items = SeriesSet(
+        [np.array([]), np.array([]), np.array([])],
+        "M",
+        starts=np.full(3, np.datetime64("2014-01-01")),
+        categories=np.array([[0], [1], [5]]),  # 5: a code training never saw
+    )
+    forecast = model.predict(new_items, LEVELS, num_samples=30)
+    assert np.isfinite(forecast.mean).all()
+    assert forecast.mean[1].mean() > 3 * forecast.mean[0].mean()
+
+
+def test_related_series_must_cover_history_and_horizon() -> None:
+    history, _ = _seasonal(n=8, length=36)
+    related = [np.ones((36 + HORIZON, 2)) for _ in range(8)]
+    model = DeepARPlus({**TINY, "epochs": "1"})
+    model.fit(_series(history, related=related), HORIZON, log=_quiet)
+    forecast = model.predict(_series(history, related=related), LEVELS, num_samples=10)
+    assert np.isfinite(forecast.mean).all()
+    short = [np.ones((36, 2)) for _ in range(8)]
+    with pytest.raises(ValueError, match="forecast step"):
+        model.predict(_series(history, related=short), LEVELS)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"epochs": "many"}, "epochs must be an integer"),
+        ({"epochs": "0"}, "epochs must be at least 1"),
+        ({"learning_rate": "2"}, "learning_rate must be at most"),
+        ({"likelihood": "poisson"}, "likelihood must be one of"),
+        ({"likelihood": "beta"}, "does not offer"),
+        ({"num_cells": "10.5"}, "num_cells must be an integer"),
+        ({"dropout_rate": "nan"}, "dropout_rate must be a finite number"),
+        ({"context_length": "0"}, "context_length must be at least 1"),
+    ],
+)
+def test_bad_hyperparameters_fail_with_their_name(values: dict, message: str) -> None:
+    with pytest.raises(HyperparameterError, match=message):
+        DeepARPlus(values)
+
+
+def test_amazon_names_and_spellings_are_accepted() -> None:
+    params = parse_hyperparameters(
+        {"likelihood": "student-T", "num_averaged_models": "3", "context_length": "24"}
+    )
+    assert params.likelihood == "student-t" and params.context_length == 24
+    lines: list[str] = []
+    history, _ = _seasonal(n=6, length=36)
+    DeepARPlus({**TINY, "epochs": "1", "num_averaged_models": "2"}).fit(
+        _series(history), HORIZON, log=lines.append
+    )
+    assert any("num_averaged_models" in line and "ignored" in line for line in lines)
+    assert any(line.startswith("DeepAR+ epoch 1/1") for line in lines)
+
+
+def test_the_time_budget_stops_training() -> None:
+    history, _ = _seasonal(n=30, length=96)
+    began = time.monotonic()
+    model = DeepARPlus({**TINY, "epochs": "1000", "early_stopping_patience": "1000"})
+    model.fit(_series(history), HORIZON, time_budget_seconds=0.5, log=_quiet)
+    assert time.monotonic() - began < 5.0
+    assert model.summary["stopped_by_time_budget"] is True
+    assert model.summary["epochs"] < 1000
+    assert np.isfinite(model.predict(_series(history), LEVELS, num_samples=5).mean).all()
+
+
+def test_lags_and_calendar_follow_the_frequency() -> None:
+    monthly = lags_for_frequency("M")
+    assert {1, 11, 12, 13, 24, 36}.issubset(set(monthly.tolist()))
+    daily = lags_for_frequency("D")
+    assert {7, 14, 21, 364, 365}.issubset(set(daily.tolist()))
+    assert 96 in lags_for_frequency("15min").tolist()
+    assert lags_for_frequency("D", longest_history=30).max() <= 30
+    assert lags_for_frequency("Y").tolist() == list(range(1, 8))
+    stamps = np.array(["2024-01-01T00:00", "2024-07-01T12:30"], dtype="datetime64[m]")
+    assert calendar_features(stamps, "M").shape == (2, 2)
+    assert calendar_features(stamps, "30min").shape == (2, 6)
+    assert calendar_features(stamps, "Y").shape == (2, 0)
+    with pytest.raises(ValueError, match="frequency"):
+        SeriesSet([np.ones(3)], "fortnightly")

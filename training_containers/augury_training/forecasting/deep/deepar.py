@@ -1,0 +1,635 @@
+"""DeepAR+ (``arn:aws:forecast:::algorithm/Deep_AR_Plus``): one autoregressive LSTM for all series.
+
+At every step the network reads the target's lagged values (scaled per
+window), calendar and age features, related series and the item's metadata
+embeddings, and outputs the parameters of a likelihood (:mod:`.likelihoods`)
+for the next value. Why it is built this way:
+
+* **Global.** Every series trains the same weights, so short and young series
+  borrow the seasonal shapes of long ones, and an item with no history at all
+  (cold start) is forecast from its metadata embeddings and the windows at
+  the very start of other series, which look exactly like it (empty context,
+  age 0).
+* **Scale.** Values are divided by the mean absolute value of the window's
+  context, and ``log scale`` is an input, so a series selling 3 and one selling
+  30,000 share what they have in common. A window with no non-zero value to
+  scale by (cold start, all-zero stretch) takes the median level of the items
+  sharing its metadata, or of all items: an explicit, never-zero fallback.
+* **Teacher forcing, then ancestral sampling.** Training feeds the true past
+  values; prediction draws ``num_samples`` paths step by step, feeding each
+  draw back as the next step's lag. Any quantile and the mean come from the
+  paths, so every ForecastType is one call.
+* **Metadata that may be new.** During training, 5% of metadata codes are
+  replaced by each column's "unknown" embedding, so a code first seen at
+  forecast time (or -1) still maps to something trained.
+* **Honest stopping.** The last ``prediction_length`` points of series long
+  enough to spare them are held out; their loss after every epoch drives early
+  stopping (``early_stopping_patience``) and the best epoch's weights are
+  kept. A ``time_budget_seconds`` stops training between two batches.
+* **One code path for CPU and GPU.** CUDA runs with autocast (bf16, or fp16
+  with a gradient scaler); the CPU runs float32 with deterministic kernels, so
+  a seed gives the same forecasts on the same build. Sampling uses its own
+  seeded RNG stream and leaves the caller's torch RNG state untouched.
+
+Amazon's hyperparameter names are accepted (strings, as in TrainingParameters):
+``context_length`` (default: the horizon), ``epochs``, ``learning_rate``,
+``num_layers``, ``num_cells``, ``likelihood``, ``dropout_rate``,
+``mini_batch_size`` and ``num_averaged_models`` (accepted, ignored: one model
+is trained). Augury adds ``early_stopping_patience``, ``max_batches_per_epoch``,
+``num_samples`` and ``mixed_precision``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from augury_training.forecasting.deep.likelihoods import (
+    LIKELIHOODS,
+    NEGATIVE_BINOMIAL,
+    STUDENT_T,
+    distribution,
+    negative_log_likelihood,
+    parameter_count,
+)
+from augury_training.forecasting.deep.windows import (
+    PreparedSet,
+    SeriesSet,
+    Windows,
+    gather_windows,
+    lags_for_frequency,
+    prepare,
+    related_statistics,
+    series_levels,
+    training_starts,
+)
+from augury_training.forecasting.models.hyperparameters import (
+    HyperparameterError,
+    get_bool,
+    get_choice,
+    get_float,
+    get_int,
+)
+
+__all__ = [
+    "DeepARHyperparameters",
+    "DeepARPlus",
+    "DeepForecast",
+    "HyperparameterError",
+    "SeriesSet",
+    "parse_hyperparameters",
+]
+
+AUTO = "auto"
+CODE_DROPOUT = 0.05
+VALIDATION_SERIES = 2000
+_UNSUPPORTED_LIKELIHOODS = ("beta", "deterministic-l1", "piecewise-linear")
+_AUTO_COUNT_LEVEL = 100.0
+
+
+@dataclass(frozen=True)
+class DeepARHyperparameters:
+    """DeepAR+'s settings, parsed from string hyperparameters (see the module docstring)."""
+
+    context_length: int | None = None
+    epochs: int = 500
+    learning_rate: float = 1e-3
+    num_layers: int = 2
+    num_cells: int = 40
+    likelihood: str = STUDENT_T
+    dropout_rate: float = 0.1
+    mini_batch_size: int = 128
+    num_averaged_models: int = 1
+    num_samples: int = 100
+    early_stopping_patience: int = 10
+    max_batches_per_epoch: int = 100
+    mixed_precision: bool = True
+    extra: dict[str, str] = field(default_factory=dict, compare=False)
+
+
+def parse_hyperparameters(values: Mapping[str, str]) -> DeepARHyperparameters:
+    """Check and parse string hyperparameters; unknown names are ignored.
+
+    Raises :class:`HyperparameterError` (a ``ValueError``) naming the parameter
+    and what it accepts, so a training job fails before any work with a reason
+    the user can act on.
+    """
+    raw = str(values.get("likelihood") or "").strip().lower()
+    if raw in _UNSUPPORTED_LIKELIHOODS:
+        raise HyperparameterError(
+            f"likelihood {values['likelihood']!r} is an Amazon option Augury's DeepAR+ does not "
+            f"offer; use one of {', '.join((*LIKELIHOODS, AUTO))}"
+        )
+    return DeepARHyperparameters(
+        context_length=get_int(values, "context_length", None, minimum=1, maximum=500),
+        epochs=_int(values, "epochs", 500, 1, 1000),
+        learning_rate=get_float(values, "learning_rate", 1e-3, minimum=1e-5, maximum=1e-1),
+        num_layers=_int(values, "num_layers", 2, 1, 8),
+        num_cells=_int(values, "num_cells", 40, 1, 200),
+        likelihood=get_choice(values, "likelihood", STUDENT_T, (*LIKELIHOODS, AUTO)),
+        dropout_rate=get_float(values, "dropout_rate", 0.1, minimum=0.0, maximum=0.9),
+        mini_batch_size=_int(values, "mini_batch_size", 128, 1, 4096),
+        num_averaged_models=_int(values, "num_averaged_models", 1, 1, 5),
+        num_samples=_int(values, "num_samples", 100, 1, 10_000),
+        early_stopping_patience=_int(values, "early_stopping_patience", 10, 1, 1000),
+        max_batches_per_epoch=_int(values, "max_batches_per_epoch", 100, 1, 100_000),
+        mixed_precision=get_bool(values, "mixed_precision", True),
+        extra={key: str(value) for key, value in values.items()},
+    )
+
+
+def _int(values: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = get_int(values, name, default, minimum=low, maximum=high)
+    assert value is not None
+    return value
+
+
+@dataclass
+class DeepForecast:
+    """Forecasts for every series: ``mean`` and each quantile level, shape ``(n, horizon)``.
+
+    Quantiles are non-decreasing in the level. ``samples`` (``(n, num_samples,
+    horizon)``) is kept only when asked for.
+    """
+
+    mean: np.ndarray
+    quantiles: dict[float, np.ndarray]
+    samples: np.ndarray | None = None
+
+
+# ---------------------------------------------------------------------- network
+
+
+def _embedding_width(cardinality: int) -> int:
+    """Small tables for small vocabularies, at most 16 dimensions."""
+    return int(min(16, max(2, round(np.sqrt(cardinality)) + 1)))
+
+
+class _DeepARNet(nn.Module):
+    """LSTM over [scaled lags, lag masks, known features, static features] → likelihood
+    parameters per step. Each embedding table has one extra last row: "unknown"."""
+
+    def __init__(
+        self,
+        n_lags: int,
+        n_known: int,
+        cardinalities: Sequence[int],
+        params: DeepARHyperparameters,
+        n_outputs: int,
+    ) -> None:
+        super().__init__()
+        widths = [_embedding_width(c) for c in cardinalities]
+        self.embeddings = nn.ModuleList(
+            nn.Embedding(c + 1, w) for c, w in zip(cardinalities, widths, strict=True)
+        )
+        width = 2 * n_lags + n_known + sum(widths) + 1
+        self.lstm = nn.LSTM(
+            width,
+            params.num_cells,
+            num_layers=params.num_layers,
+            batch_first=True,
+            dropout=params.dropout_rate if params.num_layers > 1 else 0.0,
+        )
+        self.head = nn.Linear(params.num_cells, n_outputs)
+
+    def static(self, codes: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+        """Per-window static input ``(B, S)``: metadata embeddings, standardised log scale."""
+        parts = [table(codes[:, j]) for j, table in enumerate(self.embeddings)]
+        return torch.cat([*parts, log_scale[:, None]], dim=1)
+
+    def forward(
+        self,
+        lag_values: torch.Tensor,
+        lag_mask: torch.Tensor,
+        known: torch.Tensor,
+        static: torch.Tensor,
+        state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        steps = lag_values.shape[1]
+        x = torch.cat([lag_values, lag_mask, known, static[:, None, :].expand(-1, steps, -1)], 2)
+        hidden, state = self.lstm(x, state)
+        return self.head(hidden), state
+
+
+# ---------------------------------------------------------------- scale fallback
+
+
+@dataclass
+class _ScaleFallback:
+    """The scale for a window with nothing to scale by, from items with the same metadata.
+
+    ``by_code[j][c]`` is the median log level of the items whose column j is
+    code c (NaN: no such item with a level); an item takes the mean over its
+    known codes, else the median over all items (``overall``).
+    """
+
+    overall: float
+    by_code: list[np.ndarray]
+
+    @classmethod
+    def fit(
+        cls, levels: np.ndarray, codes: np.ndarray, cardinalities: Sequence[int]
+    ) -> _ScaleFallback:
+        logs = np.log(levels)
+        known = np.isfinite(logs)
+        overall = float(np.median(logs[known])) if known.any() else 0.0
+        by_code = []
+        for j, cardinality in enumerate(cardinalities):
+            medians = np.full(cardinality, np.nan)
+            for code in range(cardinality):
+                chosen = known & (codes[:, j] == code)
+                if chosen.any():
+                    medians[code] = np.median(logs[chosen])
+            by_code.append(medians)
+        return cls(overall, by_code)
+
+    def scales(self, codes: np.ndarray) -> np.ndarray:
+        """One positive scale per item (codes already mapped: unknown = cardinality)."""
+        total = np.zeros(codes.shape[0])
+        count = np.zeros(codes.shape[0])
+        for j, medians in enumerate(self.by_code):
+            column = codes[:, j]
+            inside = column < medians.shape[0]
+            value = np.where(inside, medians[np.minimum(column, medians.shape[0] - 1)], np.nan)
+            found = np.isfinite(value)
+            total += np.where(found, value, 0.0)
+            count += found
+        logs = np.where(count > 0, total / np.maximum(count, 1), self.overall)
+        return np.exp(logs).astype(np.float32)
+
+
+# ------------------------------------------------------------------------ model
+
+
+class DeepARPlus:
+    """DeepAR+ as a library: ``fit(series, horizon)`` then ``predict(series, quantiles)``.
+
+    Hyperparameters are validated when the object is built (raising
+    :class:`HyperparameterError`), before any data is read.
+    """
+
+    name = "Deep_AR_Plus"
+
+    def __init__(self, hyperparameters: Mapping[str, str] | None = None) -> None:
+        self.params = parse_hyperparameters(dict(hyperparameters or {}))
+        self.summary: dict[str, object] = {}
+        self._net: _DeepARNet | None = None
+
+    # ----------------------------------------------------------------- fit
+
+    def fit(
+        self,
+        data: SeriesSet,
+        horizon: int,
+        *,
+        seed: int = 0,
+        time_budget_seconds: float | None = None,
+        log: Callable[[str], None] = print,
+    ) -> DeepARPlus:
+        """Train on every series of ``data`` to forecast ``horizon`` steps; returns ``self``.
+
+        Raises ``ValueError`` for data that cannot train (no history anywhere,
+        counts asked of negative data, related columns of the wrong shape).
+        """
+        began = time.monotonic()
+        deadline = None if time_budget_seconds is None else began + float(time_budget_seconds)
+        if horizon < 1:
+            raise ValueError(f"the horizon must be at least 1, got {horizon}")
+        lengths = data.lengths
+        if lengths.size == 0 or not any(np.isfinite(np.asarray(t)).any() for t in data.targets):
+            raise ValueError("no series has any observed value to learn from")
+        params = self.params
+        if params.num_averaged_models != 1:
+            log(
+                f"DeepAR+: num_averaged_models={params.num_averaged_models} is accepted and ignored"
+            )
+        self._setup(data, horizon)
+        prepared = self._prepare(data)
+        levels = series_levels(prepared)
+        codes = self._map_codes(prepared.codes)
+        self._fallback = _ScaleFallback.fit(levels, codes, self._cardinalities)
+        finite = np.log(levels[np.isfinite(levels)])
+        self._log_mean = float(finite.mean()) if finite.size else 0.0
+        self._log_std = float(finite.std()) if finite.size > 1 and finite.std() > 0 else 1.0
+
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            if device.type == "cpu":
+                torch.use_deterministic_algorithms(True, warn_only=True)
+            try:
+                self._train(prepared, codes, device, np.random.default_rng(seed), deadline, log)
+            finally:
+                torch.use_deterministic_algorithms(deterministic)
+        self.summary["seconds"] = round(time.monotonic() - began, 3)
+        return self
+
+    def _setup(self, data: SeriesSet, horizon: int) -> None:
+        """Everything fixed by the training data: shapes, lags, likelihood, statistics."""
+        self.frequency = data.frequency
+        self.horizon = horizon
+        self.context_length = self.params.context_length or horizon
+        self.lags = lags_for_frequency(data.frequency, int(data.lengths.max()))
+        values = np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in data.targets])
+        observed = values[np.isfinite(values)]
+        self.non_negative = bool((observed >= 0).all())
+        self.likelihood = self._choose_likelihood(observed)
+        self._related_stats = related_statistics(data)
+        self._n_related = 0 if self._related_stats is None else int(self._related_stats[0].size)
+        if data.categories is None:
+            self._cardinalities: list[int] = []
+        else:
+            codes = np.asarray(data.categories, dtype=np.int64)
+            self._cardinalities = [
+                max(1, int(codes[:, j].max()) + 1) for j in range(codes.shape[1])
+            ]
+
+    def _choose_likelihood(self, observed: np.ndarray) -> str:
+        """``auto``: negative binomial for small non-negative counts, Student-t otherwise
+        (at large counts discreteness no longer matters and the scaled t trains more easily)."""
+        chosen = self.params.likelihood
+        counts = self.non_negative and bool(np.all(observed == np.round(observed)))
+        if chosen == AUTO:
+            small = observed.size == 0 or float(np.median(np.abs(observed))) < _AUTO_COUNT_LEVEL
+            return NEGATIVE_BINOMIAL if counts and small else STUDENT_T
+        if chosen == NEGATIVE_BINOMIAL and not self.non_negative:
+            raise ValueError(
+                "likelihood negative-binomial needs non-negative targets; this data has "
+                "negative values: use student-t or gaussian"
+            )
+        return chosen
+
+    def _prepare(self, data: SeriesSet) -> PreparedSet:
+        return prepare(
+            data, self.horizon, self.context_length, self.lags, self._related_stats, self._n_related
+        )
+
+    def _map_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Codes outside what training saw (and -1) become each column's "unknown" row."""
+        if codes.shape[1] != len(self._cardinalities):
+            raise ValueError(
+                f"the model was trained with {len(self._cardinalities)} metadata columns; "
+                f"got {codes.shape[1]}"
+            )
+        limits = np.array(self._cardinalities, dtype=np.int64)[None, :]
+        return np.where((codes < 0) | (codes >= limits), limits, codes)
+
+    def _train(
+        self,
+        prepared: PreparedSet,
+        codes: np.ndarray,
+        device: torch.device,
+        rng: np.random.Generator,
+        deadline: float | None,
+        log: Callable[[str], None],
+    ) -> None:
+        params, horizon = self.params, self.horizon
+        probe = self._gather(prepared, codes, np.array([0]), np.array([prepared.pad]))
+        self._net = net = _DeepARNet(
+            len(self.lags),
+            probe.known.shape[2],
+            self._cardinalities,
+            params,
+            parameter_count(self.likelihood),
+        ).to(device)
+        self._device = device
+        self._autocast = None
+        if device.type == "cuda" and params.mixed_precision:
+            self._autocast = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        lengths = prepared.lengths
+        held = lengths > 2 * horizon
+        usable = np.where(held, lengths - horizon, lengths)
+        validation = np.flatnonzero(held)
+        if validation.size > VALIDATION_SERIES:
+            validation = np.sort(rng.choice(validation, VALIDATION_SERIES, replace=False))
+        log(
+            f"DeepAR+: {prepared.n_series} series, horizon {horizon}, context "
+            f"{self.context_length}, {len(self.lags)} lags (max {int(self.lags.max())}), "
+            f"{self.likelihood} likelihood, {len(validation)} validation series, device "
+            f"{device.type}" + (f" ({self._autocast})" if self._autocast else "")
+        )
+        optimizer = torch.optim.Adam(net.parameters(), lr=params.learning_rate)
+        scaler = torch.amp.GradScaler(device.type, enabled=self._autocast == torch.float16)
+        best, best_state, best_epoch, stale, epochs_run = np.inf, None, 0, 0, 0
+        out_of_time = False
+        batch = params.mini_batch_size
+        for epoch in range(1, params.epochs + 1):
+            started = time.monotonic()
+            net.train()
+            rows, starts = training_starts(
+                prepared, usable, rng, params.max_batches_per_epoch * batch
+            )
+            order = rng.permutation(rows.size)
+            total, count = 0.0, 0
+            for begin in range(0, order.size, batch):
+                if deadline is not None and time.monotonic() >= deadline:
+                    out_of_time = True
+                    break
+                chosen = order[begin : begin + batch]
+                windows = self._gather(prepared, codes, rows[chosen], starts[chosen])
+                loss = self._loss(windows, rng, training=True)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(net.parameters(), 10.0)
+                scaler.step(optimizer)
+                scaler.update()
+                total, count = total + float(loss.detach()), count + 1
+            if count == 0:
+                break
+            epochs_run = epoch
+            score = self._validate(prepared, codes, validation, rng) if validation.size else None
+            log(
+                f"DeepAR+ epoch {epoch}/{params.epochs}: loss {total / count:.4f}, validation "
+                + ("n/a" if score is None else f"{score:.4f}")
+                + f", {time.monotonic() - started:.1f}s"
+                + (" (time budget reached)" if out_of_time else "")
+            )
+            if score is not None and score < best:
+                best, best_epoch, stale = score, epoch, 0
+                best_state = copy.deepcopy(
+                    {k: v.detach().cpu() for k, v in net.state_dict().items()}
+                )
+            elif score is not None:
+                stale += 1
+            if out_of_time or stale >= params.early_stopping_patience:
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        self.summary = {
+            "epochs": epochs_run,
+            "best_epoch": best_epoch if best_state is not None else epochs_run,
+            "validation_loss": None if best_state is None else round(float(best), 6),
+            "likelihood": self.likelihood,
+            "device": device.type,
+            "stopped_by_time_budget": out_of_time,
+        }
+        log(
+            f"DeepAR+ trained: best epoch {self.summary['best_epoch']} of {epochs_run}, "
+            f"validation loss {self.summary['validation_loss']}"
+        )
+
+    def _gather(
+        self, prepared: PreparedSet, codes: np.ndarray, rows: np.ndarray, starts: np.ndarray
+    ) -> Windows:
+        windows = gather_windows(
+            prepared, rows, starts, self.context_length, self.lags, self._fallback.scales(codes)
+        )
+        windows.codes = codes[rows]
+        return windows
+
+    def _tensors(
+        self, windows: Windows, rng: np.random.Generator | None
+    ) -> tuple[torch.Tensor, ...]:
+        """Device tensors for a batch; ``rng`` given (training) drops some codes to unknown."""
+        device = self._device
+        codes = windows.codes
+        if rng is not None and codes.size:
+            limits = np.array(self._cardinalities, dtype=np.int64)[None, :]
+            codes = np.where(rng.random(codes.shape) < CODE_DROPOUT, limits, codes)
+        log_scale = (np.log(windows.scale) - self._log_mean) / self._log_std
+        static = self._net.static(  # type: ignore[union-attr]
+            torch.from_numpy(codes).to(device),
+            torch.from_numpy(log_scale.astype(np.float32)).to(device),
+        )
+        return (
+            torch.from_numpy(windows.lag_values).to(device),
+            torch.from_numpy(windows.lag_mask).to(device),
+            torch.from_numpy(windows.known).to(device),
+            static,
+            torch.from_numpy(windows.scale).to(device),
+        )
+
+    def _autocast_context(self) -> torch.autocast:
+        return torch.autocast(
+            device_type=self._device.type,
+            dtype=self._autocast or torch.float32,
+            enabled=self._autocast is not None,
+        )
+
+    def _loss(self, windows: Windows, rng: np.random.Generator, *, training: bool) -> torch.Tensor:
+        """Mean NLL over observed points: the whole window in training (teacher forcing),
+        only the predicted part in validation."""
+        lags, mask, known, static, scale = self._tensors(windows, rng if training else None)
+        with self._autocast_context():
+            raw, _ = self._net(lags, mask, known, static)  # type: ignore[misc]
+        targets = torch.from_numpy(windows.targets).to(self._device)
+        observed = torch.isfinite(targets)
+        if not training:
+            observed[:, : self.context_length] = False
+        losses = negative_log_likelihood(
+            self.likelihood, raw, scale[:, None], torch.where(observed, targets, 0.0)
+        )
+        return (losses * observed).sum() / observed.sum().clamp(min=1)
+
+    @torch.no_grad()
+    def _validate(
+        self,
+        prepared: PreparedSet,
+        codes: np.ndarray,
+        series: np.ndarray,
+        rng: np.random.Generator,
+    ) -> float:
+        self._net.eval()  # type: ignore[union-attr]
+        total, weight = 0.0, 0
+        starts = prepared.pad + prepared.lengths[series] - self.horizon
+        for begin in range(0, series.size, 1024):
+            rows = series[begin : begin + 1024]
+            windows = self._gather(prepared, codes, rows, starts[begin : begin + 1024])
+            points = int(np.isfinite(windows.targets[:, self.context_length :]).sum())
+            total += float(self._loss(windows, rng, training=False)) * points
+            weight += points
+        self._net.train()  # type: ignore[union-attr]
+        return total / max(weight, 1)
+
+    # ------------------------------------------------------------- predict
+
+    def predict(
+        self,
+        data: SeriesSet,
+        quantiles: Sequence[float] = (0.1, 0.5, 0.9),
+        *,
+        num_samples: int | None = None,
+        seed: int = 0,
+        keep_samples: bool = False,
+    ) -> DeepForecast:
+        """Forecast the ``horizon`` points after each series of ``data`` (its history is
+        the context; empty histories are cold-start items, forecast from their metadata).
+
+        Quantiles and the mean come from ``num_samples`` sample paths (default:
+        the ``num_samples`` hyperparameter). Data that were non-negative in
+        training get non-negative forecasts.
+        """
+        if self._net is None:
+            raise RuntimeError("DeepARPlus.predict needs a fitted model: call fit first")
+        levels = [float(q) for q in quantiles]
+        if any(not 0.0 < q < 1.0 for q in levels):
+            raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {levels}")
+        if data.frequency != self.frequency:
+            raise ValueError(f"the model forecasts {self.frequency!r} data, got {data.frequency!r}")
+        samples_per_series = num_samples or self.params.num_samples
+        prepared = self._prepare(data)
+        codes = self._map_codes(prepared.codes)
+        draws = np.empty((prepared.n_series, samples_per_series, self.horizon), np.float32)
+        chunk = max(1, 8192 // samples_per_series)
+        device = self._device
+        self._net.eval()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            for begin in range(0, prepared.n_series, chunk):
+                rows = np.arange(begin, min(begin + chunk, prepared.n_series))
+                starts = prepared.pad + prepared.lengths[rows]
+                windows = self._gather(prepared, codes, rows, starts)
+                draws[rows] = self._sample_paths(windows, samples_per_series)
+        return DeepForecast(
+            mean=draws.mean(axis=1),
+            quantiles={q: np.quantile(draws, q, axis=1).astype(np.float32) for q in levels},
+            samples=draws if keep_samples else None,
+        )
+
+    @torch.no_grad()
+    def _sample_paths(self, windows: Windows, samples: int) -> np.ndarray:
+        """Ancestral sampling: run the context, then draw each step and feed it back."""
+        net, context, horizon = self._net, self.context_length, self.horizon
+        assert net is not None
+        lags, mask, known, static, scale = self._tensors(windows, None)
+        with self._autocast_context():
+            _, state = net(lags[:, :context], mask[:, :context], known[:, :context], static)
+        state = (state[0].repeat_interleave(samples, 1), state[1].repeat_interleave(samples, 1))
+        static = static.repeat_interleave(samples, 0)
+        future = known[:, context:].repeat_interleave(samples, 0)
+        scale = scale.repeat_interleave(samples, 0)
+        device, rows = self._device, scale.shape[0]
+        tail = torch.zeros(rows, horizon, device=device)
+        history = torch.from_numpy(windows.history).to(device).repeat_interleave(samples, 0)
+        known_mask = torch.from_numpy(windows.history_mask).to(device)
+        buffer = torch.cat([history, tail], 1)
+        observed = torch.cat([known_mask.repeat_interleave(samples, 0), tail], 1)
+        lag_index = torch.from_numpy(self.lags).to(device)
+        offset = int(self.lags.max()) + context
+        out = torch.empty(rows, horizon, device=device)
+        for step in range(horizon):
+            index = offset + step - lag_index
+            with self._autocast_context():
+                raw, state = net(
+                    buffer[:, index][:, None, :],
+                    observed[:, index][:, None, :],
+                    future[:, step : step + 1],
+                    static,
+                    state,
+                )
+            draw = distribution(self.likelihood, raw[:, 0], scale).sample()
+            if self.non_negative:
+                draw = draw.clamp(min=0.0)
+            draw = torch.nan_to_num(draw, nan=0.0)
+            out[:, step] = draw
+            buffer[:, offset + step] = draw / scale
+            observed[:, offset + step] = 1.0
+        return out.reshape(-1, samples, horizon).cpu().numpy()
