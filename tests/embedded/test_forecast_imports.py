@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 
-from augury.forecast.imports import DATA_PREFIX, PREVIOUS_DATA_PREFIX
+from augury.resources.data_versions import DATA_PREFIX, PREVIOUS_DATA_PREFIX
 from augury.workflows import forecast_import
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "forecast"

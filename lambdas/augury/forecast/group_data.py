@@ -30,6 +30,7 @@ from augury.forecast.domains import (
 )
 from augury.forecast.resource_types import DATASET, DATASET_GROUP
 from augury.resources import crud
+from augury.resources.data_versions import DATA_PREFIX
 from augury.resources.errors import InvalidInput, ResourceInUse
 from augury.resources.status import Status
 from augury_training.forecast_contract import METADATA_CHANNEL, RELATED_CHANNEL, TARGET_CHANNEL
@@ -37,7 +38,6 @@ from augury_training.forecast_contract import METADATA_CHANNEL, RELATED_CHANNEL,
 if TYPE_CHECKING:
     from augury.runtime import Runtime
 
-DATA_PREFIX = "_data_prefix"
 IMPORT_JOB_KIND = "forecast:dataset-import-job"
 
 

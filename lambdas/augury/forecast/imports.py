@@ -22,7 +22,6 @@ deleted first or with DeleteResourceTree.
 from __future__ import annotations
 
 import re
-import time
 import zoneinfo
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,10 +34,10 @@ from augury.forecast.import_values import GEOLOCATION_FORMATS, LAT_LONG
 from augury.forecast.resource_types import DATASET, DATASET_IMPORT_JOB
 from augury.ports import ExternalDataError
 from augury.resources import crud
+from augury.resources.data_versions import DATA_PREFIX, version_prefix
 from augury.resources.errors import InvalidInput, ResourceAlreadyExists, ResourceInUse
 from augury.resources.record import Resource
 from augury.resources.status import Status
-from augury.workflows.lifecycle import blob_prefix
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -48,10 +47,6 @@ operations = OperationSet("forecast")
 IMPORT_WORKFLOW = "import-dataset"
 FULL, INCREMENTAL = "FULL", "INCREMENTAL"
 
-DATA_PREFIX = "_data_prefix"
-"""Dataset attribute: the blob prefix of its current data (Parquet parts)."""
-PREVIOUS_DATA_PREFIX = "_previous_data_prefix"
-"""Dataset attribute: the version before, kept until the next import for work still reading it."""
 DATA_ROWS = "_data_rows"
 DATA_SETTINGS = "_data_settings"
 """Dataset attribute: the formats the current data was imported with (INCREMENTAL keeps them)."""
@@ -77,7 +72,7 @@ def create_dataset_import_job(runtime: Runtime, request: dict[str, Any]) -> dict
     arn = runtime.arns.build("forecast", "dataset-import-job", dataset.name, name)
     if runtime.metadata.get(arn) is not None:
         raise ResourceAlreadyExists(f"The dataset import job {arn} already exists")
-    attributes[JOB_DATA_PREFIX] = _version_prefix(dataset, name)
+    attributes[JOB_DATA_PREFIX] = version_prefix(dataset, name)
     _claim_dataset(runtime, dataset_arn, arn)
     try:
         crud.create(
@@ -250,20 +245,6 @@ def _check_incremental(dataset: Resource, attributes: dict[str, Any]) -> None:
                 f"({before.get(member) or 'none'}); this import has "
                 f"{attributes.get(member) or 'none'}. Use a FULL import to change it"
             )
-
-
-def _version_prefix(dataset: Resource, job_name: str) -> str:
-    """Where the job writes: ``data/<job name>/``, unless that still holds kept data.
-
-    A job deleted and created again under the same name must not overwrite the
-    data its first run imported, which its dataset may still be using.
-    """
-    base = f"{blob_prefix(dataset.arn)}data/"
-    prefix = f"{base}{job_name}/"
-    kept = {dataset.attributes.get(DATA_PREFIX), dataset.attributes.get(PREVIOUS_DATA_PREFIX)}
-    if prefix in kept:
-        prefix = f"{base}{job_name}-{int(time.time() * 1000)}/"
-    return prefix
 
 
 def _claim_dataset(runtime: Runtime, dataset_arn: str, job_arn: str) -> None:

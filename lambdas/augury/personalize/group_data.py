@@ -23,14 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from augury.personalize.resource_types import DATASET
+from augury.resources.data_versions import DATA_PREFIX
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
 
-DATA_PREFIX = "_data_prefix"
-"""Dataset attribute: the blob prefix holding all of the dataset's current data."""
-PREVIOUS_DATA_PREFIX = "_previous_data_prefix"
-"""Dataset attribute: the version before, kept until the next import for work still reading it."""
 DATA_ROWS = "_data_rows"
 """Dataset attribute: how many rows the current version holds."""
 

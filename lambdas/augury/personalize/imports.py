@@ -20,18 +20,16 @@ a Users or Items dataset replacing those with the same ID.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
-from augury.personalize.group_data import DATA_PREFIX, PREVIOUS_DATA_PREFIX
 from augury.personalize.resource_types import DATASET, DATASET_IMPORT_JOB
 from augury.ports import ExternalDataError
 from augury.resources import crud
+from augury.resources.data_versions import version_prefix
 from augury.resources.errors import InvalidInput, ResourceAlreadyExists, ResourceInUse
 from augury.resources.record import Resource
 from augury.resources.status import Status
-from augury.workflows.lifecycle import blob_prefix
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -54,7 +52,7 @@ def create_dataset_import_job(runtime: Runtime, request: dict[str, Any]) -> dict
     if runtime.metadata.get(arn) is not None:
         raise ResourceAlreadyExists(f"The dataset import job {arn} already exists")
     attributes = _job_attributes(runtime, request)
-    attributes[JOB_DATA_PREFIX] = _version_prefix(dataset, name)
+    attributes[JOB_DATA_PREFIX] = version_prefix(dataset, name)
     crud.create(
         runtime,
         DATASET_IMPORT_JOB,
@@ -114,16 +112,6 @@ def _job_attributes(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]
     if "publishAttributionMetricsToS3" in request:
         attributes["publishAttributionMetricsToS3"] = bool(request["publishAttributionMetricsToS3"])
     return attributes
-
-
-def _version_prefix(dataset: Resource, job_name: str) -> str:
-    """Where the job writes: ``data/<job name>/``, unless that still holds data in use."""
-    base = f"{blob_prefix(dataset.arn)}data/"
-    prefix = f"{base}{job_name}/"
-    kept = {dataset.attributes.get(DATA_PREFIX), dataset.attributes.get(PREVIOUS_DATA_PREFIX)}
-    if prefix in kept:
-        prefix = f"{base}{job_name}-{int(time.time() * 1000)}/"
-    return prefix
 
 
 def _claim_dataset(runtime: Runtime, dataset_arn: str, job_arn: str) -> None:

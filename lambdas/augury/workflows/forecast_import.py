@@ -59,23 +59,25 @@ from augury.forecast.import_reader import (
 )
 from augury.forecast.import_statistics import DatasetStatistics
 from augury.forecast.imports import (
-    DATA_PREFIX,
     DATA_ROWS,
     DATA_SETTINGS,
     DATA_TIME_ZONE,
     IMPORT_WORKFLOW,
     INCREMENTAL,
     JOB_DATA_PREFIX,
-    PREVIOUS_DATA_PREFIX,
     TIMESTAMP_FORMAT_GIVEN,
     release_dataset,
 )
 from augury.ports import ExternalDataError
 from augury.resources import crud
+from augury.resources.data_versions import (
+    DATA_PREFIX,
+    PREVIOUS_DATA_PREFIX,
+    delete_old_versions,
+)
 from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.workflows.definition import ResourceFailed, Retry, State, Step, Workflow
-from augury.workflows.lifecycle import blob_prefix
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -314,16 +316,7 @@ def _finish(runtime: Runtime, job: Resource, dataset: Resource, outcome: _Outcom
         return record.evolve(status=Status.ACTIVE.value, attributes=attributes)
 
     crud.update(runtime, job.arn, complete)
-    _delete_old_versions(runtime, dataset.arn, keep={version, current})
-
-
-def _delete_old_versions(runtime: Runtime, dataset_arn: str, keep: set[str | None]) -> None:
-    base = f"{blob_prefix(dataset_arn)}data/"
-    versions = {
-        f"{base}{key[len(base) :].split('/', 1)[0]}/" for key in runtime.blobs.list_keys(base)
-    }
-    for prefix in sorted(versions - keep):
-        runtime.blobs.delete_prefix(prefix)
+    delete_old_versions(runtime, dataset.arn, keep={version, current})
 
 
 def _failed(runtime: Runtime, state: State, reason: str) -> None:

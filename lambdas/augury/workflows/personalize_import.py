@@ -47,13 +47,7 @@ from augury.personalize.dataset_exports import (
     exported_table,
     write_csv_files,
 )
-from augury.personalize.group_data import (
-    DATA_PREFIX,
-    DATA_ROWS,
-    PREVIOUS_DATA_PREFIX,
-    parquet_keys,
-    read_table,
-)
+from augury.personalize.group_data import DATA_ROWS, parquet_keys, read_table
 from augury.personalize.import_csv import CsvReader, ImportFailure, SourceFile
 from augury.personalize.import_fields import ID_COLUMN, ImportField, arrow_schema, import_fields
 from augury.personalize.import_store import VersionBuilder, WrittenVersion
@@ -65,11 +59,15 @@ from augury.personalize.imports import (
 )
 from augury.ports import ExternalDataError
 from augury.resources import crud
+from augury.resources.data_versions import (
+    DATA_PREFIX,
+    PREVIOUS_DATA_PREFIX,
+    delete_old_versions,
+)
 from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.workflows import forecast_jobs
 from augury.workflows.definition import ResourceFailed, Retry, State, Step, Workflow
-from augury.workflows.lifecycle import blob_prefix
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -193,16 +191,7 @@ def _finish(runtime: Runtime, job: Resource, dataset: Resource, written: Written
         },
     )
     forecast_jobs.finish(runtime, job.arn)
-    _delete_old_versions(runtime, dataset.arn, keep={version, current})
-
-
-def _delete_old_versions(runtime: Runtime, dataset_arn: str, keep: set[str | None]) -> None:
-    base = f"{blob_prefix(dataset_arn)}data/"
-    versions = {
-        f"{base}{key[len(base) :].split('/', 1)[0]}/" for key in runtime.blobs.list_keys(base)
-    }
-    for prefix in sorted(versions - keep):
-        runtime.blobs.delete_prefix(prefix)
+    delete_old_versions(runtime, dataset.arn, keep={version, current})
 
 
 def _import_failed(runtime: Runtime, state: State, reason: str) -> None:
