@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 from collections.abc import Callable
 from pathlib import Path
@@ -117,8 +116,6 @@ def test_put_export_is_the_default_and_all_prefers_newer_rows(
     assert job["status"] == "ACTIVE", job.get("failureReason")
     header, rows = exported(bucket / "put", "put")
     assert header[0] == "ITEM_ID" and rows == []  # nothing arrived through PutItems
-    if importlib.util.find_spec("augury.personalize.event_data") is None:
-        pytest.skip("event ingestion (augury.personalize.event_data) is not built yet")
     from augury.personalize.event_data import events_prefix
 
     put_rows = pa.table(
