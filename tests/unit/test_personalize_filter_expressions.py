@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from augury.personalize.filter_expressions import (
-    MAX_INTERACTIONS_PER_EVENT_TYPE,
     FilterApplicationError,
     FilterContext,
     FilterExpressionError,
@@ -17,6 +16,7 @@ from augury.personalize.filter_expressions import (
     compile_filter,
     parse_filter_values,
 )
+from augury.personalize.filter_grammar import MAX_INTERACTIONS_PER_EVENT_TYPE
 
 CATALOG = ItemCatalog(
     item_ids=["i1", "i2", "i3", "i4", "i5", "i6"],

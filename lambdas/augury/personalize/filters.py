@@ -26,14 +26,13 @@ from augury.personalize.avro_rules import (
     parse_schema_text,
 )
 from augury.personalize.dataset_groups import ACTIVATE_WORKFLOW
-from augury.personalize.filter_expressions import (
+from augury.personalize.filter_expressions import CompiledFilter, compile_filter
+from augury.personalize.filter_grammar import (
     INTERACTIONS,
     ITEMS,
     USERS,
-    CompiledFilter,
     FieldUse,
     FilterExpressionError,
-    compile_filter,
 )
 from augury.personalize.resource_types import BATCH_INFERENCE_JOB, DATASET, DATASET_GROUP, FILTER
 from augury.resources import crud
