@@ -17,11 +17,16 @@ on AWS; this module only makes moto's side do the work SageMaker would:
   ``ModelArtifacts.S3ModelArtifacts`` key describe reports, status Completed;
   otherwise status Failed with ``output/failure`` (its first 1024 characters)
   as the FailureReason; past ``MaxRuntimeInSeconds`` the process is killed and
-  the job Stopped with SecondaryStatus ``MaxRuntimeExceeded``, as SageMaker does.
+  the job Stopped with SecondaryStatus ``MaxRuntimeExceeded``, as SageMaker does;
+- StopTrainingJob, which moto lacks, is added: an InProgress job becomes
+  ``Stopping``, its process group gets SIGTERM (then SIGKILL, for what is left), and the
+  job ends ``Stopped``; a job in any other status is refused with
+  ValidationException, as SageMaker refuses it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -37,7 +42,10 @@ from urllib.parse import urlparse
 
 import boto3
 import pytest
+from moto.core.responses import EmptyResult
+from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
+from moto.sagemaker.responses import SageMakerResponse
 
 from augury_training.contract import FAILURE_REASON_LIMIT, ROOT_ENV, TrainPaths
 
@@ -66,6 +74,9 @@ class LocalSageMaker:
         self.threads: dict[str, threading.Thread] = {}
         self.seconds: dict[str, float] = {}
         """How long each job's process ran, by job name (for reports)."""
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.stop_requested: set[str] = set()
+        self._lock = threading.Lock()
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         original = SageMakerModelBackend.create_training_job
@@ -76,7 +87,42 @@ class LocalSageMaker:
             harness.start(job)
             return job
 
+        def stop_training_job(backend: Any, training_job_name: str) -> None:
+            job = backend.training_jobs.get(training_job_name)
+            if job is None:
+                arn = FakeTrainingJob.arn_formatter(
+                    training_job_name, backend.account_id, backend.region_name
+                )
+                raise ValidationError(message=f"Could not find training job '{arn}'.")
+            if job.training_job_status != "InProgress":
+                raise ValidationError(
+                    message="The request was rejected because the training job is in status "
+                    f"{job.training_job_status}."
+                )
+            job.training_job_status, job.secondary_status = "Stopping", "Stopping"
+            harness.stop(training_job_name)
+
+        def stop_training_job_action(response: SageMakerResponse) -> EmptyResult:
+            name = response._get_param("TrainingJobName")
+            response.sagemaker_backend.stop_training_job(name)
+            return EmptyResult()
+
         monkeypatch.setattr(SageMakerModelBackend, "create_training_job", create_training_job)
+        monkeypatch.setattr(
+            SageMakerModelBackend, "stop_training_job", stop_training_job, raising=False
+        )
+        monkeypatch.setattr(
+            SageMakerResponse, "stop_training_job", stop_training_job_action, raising=False
+        )
+
+    def stop(self, name: str) -> None:
+        """Ask a running job's process to stop (before it starts: it never starts)."""
+        with self._lock:
+            self.stop_requested.add(name)
+            process = self.processes.get(name)
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
 
     def start(self, job: FakeTrainingJob) -> None:
         argv = self.images.get(job.algorithm_specification["TrainingImage"])
@@ -114,16 +160,22 @@ class LocalSageMaker:
             return
         limit = int(job.stopping_condition.get("MaxRuntimeInSeconds", 86_400))
         log_path = paths.output_dir / "job.log"
+        name = job.training_job_name
         with open(log_path, "wb") as log_file:
-            process = subprocess.Popen(
-                argv,
-                cwd=paths.root,
-                env={**os.environ, **self.environment, ROOT_ENV: str(paths.root)},
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a timeout kills the whole tree, workers included
-            )
+            with self._lock:
+                if name in self.stop_requested:
+                    self._end(job, "Stopped", "Stopped", None)
+                    return
+                process = subprocess.Popen(
+                    argv,
+                    cwd=paths.root,
+                    env={**os.environ, **self.environment, ROOT_ENV: str(paths.root)},
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # a timeout kills the whole tree, workers included
+                )
+                self.processes[name] = process
             started = time.monotonic()
             try:
                 code = process.wait(timeout=limit)
@@ -133,7 +185,11 @@ class LocalSageMaker:
                 self._end(job, "Stopped", "MaxRuntimeExceeded", "Training job timed out")
                 return
             finally:
-                self.seconds[job.training_job_name] = time.monotonic() - started
+                self.seconds[name] = time.monotonic() - started
+        if name in self.stop_requested:
+            _kill_group(process.pid)  # SageMaker's SIGKILL after SIGTERM: no worker outlives it
+            self._end(job, "Stopped", "Stopped", None)
+            return
         if code != 0:
             self._end(job, "Failed", "Failed", _failure_reason(paths, code, log_path))
             return
@@ -188,6 +244,11 @@ class LocalSageMaker:
 def _split(uri: str) -> tuple[str, str]:
     parsed = urlparse(uri)
     return parsed.netloc, parsed.path.lstrip("/")
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 def _failure_reason(paths: TrainPaths, code: int, log_path: Path) -> str:

@@ -108,6 +108,26 @@ class Stack:
         boto3.client("s3", region_name=REGION).put_object(Bucket=USER_BUCKET, Key=key, Body=body)
         return f"s3://{USER_BUCKET}/{key}"
 
+    def user_files(self, prefix: str, role_arn: str = USER_ROLE) -> dict[str, bytes]:
+        """Every object under ``prefix`` in the user's bucket, by key, read as ``role_arn``.
+
+        The role is assumed through STS, as ``S3ExternalStorage`` assumes the role a request
+        names, so what a job wrote is read back with the user's own access.
+        """
+        credentials = boto3.client("sts", region_name=REGION).assume_role(
+            RoleArn=role_arn, RoleSessionName="user"
+        )["Credentials"]
+        s3 = boto3.client(
+            "s3",
+            region_name=REGION,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=USER_BUCKET, Prefix=prefix)
+        keys = [item["Key"] for page in pages for item in page.get("Contents", [])]
+        return {key: s3.get_object(Bucket=USER_BUCKET, Key=key)["Body"].read() for key in keys}
+
 
 def environment(work_dir: Path) -> dict[str, str]:
     """The Lambda functions' configuration, as the CDK app sets it (with its defaults)."""
