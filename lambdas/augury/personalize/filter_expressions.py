@@ -1,27 +1,10 @@
 """Amazon Personalize filter expressions: parsed once, checked, then applied to catalogs.
 
-Parsing and Amazon's rules live in ``augury.personalize.filter_grammar``; this
+Parsing lives in ``augury.personalize.filter_grammar`` and Amazon's rules in
+``filter_rules``; this
 module compiles a filter once and applies it to item or user catalogs with
-NumPy masks. A filter is one or more expressions chained with ``|`` (grammar)::
-
-    filter      := expression ("|" expression)*
-    expression  := ("INCLUDE" | "EXCLUDE") ("ItemID" | "UserID") "WHERE" disjunction
-                   ["IF" user_test ("AND" user_test)*]
-    disjunction := conjunction ("OR" conjunction)*
-    conjunction := term ("AND" term)*
-    term        := "(" disjunction ")" | test
-    test        := DATASET "." FIELD operator operand
-    user_test   := "CurrentUser" "." FIELD operator operand
-    operator    := "IN" | "NOT" "IN" | "=" | "<" | "<=" | ">" | ">="
-    operand     := "(" value ("," value)* ")" | value | "CurrentItem" "." FIELD
-    value       := STRING | NUMBER | "$" NAME
-
-The tokenizer and a recursive-descent parser build a small tree; a checking
-pass then applies Amazon's rules (one dataset per expression, ``IF`` only for
-``CurrentUser``, range operators only with numbers, no parameters with
-``NOT IN``...). Every failure is a ``FilterExpressionError`` that names the
-character where the problem is and why, so CreateFilter can hand it straight
-back to the user. Rules that need the dataset group's schemas (does the field
+NumPy masks. The grammar itself is written out in ``filter_grammar``'s docstring.
+Rules that need the dataset group's schemas (does the field
 exist, is it numeric, textual or boolean) are checked by
 ``augury.personalize.filters`` from ``CompiledFilter.fields``.
 

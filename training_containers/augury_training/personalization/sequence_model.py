@@ -72,12 +72,18 @@ from torch import nn
 
 from augury_training.forecasting.models.hyperparameters import (
     HyperparameterError,
+    bounded_int,
     get_bool,
     get_choice,
     get_float,
-    get_int,
 )
 from augury_training.sequence_encoder import GRU, TRANSFORMER, SequenceEncoder
+from augury_training.torch_runtime import (
+    autocast,
+    deterministic_on_cpu,
+    mixed_precision_dtype,
+    training_device,
+)
 
 __all__ = [
     "HyperparameterError",
@@ -185,8 +191,8 @@ def parse_hyperparameters(values: Mapping[str, str]) -> SequenceHyperparameters:
     encoder = get_choice(values, "encoder", GRU, (GRU, TRANSFORMER))
     defaults = SequenceHyperparameters()
     per_encoder = ENCODER_DEFAULTS[encoder]
-    dimension = _int(values, "hidden_dimension", defaults.hidden_dimension, 8, 1024)
-    heads = _int(values, "num_heads", defaults.num_heads, 1, 16)
+    dimension = bounded_int(values, "hidden_dimension", defaults.hidden_dimension, 8, 1024)
+    heads = bounded_int(values, "num_heads", defaults.num_heads, 1, 16)
     if encoder == TRANSFORMER and dimension % heads:
         raise HyperparameterError(
             f"hidden_dimension ({dimension}) must be a multiple of num_heads ({heads})"
@@ -202,8 +208,8 @@ def parse_hyperparameters(values: Mapping[str, str]) -> SequenceHyperparameters:
     return SequenceHyperparameters(
         encoder=encoder,
         hidden_dimension=dimension,
-        bptt=_int(values, "bptt", defaults.bptt, 2, 1024),
-        num_layers=_int(values, "num_layers", int(per_encoder["num_layers"]), 1, 8),
+        bptt=bounded_int(values, "bptt", defaults.bptt, 2, 1024),
+        num_layers=bounded_int(values, "num_layers", int(per_encoder["num_layers"]), 1, 8),
         num_heads=heads,
         dropout=get_float(values, "dropout", per_encoder["dropout"], minimum=0.0, maximum=0.9),
         item_id_dropout=get_float(
@@ -218,34 +224,30 @@ def parse_hyperparameters(values: Mapping[str, str]) -> SequenceHyperparameters:
             exclusive_minimum=True,
         ),
         weight_decay=get_float(values, "weight_decay", defaults.weight_decay, minimum=0.0),
-        batch_size=_int(values, "batch_size", defaults.batch_size, 1, 65_536),
-        epochs=_int(values, "epochs", defaults.epochs, 1, 10_000),
-        early_stopping_patience=_int(
+        batch_size=bounded_int(values, "batch_size", defaults.batch_size, 1, 65_536),
+        epochs=bounded_int(values, "epochs", defaults.epochs, 1, 10_000),
+        early_stopping_patience=bounded_int(
             values,
             "early_stopping_patience",
             int(per_encoder["early_stopping_patience"]),
             1,
             10_000,
         ),
-        validation_users=_int(values, "validation_users", defaults.validation_users, 0, 10**7),
+        validation_users=bounded_int(
+            values, "validation_users", defaults.validation_users, 0, 10**7
+        ),
         recency_mask=get_bool(
             {"recency_mask": recency} if recency is not None else {}, "recency_mask", True
         ),
         min_user_history_length_percentile=low,
         max_user_history_length_percentile=high,
-        full_softmax_max_items=_int(
+        full_softmax_max_items=bounded_int(
             values, "full_softmax_max_items", defaults.full_softmax_max_items, 1, 10**8
         ),
-        num_sampled=_int(values, "num_sampled", defaults.num_sampled, 1, 10**6),
+        num_sampled=bounded_int(values, "num_sampled", defaults.num_sampled, 1, 10**6),
         mixed_precision=get_bool(values, "mixed_precision", True),
         extra={key: str(value) for key, value in values.items()},
     )
-
-
-def _int(values: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = get_int(values, name, default, minimum=low, maximum=high)
-    assert value is not None
-    return value
 
 
 # --------------------------------------------------------------------- features
@@ -593,11 +595,7 @@ class _Context:
     generator: torch.Generator
 
     def autocast(self) -> torch.autocast:
-        return torch.autocast(
-            device_type=self.device.type,
-            dtype=self.autocast_dtype or torch.float32,
-            enabled=self.autocast_dtype is not None,
-        )
+        return autocast(self.device, self.autocast_dtype)
 
 
 def train_sequence_model(
@@ -628,14 +626,9 @@ def train_sequence_model(
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
+    device = training_device()
+    with deterministic_on_cpu(device):
         return _train(data, params, users, rng, seed, device, deadline, began, log)
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
 
 
 def _train(
@@ -731,9 +724,7 @@ def _context(
     device: torch.device,
     seed: int,
 ) -> _Context:
-    autocast_dtype = None
-    if device.type == "cuda" and params.mixed_precision:
-        autocast_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    autocast_dtype = mixed_precision_dtype(device, params.mixed_precision)
     sampling_q = sampling_log_q = None
     if n_items > params.full_softmax_max_items:
         # Negatives follow frequency^0.75 (word2vec's smoothing); every item stays possible.

@@ -71,10 +71,17 @@ from augury_training.forecasting.deep.windows import (
 )
 from augury_training.forecasting.models.hyperparameters import (
     HyperparameterError,
+    bounded_int,
     get_bool,
     get_choice,
     get_float,
     get_int,
+)
+from augury_training.torch_runtime import (
+    autocast,
+    deterministic_on_cpu,
+    mixed_precision_dtype,
+    training_device,
 )
 
 __all__ = [
@@ -128,26 +135,20 @@ def parse_hyperparameters(values: Mapping[str, str]) -> DeepARHyperparameters:
         )
     return DeepARHyperparameters(
         context_length=get_int(values, "context_length", None, minimum=1, maximum=500),
-        epochs=_int(values, "epochs", 500, 1, 1000),
+        epochs=bounded_int(values, "epochs", 500, 1, 1000),
         learning_rate=get_float(values, "learning_rate", 1e-3, minimum=1e-5, maximum=1e-1),
-        num_layers=_int(values, "num_layers", 2, 1, 8),
-        num_cells=_int(values, "num_cells", 40, 1, 200),
+        num_layers=bounded_int(values, "num_layers", 2, 1, 8),
+        num_cells=bounded_int(values, "num_cells", 40, 1, 200),
         likelihood=get_choice(values, "likelihood", STUDENT_T, (*LIKELIHOODS, AUTO)),
         dropout_rate=get_float(values, "dropout_rate", 0.1, minimum=0.0, maximum=0.9),
-        mini_batch_size=_int(values, "mini_batch_size", 128, 1, 4096),
-        num_averaged_models=_int(values, "num_averaged_models", 1, 1, 5),
-        num_samples=_int(values, "num_samples", 100, 1, 10_000),
-        early_stopping_patience=_int(values, "early_stopping_patience", 10, 1, 1000),
-        max_batches_per_epoch=_int(values, "max_batches_per_epoch", 100, 1, 100_000),
+        mini_batch_size=bounded_int(values, "mini_batch_size", 128, 1, 4096),
+        num_averaged_models=bounded_int(values, "num_averaged_models", 1, 1, 5),
+        num_samples=bounded_int(values, "num_samples", 100, 1, 10_000),
+        early_stopping_patience=bounded_int(values, "early_stopping_patience", 10, 1, 1000),
+        max_batches_per_epoch=bounded_int(values, "max_batches_per_epoch", 100, 1, 100_000),
         mixed_precision=get_bool(values, "mixed_precision", True),
         extra={key: str(value) for key, value in values.items()},
     )
-
-
-def _int(values: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    value = get_int(values, name, default, minimum=low, maximum=high)
-    assert value is not None
-    return value
 
 
 @dataclass
@@ -318,16 +319,11 @@ class DeepARPlus:
         self._log_mean = float(finite.mean()) if finite.size else 0.0
         self._log_std = float(finite.std()) if finite.size > 1 and finite.std() > 0 else 1.0
 
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        deterministic = torch.are_deterministic_algorithms_enabled()
+        device = training_device()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            if device.type == "cpu":
-                torch.use_deterministic_algorithms(True, warn_only=True)
-            try:
+            with deterministic_on_cpu(device):
                 self._train(prepared, codes, device, np.random.default_rng(seed), deadline, log)
-            finally:
-                torch.use_deterministic_algorithms(deterministic)
         self.summary["seconds"] = round(time.monotonic() - began, 3)
         return self
 
@@ -400,9 +396,7 @@ class DeepARPlus:
             parameter_count(self.likelihood),
         ).to(device)
         self._device = device
-        self._autocast = None
-        if device.type == "cuda" and params.mixed_precision:
-            self._autocast = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        self._autocast = mixed_precision_dtype(device, params.mixed_precision)
         lengths = prepared.lengths
         held = lengths > 2 * horizon
         usable = np.where(held, lengths - horizon, lengths)
@@ -508,11 +502,7 @@ class DeepARPlus:
         )
 
     def _autocast_context(self) -> torch.autocast:
-        return torch.autocast(
-            device_type=self._device.type,
-            dtype=self._autocast or torch.float32,
-            enabled=self._autocast is not None,
-        )
+        return autocast(self._device, self._autocast)
 
     def _loss(self, windows: Windows, rng: np.random.Generator, *, training: bool) -> torch.Tensor:
         """Mean NLL over observed points: the whole window in training (teacher forcing),

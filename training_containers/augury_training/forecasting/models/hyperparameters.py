@@ -102,3 +102,10 @@ def _check_range(name: str, value: float, minimum: float | None, maximum: float 
         raise HyperparameterError(f"{name} must be at least {minimum:g}, got {value:g}")
     if maximum is not None and value > maximum:
         raise HyperparameterError(f"{name} must be at most {maximum:g}, got {value:g}")
+
+
+def bounded_int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """``get_int`` with a default, so never ``None``: the form most hyperparameters take."""
+    value = get_int(params, name, default, minimum=low, maximum=high)
+    assert value is not None
+    return value
