@@ -140,7 +140,9 @@ def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
 
     assert stack.events.drain() == 3
     # One batch per shard: u07's events share a partition key, so they arrive together.
-    assert sorted(stack.events.batches) == [1, 2]
+    # The key hashes the tracker's random trackingId, so u08's event lands on the same
+    # shard in some runs (one batch of 3) and on another in the rest (batches of 2 and 1).
+    assert sorted(stack.events.batches) in ([1, 2], [3])
     after = recommended()
     assert before[0] not in after and before[1] not in after
     assert after[:8] == before[2:]
