@@ -15,6 +15,9 @@ For every point the model sees:
   series and cold-start items (age 0 at the forecast start) apart;
 * **related time series**, standardised per column, known for the history and
   the forecast horizon;
+* **past-only related series** (``past_related``: known for the history only,
+  such as web traffic or a competitor's price), standardised like ``related``,
+  for models whose encoder reads them (CNN-QR); they never reach the horizon;
 * per-item **metadata codes**, turned into embeddings by the model.
 
 The scale is the mean absolute observed value in the window's context, so
@@ -28,6 +31,11 @@ Each series is stored once, padded with NaN on the left (room for the longest
 lag and context before the first point) and on the right (the horizon), and all
 series are laid end to end in one flat array: a batch of windows is then one
 fancy-indexing gather, with no per-window Python work.
+
+:func:`gather_windows` builds the lag tensors an autoregressive model
+(DeepAR+) reads; :func:`gather_context_windows` is the lean form for models
+that read the raw context directly (CNN-QR's convolutions): no lags, and the
+past-only related series.
 """
 
 from __future__ import annotations
@@ -40,12 +48,15 @@ import numpy as np
 from augury_training.forecasting.grid import Frequency, Grid
 
 __all__ = [
+    "ContextWindows",
     "PreparedSet",
     "SeriesSet",
     "Windows",
     "calendar_features",
+    "gather_context_windows",
     "gather_windows",
     "lags_for_frequency",
+    "past_related_statistics",
     "prepare",
     "related_statistics",
     "series_levels",
@@ -91,7 +102,9 @@ class SeriesSet:
     has one row per history point plus one per horizon step (the future values
     Amazon's related time series must cover). ``categories`` holds integer
     metadata codes, one row per item and one column per categorical attribute,
-    -1 where unknown.
+    -1 where unknown. ``past_related[i]``, when given, has one row per history
+    point only (related series with no future values, which only models that
+    encode the past use) and the same number of columns for every item.
     """
 
     targets: Sequence[np.ndarray]
@@ -99,6 +112,7 @@ class SeriesSet:
     starts: np.ndarray | None = None
     related: Sequence[np.ndarray] | None = None
     categories: np.ndarray | None = None
+    past_related: Sequence[np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.targets)
@@ -110,7 +124,28 @@ class SeriesSet:
             codes = np.asarray(self.categories)
             if codes.ndim != 2 or codes.shape[0] != n:
                 raise ValueError(f"categories must have shape ({n}, columns), got {codes.shape}")
+        if self.past_related is not None:
+            self._check_past_related(n)
         Frequency.parse(self.frequency)  # a bad frequency fails here, with Grid's message
+
+    def _check_past_related(self, n: int) -> None:
+        """One row per history point, and one column count for all items (a 1-D array is
+        one column)."""
+        assert self.past_related is not None
+        if len(self.past_related) != n:
+            raise ValueError(f"past_related has {len(self.past_related)} arrays for {n} series")
+        widths = set()
+        for i, (rows, target) in enumerate(zip(self.past_related, self.targets, strict=True)):
+            shape = np.shape(rows)
+            if len(shape) not in (1, 2) or shape[0] != len(target):
+                raise ValueError(
+                    f"past_related series {i} has shape {shape}; it needs one row per history "
+                    f"point ({len(target)})"
+                )
+            if len(shape) == 2 or shape[0]:  # an empty 1-D array fits any column count
+                widths.add(1 if len(shape) == 1 else shape[1])
+        if len(widths) > 1:
+            raise ValueError(f"past_related series differ in their column counts: {sorted(widths)}")
 
     @property
     def lengths(self) -> np.ndarray:
@@ -175,9 +210,20 @@ def related_statistics(data: SeriesSet) -> tuple[np.ndarray, np.ndarray] | None:
     Computed once on the training set and reused at prediction, so a price means
     the same thing to the model in both.
     """
-    if data.related is None:
+    return _column_statistics(data.related)
+
+
+def past_related_statistics(data: SeriesSet) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`related_statistics` for the past-only related series."""
+    return _column_statistics(data.past_related)
+
+
+def _column_statistics(
+    arrays: Sequence[np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    if arrays is None:
         return None
-    rows = [np.asarray(r, dtype=np.float64).reshape(len(r), -1) for r in data.related]
+    rows = [np.asarray(r, dtype=np.float64).reshape(len(r), -1) for r in arrays if len(r)]
     stacked = np.concatenate(rows, axis=0) if rows else np.zeros((0, 0))
     if stacked.size == 0:
         return None
@@ -206,6 +252,7 @@ class PreparedSet:
     calendar_origin: int
     related: np.ndarray | None
     codes: np.ndarray
+    past_related: np.ndarray | None = None
 
     @property
     def n_series(self) -> int:
@@ -216,19 +263,25 @@ def prepare(
     data: SeriesSet,
     horizon: int,
     context_length: int,
-    lags: np.ndarray,
+    lags: np.ndarray | None,
     related_stats: tuple[np.ndarray, np.ndarray] | None,
     n_related: int,
+    *,
+    past_related_stats: tuple[np.ndarray, np.ndarray] | None = None,
+    n_past_related: int = 0,
 ) -> PreparedSet:
     """Pad, flatten and featurise ``data`` for windows of ``context_length + horizon``.
 
     ``n_related`` is the number of related columns the model was built with
     (0: none); every series must then bring exactly that many columns covering
-    its history and the horizon.
+    its history and the horizon. ``n_past_related`` is the same for the
+    past-only related series, which cover the history only. ``lags`` is
+    ``None`` for models that read no lags (no room is kept for them).
     """
     lengths = data.lengths
     n = lengths.shape[0]
-    pad = int(lags.max()) + context_length + horizon
+    longest_lag = 0 if lags is None else int(lags.max())
+    pad = longest_lag + context_length + horizon
     blocks = pad + lengths + horizon
     offsets = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(np.int64)
     values = np.full(int(blocks.sum()), np.nan, dtype=np.float32)
@@ -241,6 +294,13 @@ def prepare(
         if related_stats is not None:
             related = (related - related_stats[0]) / related_stats[1]
         related = np.nan_to_num(related, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    past_related = None
+    if n_past_related:
+        past_related = _flat_past_related(data, lengths, offsets, blocks, pad, n_past_related)
+        if past_related_stats is not None:
+            past_related = (past_related - past_related_stats[0]) / past_related_stats[1]
+        past_related = np.nan_to_num(past_related, nan=0.0, posinf=0.0, neginf=0.0)
+        past_related = past_related.astype(np.float32)
     grid = Grid(data.frequency)
     if data.starts is None:
         first = int(grid.ordinals(np.array([_ANCHOR]))[0]) - lengths
@@ -265,6 +325,7 @@ def prepare(
         calendar_origin=origin,
         related=related,
         codes=codes,
+        past_related=past_related,
     )
 
 
@@ -289,6 +350,34 @@ def _flat_related(
                 f"point and forecast step ({expected}) and {width} columns"
             )
         out[offsets[i] + pad : offsets[i] + pad + expected] = matrix
+    return out
+
+
+def _flat_past_related(
+    data: SeriesSet,
+    lengths: np.ndarray,
+    offsets: np.ndarray,
+    blocks: np.ndarray,
+    pad: int,
+    width: int,
+) -> np.ndarray:
+    """Past-only related values in the flat layout: the history rows, NaN elsewhere (0 once
+    standardised), so nothing after a window's context is ever read from them."""
+    if data.past_related is None:
+        raise ValueError(
+            f"the model was trained with {width} past-only related columns; none were given"
+        )
+    out = np.full((int(blocks.sum()), width), np.nan)
+    for i, rows in enumerate(data.past_related):
+        if not len(rows) and not lengths[i]:
+            continue  # a cold-start item: no history, nothing to read
+        matrix = np.asarray(rows, dtype=np.float64).reshape(len(rows), -1)
+        if matrix.shape != (int(lengths[i]), width):
+            raise ValueError(
+                f"past_related series {i} has shape {matrix.shape}; it needs one row per "
+                f"history point ({int(lengths[i])}) and {width} columns"
+            )
+        out[offsets[i] + pad : offsets[i] + pad + lengths[i]] = matrix
     return out
 
 
@@ -366,30 +455,14 @@ def gather_windows(
     ``fallback_scale`` (one per series of ``prepared``) is used when a window's
     context has no non-zero observation.
     """
-    horizon = prepared.horizon
-    length = context_length + horizon
-    steps = np.arange(length)
-    first = prepared.offsets[rows] + starts - context_length
-    positions = first[:, None] + steps[None, :]
+    positions, first = _window_positions(prepared, rows, starts, context_length)
     targets = prepared.values[positions]
-    context = targets[:, :context_length]
-    observed = np.isfinite(context)
-    sums = np.where(observed, np.abs(context), 0.0).sum(axis=1)
-    means = sums / np.maximum(observed.sum(axis=1), 1)
-    scale = np.where(means > 0, means, fallback_scale[rows]).astype(np.float32)
+    scale = _window_scale(targets[:, :context_length], fallback_scale[rows])
 
     lagged = prepared.values[positions[:, :, None] - lags[None, None, :]]
     lag_mask = np.isfinite(lagged)
     lag_values = np.where(lag_mask, lagged / scale[:, None, None], 0.0).astype(np.float32)
-
-    ordinals = prepared.first_ordinals[rows, None] + (starts - prepared.pad)[:, None]
-    ordinals = ordinals - context_length + steps[None, :]
-    calendar = prepared.calendar[ordinals - prepared.calendar_origin]
-    age = np.maximum(starts[:, None] - prepared.pad - context_length + steps[None, :], 0)
-    parts = [calendar, (np.log1p(age) / AGE_NORMALISER)[:, :, None]]
-    if prepared.related is not None:
-        parts.append(prepared.related[positions])
-    known = np.concatenate(parts, axis=2).astype(np.float32)
+    known = _known_features(prepared, rows, starts, positions, context_length)
 
     max_lag = int(lags.max())
     before = first[:, None] - max_lag + np.arange(max_lag + context_length)[None, :]
@@ -406,3 +479,81 @@ def gather_windows(
         history=history,
         history_mask=history_mask.astype(np.float32),
     )
+
+
+@dataclass
+class ContextWindows:
+    """A batch of B windows of L = context + horizon points, for models that read the raw
+    context (no lags).
+
+    ``targets`` is ``(B, L)`` in data units, NaN where unknown; ``scale`` ``(B,)``
+    (as :func:`gather_windows` computes it); ``known`` ``(B, L, K)`` (calendar,
+    age, related); ``past_related`` ``(B, context, P)`` standardised past-only
+    related values (``None`` when the set has none); ``codes`` ``(B, C)``.
+    """
+
+    targets: np.ndarray
+    scale: np.ndarray
+    known: np.ndarray
+    past_related: np.ndarray | None
+    codes: np.ndarray
+
+
+def gather_context_windows(
+    prepared: PreparedSet,
+    rows: np.ndarray,
+    starts: np.ndarray,
+    context_length: int,
+    fallback_scale: np.ndarray,
+) -> ContextWindows:
+    """:func:`gather_windows` without the lag tensors, plus the past-only related values
+    over the context: one gather per array."""
+    positions, _ = _window_positions(prepared, rows, starts, context_length)
+    targets = prepared.values[positions]
+    scale = _window_scale(targets[:, :context_length], fallback_scale[rows])
+    past_related = None
+    if prepared.past_related is not None:
+        past_related = prepared.past_related[positions[:, :context_length]]
+    return ContextWindows(
+        targets=targets,
+        scale=scale,
+        known=_known_features(prepared, rows, starts, positions, context_length),
+        past_related=past_related,
+        codes=prepared.codes[rows],
+    )
+
+
+def _window_positions(
+    prepared: PreparedSet, rows: np.ndarray, starts: np.ndarray, context_length: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat positions ``(B, context + horizon)`` of each window, and of its first point."""
+    steps = np.arange(context_length + prepared.horizon)
+    first = prepared.offsets[rows] + starts - context_length
+    return first[:, None] + steps[None, :], first
+
+
+def _window_scale(context: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Mean absolute observed value of each context row; ``fallback`` where it is not > 0."""
+    observed = np.isfinite(context)
+    sums = np.where(observed, np.abs(context), 0.0).sum(axis=1)
+    means = sums / np.maximum(observed.sum(axis=1), 1)
+    return np.where(means > 0, means, fallback).astype(np.float32)
+
+
+def _known_features(
+    prepared: PreparedSet,
+    rows: np.ndarray,
+    starts: np.ndarray,
+    positions: np.ndarray,
+    context_length: int,
+) -> np.ndarray:
+    """Calendar, age and related features ``(B, L, K)`` of each window's points."""
+    steps = np.arange(positions.shape[1])
+    ordinals = prepared.first_ordinals[rows, None] + (starts - prepared.pad)[:, None]
+    ordinals = ordinals - context_length + steps[None, :]
+    calendar = prepared.calendar[ordinals - prepared.calendar_origin]
+    age = np.maximum(starts[:, None] - prepared.pad - context_length + steps[None, :], 0)
+    parts = [calendar, (np.log1p(age) / AGE_NORMALISER)[:, :, None]]
+    if prepared.related is not None:
+        parts.append(prepared.related[positions])
+    return np.concatenate(parts, axis=2).astype(np.float32)
