@@ -60,6 +60,18 @@ DEFAULT_FORECAST_TYPES = ("0.1", "0.5", "0.9")
 
 ALGORITHMS = ("ETS", "ARIMA", "Theta", "NPTS", "Prophet", "SeasonalNaive", "Deep_AR_Plus", "CNN-QR")
 """Algorithm names as they appear after ``arn:aws:forecast:::algorithm/``."""
+GLOBAL_ALGORITHMS = ("Deep_AR_Plus", "CNN-QR")
+"""The deep models: trained across all items at once (and on a GPU when the job has one)."""
+DEEP_MIN_ITEMS = 100
+DEEP_MIN_OBSERVATIONS = 10_000
+"""An AutoPredictor backtests the deep models from this much data: below it, a global
+network has too few series to learn shared patterns from, and the statistical
+candidates fit each item better (Amazon recommends DeepAR+ for hundreds of series)."""
+HPO_TUNABLE = {
+    "Deep_AR_Plus": ("context_length", "learning_rate"),
+    "CNN-QR": ("context_length", "use_related_data", "use_item_metadata"),
+}
+"""The hyperparameters PerformHPO tunes, per algorithm (HPOConfig may name only these)."""
 
 
 def forecast_type_column(forecast_type: str) -> str:
@@ -136,6 +148,10 @@ class ForecastJobConfig:
     """Algorithm hyperparameters as Amazon names them (TrainingParameters)."""
     seed: int = 0
     time_budget_seconds: int | None = None
+    perform_hpo: bool = False
+    """Tune the deep algorithm's hyperparameters (CreatePredictor's PerformHPO)."""
+    hpo_ranges: dict[str, Any] | None = None
+    """HPOConfig's ParameterRanges; ``None`` searches the algorithm's default ranges."""
 
     @property
     def identity_fields(self) -> list[str]:
@@ -185,6 +201,8 @@ class PredictorSummary:
     training_seconds: float
     explanation: str = ""
     """Why these candidates and this ensemble (shown in Describe)."""
+    training_parameters: dict[str, str] = field(default_factory=dict)
+    """The hyperparameters the predictor trained with, tuned ones included (PerformHPO)."""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from augury_training.forecast_contract import ForecastJobConfig
+from augury_training.forecast_contract import GLOBAL_ALGORITHMS, ForecastJobConfig
 from augury_training.forecasting.data import DataError, DatasetInfo, Series
 from augury_training.forecasting.grid import Grid
 from augury_training.forecasting.metrics import mase_seasonality, seasonal_scale
@@ -135,6 +135,11 @@ class BacktestPlan:
     def levels(self) -> np.ndarray:
         return quantile_levels(self.config.forecast_types)
 
+    @property
+    def local_candidates(self) -> tuple[str, ...]:
+        """The per-item candidates workers fit (global ones run in the parent)."""
+        return tuple(name for name in self.candidates if name not in GLOBAL_ALGORITHMS)
+
 
 def interpolate_gaps(y: np.ndarray) -> np.ndarray:
     """Linear interpolation over NaN (``nan`` filling): classical models need every point."""
@@ -229,7 +234,7 @@ def backtest_batch(batch: list[Series], plan: BacktestPlan) -> list[ItemBacktest
     mase_season = mase_seasonality(config.frequency)
     models = {
         name: load_model(name, config.hyperparameters, plan.model_factory)
-        for name in plan.candidates
+        for name in plan.local_candidates
     }
     results = []
     for series in batch:

@@ -348,6 +348,41 @@ class ForecastData:
             )
         self._check_frequency(spacing)
 
+    def new_item_related(
+        self, keys: list[str]
+    ) -> dict[str, tuple[np.ndarray | None, tuple[str, ...]]]:
+        """Related features over the horizon of items with no target history (cold starts),
+        by item key: a promotion calendar or price known for a new item is what a global
+        model forecasts it from, with its metadata. Streams the related files once,
+        keeping only these items' rows."""
+        if not self.related_fields or not keys or not self._related_files:
+            return {}
+        item = self.config.item_field
+        wanted_items = pa.array(sorted({key.split(KEY_SEPARATOR)[0] for key in keys}))
+        columns = [*self.identity, self.config.timestamp_field, *self.related_fields]
+        kept = []
+        for batch in iter_batches(self._related_files, columns):
+            table = self._normalise(batch, self.related_fields)
+            chosen = table.filter(pc.is_in(table.column(item), value_set=wanted_items))
+            if chosen.num_rows:
+                kept.append(chosen)
+        if not kept:
+            return {}
+        rows = group_related(
+            pa.concat_tables(kept),
+            self.identity,
+            self.config.timestamp_field,
+            self.related_fields,
+            self.grid,
+            keys,
+        )
+        start = self.info.global_end + 1
+        fillings = [self._related_fillings[name] for name in self.related_fields]
+        return {
+            key: align_related(rows.get(key), start, 0, self.config.horizon, fillings)
+            for key in keys
+        }
+
     def _check_frequency(self, spacing: list[np.ndarray]) -> None:
         """Data coarser than the forecast frequency: every gap a multiple of some g > 1."""
         steps = np.concatenate(spacing) if spacing else np.array([], dtype=np.int64)

@@ -23,12 +23,19 @@ import pyarrow.parquet as pq
 
 from augury_training.contract import TrainPaths
 from augury_training.forecast_contract import MODEL_CHANNEL, ForecastJobConfig
-from augury_training.forecasting.backtest import BacktestPlan, check_limits
+from augury_training.forecasting.backtest import BacktestPlan, check_limits, quantile_levels
 from augury_training.forecasting.coldstart import ColdStart
 from augury_training.forecasting.data import DataError, ForecastData, Series, batch_items_for
+from augury_training.forecasting.ensemble import combine
+from augury_training.forecasting.global_candidates import (
+    GlobalForecaster,
+    SeriesSets,
+    load_models,
+)
 from augury_training.forecasting.grid import Grid
 from augury_training.forecasting.outputs import ENSEMBLE_FILE, WEIGHTS_FILE, ShardWriter
 from augury_training.forecasting.parallel import map_batches, worker_count
+from augury_training.forecasting.partition import KEY_SEPARATOR
 from augury_training.forecasting.pipeline import progress
 from augury_training.forecasting.predict import ForecastPlan, ItemForecast, forecast_batch
 
@@ -46,6 +53,9 @@ class TrainedModel:
         document = json.loads(ensemble.read_text(encoding="utf-8"))
         self.candidates: list[str] = document["candidates"]
         self.global_weights = tuple(float(w) for w in document["global_weights"])
+        self.global_models, self.vocabulary = load_models(
+            directory, document.get("global_models", [])
+        )
         self._rows: dict[str, int] = {}
         self._matrix = np.zeros((0, len(self.candidates)))
         weights = directory / WEIGHTS_FILE
@@ -73,9 +83,37 @@ def model_directory(channel: Path, scratch: Path) -> Path:
     return channel
 
 
-def _task(task: tuple[list[Series], dict[str, tuple[float, ...]]], plan: ForecastPlan):
-    batch, weights = task
-    return forecast_batch(batch, plan, weights)
+def _task(task: tuple[list[Series], dict, dict], plan: ForecastPlan):
+    batch, weights, global_forecasts = task
+    return forecast_batch(batch, plan, weights, global_forecasts)
+
+
+def _cold_from_models(
+    forecaster: GlobalForecaster,
+    model: TrainedModel,
+    new_items: dict[str, dict[str, str]],
+    data: ForecastData,
+) -> list[tuple[tuple[str, ...], np.ndarray]]:
+    """New items forecast by the predictor's global models from their metadata and their
+    related features over the horizon, combined with the models' global weights (equal
+    weights if none has any)."""
+    info = data.info
+    targets = [(item, dims) for item in sorted(new_items) for dims in info.dimension_values]
+    keys = [KEY_SEPARATOR.join((item, *dims)) for item, dims in targets]
+    related = data.new_item_related(keys)
+    per_item = forecaster.cold(
+        [new_items[item] for item, _ in targets],
+        info.global_end + 1,
+        [related.get(key, (None, ())) for key in keys],
+    )
+    names = [n for n in model.candidates if n in forecaster.models]
+    weights = np.array([model.global_weights[model.candidates.index(n)] for n in names])
+    if weights.sum() <= 0:
+        weights = np.ones(len(names))
+    return [
+        ((item, *dims), combine(forecasts, names, weights))
+        for (item, dims), forecasts in zip(targets, per_item, strict=True)
+    ]
 
 
 def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | None = None) -> None:
@@ -91,13 +129,23 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
         data.batch_items = batch_items_for(info, config.horizon, 0, worker_count(workers))
         dates = grid.timestamps(info.global_end + 1 + np.arange(config.horizon))
         new_items = {i: m for i, m in data.metadata.items() if i not in info.item_ids}
-        cold = ColdStart(new_items, info.dimension_values)
+        cold = ColdStart({} if model.global_models else new_items, info.dimension_values)
+        levels = quantile_levels(config.forecast_types)
+        forecaster = GlobalForecaster(
+            model.global_models,
+            config,
+            levels,
+            SeriesSets(config, data.related_fields, model.vocabulary),
+        )
         progress(
             f"forecasting {len(info.item_ids)} item ids from {dates[0]!s:.19} "
             f"({config.horizon} steps), {len(new_items)} new item(s) from metadata"
         )
         shards = ShardWriter(paths.model_dir, config.identity_fields, list(config.forecast_types))
-        tasks = ((batch, model.weights_for(batch)) for batch in data.batches())
+        tasks = (
+            (batch, model.weights_for(batch), forecaster.forecast(batch))
+            for batch in data.batches()
+        )
         results: list[ItemForecast]
         for number, results in enumerate(
             map_batches(functools.partial(_task, plan=plan), tasks, workers), 1
@@ -110,7 +158,10 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
             )
         if shards.items == 0:
             raise DataError("the target time series has no item with a value to forecast from")
-        for identity, array in cold.forecasts():
+        cold_forecasts = cold.forecasts()
+        if model.global_models and new_items:
+            cold_forecasts = _cold_from_models(forecaster, model, new_items, data)
+        for identity, array in cold_forecasts:
             shards.add(identity, dates, array)
         shards.close()
     progress(f"wrote forecasts of {shards.items} items in {time.monotonic() - started:.1f} s")

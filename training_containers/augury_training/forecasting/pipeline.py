@@ -33,15 +33,24 @@ from augury_training.forecasting.backtest import (
     ItemBacktest,
     Window,
     backtest_batch,
+    plan_windows,
     quantile_levels,
 )
-from augury_training.forecasting.data import DataError, Series
+from augury_training.forecasting.data import DataError, DatasetInfo, Series
 from augury_training.forecasting.ensemble import (
     AUTO_PREDICTOR,
     DEFAULT_CANDIDATES,
     AutoPredictorResult,
     EnsembleBuilder,
     EnsembleParams,
+)
+from augury_training.forecasting.global_candidates import (
+    GlobalBacktest,
+    GlobalForecaster,
+    SeriesSets,
+    deep_eligibility,
+    global_names,
+    is_global,
 )
 from augury_training.forecasting.grid import Grid
 from augury_training.forecasting.parallel import map_batches
@@ -100,8 +109,11 @@ class Trainer:
         model_factory: Callable | None = None,
         workers: int | None = None,
         log: Callable[[str], None] = progress,
+        global_backtest: GlobalBacktest | None = None,
     ) -> None:
         self.config = config
+        self.global_backtest = global_backtest
+        """The global candidates' backtest forecasts, computed before :meth:`run`."""
         self.plan = BacktestPlan(config, tuple(candidates), tuple(windows), model_factory)
         self.levels = quantile_levels(config.forecast_types)
         self.builder = EnsembleBuilder(
@@ -131,6 +143,8 @@ class Trainer:
                 map_batches(work, self._watch(batches), self.workers), 1
             ):
                 for item in items:
+                    if self.global_backtest is not None:
+                        self.global_backtest.inject(item)
                     for result in item.windows:
                         stacked = np.stack([result.forecasts[c] for c in self.plan.candidates])
                         self._candidate_sums[result.window] += window_sums(
@@ -232,6 +246,38 @@ class Trainer:
         )
 
 
+def _in_memory_global(
+    items: list[Series],
+    config: ForecastJobConfig,
+    candidates: list[str],
+    windows: list[Window],
+    info: DatasetInfo,
+    log: Callable[[str], None],
+) -> GlobalBacktest | None:
+    """The global candidates' backtest (None: none asked for, or too little data)."""
+    wanted = global_names(candidates)
+    if not wanted:
+        return None
+    note = ""
+    if config.auto:
+        eligible, note = deep_eligibility(info, wanted)
+        if not eligible:
+            log(note)
+            return None
+    names = sorted({name for s in items for name in s.related_names})
+    deep = GlobalBacktest(
+        config,
+        wanted,
+        windows,
+        quantile_levels(config.forecast_types),
+        related_fields=names,
+        log=log,
+        note=note,
+    )
+    deep.backtest(items, final_fits=len(wanted))
+    return deep
+
+
 class _Collect:
     """A sink that keeps only the weights (the in-memory API)."""
 
@@ -257,9 +303,6 @@ def run_in_memory(
     The future is forecast only by candidates with a weight, unless
     ``keep_candidates`` asks for every candidate's forecast too.
     """
-    from augury_training.forecasting.backtest import plan_windows
-    from augury_training.forecasting.data import DatasetInfo
-
     items = list(series)
     if not items:
         raise DataError("no series to train on")
@@ -267,19 +310,35 @@ def run_in_memory(
     end = max(s.start + len(s) - 1 for s in items)
     if any(s.start + len(s) - 1 != end for s in items):
         raise DataError("every series must end at the same grid point (the global end)")
-    info = DatasetInfo(min(s.start for s in items), end, sum(map(len, items)), set(), [()])
+    observed = sum(int(np.isfinite(s.y).sum()) for s in items)
+    keys = {s.key for s in items}
+    info = DatasetInfo(min(s.start for s in items), end, observed, keys, [()])
+    windows = plan_windows(info, config)
+    log = functools.partial(print, file=sys.stderr, flush=True)
+    deep = _in_memory_global(items, config, candidates, windows, info, log)
+    if deep is None:
+        candidates = [name for name in candidates if not is_global(name)]
     trainer = Trainer(
         config,
         candidates,
-        plan_windows(info, config),
+        windows,
         params=params,
         model_factory=model_factory,
         workers=workers,
-        log=lambda message: print(message, file=sys.stderr, flush=True),
+        log=log,
+        global_backtest=deep,
     )
     collect = _Collect()
     batches = [items[i : i + batch_items] for i in range(0, len(items), batch_items)]
     summary = trainer.run(batches, collect)
+    global_forecasts: dict[str, dict[str, np.ndarray]] = {}
+    if deep is not None:
+        weights = dict(zip(candidates, trainer.builder.global_weights, strict=True))
+        final = [n for n in deep.names if keep_candidates or weights[n] > 0]
+        models = deep.fit_final(items, final)
+        sets = SeriesSets(config, deep.related_fields, deep.vocabulary)
+        global_forecasts = GlobalForecaster(models, config, trainer.levels, sets).forecast(items)
+        summary.explanation = f"{summary.explanation} {deep.describe()}".strip()
     plan = ForecastPlan(
         trainer.plan,
         {key: tuple(w) for key, w in collect.weights.items()},
@@ -288,7 +347,7 @@ def run_in_memory(
     )
     forecasts: dict[str, np.ndarray] = {}
     per_candidate: dict[str, dict[str, np.ndarray]] = {name: {} for name in candidates}
-    work = functools.partial(forecast_batch, plan=plan)
+    work = functools.partial(forecast_batch, plan=plan, global_forecasts=global_forecasts)
     for results in map_batches(work, batches, workers):
         for result in results:
             forecasts[result.key] = result.forecast

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from augury_training.forecast_contract import GLOBAL_ALGORITHMS
 from augury_training.forecasting.backtest import (
     BacktestPlan,
     context_for,
@@ -58,11 +59,14 @@ def forecast_batch(
     batch: list[Series],
     plan: ForecastPlan,
     weights: dict[str, tuple[float, ...]] | None = None,
+    global_forecasts: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> list[ItemForecast]:
     """Every item's combined forecast of the horizon (a worker's job).
 
     ``weights`` (the batch's own items) overrides ``plan.weights``, so a job
     with many items sends each worker only the weights it needs.
+    ``global_forecasts`` (item key → candidate → forecast) holds what the
+    global candidates, which run in the parent, forecast for the batch.
     """
     table = plan.weights if weights is None else weights
     config = plan.backtest.config
@@ -78,8 +82,11 @@ def forecast_batch(
             else [n for n, w in zip(names, weights, strict=True) if w > 0]
         )
         context = context_for(series, len(series), config.horizon, config, grid)
+        made = (global_forecasts or {}).get(series.key, {})
         forecasts = {
-            name: run_model(
+            name: made[name]
+            if name in GLOBAL_ALGORITHMS
+            else run_model(
                 load_model(name, config.hyperparameters, plan.backtest.model_factory),
                 name,
                 series.y,
@@ -88,6 +95,7 @@ def forecast_batch(
                 context,
             )
             for name in wanted
+            if name in made or name not in GLOBAL_ALGORITHMS
         }
         results.append(
             ItemForecast(

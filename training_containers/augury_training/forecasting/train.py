@@ -32,9 +32,22 @@ from augury_training.forecast_contract import (
     PREDICTOR_SUMMARY_FILE,
     ForecastJobConfig,
 )
-from augury_training.forecasting.backtest import backtest_offset, check_limits, plan_windows
+from augury_training.forecasting.backtest import (
+    backtest_offset,
+    check_limits,
+    plan_windows,
+    quantile_levels,
+)
 from augury_training.forecasting.data import ForecastData, batch_items_for
 from augury_training.forecasting.ensemble import DEFAULT_CANDIDATES, EnsembleParams
+from augury_training.forecasting.global_candidates import (
+    GlobalBacktest,
+    deep_eligibility,
+    global_names,
+    is_global,
+    new_model,
+    save_models,
+)
 from augury_training.forecasting.grid import Frequency
 from augury_training.forecasting.models.registry import get_model
 from augury_training.forecasting.outputs import ENSEMBLE_FILE, BacktestWriter
@@ -103,8 +116,11 @@ def validate(config: ForecastJobConfig) -> None:
     for name in candidates(config):
         if name not in ALGORITHMS:
             raise ConfigError(f"algorithm {name!r} is not one of {', '.join(ALGORITHMS)}")
-        try:
-            get_model(name, config.hyperparameters)  # bad names and hyperparameters fail now
+        try:  # bad names and hyperparameters fail now, before any data is read
+            if is_global(name):
+                new_model(name, config.hyperparameters)
+            else:
+                get_model(name, config.hyperparameters)
         except ValueError as exc:
             raise ConfigError(str(exc)) from exc
 
@@ -151,7 +167,10 @@ def train(
         data.batch_items = batch_items_for(
             info, config.horizon, len(windows), worker_count(workers)
         )
-        trainer = Trainer(config, names, windows, params=params, workers=workers)
+        names, deep, note = _global_candidates(config, names, windows, data)
+        trainer = Trainer(
+            config, names, windows, params=params, workers=workers, global_backtest=deep
+        )
         writer = BacktestWriter(
             paths.model_dir,
             config.identity_fields,
@@ -168,6 +187,19 @@ def train(
             summary = trainer.run(data.batches(), writer)
         finally:
             writer.close()
+        global_models: list[str] = []
+        if deep is None and note:
+            summary.explanation = f"{summary.explanation} {note}".strip()
+        if deep is not None:
+            weights = dict(zip(names, trainer.builder.global_weights, strict=True))
+            global_models = [name for name in deep.names if weights[name] > 0]
+            series = [s for batch in data.batches() for s in batch]
+            save_models(deep.fit_final(series, global_models), deep.vocabulary, paths.model_dir)
+            summary.explanation = " ".join(
+                part for part in (summary.explanation, deep.describe()) if part
+            )
+            if not config.auto and len(deep.names) == 1:
+                summary.training_parameters = dict(deep.hyperparameters[deep.names[0]])
     summary.training_seconds = round(time.monotonic() - started, 3)
     _write_json(
         paths.model_dir / ENSEMBLE_FILE,
@@ -181,10 +213,45 @@ def train(
             "horizon": config.horizon,
             "backtest_windows": len(windows),
             "backtest_offset": backtest_offset(config),
+            "global_models": global_models,
         },
     )
     (paths.model_dir / PREDICTOR_SUMMARY_FILE).write_text(summary.to_json(), encoding="utf-8")
     progress(f"trained on {summary.item_count} items in {summary.training_seconds:.1f} s")
+
+
+def _global_candidates(
+    config: ForecastJobConfig, names: list[str], windows: list, data: ForecastData
+) -> tuple[list[str], GlobalBacktest | None, str]:
+    """The candidates after the deep models' data rule, their backtest when any runs, and
+    why they run or sit out (for the explanation).
+
+    An AutoPredictor backtests DeepAR+ and CNN-QR only on data large enough for a
+    global model to learn from (``deep_eligibility``); a predictor that names one
+    (CreatePredictor's AlgorithmArn) always trains it.
+    """
+    wanted = global_names(names)
+    if not wanted:
+        return names, None, ""
+    note = ""
+    if config.auto:
+        eligible, note = deep_eligibility(data.info, wanted)
+        if not eligible:
+            progress(note)
+            kept = [name for name in names if name not in wanted]
+            return kept, None, note
+    series = [s for batch in data.batches() for s in batch]
+    deep = GlobalBacktest(
+        config,
+        wanted,
+        windows,
+        quantile_levels(config.forecast_types),
+        related_fields=data.related_fields,
+        log=progress,
+        note=note,
+    )
+    deep.backtest(series, final_fits=len(wanted))
+    return names, deep, ""
 
 
 def _write_json(path: Path, document: dict) -> None:

@@ -1,0 +1,152 @@
+"""Global candidates in the per-item pipeline: data handed to them, their place in the
+AutoPredictor, and the data rule that keeps them out of small problems.
+
+A stand-in global model (NumPy only, registered under DeepAR+'s name) makes the
+pipeline's behaviour exact and fast; the real networks are tested in
+``test_deepar``/``test_cnnqr`` and through the container in
+``tests/contract/test_forecasting_deep.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from augury_training.forecast_contract import ForecastJobConfig
+from augury_training.forecasting import global_candidates
+from augury_training.forecasting.data import DatasetInfo, make_series
+from augury_training.forecasting.deep.common import DeepForecast
+from augury_training.forecasting.ensemble import run_autopredictor
+from augury_training.forecasting.global_candidates import (
+    MetadataVocabulary,
+    SeriesSets,
+    deep_eligibility,
+)
+
+HORIZON = 6
+
+
+class Oracle:
+    """A 'global model' that forecasts each series' true continuation (``TRUTH``)."""
+
+    name = "Deep_AR_Plus"
+    fitted_on: list[int] = []
+
+    def __init__(self, hyperparameters) -> None:
+        self.summary = {"epochs": 1, "best_epoch": 1, "device": "cpu"}
+
+    def fit(self, data, horizon, *, seed=0, time_budget_seconds=None, log=print):
+        Oracle.fitted_on.append(max(len(t) for t in data.targets))
+        return self
+
+    def predict(self, data, quantiles=(0.1, 0.5, 0.9), *, seed=0):
+        rows = []
+        for target in data.targets:
+            index = round(float(target[-1])) if len(target) else 0
+            rows.append(np.arange(index + 1, index + 1 + HORIZON, dtype=float))
+        mean = np.array(rows)
+        return DeepForecast(mean=mean, quantiles={float(q): mean for q in quantiles})
+
+
+@pytest.fixture
+def oracle(monkeypatch):
+    monkeypatch.setattr(global_candidates, "GLOBAL_MODELS", {"Deep_AR_Plus": (__name__, "Oracle")})
+    Oracle.fitted_on = []
+    return Oracle
+
+
+def ramps(count: int, length: int) -> list:
+    """Series 0, 1, 2, ... with noise: the oracle is exact, a statistical model is not."""
+    rng = np.random.default_rng(0)
+    return [
+        make_series(f"item{i}", np.arange(length) + rng.normal(0, 3, length) * (i % 2))
+        for i in range(count)
+    ]
+
+
+def config(**changes) -> ForecastJobConfig:
+    values = {
+        "mode": "train",
+        "frequency": "D",
+        "horizon": HORIZON,
+        "item_field": "item_id",
+        "target_field": "target",
+        "algorithms": ["SeasonalNaive", "Deep_AR_Plus"],
+        "backtest_windows": 2,
+    }
+    return ForecastJobConfig(**{**values, **changes})
+
+
+def test_an_eligible_autopredictor_backtests_the_global_model_without_look_ahead(oracle):
+    series = ramps(120, 90)
+    result = run_autopredictor(series, config(), workers=1)
+    names = [r.algorithm for r in result.summary.results]
+    assert names == ["SeasonalNaive", "Deep_AR_Plus", "AutoPredictor"]
+    # fitted once before the earliest window (90 - 2 * 6 points), then on everything
+    assert oracle.fitted_on == [90 - 2 * HORIZON, 90]
+    deep = result.summary.results[1].windows
+    naive = result.summary.results[0].windows
+    assert all(d.wape < n.wape for d, n in zip(deep, naive, strict=True))
+    assert "The deep model Deep_AR_Plus was a candidate because the data has 120 series" in (
+        result.summary.explanation
+    )
+    assert "Deep_AR_Plus trained 1 epoch(s) on the cpu" in result.summary.explanation
+    # the future forecast: the oracle's continuation carries the weight
+    assert result.weights["item0"]["Deep_AR_Plus"] > 0.5
+
+
+def test_a_small_problem_leaves_the_global_model_out_and_says_why(oracle):
+    result = run_autopredictor(ramps(20, 60), config(), workers=1)
+    assert [r.algorithm for r in result.summary.results] == ["SeasonalNaive", "AutoPredictor"]
+    assert oracle.fitted_on == []
+
+
+def test_a_legacy_predictor_trains_the_named_global_model_on_any_data(oracle):
+    result = run_autopredictor(
+        ramps(5, 60), config(algorithms=["Deep_AR_Plus"], auto=False), workers=1
+    )
+    assert [r.algorithm for r in result.summary.results] == ["Deep_AR_Plus"]
+    np.testing.assert_allclose(result.forecasts["item0"][:, 0], np.arange(60, 66), atol=1e-9)
+
+
+def test_eligibility_counts_series_and_observations():
+    def info(items: int, rows: int) -> DatasetInfo:
+        return DatasetInfo(0, 99, rows, {f"i{k}" for k in range(items)}, [()])
+
+    assert deep_eligibility(info(100, 10_000))[0]
+    assert not deep_eligibility(info(99, 50_000))[0]
+    assert not deep_eligibility(info(500, 9_999))[0]
+    _, note = deep_eligibility(info(40, 4_000))
+    assert "were not candidates because the data has 40 series and 4000 observations" in note
+
+
+def test_metadata_codes_are_fixed_at_training_and_unknown_values_are_minus_one():
+    vocabulary = MetadataVocabulary.fit(
+        [{"color": "red", "size": "S"}, {"color": "blue", "size": ""}], ["color", "size"]
+    )
+    codes = vocabulary.encode([{"color": "blue", "size": "S"}, {"color": "green"}, {}])
+    assert codes.tolist() == [[0, 0], [-1, -1], [-1, -1]]
+    assert MetadataVocabulary([]).encode([{"color": "red"}]) is None
+
+
+def test_series_sets_cut_history_and_align_related_columns_by_name():
+    grid_config = config()
+    first = make_series("a", np.arange(10.0), X=np.arange(32.0).reshape(16, 2))
+    first.related_names = ("price", "promo")
+    second = make_series("b", np.arange(4.0), start=-4)
+    second.X = np.ones((10, 1))
+    second.related_names = ("promo",)
+    sets = SeriesSets(grid_config, ["promo", "price"], MetadataVocabulary([]))
+    data, kept = sets.build([first, second], cutoff=-6)
+    # "b" starts at -4: nothing before the cutoff, so it is left out
+    assert kept == [0]
+    np.testing.assert_array_equal(data.targets[0], np.arange(4.0))
+    related = data.related[0]
+    assert related.shape == (4 + HORIZON, 2)
+    np.testing.assert_array_equal(related[:, 0], np.arange(1.0, 20.0, 2)[:10])  # promo
+    np.testing.assert_array_equal(related[:, 1], np.arange(0.0, 20.0, 2)[:10])  # price
+    data, kept = sets.build([first, second])
+    assert kept == [0, 1]
+    assert np.isnan(data.related[1][:, 1]).all()  # "b" has no price: NaN, the mean to models
+    cold = sets.cold([{"category": "x"}], forecast_start=0)
+    assert len(cold.targets[0]) == 0 and cold.related[0].shape == (HORIZON, 2)

@@ -1,0 +1,117 @@
+"""HPOConfig's ParameterRanges, checked and sampled: shared by the API and the container.
+
+CreatePredictor refuses a bad HPOConfig at once (the control plane calls
+:func:`parse_ranges`), and the forecasting container samples the same
+:class:`Dimension` objects in its search (``forecasting.hpo``), so both sides
+agree on what a range means. Standard library only: the Lambda bundle imports
+it. ``Dimension.sample`` takes any random generator with NumPy's ``integers``
+and ``uniform``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from augury_training.forecast_contract import HPO_TUNABLE
+
+SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
+
+
+class SearchError(ValueError):
+    """An HPOConfig the search cannot use; the message names the range and why."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One hyperparameter's range, sampled as Amazon's ScalingType says."""
+
+    name: str
+    kind: str  # "integer" | "continuous" | "categorical"
+    low: float = 0.0
+    high: float = 0.0
+    scaling: str = "Auto"
+    values: tuple[str, ...] = ()
+
+    def sample(self, rng: Any) -> str:
+        if self.kind == "categorical":
+            return self.values[int(rng.integers(len(self.values)))]
+        value = self._draw(rng)
+        if self.kind == "integer":
+            return str(int(min(self.high, max(self.low, round(value)))))
+        return f"{value:.6g}"
+
+    def _draw(self, rng: Any) -> float:
+        scaling = self.scaling
+        if scaling == "Auto":  # log scale for ranges spanning orders of magnitude
+            scaling = "Logarithmic" if self.low > 0 and self.high / self.low >= 100 else "Linear"
+        if scaling == "Logarithmic":
+            return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        if scaling == "ReverseLogarithmic":  # dense near the upper end (rates close to 1)
+            top = 1.0 - self.low
+            bottom = 1.0 - self.high
+            return 1.0 - math.exp(rng.uniform(math.log(bottom), math.log(top)))
+        return rng.uniform(self.low, self.high)
+
+
+def parse_ranges(algorithm: str, ranges: Mapping[str, Any]) -> list[Dimension]:
+    """HPOConfig.ParameterRanges as dimensions, each checked (``SearchError`` if bad)."""
+    tunable = HPO_TUNABLE[algorithm]
+    dimensions: list[Dimension] = []
+    for kind, member in (
+        ("integer", "IntegerParameterRanges"),
+        ("continuous", "ContinuousParameterRanges"),
+        ("categorical", "CategoricalParameterRanges"),
+    ):
+        for entry in ranges.get(member) or []:
+            name = str(entry.get("Name", ""))
+            if name not in tunable:
+                raise SearchError(
+                    f"{member}: {name!r} is not a tunable hyperparameter of {algorithm}; "
+                    f"tunable: {', '.join(tunable)}"
+                )
+            if kind == "categorical":
+                values = tuple(str(v) for v in entry.get("Values") or [])
+                if not values:
+                    raise SearchError(f"{member}: {name} needs at least one value")
+                dimensions.append(Dimension(name, kind, values=values))
+                continue
+            low, high = float(entry["MinValue"]), float(entry["MaxValue"])
+            scaling = str(entry.get("ScalingType") or "Auto")
+            if scaling not in SCALINGS:
+                raise SearchError(f"{member}: {name} ScalingType {scaling!r} is not valid")
+            if low > high:
+                raise SearchError(f"{member}: {name} MinValue {low:g} is above MaxValue {high:g}")
+            if scaling == "Logarithmic" and low <= 0:
+                raise SearchError(
+                    f"{member}: {name} uses Logarithmic scaling, which needs MinValue > 0"
+                )
+            if scaling == "ReverseLogarithmic" and not (low >= 0 and high < 1):
+                raise SearchError(
+                    f"{member}: {name} uses ReverseLogarithmic scaling, which needs "
+                    "0 <= MinValue and MaxValue < 1"
+                )
+            dimensions.append(Dimension(name, kind, low, high, scaling))
+    names = [d.name for d in dimensions]
+    if len(set(names)) != len(names):
+        raise SearchError(f"a hyperparameter appears in more than one range: {names}")
+    return dimensions
+
+
+def default_ranges(algorithm: str, horizon: int, has_related: bool) -> list[Dimension]:
+    """What PerformHPO searches when the predictor gives no HPOConfig."""
+    context = Dimension("context_length", "integer", horizon, min(500, 4 * horizon), "Linear")
+    if algorithm == "Deep_AR_Plus":
+        return [context, Dimension("learning_rate", "continuous", 1e-4, 1e-2, "Logarithmic")]
+    dimensions = [context, Dimension("use_item_metadata", "categorical", values=("ALL", "NONE"))]
+    if has_related:
+        dimensions.append(
+            Dimension(
+                "use_related_data",
+                "categorical",
+                values=("ALL", "NONE", "HISTORICAL", "FORWARD_LOOKING"),
+            )
+        )
+    return dimensions
