@@ -125,11 +125,67 @@ def test_the_group_must_hold_target_data_at_a_coarse_enough_frequency(forecast, 
     )
 
 
+DEEPAR_RANGES = {
+    "ParameterRanges": {
+        "ContinuousParameterRanges": [{"Name": "learning_rate", "MinValue": 1e-4, "MaxValue": 1e-2}]
+    }
+}
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        ({"AlgorithmArn": ALGORITHM + "Deep_AR_Plus"}, "not available in Augury yet"),
-        ({"AlgorithmArn": ALGORITHM + "CNN-QR"}, "not available in Augury yet"),
+        (
+            {"AlgorithmArn": ALGORITHM + "Deep_AR_Plus", "HPOConfig": DEEPAR_RANGES},
+            "If you include HPOConfig, you must set PerformHPO to true",
+        ),
+        (
+            {
+                "AlgorithmArn": ALGORITHM + "Deep_AR_Plus",
+                "PerformHPO": True,
+                "HPOConfig": {
+                    "ParameterRanges": {
+                        "IntegerParameterRanges": [
+                            {"Name": "num_layers", "MinValue": 1, "MaxValue": 3}
+                        ]
+                    }
+                },
+            },
+            "'num_layers' is not a tunable hyperparameter of Deep_AR_Plus",
+        ),
+        (
+            {
+                "AlgorithmArn": ALGORITHM + "CNN-QR",
+                "PerformHPO": True,
+                "HPOConfig": {
+                    "ParameterRanges": {
+                        "IntegerParameterRanges": [
+                            {"Name": "context_length", "MinValue": 30, "MaxValue": 10}
+                        ]
+                    }
+                },
+            },
+            "context_length MinValue 30 is above MaxValue 10",
+        ),
+        (
+            {
+                "AlgorithmArn": ALGORITHM + "Deep_AR_Plus",
+                "PerformHPO": True,
+                "HPOConfig": {
+                    "ParameterRanges": {
+                        "ContinuousParameterRanges": [
+                            {
+                                "Name": "learning_rate",
+                                "MinValue": 0.0,
+                                "MaxValue": 0.1,
+                                "ScalingType": "Logarithmic",
+                            }
+                        ]
+                    }
+                },
+            },
+            "Logarithmic scaling, which needs MinValue > 0",
+        ),
         ({"AlgorithmArn": ALGORITHM + "Magic"}, "not a supported algorithm"),
         ({"PerformHPO": True}, "PerformHPO is not supported for the ARIMA algorithm"),
         ({"AlgorithmArn": None}, "AlgorithmArn is required"),

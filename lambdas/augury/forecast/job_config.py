@@ -18,6 +18,8 @@ from typing import Any
 from augury.forecast.group_data import GroupData
 from augury_training.forecast_contract import (
     CONFIG_HYPERPARAMETER,
+    DEEP_MIN_OBSERVATIONS,
+    GLOBAL_ALGORITHMS,
     Featurization,
     ForecastJobConfig,
 )
@@ -27,11 +29,13 @@ SPEC_ATTRIBUTE = "_spec"
 CONFIG_ATTRIBUTE = "_job_config"
 """Where a predictor record keeps the training job's configuration, as JSON."""
 
-AUTO_CANDIDATES = ("ETS", "ARIMA", "Theta", "NPTS", "SeasonalNaive")
+AUTO_CANDIDATES = ("ETS", "ARIMA", "Theta", "NPTS", "SeasonalNaive", *GLOBAL_ALGORITHMS)
 """The AutoPredictor's candidates. Prophet joins them when the predictor has related
 time series or holidays: it is the one candidate that uses either, and it is the
-slowest, so it is not paid for when it has nothing extra to learn from."""
-AUTOML_CANDIDATES = ("ARIMA", "ETS", "NPTS", "Prophet")
+slowest, so it is not paid for when it has nothing extra to learn from. The deep
+models (DeepAR+, CNN-QR) are listed always; the container backtests them only when
+the data is large enough for a global model (its explanation says which way it went)."""
+AUTOML_CANDIDATES = ("ARIMA", "ETS", "NPTS", "Prophet", *GLOBAL_ALGORITHMS)
 """Legacy PerformAutoML's candidates: the available algorithms of CreatePredictor."""
 AUTO_PREDICTOR = "AutoPredictor"
 
@@ -55,6 +59,9 @@ class PredictorSpec:
     hyperparameters: dict[str, str] = field(default_factory=dict)
     horizon_fraction: int = 4
     """The horizon may be at most 1/``horizon_fraction`` of the target series' length."""
+    perform_hpo: bool = False
+    hpo_ranges: dict[str, Any] | None = None
+    """HPOConfig's ParameterRanges (``None``: the algorithm's default ranges)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +102,20 @@ def training_config(spec: PredictorSpec, group: GroupData, seed: int = 0) -> For
         time_alignment_boundary=spec.time_alignment_boundary,
         hyperparameters=dict(spec.hyperparameters),
         seed=seed,
+        perform_hpo=spec.perform_hpo,
+        hpo_ranges=None if spec.hpo_ranges is None else dict(spec.hpo_ranges),
     )
+
+
+def needs_accelerator(config: ForecastJobConfig, rows: int) -> bool:
+    """Whether the training job should get a GPU: a deep model will (or may) train.
+
+    An AutoPredictor's deep candidates train only on large enough data (the
+    container decides with exact counts); ``rows`` is the target's row count, a
+    cheap upper bound of its observations, so small datasets stay on a CPU.
+    """
+    deep = any(name in GLOBAL_ALGORITHMS for name in config.algorithms)
+    return deep and (not config.auto or rows >= DEEP_MIN_OBSERVATIONS)
 
 
 def config_to_json(config: ForecastJobConfig) -> str:

@@ -1,15 +1,15 @@
 """Legacy predictors (CreatePredictor) and what every predictor shares.
 
-CreatePredictor trains one chosen algorithm (ARIMA, ETS, NPTS or Prophet), or
-with PerformAutoML lets the candidates compete. DescribePredictor,
+CreatePredictor trains one chosen algorithm (ARIMA, ETS, NPTS, Prophet, or the
+deep DeepAR+ and CNN-QR), or with PerformAutoML lets the candidates compete. DescribePredictor,
 ListPredictors, DeletePredictor and GetAccuracyMetrics serve both kinds of
 predictor (DescribePredictor only legacy ones, as in Amazon Forecast).
 
 Rules from the API reference (CreatePredictor): AlgorithmArn is required unless
 PerformAutoML is true; with AutoML, AlgorithmArn, HPOConfig, PerformHPO and
 TrainingParameters are disallowed; HPO is supported for DeepAR+ and CNN-QR only,
-and HPOConfig requires PerformHPO. DeepAR+ and CNN-QR are not built yet and are
-refused with a message that says so.
+and HPOConfig requires PerformHPO. HPOConfig's ranges are checked here (names the
+algorithm tunes, bounds, scaling), so a bad range never starts a training job.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from augury.forecast.resource_types import FORECAST, PREDICTOR
 from augury.resources import crud
 from augury.resources.errors import InvalidInput, ResourceInUse
 from augury.resources.status import Status
+from augury_training.forecast_contract import GLOBAL_ALGORITHMS, HPO_TUNABLE
+from augury_training.forecast_hpo import SearchError, parse_ranges
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -37,9 +39,8 @@ if TYPE_CHECKING:
 operations = OperationSet("forecast")
 
 ALGORITHM_PREFIX = "arn:aws:forecast:::algorithm/"
-AVAILABLE_ALGORITHMS = ("ARIMA", "ETS", "NPTS", "Prophet")
-NOT_YET_AVAILABLE = ("Deep_AR_Plus", "CNN-QR")
-HPO_ALGORITHMS = ("Deep_AR_Plus", "CNN-QR")
+AVAILABLE_ALGORITHMS = ("ARIMA", "ETS", "NPTS", "Prophet", *GLOBAL_ALGORITHMS)
+HPO_ALGORITHMS = tuple(HPO_TUNABLE)
 DEFAULT_METRIC = "AverageWeightedQuantileLoss"
 
 
@@ -75,12 +76,14 @@ def create_predictor(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any
         holiday_country=holiday,
         hyperparameters=dict(request.get("TrainingParameters") or {}),
         horizon_fraction=3,
+        perform_hpo=bool(request.get("PerformHPO")),
+        hpo_ranges=_hpo_ranges(request, algorithm),
     )
     attributes: dict[str, Any] = {
         "ForecastHorizon": horizon,
         "ForecastTypes": forecast_types,
         "PerformAutoML": auto_ml,
-        "PerformHPO": False,
+        "PerformHPO": bool(request.get("PerformHPO")),
         "EvaluationParameters": {
             "NumberOfBacktestWindows": windows,
             "BackTestWindowOffset": offset if offset is not None else horizon,
@@ -92,7 +95,7 @@ def create_predictor(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any
     }
     if algorithm:
         attributes["AlgorithmArn"] = request["AlgorithmArn"]
-    for member in ("AutoMLOverrideStrategy", "TrainingParameters", "EncryptionConfig"):
+    for member in ("AutoMLOverrideStrategy", "TrainingParameters", "EncryptionConfig", "HPOConfig"):
         if request.get(member):
             attributes[member] = request[member]
     arn = predictor_records.create_predictor(
@@ -118,25 +121,31 @@ def _algorithm(request: Mapping[str, Any], auto_ml: bool) -> str | None:
     if not arn:
         raise InvalidInput("AlgorithmArn is required when PerformAutoML is not set to true")
     name = algorithm_name(arn)
-    known = (*AVAILABLE_ALGORITHMS, *NOT_YET_AVAILABLE)
-    if not arn.startswith(ALGORITHM_PREFIX) or name not in known:
+    if not arn.startswith(ALGORITHM_PREFIX) or name not in AVAILABLE_ALGORITHMS:
         raise InvalidInput(
             f"AlgorithmArn {arn} is not a supported algorithm; use one of "
-            + ", ".join(ALGORITHM_PREFIX + n for n in known)
+            + ", ".join(ALGORITHM_PREFIX + n for n in AVAILABLE_ALGORITHMS)
         )
-    if name in NOT_YET_AVAILABLE:
-        raise InvalidInput(
-            f"The {name} algorithm is not available in Augury yet. Use ARIMA, ETS, NPTS or "
-            "Prophet, or CreateAutoPredictor"
-        )
-    if request.get("PerformHPO"):
+    if request.get("PerformHPO") and name not in HPO_ALGORITHMS:
         raise InvalidInput(
             f"PerformHPO is not supported for the {name} algorithm: hyperparameter optimization "
             f"is supported for {' and '.join(HPO_ALGORITHMS)} only"
         )
-    if request.get("HPOConfig"):
+    if request.get("HPOConfig") and not request.get("PerformHPO"):
         raise InvalidInput("If you include HPOConfig, you must set PerformHPO to true")
     return name
+
+
+def _hpo_ranges(request: Mapping[str, Any], algorithm: str | None) -> dict[str, Any] | None:
+    """HPOConfig's ParameterRanges, checked against what ``algorithm`` tunes."""
+    ranges = (request.get("HPOConfig") or {}).get("ParameterRanges")
+    if not ranges or algorithm is None:
+        return None
+    try:
+        parse_ranges(algorithm, ranges)
+    except SearchError as error:
+        raise InvalidInput(f"HPOConfig.ParameterRanges.{error}") from None
+    return dict(ranges)
 
 
 def _featurizations(featurizations: Sequence[Mapping[str, Any]], group: GroupData) -> list[Any]:

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from augury.runtime import Runtime
 
 JOB_ATTRIBUTE = "_training_job"
+ACCELERATOR = "_accelerator"
+"""Whether the container job runs on a GPU instance (a deep model trains)."""
 STOPPED = "stopped"
 """State key set once a workflow has ended its resource CREATE_STOPPED."""
 
@@ -203,6 +205,7 @@ def start_container_job(
         channels=dict(record.attributes[CHANNELS]),
         output_prefix=blob_prefix(arn) + output_name,
         max_runtime_seconds=max_runtime_seconds,
+        accelerator=bool(record.attributes.get(ACCELERATOR)),
     )
     start_job(runtime, job)
     if record.attributes.get(STARTED_AT) is None:

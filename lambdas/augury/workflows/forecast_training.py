@@ -29,6 +29,7 @@ from augury.forecast.job_config import (
     SPEC_ATTRIBUTE,
     PredictorSpec,
     config_to_json,
+    needs_accelerator,
     training_config,
 )
 from augury.forecast.predictor_records import (
@@ -89,6 +90,7 @@ def _prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
         SERIES_LENGTH: length,
         forecast_jobs.JOB_ATTRIBUTE: name,
         ESTIMATED_SECONDS: estimate_seconds(span.rows, spec),
+        forecast_jobs.ACCELERATOR: needs_accelerator(config, span.rows),
         "DatasetImportJobArns": import_job_arns(runtime, group),
     }
     crud.update(runtime, arn, lambda current: current.with_attributes(**attributes))
@@ -155,6 +157,8 @@ def _wait(runtime: Runtime, state: State) -> dict[str, Any] | None:
         attributes["PredictorExecutionDetails"] = accuracy.execution_details(summary, spec)
         if record.attributes.get("PerformAutoML"):
             attributes["AutoMLAlgorithmArns"] = accuracy.chosen_algorithm_arns(summary)
+        if summary.get("training_parameters"):  # with PerformHPO: the tuned values
+            attributes["TrainingParameters"] = dict(summary["training_parameters"])
     forecast_jobs.finish(runtime, arn, **attributes)
     return None
 
