@@ -16,6 +16,7 @@ key                             default           meaning
 ``waf``                         true              attach a WAF web ACL (request size limit)
 ``requestBodyLimitKb``          64                largest body WAF lets through (8-64 KB)
 ``forecastingInstanceType``     ml.m5.xlarge      SageMaker instance for forecasting jobs
+``forecastingGpuInstanceType``  ml.g5.xlarge      for jobs training DeepAR+ or CNN-QR (GPU)
 ``personalizationInstanceType`` ml.m5.xlarge      for the non-deep Personalize recipes
 ``personalizationGpuInstanceType`` ml.g5.xlarge   for the deep recipes (GPU)
 ``spotTraining``                true              managed spot for CPU jobs (not GPU jobs)
@@ -66,6 +67,9 @@ class StackSettings:
     waf: bool = True
     request_body_limit_kb: int = 64
     forecasting_instance_type: str = "ml.m5.xlarge"
+    forecasting_gpu_instance_type: str = "ml.g5.xlarge"
+    """One NVIDIA A10G (Ampere, 24 GB), like personalization's: native bf16 autocast,
+    room for the deep models' batches; see docs/deploy.md for the alternatives."""
     personalization_instance_type: str = "ml.m5.xlarge"
     personalization_gpu_instance_type: str = "ml.g5.xlarge"
     spot_training: bool = True
@@ -100,6 +104,7 @@ class StackSettings:
         ]
         for name in (
             "forecasting_instance_type",
+            "forecasting_gpu_instance_type",
             "personalization_instance_type",
             "personalization_gpu_instance_type",
         ):

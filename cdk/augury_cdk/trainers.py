@@ -1,8 +1,9 @@
 """Trainers: the training images and the role SageMaker training jobs run as.
 
 The images are ``DockerImageAsset``s built from ``training_containers/*.Dockerfile``
-with the repository root as context: one per container, plus a GPU build of the
-personalization image (CUDA torch, ``TORCH_VARIANT``) for the deep recipes.
+with the repository root as context: one per container, plus a GPU build of each
+(CUDA torch, ``TORCH_VARIANT``) for its deep models: DeepAR+ and CNN-QR in the
+forecasting container, the deep recipes in the personalization container.
 Synthesis only stages the context and records the build in the asset manifest;
 Docker runs at ``cdk deploy`` (the CDK CLI's asset publishing), so
 ``python cdk/app.py`` needs no Docker daemon.
@@ -10,7 +11,7 @@ Docker runs at ``cdk deploy`` (the CDK CLI's asset publishing), so
 The functions reach SageMaker through ``augury.aws.sagemaker_trainer``, which
 reads ``AUGURY_TRAINER``: ``sagemaker://?role_arn=...&image.<container>=...``,
 ``gpu_image.<container>=...`` plus the per-container choices below (instance
-types, GPU for the deep recipes, managed spot for CPU jobs).
+types, GPU for the deep models, managed spot for CPU jobs).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from augury_cdk.settings import StackSettings
 from augury_cdk.storage import Storage
 
 CONTAINERS = ("forecasting", "personalization")
-GPU_VARIANTS = {"personalization": "cu126"}
+GPU_VARIANTS = {"forecasting": "cu126", "personalization": "cu126"}
 """The containers with a GPU image, and the CUDA build of torch it installs."""
 JOB_PREFIX = "augury-"
 """Every training job Augury starts is named ``augury-<kind>-<id>`` (see the workflows)."""
@@ -171,11 +172,11 @@ class Trainers(Construct):
 
         ``gpu_image.<c>`` is the image of the container's GPU jobs (CUDA torch),
         ``instance.<c>`` is the instance type for the container's CPU jobs,
-        ``gpu_instance.<c>`` for the jobs the workflow asks a GPU for (the deep
-        Personalize recipes) and ``spot.<c>`` turns managed spot on for CPU jobs:
-        a job restarts from the beginning when its spot capacity is reclaimed, which
-        is safe because jobs write their model only at the end. GPU jobs, long and
-        scarce on spot, always run on demand.
+        ``gpu_instance.<c>`` for the jobs the workflow asks a GPU for (predictors
+        training DeepAR+ or CNN-QR, the deep Personalize recipes) and ``spot.<c>``
+        turns managed spot on for CPU jobs: a job restarts from the beginning when
+        its spot capacity is reclaimed, which is safe because jobs write their model
+        only at the end. GPU jobs, long and scarce on spot, always run on demand.
         """
         s = self.settings
         query = [("role_arn", self.role.role_arn)]
@@ -183,6 +184,7 @@ class Trainers(Construct):
         query += [(f"gpu_image.{c}", image.image_uri) for c, image in self.gpu_images.items()]
         query += [
             ("instance.forecasting", s.forecasting_instance_type),
+            ("gpu_instance.forecasting", s.forecasting_gpu_instance_type),
             ("instance.personalization", s.personalization_instance_type),
             ("gpu_instance.personalization", s.personalization_gpu_instance_type),
             ("spot.forecasting", str(s.spot_training).lower()),

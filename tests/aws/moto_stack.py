@@ -78,9 +78,10 @@ IMAGES = {
     for container in ENTRY_POINTS
 }
 GPU_IMAGES = {
-    "personalization": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/augury-personalization-gpu:test"
+    container: f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/augury-{container}-gpu:test"
+    for container in ("forecasting", "personalization")
 }
-"""The CUDA build the deep recipes' GPU jobs run; here the same entry point as its CPU image."""
+"""The CUDA builds the deep models' GPU jobs run; here the same entry points as the CPU images."""
 
 
 @dataclass
@@ -138,6 +139,7 @@ def environment(work_dir: Path) -> dict[str, str]:
         ("instance.forecasting", "ml.m5.xlarge"),
         ("instance.personalization", "ml.m5.xlarge"),
         ("gpu_instance.personalization", "ml.g5.xlarge"),
+        ("gpu_instance.forecasting", "ml.g5.xlarge"),
         ("spot.forecasting", "true"),
         ("spot.personalization", "true"),
     ]

@@ -29,6 +29,7 @@ CONTEXT = {
     "throttleBurstLimit": "50",
     "waf": "false",
     "forecastingInstanceType": "ml.c5.4xlarge",
+    "forecastingGpuInstanceType": "ml.g4dn.2xlarge",
     "personalizationGpuInstanceType": "ml.g6.2xlarge",
     "spotTraining": "false",
     "servingMemorySize": "4096",
@@ -95,6 +96,7 @@ def test_instance_types_and_spot_reach_the_trainer_uri(synth: Synthesized) -> No
     parts = function["Properties"]["Environment"]["Variables"]["AUGURY_TRAINER"]["Fn::Join"][1]
     text = "".join(p for p in parts if isinstance(p, str))
     assert "instance.forecasting=ml.c5.4xlarge" in text
+    assert "gpu_instance.forecasting=ml.g4dn.2xlarge" in text
     assert "instance.personalization=ml.m5.xlarge" in text
     assert "gpu_instance.personalization=ml.g6.2xlarge" in text
     assert "spot.forecasting=false" in text and "spot.personalization=false" in text
@@ -168,6 +170,7 @@ def test_context_strings_from_the_cli_become_typed_settings() -> None:
         ("throttleRateLimit", "fast"),
         ("requestBodyLimitKb", "128"),
         ("forecastingInstanceType", "m5.xlarge"),
+        ("forecastingGpuInstanceType", "g5.xlarge"),
         ("consumerParallelization", "11"),
         ("streamRetentionHours", "12"),
         ("prefix", "augury_"),

@@ -344,10 +344,10 @@ def test_only_the_api_function_publishes_events(synth: Synthesized) -> None:
 def test_training_images_are_staged_from_the_dockerfiles_with_a_minimal_context(
     synth: Synthesized,
 ) -> None:
-    manifest = json.loads((synth.outdir / f"{synth.stack.stack_name}.assets.json").read_text())
-    images = {image["displayName"]: image["source"] for image in manifest["dockerImages"].values()}
+    images = {image["displayName"]: image["source"] for image in _asset_manifest(synth).values()}
     assert set(images) == {
         "augury-forecasting",
+        "augury-forecasting-gpu",
         "augury-personalization",
         "augury-personalization-gpu",
     }
@@ -368,6 +368,12 @@ def test_training_images_are_staged_from_the_dockerfiles_with_a_minimal_context(
         assert not list(staged.rglob("__pycache__"))
 
 
+def _asset_manifest(synth: Synthesized) -> dict[str, Any]:
+    """The Docker image assets, by asset hash (also the image's tag)."""
+    manifest = json.loads((synth.outdir / f"{synth.stack.stack_name}.assets.json").read_text())
+    return manifest["dockerImages"]
+
+
 def test_trainer_uri_names_the_role_the_images_and_the_instance_choices(
     synth: Synthesized,
 ) -> None:
@@ -377,13 +383,16 @@ def test_trainer_uri_names_the_role_the_images_and_the_instance_choices(
     text = "".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
     assert text.startswith("sagemaker://?role_arn=")
     assert json.dumps({"Fn::GetAtt": [synth.logical_id(stack.trainers.role), "Arn"]}) in text
+    values = dict(re.findall(r"&([\w.]+)=([^&]*)", text))
+    tags = {image["displayName"]: tag for tag, image in _asset_manifest(synth).items()}
     for container in ("forecasting", "personalization"):
-        assert f"&image.{container}=" in text
-    assert "&gpu_image.personalization=" in text
-    assert "&gpu_image.forecasting=" not in text
-    assert text.count("container-assets") == 3
+        assert tags[f"augury-{container}"] in values[f"image.{container}"]
+        # GPU jobs run the CUDA build of the container (see SageMakerTrainer.image).
+        assert tags[f"augury-{container}-gpu"] in values[f"gpu_image.{container}"]
+    assert text.count("container-assets") == 4
     for choice in (
         "instance.forecasting=ml.m5.xlarge",
+        "gpu_instance.forecasting=ml.g5.xlarge",
         "instance.personalization=ml.m5.xlarge",
         "gpu_instance.personalization=ml.g5.xlarge",
         "spot.forecasting=true",

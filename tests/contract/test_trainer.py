@@ -254,6 +254,36 @@ def test_gpu_jobs_run_the_containers_gpu_image_when_the_deployment_has_one(aws):
         ).request(spec("g", container="gpu-only", accelerator=True))
 
 
+def test_a_deep_forecasting_job_runs_the_cuda_image_on_the_gpu_instance_on_demand(aws):
+    from augury.bootstrap import _trainer
+    from augury.settings import Settings
+
+    # AUGURY_TRAINER as the CDK app writes it with its defaults (cdk/augury_cdk/trainers.py).
+    uri = (
+        f"sagemaker://?role_arn={ROLE}&image.forecasting=repo/f:1&image.personalization=repo/p:1"
+        "&gpu_image.forecasting=repo/f-gpu:1&gpu_image.personalization=repo/p-gpu:1"
+        "&instance.forecasting=ml.m5.xlarge&gpu_instance.forecasting=ml.g5.xlarge"
+        "&instance.personalization=ml.m5.xlarge&gpu_instance.personalization=ml.g5.xlarge"
+        "&spot.forecasting=true&spot.personalization=true"
+    )
+    settings = Settings(
+        metadata_uri="dynamodb://t", trainer_uri=uri, blobs_uri="s3://augury-data/root"
+    )
+    trainer = _trainer(settings, blobs=None, containers={})
+
+    # A predictor training DeepAR+ or CNN-QR (TrainingJobSpec.accelerator, set by the workflow).
+    deep = trainer.request(spec("deep", container="forecasting", accelerator=True))
+    assert deep["AlgorithmSpecification"]["TrainingImage"] == "repo/f-gpu:1"
+    assert deep["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    assert "EnableManagedSpotTraining" not in deep  # GPU jobs never run on spot
+    assert deep["StoppingCondition"] == {"MaxRuntimeInSeconds": 86_400}
+    # The statistical models: the CPU image, the CPU instance, managed spot.
+    cpu = trainer.request(spec("cpu", container="forecasting"))
+    assert cpu["AlgorithmSpecification"]["TrainingImage"] == "repo/f:1"
+    assert cpu["ResourceConfig"]["InstanceType"] == "ml.m5.xlarge"
+    assert cpu["EnableManagedSpotTraining"] is True
+
+
 def test_sagemaker_create_describe_duplicate_unknown(sagemaker):
     sagemaker.start(spec("job-1"))
     state = sagemaker.describe("job-1")
