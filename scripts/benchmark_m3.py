@@ -24,6 +24,11 @@ Rows:
 * ``AutoPredictor``: the per-item ensemble chosen on backtests, through
   :func:`run_autopredictor` (skipped when ``augury_training.forecasting.ensemble``
   or its ``run_autopredictor`` entry point is not there);
+* ``Deep_AR_Plus`` and ``CNN-QR``: the container's global deep models, one per
+  frequency group (``m3_deep``), on a CUDA GPU with mixed precision when there is
+  one, else on the CPU within ``--deep-budget`` seconds;
+* ``AutoPredictor+deep``: the AutoPredictor with the deep models among its
+  candidates (the deep fits share ``--deep-budget``);
 * statsforecast's ``AutoETS``, ``AutoARIMA``, ``AutoTheta`` and their median
   ensemble, run by ``StatsForecast(..., n_jobs=--jobs)`` on the same data and
   cores (named ``sf.AutoETS``... on the command line).
@@ -71,13 +76,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training_containers"))
 
 from augury_training.forecasting import metrics  # noqa: E402
+from m3_deep import (  # noqa: E402
+    AUTOPREDICTOR_DEEP,
+    DEEP_MODELS,
+    deep_shares,
+    load_runs,
+    run_deep_model,
+    save_run,
+)
 
 QUANTILES = (0.1, 0.5, 0.9)
 AUGURY_MODELS = ("ETS", "ARIMA", "Theta", "NPTS", "Prophet", "SeasonalNaive")
 AUTOPREDICTOR = "AutoPredictor"
 PEER_MODELS = ("sf.AutoETS", "sf.AutoARIMA", "sf.AutoTheta", "sf.Ensemble")
 PEER_COMPONENTS = ("sf.AutoETS", "sf.AutoARIMA", "sf.AutoTheta")
-ALL_MODELS = (*AUGURY_MODELS, AUTOPREDICTOR, *PEER_MODELS)
+ALL_MODELS = (*AUGURY_MODELS, AUTOPREDICTOR, *DEEP_MODELS, AUTOPREDICTOR_DEEP, *PEER_MODELS)
 CHUNK = 4
 """Series per worker task: small enough to balance two cores, large enough to amortise."""
 
@@ -124,6 +137,8 @@ class Run:
     peak_mib: float = 0.0
     mean_load: float = float("nan")
     """The machine's mean 1-minute load average during the run (cores busy, all users)."""
+    device: str = "cpu"
+    """Where the model trained: ``cuda`` for deep models on a GPU, else ``cpu``."""
     forecasts: dict[str, Forecasts] = field(default_factory=dict)
     """Group name → forecasts; complete groups only."""
 
@@ -247,7 +262,14 @@ def run_augury_model(name: str, groups: list[Group], jobs: int, budget: float | 
 # ---------------------------------------------------------------- AutoPredictor
 
 
-def run_autopredictor(groups: list[Group], jobs: int, budget: float | None) -> Run | None:
+def run_autopredictor(
+    groups: list[Group],
+    jobs: int,
+    budget: float | None,
+    *,
+    name: str = AUTOPREDICTOR,
+    deep: bool = False,
+) -> Run | None:
     """The AutoPredictor's row, or ``None`` when the ensemble module is not there.
 
     Hook for ``augury_training.forecasting.ensemble.run_autopredictor(series,
@@ -268,10 +290,17 @@ def run_autopredictor(groups: list[Group], jobs: int, budget: float | None) -> R
         return None
     from augury_training.forecast_contract import ForecastJobConfig
 
-    run = Run(AUTOPREDICTOR)
+    run = Run(name)
+    candidates: list[str] = []
+    if deep:  # the default candidates and the deep models (each group has enough data)
+        candidates = [*ensemble.DEFAULT_CANDIDATES, *DEEP_MODELS]
+        from augury_training.torch_runtime import training_device
+
+        run.device = training_device().type
     started = time.perf_counter()
+    shares = deep_shares(groups, budget) if deep else [None] * len(groups)
     with MemorySampler() as memory:
-        for group in groups:
+        for group, share in zip(groups, shares, strict=True):
             spec = group.spec
             keys = [f"{spec.name}-{i:04d}" for i in range(len(group.train))]
             series = [
@@ -279,7 +308,9 @@ def run_autopredictor(groups: list[Group], jobs: int, budget: float | None) -> R
                 for key, y in zip(keys, group.train, strict=True)
             ]
             remaining = None if budget is None else budget - (time.perf_counter() - started)
-            if remaining is not None and remaining <= 0:
+            if deep:  # the budget is the deep fits' (shared by group); the rest always runs
+                remaining = share
+            elif remaining is not None and remaining <= 0:
                 run.status = f"stopped at the {budget:.0f} s budget"
                 break
             config = ForecastJobConfig(
@@ -289,6 +320,7 @@ def run_autopredictor(groups: list[Group], jobs: int, budget: float | None) -> R
                 item_field="item_id",
                 target_field="target",
                 forecast_types=[str(q) for q in QUANTILES],
+                algorithms=candidates,
                 seed=0,
                 time_budget_seconds=None if remaining is None else int(remaining),
             )
@@ -486,8 +518,8 @@ def render(
         "## Overall accuracy and cost",
         "",
         "| Model | sMAPE | MASE | wQL[0.1] | wQL[0.5] | wQL[0.9] | mean wQL "
-        "| Wall time (s) | Peak memory (MiB) | Load | Status |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| Wall time (s) | Peak memory (MiB) | Load | Device | Status |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for run in runs:
         overall = scored[run.model].get("All")
@@ -504,7 +536,7 @@ def render(
             f"| {run.model} | "
             + " | ".join(accuracy)
             + f" | {run.wall_seconds:.0f} | {run.peak_mib:.0f} | {_number(run.mean_load, 1)}"
-            + f" | {run.status} |"
+            + f" | {run.device} | {run.status} |"
         )
     lines += [
         "",
@@ -535,6 +567,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--time-budget", type=float, help="seconds per Augury model / AutoPredictor"
     )
+    parser.add_argument(
+        "--deep-budget",
+        type=float,
+        help="seconds for each deep model's training over all of M3 (default: none; early "
+        "stopping ends training)",
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="folder keeping each row's forecasts: rows run earlier into it are reported "
+        "beside this run's (long benchmarks run in parts)",
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes")
     parser.add_argument(
         "--output",
@@ -562,10 +606,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     runs: list[Run] = []
 
+    if args.results:  # rows kept by earlier invocations, reported with this one's
+        kept = [r for r in load_runs(args.results, Run, Forecasts) if r.model not in args.models]
+        runs.extend(kept)
+
     def record(run: Run | None) -> None:
         if run is None:
             return
         runs.append(run)
+        if args.results:
+            save_run(run, args.results)
         if args.output:  # rewritten after every model, so a long run can be watched
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(render(runs, groups, command, args.jobs, args.subset))
@@ -590,6 +640,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as error:  # someone else's module: report it, keep the other rows
             print(f"AutoPredictor failed: {error!r}", file=sys.stderr)
             record(Run(AUTOPREDICTOR, status=f"failed: {type(error).__name__}"))
+    for name in DEEP_MODELS:
+        if name in args.models:
+            record(run_deep_model(name, groups, args.jobs, args.deep_budget, Run, Forecasts))
+    if AUTOPREDICTOR_DEEP in args.models:
+        # the time budget bounds the deep candidates' fits (the classical ones always finish)
+        record(
+            run_autopredictor(
+                groups, args.jobs, args.deep_budget, name=AUTOPREDICTOR_DEEP, deep=True
+            )
+        )
     peers: dict[str, Run] = {}
     wanted = set(args.models)
     if "sf.Ensemble" in wanted:
