@@ -150,3 +150,27 @@ def test_series_sets_cut_history_and_align_related_columns_by_name():
     assert np.isnan(data.related[1][:, 1]).all()  # "b" has no price: NaN, the mean to models
     cold = sets.cold([{"category": "x"}], forecast_start=0)
     assert len(cold.targets[0]) == 0 and cold.related[0].shape == (HORIZON, 2)
+
+
+def test_features_known_only_over_the_history_reach_cnn_qr_as_past_related():
+    from augury_training.forecasting.filling import FieldFilling
+    from augury_training.forecasting.related import align_related, past_only_related
+
+    # "footfall" is known over the 8 points of history only; "price" over the horizon too
+    ordinals = np.arange(8 + HORIZON)
+    matrix = np.column_stack([np.arange(14.0), np.r_[np.arange(8.0) * 10, [np.nan] * HORIZON]])
+    rows = (ordinals, matrix)
+    fillings = [FieldFilling.for_related(name, []) for name in ("price", "footfall")]
+    X, names = align_related(rows, 0, 8, HORIZON, fillings)
+    assert names == ("price",) and X.shape == (8 + HORIZON, 1)
+    X_past, past_names = past_only_related(rows, 0, 8, fillings, names)
+    assert past_names == ("footfall",)
+    np.testing.assert_array_equal(X_past[:, 0], np.arange(8.0) * 10)
+
+    item = make_series("a", np.arange(8.0), X=X)
+    item.related_names, item.X_past, item.past_names = names, X_past, past_names
+    sets = SeriesSets(config(), ["price"], MetadataVocabulary([]), ["footfall"])
+    data, _ = sets.build([item], cutoff=-2)
+    assert data.related[0].shape == (6 + HORIZON, 1)
+    np.testing.assert_array_equal(data.past_related[0][:, 0], np.arange(6.0) * 10)
+    assert sets.cold([{}], 0).past_related[0].shape == (0, 1)

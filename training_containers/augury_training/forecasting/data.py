@@ -52,7 +52,7 @@ from augury_training.forecasting.partition import (
     row_count,
     schema_names,
 )
-from augury_training.forecasting.related import align_related, group_related
+from augury_training.forecasting.related import align_related, group_related, past_only_related
 
 __all__ = ["DataError", "DatasetInfo", "ForecastData", "Series", "make_series"]
 
@@ -76,6 +76,9 @@ class Series:
     """Related features, shape ``(len(y) + horizon, k)``, aligned with ``y``."""
     related_names: tuple[str, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
+    X_past: np.ndarray | None = None
+    """Related features known over the history only, shape ``(len(y), k)`` (CNN-QR)."""
+    past_names: tuple[str, ...] = ()
 
     @property
     def item_id(self) -> str:
@@ -336,15 +339,21 @@ class ForecastData:
             raw[ords - start] = vals
             y, filled = fill_target(raw, self.target_filling)
             identity = tuple(key.split(KEY_SEPARATOR)) if len(self.identity) > 1 else (key,)
-            X, names = align_related(
-                related_rows.get(key),
-                start,
-                end + 1 - start,
-                cfg.horizon,
-                [self._related_fillings[name] for name in self.related_fields],
-            )
+            fillings = [self._related_fillings[name] for name in self.related_fields]
+            rows = related_rows.get(key)
+            X, names = align_related(rows, start, end + 1 - start, cfg.horizon, fillings)
+            X_past, past_names = past_only_related(rows, start, end + 1 - start, fillings, names)
             yield Series(
-                key, identity, start, y, filled, X, names, self.metadata.get(identity[0], {})
+                key,
+                identity,
+                start,
+                y,
+                filled,
+                X,
+                names,
+                self.metadata.get(identity[0], {}),
+                X_past,
+                past_names,
             )
         self._check_frequency(spacing)
 

@@ -29,7 +29,6 @@ from augury_training.forecasting.data import DataError, ForecastData, Series, ba
 from augury_training.forecasting.ensemble import combine
 from augury_training.forecasting.global_candidates import (
     GlobalForecaster,
-    SeriesSets,
     load_models,
 )
 from augury_training.forecasting.grid import Grid
@@ -43,7 +42,7 @@ from augury_training.forecasting.predict import ForecastPlan, ItemForecast, fore
 class TrainedModel:
     """The predictor's ensemble: candidates, global weights, per-item weights."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, config: ForecastJobConfig) -> None:
         ensemble = directory / ENSEMBLE_FILE
         if not ensemble.exists():
             raise DataError(
@@ -53,8 +52,8 @@ class TrainedModel:
         document = json.loads(ensemble.read_text(encoding="utf-8"))
         self.candidates: list[str] = document["candidates"]
         self.global_weights = tuple(float(w) for w in document["global_weights"])
-        self.global_models, self.vocabulary = load_models(
-            directory, document.get("global_models", [])
+        self.global_models, self.inputs = load_models(
+            directory, document.get("global_models", []), config
         )
         self._rows: dict[str, int] = {}
         self._matrix = np.zeros((0, len(self.candidates)))
@@ -120,7 +119,7 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
     """Write every item's (and every new item's) forecast of the horizon."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="augury-model-") as scratch:
-        model = TrainedModel(model_directory(paths.channel(MODEL_CHANNEL), Path(scratch)))
+        model = TrainedModel(model_directory(paths.channel(MODEL_CHANNEL), Path(scratch)), config)
     plan = ForecastPlan(BacktestPlan(config, tuple(model.candidates)), {}, model.global_weights)
     grid = Grid(config.frequency, config.time_alignment_boundary)
     with ForecastData(paths, config) as data:
@@ -131,12 +130,7 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
         new_items = {i: m for i, m in data.metadata.items() if i not in info.item_ids}
         cold = ColdStart({} if model.global_models else new_items, info.dimension_values)
         levels = quantile_levels(config.forecast_types)
-        forecaster = GlobalForecaster(
-            model.global_models,
-            config,
-            levels,
-            SeriesSets(config, data.related_fields, model.vocabulary),
-        )
+        forecaster = GlobalForecaster(model.global_models, config, levels, model.inputs)
         progress(
             f"forecasting {len(info.item_ids)} item ids from {dates[0]!s:.19} "
             f"({config.horizon} steps), {len(new_items)} new item(s) from metadata"

@@ -52,6 +52,7 @@ GLOBAL_MODELS: dict[str, tuple[str, str]] = {
 
 DEEP_DIR = "model/deep"
 VOCABULARY_FILE = "model/deep/vocabulary.json"
+INPUTS_FILE = "model/deep/inputs.json"
 
 
 def is_global(name: str) -> bool:
@@ -159,10 +160,14 @@ class SeriesSets:
         config: ForecastJobConfig,
         related_fields: Sequence[str],
         vocabulary: MetadataVocabulary,
+        past_fields: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.grid = Grid(config.frequency, config.time_alignment_boundary)
         self.related_fields = list(related_fields)
+        """Related features known over the horizon too (every global model reads them)."""
+        self.past_fields = list(past_fields)
+        """Related features known over the history only (CNN-QR's encoder reads them)."""
         self.vocabulary = vocabulary
 
     def build(self, series: Sequence[Series], cutoff: int | None = None) -> tuple[Any, list[int]]:
@@ -171,7 +176,7 @@ class SeriesSets:
         from augury_training.forecasting.deep.windows import SeriesSet
 
         horizon = self.config.horizon
-        kept, targets, related = [], [], []
+        kept, targets, related, past = [], [], [], []
         for index, item in enumerate(series):
             length = len(item) if cutoff is None else cutoff - item.start
             if length < 1 or np.isnan(item.y[:length]).all():
@@ -179,6 +184,7 @@ class SeriesSets:
             kept.append(index)
             targets.append(np.asarray(item.y[:length], dtype=np.float32))
             related.append(self._related(item, length + horizon))
+            past.append(self._past(item, length))
         chosen = [series[i] for i in kept]
         starts = self.grid.timestamps(np.array([s.start for s in chosen], dtype=np.int64))
         return (
@@ -188,6 +194,7 @@ class SeriesSets:
                 starts=np.asarray(starts).astype("datetime64[ns]"),
                 related=related if self.related_fields else None,
                 categories=self.vocabulary.encode([s.metadata for s in chosen]),
+                past_related=past if self.past_fields else None,
             ),
             kept,
         )
@@ -215,19 +222,39 @@ class SeriesSets:
             starts=np.repeat(np.asarray(stamp).astype("datetime64[ns]"), len(metadata)),
             related=matrices,
             categories=self.vocabulary.encode(metadata),
+            past_related=(
+                [np.zeros((0, len(self.past_fields)), np.float32) for _ in metadata]
+                if self.past_fields
+                else None
+            ),
         )
 
     def _related(self, item: Series, rows: int) -> np.ndarray:
         return self._columns(item.X, item.related_names, rows)
 
-    def _columns(self, X: np.ndarray | None, names: Sequence[str], rows: int) -> np.ndarray:
+    def _past(self, item: Series, rows: int) -> np.ndarray:
+        """The item's past-only features over its first ``rows`` points (a feature the
+        item knows over the horizon too serves here by its history)."""
+        matrix = self._columns(item.X, item.related_names, rows, self.past_fields)
+        known = self._columns(item.X_past, item.past_names, rows, self.past_fields)
+        return np.where(np.isnan(known), matrix, known)
+
+    def _columns(
+        self,
+        X: np.ndarray | None,
+        names: Sequence[str],
+        rows: int,
+        fields: Sequence[str] | None = None,
+    ) -> np.ndarray:
         """Features named ``names`` over ``rows`` points, in the training's column order
-        (NaN where the item lacks a feature: the models read it as the feature's mean)."""
-        matrix = np.full((rows, len(self.related_fields)), np.nan, dtype=np.float32)
+        for ``fields`` (default: the related fields); NaN where the item lacks a
+        feature, which the models read as the feature's mean."""
+        fields = self.related_fields if fields is None else list(fields)
+        matrix = np.full((rows, len(fields)), np.nan, dtype=np.float32)
         if X is not None:
             for column, name in enumerate(names):
-                if name in self.related_fields:
-                    matrix[:, self.related_fields.index(name)] = X[:rows, column]
+                if name in fields:
+                    matrix[:, fields.index(name)] = X[:rows, column]
         return matrix
 
 
@@ -268,6 +295,7 @@ class GlobalBacktest:
         self.windows = list(windows)
         self.levels = levels
         self.related_fields = list(related_fields)
+        self.past_fields: list[str] = []
         self.hyperparameters = {
             name: dict((hyperparameters or {}).get(name, config.hyperparameters))
             for name in self.names
@@ -299,7 +327,10 @@ class GlobalBacktest:
         """
         fields = sorted({name for s in series for name in s.metadata})
         self.vocabulary = MetadataVocabulary.fit((s.metadata for s in series), fields)
-        sets = SeriesSets(self.config, self.related_fields, self.vocabulary)
+        offered = self.related_fields
+        self.related_fields = [f for f in offered if any(f in s.related_names for s in series)]
+        self.past_fields = [f for f in offered if any(f in s.past_names for s in series)]
+        sets = self.series_sets()
         earliest = min(w.cutoff for w in self.windows)
         training, _ = sets.build(series, earliest)
         if not training.targets:
@@ -443,9 +474,13 @@ class GlobalBacktest:
                 result.forecasts[name] = found[name]
         self.forecasts.pop(item.key, None)
 
+    def series_sets(self) -> SeriesSets:
+        """How series become the models' input, as this backtest decided it."""
+        return SeriesSets(self.config, self.related_fields, self.vocabulary, self.past_fields)
+
     def fit_final(self, series: Sequence[Series], names: Sequence[str]) -> dict[str, Any]:
         """Refit ``names`` on all the data: the predictor's models."""
-        data, _ = SeriesSets(self.config, self.related_fields, self.vocabulary).build(series)
+        data, _ = self.series_sets().build(series)
         models = {}
         for position, name in enumerate(names):
             model = new_model(name, self.hyperparameters[name])
@@ -461,17 +496,23 @@ class GlobalBacktest:
         return models
 
 
-def save_models(models: Mapping[str, Any], vocabulary: MetadataVocabulary, model_dir: Path) -> None:
-    """Write the predictor's global models and their metadata vocabulary under ``model/``."""
+def save_models(models: Mapping[str, Any], sets: SeriesSets, model_dir: Path) -> None:
+    """Write the predictor's global models under ``model/``, with what turns series into
+    their input (metadata vocabulary, related and past-only fields)."""
     from augury_training.forecasting.deep.common import save_model
 
-    vocabulary.save(model_dir / VOCABULARY_FILE)
+    sets.vocabulary.save(model_dir / VOCABULARY_FILE)
+    layout = {"related_fields": sets.related_fields, "past_fields": sets.past_fields}
+    (model_dir / INPUTS_FILE).write_text(json.dumps(layout), "utf-8")
     for name, model in models.items():
         save_model(model, model_path(model_dir, name))
 
 
-def load_models(model_dir: Path, names: Sequence[str]) -> tuple[dict[str, Any], MetadataVocabulary]:
-    """The models :func:`save_models` wrote for ``names`` (absent ones had no weight)."""
+def load_models(
+    model_dir: Path, names: Sequence[str], config: ForecastJobConfig
+) -> tuple[dict[str, Any], SeriesSets]:
+    """The models :func:`save_models` wrote for ``names`` (absent ones had no weight), and
+    the input layout they were trained with."""
     from augury_training.forecasting.deep.common import load_model
 
     models = {
@@ -479,13 +520,16 @@ def load_models(model_dir: Path, names: Sequence[str]) -> tuple[dict[str, Any], 
         for name in names
         if model_path(model_dir, name).exists()
     }
-    vocabulary_file = model_dir / VOCABULARY_FILE
-    vocabulary = (
-        MetadataVocabulary.load(vocabulary_file)
-        if vocabulary_file.exists()
-        else MetadataVocabulary([])
+    vocabulary_file, inputs_file = model_dir / VOCABULARY_FILE, model_dir / INPUTS_FILE
+    if not models or not vocabulary_file.exists():
+        return models, SeriesSets(config, [], MetadataVocabulary([]))
+    layout = json.loads(inputs_file.read_text("utf-8")) if inputs_file.exists() else {}
+    return models, SeriesSets(
+        config,
+        layout.get("related_fields", []),
+        MetadataVocabulary.load(vocabulary_file),
+        layout.get("past_fields", []),
     )
-    return models, vocabulary
 
 
 class GlobalForecaster:

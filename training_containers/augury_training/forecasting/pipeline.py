@@ -47,7 +47,6 @@ from augury_training.forecasting.ensemble import (
 from augury_training.forecasting.global_candidates import (
     GlobalBacktest,
     GlobalForecaster,
-    SeriesSets,
     deep_eligibility,
     global_names,
     is_global,
@@ -264,7 +263,7 @@ def _in_memory_global(
         if not eligible:
             log(note)
             return None
-    names = sorted({name for s in items for name in s.related_names})
+    names = sorted({name for s in items for name in (*s.related_names, *s.past_names)})
     deep = GlobalBacktest(
         config,
         wanted,
@@ -336,8 +335,8 @@ def run_in_memory(
         weights = dict(zip(candidates, trainer.builder.global_weights, strict=True))
         final = [n for n in deep.names if keep_candidates or weights[n] > 0]
         models = deep.fit_final(items, final)
-        sets = SeriesSets(config, deep.related_fields, deep.vocabulary)
-        global_forecasts = GlobalForecaster(models, config, trainer.levels, sets).forecast(items)
+        forecaster = GlobalForecaster(models, config, trainer.levels, deep.series_sets())
+        global_forecasts = forecaster.forecast(items)
         summary.explanation = f"{summary.explanation} {deep.describe()}".strip()
     plan = ForecastPlan(
         trainer.plan,

@@ -6,7 +6,7 @@ the forecast grid, then filled by the attribute's own filling methods (related
 data have no defaults, as in Amazon Forecast). A feature that still has a hole
 -- most often: no values for the horizon and no ``futurefill`` -- is left out
 for that item: a model must not train on a feature it will not have when it
-forecasts.
+forecasts (CNN-QR's encoder alone reads such features: ``past_only_related``).
 """
 
 from __future__ import annotations
@@ -70,6 +70,40 @@ def align_related(
         ords, values = aggregate(ordinals, matrix[:, index], filling.aggregation)
         inside = (ords >= start) & (ords < start + length)
         raw = np.full(length, np.nan)
+        raw[ords[inside] - start] = values[inside]
+        filled = fill_related(raw, history, filling)
+        if filled is not None:
+            columns.append(filled)
+            names.append(filling.field)
+    if not columns:
+        return None, ()
+    return np.column_stack(columns), tuple(names)
+
+
+def past_only_related(
+    rows: tuple[np.ndarray, np.ndarray] | None,
+    start: int,
+    history: int,
+    fillings: list[FieldFilling],
+    skip: tuple[str, ...],
+) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """The features known over the item's history but not its horizon (``skip``: those
+    known over both, which :func:`align_related` returned).
+
+    Only CNN-QR reads these, in its encoder, as Amazon's CNN-QR accepts related
+    data without future values; every other model must not see a feature it will
+    not have when it forecasts.
+    """
+    if rows is None or history < 1:
+        return None, ()
+    ordinals, matrix = rows
+    columns, names = [], []
+    for index, filling in enumerate(fillings):
+        if filling.field in skip:
+            continue
+        ords, values = aggregate(ordinals, matrix[:, index], filling.aggregation)
+        inside = (ords >= start) & (ords < start + history)
+        raw = np.full(history, np.nan)
         raw[ords[inside] - start] = values[inside]
         filled = fill_related(raw, history, filling)
         if filled is not None:

@@ -194,7 +194,7 @@ def train(
             weights = dict(zip(names, trainer.builder.global_weights, strict=True))
             global_models = [name for name in deep.names if weights[name] > 0]
             series = [s for batch in data.batches() for s in batch]
-            save_models(deep.fit_final(series, global_models), deep.vocabulary, paths.model_dir)
+            save_models(deep.fit_final(series, global_models), deep.series_sets(), paths.model_dir)
             summary.explanation = " ".join(
                 part for part in (summary.explanation, deep.describe()) if part
             )
