@@ -269,6 +269,7 @@ def run_autopredictor(
     *,
     name: str = AUTOPREDICTOR,
     deep: bool = False,
+    statistical: Sequence[str] = (),
 ) -> Run | None:
     """The AutoPredictor's row, or ``None`` when the ensemble module is not there.
 
@@ -292,8 +293,8 @@ def run_autopredictor(
 
     run = Run(name)
     candidates: list[str] = []
-    if deep:  # the default candidates and the deep models (each group has enough data)
-        candidates = [*ensemble.DEFAULT_CANDIDATES, *DEEP_MODELS]
+    if deep:  # the statistical candidates and the deep models (each group has enough data)
+        candidates = [*(statistical or ensemble.DEFAULT_CANDIDATES), *DEEP_MODELS]
         from augury_training.torch_runtime import training_device
 
         run.device = training_device().type
@@ -574,6 +575,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "stopping ends training)",
     )
     parser.add_argument(
+        "--deep-with",
+        default="",
+        help="comma-separated statistical candidates of AutoPredictor+deep (default: the "
+        "AutoPredictor's own)",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         help="folder keeping each row's forecasts: rows run earlier into it are reported "
@@ -588,6 +595,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    args.deep_with = [m.strip() for m in args.deep_with.split(",") if m.strip()]
     unknown = [m for m in args.models if m not in ALL_MODELS]
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(ALL_MODELS)}")
@@ -647,7 +655,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the time budget bounds the deep candidates' fits (the classical ones always finish)
         record(
             run_autopredictor(
-                groups, args.jobs, args.deep_budget, name=AUTOPREDICTOR_DEEP, deep=True
+                groups,
+                args.jobs,
+                args.deep_budget,
+                name=AUTOPREDICTOR_DEEP,
+                deep=True,
+                statistical=args.deep_with,
             )
         )
     peers: dict[str, Run] = {}
