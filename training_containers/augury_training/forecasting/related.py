@@ -61,23 +61,7 @@ def align_related(
     Returns the ``(history + horizon, k)`` matrix (``None`` when no feature is
     usable) and the names of its ``k`` columns.
     """
-    if rows is None:
-        return None, ()
-    ordinals, matrix = rows
-    length = history + horizon
-    columns, names = [], []
-    for index, filling in enumerate(fillings):
-        ords, values = aggregate(ordinals, matrix[:, index], filling.aggregation)
-        inside = (ords >= start) & (ords < start + length)
-        raw = np.full(length, np.nan)
-        raw[ords[inside] - start] = values[inside]
-        filled = fill_related(raw, history, filling)
-        if filled is not None:
-            columns.append(filled)
-            names.append(filling.field)
-    if not columns:
-        return None, ()
-    return np.column_stack(columns), tuple(names)
+    return _usable_features(rows, start, history + horizon, history, fillings, ())
 
 
 def past_only_related(
@@ -94,7 +78,22 @@ def past_only_related(
     data without future values; every other model must not see a feature it will
     not have when it forecasts.
     """
-    if rows is None or history < 1:
+    if history < 1:
+        return None, ()
+    return _usable_features(rows, start, history, history, fillings, skip)
+
+
+def _usable_features(
+    rows: tuple[np.ndarray, np.ndarray] | None,
+    start: int,
+    length: int,
+    history: int,
+    fillings: list[FieldFilling],
+    skip: tuple[str, ...],
+) -> tuple[np.ndarray | None, tuple[str, ...]]:
+    """Each feature (but ``skip``) over ``length`` points from ``start``, filled by its
+    own methods; a feature that keeps a hole is left out."""
+    if rows is None:
         return None, ()
     ordinals, matrix = rows
     columns, names = [], []
@@ -102,8 +101,8 @@ def past_only_related(
         if filling.field in skip:
             continue
         ords, values = aggregate(ordinals, matrix[:, index], filling.aggregation)
-        inside = (ords >= start) & (ords < start + history)
-        raw = np.full(history, np.nan)
+        inside = (ords >= start) & (ords < start + length)
+        raw = np.full(length, np.nan)
         raw[ords[inside] - start] = values[inside]
         filled = fill_related(raw, history, filling)
         if filled is not None:
