@@ -87,6 +87,27 @@ def _task(task: tuple[list[Series], dict, dict], plan: ForecastPlan):
     return forecast_batch(batch, plan, weights, global_forecasts)
 
 
+def _blend(
+    neighbours: list[tuple[tuple[str, ...], np.ndarray]],
+    models: list[tuple[tuple[str, ...], np.ndarray]],
+) -> list[tuple[tuple[str, ...], np.ndarray]]:
+    """New items' forecasts: the equal average of the statistical cold start (items
+    sharing the metadata) and the global models' own, where both exist.
+
+    Measured on the retail check (``scripts/check_forecast_deep.py``, a CNN-QR
+    predictor, 20 new items): mean wQL 0.4265 from the model alone, 0.4406 from
+    the neighbours alone, 0.4204 from their average. The two err differently (one
+    learns categories from every series, the other copies the nearest items).
+    Averaging quantile curves keeps them ordered.
+    """
+    found = dict(neighbours)
+    blended = []
+    for identity, array in models:
+        other = found.pop(identity, None)
+        blended.append((identity, array if other is None else (array + other) / 2))
+    return blended + list(found.items())
+
+
 def _cold_from_models(
     forecaster: GlobalForecaster,
     model: TrainedModel,
@@ -128,7 +149,7 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
         data.batch_items = batch_items_for(info, config.horizon, 0, worker_count(workers))
         dates = grid.timestamps(info.global_end + 1 + np.arange(config.horizon))
         new_items = {i: m for i, m in data.metadata.items() if i not in info.item_ids}
-        cold = ColdStart({} if model.global_models else new_items, info.dimension_values)
+        cold = ColdStart(new_items, info.dimension_values)
         levels = quantile_levels(config.forecast_types)
         forecaster = GlobalForecaster(model.global_models, config, levels, model.inputs)
         progress(
@@ -154,7 +175,9 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
             raise DataError("the target time series has no item with a value to forecast from")
         cold_forecasts = cold.forecasts()
         if model.global_models and new_items:
-            cold_forecasts = _cold_from_models(forecaster, model, new_items, data)
+            cold_forecasts = _blend(
+                cold_forecasts, _cold_from_models(forecaster, model, new_items, data)
+            )
         for identity, array in cold_forecasts:
             shards.add(identity, dates, array)
         shards.close()
