@@ -26,8 +26,8 @@ from augury_training.forecasting.deep.cnnqr import (
 from augury_training.forecasting.deep.common import load_model, save_model
 from augury_training.forecasting.deep.windows import SeriesSet
 from augury_training.forecasting.metrics import average_weighted_quantile_loss
+from tests.unit.deep_series import HORIZON, monthly, one_thread, quiet, seasonal
 
-HORIZON = 12
 TINY = {
     "epochs": "40",
     "num_filters": "16",
@@ -42,33 +42,14 @@ TINY = {
 LEVELS = (0.1, 0.5, 0.9)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run faster on one thread, and CI's two cores are shared."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+__all__ = ["one_thread"]  # the autouse fixture, shared with the other deep tests
 
 
-def _seasonal(n: int = 30, length: int = 72, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Monthly series at different levels, half peaking mid-year and half at year end."""
-    rng = np.random.default_rng(seed)
-    cycle = np.sin(2 * np.pi * np.arange(length + HORIZON) / 12)
-    levels = rng.uniform(5, 50, n)
-    signs = np.where(np.arange(n) % 2, 1.0, -1.0)
-    noise = rng.normal(0, 0.05, (n, length + HORIZON))
-    full = levels[:, None] * (1 + 0.4 * signs[:, None] * cycle[None, :] + noise)
-    return full[:, :length], full[:, length:]
+def _seasonal(n: int = 30, length: int = 72, seed: int = 0):
+    return seasonal(n, length, seed)
 
 
-def _series(history: np.ndarray, **extra) -> SeriesSet:
-    starts = np.full(len(history), np.datetime64("2010-01-01"))
-    return SeriesSet([row for row in history], "M", starts=starts, **extra)
-
-
-def _quiet(_: str) -> None:
-    pass
+_series, _quiet = monthly, quiet
 
 
 def _fit(data: SeriesSet, **overrides: str) -> CNNQR:
