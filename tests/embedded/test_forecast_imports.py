@@ -358,13 +358,22 @@ def test_paths_outside_the_data_directory_are_refused(
     assert "leads outside Augury's data directory" in job["Message"]
 
 
+class _ImportGate(threading.Event):
+    """Imports wait at this gate until ``set()``; ``reached`` says one is waiting there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached = threading.Event()
+
+
 @pytest.fixture
 def held_import(monkeypatch):
     """Imports wait for ``release.set()`` before reading, so a test can act meanwhile."""
-    release = threading.Event()
+    release = _ImportGate()
     real_run = forecast_import._run
 
     def waiting(*args, **kwargs):
+        release.reached.set()
         assert release.wait(10)
         return real_run(*args, **kwargs)
 
@@ -424,7 +433,9 @@ def test_stop_resource_stops_an_import_and_keeps_the_previous_data(
     before = {k: server.runtime.blobs.get_bytes(k) for k in server.runtime.blobs.list_keys(prefix)}
 
     held_import.clear()
+    held_import.reached.clear()
     job = start_import(forecast, sales, "second", "s3://bucket/sales.csv", ImportMode="FULL")
+    assert held_import.reached.wait(10)  # the import is reading when the stop arrives
     forecast.stop_resource(ResourceArn=job)
     assert forecast.describe_dataset_import_job(DatasetImportJobArn=job)["Status"] == (
         "CREATE_STOPPING"
