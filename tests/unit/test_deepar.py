@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from augury_training.forecasting.deep.deepar import (
+    VALIDATION_LEVELS,
     DeepARPlus,
     HyperparameterError,
     parse_hyperparameters,
@@ -67,6 +68,24 @@ def test_learns_the_season_better_than_a_flat_mean(seasonal_fit) -> None:
     flat_wql = average_weighted_quantile_loss(future, dict.fromkeys(LEVELS, flat))
     assert deep_wql < 0.5 * flat_wql
     assert model.summary["epochs"] >= 1 and model.summary["likelihood"] == "student-t"
+
+
+def test_early_stopping_scores_the_forecasts_of_the_held_out_horizons(seasonal_fit) -> None:
+    """The validation loss kept is the quantile loss of what the model forecasts for the
+    last horizon of each series from the points before it, not the one-step likelihood
+    of teacher forcing, which can prefer a model that only knows the context's mean."""
+    model, history, _ = seasonal_fit
+    before, held_out = history[:, :-HORIZON], history[:, -HORIZON:]
+    forecast = model.predict(_series(before), VALIDATION_LEVELS, num_samples=400, seed=3)
+    scale = np.abs(before[:, -model.context_length :]).mean(axis=1)[:, None]
+    losses = [
+        np.maximum(q * error, (q - 1) * error)
+        for q in VALIDATION_LEVELS
+        for error in [(held_out - forecast.quantiles[q]) / scale]
+    ]
+    kept = model.summary["validation_loss"]
+    assert kept > 0
+    assert kept == pytest.approx(float(np.mean(losses)), rel=0.1)
 
 
 def test_quantiles_are_ordered_and_the_mean_is_finite(seasonal_fit) -> None:

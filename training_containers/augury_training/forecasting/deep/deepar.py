@@ -22,10 +22,12 @@ for the next value. Why it is built this way:
 * **Metadata that may be new.** During training, 5% of metadata codes are
   replaced by each column's "unknown" embedding, so a code first seen at
   forecast time (or -1) still maps to something trained.
-* **Honest stopping.** The last ``prediction_length`` points of series long
-  enough to spare them are held out; their loss after every epoch drives early
-  stopping (``early_stopping_patience``) and the best epoch's weights are
-  kept. A ``time_budget_seconds`` stops training between two batches.
+* **Honest stopping.** The last ``prediction_length`` points of some series
+  long enough to spare them are held out. After every epoch the model
+  forecasts them as it will in production (sample paths) and their quantile
+  loss drives early stopping (``early_stopping_patience``); the best epoch's
+  weights, a moving average of the optimiser's, are kept. A
+  ``time_budget_seconds`` stops training between two batches.
 * **One code path for CPU and GPU.** CUDA runs with autocast (bf16, or fp16
   with a gradient scaler); the CPU runs float32 with deterministic kernels, so
   a seed gives the same forecasts on the same build. Sampling uses its own
@@ -108,10 +110,16 @@ VALIDATION_SHARE = 0.25
 """Share of the long-enough series whose last horizon is held out for early stopping;
 the others train on their whole history, whose most recent points matter most."""
 LR_DECAY_AFTER = 5
+"""Halve the learning rate after this many epochs without a better validation loss."""
 DEFAULT_CONTEXT_HORIZONS = 4
 MAX_CONTEXT = 500
-"""Halve the learning rate after this many epochs without a better validation loss."""
-"""Halve the learning rate after this many epochs without a better validation loss."""
+VALIDATION_SAMPLES = 32
+"""Sample paths per held-out series when scoring an epoch's forecasts."""
+VALIDATION_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+"""Quantile levels whose pinball loss scores an epoch (together, close to the CRPS)."""
+VALIDATION_SEED = 12_345
+WEIGHT_AVERAGE = 0.99
+"""Validation scores, and the model keeps, this moving average of the weights."""
 _UNSUPPORTED_LIKELIHOODS = ("beta", "deterministic-l1", "piecewise-linear")
 _AUTO_COUNT_LEVEL = 100.0
 
@@ -417,13 +425,12 @@ class DeepARPlus:
             batches=batches,
             loss=lambda windows: self._loss(windows, rng, training=True),
             validate=(
-                (lambda: self._validate(prepared, codes, validation, rng))
-                if validation.size
-                else None
+                (lambda: self._validate(prepared, codes, validation)) if validation.size else None
             ),
             deadline=deadline,
             log=log,
             decay_after=LR_DECAY_AFTER,
+            average=WEIGHT_AVERAGE,
         )
 
     def _build_net(self, device: torch.device) -> _DeepARNet:
@@ -533,23 +540,42 @@ class DeepARPlus:
         return (losses * observed).sum() / observed.sum().clamp(min=1)
 
     @torch.no_grad()
-    def _validate(
-        self,
-        prepared: PreparedSet,
-        codes: np.ndarray,
-        series: np.ndarray,
-        rng: np.random.Generator,
-    ) -> float:
-        self._net.eval()  # type: ignore[union-attr]
+    def _validate(self, prepared: PreparedSet, codes: np.ndarray, series: np.ndarray) -> float:
+        """Pinball loss of sampled forecasts of the held-out horizons, in scaled units,
+        averaged over :data:`VALIDATION_LEVELS` and the observed points.
+
+        Early stopping scores what the model delivers, sample paths drawn step by
+        step, not the one-step likelihood of teacher-forced training: on M3's
+        smooth "other" series the likelihood was best after 5 epochs, when the
+        forecasts were still the context's mean (sMAPE 17, against 6 when
+        trained on). The paths come from a fixed seed, so epochs are compared
+        on the same draws, and the caller's RNG is left as it was.
+        """
+        net = self._net
+        assert net is not None
+        net.eval()
+        levels = np.array(VALIDATION_LEVELS)[:, None, None]
         total, weight = 0.0, 0
         starts = prepared.pad + prepared.lengths[series] - self.horizon
-        for begin in range(0, series.size, 1024):
-            rows = series[begin : begin + 1024]
-            windows = self._gather(prepared, codes, rows, starts[begin : begin + 1024])
-            points = int(np.isfinite(windows.targets[:, self.context_length :]).sum())
-            total += float(self._loss(windows, rng, training=False)) * points
-            weight += points
-        self._net.train()  # type: ignore[union-attr]
+        chunk = max(1, 8192 // VALIDATION_SAMPLES)
+        device = self._device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(VALIDATION_SEED)
+            for begin in range(0, series.size, chunk):
+                rows = series[begin : begin + chunk]
+                windows = self._gather(prepared, codes, rows, starts[begin : begin + chunk])
+                actual = windows.targets[:, self.context_length :] / windows.scale[:, None]
+                paths = (
+                    self._sample_paths(windows, VALIDATION_SAMPLES) / windows.scale[:, None, None]
+                )
+                observed = np.isfinite(actual)
+                error = np.where(observed, actual, 0.0)[None] - np.quantile(
+                    paths, VALIDATION_LEVELS, axis=1
+                )
+                pinball = np.maximum(levels * error, (levels - 1.0) * error)
+                total += float((pinball.mean(axis=0) * observed).sum())
+                weight += int(observed.sum())
+        net.train()
         return total / max(weight, 1)
 
     # ------------------------------------------------------------- predict
