@@ -7,6 +7,7 @@ small batches) so the whole file runs in seconds on a CPU.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from augury_training.forecasting.deep.cnnqr import (
     HyperparameterError,
     _interpolate,
     _quantile_mean,
+    member_contexts,
     parse_hyperparameters,
 )
 from augury_training.forecasting.deep.common import load_model, save_model
@@ -38,6 +40,7 @@ TINY = {
     "max_batches_per_epoch": "8",
     "dropout_rate": "0",
     "early_stopping_patience": "40",
+    "num_averaged_models": "1",
 }
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -257,10 +260,18 @@ def test_same_seed_same_forecasts() -> None:
     assert not np.array_equal(a.mean, other.predict(_series(history)).mean)
 
 
-def test_the_time_budget_stops_training() -> None:
+@pytest.mark.parametrize("members", ["1", "3"])
+def test_the_time_budget_stops_training(members: str) -> None:
     history, _ = _seasonal(n=30, length=96)
     began = time.monotonic()
-    model = CNNQR({**TINY, "epochs": "1000", "early_stopping_patience": "1000"})
+    model = CNNQR(
+        {
+            **TINY,
+            "epochs": "1000",
+            "early_stopping_patience": "1000",
+            "num_averaged_models": members,
+        }
+    )
     model.fit(_series(history), HORIZON, time_budget_seconds=0.5, log=_quiet)
     assert time.monotonic() - began < 5.0
     assert model.summary["stopped_by_time_budget"] is True
@@ -274,7 +285,7 @@ def test_save_and_load_give_identical_forecasts(tmp_path: Path) -> None:
     related = [rng.normal(size=(36 + HORIZON, 1)) for _ in range(10)]
     past = [rng.normal(size=(36, 2)) for _ in range(10)]
     data = _series(history, related=related, past_related=past, categories=np.eye(10, 1, dtype=int))
-    model = _fit(data, epochs="1")
+    model = _fit(data, epochs="1", num_averaged_models="2")
     path = tmp_path / "model" / "cnnqr.pt"
     save_model(model, path)
     loaded = load_model(path)
@@ -282,6 +293,30 @@ def test_save_and_load_give_identical_forecasts(tmp_path: Path) -> None:
     a, b = model.predict(data, (0.05, 0.5)), loaded.predict(data, (0.05, 0.5))
     np.testing.assert_array_equal(a.mean, b.mean)
     np.testing.assert_array_equal(a.quantiles[0.05], b.quantiles[0.05])
+
+
+def test_members_read_spread_contexts_and_their_grids_are_averaged() -> None:
+    assert member_contexts(72, 3) == (36, 54, 72)
+    assert member_contexts(72, 1) == (72,) and member_contexts(1, 3) == (1, 1, 1)
+    assert parse_hyperparameters({}).num_averaged_models == 3
+    history, _ = _seasonal(n=12, length=48)
+    lines: list[str] = []
+    model = CNNQR({**TINY, "epochs": "2", "num_averaged_models": "3", "context_length": "24"})
+    model.fit(_series(history), HORIZON, log=lines.append)
+    assert model.summary["models"] == 3 and len(model.summary["best_epochs"]) == 3
+    assert [line for line in lines if "model" in line and "context" in line][:3] == [
+        f"CNN-QR model {k} of 3: context {c}" for k, c in ((1, 12), (2, 18), (3, 24))
+    ]
+    together = model.predict(_series(history), LEVELS)
+    alone = []
+    for member in model._members:
+        single = copy.copy(model)
+        single._members = [member]
+        alone.append(single.predict(_series(history), LEVELS))
+    np.testing.assert_allclose(
+        together.quantiles[0.5], np.mean([a.quantiles[0.5] for a in alone], axis=0), rtol=1e-5
+    )
+    assert not np.allclose(alone[0].quantiles[0.5], alone[2].quantiles[0.5])
 
 
 def test_related_data_shapes_are_checked() -> None:

@@ -52,13 +52,21 @@ at once. Why it is built this way:
   optimiser's, which smooths small-batch noise; the learning rate halves
   after :data:`DECAY_AFTER` epochs without progress; no dropout by default.
   Each was worth up to 0.002.
+* **An average of networks that look back different distances.** By default
+  three networks are trained (``num_averaged_models``), reading the last
+  half, three quarters and all of ``context_length``, and their quantile
+  grids are averaged level by level. Each member errs in its own way, so the
+  average is better than any of them and better than as many seeds of one
+  context (:func:`member_contexts` has the figures); it costs one training
+  per member, and a time budget is shared between them.
 
 Amazon's hyperparameter names are accepted (strings, as in TrainingParameters):
 ``context_length`` (default: four horizons, at most the longest history and
 500), ``use_related_data``, ``use_item_metadata`` (ALL or NONE) and ``epochs``.
 Augury adds ``learning_rate``, ``mini_batch_size``, ``early_stopping_patience``,
 ``max_batches_per_epoch``, ``mixed_precision``, ``num_filters`` (convolution
-channels), ``num_layers``, ``kernel_size``, ``decoder_width`` and ``dropout_rate``.
+channels), ``num_layers``, ``kernel_size``, ``decoder_width``, ``dropout_rate`` and
+``num_averaged_models`` (1 to 5; the name DeepAR+ uses).
 """
 
 from __future__ import annotations
@@ -76,6 +84,7 @@ from augury_training.forecasting.deep.common import (
     DeepForecast,
     LogScale,
     ScaleFallback,
+    TrainingOutcome,
     cardinalities_of,
     drop_codes,
     embedding_width,
@@ -131,6 +140,10 @@ DECAY_AFTER = 3
 """Epochs without validation progress after which the learning rate is halved."""
 WEIGHT_AVERAGE = 0.99
 """Decay of the moving average of the weights that is validated and kept."""
+DEFAULT_MEMBERS = 3
+"""Networks averaged by default, reading 1/2, 3/4 and all of the context (see
+:func:`member_contexts`)."""
+MAX_MEMBERS = 5
 PREDICT_CHUNK = 4096
 _SPREAD_OFFSET = 3.0
 """softplus(raw - 3) is about 0.05: quantiles start close together, in scaled units."""
@@ -154,6 +167,7 @@ class CNNQRHyperparameters:
     kernel_size: int = 3
     decoder_width: int = 32
     dropout_rate: float = 0.0
+    num_averaged_models: int = DEFAULT_MEMBERS
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
 
@@ -178,6 +192,9 @@ def parse_hyperparameters(values: Mapping[str, str]) -> CNNQRHyperparameters:
         kernel_size=bounded_int(values, "kernel_size", 3, 2, 9),
         decoder_width=bounded_int(values, "decoder_width", 32, 4, 512),
         dropout_rate=get_float(values, "dropout_rate", 0.0, minimum=0.0, maximum=0.9),
+        num_averaged_models=bounded_int(
+            values, "num_averaged_models", DEFAULT_MEMBERS, 1, MAX_MEMBERS
+        ),
         extra={key: str(value) for key, value in values.items()},
     )
 
@@ -297,6 +314,24 @@ class _CNNQRNet(nn.Module):
         return torch.cat([below, centre, above], dim=-1)
 
 
+@dataclass(frozen=True)
+class _Member:
+    """One of the averaged networks and how many context steps it reads."""
+
+    context: int
+    net: _CNNQRNet
+
+
+def member_contexts(context: int, members: int) -> tuple[int, ...]:
+    """The context each averaged network reads: evenly from half of ``context`` to all of
+    it. Networks that look back different distances err differently, so their average
+    beats as many networks of one context (M3 monthly mean wQL: 0.0788 for one,
+    0.0782 for three seeds of one context, 0.0778 for 36, 54 and 72 months)."""
+    if members == 1:
+        return (context,)
+    return tuple(max(1, round(context * (0.5 + 0.5 * k / (members - 1)))) for k in range(members))
+
+
 # ------------------------------------------------------------------------ model
 
 
@@ -312,7 +347,7 @@ class CNNQR:
     def __init__(self, hyperparameters: Mapping[str, str] | None = None) -> None:
         self.params = parse_hyperparameters(dict(hyperparameters or {}))
         self.summary: dict[str, object] = {}
-        self._net: _CNNQRNet | None = None
+        self._members: list[_Member] = []
 
     # ----------------------------------------------------------------- fit
 
@@ -408,22 +443,72 @@ class CNNQR:
         deadline: float | None,
         log: Callable[[str], None],
     ) -> None:
-        params, horizon = self.params, self.horizon
+        """Train one network per :func:`member_contexts` entry, each with its share of the
+        time left, on the same validation split."""
         fallback = self._fallback.scales(codes)
-        probe = self._gather(prepared, codes, fallback, np.array([0]), np.array([prepared.pad]))
-        self._n_known = int(probe.known.shape[2])
-        self._net = net = self._build_net(device)
-        usable, validation = validation_split(
-            prepared.lengths, horizon, rng, share=VALIDATION_SHARE
+        probe = self._gather(
+            prepared, codes, fallback, np.array([0]), np.array([prepared.pad]), self.context_length
         )
+        self._n_known = int(probe.known.shape[2])
+        self._device = device
+        self._autocast = mixed_precision_dtype(device, self.params.mixed_precision)
+        usable, validation = validation_split(
+            prepared.lengths, self.horizon, rng, share=VALIDATION_SHARE
+        )
+        contexts = member_contexts(self.context_length, self.params.num_averaged_models)
         log(
-            f"CNN-QR: {prepared.n_series} series, horizon {horizon}, context "
-            f"{self.context_length}, {self._n_known} known and {self._n_past} past-only "
+            f"CNN-QR: {prepared.n_series} series, horizon {self.horizon}, contexts "
+            f"{list(contexts)}, {self._n_known} known and {self._n_past} past-only "
             f"features, {len(validation)} validation series, device {device.type}"
             + (f" ({self._autocast})" if self._autocast else "")
         )
-        optimizer = torch.optim.Adam(net.parameters(), lr=params.learning_rate)
-        scaler = torch.amp.GradScaler(device.type, enabled=self._autocast == torch.float16)
+        self._members, outcomes = [], []
+        for index, context in enumerate(contexts):
+            share = None
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                share = time.monotonic() + left / (len(contexts) - index)
+            if len(contexts) > 1:
+                log(f"CNN-QR model {index + 1} of {len(contexts)}: context {context}")
+            member = _Member(context, self._build_net(device, context))
+            outcomes.append(
+                self._train_member(
+                    member, prepared, codes, fallback, usable, validation, rng, share, log
+                )
+            )
+            self._members.append(member)
+            if outcomes[-1].stopped_by_time_budget and share is not None and share >= deadline:
+                break  # only the last member's share runs to the deadline
+        losses = [o.validation_loss for o in outcomes if o.validation_loss is not None]
+        self.summary = {
+            "epochs": sum(o.epochs for o in outcomes),
+            "best_epoch": outcomes[0].best_epoch,
+            "best_epochs": [o.best_epoch for o in outcomes],
+            "validation_loss": round(float(np.mean(losses)), 6) if losses else None,
+            "models": len(self._members),
+            "device": device.type,
+            "stopped_by_time_budget": any(o.stopped_by_time_budget for o in outcomes),
+        }
+        log(
+            f"CNN-QR trained {len(self._members)} model(s): best epochs "
+            f"{self.summary['best_epochs']}, validation loss {self.summary['validation_loss']}"
+        )
+
+    def _train_member(
+        self,
+        member: _Member,
+        prepared: PreparedSet,
+        codes: np.ndarray,
+        fallback: np.ndarray,
+        usable: np.ndarray,
+        validation: np.ndarray,
+        rng: np.random.Generator,
+        deadline: float | None,
+        log: Callable[[str], None],
+    ) -> TrainingOutcome:
+        params, context = self.params, member.context
+        optimizer = torch.optim.Adam(member.net.parameters(), lr=params.learning_rate)
+        scaler = torch.amp.GradScaler(self._device.type, enabled=self._autocast == torch.float16)
         batch = params.mini_batch_size
 
         def batches() -> Iterator[ContextWindows]:
@@ -433,45 +518,32 @@ class CNNQR:
             order = rng.permutation(rows.size)
             for begin in range(0, order.size, batch):
                 chosen = order[begin : begin + batch]
-                yield self._gather(prepared, codes, fallback, rows[chosen], starts[chosen])
+                yield self._gather(prepared, codes, fallback, rows[chosen], starts[chosen], context)
 
         def validate() -> float:
-            return self._validate(prepared, codes, fallback, validation)
+            return self._validate(member, prepared, codes, fallback, validation)
 
-        outcome = train_with_early_stopping(
-            net,
+        return train_with_early_stopping(
+            member.net,
             optimizer,
             scaler,
             name="CNN-QR",
             epochs=params.epochs,
             patience=params.early_stopping_patience,
             batches=batches,
-            loss=lambda windows: self._loss(windows, rng),
+            loss=lambda windows: self._loss(member, windows, rng),
             validate=validate if validation.size else None,
             deadline=deadline,
             log=log,
             decay_after=DECAY_AFTER,
             average=WEIGHT_AVERAGE,
         )
-        self.summary = {
-            "epochs": outcome.epochs,
-            "best_epoch": outcome.best_epoch,
-            "validation_loss": outcome.validation_loss,
-            "device": device.type,
-            "stopped_by_time_budget": outcome.stopped_by_time_budget,
-        }
-        log(
-            f"CNN-QR trained: best epoch {outcome.best_epoch} of {outcome.epochs}, "
-            f"validation loss {outcome.validation_loss}"
-        )
 
-    def _build_net(self, device: torch.device) -> _CNNQRNet:
-        """The network for the fitted shapes, on ``device``, with its precision chosen."""
-        self._device = device
-        self._autocast = mixed_precision_dtype(device, self.params.mixed_precision)
+    def _build_net(self, device: torch.device, context: int) -> _CNNQRNet:
+        """A network reading ``context`` steps, for the fitted shapes, on ``device``."""
         shapes = _Shapes(
             horizon=self.horizon,
-            context=self.context_length,
+            context=context,
             n_known=self._n_known,
             n_past=self._n_past,
             cardinalities=tuple(self._cardinalities),
@@ -500,11 +572,15 @@ class CNNQR:
 
     def to_state(self) -> dict[str, object]:
         """Everything :meth:`from_state` needs: settings, fitted statistics, weights (CPU)."""
-        if self._net is None:
+        if not self._members:
             raise RuntimeError("only a fitted CNNQR can be saved")
         state: dict[str, object] = {name: getattr(self, name) for name in self._STATE}
         state["hyperparameters"] = dict(self.params.extra)
-        state["weights"] = {k: v.detach().cpu() for k, v in self._net.state_dict().items()}
+        state["contexts"] = [member.context for member in self._members]
+        state["weights"] = [
+            {k: v.detach().cpu() for k, v in member.net.state_dict().items()}
+            for member in self._members
+        ]
         return state
 
     @classmethod
@@ -513,9 +589,14 @@ class CNNQR:
         model = cls(state["hyperparameters"])  # type: ignore[arg-type]
         for name in cls._STATE:
             setattr(model, name, state[name])
-        model._net = model._build_net(training_device())
-        model._net.load_state_dict(state["weights"])  # type: ignore[arg-type]
-        model._net.eval()
+        device = training_device()
+        model._device = device
+        model._autocast = mixed_precision_dtype(device, model.params.mixed_precision)
+        for context, weights in zip(state["contexts"], state["weights"], strict=True):  # type: ignore[call-overload]
+            net = model._build_net(device, int(context))
+            net.load_state_dict(weights)
+            net.eval()
+            model._members.append(_Member(int(context), net))
         return model
 
     # ------------------------------------------------------------ batches
@@ -527,20 +608,20 @@ class CNNQR:
         fallback: np.ndarray,
         rows: np.ndarray,
         starts: np.ndarray,
+        context: int,
     ) -> ContextWindows:
-        """Windows of ``rows`` with the mapped ``codes`` and the per-series ``fallback`` scale
-        (both computed once per set, not per batch)."""
-        windows = gather_context_windows(prepared, rows, starts, self.context_length, fallback)
+        """Windows of ``rows`` with ``context`` steps, the mapped ``codes`` and the
+        per-series ``fallback`` scale (both computed once per set, not per batch)."""
+        windows = gather_context_windows(prepared, rows, starts, context, fallback)
         windows.codes = codes[rows]
         return windows
 
     def _forward(
-        self, windows: ContextWindows, rng: np.random.Generator | None
+        self, member: _Member, windows: ContextWindows, rng: np.random.Generator | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Quantiles in scaled units ``(B, horizon, Q)`` and the scale ``(B,)``; ``rng``
-        given (training) drops some codes to unknown."""
-        net, device, context = self._net, self._device, self.context_length
-        assert net is not None
+        """``member``'s quantiles in scaled units ``(B, horizon, Q)`` and the scale ``(B,)``;
+        ``rng`` given (training) drops some codes to unknown."""
+        net, device, context = member.net, self._device, member.context
         codes = windows.codes
         if rng is not None:
             codes = drop_codes(codes, self._cardinalities, rng)
@@ -565,10 +646,12 @@ class CNNQR:
             )
         return quantiles, torch.from_numpy(scale).to(device)
 
-    def _loss(self, windows: ContextWindows, rng: np.random.Generator | None) -> torch.Tensor:
+    def _loss(
+        self, member: _Member, windows: ContextWindows, rng: np.random.Generator | None
+    ) -> torch.Tensor:
         """Pinball loss in scaled units, averaged over observed horizon points and levels."""
-        quantiles, scale = self._forward(windows, rng)
-        targets = torch.from_numpy(windows.targets[:, self.context_length :]).to(self._device)
+        quantiles, scale = self._forward(member, windows, rng)
+        targets = torch.from_numpy(windows.targets[:, member.context :]).to(self._device)
         observed = torch.isfinite(targets)
         scaled = torch.where(observed, targets, 0.0) / scale[:, None]
         error = scaled[:, :, None] - quantiles
@@ -578,17 +661,23 @@ class CNNQR:
 
     @torch.no_grad()
     def _validate(
-        self, prepared: PreparedSet, codes: np.ndarray, fallback: np.ndarray, series: np.ndarray
+        self,
+        member: _Member,
+        prepared: PreparedSet,
+        codes: np.ndarray,
+        fallback: np.ndarray,
+        series: np.ndarray,
     ) -> float:
-        """Mean pinball loss over the observed points of the held-out last horizons."""
+        """``member``'s mean pinball loss over the observed points of the held-out last
+        horizons."""
         total, weight = 0.0, 0
         starts = prepared.pad + prepared.lengths[series] - self.horizon
         for begin in range(0, series.size, PREDICT_CHUNK):
             rows = series[begin : begin + PREDICT_CHUNK]
             chosen = starts[begin : begin + PREDICT_CHUNK]
-            windows = self._gather(prepared, codes, fallback, rows, chosen)
-            points = int(np.isfinite(windows.targets[:, self.context_length :]).sum())
-            total += float(self._loss(windows, None)) * points
+            windows = self._gather(prepared, codes, fallback, rows, chosen, member.context)
+            points = int(np.isfinite(windows.targets[:, member.context :]).sum())
+            total += float(self._loss(member, windows, None)) * points
             weight += points
         return total / max(weight, 1)
 
@@ -604,12 +693,14 @@ class CNNQR:
         """Forecast the ``horizon`` points after each series of ``data`` (its history is
         the context; empty histories are cold-start items, forecast from their metadata).
 
-        Deterministic: one forward pass gives the quantile grid, from which every
-        requested level and the mean are read (see the module docstring); ``seed``
-        is accepted for the common interface and changes nothing.
+        Deterministic: one forward pass per member gives its quantile grid; the grids
+        are averaged level by level (the quantile average of the members'
+        distributions), and every requested level and the mean are read from the
+        average (see the module docstring); ``seed`` is accepted for the common
+        interface and changes nothing.
         """
         del seed
-        if self._net is None:
+        if not self._members:
             raise RuntimeError("CNNQR.predict needs a fitted model: call fit first")
         levels = [float(q) for q in quantiles]
         if any(not 0.0 < q < 1.0 for q in levels):
@@ -619,16 +710,17 @@ class CNNQR:
         prepared = self._prepare(data)
         codes = self._codes(prepared)
         fallback = self._fallback.scales(codes)
-        grid = np.empty((prepared.n_series, self.horizon, len(QUANTILE_GRID)), np.float32)
-        self._net.eval()
+        grid = np.zeros((prepared.n_series, self.horizon, len(QUANTILE_GRID)), np.float32)
         with torch.no_grad():
-            for begin in range(0, prepared.n_series, PREDICT_CHUNK):
-                rows = np.arange(begin, min(begin + PREDICT_CHUNK, prepared.n_series))
-                starts = prepared.pad + prepared.lengths[rows]
-                windows = self._gather(prepared, codes, fallback, rows, starts)
-                scaled, scale = self._forward(windows, None)
-                grid[rows] = (scaled * scale[:, None, None]).float().cpu().numpy()
-        grid = np.nan_to_num(grid, nan=0.0)
+            for member in self._members:
+                member.net.eval()
+                for begin in range(0, prepared.n_series, PREDICT_CHUNK):
+                    rows = np.arange(begin, min(begin + PREDICT_CHUNK, prepared.n_series))
+                    starts = prepared.pad + prepared.lengths[rows]
+                    windows = self._gather(prepared, codes, fallback, rows, starts, member.context)
+                    scaled, scale = self._forward(member, windows, None)
+                    grid[rows] += (scaled * scale[:, None, None]).float().cpu().numpy()
+        grid = np.nan_to_num(grid / len(self._members), nan=0.0)
         if self.non_negative:
             grid = np.maximum(grid, 0.0)
         grid = np.sort(grid, axis=-1)  # a no-op in exact arithmetic; guards rounding
