@@ -501,16 +501,16 @@ def render(
         "was competing and the time is inflated.",
         "",
     ]
-    for title, value in (
-        ("sMAPE", lambda s: s.smape),
-        ("MASE", lambda s: s.mase),
-        ("Mean wQL (P10, P50, P90)", lambda s: s.mean_wql),
+    for title, value, digits in (
+        ("sMAPE", lambda s: s.smape, 3),
+        ("MASE", lambda s: s.mase, 3),
+        ("Mean wQL (P10, P50, P90)", lambda s: s.mean_wql, 4),
     ):
         lines += [f"## {title}", "", "| Model | " + " | ".join(columns) + " |"]
         lines.append("|---|" + "---:|" * len(columns))
         for run in runs:
             cells = [
-                _number(value(scored[run.model][c])) if c in scored[run.model] else "—"
+                _number(value(scored[run.model][c]), digits) if c in scored[run.model] else "—"
                 for c in columns
             ]
             lines.append(f"| {run.model} | " + " | ".join(cells) + " |")
