@@ -295,6 +295,18 @@ def test_save_and_load_give_identical_forecasts(tmp_path: Path) -> None:
     np.testing.assert_array_equal(a.quantiles[0.05], b.quantiles[0.05])
 
 
+def test_a_single_network_state_from_before_averaging_still_loads() -> None:
+    history, _ = _seasonal(n=10, length=36)
+    model = _fit(_series(history), epochs="1")
+    state = model.to_state()
+    older = {k: v for k, v in state.items() if k != "contexts"}
+    older["weights"] = state["weights"][0]
+    loaded = CNNQR.from_state(older)
+    np.testing.assert_array_equal(
+        loaded.predict(_series(history)).mean, model.predict(_series(history)).mean
+    )
+
+
 def test_members_read_spread_contexts_and_their_grids_are_averaged() -> None:
     assert member_contexts(72, 3) == (36, 54, 72)
     assert member_contexts(72, 1) == (72,) and member_contexts(1, 3) == (1, 1, 1)

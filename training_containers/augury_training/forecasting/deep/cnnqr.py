@@ -585,14 +585,22 @@ class CNNQR:
 
     @classmethod
     def from_state(cls, state: Mapping[str, object]) -> CNNQR:
-        """A fitted model from :meth:`to_state`'s output, on this machine's device."""
+        """A fitted model from :meth:`to_state`'s output, on this machine's device.
+
+        A state saved before CNN-QR averaged networks (one ``weights`` dict, no
+        ``contexts``) loads as one network reading ``context_length``, so
+        predictors trained by an earlier Augury keep forecasting.
+        """
         model = cls(state["hyperparameters"])  # type: ignore[arg-type]
         for name in cls._STATE:
             setattr(model, name, state[name])
         device = training_device()
         model._device = device
         model._autocast = mixed_precision_dtype(device, model.params.mixed_precision)
-        for context, weights in zip(state["contexts"], state["weights"], strict=True):  # type: ignore[call-overload]
+        contexts, members = state.get("contexts"), state["weights"]
+        if contexts is None:
+            contexts, members = [model.context_length], [members]
+        for context, weights in zip(contexts, members, strict=True):  # type: ignore[call-overload]
             net = model._build_net(device, int(context))
             net.load_state_dict(weights)
             net.eval()
