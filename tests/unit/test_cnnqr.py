@@ -276,6 +276,7 @@ def test_the_time_budget_stops_training(members: str) -> None:
     assert time.monotonic() - began < 5.0
     assert model.summary["stopped_by_time_budget"] is True
     assert model.summary["epochs"] < 1000
+    assert model.summary["models"] == 1  # the first network took the whole budget
     assert np.isfinite(model.predict(_series(history), LEVELS).mean).all()
 
 
@@ -308,16 +309,19 @@ def test_a_single_network_state_from_before_averaging_still_loads() -> None:
 
 
 def test_members_read_spread_contexts_and_their_grids_are_averaged() -> None:
-    assert member_contexts(72, 3) == (36, 54, 72)
+    assert member_contexts(72, 3) == (72, 54, 36)
     assert member_contexts(72, 1) == (72,) and member_contexts(1, 3) == (1, 1, 1)
     assert parse_hyperparameters({}).num_averaged_models == 3
     history, _ = _seasonal(n=12, length=48)
     lines: list[str] = []
     model = CNNQR({**TINY, "epochs": "2", "num_averaged_models": "3", "context_length": "24"})
-    model.fit(_series(history), HORIZON, log=lines.append)
-    assert model.summary["models"] == 3 and len(model.summary["best_epochs"]) == 3
+    model.fit(_series(history), HORIZON, time_budget_seconds=120, log=lines.append)
+    assert model.summary["models"] == 3  # a budget with room trains every network
+    assert (
+        model.summary["stopped_by_time_budget"] is False and len(model.summary["best_epochs"]) == 3
+    )
     assert [line for line in lines if "model" in line and "context" in line][:3] == [
-        f"CNN-QR model {k} of 3: context {c}" for k, c in ((1, 12), (2, 18), (3, 24))
+        f"CNN-QR model {k} of 3: context {c}" for k, c in ((1, 24), (2, 18), (3, 12))
     ]
     together = model.predict(_series(history), LEVELS)
     alone = []

@@ -205,14 +205,23 @@ def test_amazon_names_and_spellings_are_accepted() -> None:
     assert any(line.startswith("DeepAR+ epoch 1/1") for line in lines)
 
 
-def test_the_time_budget_stops_training() -> None:
+@pytest.mark.parametrize("members", ["1", "2"])
+def test_the_time_budget_stops_training(members: str) -> None:
     history, _ = _seasonal(n=30, length=96)
     began = time.monotonic()
-    model = DeepARPlus({**TINY, "epochs": "1000", "early_stopping_patience": "1000"})
+    model = DeepARPlus(
+        {
+            **TINY,
+            "epochs": "1000",
+            "early_stopping_patience": "1000",
+            "num_averaged_models": members,
+        }
+    )
     model.fit(_series(history), HORIZON, time_budget_seconds=0.5, log=_quiet)
     assert time.monotonic() - began < 5.0
     assert model.summary["stopped_by_time_budget"] is True
     assert model.summary["epochs"] < 1000
+    assert model.summary["models"] == 1  # the first network took the whole budget
     assert np.isfinite(model.predict(_series(history), LEVELS, num_samples=5).mean).all()
 
 

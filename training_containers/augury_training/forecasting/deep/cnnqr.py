@@ -53,12 +53,13 @@ at once. Why it is built this way:
   after :data:`DECAY_AFTER` epochs without progress; no dropout by default.
   Each was worth up to 0.002.
 * **An average of networks that look back different distances.** By default
-  three networks are trained (``num_averaged_models``), reading the last
-  half, three quarters and all of ``context_length``, and their quantile
+  three networks are trained (``num_averaged_models``), reading all, the
+  last three quarters and the last half of ``context_length``, and their quantile
   grids are averaged level by level. Each member errs in its own way, so the
   average is better than any of them and better than as many seeds of one
-  context (:func:`member_contexts` has the figures); it costs one training
-  per member, and a time budget is shared between them.
+  context (:func:`member_contexts` has the figures). It costs one training
+  per member; under a time budget the first network gets all of it, and
+  another is added only when the time left would train it in full.
 
 Amazon's hyperparameter names are accepted (strings, as in TrainingParameters):
 ``context_length`` (default: four horizons, at most the longest history and
@@ -89,6 +90,7 @@ from augury_training.forecasting.deep.common import (
     drop_codes,
     embedding_width,
     map_codes,
+    room_for_another_member,
     train_with_early_stopping,
     validation_split,
 )
@@ -323,13 +325,15 @@ class _Member:
 
 
 def member_contexts(context: int, members: int) -> tuple[int, ...]:
-    """The context each averaged network reads: evenly from half of ``context`` to all of
-    it. Networks that look back different distances err differently, so their average
-    beats as many networks of one context (M3 monthly mean wQL: 0.0788 for one,
-    0.0782 for three seeds of one context, 0.0778 for 36, 54 and 72 months)."""
+    """The context each averaged network reads, in training order: evenly from all of
+    ``context`` down to half of it, the whole context first (the best single network,
+    and the one kept when a time budget leaves room for only one). Networks that look
+    back different distances err differently, so their average beats as many networks
+    of one context (M3 monthly mean wQL: 0.0788 for one, 0.0782 for three seeds of one
+    context, 0.0778 for 72, 54 and 36 months)."""
     if members == 1:
         return (context,)
-    return tuple(max(1, round(context * (0.5 + 0.5 * k / (members - 1)))) for k in range(members))
+    return tuple(max(1, round(context * (1.0 - 0.5 * k / (members - 1)))) for k in range(members))
 
 
 # ------------------------------------------------------------------------ model
@@ -443,8 +447,9 @@ class CNNQR:
         deadline: float | None,
         log: Callable[[str], None],
     ) -> None:
-        """Train one network per :func:`member_contexts` entry, each with its share of the
-        time left, on the same validation split."""
+        """Train one network per :func:`member_contexts` entry on the same validation
+        split; under a time budget, only as many as it trains in full
+        (:func:`room_for_another_member`)."""
         fallback = self._fallback.scales(codes)
         probe = self._gather(
             prepared, codes, fallback, np.array([0]), np.array([prepared.pad]), self.context_length
@@ -463,22 +468,22 @@ class CNNQR:
             + (f" ({self._autocast})" if self._autocast else "")
         )
         self._members, outcomes = [], []
+        began, first_seconds = time.monotonic(), 0.0
         for index, context in enumerate(contexts):
-            share = None
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                share = time.monotonic() + left / (len(contexts) - index)
+            if index and not room_for_another_member(outcomes[0], first_seconds, deadline):
+                log(f"CNN-QR: the time budget leaves room for {index} of {len(contexts)} models")
+                break
             if len(contexts) > 1:
                 log(f"CNN-QR model {index + 1} of {len(contexts)}: context {context}")
             member = _Member(context, self._build_net(device, context))
             outcomes.append(
                 self._train_member(
-                    member, prepared, codes, fallback, usable, validation, rng, share, log
+                    member, prepared, codes, fallback, usable, validation, rng, deadline, log
                 )
             )
             self._members.append(member)
-            if outcomes[-1].stopped_by_time_budget and share is not None and share >= deadline:
-                break  # only the last member's share runs to the deadline
+            if not index:
+                first_seconds = time.monotonic() - began
         losses = [o.validation_loss for o in outcomes if o.validation_loss is not None]
         self.summary = {
             "epochs": sum(o.epochs for o in outcomes),
@@ -487,7 +492,8 @@ class CNNQR:
             "validation_loss": round(float(np.mean(losses)), 6) if losses else None,
             "models": len(self._members),
             "device": device.type,
-            "stopped_by_time_budget": any(o.stopped_by_time_budget for o in outcomes),
+            "stopped_by_time_budget": len(self._members) < len(contexts)
+            or any(o.stopped_by_time_budget for o in outcomes),
         }
         log(
             f"CNN-QR trained {len(self._members)} model(s): best epochs "

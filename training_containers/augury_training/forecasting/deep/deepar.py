@@ -58,6 +58,7 @@ from augury_training.forecasting.deep.common import (
     ScaleFallback,
     TrainingOutcome,
     embedding_width,
+    room_for_another_member,
     train_with_early_stopping,
     validation_split,
 )
@@ -347,8 +348,9 @@ class DeepARPlus:
         log: Callable[[str], None],
         seed: int,
     ) -> None:
-        """Train ``num_averaged_models`` networks (seeds ``seed``, ``seed + 1``...), each
-        with its share of the time left, on the same validation split."""
+        """Train ``num_averaged_models`` networks (seeds ``seed``, ``seed + 1``...) on the
+        same validation split; under a time budget, only as many as it trains in full
+        (:func:`room_for_another_member`)."""
         params, horizon = self.params, self.horizon
         probe = self._gather(prepared, codes, np.array([0]), np.array([prepared.pad]))
         self._n_known = int(probe.known.shape[2])
@@ -363,18 +365,19 @@ class DeepARPlus:
             f"{members} model(s), device {device.type}"
         )
         self._nets, outcomes = [], []
+        began, first_seconds = time.monotonic(), 0.0
         for member in range(members):
+            if member and not room_for_another_member(outcomes[0], first_seconds, deadline):
+                log(f"DeepAR+: the time budget leaves room for {member} of {members} models")
+                break
             torch.manual_seed(seed + member)
-            share = None
-            if deadline is not None:
-                share = time.monotonic() + (deadline - time.monotonic()) / (members - member)
             self._net = net = self._build_net(device)
             outcomes.append(
-                self._train_one(net, prepared, codes, usable, validation, rng, share, log)
+                self._train_one(net, prepared, codes, usable, validation, rng, deadline, log)
             )
             self._nets.append(net)
-            if outcomes[-1].stopped_by_time_budget and share is not None and share >= deadline:
-                break
+            if not member:
+                first_seconds = time.monotonic() - began
         best = [o.validation_loss for o in outcomes if o.validation_loss is not None]
         self.summary = {
             "epochs": sum(o.epochs for o in outcomes),
@@ -383,7 +386,8 @@ class DeepARPlus:
             "models": len(self._nets),
             "likelihood": self.likelihood,
             "device": device.type,
-            "stopped_by_time_budget": any(o.stopped_by_time_budget for o in outcomes),
+            "stopped_by_time_budget": len(self._nets) < members
+            or any(o.stopped_by_time_budget for o in outcomes),
         }
         log(
             f"DeepAR+ trained {len(self._nets)} model(s): best epochs "
