@@ -90,7 +90,7 @@ from augury_training.forecasting.deep.common import (
     drop_codes,
     embedding_width,
     map_codes,
-    room_for_another_member,
+    train_members,
     train_with_early_stopping,
     validation_split,
 )
@@ -143,7 +143,7 @@ DECAY_AFTER = 3
 WEIGHT_AVERAGE = 0.99
 """Decay of the moving average of the weights that is validated and kept."""
 DEFAULT_MEMBERS = 3
-"""Networks averaged by default, reading 1/2, 3/4 and all of the context (see
+"""Networks averaged by default, reading all, 3/4 and 1/2 of the context (see
 :func:`member_contexts`)."""
 MAX_MEMBERS = 5
 PREDICT_CHUNK = 4096
@@ -449,7 +449,7 @@ class CNNQR:
     ) -> None:
         """Train one network per :func:`member_contexts` entry on the same validation
         split; under a time budget, only as many as it trains in full
-        (:func:`room_for_another_member`)."""
+        (:func:`.common.train_members`)."""
         fallback = self._fallback.scales(codes)
         probe = self._gather(
             prepared, codes, fallback, np.array([0]), np.array([prepared.pad]), self.context_length
@@ -467,38 +467,22 @@ class CNNQR:
             f"features, {len(validation)} validation series, device {device.type}"
             + (f" ({self._autocast})" if self._autocast else "")
         )
-        self._members, outcomes = [], []
-        began, first_seconds = time.monotonic(), 0.0
-        for index, context in enumerate(contexts):
-            if index and not room_for_another_member(outcomes[0], first_seconds, deadline):
-                log(f"CNN-QR: the time budget leaves room for {index} of {len(contexts)} models")
-                break
+        self._members = []
+
+        def train_one(index: int) -> TrainingOutcome:
+            context = contexts[index]
             if len(contexts) > 1:
                 log(f"CNN-QR model {index + 1} of {len(contexts)}: context {context}")
             member = _Member(context, self._build_net(device, context))
-            outcomes.append(
-                self._train_member(
-                    member, prepared, codes, fallback, usable, validation, rng, deadline, log
-                )
-            )
             self._members.append(member)
-            if not index:
-                first_seconds = time.monotonic() - began
-        losses = [o.validation_loss for o in outcomes if o.validation_loss is not None]
+            return self._train_member(
+                member, prepared, codes, fallback, usable, validation, rng, deadline, log
+            )
+
         self.summary = {
-            "epochs": sum(o.epochs for o in outcomes),
-            "best_epoch": outcomes[0].best_epoch,
-            "best_epochs": [o.best_epoch for o in outcomes],
-            "validation_loss": round(float(np.mean(losses)), 6) if losses else None,
-            "models": len(self._members),
+            **train_members("CNN-QR", len(contexts), train_one, deadline, log),
             "device": device.type,
-            "stopped_by_time_budget": len(self._members) < len(contexts)
-            or any(o.stopped_by_time_budget for o in outcomes),
         }
-        log(
-            f"CNN-QR trained {len(self._members)} model(s): best epochs "
-            f"{self.summary['best_epochs']}, validation loss {self.summary['validation_loss']}"
-        )
 
     def _train_member(
         self,

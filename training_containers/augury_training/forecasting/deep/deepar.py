@@ -58,7 +58,7 @@ from augury_training.forecasting.deep.common import (
     ScaleFallback,
     TrainingOutcome,
     embedding_width,
-    room_for_another_member,
+    train_members,
     train_with_early_stopping,
     validation_split,
 )
@@ -350,7 +350,7 @@ class DeepARPlus:
     ) -> None:
         """Train ``num_averaged_models`` networks (seeds ``seed``, ``seed + 1``...) on the
         same validation split; under a time budget, only as many as it trains in full
-        (:func:`room_for_another_member`)."""
+        (:func:`.common.train_members`)."""
         params, horizon = self.params, self.horizon
         probe = self._gather(prepared, codes, np.array([0]), np.array([prepared.pad]))
         self._n_known = int(probe.known.shape[2])
@@ -364,35 +364,19 @@ class DeepARPlus:
             f"{self.likelihood} likelihood, {len(validation)} validation series, "
             f"{members} model(s), device {device.type}"
         )
-        self._nets, outcomes = [], []
-        began, first_seconds = time.monotonic(), 0.0
-        for member in range(members):
-            if member and not room_for_another_member(outcomes[0], first_seconds, deadline):
-                log(f"DeepAR+: the time budget leaves room for {member} of {members} models")
-                break
+        self._nets = []
+
+        def train_one(member: int) -> TrainingOutcome:
             torch.manual_seed(seed + member)
             self._net = net = self._build_net(device)
-            outcomes.append(
-                self._train_one(net, prepared, codes, usable, validation, rng, deadline, log)
-            )
             self._nets.append(net)
-            if not member:
-                first_seconds = time.monotonic() - began
-        best = [o.validation_loss for o in outcomes if o.validation_loss is not None]
+            return self._train_one(net, prepared, codes, usable, validation, rng, deadline, log)
+
         self.summary = {
-            "epochs": sum(o.epochs for o in outcomes),
-            "best_epoch": outcomes[0].best_epoch,
-            "validation_loss": round(float(np.mean(best)), 6) if best else None,
-            "models": len(self._nets),
+            **train_members("DeepAR+", members, train_one, deadline, log),
             "likelihood": self.likelihood,
             "device": device.type,
-            "stopped_by_time_budget": len(self._nets) < members
-            or any(o.stopped_by_time_budget for o in outcomes),
         }
-        log(
-            f"DeepAR+ trained {len(self._nets)} model(s): best epochs "
-            f"{[o.best_epoch for o in outcomes]}, validation loss {self.summary['validation_loss']}"
-        )
 
     def _train_one(
         self,
