@@ -6,14 +6,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from augury_training.event_rule import EventParameter, EventRule
 from augury_training.personalization import hpo, minimum_data
 from augury_training.personalization.catalog import build_training_set
 from augury_training.personalization.cooccurrence import fit_similar_items, fit_sims
-from augury_training.personalization.data import DataError, normalise_interactions, select_events
+from augury_training.personalization.data import (
+    DataError,
+    event_rule,
+    normalise_interactions,
+    select_events,
+)
 from augury_training.personalization.features import FeatureSpace
 from augury_training.personalization.popularity import fit_popularity, fit_trending
-from augury_training.personalization.recipes import ConfigError, RecipeContext
+from augury_training.personalization.recipes import ConfigError, RecipeContext, write_model
 from augury_training.personalize_contract import SolutionJobConfig
+from augury_training.recommender_artifacts import load_recommender
 
 CONTEXT = RecipeContext(log=lambda message: None)
 
@@ -100,6 +107,53 @@ def test_trending_ranks_the_rising_item_first() -> None:
     bad = RecipeContext(feature_transformation={"trend_discovery_frequency": "2 days"})
     with pytest.raises(ConfigError, match="trend_discovery_frequency"):
         fit_trending(data, {}, bad)
+
+
+def test_a_trending_model_counts_interactions_recorded_after_training(tmp_path) -> None:
+    day = 86_400
+    rows = [(f"s{i}", "steady", 6 * day + i) for i in range(40)]
+    rows += [(f"r{i}", "riser", 6 * day + i) for i in range(25)]
+    rows += [(f"f{i}", "faller", 5 * day + i) for i in range(30)]
+    rows += [("old", "ancient", day)]  # too old for any later window
+    data = build_training_set(_frame(rows), None, None)
+    artifacts = fit_trending(data, {}, CONTEXT)
+    assert artifacts.manifest["trend_end"] == 6 * day + 39
+    assert "ancient" not in [data.item_ids[i] for i in artifacts.arrays["trend_items"]]
+    write_model(tmp_path, "aws-trending-now", data, artifacts, hyperparameters={})
+    model = load_recommender(tmp_path)
+    assert model.trending().tolist() == artifacts.arrays["trending"].tolist()
+
+    # a day later the faller comes back: the windows move to the newest event
+    faller = data.item_ids.index("faller")
+    later = model.trending(np.full(40, faller), np.full(40, 7 * day + 100), np.ones(40))
+    assert [data.item_ids[i] for i in np.argsort(-later)[:1]] == ["faller"]
+    assert later[data.item_ids.index("steady")] < 0  # nothing new for it: it is falling
+    # weights count: ten events of weight 0.1 are one event
+    riser = data.item_ids.index("riser")
+    light = model.trending(np.full(10, riser), np.full(10, 6 * day + 50), np.full(10, 0.1))
+    heavy = model.trending(np.full(10, riser), np.full(10, 6 * day + 50), np.ones(10))
+    assert light[riser] < heavy[riser]
+
+
+def test_event_rule_selects_and_weights_as_the_manifest_says() -> None:
+    rule = EventRule(
+        value_threshold=1.0,
+        parameters=(EventParameter("click", None, 0.2), EventParameter("buy", 3.0, 1.0)),
+    )
+    kept, weights = rule.select(
+        4, ["click", "buy", "buy", "view"], np.array([1.0, 5.0, 2.0, np.nan])
+    )
+    assert kept.tolist() == [True, True, False, False]
+    assert weights[kept].tolist() == pytest.approx([0.2, 1.0])
+    assert EventRule.from_manifest(rule.to_manifest()) == rule
+    assert not EventRule.from_manifest(None).filters  # models saved before rules: keep all
+    assert EventRule().select(2)[0].tolist() == [True, True]
+    config = SolutionJobConfig(
+        recipe="aws-sims",
+        event_type="buy",
+        events_config={"eventParametersList": [{"eventType": "buy", "weight": 0.5}]},
+    )
+    assert event_rule(config) == EventRule("buy", None, (EventParameter("buy", None, 0.5),))
 
 
 def test_event_type_and_value_filters() -> None:

@@ -15,6 +15,9 @@ Layout (every array a ``.npy`` file, every list a JSON file)::
     history_items.npy       int32 history_items[offsets[u]:offsets[u + 1]], oldest first
     item_creation.npy       float64 per item: creation time (epoch seconds), NaN unknown
     trending.npy            float64 per item (kind "trending"): how fast it is rising
+    trend_items.npy         int32 (kind "trending"): the interactions of the latest two
+    trend_times.npy         int64   trend windows (catalog index, epoch seconds, weight),
+    trend_weights.npy       float32 so serving can score again with later events
     neighbour_items.npy     int32 items x K (kind "neighbours"): -1 pads short lists
     neighbour_scores.npy    float32 items x K, best first
     encoder/                a SequenceEncoder (kind "sequence")
@@ -22,7 +25,8 @@ Layout (every array a ``.npy`` file, every list a JSON file)::
 The manifest's ``kind`` decides how scores are computed:
 
 ``popularity``  everyone gets the most popular items (aws-popularity-count);
-``trending``    everyone gets the items rising fastest (aws-trending-now);
+``trending``    everyone gets the items rising fastest (aws-trending-now), scored
+                again with the events recorded since training (:meth:`Recommender.trending`);
 ``neighbours``  item-to-item lists (aws-sims, aws-similar-items): related items
                 for an item, and for a user the neighbours of their recent items;
 ``sequence``    the deep recipes: a sequence encoder over the user's history.
@@ -63,7 +67,11 @@ POPULARITY_FILE = "popularity.npy"
 HISTORY_OFFSETS_FILE = "history_offsets.npy"
 HISTORY_ITEMS_FILE = "history_items.npy"
 ITEM_CREATION_FILE = "item_creation.npy"
-TRENDING_FILE = "trending.npy"
+TRENDING = "trending"
+TREND_ITEMS = "trend_items"
+TREND_TIMES = "trend_times"
+TREND_WEIGHTS = "trend_weights"
+"""Array names of a ``trending`` model (each saved as ``<name>.npy``)."""
 NEIGHBOUR_ITEMS_FILE = "neighbour_items.npy"
 NEIGHBOUR_SCORES_FILE = "neighbour_scores.npy"
 ENCODER_DIR = "encoder"
@@ -144,11 +152,13 @@ class Recommender:
             _load(creation).astype(np.float64) if creation.exists() else None
         )
         self._trending: np.ndarray | None = None
+        self._trend_recent: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._neighbour_items: np.ndarray | None = None
         self._neighbour_scores: np.ndarray | None = None
         self._encoder: Any = None
         if self.kind == "trending":
-            self._trending = _load(self.model_dir / TRENDING_FILE).astype(np.float64)
+            self._trending = _load(self.model_dir / f"{TRENDING}.npy").astype(np.float64)
+            self._trend_recent = _trend_recent(self.model_dir)
         elif self.kind == "neighbours":
             self._neighbour_items = _load(self.model_dir / NEIGHBOUR_ITEMS_FILE).astype(np.int64)
             self._neighbour_scores = _load(self.model_dir / NEIGHBOUR_SCORES_FILE).astype(
@@ -197,6 +207,42 @@ class Recommender:
     def popularity(self) -> np.ndarray:
         """Weighted interaction count per catalog item (training data)."""
         return self._popularity.copy()
+
+    def trending(
+        self,
+        items: np.ndarray | None = None,
+        timestamps: np.ndarray | None = None,
+        weights: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Trending-Now's scores (kind ``trending``), counting later interactions too.
+
+        ``items`` (catalog indices), ``timestamps`` (epoch seconds) and ``weights``
+        are interactions recorded since training. The windows keep the length
+        training chose and end at the newest interaction, so an item that starts
+        rising after training climbs without a new model. With none, the
+        training-time scores.
+        """
+        if self.kind != "trending" or self._trending is None:
+            raise ValueError(f"a {self.kind!r} model has no trend scores")
+        if items is None or len(items) == 0 or self._trend_recent is None:
+            return self._trending.copy()
+        from augury_training.trends import rise_scores
+
+        items = np.asarray(items, dtype=np.int64)
+        timestamps = np.asarray(timestamps, dtype=np.int64)
+        weights = np.ones(items.size) if weights is None else np.asarray(weights, dtype=np.float64)
+        stored_items, stored_times, stored_weights = self._trend_recent
+        end = max(int(self.manifest.get("trend_end", 0)), int(timestamps.max()))
+        overall = self._popularity + np.bincount(items, weights=weights, minlength=self.n_items)
+        return rise_scores(
+            np.concatenate([stored_items, items]),
+            np.concatenate([stored_times, timestamps]),
+            np.concatenate([stored_weights, weights]),
+            self.n_items,
+            int(self.manifest["trend_window_seconds"]),
+            overall,
+            end=end,
+        )
 
     # -- scoring -------------------------------------------------------------------------
 
@@ -312,6 +358,15 @@ class Recommender:
         reached[rows[valid]] = True
         scores[reached] = total[reached]
         return scores
+
+
+def _trend_recent(model_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The latest two windows' interactions, or None for a model saved before they were kept."""
+    paths = [model_dir / f"{name}.npy" for name in (TREND_ITEMS, TREND_TIMES, TREND_WEIGHTS)]
+    if not all(path.exists() for path in paths):
+        return None
+    items, times, weights = (_load(path) for path in paths)
+    return items.astype(np.int64), times.astype(np.int64), weights.astype(np.float64)
 
 
 def load_recommender(model_dir: Path) -> Recommender:

@@ -28,6 +28,8 @@ Amazon's rules, as followed here:
 - User-Personalization explores (``serving_exploration``); User-Personalization
   -v2 also says why an item is listed (``reason``: "Promoted item",
   "Exploration").
+- Trending-Now needs no ``userId`` (only a filter that reads the user does), and
+  counts the events recorded since training (``serving_trends``).
 - ``context`` is accepted; the recipes Augury trains do not use context
   features, so it does not change the answer.
 """
@@ -42,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from augury.personalize import serving_sources
+from augury.personalize import serving_sources, serving_trends
 from augury.personalize.resource_types import SOLUTION_VERSION
 from augury.personalize.serving_exploration import (
     NONE,
@@ -200,14 +202,17 @@ def recommend_items(
             raise InvalidInput(
                 f"The {model.recipe} recipe recommends items for a user: give userId, not itemId"
             )
-        if not user_id:
+        if recommender.kind == "trending":  # the same for everyone; userId only feeds filters
+            raw = serving_trends.trending_scores(runtime, model)
+        elif not user_id:
             raise InvalidInput(f"The {model.recipe} recipe needs a userId")
-        recent = events.get()
-        raw = recommender.score_user(
-            user_id,
-            [str(event["ITEM_ID"]) for event in recent],
-            [str(event.get("EVENT_TYPE") or "") for event in recent],
-        )
+        else:
+            recent = events.get()
+            raw = recommender.score_user(
+                user_id,
+                [str(event["ITEM_ID"]) for event in recent],
+                [str(event.get("EVENT_TYPE") or "") for event in recent],
+            )
     elif model.recipe_type == RELATED_ITEMS:
         if not item_id:
             raise InvalidInput(f"The {model.recipe} recipe recommends related items: give itemId")

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from augury_training.contract import TrainPaths
+from augury_training.event_rule import EventParameter, EventRule
 from augury_training.personalize_contract import (
     EVENTS_CHANNEL,
     INTERACTIONS_CHANNEL,
@@ -161,36 +162,45 @@ def load_job_data(paths: TrainPaths, config: SolutionJobConfig) -> JobData:
 
 
 def is_filtering(config: SolutionJobConfig) -> bool:
-    return bool(config.event_type or config.event_value_threshold or _event_parameters(config))
+    return event_rule(config).filters
+
+
+def event_rule(config: SolutionJobConfig) -> EventRule:
+    """The solution's eventType / eventValueThreshold / eventsConfig, numbers checked."""
+    threshold = config.event_value_threshold
+    parameters = []
+    for entry in _event_parameters(config):
+        name = entry.get("eventType")
+        if not name:
+            raise DataError("eventsConfig.eventParametersList: every entry needs an eventType.")
+        entry_threshold = entry.get("eventValueThreshold")
+        weight = entry.get("weight")
+        parameters.append(
+            EventParameter(
+                str(name),
+                None
+                if entry_threshold is None
+                else _number(entry_threshold, f"eventsConfig eventValueThreshold of {name!r}"),
+                None if weight is None else _number(weight, f"eventsConfig weight of {name!r}"),
+            )
+        )
+    return EventRule(
+        event_type=config.event_type or None,
+        value_threshold=None
+        if threshold in (None, "")
+        else _number(threshold, "eventValueThreshold"),
+        parameters=tuple(parameters),
+    )
 
 
 def select_events(frame: pd.DataFrame, config: SolutionJobConfig) -> pd.DataFrame:
     """The interactions this solution trains on, each with its ``WEIGHT``."""
-    keep = np.ones(len(frame), dtype=bool)
-    if config.event_type:
-        keep &= _event_types(frame, "eventType").eq(config.event_type).to_numpy(dtype=bool)
-    if config.event_value_threshold not in (None, ""):
-        threshold = _number(config.event_value_threshold, "eventValueThreshold")
-        keep &= (_event_values(frame, "eventValueThreshold") >= threshold).to_numpy(dtype=bool)
-    weights = np.ones(len(frame), dtype=np.float32)
-    parameters = _event_parameters(config)
-    if parameters:
-        types = _event_types(frame, "eventsConfig")
-        listed = np.zeros(len(frame), dtype=bool)
-        for entry in parameters:
-            name = entry.get("eventType")
-            if not name:
-                raise DataError("eventsConfig.eventParametersList: every entry needs an eventType.")
-            match = types.eq(name).to_numpy(dtype=bool)
-            threshold = entry.get("eventValueThreshold")
-            if threshold is not None:
-                value = _number(threshold, f"eventsConfig eventValueThreshold of {name!r}")
-                match &= (_event_values(frame, "eventsConfig") >= value).to_numpy(dtype=bool)
-            weight = entry.get("weight")
-            if weight is not None:
-                weights[match] = _number(weight, f"eventsConfig weight of {name!r}")
-            listed |= match
-        keep &= listed
+    rule = event_rule(config)
+    setting = "eventsConfig" if rule.parameters else "eventType"
+    types = _event_types(frame, setting).astype(str).to_numpy(object) if rule.reads_types else None
+    setting = "eventsConfig" if rule.parameters else "eventValueThreshold"
+    values = _event_values(frame, setting).to_numpy(np.float64) if rule.reads_values else None
+    keep, weights = rule.select(len(frame), types, values)
     kept = frame.loc[keep].copy()
     kept[WEIGHT] = weights[keep]
     return kept.reset_index(drop=True)
@@ -216,7 +226,7 @@ def _event_values(frame: pd.DataFrame, setting: str) -> pd.Series:
             f"The solution's {setting} keeps interactions by event value, but the Interactions "
             f"data has no {EVENT_VALUE} field."
         )
-    return frame[EVENT_VALUE].fillna(-np.inf)
+    return pd.to_numeric(frame[EVENT_VALUE], errors="coerce")
 
 
 def _number(value: Any, setting: str) -> float:

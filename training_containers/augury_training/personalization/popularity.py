@@ -1,14 +1,13 @@
 """aws-popularity-count and aws-trending-now: the same answer for every user.
 
 Popularity-Count ranks items by their (eventsConfig-weighted) interaction
-count. Trending-Now ranks them by how fast their interactions are rising: the
-count in the latest window (``trend_discovery_frequency``, a feature
-transformation parameter as in Amazon's recipe: "30 mins", "1 hour",
-"3 hours" or "1 day") against the window before it, as a Poisson z-score
-``(latest - previous) / sqrt(previous + 1)``: a jump from 0 to 30 outranks one
-from 100 to 110, and one from 100 to 200 outranks one from 0 to 5. When the
-latest two windows hold too few interactions to say anything, the window
-doubles until they hold enough (or cover all the data).
+count. Trending-Now ranks them by how fast their interactions are rising
+(``augury_training.trends``): the count in the latest window
+(``trend_discovery_frequency``, a feature transformation parameter as in
+Amazon's recipe: "30 mins", "1 hour", "3 hours" or "1 day", doubled while the
+data is too thin) against the window before it. The model keeps the
+interactions of its latest two windows, so serving scores again as events
+arrive, without a new solution version.
 """
 
 from __future__ import annotations
@@ -19,6 +18,13 @@ import numpy as np
 
 from augury_training.personalization.catalog import TrainingSet
 from augury_training.personalization.recipes import Artifacts, ConfigError, RecipeContext
+from augury_training.recommender_artifacts import (
+    TREND_ITEMS,
+    TREND_TIMES,
+    TREND_WEIGHTS,
+    TRENDING,
+)
+from augury_training.trends import choose_window, recent_mask, rise_scores
 
 TREND_FREQUENCIES = {
     "30 mins": 1800,
@@ -28,8 +34,6 @@ TREND_FREQUENCIES = {
     "1 day": 86_400,
 }
 DEFAULT_FREQUENCY = "1 day"
-MIN_WINDOW_INTERACTIONS = 50
-"""The two windows together must hold at least this many interactions (or all there are)."""
 
 
 def fit_popularity(
@@ -49,42 +53,27 @@ def fit_trending(
             f"featureTransformationParameters trend_discovery_frequency must be one of "
             f"{', '.join(repr(f) for f in TREND_FREQUENCIES)}, not {frequency!r}"
         )
-    scores, window = trending_scores(
-        data.items, data.timestamps, data.weights, data.n_items, TREND_FREQUENCIES[frequency]
+    window = choose_window(data.timestamps, TREND_FREQUENCIES[frequency])
+    end = data.latest_timestamp
+    scores = rise_scores(
+        data.items, data.timestamps, data.weights, data.n_items, window, data.popularity
     )
-    context.log(f"trending over windows of {window} s ending at {data.latest_timestamp}")
+    recent = recent_mask(data.timestamps, end, window)
+    context.log(
+        f"trending over windows of {window} s ending at {end}; "
+        f"{int(recent.sum())} recent interactions kept for serving"
+    )
     return Artifacts(
         kind="trending",
-        arrays={"trending": scores},
-        manifest={"trend_discovery_frequency": frequency, "trend_window_seconds": window},
+        arrays={
+            TRENDING: scores,
+            TREND_ITEMS: data.items[recent].astype(np.int32),
+            TREND_TIMES: data.timestamps[recent].astype(np.int64),
+            TREND_WEIGHTS: data.weights[recent].astype(np.float32),
+        },
+        manifest={
+            "trend_discovery_frequency": frequency,
+            "trend_window_seconds": window,
+            "trend_end": end,
+        },
     )
-
-
-def trending_scores(
-    items: np.ndarray,
-    timestamps: np.ndarray,
-    weights: np.ndarray,
-    n_items: int,
-    window: int,
-) -> tuple[np.ndarray, int]:
-    """Each item's rise from the previous window to the latest one, and the window used."""
-    if items.size == 0:
-        return np.zeros(n_items), window
-    end = int(timestamps.max())
-    span = end - int(timestamps.min())
-    wanted = min(MIN_WINDOW_INTERACTIONS, items.size)
-    while True:
-        recent = timestamps > end - 2 * window
-        if recent.sum() >= wanted or 2 * window > span:
-            break
-        window *= 2
-    latest = timestamps > end - window
-    previous = recent & ~latest
-    latest_counts = np.bincount(items[latest], weights=weights[latest], minlength=n_items)
-    previous_counts = np.bincount(items[previous], weights=weights[previous], minlength=n_items)
-    scores = (latest_counts - previous_counts) / np.sqrt(previous_counts + 1.0)
-    # break ties by the latest count, then by overall popularity, far below a real difference
-    overall = np.bincount(items, weights=weights, minlength=n_items)
-    scores = scores + 1e-3 * latest_counts / (latest_counts.max() + 1.0)
-    scores = scores + 1e-6 * overall / (overall.max() + 1.0)
-    return scores.astype(np.float64), window

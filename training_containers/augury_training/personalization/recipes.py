@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from augury_training.event_rule import EventRule
 from augury_training.personalization.catalog import TrainingSet
 from augury_training.personalize_contract import RECIPE_TYPES
 from augury_training.recommender_artifacts import ENCODER_DIR, write_recommender
@@ -96,9 +97,14 @@ def write_model(
     *,
     hyperparameters: Mapping[str, str],
     event_type: str | None = None,
+    rule: EventRule | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Write a trained model where ``load_recommender`` reads it."""
+    """Write a trained model where ``load_recommender`` reads it.
+
+    ``rule`` is the solution's event selection, stored so serving counts the
+    events recorded since training the way training counted the dataset's.
+    """
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     if artifacts.encoder is not None:
@@ -113,6 +119,7 @@ def write_model(
         "recipe_type": RECIPE_TYPES[recipe],
         "kind": artifacts.kind,
         "event_type": event_type or None,
+        "event_rule": (rule or EventRule()).to_manifest(),
         "hyperparameters": dict(hyperparameters),
         "latest_timestamp": data.latest_timestamp,
         "interactions": int(data.items.size),

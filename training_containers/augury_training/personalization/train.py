@@ -46,6 +46,7 @@ from augury_training.personalization.data import (
     USER_ID,
     DataError,
     JobData,
+    event_rule,
     load_job_data,
 )
 from augury_training.personalization.recipes import (
@@ -175,6 +176,7 @@ def train(paths: TrainPaths, config: SolutionJobConfig) -> None:
         artifacts,
         hyperparameters=params,
         event_type=config.event_type,
+        rule=event_rule(config),
         extra=extra,
     )
     _write_json(paths.model_dir / METRICS_FILE, metrics)
@@ -212,6 +214,7 @@ def update(
         artifacts,
         hyperparameters=params,
         event_type=config.event_type,
+        rule=event_rule(config),
         extra=extra,
     )
     metrics_file = previous / METRICS_FILE

@@ -1,0 +1,157 @@
+"""Trending-Now as of the latest events, without a new solution version.
+
+Amazon's Trending-Now follows the interactions that arrive after training: an
+item that starts rising is recommended without retraining. Here the trained
+model keeps the interactions of its latest two trend windows
+(``Recommender.trending``), and this module adds the events PutEvents recorded
+since training read its data: the Parquet files the event consumer writes under
+the group's ``events/interactions/`` (their names start with their batch's
+arrival time, so the files training already read are skipped by name).
+
+Each process keeps, per solution version, the events read so far (only new
+files are read, and events too old to fall in any later window are dropped)
+and the scores they give. The file listing is re-checked at most once per
+``FRESHNESS_SECONDS``, so an event shows in the ranking within about a second
+in embedded mode. The solution's event selection (eventType,
+eventValueThreshold, eventsConfig weights) applies to the events as it did to
+the dataset.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from augury.personalize import serving_sources
+from augury_training.event_rule import EventRule
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from augury.personalize.serving_core import ServingModel
+    from augury.runtime import Runtime
+    from augury_training.recommender_artifacts import Recommender
+
+FRESHNESS_SECONDS = 1.0
+"""How long a listing of the event files is trusted before it is checked again."""
+INTERACTIONS_FOLDER = "interactions/"
+
+
+@dataclass
+class _Live:
+    """What one process knows of a solution version's events since training."""
+
+    read: set[str] = field(default_factory=set)
+    items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    times: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    scores: np.ndarray | None = None
+    checked: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_LIVE: weakref.WeakKeyDictionary[Recommender, _Live] = weakref.WeakKeyDictionary()
+"""Keyed by the loaded model, so a model dropped from memory takes its events along."""
+_LIVE_LOCK = threading.Lock()
+
+
+def trending_scores(runtime: Runtime, model: ServingModel) -> np.ndarray:
+    """One score per catalog item: the trend over the training data and the events since."""
+    recommender = model.recommender
+    with _LIVE_LOCK:
+        live = _LIVE.get(recommender)
+        if live is None:
+            live = _LIVE[recommender] = _Live()
+    with live.lock:
+        now = time.monotonic()
+        if live.scores is not None and now - live.checked < FRESHNESS_SECONDS:
+            return live.scores
+        live.checked = now
+        new_files = [key for key in _event_files(runtime, model) if key not in live.read]
+        if new_files or live.scores is None:
+            _add_events(runtime, model, live, new_files)
+            live.scores = recommender.trending(live.items, live.times, live.weights)
+        return live.scores
+
+
+def _event_files(runtime: Runtime, model: ServingModel) -> list[str]:
+    """The group's interaction event files written after training read its data."""
+    prefix = serving_sources.events_prefix(model.dataset_group_arn) + INTERACTIONS_FOLDER
+    keys = sorted(key for key in runtime.blobs.list_keys(prefix) if key.endswith(".parquet"))
+    if model.data_read_at is None:
+        return keys
+    return [key for key in keys if _arrival(key) >= model.data_read_at]
+
+
+def _arrival(key: str) -> float:
+    """The batch's arrival time its file is named by (``<arrival>-<digest>.parquet``)."""
+    name = key.rsplit("/", 1)[-1]
+    try:
+        return float(name.split("-", 1)[0])
+    except ValueError:
+        return float("inf")  # not a name the consumer writes: count it rather than lose it
+
+
+def _add_events(runtime: Runtime, model: ServingModel, live: _Live, keys: list[str]) -> None:
+    """Read ``keys``, keep the events the model can count, drop those too old to matter."""
+    recommender = model.recommender
+    rule = EventRule.from_manifest(recommender.manifest.get("event_rule"))
+    parts_items, parts_times, parts_weights = [live.items], [live.times], [live.weights]
+    for key in keys:
+        table = serving_sources.read_table(runtime, key)
+        items, times, weights = _countable(table, recommender, rule)
+        parts_items.append(items)
+        parts_times.append(times)
+        parts_weights.append(weights)
+        live.read.add(key)
+    items = np.concatenate(parts_items)
+    times = np.concatenate(parts_times)
+    weights = np.concatenate(parts_weights)
+    if times.size:
+        window = int(recommender.manifest.get("trend_window_seconds", 0))
+        end = max(int(recommender.manifest.get("trend_end", 0)), int(times.max()))
+        keep = times > end - 2 * window
+        items, times, weights = items[keep], times[keep], weights[keep]
+    live.items, live.times, live.weights = items, times, weights
+
+
+def _countable(
+    table: pa.Table, recommender: Recommender, rule: EventRule
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The table's events of catalog items that the solution's event selection keeps."""
+    names = {name.upper(): name for name in table.column_names}
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+    if "ITEM_ID" not in names or "TIMESTAMP" not in names or table.num_rows == 0:
+        return empty
+    item_ids = table.column(names["ITEM_ID"]).to_pylist()
+    index = [recommender.item_index(str(item)) if item is not None else None for item in item_ids]
+    times = np.asarray(
+        [int(t) if t is not None else 0 for t in table.column(names["TIMESTAMP"]).to_pylist()],
+        dtype=np.int64,
+    )
+    types = (
+        [str(t) if t is not None else "" for t in table.column(names["EVENT_TYPE"]).to_pylist()]
+        if "EVENT_TYPE" in names
+        else [""] * table.num_rows
+    )
+    values = (
+        np.asarray(
+            [
+                np.nan if v is None else float(v)
+                for v in table.column(names["EVENT_VALUE"]).to_pylist()
+            ],
+            dtype=np.float64,
+        )
+        if "EVENT_VALUE" in names
+        else np.full(table.num_rows, np.nan)
+    )
+    kept, weights = rule.select(table.num_rows, types, values)
+    known = np.asarray([i is not None for i in index], dtype=bool)
+    kept &= known
+    items = np.asarray([i if i is not None else -1 for i in index], dtype=np.int64)
+    return items[kept], times[kept], weights[kept].astype(np.float64)

@@ -1,0 +1,110 @@
+"""Trending-Now follows the events recorded after training, as Amazon's does.
+
+The real personalization container trains two Trending-Now solutions on the
+shared shop data (2,400 interactions, half of them purchases, all in one day, so
+the latest trend window holds every interaction and the ranking starts as
+popularity: ``i000`` first): one counting every event, one with ``eventType``
+"purchase". PutEvents then makes other items
+rise, and the next GetRecommendations shows it within seconds, with no new
+solution version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from augury.bootstrap import DEFAULT_CONTAINERS
+from tests.embedded.personalize_helpers import (
+    client_for,
+    interactions,
+    make_group,
+    start_server,
+    train,
+    wait_for,
+)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            patch.setenv(name, "testing")
+        server = start_server(
+            tmp_path_factory.mktemp("trending"),
+            containers={"personalization": list(DEFAULT_CONTAINERS["personalization"])},
+        )
+        personalize = client_for(server)
+        group = make_group(personalize, server, "shop", interactions(per_user=80))["group"]
+        found: dict[str, Any] = {"server": server, "personalize": personalize, "group": group}
+        for name, solution in (
+            ("all", {}),
+            ("purchases", {"eventType": "purchase"}),
+        ):
+            _, version = train(personalize, group, name=name, recipe="aws-trending-now", **solution)
+            found[name] = personalize.create_campaign(
+                name=f"{name}-campaign", solutionVersionArn=version
+            )["campaignArn"]
+        for name in ("all", "purchases"):
+            wait_for(lambda n=name: personalize.describe_campaign(campaignArn=found[n]))
+        found["trackingId"] = personalize.create_event_tracker(
+            name="tracker", datasetGroupArn=group
+        )["trackingId"]
+        yield found
+        server.stop()
+
+
+def trending(runtime: Any, campaign: str) -> list[str]:
+    answer = runtime.get_recommendations(campaignArn=campaign, numResults=10)
+    assert all("score" not in item for item in answer["itemList"])  # Amazon gives none
+    return [item["itemId"] for item in answer["itemList"]]
+
+
+def send(events: Any, tracking_id: str, item: str, event_type: str, count: int) -> None:
+    now = datetime.now(UTC)
+    for number in range(count):
+        events.put_events(
+            trackingId=tracking_id,
+            userId=f"visitor-{number}",
+            sessionId=f"visit-{number}",
+            eventList=[{"eventType": event_type, "itemId": item, "sentAt": now}],
+        )
+
+
+def eventually(read: Callable[[], list[str]], holds: Callable[[list[str]], bool]) -> list[str]:
+    deadline = time.monotonic() + 5
+    while True:
+        answer = read()
+        if holds(answer) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.1)
+
+
+def test_trending_needs_no_user_and_follows_new_events_without_retraining(shop):
+    server, personalize = shop["server"], shop["personalize"]
+    runtime = client_for(server, "personalize-runtime")
+    events = client_for(server, "personalize-events")
+    assert trending(runtime, shop["all"])[0] == "i000"
+    versions = personalize.list_solution_versions()["solutionVersions"]
+
+    send(events, shop["trackingId"], "i059", "click", 30)
+    send(events, shop["trackingId"], "i058", "click", 10)
+    server.runtime.events.flush()
+    after = eventually(lambda: trending(runtime, shop["all"]), lambda found: found[0] == "i059")
+    assert after[:2] == ["i059", "i058"]  # the faster riser first
+    assert personalize.list_solution_versions()["solutionVersions"] == versions
+
+    # the purchases-only solution does not count clicks...
+    assert trending(runtime, shop["purchases"])[0] == "i000"
+    # ...but counts purchases
+    send(events, shop["trackingId"], "i057", "purchase", 20)
+    server.runtime.events.flush()
+    purchases = eventually(
+        lambda: trending(runtime, shop["purchases"]), lambda found: found[0] == "i057"
+    )
+    assert purchases[0] == "i057" and "i059" not in purchases[:2]
+    assert trending(runtime, shop["all"])[:3] == ["i059", "i057", "i058"]
