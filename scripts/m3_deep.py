@@ -45,7 +45,7 @@ def deep_shares(groups: list[Any], budget: float | None) -> list[float | None]:
 def run_deep_model(
     name: str, groups: list[Any], jobs: int, budget: float | None, run_type: Any, forecasts: Any
 ) -> Any:
-    """One deep model over every M3 group (``run_type``/``forecasts``: the script's records)."""
+    """One deep model over every group of the data (``run_type``/``forecasts``: its records)."""
     from augury_training.forecasting.deep.windows import SeriesSet
     from augury_training.forecasting.global_candidates import new_model
     from augury_training.torch_runtime import training_device
