@@ -17,7 +17,7 @@ from augury_training.forecasting.backtest import (
     check_limits,
     plan_windows,
 )
-from augury_training.forecasting.coldstart import ColdStart
+from augury_training.forecasting.coldstart import ColdStart, mixture
 from augury_training.forecasting.data import DataError, DatasetInfo, make_series
 from augury_training.forecasting.ensemble import (
     AUTO_PREDICTOR,
@@ -157,7 +157,20 @@ def test_global_combination_trims_bad_candidates_and_items_lean_to_their_best():
     assert weights.sum() == pytest.approx(1.0)
     assert weights[1] > weights[0] > weights[2]  # item b's own backtest favours "fine"
     explanation = builder.explanation(2, 1)
-    assert "Kept good, fine (within 20% of the best) and left out bad" in explanation
+    assert "Kept good, fine (within 20% of the best either way) and left out bad" in explanation
+
+
+def test_a_few_large_series_cannot_decide_the_candidates_for_every_item():
+    """Pooled, the one large item makes "flat" the only good candidate; item by item,
+    "steady" is far better on the nine others, so both are kept."""
+    builder = EnsembleBuilder(["steady", "flat"], LEVELS, "WAPE")
+    builder.observe(item("large", np.full(4, 1000.0), {"steady": 1300.0, "flat": 1010.0}))
+    for number in range(9):
+        builder.observe(item(f"small{number}", np.full(4, 10.0), {"steady": 10.1, "flat": 15.0}))
+    assert builder.choose_global().tolist() == [0.5, 0.5]
+    assert builder.scores[1] < builder.scores[0] / 3  # the pooled score alone would drop steady
+    assert builder.relative_scores[0] < builder.relative_scores[1]
+    assert "On the typical item" in builder.explanation(10, 1)
 
 
 def test_items_without_a_usable_backtest_keep_the_global_weights():
@@ -236,7 +249,7 @@ def warm(key: str, store: str, category: str, level: float) -> ItemForecast:
 
 
 def test_cold_start_follows_items_with_the_same_metadata_and_store():
-    cold = ColdStart({"new": {"category": "drinks"}}, [("north",), ("south",)])
+    cold = ColdStart({"new": {"category": "drinks"}}, [("north",), ("south",)], [0.1, 0.5, 0.9])
     cold.observe(
         [
             warm("cola", "north", "drinks", 10.0),
@@ -247,6 +260,19 @@ def test_cold_start_follows_items_with_the_same_metadata_and_store():
     )
     result = dict(cold.forecasts())
     north, south = result[("new", "north")], result[("new", "south")]
-    np.testing.assert_allclose(north[:, 2], [20.0, 40.0])  # median level of cola and water
-    np.testing.assert_allclose(south[:, 2], [100.0, 200.0])  # tea: same category and store
+    # the mixture of cola (P10/P50/P90 8, 10, 12) and water (24, 30, 36): it may sell like
+    # either, so its median lies between them and its band spans both
+    np.testing.assert_allclose(north[0], [20.0, 8 + 2 / 7, 18.0, 30 + 6 * 6 / 7])
+    np.testing.assert_allclose(north[1], 2 * north[0])
+    np.testing.assert_allclose(south[:, 1:], [[80, 100, 120], [160, 200, 240]])  # tea alone
     assert (np.diff(north[:, 1:], axis=1) >= 0).all()
+
+
+def test_a_mixture_of_one_forecast_is_that_forecast_and_means_average():
+    one = np.array([[[5.0, 1.0, 4.0, 9.0], [6.0, 2.0, 5.0, 9.5]]])
+    np.testing.assert_allclose(mixture(one, np.array([0.1, 0.5, 0.9])), one[0])
+    two = np.concatenate([one, one * 3])
+    mixed = mixture(two, np.array([0.1, 0.5, 0.9]))
+    np.testing.assert_allclose(mixed[:, 0], [10.0, 12.0])
+    assert mixed[0, 1] <= 3.0 and mixed[0, 3] >= 9.0  # both items' bands inside
+    np.testing.assert_allclose(mixture(two[:, :, :1], np.array([])), [[10.0], [12.0]])

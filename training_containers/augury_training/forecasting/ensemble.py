@@ -6,10 +6,19 @@ winner of the next. Averaging good forecasters is the most reliable gain in
 the M-competitions, and averaging a bad one in is the most reliable loss. So:
 
 1. *Which candidates* is decided globally, on all items and windows: every
-   candidate whose optimization metric is within ``tolerance`` (20 %) of the
-   best candidate's is kept (Theta, ETS and ARIMA on smooth data; NPTS where
-   demand is intermittent), the others get no weight anywhere. ``w_global``
-   is the equal-weight average of the kept ones.
+   candidate within ``tolerance`` (20 %) of the best one is kept (Theta, ETS
+   and ARIMA on smooth data; NPTS where demand is intermittent), the others
+   get no weight anywhere. "Within" is checked two ways, and either keeps a
+   candidate: on the optimization metric pooled over all items, and on the
+   typical item, the geometric mean over items of each candidate's loss
+   relative to that item's best candidate (Davydenko and Fildes' AvgRelMAE
+   idea). The pooled metric alone lets a few large series decide for all:
+   on M1's quarterly series three series hold half of the total volume, a
+   cyclical dip in them made NPTS the only candidate kept, and every item got
+   NPTS's flat forecast (sMAPE 31.4 against ETS's 16.3). With both checks the
+   AutoPredictor scores sMAPE 15.25 / MASE 1.616 / wQL 0.1187 on all of M1,
+   against 18.41 / 2.102 / 0.1227 before and ETS's 15.97 / 1.722 / 0.1184.
+   ``w_global`` is the equal-weight average of the kept candidates.
 2. *How much of each* is then set per item, as a shrinkage estimate
    ``w_item = (1 - shrinkage) * w_global + shrinkage * w_local``, where
    ``w_local`` are inverse-loss weights over the item's ``top_k`` best kept
@@ -105,19 +114,27 @@ class EnsembleBuilder:
         self.params = params or EnsembleParams()
         self.auto = auto
         self._sums = Sums.zeros((len(self.candidates),), levels.size)
+        self._log_ratios = np.zeros(len(self.candidates))
+        self._rated_items = 0
         self.scores: np.ndarray | None = None
+        self.relative_scores: np.ndarray | None = None
+        """Per candidate, the geometric mean of its loss over the item's best candidate's."""
         self.global_weights: np.ndarray | None = None
         self.chosen: Counter[str] = Counter()
 
     # -- pass 1 ---------------------------------------------------------------------
 
     def observe(self, item: ItemBacktest) -> None:
-        """Add one item's windows to every candidate's global score."""
+        """Add one item's windows to every candidate's global scores."""
+        sums = Sums.zeros((len(self.candidates),), self.levels.size)
         for result in item.windows:
             stacked = _stack(result, self.candidates)
-            self._sums += window_sums(
-                result.actual, result.filled, stacked, result.scale, self.levels
-            )
+            sums += window_sums(result.actual, result.filled, stacked, result.scale, self.levels)
+        self._sums += sums
+        losses = objective(sums, self.metric)
+        if item.windows and np.isfinite(losses).all() and losses.min() > 0:
+            self._log_ratios += np.log(losses / losses.min())
+            self._rated_items += 1
 
     def choose_global(self) -> np.ndarray:
         """Equal weights over the candidates within ``tolerance`` of the best one."""
@@ -128,9 +145,10 @@ class EnsembleBuilder:
         elif not self.auto:
             weights[int(np.nanargmin(self.scores))] = 1.0
         else:
-            best = float(np.nanmin(self.scores))
-            limit = best * (1 + self.params.tolerance) if best > 0 else best
-            weights[np.nan_to_num(self.scores, nan=np.inf) <= limit] = 1.0
+            weights[_within(self.scores, self.params.tolerance)] = 1.0
+            if self._rated_items:
+                self.relative_scores = np.exp(self._log_ratios / self._rated_items)
+                weights[_within(self.relative_scores, self.params.tolerance)] = 1.0
         self.global_weights = weights / weights.sum()
         return self.global_weights
 
@@ -184,10 +202,20 @@ class EnsembleBuilder:
             f"Backtested {len(self.candidates)} candidate algorithms on {items} items over "
             f"{windows} window(s); {self.metric}: {scored}. "
         )
+        if self.auto and self.relative_scores is not None:
+            relative = ", ".join(
+                f"{name} {score:.3f}"
+                for name, score in zip(self.candidates, self.relative_scores, strict=True)
+            )
+            text += (
+                f"On the typical item (geometric mean of each candidate's {self.metric} over "
+                f"the item's best candidate's, {self._rated_items} items): {relative}. "
+            )
         if not self.auto:
             return text + f"Chose {kept[0]}, the best single algorithm on {self.metric}."
-        text += f"Kept {', '.join(kept)} (within {self.params.tolerance:.0%} of the best)" + (
-            f" and left out {', '.join(left)}. " if left else ". "
+        text += (
+            f"Kept {', '.join(kept)} (within {self.params.tolerance:.0%} of the best either way)"
+            + (f" and left out {', '.join(left)}. " if left else ". ")
         )
         return text + (
             f"Each item's weights blend their equal average ({1 - self.params.shrinkage:.0%}) "
@@ -232,3 +260,13 @@ def run_autopredictor(
         model_factory=model_factory,
         keep_candidates=keep_candidates,
     )
+
+
+def _within(scores: np.ndarray, tolerance: float) -> np.ndarray:
+    """Which scores are at most ``(1 + tolerance)`` x the best (NaN never is)."""
+    finite = np.nan_to_num(scores, nan=np.inf)
+    if not np.isfinite(finite).any():
+        return np.zeros(scores.shape, dtype=bool)
+    best = float(finite.min())
+    limit = best * (1 + tolerance) if best > 0 else best
+    return finite <= limit
