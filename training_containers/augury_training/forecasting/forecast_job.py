@@ -95,9 +95,11 @@ def _blend(
     sharing the metadata) and the global models' own, where both exist.
 
     Measured on the retail check (``scripts/check_forecast_deep.py``, a CNN-QR
-    predictor, 20 new items): mean wQL 0.4265 from the model alone, 0.4406 from
+    predictor, 20 new items), when the neighbours' part was their median shape
+    times their median level: mean wQL 0.4265 from the model alone, 0.4406 from
     the neighbours alone, 0.4204 from their average. The two err differently (one
     learns categories from every series, the other copies the nearest items).
+    With the neighbours' mixture (``coldstart``) the average scores 0.3459.
     Averaging quantile curves keeps them ordered.
     """
     found = dict(neighbours)
@@ -149,8 +151,8 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
         data.batch_items = batch_items_for(info, config.horizon, 0, worker_count(workers))
         dates = grid.timestamps(info.global_end + 1 + np.arange(config.horizon))
         new_items = {i: m for i, m in data.metadata.items() if i not in info.item_ids}
-        cold = ColdStart(new_items, info.dimension_values)
         levels = quantile_levels(config.forecast_types)
+        cold = ColdStart(new_items, info.dimension_values, levels)
         forecaster = GlobalForecaster(model.global_models, config, levels, model.inputs)
         progress(
             f"forecasting {len(info.item_ids)} item ids from {dates[0]!s:.19} "
