@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,16 +15,29 @@ from augury.embedded.server import EmbeddedServer, create_server
 CLIENT_CONFIG = Config(retries={"max_attempts": 1, "mode": "standard"})
 
 
+DUMMY_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     """Dummy credentials: nothing in the tests can reach a real AWS account."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
+    for name, value in DUMMY_AWS_ENVIRONMENT.items():
         monkeypatch.setenv(name, value)
+
+
+@contextlib.contextmanager
+def dummy_aws_credentials() -> Iterator[None]:
+    """The same dummy credentials for module-scoped fixtures, which start before the
+    function-scoped ``_no_real_aws`` and outlive it."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in DUMMY_AWS_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        yield
 
 
 @pytest.fixture

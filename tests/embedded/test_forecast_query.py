@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from augury.embedded.server import EmbeddedServer
 from augury_training.forecast_contract import item_key, shard_of
+from tests.conftest import dummy_aws_credentials
 from tests.embedded.forecast_helpers import (
     client_for,
     daily_rows,
@@ -80,9 +81,7 @@ def train(forecast: Any, group: str, name: str) -> str:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            patch.setenv(name, "testing")
+    with dummy_aws_credentials():
         built = World(tmp_path_factory.mktemp("forecast-query"))
         yield built
         built.server.stop()

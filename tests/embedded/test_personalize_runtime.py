@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from augury.embedded.server import EmbeddedServer
+from tests.conftest import dummy_aws_credentials
 from tests.embedded.personalize_helpers import (
     client_for,
     error_of,
@@ -37,9 +38,7 @@ def is_drama(item_id: str) -> bool:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A group with data, three trained versions, their campaigns and two filters."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            patch.setenv(name, "testing")
+    with dummy_aws_credentials():
         server = start_server(tmp_path_factory.mktemp("runtime"))
         personalize = client_for(server)
         arns = make_group(personalize, server, "shop", interactions(), items=item_rows())

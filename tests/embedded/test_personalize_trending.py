@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from augury.bootstrap import DEFAULT_CONTAINERS
+from tests.conftest import dummy_aws_credentials
 from tests.embedded.personalize_helpers import (
     client_for,
     interactions,
@@ -31,9 +32,7 @@ from tests.embedded.personalize_helpers import (
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            patch.setenv(name, "testing")
+    with dummy_aws_credentials():
         server = start_server(
             tmp_path_factory.mktemp("trending"),
             containers={"personalization": list(DEFAULT_CONTAINERS["personalization"])},
