@@ -41,6 +41,8 @@ ITEMS = "ITEMS"
 USERS = "USERS"
 INTERACTIONS = "INTERACTIONS"
 ID_COLUMN = {ITEMS: "ITEM_ID", USERS: "USER_ID"}
+INTERACTIONS_EVENTS = "interactions/"
+"""The sub-folder of a group's events prefix holding the PutEvents files."""
 
 Interaction = tuple[str, str | None, float | None, int]
 """One stored interaction: item ID, event type, event value, timestamp (seconds)."""
@@ -164,17 +166,27 @@ class CatalogCache:
 
     # -- Interactions ---------------------------------------------------------------------
 
+    def event_files(self, runtime: Runtime, group: str) -> tuple[tuple[str, ...], int]:
+        """The group's persisted PutEvents files and a generation that changes with them.
+
+        Listed at most once per ``FRESHNESS_SECONDS``; comparing generations tells a
+        caller whether anything arrived without comparing the lists.
+        """
+        prefix = _join(serving_sources.events_prefix(group), INTERACTIONS_EVENTS)
+        files = self._fresh(group, "event-files", lambda: tuple(runtime.blobs.list_keys(prefix)))
+        return files.value, files.generation
+
     def interactions(self, runtime: Runtime, group: str, user_id: str) -> list[Interaction]:
         """The user's stored interactions (dataset and persisted events), oldest first."""
         dataset = self._dataset_versions(runtime, group).get(INTERACTIONS)
-        prefix = _join(serving_sources.events_prefix(group), "interactions/")
-        files = self._fresh(group, "event-files", lambda: tuple(runtime.blobs.list_keys(prefix)))
-        key = (dataset[:3] if dataset else None, files.generation)
+        files, generation = self.event_files(runtime, group)
+        key = (dataset[:3] if dataset else None, generation)
         with self._lock:
             cached = self._interactions.get(group)
         if cached is None or cached[0] != key:
+            prefix = _join(serving_sources.events_prefix(group), INTERACTIONS_EVENTS)
             by_user = _index_interactions(
-                runtime, [dataset[1] if dataset else None, prefix if files.value else None]
+                runtime, [dataset[1] if dataset else None, prefix if files else None]
             )
             cached = (key, by_user)
             with self._lock:

@@ -10,17 +10,17 @@ arrival time, so the files training already read are skipped by name).
 
 Each process keeps, per solution version, the events read so far (only new
 files are read, and events too old to fall in any later window are dropped)
-and the scores they give. The file listing is re-checked at most once per
-``FRESHNESS_SECONDS``, so an event shows in the ranking within about a second
-in embedded mode. The solution's event selection (eventType,
-eventValueThreshold, eventsConfig weights) applies to the events as it did to
-the dataset.
+and the scores they give. The file listing is the one filters use
+(``serving_catalogs``, re-checked at most once a second), and scores are
+recomputed only when its generation changes, so an event shows in the ranking
+within about a second in embedded mode and a call in between costs a look-up.
+The solution's event selection (eventType, eventValueThreshold, eventsConfig
+weights) applies to the events as it did to the dataset.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from augury.personalize import serving_sources
+from augury.personalize.serving_catalogs import catalogs
 from augury_training.event_rule import EventRule
 
 if TYPE_CHECKING:
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
     from augury.personalize.serving_core import ServingModel
     from augury.runtime import Runtime
     from augury_training.recommender_artifacts import Recommender
-
-FRESHNESS_SECONDS = 1.0
-"""How long a listing of the event files is trusted before it is checked again."""
-INTERACTIONS_FOLDER = "interactions/"
 
 
 @dataclass
@@ -51,7 +48,8 @@ class _Live:
     times: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     scores: np.ndarray | None = None
-    checked: float = float("-inf")
+    generation: int = -1
+    """The event-file listing's generation the scores were computed at."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -67,22 +65,21 @@ def trending_scores(runtime: Runtime, model: ServingModel) -> np.ndarray:
         live = _LIVE.get(recommender)
         if live is None:
             live = _LIVE[recommender] = _Live()
+    files, generation = catalogs(runtime).event_files(runtime, model.dataset_group_arn)
     with live.lock:
-        now = time.monotonic()
-        if live.scores is not None and now - live.checked < FRESHNESS_SECONDS:
+        if live.scores is not None and live.generation == generation:
             return live.scores
-        live.checked = now
-        new_files = [key for key in _event_files(runtime, model) if key not in live.read]
+        new_files = [key for key in _after_training(files, model) if key not in live.read]
         if new_files or live.scores is None:
             _add_events(runtime, model, live, new_files)
             live.scores = recommender.trending(live.items, live.times, live.weights)
+        live.generation = generation
         return live.scores
 
 
-def _event_files(runtime: Runtime, model: ServingModel) -> list[str]:
-    """The group's interaction event files written after training read its data."""
-    prefix = serving_sources.events_prefix(model.dataset_group_arn) + INTERACTIONS_FOLDER
-    keys = sorted(key for key in runtime.blobs.list_keys(prefix) if key.endswith(".parquet"))
+def _after_training(files: tuple[str, ...], model: ServingModel) -> list[str]:
+    """The event files written after training read its data, in name (arrival) order."""
+    keys = sorted(key for key in files if key.endswith(".parquet"))
     if model.data_read_at is None:
         return keys
     return [key for key in keys if _arrival(key) >= model.data_read_at]
