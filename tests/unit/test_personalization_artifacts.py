@@ -98,6 +98,9 @@ def test_popularity_and_trending_give_everyone_the_same_list(tmp_path: Path) -> 
     model = load_recommender(tmp_path / "p")
     assert top_k(model.score_user("u1", ["c"]), 4).tolist() == [1, 3, 0, 2]
     assert top_k(model.score_user(None, []), 1).tolist() == [1]
+    # saved before models kept their recent interactions: later events cannot move it
+    later = model.trending(np.array([2, 2]), np.array([10, 11]), np.ones(2))
+    assert later.tolist() == [0.0, 3.0, -1.0, 1.0]
 
 
 def test_histories_are_capped_to_the_latest(tmp_path: Path) -> None:

@@ -46,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from augury_training.trends import rise_scores
+
 __all__ = [
     "FORMAT_VERSION",
     "KINDS",
@@ -226,8 +228,6 @@ class Recommender:
             raise ValueError(f"a {self.kind!r} model has no trend scores")
         if items is None or len(items) == 0 or self._trend_recent is None:
             return self._trending.copy()
-        from augury_training.trends import rise_scores
-
         items = np.asarray(items, dtype=np.int64)
         timestamps = np.asarray(timestamps, dtype=np.int64)
         weights = np.ones(items.size) if weights is None else np.asarray(weights, dtype=np.float64)

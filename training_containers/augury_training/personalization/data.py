@@ -196,10 +196,13 @@ def event_rule(config: SolutionJobConfig) -> EventRule:
 def select_events(frame: pd.DataFrame, config: SolutionJobConfig) -> pd.DataFrame:
     """The interactions this solution trains on, each with its ``WEIGHT``."""
     rule = event_rule(config)
-    setting = "eventsConfig" if rule.parameters else "eventType"
-    types = _event_types(frame, setting).astype(str).to_numpy(object) if rule.reads_types else None
-    setting = "eventsConfig" if rule.parameters else "eventValueThreshold"
-    values = _event_values(frame, setting).to_numpy(np.float64) if rule.reads_values else None
+    types = values = None
+    if rule.reads_types:  # a missing column is named after the setting that needs it
+        setting = "eventType" if rule.event_type else "eventsConfig"
+        types = _event_types(frame, setting).astype(str).to_numpy(object)
+    if rule.reads_values:
+        setting = "eventValueThreshold" if rule.value_threshold is not None else "eventsConfig"
+        values = _event_values(frame, setting).to_numpy(np.float64)
     keep, weights = rule.select(len(frame), types, values)
     kept = frame.loc[keep].copy()
     kept[WEIGHT] = weights[keep]
