@@ -107,3 +107,34 @@ def test_trending_needs_no_user_and_follows_new_events_without_retraining(shop):
     )
     assert purchases[0] == "i057" and "i059" not in purchases[:2]
     assert trending(runtime, shop["all"])[:3] == ["i059", "i057", "i058"]
+
+
+def test_an_item_first_seen_in_events_trends_without_retraining_and_is_filtered(shop):
+    server, personalize = shop["server"], shop["personalize"]
+    runtime = client_for(server, "personalize-runtime")
+    events = client_for(server, "personalize-events")
+    send(
+        events, shop["trackingId"], "brand-new", "click", 60
+    )  # in no dataset, unknown to the model
+    server.runtime.events.flush()
+    after = eventually(
+        lambda: trending(runtime, shop["all"]), lambda found: found[0] == "brand-new"
+    )
+    assert after[0] == "brand-new"
+    assert "brand-new" not in trending(runtime, shop["purchases"])  # clicks do not count there
+
+    # filters see the new item: visitor-0 clicked it, so it is excluded for them
+    clicked = personalize.create_filter(
+        name="not-clicked",
+        datasetGroupArn=shop["group"],
+        filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")',
+    )["filterArn"]
+    wait_for(lambda: personalize.describe_filter(filterArn=clicked))
+    filtered = runtime.get_recommendations(
+        campaignArn=shop["all"], userId="visitor-0", filterArn=clicked, numResults=10
+    )["itemList"]
+    assert filtered and "brand-new" not in [item["itemId"] for item in filtered]
+    unfiltered = runtime.get_recommendations(
+        campaignArn=shop["all"], userId="visitor-0", numResults=10
+    )["itemList"]
+    assert unfiltered[0]["itemId"] == "brand-new"

@@ -135,6 +135,22 @@ def test_a_trending_model_counts_interactions_recorded_after_training(tmp_path) 
     assert light[riser] < heavy[riser]
 
 
+def test_an_item_first_seen_after_training_can_trend(tmp_path) -> None:
+    day = 86_400
+    rows = [(f"s{i}", "steady", 6 * day + i) for i in range(40)]
+    rows += [(f"r{i}", "riser", 6 * day + i) for i in range(25)]
+    data = build_training_set(_frame(rows), None, None)
+    artifacts = fit_trending(data, {}, CONTEXT)
+    write_model(tmp_path, "aws-trending-now", data, artifacts, hyperparameters={})
+    model = load_recommender(tmp_path)
+    new = model.n_items  # the first index past the catalog
+    scores = model.trending(np.full(60, new), np.full(60, 6 * day + 500), np.ones(60), n_new=1)
+    assert scores.shape == (model.n_items + 1,)
+    assert int(np.argmax(scores)) == new
+    with pytest.raises(ValueError, match="item indices"):
+        model.trending(np.full(3, new), np.full(3, 6 * day + 500), np.ones(3))
+
+
 def test_event_rule_selects_and_weights_as_the_manifest_says() -> None:
     rule = EventRule(
         value_threshold=1.0,

@@ -215,14 +215,20 @@ class Recommender:
         items: np.ndarray | None = None,
         timestamps: np.ndarray | None = None,
         weights: np.ndarray | None = None,
+        *,
+        n_new: int = 0,
     ) -> np.ndarray:
         """Trending-Now's scores (kind ``trending``), counting later interactions too.
 
         ``items`` (catalog indices), ``timestamps`` (epoch seconds) and ``weights``
         are interactions recorded since training. The windows keep the length
         training chose and end at the newest interaction, so an item that starts
-        rising after training climbs without a new model. With none, the
-        training-time scores.
+        rising after training climbs without a new model. ``n_new`` items first
+        seen after training take the indices from ``n_items`` on, and the scores
+        cover them too: as in Amazon's Trending-Now, an item new to the catalog
+        can trend without retraining. With no interactions, the training-time
+        scores (a model saved before recent interactions were kept always gives
+        these, for its own catalog only).
         """
         if self.kind != "trending" or self._trending is None:
             raise ValueError(f"a {self.kind!r} model has no trend scores")
@@ -231,14 +237,20 @@ class Recommender:
         items = np.asarray(items, dtype=np.int64)
         timestamps = np.asarray(timestamps, dtype=np.int64)
         weights = np.ones(items.size) if weights is None else np.asarray(weights, dtype=np.float64)
+        size = self.n_items + n_new
+        if items.min() < 0 or items.max() >= size:
+            raise ValueError(
+                f"item indices must lie in [0, {size}); got {items.min()}..{items.max()}"
+            )
         stored_items, stored_times, stored_weights = self._trend_recent
         end = max(int(self.manifest.get("trend_end", 0)), int(timestamps.max()))
-        overall = self._popularity + np.bincount(items, weights=weights, minlength=self.n_items)
+        overall = np.concatenate([self._popularity, np.zeros(n_new)])
+        overall += np.bincount(items, weights=weights, minlength=size)
         return rise_scores(
             np.concatenate([stored_items, items]),
             np.concatenate([stored_times, timestamps]),
             np.concatenate([stored_weights, weights]),
-            self.n_items,
+            size,
             int(self.manifest["trend_window_seconds"]),
             overall,
             end=end,

@@ -197,13 +197,16 @@ def recommend_items(
     recommender = model.recommender
     check_num_results(num_results)
     events = _EventsOnce(runtime, model, user_id)
+    new_item_ids: tuple[str, ...] = ()
+    """Items past the model's catalog that ``raw`` scores too (Trending-Now's new items)."""
     if model.recipe_type == USER_PERSONALIZATION:
         if item_id is not None:
             raise InvalidInput(
                 f"The {model.recipe} recipe recommends items for a user: give userId, not itemId"
             )
         if recommender.kind == "trending":  # the same for everyone; userId only feeds filters
-            raw = serving_trends.trending_scores(runtime, model)
+            trend = serving_trends.trending_scores(runtime, model)
+            raw, new_item_ids = trend.scores, trend.new_item_ids
         elif not user_id:
             raise InvalidInput(f"The {model.recipe} recipe needs a userId")
         else:
@@ -232,22 +235,20 @@ def recommend_items(
         if index is not None:
             keep[index] = False  # never the query item itself
 
-    def subject() -> RequestSubject:
-        return RequestSubject(model.dataset_group_arn, user_id, item_id, events.get())
+    def filter_mask(arn: str, values: Mapping[str, str] | None) -> np.ndarray:
+        """What the filter keeps of every scored item: the catalog, then the new items."""
+        compiled = item_filter(runtime, arn, model.dataset_group_arn)
+        check_values(compiled, arn, values)
+        subject = RequestSubject(model.dataset_group_arn, user_id, item_id, events.get())
+        mask = mask_catalog(runtime, compiled, values, subject, recommender)
+        if not new_item_ids:
+            return mask
+        return np.concatenate([mask, mask_items(runtime, compiled, values, subject, new_item_ids)])
 
-    if filter_arn:
-        compiled = item_filter(runtime, filter_arn, model.dataset_group_arn)
-        check_values(compiled, filter_arn, filter_values)
-        rest_keep = keep & mask_catalog(runtime, compiled, filter_values, subject(), recommender)
-    else:
-        rest_keep = keep
+    rest_keep = keep & filter_mask(filter_arn, filter_values) if filter_arn else keep
     promoted = np.zeros(0, dtype=np.int64)
     if promotion is not None:
-        compiled = item_filter(runtime, promotion.filter_arn, model.dataset_group_arn)
-        check_values(compiled, promotion.filter_arn, promotion.filter_values)
-        promo_keep = keep & mask_catalog(
-            runtime, compiled, promotion.filter_values, subject(), recommender
-        )
+        promo_keep = keep & filter_mask(promotion.filter_arn, promotion.filter_values)
         promoted = top_k(raw, promotion.count(num_results), promo_keep)
         rest_keep = rest_keep.copy()
         rest_keep[promoted] = False
@@ -257,6 +258,7 @@ def recommend_items(
     )
     listed = blend(raw, rest_keep, num_results - promoted.size, settings, explore_mask)
     with_reasons = model.recipe in REASON_RECIPES
+    item_ids = [*recommender.item_ids, *new_item_ids] if new_item_ids else recommender.item_ids
 
     def entry(index: int, *, explored: bool = False, promoted_item: bool = False) -> Recommended:
         reason: tuple[str, ...] = ()
@@ -265,7 +267,7 @@ def recommend_items(
         elif with_reasons and explored:
             reason = (EXPLORATION_REASON,)
         return Recommended(
-            item_id=recommender.item_ids[index],
+            item_id=item_ids[index],
             score=None if probabilities is None else float(probabilities[index]),
             promotion_name=promotion.name if promoted_item and promotion else None,
             reason=reason,

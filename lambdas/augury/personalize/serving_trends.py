@@ -16,6 +16,11 @@ recomputed only when its generation changes, so an event shows in the ranking
 within about a second in embedded mode and a call in between costs a look-up.
 The solution's event selection (eventType, eventValueThreshold, eventsConfig
 weights) applies to the events as it did to the dataset.
+
+An item the model never saw (first recorded by PutEvents after training) can
+trend too, as Amazon's Trending-Now considers new items without a new
+solution version: such items are numbered after the model's catalog, in the
+order they first appear, and :class:`TrendScores` names them.
 """
 
 from __future__ import annotations
@@ -39,6 +44,14 @@ if TYPE_CHECKING:
     from augury_training.recommender_artifacts import Recommender
 
 
+@dataclass(frozen=True)
+class TrendScores:
+    """One score per catalog item, then one per item first seen in events (``new_item_ids``)."""
+
+    scores: np.ndarray
+    new_item_ids: tuple[str, ...] = ()
+
+
 @dataclass
 class _Live:
     """What one process knows of a solution version's events since training."""
@@ -47,7 +60,9 @@ class _Live:
     items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     times: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
-    scores: np.ndarray | None = None
+    new_items: dict[str, int] = field(default_factory=dict)
+    """Items the model does not know, numbered from the catalog's size on."""
+    scores: TrendScores | None = None
     generation: int = -1
     """The event-file listing's generation the scores were computed at."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,8 +73,9 @@ _LIVE: weakref.WeakKeyDictionary[Recommender, _Live] = weakref.WeakKeyDictionary
 _LIVE_LOCK = threading.Lock()
 
 
-def trending_scores(runtime: Runtime, model: ServingModel) -> np.ndarray:
-    """One score per catalog item: the trend over the training data and the events since."""
+def trending_scores(runtime: Runtime, model: ServingModel) -> TrendScores:
+    """The trend over the training data and the events since, for the catalog's items and
+    those first seen in the events."""
     recommender = model.recommender
     with _LIVE_LOCK:
         live = _LIVE.get(recommender)
@@ -72,7 +88,11 @@ def trending_scores(runtime: Runtime, model: ServingModel) -> np.ndarray:
         new_files = [key for key in _after_training(files, model) if key not in live.read]
         if new_files or live.scores is None:
             _add_events(runtime, model, live, new_files)
-            live.scores = recommender.trending(live.items, live.times, live.weights)
+            scores = recommender.trending(
+                live.items, live.times, live.weights, n_new=len(live.new_items)
+            )
+            named = tuple(live.new_items)[: scores.size - recommender.n_items]
+            live.scores = TrendScores(scores, named)
         live.generation = generation
         return live.scores
 
@@ -101,7 +121,7 @@ def _add_events(runtime: Runtime, model: ServingModel, live: _Live, keys: list[s
     parts_items, parts_times, parts_weights = [live.items], [live.times], [live.weights]
     for key in keys:
         table = serving_sources.read_table(runtime, key)
-        items, times, weights = _countable(table, recommender, rule)
+        items, times, weights = _countable(table, recommender, rule, live.new_items)
         parts_items.append(items)
         parts_times.append(times)
         parts_weights.append(weights)
@@ -118,15 +138,15 @@ def _add_events(runtime: Runtime, model: ServingModel, live: _Live, keys: list[s
 
 
 def _countable(
-    table: pa.Table, recommender: Recommender, rule: EventRule
+    table: pa.Table, recommender: Recommender, rule: EventRule, new_items: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The table's events of catalog items that the solution's event selection keeps."""
+    """The table's events that the solution's event selection keeps, as item indices:
+    catalog items by the model's numbering, others by ``new_items`` (extended here)."""
     names = {name.upper(): name for name in table.column_names}
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
     if "ITEM_ID" not in names or "TIMESTAMP" not in names or table.num_rows == 0:
         return empty
     item_ids = table.column(names["ITEM_ID"]).to_pylist()
-    index = [recommender.item_index(str(item)) if item is not None else None for item in item_ids]
     times = np.asarray(
         [int(t) if t is not None else 0 for t in table.column(names["TIMESTAMP"]).to_pylist()],
         dtype=np.int64,
@@ -148,7 +168,12 @@ def _countable(
         else np.full(table.num_rows, np.nan)
     )
     kept, weights = rule.select(table.num_rows, types, values)
-    known = np.asarray([i is not None for i in index], dtype=bool)
-    kept &= known
-    items = np.asarray([i if i is not None else -1 for i in index], dtype=np.int64)
+    kept &= np.asarray([item is not None for item in item_ids], dtype=bool)
+    items = np.full(table.num_rows, -1, dtype=np.int64)
+    for row in np.flatnonzero(kept):
+        item = str(item_ids[row])
+        index = recommender.item_index(item)
+        if index is None:
+            index = new_items.setdefault(item, recommender.n_items + len(new_items))
+        items[row] = index
     return items[kept], times[kept], weights[kept].astype(np.float64)
