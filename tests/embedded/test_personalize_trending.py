@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,8 +39,14 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             containers={"personalization": list(DEFAULT_CONTAINERS["personalization"])},
         )
         personalize = client_for(server)
-        group = make_group(personalize, server, "shop", interactions(per_user=80))["group"]
-        found: dict[str, Any] = {"server": server, "personalize": personalize, "group": group}
+        arns = make_group(personalize, server, "shop", interactions(per_user=80))
+        group = arns["group"]
+        found: dict[str, Any] = {
+            "server": server,
+            "personalize": personalize,
+            "group": group,
+            "interactions": arns["INTERACTIONS"],
+        }
         for name, solution in (
             ("all", {}),
             ("purchases", {"eventType": "purchase"}),
@@ -138,3 +145,34 @@ def test_an_item_first_seen_in_events_trends_without_retraining_and_is_filtered(
         campaignArn=shop["all"], userId="visitor-0", numResults=10
     )["itemList"]
     assert unfiltered[0]["itemId"] == "brand-new"
+
+
+def test_an_incremental_import_counts_without_retraining(shop):
+    """Amazon's Trending-Now considers interactions imported in bulk or incrementally after
+    training; here 1,000 imported clicks on an item no dataset held make it lead."""
+    server, personalize = shop["server"], shop["personalize"]
+    runtime = client_for(server, "personalize-runtime")
+    versions = personalize.list_solution_versions()["solutionVersions"]
+    bucket = Path(server.runtime.settings.data_dir) / "s3" / "bucket" / "later"
+    bucket.mkdir(parents=True)
+    moment = int(time.time()) - 60
+    lines = [f"buyer-{n},imported-hit,{moment + n % 30},click,1.0,phone" for n in range(1000)]
+    (bucket / "more.csv").write_text(
+        "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE,DEVICE\n" + "\n".join(lines) + "\n"
+    )
+    job = personalize.create_dataset_import_job(
+        jobName="later",
+        datasetArn=shop["interactions"],
+        dataSource={"dataLocation": "s3://bucket/later/"},
+        roleArn="arn:aws:iam::000000000000:role/personalize",
+        importMode="INCREMENTAL",
+    )["datasetImportJobArn"]
+    described = wait_for(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
+    assert described["status"] == "ACTIVE", described.get("failureReason")
+
+    after = eventually(
+        lambda: trending(runtime, shop["all"]), lambda found: found[0] == "imported-hit"
+    )
+    assert after[0] == "imported-hit"
+    assert "imported-hit" not in trending(runtime, shop["purchases"])  # clicks do not count
+    assert personalize.list_solution_versions()["solutionVersions"] == versions

@@ -149,6 +149,11 @@ def test_an_item_first_seen_after_training_can_trend(tmp_path) -> None:
     assert int(np.argmax(scores)) == new
     with pytest.raises(ValueError, match="item indices"):
         model.trending(np.full(3, new), np.full(3, 6 * day + 500), np.ones(3))
+    # a caller that passes every interaction itself (a re-imported dataset) leaves training's out
+    alone = model.trending(
+        np.full(5, new), np.full(5, 6 * day + 500), np.ones(5), n_new=1, include_training=False
+    )
+    assert alone[data.item_ids.index("steady")] < 1e-3 < scores[data.item_ids.index("steady")]
 
 
 def test_event_rule_selects_and_weights_as_the_manifest_says() -> None:

@@ -217,6 +217,7 @@ class Recommender:
         weights: np.ndarray | None = None,
         *,
         n_new: int = 0,
+        include_training: bool = True,
     ) -> np.ndarray:
         """Trending-Now's scores (kind ``trending``), counting later interactions too.
 
@@ -226,9 +227,11 @@ class Recommender:
         rising after training climbs without a new model. ``n_new`` items first
         seen after training take the indices from ``n_items`` on, and the scores
         cover them too: as in Amazon's Trending-Now, an item new to the catalog
-        can trend without retraining. With no interactions, the training-time
-        scores (a model saved before recent interactions were kept always gives
-        these, for its own catalog only).
+        can trend without retraining. ``include_training=False`` leaves out the
+        interactions training counted, for a caller that passes every interaction
+        itself (the dataset was imported again since training). With no
+        interactions, the training-time scores (a model saved before recent
+        interactions were kept always gives these, for its own catalog only).
         """
         if self.kind != "trending" or self._trending is None:
             raise ValueError(f"a {self.kind!r} model has no trend scores")
@@ -243,6 +246,8 @@ class Recommender:
                 f"item indices must lie in [0, {size}); got {items.min()}..{items.max()}"
             )
         stored_items, stored_times, stored_weights = self._trend_recent
+        if not include_training:
+            stored_items, stored_times, stored_weights = (a[:0] for a in self._trend_recent)
         end = max(int(self.manifest.get("trend_end", 0)), int(timestamps.max()))
         overall = np.concatenate([self._popularity, np.zeros(n_new)])
         overall += np.bincount(items, weights=weights, minlength=size)

@@ -111,6 +111,8 @@ class ServingModel:
     dataset_group_arn: str
     data_read_at: float | None = None
     """When training read its data: earlier events are in the model already."""
+    interactions_read: str | None = None
+    """The Interactions dataset version training read (None: not recorded, older versions)."""
 
     @property
     def recipe(self) -> str:
@@ -139,11 +141,13 @@ def serving_model(runtime: Runtime, solution_version_arn: str) -> ServingModel:
         with _GROUPS_LOCK:
             _GROUPS[key] = group
     read_at = record.attributes.get(serving_sources.DATA_READ_AT)
+    interactions_read = record.attributes.get(serving_sources.INTERACTIONS_READ)
     return ServingModel(
         solution_version_arn,
         recommender,
         group,
         float(read_at) if isinstance(read_at, int | float) else None,
+        str(interactions_read) if interactions_read else None,
     )
 
 

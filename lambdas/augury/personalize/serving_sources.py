@@ -29,6 +29,9 @@ RECENT_EVENT_LIMIT = 200
 DATA_READ_AT = "_data_read_at"
 """Solution-version attribute (epoch seconds): when training read its data. Events received
 before then are already in the model's stored histories, so serving reads only later ones."""
+INTERACTIONS_READ = "_interactions_read"
+"""Solution-version attribute: the Interactions dataset version (its data prefix) training
+read. Trending-Now re-reads the dataset once a later import has replaced that version."""
 
 
 def group_datasets(runtime: Runtime, dataset_group_arn: str) -> Mapping[str, GroupDataset]:

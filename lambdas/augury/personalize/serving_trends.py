@@ -17,10 +17,15 @@ within about a second in embedded mode and a call in between costs a look-up.
 The solution's event selection (eventType, eventValueThreshold, eventsConfig
 weights) applies to the events as it did to the dataset.
 
-An item the model never saw (first recorded by PutEvents after training) can
-trend too, as Amazon's Trending-Now considers new items without a new
-solution version: such items are numbered after the model's catalog, in the
-order they first appear, and :class:`TrendScores` names them.
+Bulk imports count as well: once an import (FULL or INCREMENTAL) has replaced
+the Interactions dataset version training read, the trend is scored afresh
+from the current dataset and every event file that can still fall in a
+window, instead of from what training kept, so the imported interactions
+count without retraining. An item the model never saw (first recorded by
+PutEvents or an import after training) can trend too, as Amazon's
+Trending-Now considers new items without a new solution version: such items
+are numbered after the model's catalog, in the order they first appear, and
+:class:`TrendScores` names them.
 """
 
 from __future__ import annotations
@@ -28,12 +33,12 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from augury.personalize import serving_sources
-from augury.personalize.serving_catalogs import catalogs
+from augury.personalize.serving_catalogs import INTERACTIONS, catalogs
 from augury_training.event_rule import EventRule
 
 if TYPE_CHECKING:
@@ -65,7 +70,16 @@ class _Live:
     scores: TrendScores | None = None
     generation: int = -1
     """The event-file listing's generation the scores were computed at."""
+    base: str | None = None
+    """The Interactions dataset version counted here instead of training's (None: training's)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def restart(self, base: str | None) -> None:
+        """Forget every interaction read: they are counted again from dataset ``base``."""
+        fresh = _Live(base=base)
+        self.read, self.new_items, self.base = fresh.read, fresh.new_items, base
+        self.items, self.times, self.weights = fresh.items, fresh.times, fresh.weights
+        self.scores = None
 
 
 _LIVE: weakref.WeakKeyDictionary[Recommender, _Live] = weakref.WeakKeyDictionary()
@@ -74,22 +88,31 @@ _LIVE_LOCK = threading.Lock()
 
 
 def trending_scores(runtime: Runtime, model: ServingModel) -> TrendScores:
-    """The trend over the training data and the events since, for the catalog's items and
-    those first seen in the events."""
+    """The trend over the training data (or the dataset imported since) and the events since,
+    for the catalog's items and those first seen after training."""
     recommender = model.recommender
     with _LIVE_LOCK:
         live = _LIVE.get(recommender)
         if live is None:
             live = _LIVE[recommender] = _Live()
-    files, generation = catalogs(runtime).event_files(runtime, model.dataset_group_arn)
+    found = catalogs(runtime)
+    files, generation = found.event_files(runtime, model.dataset_group_arn)
+    base = _reimported(found.datasets(runtime, model.dataset_group_arn), model)
     with live.lock:
-        if live.scores is not None and live.generation == generation:
+        if live.scores is not None and live.generation == generation and live.base == base:
             return live.scores
-        new_files = [key for key in _after_training(files, model) if key not in live.read]
+        if live.base != base:  # a new dataset version: count everything again from it
+            live.restart(base)
+        new_files = [key for key in _countable_files(files, model, base) if key not in live.read]
         if new_files or live.scores is None:
+            _add_events(runtime, model, live, ([base] if base and live.scores is None else []))
             _add_events(runtime, model, live, new_files)
             scores = recommender.trending(
-                live.items, live.times, live.weights, n_new=len(live.new_items)
+                live.items,
+                live.times,
+                live.weights,
+                n_new=len(live.new_items),
+                include_training=base is None,
             )
             named = tuple(live.new_items)[: scores.size - recommender.n_items]
             live.scores = TrendScores(scores, named)
@@ -97,12 +120,34 @@ def trending_scores(runtime: Runtime, model: ServingModel) -> TrendScores:
         return live.scores
 
 
-def _after_training(files: tuple[str, ...], model: ServingModel) -> list[str]:
-    """The event files written after training read its data, in name (arrival) order."""
+def _reimported(datasets: dict[str, Any], model: ServingModel) -> str | None:
+    """The Interactions dataset version, when an import has replaced the one training read."""
+    dataset = datasets.get(INTERACTIONS)
+    current = dataset.data_prefix if dataset is not None else None
+    if model.interactions_read is None or not current or current == model.interactions_read:
+        return None
+    return str(current)
+
+
+def _countable_files(files: tuple[str, ...], model: ServingModel, base: str | None) -> list[str]:
+    """The event files to count, in name (arrival) order: those written after training read
+    its data, or, counting from a re-imported dataset instead of training's interactions,
+    every file recent enough to hold an event in a window (events are sent before they
+    arrive)."""
     keys = sorted(key for key in files if key.endswith(".parquet"))
+    if base is not None:
+        oldest = _oldest(model.recommender)
+        return [key for key in keys if _arrival(key) > oldest]
     if model.data_read_at is None:
         return keys
     return [key for key in keys if _arrival(key) >= model.data_read_at]
+
+
+def _oldest(recommender: Recommender) -> int:
+    """No later trend counts an interaction from this time or before (training's windows are
+    the earliest any score uses)."""
+    manifest = recommender.manifest
+    return int(manifest.get("trend_end", 0)) - 2 * int(manifest.get("trend_window_seconds", 0))
 
 
 def _arrival(key: str) -> float:
@@ -115,12 +160,14 @@ def _arrival(key: str) -> float:
 
 
 def _add_events(runtime: Runtime, model: ServingModel, live: _Live, keys: list[str]) -> None:
-    """Read ``keys``, keep the events the model can count, drop those too old to matter."""
+    """Read ``keys`` (event files, or a dataset version's prefix), keep the interactions the
+    model can count, drop those too old to matter."""
     recommender = model.recommender
     rule = EventRule.from_manifest(recommender.manifest.get("event_rule"))
     parts_items, parts_times, parts_weights = [live.items], [live.times], [live.weights]
+    oldest = _oldest(recommender)
     for key in keys:
-        table = serving_sources.read_table(runtime, key)
+        table = _recent_rows(serving_sources.read_table(runtime, key), oldest)
         items, times, weights = _countable(table, recommender, rule, live.new_items)
         parts_items.append(items)
         parts_times.append(times)
@@ -135,6 +182,17 @@ def _add_events(runtime: Runtime, model: ServingModel, live: _Live, keys: list[s
         keep = times > end - 2 * window
         items, times, weights = items[keep], times[keep], weights[keep]
     live.items, live.times, live.weights = items, times, weights
+
+
+def _recent_rows(table: pa.Table, oldest: int) -> pa.Table:
+    """The rows later than ``oldest`` (no later window reaches further back), before any row
+    becomes a Python object: a re-imported dataset may hold millions of older ones."""
+    import pyarrow.compute as pc
+
+    names = {name.upper(): name for name in table.column_names}
+    if "TIMESTAMP" not in names or table.num_rows == 0:
+        return table
+    return table.filter(pc.greater(table.column(names["TIMESTAMP"]), oldest))
 
 
 def _countable(
