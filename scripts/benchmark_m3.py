@@ -432,6 +432,8 @@ def render(
 ) -> str:
     import statsforecast
 
+    # the same row order in every report, however the rows were run or kept
+    runs = sorted(runs, key=lambda run: ALL_MODELS.index(run.model))
     scored = {run.model: score(run, groups) for run in runs}
     columns = [g.spec.name for g in groups] + ["All"]
     seasons = ", ".join(str(g.spec.season_length) for g in groups)
