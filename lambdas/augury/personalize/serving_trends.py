@@ -103,10 +103,11 @@ def trending_scores(runtime: Runtime, model: ServingModel) -> TrendScores:
             return live.scores
         if live.base != base:  # a new dataset version: count everything again from it
             live.restart(base)
-        new_files = [key for key in _countable_files(files, model, base) if key not in live.read]
-        if new_files or live.scores is None:
-            _add_events(runtime, model, live, ([base] if base and live.scores is None else []))
-            _add_events(runtime, model, live, new_files)
+        unread = [key for key in _countable_files(files, model, base) if key not in live.read]
+        if base is not None and base not in live.read:
+            unread.insert(0, base)  # the re-imported dataset, read once like an event file
+        if unread or live.scores is None:
+            _add_events(runtime, model, live, unread)
             scores = recommender.trending(
                 live.items,
                 live.times,
