@@ -24,6 +24,7 @@ from augury_training.forecasting.ensemble import (
     EnsembleBuilder,
     run_autopredictor,
 )
+from augury_training.forecasting.forecast_job import blend_cold_start
 from augury_training.forecasting.models.base import SeriesContext, SeriesForecast
 from augury_training.forecasting.predict import ItemForecast
 from augury_training.forecasting.scoring import Sums, finalize, objective, window_sums
@@ -276,3 +277,18 @@ def test_a_mixture_of_one_forecast_is_that_forecast_and_means_average():
     np.testing.assert_allclose(mixed[:, 0], [10.0, 12.0])
     assert mixed[0, 1] <= 3.0 and mixed[0, 3] >= 9.0  # both items' bands inside
     np.testing.assert_allclose(mixture(two[:, :, :1], np.array([])), [[10.0], [12.0]])
+
+
+def test_a_new_item_mixes_the_networks_forecast_with_its_neighbours():
+    levels = (0.1, 0.5, 0.9)
+    network = [(("new",), np.array([[10.0, 8.0, 10.0, 12.0]]))]
+    neighbours = [
+        (("new",), np.array([[100.0, 80.0, 100.0, 120.0]])),
+        (("only-neighbours",), np.array([[5.0, 4.0, 5.0, 6.0]])),
+    ]
+    blended = dict(blend_cold_start(neighbours, network, levels))
+    # either level may turn out right: the band spans both, the mean is between
+    mean, low, _, high = blended[("new",)][0]
+    assert mean == pytest.approx(55.0)
+    assert low < 12.0 and high > 80.0
+    np.testing.assert_allclose(blended[("only-neighbours",)], neighbours[1][1])
