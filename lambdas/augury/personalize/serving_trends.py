@@ -76,10 +76,10 @@ class _Live:
 
     def restart(self, base: str | None) -> None:
         """Forget every interaction read: they are counted again from dataset ``base``."""
-        fresh = _Live(base=base)
-        self.read, self.new_items, self.base = fresh.read, fresh.new_items, base
-        self.items, self.times, self.weights = fresh.items, fresh.times, fresh.weights
-        self.scores = None
+        self.read, self.new_items, self.base, self.scores = set(), {}, base, None
+        self.items = self.items[:0]
+        self.times = self.times[:0]
+        self.weights = self.weights[:0]
 
 
 _LIVE: weakref.WeakKeyDictionary[Recommender, _Live] = weakref.WeakKeyDictionary()

@@ -33,7 +33,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from augury.personalize import solution_data
+from augury.personalize import serving_sources, solution_data
 from augury.personalize.campaign_config import sync_campaigns
 from augury.personalize.campaign_deployment import DEPLOY_CAMPAIGN
 from augury.personalize.group_data import GroupDataset, group_datasets, parquet_keys
@@ -75,10 +75,6 @@ STARTED_AT = "_started_at"
 DATA_READ_AT = "_data_read_at"
 """Version attribute (epoch seconds): when the job's channels were handed to the container.
 Serving (``serving_sources.DATA_READ_AT``) reads only events recorded after it."""
-INTERACTIONS_READ = "_interactions_read"
-"""Solution-version attribute: the Interactions dataset version (data prefix) training read.
-Trending-Now's serving (``serving_sources.INTERACTIONS_READ``) re-reads the dataset when a
-later import replaced that version, as Amazon's follows bulk and incremental imports."""
 MAX_RUNTIME_SECONDS = 2 * 86_400
 CPU_INSTANCE = "ml.m5.xlarge"
 GPU_INSTANCE = "ml.g5.xlarge"
@@ -147,7 +143,8 @@ def _prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
     update = {
         CONFIG_ATTRIBUTE: job_config.to_json(),
         CHANNELS: channels,
-        INTERACTIONS_READ: interactions.data_prefix,
+        # which Interactions version this is: Trending-Now rescores once an import replaces it
+        serving_sources.INTERACTIONS_READ: interactions.data_prefix,
         forecast_jobs.JOB_ATTRIBUTE: name,
     }
     crud.update(runtime, arn, lambda current: current.with_attributes(**update))
