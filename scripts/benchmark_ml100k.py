@@ -47,6 +47,13 @@ Usage (from the repository root)::
                                                                         # saved table
     .venv/bin/python scripts/benchmark_ml100k.py --hyperparameters \\
         '{"aws-user-personalization": {"epochs": "10"}}'
+    .venv/bin/python scripts/benchmark_ml100k.py --data my_data/ --output /tmp/mine.md
+
+``--data`` runs the same benchmark on other data: a folder of Personalize
+dataset CSVs with a header, ``interactions.csv`` (USER_ID, ITEM_ID, TIMESTAMP
+in epoch seconds; EVENT_TYPE and EVENT_VALUE optional) and, optionally,
+``items.csv`` and ``users.csv`` (ITEM_ID / USER_ID plus metadata columns), as
+they would be imported with CreateDatasetImportJob.
 """
 
 from __future__ import annotations
@@ -92,6 +99,7 @@ PEERS = ("most-popular", "item-knn", "item-knn-last", "implicit-als", "implicit-
 AUGURY = tuple(RECIPE_TYPES)
 ALL_MODELS = (*AUGURY, *PEERS)
 TUNING_METRIC = "normalized_discounted_cumulative_gain_at_10"
+ML100K = "ml-100k"
 SECTION = "accuracy"
 """The report's part this script (re)writes; the latency benchmark writes its own."""
 
@@ -118,6 +126,28 @@ COLUMNS = (
 # ----------------------------------------------------------------------- data
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where the benchmark's data comes from: ml-100k (the recbole wheel, cached in
+    ``cache``) or a ``folder`` of Personalize CSVs (see the module docstring)."""
+
+    cache: Path | None = None
+    folder: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """What a saved results file records, so rows on other data are never mixed in."""
+        return ML100K if self.folder is None else str(self.folder.resolve())
+
+    def describe(self, interactions: int) -> str:
+        if self.folder is None:
+            return (
+                f"ml-100k from the recbole {movielens.RECBOLE_VERSION} wheel, "
+                f"{interactions:,} ratings (each one interaction)"
+            )
+        return f"`{self.folder.name}` (CSV files), {interactions:,} interactions"
+
+
 @dataclass
 class Bench:
     """The data every model sees: the split, the catalog and the metadata tables."""
@@ -128,19 +158,64 @@ class Bench:
     items: pd.DataFrame
     users: pd.DataFrame
     interactions: int
+    event_type: str
+    """The most common event type: what test users' inputs are sent to a recipe as."""
 
 
-def load_bench(seed: int, cache: Path | None) -> Bench:
-    data = movielens.load_ml100k(cache)
-    ids = set(data.interactions["ITEM_ID"]) | set(data.items["ITEM_ID"])
+def load_bench(seed: int, source: Source) -> Bench:
+    if source.folder is None:
+        data = movielens.load_ml100k(source.cache)
+        interactions, items, users = data.interactions, data.items, data.users
+    else:
+        interactions, items, users = read_folder(source.folder)
+    ids = set(interactions["ITEM_ID"]) | set(items["ITEM_ID"])
     catalog = sorted(ids, key=lambda item: (len(item), item))
     return Bench(
-        split=amazon_split(data.interactions, seed),
+        split=amazon_split(interactions, seed),
         catalog=catalog,
-        items=data.items,
-        users=data.users,
-        interactions=len(data.interactions),
+        items=items,
+        users=users,
+        interactions=len(interactions),
+        event_type=str(interactions["EVENT_TYPE"].mode().iloc[0]),
     )
+
+
+def read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(interactions, items, users)`` from a folder of Personalize CSVs; a missing
+    Items or Users file is an empty table. Raises ``SystemExit`` naming a missing
+    file or column, before any model runs."""
+
+    def read(name: str, required: tuple[str, ...], optional: bool) -> pd.DataFrame:
+        path = folder / name
+        if not path.exists():
+            if optional:
+                return pd.DataFrame({column: pd.Series(dtype=str) for column in required})
+            raise SystemExit(f"--data {folder}: {name} is missing")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        missing = [column for column in required if column not in frame.columns]
+        if missing:
+            raise SystemExit(f"--data {folder}: {name} has no column(s) {', '.join(missing)}")
+        return frame
+
+    interactions = read("interactions.csv", ("USER_ID", "ITEM_ID", "TIMESTAMP"), False)
+    if interactions.empty:
+        raise SystemExit(f"--data {folder}: interactions.csv has no rows")
+    timestamps = pd.to_numeric(interactions["TIMESTAMP"], errors="coerce")
+    if timestamps.isna().any():
+        line = int(np.flatnonzero(timestamps.isna().to_numpy())[0]) + 2
+        raise SystemExit(
+            f"--data {folder}: interactions.csv line {line}: TIMESTAMP must be epoch seconds"
+        )
+    interactions["TIMESTAMP"] = timestamps.astype("int64")
+    if "EVENT_TYPE" not in interactions:
+        interactions["EVENT_TYPE"] = ""
+    values = interactions.get("EVENT_VALUE", pd.Series("", index=interactions.index))
+    interactions["EVENT_VALUE"] = pd.to_numeric(values.replace("", None), errors="coerce")
+    items = read("items.csv", ("ITEM_ID",), True)
+    users = read("users.csv", ("USER_ID",), True)
+    if "CREATION_TIMESTAMP" in items:
+        items["CREATION_TIMESTAMP"] = pd.to_numeric(items["CREATION_TIMESTAMP"]).astype("int64")
+    return interactions, items, users
 
 
 def user_item_matrix(
@@ -338,11 +413,10 @@ def write_channels(bench: Bench, folder: Path) -> dict[str, Path]:
             "EVENT_VALUE": pa.array(train["EVENT_VALUE"].astype("float64"), pa.float64()),
         }
     )
-    tables = {
-        "interactions": interactions,
-        "items": pa.Table.from_pandas(bench.items, preserve_index=False),
-        "users": pa.Table.from_pandas(bench.users, preserve_index=False),
-    }
+    tables = {"interactions": interactions}
+    for name, frame in (("items", bench.items), ("users", bench.users)):
+        if len(frame):  # a dataset the data does not have is a channel the job does not get
+            tables[name] = pa.Table.from_pandas(frame, preserve_index=False)
     channels = {}
     for name, table in tables.items():
         channels[name] = folder / name
@@ -399,7 +473,7 @@ def train_recipe(
     return model_dir, seconds
 
 
-def recipe_scorer(model_dir: Path, catalog: list[str]) -> ScoreFn:
+def recipe_scorer(model_dir: Path, catalog: list[str], event_type: str) -> ScoreFn:
     """Score test users as serving does, mapped onto the benchmark's catalog order."""
     from augury_training.recommender_artifacts import load_recommender
 
@@ -414,7 +488,7 @@ def recipe_scorer(model_dir: Path, catalog: list[str]) -> ScoreFn:
         if related:
             raw = model.score_related(inputs[-1])
         else:
-            raw = model.score_user(user, inputs, ["rating"] * len(inputs))
+            raw = model.score_user(user, inputs, [event_type] * len(inputs))
         out = np.full(len(catalog), -np.inf)
         out[known] = np.asarray(raw, dtype=np.float64)[positions[known]]
         return out
@@ -439,15 +513,13 @@ class Result:
     params: str = ""
 
 
-def run_model(
-    name: str, seed: int, cache: Path | None, hyperparameters: Mapping[str, str]
-) -> Result:
+def run_model(name: str, seed: int, source: Source, hyperparameters: Mapping[str, str]) -> Result:
     """One model from data to metrics (runs in its own process)."""
     kind = "Augury" if name in AUGURY else "peer"
     result = Result(name, kind)
     try:
         with MemorySampler() as sampler:
-            bench = load_bench(seed, cache)
+            bench = load_bench(seed, source)
             if kind == "peer":
                 params, result.tuning_seconds = tune(name, bench.split, bench.catalog, seed)
                 started = time.perf_counter()
@@ -459,7 +531,7 @@ def run_model(
                     model_dir, result.train_seconds = train_recipe(
                         bench, name, seed, hyperparameters, Path(work)
                     )
-                    score = recipe_scorer(model_dir, bench.catalog)
+                    score = recipe_scorer(model_dir, bench.catalog, bench.event_type)
                     result.params = ", ".join(f"{k}={v}" for k, v in hyperparameters.items())
             started = time.perf_counter()
             result.metrics = evaluate_scores(bench.split, bench.catalog, score)
@@ -473,12 +545,12 @@ def run_model(
 
 
 def run_isolated(
-    name: str, seed: int, cache: Path | None, hyperparameters: Mapping[str, str]
+    name: str, seed: int, source: Source, hyperparameters: Mapping[str, str]
 ) -> Result:
     context = multiprocessing.get_context("spawn")
     pool = context.Pool(1)
     try:
-        return pool.apply(run_model, (name, seed, cache, dict(hyperparameters)))
+        return pool.apply(run_model, (name, seed, source, dict(hyperparameters)))
     finally:
         pool.close()
         pool.join()
@@ -488,17 +560,24 @@ def run_isolated(
 
 
 def merge_results(
-    path: Path, seed: int, results: Sequence[Result], commands: Sequence[str]
+    path: Path,
+    seed: int,
+    results: Sequence[Result],
+    commands: Sequence[str],
+    data: str = ML100K,
 ) -> tuple[list[Result], list[str]]:
-    """Add this run's rows to those saved in ``path`` (same seed), save, return all rows.
+    """Add this run's rows to those saved in ``path`` (same seed and data), save, return
+    all rows.
 
     Lets slow models run in their own invocations and still share one table.
     """
-    saved: dict[str, Any] = {"seed": seed, "results": [], "commands": []}
+    saved: dict[str, Any] = {"seed": seed, "data": data, "results": [], "commands": []}
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
         if saved.get("seed") != seed:
             raise SystemExit(f"{path} holds results for seed {saved.get('seed')}, not {seed}")
+        if saved.get("data", ML100K) != data:
+            raise SystemExit(f"{path} holds results on {saved.get('data', ML100K)}, not {data}")
     rows = {row["model"]: Result(**row) for row in saved["results"]}
     rows.update({result.model: result for result in results})
     ordered = [rows[name] for name in ALL_MODELS if name in rows]
@@ -506,7 +585,12 @@ def merge_results(
     every_command += [command for command in commands if command not in every_command]
     path.write_text(
         json.dumps(
-            {"seed": seed, "commands": every_command, "results": [asdict(r) for r in ordered]},
+            {
+                "seed": seed,
+                "data": data,
+                "commands": every_command,
+                "results": [asdict(r) for r in ordered],
+            },
             indent=1,
         ),
         encoding="utf-8",
@@ -514,19 +598,23 @@ def merge_results(
     return ordered, every_command
 
 
-def render(results: Sequence[Result], bench: Bench, seed: int, command: str) -> str:
+def render(
+    results: Sequence[Result], bench: Bench, seed: int, command: str, source: Source = Source()
+) -> str:
     split = bench.split
     test_users = len(split.test_users)
     targets = sum(len(t) for t in split.test_targets.values())
     lines = [
-        "# MovieLens 100K benchmark",
+        "# MovieLens 100K benchmark"
+        if source.folder is None
+        else f"# Personalize benchmark on {source.folder.name}",
         "",
         f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on "
         f"{platform.machine()} with {os.cpu_count()} CPU cores, Python "
         f"{platform.python_version()}, NumPy {np.__version__}{_versions()}.",
         "",
-        f"Data: ml-100k from the recbole {movielens.RECBOLE_VERSION} wheel, "
-        f"{bench.interactions:,} ratings (each one interaction), {len(bench.users)} users, "
+        f"Data: {source.describe(bench.interactions)}, "
+        f"{bench.split.train['USER_ID'].nunique() + test_users} users, "
         f"{len(bench.catalog)} items. Amazon's split with seed {seed}: "
         f"{split.train['USER_ID'].nunique()} training users ({len(split.train):,} "
         f"interactions); {test_users} test users, each scored on its newest 10% "
@@ -552,7 +640,12 @@ def render(results: Sequence[Result], bench: Bench, seed: int, command: str) -> 
             f" | {_number(result.peak_mib, 0)} | {_number(result.mean_load, 1)}"
             f" | {result.params} | {result.status} |"
         )
-    lines += ["", *_comparisons(results), "", *RERUN]
+    noise = (
+        f" With {test_users} test users and about {targets / max(test_users, 1):.0f} targets "
+        "each, differences of a few thousandths in NDCG are within the split's noise; "
+        "`--seed` draws another split."
+    )
+    lines += ["", *_comparisons(results), "", *RERUN[:-1], RERUN[-1] + noise]
     return "\n".join(lines) + "\n"
 
 
@@ -568,12 +661,12 @@ RERUN = [
     "# slow models in separate runs, one table:",
     "python scripts/benchmark_ml100k.py --only aws-user-personalization --results rows.json",
     "python scripts/benchmark_ml100k.py --report-only --results rows.json",
+    "# other data: a folder with interactions.csv (and items.csv, users.csv)",
+    "python scripts/benchmark_ml100k.py --data my_data/ --output my_data.md",
     "```",
     "",
     "The first run downloads the recbole wheel (about 2 MB) into `~/.cache/augury` "
-    "(`AUGURY_CACHE` or `--cache` move it); nothing else is fetched. With 94 test users "
-    "and about 10 targets each, differences of a few thousandths in NDCG are within the "
-    "split's noise; `--seed` draws another split.",
+    "(`AUGURY_CACHE` or `--cache` move it); nothing else is fetched.",
 ]
 
 
@@ -641,6 +734,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42, help="the split's (and models') seed")
     parser.add_argument("--cache", type=Path, help="folder for the recbole wheel")
     parser.add_argument(
+        "--data",
+        type=Path,
+        help="benchmark this folder of Personalize CSVs instead of ml-100k: interactions.csv "
+        "and, optionally, items.csv and users.csv (see the module docstring)",
+    )
+    parser.add_argument(
         "--hyperparameters",
         default="{}",
         help='JSON: recipe -> its algorithm hyperparameters, e.g. {"aws-sims": {"k": "50"}}',
@@ -677,7 +776,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if not args.results or not args.results.exists():
             parser.error("--report-only needs --results with a saved file")
         args.models = []
-    if args.output is None and not args.only and not args.peers_only:
+    if args.output is None and not args.only and not args.peers_only and args.data is None:
         args.output = ROOT / "docs" / "benchmarks" / "ml100k.md"
     args.hyperparameters = json.loads(args.hyperparameters)
     return args
@@ -685,7 +784,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    bench = load_bench(args.seed, args.cache)  # fetch the wheel once, before the workers
+    source = Source(args.cache, args.data)
+    bench = load_bench(args.seed, source)  # fetch the wheel once, before the workers
     command = "python scripts/benchmark_ml100k.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
@@ -693,12 +793,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ran: list[Result] = []
     results: list[Result] = ran
     if args.report_only:
-        results, commands = merge_results(args.results, args.seed, [], [])
+        results, commands = merge_results(args.results, args.seed, [], [], source.name)
     for name in args.models:
         print(f"running {name} ...", flush=True)
         hyperparameters = {str(k): str(v) for k, v in args.hyperparameters.get(name, {}).items()}
         runner = run_model if args.in_process else run_isolated
-        result = runner(name, args.seed, args.cache, hyperparameters)
+        result = runner(name, args.seed, source, hyperparameters)
         print(
             f"  {result.status}  NDCG@10 {_number(result.metrics.get(TUNING_METRIC))}  "
             f"train {_number(result.train_seconds, 1)} s  peak {_number(result.peak_mib, 0)} MiB",
@@ -706,8 +806,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         ran.append(result)
         if args.results:  # saved after every model: a long run keeps what it finished
-            results, commands = merge_results(args.results, args.seed, ran, [command.strip()])
-    report = render(results, bench, args.seed, "`, `".join(commands))
+            results, commands = merge_results(
+                args.results, args.seed, ran, [command.strip()], source.name
+            )
+    report = render(results, bench, args.seed, "`, `".join(commands), source)
     print()
     print(report)
     if args.output:

@@ -87,3 +87,59 @@ def test_write_section_replaces_only_its_own_part(tmp_path: Path) -> None:
     assert "second" in text and "first" not in text
     assert text.index("second") < text.index("fast")
     assert text.count("<!-- latency:start -->") == 1
+
+
+def _write_data(folder: Path) -> None:
+    """120 users in two tastes (items i0-i9 or i10-i19), each also clicking one of five
+    hits; 1,440 interactions, and an Items file with each item's taste as a genre."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(120):
+        taste = 10 * (user % 2)
+        for step in range(12):
+            item = f"i{taste + rng.integers(10)}" if step % 3 else f"i{20 + rng.integers(5)}"
+            rows.append((f"u{user}", item, 1_700_000_000 + 3600 * step + user, "click"))
+    folder.mkdir()
+    pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE"]).to_csv(
+        folder / "interactions.csv", index=False
+    )
+    genres = ["A"] * 10 + ["B"] * 10 + ["HIT"] * 5
+    pd.DataFrame({"ITEM_ID": [f"i{n}" for n in range(25)], "GENRES": genres}).to_csv(
+        folder / "items.csv", index=False
+    )
+
+
+def test_other_data_runs_the_same_benchmark_from_a_folder_of_csvs(tmp_path: Path) -> None:
+    """``--data`` benchmarks any Personalize-shaped CSVs: recipes train through the
+    container and peers fit on the same split, and the report names that data."""
+    data = tmp_path / "shop"
+    _write_data(data)
+    output, results = tmp_path / "report.md", tmp_path / "rows.json"
+    argv = ["--data", str(data), "--in-process", "--output", str(output)]
+    code = bench.main([*argv, "--only", "most-popular,aws-sims", "--results", str(results)])
+    assert code == 0
+    report = output.read_text()
+    assert "# Personalize benchmark on shop" in report
+    assert "`shop` (CSV files), 1,440 interactions, 120 users, 25 items" in report
+    rows = {line.split("|")[1].strip(): line for line in report.splitlines() if "| ok |" in line}
+    assert set(rows) == {"most-popular", "aws-sims"}
+    # rows of other data never join this table
+    with pytest.raises(SystemExit, match="holds results on"):
+        bench.merge_results(results, 42, [], [], bench.ML100K)
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "interactions.csv is missing"),
+        ({"interactions.csv": "USER_ID,ITEM_ID\nu,i\n"}, "has no column"),
+        ({"interactions.csv": "USER_ID,ITEM_ID,TIMESTAMP\nu,i,1\nu,j,yesterday\n"}, "line 3"),
+    ],
+)
+def test_bad_data_folders_stop_before_any_model_runs(
+    tmp_path: Path, files: dict[str, str], message: str
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(SystemExit, match=message):
+        bench.read_folder(tmp_path)
