@@ -13,9 +13,11 @@ import pytest
 import torch
 
 from augury_training.forecasting.deep.deepar import (
+    SWITCH_MARGIN,
     VALIDATION_LEVELS,
     DeepARPlus,
     HyperparameterError,
+    context_candidates,
     parse_hyperparameters,
 )
 from augury_training.forecasting.deep.windows import (
@@ -86,6 +88,44 @@ def test_early_stopping_scores_the_forecasts_of_the_held_out_horizons(seasonal_f
     kept = model.summary["validation_loss"]
     assert kept > 0
     assert kept == pytest.approx(float(np.mean(losses)), rel=0.1)
+
+
+def test_without_a_context_length_the_context_that_forecasts_validation_better_is_kept(
+    seasonal_fit,
+) -> None:
+    """Four horizons of context or one: the fit tries both and keeps one horizon only
+    when its wQL on the held-out horizons, in the data's own units (scaled losses depend
+    on the context), is lower by the margin."""
+    model, history, _ = seasonal_fit
+    tried = model.summary["contexts_tried"]
+    assert set(tried) == {str(4 * HORIZON), str(HORIZON)}
+    assert all(score is not None and score > 0 for score in tried.values())
+    short_wins = tried[str(HORIZON)] < (1 - SWITCH_MARGIN) * tried[str(4 * HORIZON)]
+    assert model.context_length == (HORIZON if short_wins else 4 * HORIZON)
+    assert model.summary["context_length"] == model.context_length
+    # every series is long enough to lend its last horizon, so the kept score is the
+    # wQL of forecasting those horizons from the points before them
+    before, held_out = history[:, :-HORIZON], history[:, -HORIZON:]
+    forecast = model.predict(_series(before), VALIDATION_LEVELS, num_samples=400, seed=3)
+    expected = average_weighted_quantile_loss(held_out, forecast.quantiles)
+    assert model.summary["validation_wql"] == pytest.approx(expected, rel=0.15)
+    assert tried[str(model.context_length)] == model.summary["validation_wql"]
+
+
+def test_the_contexts_tried_are_four_horizons_then_one_unless_one_is_given() -> None:
+    assert context_candidates(12) == (48, 12)
+    assert context_candidates(200) == (500, 200)  # at most 500 points
+    assert context_candidates(500) == (500,)
+    assert context_candidates(12, chosen=30) == (30,)
+
+
+def test_a_context_length_given_is_the_only_one_trained() -> None:
+    history, _ = _seasonal(n=12, length=48)
+    lines: list[str] = []
+    model = DeepARPlus({**TINY, "epochs": "1", "context_length": "7"})
+    model.fit(_series(history), HORIZON, log=lines.append)
+    assert model.context_length == 7 and "contexts_tried" not in model.summary
+    assert sum("epoch 1/1" in line for line in lines) == 1
 
 
 def test_quantiles_are_ordered_and_the_mean_is_finite(seasonal_fit) -> None:
