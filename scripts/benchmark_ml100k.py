@@ -180,6 +180,9 @@ def load_bench(seed: int, source: Source) -> Bench:
     )
 
 
+TEXT_COLUMNS = ("USER_ID", "ITEM_ID", "EVENT_TYPE")
+
+
 def read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(interactions, items, users)`` from a folder of Personalize CSVs; a missing
     Items or Users file is an empty table. Raises ``SystemExit`` naming a missing
@@ -191,7 +194,9 @@ def read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
             if optional:
                 return pd.DataFrame({column: pd.Series(dtype=str) for column in required})
             raise SystemExit(f"--data {folder}: {name} is missing")
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        # IDs and event types stay text; a metadata column of numbers is read as numbers,
+        # as a Personalize schema would declare it, and empty cells are missing values
+        frame = pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str))
         missing = [column for column in required if column not in frame.columns]
         if missing:
             raise SystemExit(f"--data {folder}: {name} has no column(s) {', '.join(missing)}")
@@ -209,8 +214,9 @@ def read_folder(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
     interactions["TIMESTAMP"] = timestamps.astype("int64")
     if "EVENT_TYPE" not in interactions:
         interactions["EVENT_TYPE"] = ""
-    values = interactions.get("EVENT_VALUE", pd.Series("", index=interactions.index))
-    interactions["EVENT_VALUE"] = pd.to_numeric(values.replace("", None), errors="coerce")
+    interactions["EVENT_TYPE"] = interactions["EVENT_TYPE"].fillna("")
+    values = interactions.get("EVENT_VALUE", pd.Series(np.nan, index=interactions.index))
+    interactions["EVENT_VALUE"] = pd.to_numeric(values, errors="coerce")
     items = read("items.csv", ("ITEM_ID",), True)
     users = read("users.csv", ("USER_ID",), True)
     if "CREATION_TIMESTAMP" in items:
