@@ -112,6 +112,15 @@ def test_without_a_context_length_the_context_that_forecasts_validation_better_i
     assert tried[str(model.context_length)] == model.summary["validation_wql"]
 
 
+def test_series_too_short_to_validate_train_one_context_only() -> None:
+    """With nothing held out the contexts cannot be compared, so the second is not trained."""
+    history, _ = _seasonal(n=8, length=2 * HORIZON)  # none longer than two horizons
+    lines: list[str] = []
+    model = DeepARPlus({**TINY, "epochs": "1"}).fit(_series(history), HORIZON, log=lines.append)
+    assert model.context_length == 4 * HORIZON and "contexts_tried" not in model.summary
+    assert sum("epoch 1/1" in line for line in lines) == 1
+
+
 def test_the_contexts_tried_are_four_horizons_then_one_unless_one_is_given() -> None:
     assert context_candidates(12) == (48, 12)
     assert context_candidates(200) == (500, 200)  # at most 500 points

@@ -309,6 +309,9 @@ class DeepARPlus:
         self._fit_context(data, horizon, contexts[0], seed, deadline, log)
         first_seconds = time.monotonic() - began
         for context in contexts[1:]:
+            if self._validation_wql is None:
+                log("DeepAR+: no series is long enough to compare contexts on; keeping the first")
+                break
             if deadline is not None and deadline - time.monotonic() < first_seconds:
                 log(f"DeepAR+: the time budget leaves no room to try a context of {context}")
                 break
@@ -319,17 +322,16 @@ class DeepARPlus:
         return self
 
     def _keep_better(self, trial: DeepARPlus, log: Callable[[str], None]) -> None:
-        """Adopt ``trial``'s fitted network and context when its validation wQL is lower
-        by :data:`SWITCH_MARGIN`; either way the summary records every context tried and
-        its score."""
+        """Become ``trial`` (same hyperparameters, another context) when its validation wQL
+        is lower by :data:`SWITCH_MARGIN`; either way the summary records every context
+        tried and its score."""
         tried = {
             **self.summary.get("contexts_tried", {str(self.context_length): self._validation_wql}),
             str(trial.context_length): trial._validation_wql,
         }
         mine, theirs = self._validation_wql, trial._validation_wql
         if mine is not None and theirs is not None and theirs < (1.0 - SWITCH_MARGIN) * mine:
-            for name in (*self._STATE, "_nets", "_net", "_device", "_autocast", "_validation_wql"):
-                setattr(self, name, getattr(trial, name))
+            self.__dict__.update(trial.__dict__)
         log(f"DeepAR+: validation wQL by context {tried}; keeping context {self.context_length}")
         self.summary = {**self.summary, "contexts_tried": tried}
 
