@@ -28,6 +28,7 @@ def _load(name: str):
 
 
 bench = _load("benchmark_ml100k")
+bench_data = sys.modules["personalize_bench_data"]  # imported by the benchmark
 
 CATALOG = ["a", "b", "c", "d", "e"]
 
@@ -142,13 +143,13 @@ def test_bad_data_folders_stop_before_any_model_runs(
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     with pytest.raises(SystemExit, match=message):
-        bench.read_folder(tmp_path)
+        bench_data.read_folder(tmp_path)
 
 
 def test_a_data_folder_keeps_ids_as_text_and_numbers_as_numbers(tmp_path: Path) -> None:
     (tmp_path / "interactions.csv").write_text("USER_ID,ITEM_ID,TIMESTAMP\n007,01,5\n")
     (tmp_path / "items.csv").write_text("ITEM_ID,YEAR,GENRES\n01,1995,Drama|War\n02,,\n")
-    interactions, items, users = bench.read_folder(tmp_path)
+    interactions, items, users = bench_data.read_folder(tmp_path)
     assert interactions.loc[0, ["USER_ID", "ITEM_ID", "EVENT_TYPE"]].tolist() == ["007", "01", ""]
     assert interactions["TIMESTAMP"].dtype == "int64"
     assert items["ITEM_ID"].tolist() == ["01", "02"]
