@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from augury_training.forecasting.deep import cnnqr
 from augury_training.forecasting.deep.cnnqr import (
     CNNQR,
     QUANTILE_GRID,
@@ -26,6 +27,7 @@ from augury_training.forecasting.deep.cnnqr import (
     parse_hyperparameters,
 )
 from augury_training.forecasting.deep.common import load_model, save_model
+from augury_training.forecasting.deep.context_choice import SWITCH_MARGIN
 from augury_training.forecasting.deep.windows import SeriesSet
 from augury_training.forecasting.metrics import average_weighted_quantile_loss
 from tests.unit.deep_series import HORIZON, monthly, one_thread, quiet, seasonal
@@ -320,7 +322,7 @@ def test_members_read_spread_contexts_and_their_grids_are_averaged() -> None:
     assert (
         model.summary["stopped_by_time_budget"] is False and len(model.summary["best_epochs"]) == 3
     )
-    assert [line for line in lines if "model" in line and "context" in line][:3] == [
+    assert [line for line in lines if line.startswith("CNN-QR model")][:3] == [
         f"CNN-QR model {k} of 3: context {c}" for k, c in ((1, 24), (2, 18), (3, 12))
     ]
     together = model.predict(_series(history), LEVELS)
@@ -333,6 +335,59 @@ def test_members_read_spread_contexts_and_their_grids_are_averaged() -> None:
         together.quantiles[0.5], np.mean([a.quantiles[0.5] for a in alone], axis=0), rtol=1e-5
     )
     assert not np.allclose(alone[0].quantiles[0.5], alone[2].quantiles[0.5])
+
+
+def test_without_a_context_length_the_first_network_chooses_between_two(seasonal_fit) -> None:
+    """Four horizons of context or one: the first network is trained with each, and one
+    horizon is kept only when its wQL on the held-out horizons, in the data's units, is
+    lower by the margin. The score kept is the wQL of forecasting those horizons."""
+    model, history, _ = seasonal_fit
+    tried = model.summary["contexts_tried"]
+    assert set(tried) == {str(4 * HORIZON), str(HORIZON)}
+    assert all(score is not None and score > 0 for score in tried.values())
+    short_wins = tried[str(HORIZON)] < (1 - SWITCH_MARGIN) * tried[str(4 * HORIZON)]
+    assert model.context_length == (HORIZON if short_wins else 4 * HORIZON)
+    assert model.summary["context_length"] == model.context_length
+    assert [member.context for member in model._members] == [model.context_length]
+    # all 30 series lend their last horizon to validation, and the kept network alone
+    # forecasts them (TINY trains one), so its score is that forecast's wQL
+    before, held_out = history[:, :-HORIZON], history[:, -HORIZON:]
+    levels = [q for q in QUANTILE_GRID if 0.1 <= q <= 0.9]
+    forecast = model.predict(_series(before), levels)
+    expected = average_weighted_quantile_loss(held_out, forecast.quantiles)
+    assert model.summary["validation_wql"] == pytest.approx(expected, rel=0.01)
+    assert tried[str(model.context_length)] == model.summary["validation_wql"]
+
+
+@pytest.mark.parametrize("short_wins", [False, True])
+def test_the_context_chosen_sets_every_network_and_the_default_trains_as_alone(
+    monkeypatch: pytest.MonkeyPatch, short_wins: bool
+) -> None:
+    """Whichever context wins reads for all the averaged networks; when the default is
+    kept, trying the other did not disturb its networks' random streams."""
+    monkeypatch.setattr(cnnqr, "prefers_short", lambda default, short: short_wins)
+    history, _ = _seasonal(n=12, length=60)
+    settings = {**TINY, "epochs": "3", "num_averaged_models": "2"}
+    chosen = _fit(_series(history), **settings)
+    assert set(chosen.summary["contexts_tried"]) == {str(4 * HORIZON), str(HORIZON)}
+    kept = HORIZON if short_wins else 4 * HORIZON
+    assert [member.context for member in chosen._members] == list(member_contexts(kept, 2))
+    assert chosen.summary["models"] == 2
+    if not short_wins:
+        alone = _fit(_series(history), **settings, context_length=str(4 * HORIZON))
+        assert "contexts_tried" not in alone.summary
+        np.testing.assert_array_equal(
+            chosen.predict(_series(history)).mean, alone.predict(_series(history)).mean
+        )
+
+
+def test_series_too_short_to_validate_train_one_context_only() -> None:
+    history, _ = _seasonal(n=8, length=2 * HORIZON)  # none can spare a horizon
+    lines: list[str] = []
+    model = CNNQR({**TINY, "epochs": "1"}).fit(_series(history), HORIZON, log=lines.append)
+    assert "contexts_tried" not in model.summary and model.summary["validation_wql"] is None
+    assert model.context_length == 2 * HORIZON  # four horizons, at most the longest series
+    assert sum("epoch 1/1" in line for line in lines) == 1
 
 
 def test_related_data_shapes_are_checked() -> None:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from augury_training.forecasting.deep.context_choice import SWITCH_MARGIN
 from augury_training.forecasting.deep.deepar import (
-    SWITCH_MARGIN,
     VALIDATION_LEVELS,
     DeepARPlus,
     HyperparameterError,

@@ -63,7 +63,9 @@ at once. Why it is built this way:
 
 Amazon's hyperparameter names are accepted (strings, as in TrainingParameters):
 ``context_length`` (default: four horizons, at most the longest history and
-500), ``use_related_data``, ``use_item_metadata`` (ALL or NONE) and ``epochs``.
+500, or one horizon where the first network forecasts the validation horizons
+clearly better with it: :mod:`.context_choice`), ``use_related_data``,
+``use_item_metadata`` (ALL or NONE) and ``epochs``.
 Augury adds ``learning_rate``, ``mini_batch_size``, ``early_stopping_patience``,
 ``max_batches_per_epoch``, ``mixed_precision``, ``num_filters`` (convolution
 channels), ``num_layers``, ``kernel_size``, ``decoder_width``, ``dropout_rate`` and
@@ -93,6 +95,12 @@ from augury_training.forecasting.deep.common import (
     train_members,
     train_with_early_stopping,
     validation_split,
+)
+from augury_training.forecasting.deep.context_choice import (
+    DEFAULT_CONTEXT_HORIZONS,
+    context_candidates,
+    pinball_sums,
+    prefers_short,
 )
 from augury_training.forecasting.deep.windows import (
     ContextWindows,
@@ -398,8 +406,9 @@ class CNNQR:
         self.frequency = data.frequency
         self.horizon = horizon
         longest = int(data.lengths.max())
-        default = max(horizon, min(4 * horizon, longest, MAX_CONTEXT))
-        self.context_length = params.context_length or default
+        default = max(horizon, min(DEFAULT_CONTEXT_HORIZONS * horizon, longest, MAX_CONTEXT))
+        self._candidates = context_candidates(default, horizon, params.context_length)
+        self.context_length = self._candidates[0]
         values = np.concatenate([np.asarray(t, dtype=np.float64).ravel() for t in data.targets])
         self.non_negative = bool((values[np.isfinite(values)] >= 0).all())
         related = params.use_related_data
@@ -449,7 +458,13 @@ class CNNQR:
     ) -> None:
         """Train one network per :func:`member_contexts` entry on the same validation
         split; under a time budget, only as many as it trains in full
-        (:func:`.common.train_members`)."""
+        (:func:`.common.train_members`).
+
+        Without a ``context_length`` the first network is trained for each of the
+        candidate contexts (:mod:`.context_choice`) and the better on the held-out
+        horizons sets the context of the others: one extra network, not a second
+        average of them.
+        """
         fallback = self._fallback.scales(codes)
         probe = self._gather(
             prepared, codes, fallback, np.array([0]), np.array([prepared.pad]), self.context_length
@@ -460,29 +475,74 @@ class CNNQR:
         usable, validation = validation_split(
             prepared.lengths, self.horizon, rng, share=VALIDATION_SHARE
         )
-        contexts = member_contexts(self.context_length, self.params.num_averaged_models)
+        members = self.params.num_averaged_models
         log(
-            f"CNN-QR: {prepared.n_series} series, horizon {self.horizon}, contexts "
-            f"{list(contexts)}, {self._n_known} known and {self._n_past} past-only "
-            f"features, {len(validation)} validation series, device {device.type}"
-            + (f" ({self._autocast})" if self._autocast else "")
+            f"CNN-QR: {prepared.n_series} series, horizon {self.horizon}, context "
+            f"{' or '.join(map(str, self._candidates))}, {members} model(s), {self._n_known} "
+            f"known and {self._n_past} past-only features, {len(validation)} validation "
+            f"series, device {device.type}" + (f" ({self._autocast})" if self._autocast else "")
         )
-        self._members = []
+
+        def train_network(
+            context: int, generator: np.random.Generator = rng
+        ) -> tuple[_Member, TrainingOutcome]:
+            member = _Member(context, self._build_net(device, context))
+            outcome = self._train_member(
+                member, prepared, codes, fallback, usable, validation, generator, deadline, log
+            )
+            return member, outcome
+
+        def validation_wql(member: _Member) -> float | None:
+            if not validation.size:
+                return None
+            return round(self._validate(member, prepared, codes, fallback, validation, True), 6)
+
+        began = time.monotonic()
+        if members > 1:
+            log(f"CNN-QR model 1 of {members}: context {self.context_length}")
+        first, outcome = train_network(self.context_length)
+        first_seconds = time.monotonic() - began
+        tried = {str(first.context): validation_wql(first)}
+        for context in self._candidates[1:]:
+            if not validation.size:
+                log("CNN-QR: no series is long enough to compare contexts on; keeping the first")
+                break
+            if deadline is not None and deadline - time.monotonic() < first_seconds:
+                log(f"CNN-QR: the time budget leaves no room to try a context of {context}")
+                break
+            log(f"CNN-QR: trying a context of {context}")
+            # its own random streams, so the default's networks train as they would alone
+            generator = rng.spawn(1)[0]
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(int(generator.integers(2**31)))
+                trial, trial_outcome = train_network(context, generator)
+            tried[str(context)] = validation_wql(trial)
+            if prefers_short(tried[str(first.context)], tried[str(context)]):
+                first, outcome = trial, trial_outcome
+        if len(tried) > 1:
+            log(f"CNN-QR: validation wQL by context {tried}; keeping context {first.context}")
+        self.context_length = first.context
+        contexts = member_contexts(self.context_length, members)
+        self._members = [first]
 
         def train_one(index: int) -> TrainingOutcome:
-            context = contexts[index]
-            if len(contexts) > 1:
-                log(f"CNN-QR model {index + 1} of {len(contexts)}: context {context}")
-            member = _Member(context, self._build_net(device, context))
+            if not index:
+                return outcome
+            log(f"CNN-QR model {index + 1} of {members}: context {contexts[index]}")
+            member, result = train_network(contexts[index])
             self._members.append(member)
-            return self._train_member(
-                member, prepared, codes, fallback, usable, validation, rng, deadline, log
-            )
+            return result
 
         self.summary = {
-            **train_members("CNN-QR", len(contexts), train_one, deadline, log),
+            **train_members(
+                "CNN-QR", members, train_one, deadline, log, first_seconds=first_seconds
+            ),
+            "context_length": self.context_length,
+            "validation_wql": tried[str(self.context_length)],
             "device": device.type,
         }
+        if len(tried) > 1:
+            self.summary["contexts_tried"] = tried
 
     def _train_member(
         self,
@@ -665,19 +725,32 @@ class CNNQR:
         codes: np.ndarray,
         fallback: np.ndarray,
         series: np.ndarray,
+        in_data_units: bool = False,
     ) -> float:
         """``member``'s mean pinball loss over the observed points of the held-out last
-        horizons."""
-        total, weight = 0.0, 0
+        horizons, in scaled units (early stopping); with ``in_data_units``, their mean
+        wQL at the grid's levels from 0.1 to 0.9, pooled in the data's units, which
+        does not depend on the context that set each window's scale."""
+        total, weight = 0.0, 0.0
         starts = prepared.pad + prepared.lengths[series] - self.horizon
+        levels = [i for i, q in enumerate(QUANTILE_GRID) if 0.1 - 1e-9 <= q <= 0.9 + 1e-9]
         for begin in range(0, series.size, PREDICT_CHUNK):
             rows = series[begin : begin + PREDICT_CHUNK]
             chosen = starts[begin : begin + PREDICT_CHUNK]
             windows = self._gather(prepared, codes, fallback, rows, chosen, member.context)
-            points = int(np.isfinite(windows.targets[:, member.context :]).sum())
-            total += float(self._loss(member, windows, None)) * points
+            actual = windows.targets[:, member.context :]
+            if in_data_units:
+                scaled, scale = self._forward(member, windows, None)
+                grid = (scaled * scale[:, None, None]).float().cpu().numpy()
+                loss, points = pinball_sums(
+                    actual, np.moveaxis(grid[..., levels], -1, 0), np.take(QUANTILE_GRID, levels)
+                )
+            else:
+                points = float(np.isfinite(actual).sum())
+                loss = float(self._loss(member, windows, None)) * points
+            total += loss
             weight += points
-        return total / max(weight, 1)
+        return total / max(weight, 1e-12)
 
     # ------------------------------------------------------------- predict
 

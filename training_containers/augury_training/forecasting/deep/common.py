@@ -269,9 +269,12 @@ def train_members(
     train: Callable[[int], TrainingOutcome],
     deadline: float | None,
     log: Callable[[str], None],
+    *,
+    first_seconds: float | None = None,
 ) -> dict[str, object]:
     """Train up to ``count`` averaged networks (``train(i)`` trains the i-th) and return
-    the model summary's training part.
+    the model summary's training part. ``first_seconds`` is how long the first network
+    took when ``train(0)`` only hands back one trained before (a choice between contexts).
 
     Under a time budget the first network gets all of it, and another is trained only
     when the first finished by early stopping and the time left would train it again:
@@ -280,16 +283,16 @@ def train_members(
     the time, 0.0787 for one). A budget that drops a network counts as stopping.
     """
     outcomes: list[TrainingOutcome] = []
-    began, first_seconds = time.monotonic(), 0.0
+    began, measured = time.monotonic(), first_seconds
     for index in range(count):
         if index and deadline is not None:
             first = outcomes[0]
-            if first.stopped_by_time_budget or deadline - time.monotonic() < first_seconds:
+            if first.stopped_by_time_budget or deadline - time.monotonic() < (measured or 0.0):
                 log(f"{name}: the time budget leaves room for {index} of {count} models")
                 break
         outcomes.append(train(index))
-        if not index:
-            first_seconds = time.monotonic() - began
+        if measured is None:
+            measured = time.monotonic() - began
     losses = [o.validation_loss for o in outcomes if o.validation_loss is not None]
     summary: dict[str, object] = {
         "epochs": sum(o.epochs for o in outcomes),

@@ -63,6 +63,13 @@ from augury_training.forecasting.deep.common import (
     train_with_early_stopping,
     validation_split,
 )
+from augury_training.forecasting.deep.context_choice import (
+    DEFAULT_CONTEXT_HORIZONS,
+    prefers_short,
+)
+from augury_training.forecasting.deep.context_choice import (
+    context_candidates as shared_candidates,
+)
 from augury_training.forecasting.deep.likelihoods import (
     LIKELIHOODS,
     NEGATIVE_BINOMIAL,
@@ -113,17 +120,6 @@ VALIDATION_SHARE = 0.25
 the others train on their whole history, whose most recent points matter most."""
 LR_DECAY_AFTER = 5
 """Halve the learning rate after this many epochs without a better validation loss."""
-DEFAULT_CONTEXT_HORIZONS = 4
-SHORT_CONTEXT_HORIZONS = 1
-SWITCH_MARGIN = 0.05
-"""The short context replaces the default only when its validation wQL is this much lower.
-
-The held-out series train one horizon shorter than at forecast time, which
-probably flatters short contexts: on M3's and M1's monthly series one horizon validated
-2.6% and 3.0% better and forecast the test horizon 4% and 30% worse. Where it
-validated 6.7% to 45% better (Tourism's and M1's yearly, Tourism's quarterly
-and monthly series) it also forecast better. The margin was set on these ten
-groups (docs/benchmarks/forecast_deep.md)."""
 MAX_CONTEXT = 500
 VALIDATION_SAMPLES = 32
 """Sample paths per held-out series when scoring an epoch's forecasts."""
@@ -188,21 +184,11 @@ def parse_hyperparameters(values: Mapping[str, str]) -> DeepARHyperparameters:
 
 
 def context_candidates(horizon: int, chosen: int | None = None) -> tuple[int, ...]:
-    """The contexts :meth:`DeepARPlus.fit` trains, the one it keeps by default first.
-
-    A ``context_length`` the user (or PerformHPO) set is the only one. Otherwise
-    four horizons, then one: which is better depends on the data and not on
-    anything read off it beforehand. One horizon cut mean wQL by 29% on
-    Tourism's yearly series and 40% on M1's, and raised it by 36% on M3's
-    "other" series and 30% on M1's monthly ones; neither frequency nor length
-    told them apart (docs/benchmarks/forecast_deep.md), so the fit asks the
-    held-out validation horizon, with a margin (:data:`SWITCH_MARGIN`).
-    """
-    if chosen is not None:
-        return (chosen,)
+    """The contexts :meth:`DeepARPlus.fit` trains, the one it keeps by default first:
+    ``chosen`` alone, or four horizons (at most 500 points) then one
+    (:mod:`.context_choice` says why)."""
     default = min(DEFAULT_CONTEXT_HORIZONS * horizon, MAX_CONTEXT)
-    short = min(SHORT_CONTEXT_HORIZONS * horizon, MAX_CONTEXT)
-    return (default,) if short == default else (default, short)
+    return shared_candidates(default, horizon, chosen)
 
 
 # ---------------------------------------------------------------------- network
@@ -292,7 +278,7 @@ class DeepARPlus:
         Without a ``context_length`` hyperparameter it fits each of
         :func:`context_candidates` and keeps the one whose forecasts of the held-out
         horizons score the lower wQL (the first unless another is lower by
-        :data:`SWITCH_MARGIN`); under a time budget the next context is tried only
+        :data:`.context_choice.SWITCH_MARGIN`); under a time budget the next context is tried only
         when the time left would fit the first again.
 
         Raises ``ValueError`` for data that cannot train (no history anywhere,
@@ -323,14 +309,13 @@ class DeepARPlus:
 
     def _keep_better(self, trial: DeepARPlus, log: Callable[[str], None]) -> None:
         """Become ``trial`` (same hyperparameters, another context) when its validation wQL
-        is lower by :data:`SWITCH_MARGIN`; either way the summary records every context
-        tried and its score."""
+        is lower by :data:`.context_choice.SWITCH_MARGIN`; either way the summary records
+        every context tried and its score."""
         tried = {
             **self.summary.get("contexts_tried", {str(self.context_length): self._validation_wql}),
             str(trial.context_length): trial._validation_wql,
         }
-        mine, theirs = self._validation_wql, trial._validation_wql
-        if mine is not None and theirs is not None and theirs < (1.0 - SWITCH_MARGIN) * mine:
+        if prefers_short(self._validation_wql, trial._validation_wql):
             self.__dict__.update(trial.__dict__)
         log(f"DeepAR+: validation wQL by context {tried}; keeping context {self.context_length}")
         self.summary = {**self.summary, "contexts_tried": tried}
