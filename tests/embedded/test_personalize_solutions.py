@@ -76,8 +76,9 @@ def test_recipes_are_amazons_with_their_algorithms_and_transformations(personali
     ]
     similar = personalize.describe_recipe(recipeArn=RECIPE + "aws-similar-items")["recipe"]
     blend = personalize.describe_algorithm(algorithmArn=similar["algorithmArn"])["algorithm"]
-    # what the container really uses, so the defaults a user reads are the ones trained with
+    # the container's first blend (it validates others unless the solution sets one)
     assert blend["defaultHyperParameters"]["item_metadata_weight"] == "0.02"
+    assert "held-out" in similar["description"]
     deep = personalize.describe_algorithm(
         algorithmArn=personalize.describe_recipe(recipeArn=RECIPE + "aws-user-personalization")[
             "recipe"

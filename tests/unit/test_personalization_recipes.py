@@ -9,7 +9,7 @@ import pytest
 from augury_training.event_rule import EventParameter, EventRule
 from augury_training.personalization import hpo, minimum_data
 from augury_training.personalization.catalog import build_training_set
-from augury_training.personalization.cooccurrence import fit_similar_items, fit_sims
+from augury_training.personalization.cooccurrence import fit_sims
 from augury_training.personalization.data import (
     DataError,
     event_rule,
@@ -19,6 +19,7 @@ from augury_training.personalization.data import (
 from augury_training.personalization.features import FeatureSpace
 from augury_training.personalization.popularity import fit_popularity, fit_trending
 from augury_training.personalization.recipes import ConfigError, RecipeContext, write_model
+from augury_training.personalization.similar_items import fit_similar_items
 from augury_training.personalize_contract import SolutionJobConfig
 from augury_training.recommender_artifacts import load_recommender
 

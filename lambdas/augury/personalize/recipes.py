@@ -299,12 +299,15 @@ _RECIPES = (
         recipe_type=RELATED_ITEMS,
         description=(
             "Similar items from co-occurrence and item metadata together, so items with few "
-            "or no interactions still get similar items."
+            "or no interactions still get similar items. Unless the solution sets the blend, "
+            "training chooses it on each user's held-out latest item."
         ),
         algorithm="aws-similar-items",
         # Amazon's Similar-Items trains embeddings (item_id_hidden_dim,
         # item_metadata_hidden_dim); Augury's blends co-occurrence with metadata
-        # similarity, so it takes the knobs of that blend instead.
+        # similarity, so it takes the knobs of that blend instead. The defaults
+        # shown are the first blend tried; with none of the three set, the
+        # container picks the best of its grid (similar_items.BLEND_GRID).
         hyperparameters=(
             HyperParameter("item_metadata_weight", CONTINUOUS, "0.02", 0.0, 1.0, tunable=True),
             HyperParameter("item_metadata_shrinkage", CONTINUOUS, "5", 0.0, 1000.0, tunable=True),

@@ -1,4 +1,5 @@
-"""aws-sims and aws-similar-items: the nearest items of every item, from who used what.
+"""aws-sims, and what aws-similar-items builds on: the nearest items of every item, from
+who used what.
 
 SIMS counts, for each pair of items, the users who interacted with both
 (each user's cell carrying the eventsConfig weight of their strongest event
@@ -12,15 +13,8 @@ co-occurrence (popular items win), d = 0.5 is the cosine, d = 1 favours items
 seen almost only with ``i``. Users with implausibly long or short histories
 (Amazon's ``min/max_user_history_length_percentile``) are left out first.
 
-Similar-Items blends that cosine with the cosine of the items' metadata
-features. How much metadata counts depends on how much an item was used:
-``w + (1 - w) * s / (s + n(i))`` (``item_metadata_weight`` w, shrinkage s), so
-an item with no interactions (cold) has neighbours by metadata alone, and a
-well-used one mostly by behaviour. The defaults (w = 0.02, s = 5, and at least
-one co-interaction) were chosen on MovieLens 100K under Amazon's split with
-seeds 1 and 2 (the benchmark reports seed 42), answering from the user's last
-item: NDCG@10 0.1108 / 0.1381 at w = 0.02 against 0.1071 / 0.1336 at 0.05 and
-item-kNN's 0.1100 / 0.1333; more metadata weight lowered it further.
+Similar-Items (:mod:`.similar_items`) blends that cosine with the cosine of
+the items' metadata features.
 
 The work is done in blocks of item rows, so memory stays bounded by the block
 size times the catalog, and only the best ``max_neighbours`` per item are kept.
@@ -34,7 +28,6 @@ import numpy as np
 from scipy import sparse
 
 from augury_training.personalization.catalog import TrainingSet
-from augury_training.personalization.features import unit_rows
 from augury_training.personalization.recipes import (
     Artifacts,
     RecipeContext,
@@ -54,42 +47,12 @@ def fit_sims(
 ) -> Artifacts:
     discount = float_param(hyperparameters, "popularity_discount_factor", 0.5, 0.0, 1.0)
     min_count = int_param(hyperparameters, "min_cointeraction_count", 3, 0, 1_000_000)
-    k = _neighbour_count(hyperparameters, data.n_items)
-    matrix = _user_matrix(data, context)
+    k = neighbour_count(hyperparameters, data.n_items)
+    matrix = user_matrix(data, context)
     neighbours, scores = neighbour_lists(matrix, discount, min_count, k)
     context.log(
         f"sims: {data.n_items} items, {int((neighbours >= 0).sum())} neighbour links "
         f"(discount {discount}, min co-interactions {min_count})"
-    )
-    return Artifacts(
-        kind="neighbours",
-        arrays={"neighbour_items": neighbours, "neighbour_scores": scores},
-        manifest={"max_neighbours": k},
-    )
-
-
-def fit_similar_items(
-    data: TrainingSet, hyperparameters: Mapping[str, str], context: RecipeContext
-) -> Artifacts:
-    weight = float_param(hyperparameters, "item_metadata_weight", 0.02, 0.0, 1.0)
-    shrinkage = float_param(hyperparameters, "item_metadata_shrinkage", 5.0, 0.0, 1e9)
-    min_count = int_param(hyperparameters, "min_cointeraction_count", 1, 0, 1_000_000)
-    k = _neighbour_count(hyperparameters, data.n_items)
-    matrix = _user_matrix(data, context)
-    features = None
-    if data.item_features is not None and data.item_features.shape[1]:
-        features = unit_rows(data.item_features.astype(np.float32))
-    users_per_item = np.diff(matrix.tocsc().indptr).astype(np.float64)
-    metadata_share = weight + (1.0 - weight) * shrinkage / (shrinkage + users_per_item)
-    if features is None:
-        metadata_share = np.zeros(data.n_items)
-    neighbours, scores = neighbour_lists(
-        matrix, 0.5, min_count, k, features=features, metadata_share=metadata_share
-    )
-    described = f"with {features.shape[1]} features" if features is not None else "absent"
-    context.log(
-        f"similar-items: {data.n_items} items, metadata {described}, "
-        f"{int((neighbours >= 0).sum())} neighbour links"
     )
     return Artifacts(
         kind="neighbours",
@@ -106,16 +69,19 @@ def neighbour_lists(
     *,
     features: np.ndarray | None = None,
     metadata_share: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's best ``k`` neighbours (-1 pads) and their scores, best first.
+    """Each item's best ``k`` neighbours (-1 pads) and their scores, best first; with
+    ``rows``, only those items' (in that order), which is all a validation needs.
 
     ``matrix`` is users x items (weights). With ``features`` (unit rows), row i's
     score is ``(1 - share[i]) * behaviour + share[i] * max(metadata cosine, 0)``.
     """
     n_items = matrix.shape[1]
-    neighbours = np.full((n_items, k), -1, dtype=np.int32)
-    scores = np.zeros((n_items, k), dtype=np.float32)
-    if n_items == 0 or k == 0:
+    wanted = np.arange(n_items) if rows is None else np.asarray(rows, dtype=np.int64)
+    neighbours = np.full((wanted.size, k), -1, dtype=np.int32)
+    scores = np.zeros((wanted.size, k), dtype=np.float32)
+    if n_items == 0 or k == 0 or wanted.size == 0:
         return neighbours, scores
     binary = matrix.copy()
     binary.data = np.ones_like(binary.data)
@@ -126,24 +92,24 @@ def neighbour_lists(
     discount_of = np.power(np.maximum(totals, 1e-12), discount)
     discount_of[totals == 0] = 1.0
     block = max(1, BLOCK_CELLS // n_items)
-    for start in range(0, n_items, block):
-        stop = min(n_items, start + block)
-        rows = np.arange(start, stop)
-        behaviour = (by_item[start:stop] @ matrix).toarray().astype(np.float64)
+    for start in range(0, wanted.size, block):
+        stop = min(wanted.size, start + block)
+        items = wanted[start:stop]
+        behaviour = (by_item[items] @ matrix).toarray().astype(np.float64)
         counts = (
             behaviour
             if weighted_same
-            else (binary_by_item[start:stop] @ binary).toarray().astype(np.float64)
+            else (binary_by_item[items] @ binary).toarray().astype(np.float64)
         )
         behaviour[counts < max(min_count, 1)] = 0.0
-        behaviour /= discount_of[rows, None] * discount_of[None, :]
+        behaviour /= discount_of[items, None] * discount_of[None, :]
         if features is not None and metadata_share is not None:
-            share = metadata_share[rows, None]
-            similarity = np.maximum(features[start:stop] @ features.T, 0.0)
+            share = metadata_share[items, None]
+            similarity = np.maximum(features[items] @ features.T, 0.0)
             combined = (1.0 - share) * behaviour + share * similarity
         else:
             combined = behaviour
-        combined[np.arange(stop - start), rows] = 0.0  # never your own neighbour
+        combined[np.arange(stop - start), items] = 0.0  # never your own neighbour
         _keep_best(combined, k, neighbours[start:stop], scores[start:stop])
     return neighbours, scores
 
@@ -165,13 +131,13 @@ def _keep_best(block: np.ndarray, k: int, out_items: np.ndarray, out_scores: np.
     out_scores[:, :take] = np.where(positive, values, 0.0)
 
 
-def _neighbour_count(hyperparameters: Mapping[str, str], n_items: int) -> int:
+def neighbour_count(hyperparameters: Mapping[str, str], n_items: int) -> int:
     wanted = int_param(hyperparameters, "max_neighbours", DEFAULT_NEIGHBOURS, 1, 1000)
     cap = max(10, MAX_STORED_CELLS // max(n_items, 1))
     return max(0, min(wanted, cap, n_items - 1))
 
 
-def _user_matrix(data: TrainingSet, context: RecipeContext) -> sparse.csr_matrix:
+def user_matrix(data: TrainingSet, context: RecipeContext) -> sparse.csr_matrix:
     """Users x items, without users whose history length is an outlier."""
     matrix = data.user_item_matrix()
     lengths = np.bincount(data.users, minlength=data.n_users)

@@ -81,7 +81,7 @@ def fit(
 
         return fit_sims(data, hyperparameters, context)
     if recipe == "aws-similar-items":
-        from augury_training.personalization.cooccurrence import fit_similar_items
+        from augury_training.personalization.similar_items import fit_similar_items
 
         return fit_similar_items(data, hyperparameters, context)
     from augury_training.personalization.deep import fit_sequence
