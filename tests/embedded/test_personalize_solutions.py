@@ -171,6 +171,30 @@ def test_create_solution_checks_the_configuration_against_the_recipe(personalize
     assert [(s["solutionArn"], s["recipeArn"]) for s in listed] == [(arn, RECIPE + "aws-sims")]
 
 
+def test_hpo_without_ranges_searches_the_recipes_tunable_defaults(personalize, server):
+    """As Amazon does: performHPO with no ranges tunes every tunable hyperparameter the
+    solution did not fix, over DescribeAlgorithm's default ranges."""
+    group = make_group(personalize, server, "shop", interactions(per_user=80))["group"]
+    _, version = train(
+        personalize,
+        group,
+        name="sims-hpo",
+        recipe="aws-sims",
+        performHPO=True,
+        solutionConfig={"algorithmHyperParameters": {"min_cointeraction_count": "2"}},
+    )
+    body = personalize.describe_solution_version(solutionVersionArn=version)["solutionVersion"]
+    assert "hpoConfig" not in body["solutionConfig"]  # what the user sent, as given
+    searched = model_file(server, version, "job.json")["config"]["hpo_config"]
+    assert searched["algorithmHyperParameterRanges"] == {
+        "integerHyperParameterRanges": [],  # min_cointeraction_count is fixed; max_neighbours
+        "continuousHyperParameterRanges": [  # is not tunable
+            {"name": "popularity_discount_factor", "minValue": 0.0, "maxValue": 1.0}
+        ],
+        "categoricalHyperParameterRanges": [],
+    }
+
+
 def test_a_version_trains_with_hpo_and_reports_the_containers_metrics(personalize, server):
     rows = interactions(per_user=80)  # 1200 of the 2400 are clicks
     group = make_group(personalize, server, "shop", rows, items=item_rows())["group"]

@@ -146,6 +146,41 @@ class Recipe:
     def tunable(self) -> tuple[HyperParameter, ...]:
         return tuple(p for p in self.hyperparameters if p.tunable)
 
+    def ranges(
+        self, *, tunable_only: bool = False, leave_out: frozenset[str] = frozenset()
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The hyperparameters as a ``HyperParameterRanges`` object: every one with its
+        ``isTunable`` (DescribeAlgorithm's defaultHyperParameterRanges), or only the
+        tunable ones not in ``leave_out`` (what performHPO searches by default)."""
+        ranges: dict[str, list[dict[str, Any]]] = {
+            "integerHyperParameterRanges": [],
+            "continuousHyperParameterRanges": [],
+            "categoricalHyperParameterRanges": [],
+        }
+        for parameter in self.hyperparameters:
+            if parameter.name in leave_out or (tunable_only and not parameter.tunable):
+                continue
+            entry: dict[str, Any] = {"name": parameter.name}
+            if not tunable_only:
+                entry["isTunable"] = parameter.tunable
+            if parameter.kind == CATEGORICAL:
+                entry["values"] = list(parameter.values)
+            else:
+                entry["minValue"], entry["maxValue"] = parameter.minimum, parameter.maximum
+            ranges[f"{parameter.kind}HyperParameterRanges"].append(entry)
+        return ranges
+
+    def hpo_config(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """The solution's hpoConfig with the recipe's default ranges where it gives none,
+        as Amazon searches them: every tunable hyperparameter the solution did not fix
+        in ``algorithmHyperParameters``."""
+        hpo = dict(config.get("hpoConfig") or {})
+        given = hpo.get("algorithmHyperParameterRanges") or {}
+        if not any(given.get(kind) for kind in given):
+            fixed = frozenset((config.get("algorithmHyperParameters") or {}).keys())
+            hpo["algorithmHyperParameterRanges"] = self.ranges(tunable_only=True, leave_out=fixed)
+        return hpo
+
 
 def _percentile(name: str, default: str) -> HyperParameter:
     return HyperParameter(name, CONTINUOUS, default, 0.0, 1.0)
@@ -409,22 +444,7 @@ def describe_algorithm(runtime: Runtime, request: dict[str, Any]) -> dict[str, A
     recipe = ALGORITHMS.get(arn)
     if recipe is None:
         raise ResourceNotFound(f"Algorithm {arn} does not exist")
-    ranges: dict[str, list[dict[str, Any]]] = {
-        "integerHyperParameterRanges": [],
-        "continuousHyperParameterRanges": [],
-        "categoricalHyperParameterRanges": [],
-    }
-    for parameter in recipe.hyperparameters:
-        entry: dict[str, Any] = {"name": parameter.name, "isTunable": parameter.tunable}
-        if parameter.kind == CATEGORICAL:
-            ranges["categoricalHyperParameterRanges"].append(
-                {**entry, "values": list(parameter.values)}
-            )
-        else:
-            key = f"{parameter.kind}HyperParameterRanges"
-            ranges[key].append(
-                {**entry, "minValue": parameter.minimum, "maxValue": parameter.maximum}
-            )
+    ranges = recipe.ranges()
     return {
         "algorithm": {
             "name": recipe.algorithm,

@@ -130,7 +130,11 @@ def _prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
         recipe=recipe_name(attributes["recipeArn"]),
         training_mode=str(attributes.get("trainingMode") or "FULL"),
         perform_hpo=bool(attributes.get("performHPO")),
-        hpo_config=config.get("hpoConfig"),
+        hpo_config=(
+            recipe_for_arn(attributes["recipeArn"]).hpo_config(config)
+            if attributes.get("performHPO")
+            else None
+        ),
         algorithm_hyperparameters=dict(config.get("algorithmHyperParameters") or {}),
         feature_transformation_parameters=dict(config.get("featureTransformationParameters") or {}),
         event_type=attributes.get("eventType"),
