@@ -51,7 +51,10 @@ Usage (from the repository root)::
 
 ``--data`` runs the same benchmark on other data: a folder of Personalize
 dataset CSVs with a header (``personalize_bench_data`` reads it and draws the
-split).
+split). The peers' settings are always tuned on a validation split of the
+training users; ``--perform-hpo`` gives the recipes the same chance, training
+them with performHPO over their default ranges (the search counts in their
+training time).
 """
 
 from __future__ import annotations
@@ -331,12 +334,19 @@ def write_channels(bench: Bench, folder: Path) -> dict[str, Path]:
 
 
 def train_recipe(
-    bench: Bench, recipe: str, seed: int, hyperparameters: Mapping[str, str], work: Path
+    bench: Bench,
+    recipe: str,
+    seed: int,
+    hyperparameters: Mapping[str, str],
+    work: Path,
+    perform_hpo: bool = False,
 ) -> tuple[Path, float]:
-    """Run the container through the embedded trainer; the unpacked model folder and its time."""
+    """Run the container through the embedded trainer; the unpacked model folder and its time
+    (with ``perform_hpo``, the search over the recipe's default ranges included)."""
     from augury.bootstrap import DEFAULT_CONTAINERS
     from augury.local.file_blobs import FileBlobStore
     from augury.local.process_trainer import ProcessTrainer
+    from augury.personalize.recipes import RECIPES
     from augury.ports import TRAINING_COMPLETED, TrainingJobSpec
     from augury_training.personalize_contract import CONFIG_HYPERPARAMETER, SolutionJobConfig
 
@@ -347,11 +357,14 @@ def train_recipe(
         for path in folder.iterdir():
             blobs.upload_file(path, f"data/{name}/{path.name}")
         prefixes[name] = f"data/{name}"
+    solution = {"algorithmHyperParameters": dict(hyperparameters)}
     config = SolutionJobConfig(
         recipe=recipe,
         algorithm_hyperparameters=dict(hyperparameters),
         seed=seed,
         evaluate=False,
+        perform_hpo=perform_hpo,
+        hpo_config=RECIPES[recipe].hpo_config(solution) if perform_hpo else None,
     )
     trainer = ProcessTrainer(blobs, work / "jobs", DEFAULT_CONTAINERS)
     name = f"bench-{recipe}"
@@ -418,7 +431,13 @@ class Result:
     params: str = ""
 
 
-def run_model(name: str, seed: int, source: Source, hyperparameters: Mapping[str, str]) -> Result:
+def run_model(
+    name: str,
+    seed: int,
+    source: Source,
+    hyperparameters: Mapping[str, str],
+    perform_hpo: bool = False,
+) -> Result:
     """One model from data to metrics (runs in its own process)."""
     kind = "Augury" if name in AUGURY else "peer"
     result = Result(name, kind)
@@ -434,10 +453,14 @@ def run_model(name: str, seed: int, source: Source, hyperparameters: Mapping[str
             else:
                 with tempfile.TemporaryDirectory(prefix="augury-bench-") as work:
                     model_dir, result.train_seconds = train_recipe(
-                        bench, name, seed, hyperparameters, Path(work)
+                        bench, name, seed, hyperparameters, Path(work), perform_hpo
                     )
                     score = recipe_scorer(model_dir, bench.catalog, bench.event_type)
-                    result.params = ", ".join(f"{k}={v}" for k, v in hyperparameters.items())
+                    given = [f"{k}={v}" for k, v in hyperparameters.items()]
+                    tuned = model_dir / "tuned_hpo_params.json"
+                    if tuned.exists():
+                        given.append(f"performHPO: {json.loads(tuned.read_text())}")
+                    result.params = ", ".join(given)
             started = time.perf_counter()
             result.metrics = evaluate_scores(bench.split, bench.catalog, score)
             result.score_seconds = time.perf_counter() - started
@@ -450,12 +473,16 @@ def run_model(name: str, seed: int, source: Source, hyperparameters: Mapping[str
 
 
 def run_isolated(
-    name: str, seed: int, source: Source, hyperparameters: Mapping[str, str]
+    name: str,
+    seed: int,
+    source: Source,
+    hyperparameters: Mapping[str, str],
+    perform_hpo: bool = False,
 ) -> Result:
     context = multiprocessing.get_context("spawn")
     pool = context.Pool(1)
     try:
-        return pool.apply(run_model, (name, seed, source, dict(hyperparameters)))
+        return pool.apply(run_model, (name, seed, source, dict(hyperparameters), perform_hpo))
     finally:
         pool.close()
         pool.join()
@@ -573,6 +600,8 @@ RERUN = [
     "python scripts/benchmark_ml100k.py --report-only --results rows.json",
     "# other data: a folder with interactions.csv (and items.csv, users.csv)",
     "python scripts/benchmark_ml100k.py --data my_data/ --output my_data.md",
+    "# the recipes tuned by performHPO, as the peers are tuned",
+    "python scripts/benchmark_ml100k.py --only aws-user-personalization,ease --perform-hpo",
     "```",
     "",
     "The first run downloads the recbole wheel (about 2 MB) into `~/.cache/augury` "
@@ -655,6 +684,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help='JSON: recipe -> its algorithm hyperparameters, e.g. {"aws-sims": {"k": "50"}}',
     )
     parser.add_argument(
+        "--perform-hpo",
+        action="store_true",
+        help="train the Augury recipes with performHPO over their default ranges, as the "
+        "peers are tuned on a validation split (their training time includes the search)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help="write the report here (default: docs/benchmarks/ml100k.md when running all)",
@@ -693,6 +728,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from augury.personalize.recipes import RECIPES
+
     args = parse_args(argv)
     source = Source(args.cache, args.data)
     bench = load_bench(args.seed, source)  # fetch the wheel once, before the workers
@@ -708,7 +745,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"running {name} ...", flush=True)
         hyperparameters = {str(k): str(v) for k, v in args.hyperparameters.get(name, {}).items()}
         runner = run_model if args.in_process else run_isolated
-        result = runner(name, args.seed, source, hyperparameters)
+        hpo = args.perform_hpo and name in AUGURY and bool(RECIPES[name].tunable)
+        result = runner(name, args.seed, source, hyperparameters, hpo)
         print(
             f"  {result.status}  NDCG@10 {_number(result.metrics.get(TUNING_METRIC))}  "
             f"train {_number(result.train_seconds, 1)} s  peak {_number(result.peak_mib, 0)} MiB",

@@ -129,6 +129,21 @@ def test_other_data_runs_the_same_benchmark_from_a_folder_of_csvs(tmp_path: Path
         bench.merge_results(results, 42, [], [], bench.ML100K)
 
 
+def test_perform_hpo_tunes_the_recipes_and_says_what_it_chose(tmp_path: Path) -> None:
+    """``--perform-hpo`` trains a recipe with performHPO over its default ranges, as the
+    peers are tuned on a validation split; the row names the values chosen."""
+    data = tmp_path / "shop"
+    _write_data(data)
+    output = tmp_path / "report.md"
+    argv = ["--data", str(data), "--in-process", "--output", str(output), "--perform-hpo"]
+    assert bench.main([*argv, "--only", "aws-sims,most-popular"]) == 0
+    lines = output.read_text().splitlines()
+    rows = {line.split("|")[1].strip(): line for line in lines if "| ok |" in line}
+    assert "performHPO: {'algorithmHyperParameters': {" in rows["aws-sims"]
+    assert "popularity_discount_factor" in rows["aws-sims"]
+    assert "performHPO" not in rows["most-popular"]  # a peer: tuned its own way
+
+
 @pytest.mark.parametrize(
     ("files", "message"),
     [
