@@ -19,15 +19,17 @@ import torch
 from augury_training.forecasting.deep import cnnqr
 from augury_training.forecasting.deep.cnnqr import (
     CNNQR,
-    QUANTILE_GRID,
     HyperparameterError,
-    _interpolate,
-    _quantile_mean,
     member_contexts,
     parse_hyperparameters,
 )
 from augury_training.forecasting.deep.common import load_model, save_model
 from augury_training.forecasting.deep.context_choice import SWITCH_MARGIN
+from augury_training.forecasting.deep.quantile_grid import (
+    QUANTILE_GRID,
+    level_from_grid,
+    mean_from_grid,
+)
 from augury_training.forecasting.deep.windows import SeriesSet
 from augury_training.forecasting.metrics import average_weighted_quantile_loss
 from tests.unit.deep_series import HORIZON, monthly, one_thread, quiet, seasonal
@@ -116,12 +118,12 @@ def test_quantiles_are_ordered_calibrated_and_any_level_is_answered(seasonal_fit
 def test_grid_interpolation_and_mean_follow_the_quantile_function() -> None:
     levels = np.asarray(QUANTILE_GRID)
     uniform = np.broadcast_to(levels * 10.0, (2, 3, levels.size))  # U(0, 10)'s quantiles
-    assert np.allclose(_interpolate(uniform, 0.37, False), 3.7)
-    assert np.allclose(_interpolate(uniform, 0.001, False), 0.01)  # edge slope extrapolated
-    assert np.allclose(_interpolate(uniform, 0.999, False), 9.99)
-    assert np.allclose(_quantile_mean(uniform, False), 5.0)
+    assert np.allclose(level_from_grid(uniform, 0.37, False), 3.7)
+    assert np.allclose(level_from_grid(uniform, 0.001, False), 0.01)  # edge slope extrapolated
+    assert np.allclose(level_from_grid(uniform, 0.999, False), 9.99)
+    assert np.allclose(mean_from_grid(uniform, False), 5.0)
     skewed = np.broadcast_to(-np.log1p(-levels), (1, 1, levels.size))  # Exp(1)'s quantiles
-    assert abs(float(_quantile_mean(skewed, True)[0, 0]) - 1.0) < 0.1
+    assert abs(float(mean_from_grid(skewed, True)[0, 0]) - 1.0) < 0.1
 
 
 def test_cold_start_items_are_forecast_at_their_groups_level() -> None:

@@ -24,7 +24,7 @@ at once. Why it is built this way:
   On M3 monthly this skip is worth about 0.005 of mean wQL.
 * **Quantile regression on a fixed grid.** The network is trained with the
   pinball loss, averaged over observed target points, quantiles and steps,
-  on :data:`QUANTILE_GRID` (0.01 ... 0.99), which covers every ForecastType.
+  on :data:`.quantile_grid.QUANTILE_GRID` (0.01 ... 0.99), which covers every ForecastType.
   Outputs cannot cross: the median is free and the other levels are reached
   by adding (above) or subtracting (below) cumulative softplus increments.
   :meth:`CNNQR.predict` answers any level in (0, 1) by linear interpolation
@@ -102,6 +102,11 @@ from augury_training.forecasting.deep.context_choice import (
     pinball_sums,
     prefers_short,
 )
+from augury_training.forecasting.deep.quantile_grid import (
+    QUANTILE_GRID,
+    level_from_grid,
+    mean_from_grid,
+)
 from augury_training.forecasting.deep.windows import (
     ContextWindows,
     PreparedSet,
@@ -138,8 +143,6 @@ __all__ = [
     "parse_hyperparameters",
 ]
 
-QUANTILE_GRID = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-"""The levels the network is trained on; any other level is interpolated between them."""
 
 ALL, NONE, HISTORICAL, FORWARD_LOOKING = "ALL", "NONE", "HISTORICAL", "FORWARD_LOOKING"
 RELATED_CHOICES = (ALL, NONE, HISTORICAL, FORWARD_LOOKING)
@@ -796,32 +799,6 @@ class CNNQR:
             grid = np.maximum(grid, 0.0)
         grid = np.sort(grid, axis=-1)  # a no-op in exact arithmetic; guards rounding
         return DeepForecast(
-            mean=_quantile_mean(grid, self.non_negative),
-            quantiles={q: _interpolate(grid, q, self.non_negative) for q in levels},
+            mean=mean_from_grid(grid, self.non_negative),
+            quantiles={q: level_from_grid(grid, q, self.non_negative) for q in levels},
         )
-
-
-def _interpolate(grid: np.ndarray, level: float, non_negative: bool) -> np.ndarray:
-    """The ``level`` quantile from the grid outputs ``(..., Q)``: linear between the two
-    grid levels around it, linear by the edge slope outside the grid."""
-    levels = np.asarray(QUANTILE_GRID)
-    i = int(np.clip(np.searchsorted(levels, level, side="right") - 1, 0, len(levels) - 2))
-    weight = (level - levels[i]) / (levels[i + 1] - levels[i])
-    value = grid[..., i] + weight * (grid[..., i + 1] - grid[..., i])
-    return (np.maximum(value, 0.0) if non_negative else value).astype(np.float32)
-
-
-def _quantile_mean(grid: np.ndarray, non_negative: bool) -> np.ndarray:
-    """∫₀¹ Q(u) du for the piecewise-linear quantile function through the grid, extended
-    linearly by the edge slopes to levels 0 and 1 (trapezoid rule, exact for it)."""
-    levels = np.asarray(QUANTILE_GRID)
-    low = grid[..., 0] - levels[0] * (grid[..., 1] - grid[..., 0]) / (levels[1] - levels[0])
-    high_slope = (grid[..., -1] - grid[..., -2]) / (levels[-1] - levels[-2])
-    high = grid[..., -1] + (1.0 - levels[-1]) * high_slope
-    if non_negative:
-        low = np.maximum(low, 0.0)
-    values = np.concatenate([low[..., None], grid, high[..., None]], axis=-1)
-    knots = np.concatenate([[0.0], levels, [1.0]])
-    widths = np.diff(knots)
-    mean = ((values[..., 1:] + values[..., :-1]) / 2 * widths).sum(axis=-1)
-    return mean.astype(np.float32)
