@@ -91,6 +91,7 @@ from augury_training.personalization.evaluation import (  # noqa: E402
     amazon_split,
     evaluate_scores,
 )
+from augury_training.personalization.train import TUNED_HPO_FILE  # noqa: E402
 from augury_training.personalize_contract import (  # noqa: E402
     RECIPE_TYPES,
     RELATED_ITEMS,
@@ -457,7 +458,7 @@ def run_model(
                     )
                     score = recipe_scorer(model_dir, bench.catalog, bench.event_type)
                     given = [f"{k}={v}" for k, v in hyperparameters.items()]
-                    tuned = model_dir / "tuned_hpo_params.json"
+                    tuned = model_dir / TUNED_HPO_FILE
                     if tuned.exists():
                         given.append(f"performHPO: {json.loads(tuned.read_text())}")
                     result.params = ", ".join(given)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from augury_training.forecasting.deep.context_choice import SWITCH_MARGIN
 from augury_training.forecasting.deep.windows import SeriesSet
 
 HORIZON = 12
@@ -39,3 +40,15 @@ def monthly(history: np.ndarray, **extra) -> SeriesSet:
 
 def quiet(_: str) -> None:
     pass
+
+
+def assert_the_margin_chose(model) -> dict[str, float]:
+    """Four horizons of context and one were both tried and scored, and the one kept is
+    one horizon only if it validated better by the margin; returns the scores."""
+    tried = model.summary["contexts_tried"]
+    assert set(tried) == {str(4 * HORIZON), str(HORIZON)}
+    assert all(score is not None and score > 0 for score in tried.values())
+    short_wins = tried[str(HORIZON)] < (1 - SWITCH_MARGIN) * tried[str(4 * HORIZON)]
+    assert model.context_length == (HORIZON if short_wins else 4 * HORIZON)
+    assert model.summary["context_length"] == model.context_length
+    return tried

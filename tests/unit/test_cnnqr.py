@@ -24,7 +24,6 @@ from augury_training.forecasting.deep.cnnqr import (
     parse_hyperparameters,
 )
 from augury_training.forecasting.deep.common import load_model, save_model
-from augury_training.forecasting.deep.context_choice import SWITCH_MARGIN
 from augury_training.forecasting.deep.quantile_grid import (
     QUANTILE_GRID,
     level_from_grid,
@@ -32,7 +31,14 @@ from augury_training.forecasting.deep.quantile_grid import (
 )
 from augury_training.forecasting.deep.windows import SeriesSet
 from augury_training.forecasting.metrics import average_weighted_quantile_loss
-from tests.unit.deep_series import HORIZON, monthly, one_thread, quiet, seasonal
+from tests.unit.deep_series import (
+    HORIZON,
+    assert_the_margin_chose,
+    monthly,
+    one_thread,
+    quiet,
+    seasonal,
+)
 
 TINY = {
     "epochs": "40",
@@ -344,12 +350,7 @@ def test_without_a_context_length_the_first_network_chooses_between_two(seasonal
     horizon is kept only when its wQL on the held-out horizons, in the data's units, is
     lower by the margin. The score kept is the wQL of forecasting those horizons."""
     model, history, _ = seasonal_fit
-    tried = model.summary["contexts_tried"]
-    assert set(tried) == {str(4 * HORIZON), str(HORIZON)}
-    assert all(score is not None and score > 0 for score in tried.values())
-    short_wins = tried[str(HORIZON)] < (1 - SWITCH_MARGIN) * tried[str(4 * HORIZON)]
-    assert model.context_length == (HORIZON if short_wins else 4 * HORIZON)
-    assert model.summary["context_length"] == model.context_length
+    tried = assert_the_margin_chose(model)
     assert [member.context for member in model._members] == [model.context_length]
     # all 30 series lend their last horizon to validation, and the kept network alone
     # forecasts them (TINY trains one), so its score is that forecast's wQL

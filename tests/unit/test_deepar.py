@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from augury_training.forecasting.deep.context_choice import SWITCH_MARGIN
 from augury_training.forecasting.deep.deepar import (
     VALIDATION_LEVELS,
     DeepARPlus,
@@ -26,7 +25,14 @@ from augury_training.forecasting.deep.windows import (
     lags_for_frequency,
 )
 from augury_training.forecasting.metrics import average_weighted_quantile_loss
-from tests.unit.deep_series import HORIZON, monthly, one_thread, quiet, seasonal
+from tests.unit.deep_series import (
+    HORIZON,
+    assert_the_margin_chose,
+    monthly,
+    one_thread,
+    quiet,
+    seasonal,
+)
 
 TINY = {
     "epochs": "20",
@@ -97,12 +103,7 @@ def test_without_a_context_length_the_context_that_forecasts_validation_better_i
     when its wQL on the held-out horizons, in the data's own units (scaled losses depend
     on the context), is lower by the margin."""
     model, history, _ = seasonal_fit
-    tried = model.summary["contexts_tried"]
-    assert set(tried) == {str(4 * HORIZON), str(HORIZON)}
-    assert all(score is not None and score > 0 for score in tried.values())
-    short_wins = tried[str(HORIZON)] < (1 - SWITCH_MARGIN) * tried[str(4 * HORIZON)]
-    assert model.context_length == (HORIZON if short_wins else 4 * HORIZON)
-    assert model.summary["context_length"] == model.context_length
+    tried = assert_the_margin_chose(model)
     # every series is long enough to lend its last horizon, so the kept score is the
     # wQL of forecasting those horizons from the points before them
     before, held_out = history[:, :-HORIZON], history[:, -HORIZON:]

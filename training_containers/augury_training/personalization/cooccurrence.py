@@ -23,6 +23,7 @@ size times the catalog, and only the best ``max_neighbours`` per item are kept.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from scipy import sparse
@@ -54,10 +55,16 @@ def fit_sims(
         f"sims: {data.n_items} items, {int((neighbours >= 0).sum())} neighbour links "
         f"(discount {discount}, min co-interactions {min_count})"
     )
+    return neighbour_artifacts(neighbours, scores, max_neighbours=k)
+
+
+def neighbour_artifacts(neighbours: np.ndarray, scores: np.ndarray, **manifest: Any) -> Artifacts:
+    """A related-items model as serving loads it: each item's neighbours and their scores,
+    with ``manifest`` (at least ``max_neighbours``) recording how they were made."""
     return Artifacts(
         kind="neighbours",
         arrays={"neighbour_items": neighbours, "neighbour_scores": scores},
-        manifest={"max_neighbours": k},
+        manifest=manifest,
     )
 
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from augury_training.personalization.catalog import TrainingSet
 from augury_training.personalization.cooccurrence import (
+    neighbour_artifacts,
     neighbour_count,
     neighbour_lists,
     user_matrix,
@@ -92,15 +93,13 @@ def fit_similar_items(
         f"similar-items: {data.n_items} items, metadata {described}, blend {blend}, "
         f"{int((neighbours >= 0).sum())} neighbour links"
     )
-    return Artifacts(
-        kind="neighbours",
-        arrays={"neighbour_items": neighbours, "neighbour_scores": scores},
-        manifest={
-            "max_neighbours": k,
-            "item_metadata_weight": blend.weight,
-            "item_metadata_shrinkage": blend.shrinkage,
-            "min_cointeraction_count": blend.min_count,
-        },
+    return neighbour_artifacts(
+        neighbours,
+        scores,
+        max_neighbours=k,
+        item_metadata_weight=blend.weight,
+        item_metadata_shrinkage=blend.shrinkage,
+        min_cointeraction_count=blend.min_count,
     )
 
 
@@ -144,10 +143,11 @@ def choose_blend(
     grid = BLEND_GRID
     if features is None:  # the metadata settings change nothing: only the threshold
         grid = tuple(b for b in BLEND_GRID if b.weight == DEFAULT_BLEND.weight and b.shrinkage)
+    seen = [histories[u][:-1] for u in users]
     scored: dict[Blend, float] = {}
     for blend in grid:
         neighbours, _ = similar_item_lists(matrix, features, blend, k, rows=rows)
-        scored[blend] = _ndcg(neighbours[inverse], targets, [histories[u][:-1] for u in users])
+        scored[blend] = _ndcg(neighbours[inverse], targets, seen)
     best = max(grid, key=lambda b: (scored[b], -grid.index(b)))
     context.log(
         f"similar-items: validation NDCG@{CUTOFF} on {users.size} users' latest items: "

@@ -101,6 +101,7 @@ from augury_training.forecasting.deep.context_choice import (
     context_candidates,
     pinball_sums,
     prefers_short,
+    room_to_try,
 )
 from augury_training.forecasting.deep.quantile_grid import (
     QUANTILE_GRID,
@@ -507,11 +508,8 @@ class CNNQR:
         first_seconds = time.monotonic() - began
         tried = {str(first.context): validation_wql(first)}
         for context in self._candidates[1:]:
-            if not validation.size:
-                log("CNN-QR: no series is long enough to compare contexts on; keeping the first")
-                break
-            if deadline is not None and deadline - time.monotonic() < first_seconds:
-                log(f"CNN-QR: the time budget leaves no room to try a context of {context}")
+            comparable = validation.size > 0
+            if not room_to_try("CNN-QR", context, comparable, deadline, first_seconds, log):
                 break
             log(f"CNN-QR: trying a context of {context}")
             # its own random streams, so the default's networks train as they would alone

@@ -13,6 +13,9 @@ cannot compare two contexts.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "context_candidates",
     "pinball_sums",
     "prefers_short",
+    "room_to_try",
 ]
 
 DEFAULT_CONTEXT_HORIZONS = 4
@@ -55,6 +59,26 @@ def prefers_short(default_wql: float | None, short_wql: float | None) -> bool:
     if default_wql is None or short_wql is None:
         return False
     return short_wql < (1.0 - SWITCH_MARGIN) * default_wql
+
+
+def room_to_try(
+    name: str,
+    context: int,
+    comparable: bool,
+    deadline: float | None,
+    first_seconds: float,
+    log: Callable[[str], None],
+) -> bool:
+    """Whether to train another candidate ``context``: only when something was held out to
+    compare them on (``comparable``) and the time left would train the first again.
+    Says why not in the job log."""
+    if not comparable:
+        log(f"{name}: no series is long enough to compare contexts on; keeping the first")
+        return False
+    if deadline is not None and deadline - time.monotonic() < first_seconds:
+        log(f"{name}: the time budget leaves no room to try a context of {context}")
+        return False
+    return True
 
 
 def pinball_sums(

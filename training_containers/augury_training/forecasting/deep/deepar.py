@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from augury_training.forecasting.deep import context_choice
 from augury_training.forecasting.deep.common import (
     DeepForecast,
     ScaleFallback,
@@ -62,13 +63,6 @@ from augury_training.forecasting.deep.common import (
     train_members,
     train_with_early_stopping,
     validation_split,
-)
-from augury_training.forecasting.deep.context_choice import (
-    DEFAULT_CONTEXT_HORIZONS,
-    prefers_short,
-)
-from augury_training.forecasting.deep.context_choice import (
-    context_candidates as shared_candidates,
 )
 from augury_training.forecasting.deep.likelihoods import (
     LIKELIHOODS,
@@ -187,8 +181,8 @@ def context_candidates(horizon: int, chosen: int | None = None) -> tuple[int, ..
     """The contexts :meth:`DeepARPlus.fit` trains, the one it keeps by default first:
     ``chosen`` alone, or four horizons (at most 500 points) then one
     (:mod:`.context_choice` says why)."""
-    default = min(DEFAULT_CONTEXT_HORIZONS * horizon, MAX_CONTEXT)
-    return shared_candidates(default, horizon, chosen)
+    default = min(context_choice.DEFAULT_CONTEXT_HORIZONS * horizon, MAX_CONTEXT)
+    return context_choice.context_candidates(default, horizon, chosen)
 
 
 # ---------------------------------------------------------------------- network
@@ -295,11 +289,10 @@ class DeepARPlus:
         self._fit_context(data, horizon, contexts[0], seed, deadline, log)
         first_seconds = time.monotonic() - began
         for context in contexts[1:]:
-            if self._validation_wql is None:
-                log("DeepAR+: no series is long enough to compare contexts on; keeping the first")
-                break
-            if deadline is not None and deadline - time.monotonic() < first_seconds:
-                log(f"DeepAR+: the time budget leaves no room to try a context of {context}")
+            comparable = self._validation_wql is not None
+            if not context_choice.room_to_try(
+                "DeepAR+", context, comparable, deadline, first_seconds, log
+            ):
                 break
             trial = DeepARPlus(self.params.extra)
             trial._fit_context(data, horizon, context, seed, deadline, log)
@@ -315,7 +308,7 @@ class DeepARPlus:
             **self.summary.get("contexts_tried", {str(self.context_length): self._validation_wql}),
             str(trial.context_length): trial._validation_wql,
         }
-        if prefers_short(self._validation_wql, trial._validation_wql):
+        if context_choice.prefers_short(self._validation_wql, trial._validation_wql):
             self.__dict__.update(trial.__dict__)
         log(f"DeepAR+: validation wQL by context {tried}; keeping context {self.context_length}")
         self.summary = {**self.summary, "contexts_tried": tried}
@@ -620,8 +613,7 @@ class DeepARPlus:
         net = self._net
         assert net is not None
         net.eval()
-        levels = np.array(VALIDATION_LEVELS)[:, None, None]
-        total, weight = 0.0, 0
+        total, weight = 0.0, 0.0
         starts = prepared.pad + prepared.lengths[series] - self.horizon
         chunk = max(1, 8192 // VALIDATION_SAMPLES)
         device = self._device
@@ -633,12 +625,10 @@ class DeepARPlus:
                 scale = np.ones_like(windows.scale) if in_data_units else windows.scale
                 actual = windows.targets[:, self.context_length :] / scale[:, None]
                 paths = self._sample_paths(windows, VALIDATION_SAMPLES) / scale[:, None, None]
-                observed = np.isfinite(actual)
-                actual = np.where(observed, actual, 0.0)
-                error = actual[None] - np.quantile(paths, VALIDATION_LEVELS, axis=1)
-                pinball = np.maximum(levels * error, (levels - 1.0) * error)
-                total += float((pinball.mean(axis=0) * observed).sum())
-                weight += float(np.abs(actual).sum()) / 2 if in_data_units else observed.sum()
+                quantiles = np.quantile(paths, VALIDATION_LEVELS, axis=1)
+                loss, volume = context_choice.pinball_sums(actual, quantiles, VALIDATION_LEVELS)
+                total += loss
+                weight += volume if in_data_units else float(np.isfinite(actual).sum())
         net.train()
         return total / max(weight, 1e-12 if in_data_units else 1)
 
