@@ -80,9 +80,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
+from augury_training.forecasting.deep.cnnqr_net import CNNQRNet, NetShapes
 from augury_training.forecasting.deep.common import (
     DeepForecast,
     LogScale,
@@ -90,7 +89,6 @@ from augury_training.forecasting.deep.common import (
     TrainingOutcome,
     cardinalities_of,
     drop_codes,
-    embedding_width,
     map_codes,
     train_members,
     train_with_early_stopping,
@@ -159,8 +157,6 @@ DEFAULT_MEMBERS = 3
 :func:`member_contexts`)."""
 MAX_MEMBERS = 5
 PREDICT_CHUNK = 4096
-_SPREAD_OFFSET = 3.0
-"""softplus(raw - 3) is about 0.05: quantiles start close together, in scaled units."""
 
 
 @dataclass(frozen=True)
@@ -213,127 +209,12 @@ def parse_hyperparameters(values: Mapping[str, str]) -> CNNQRHyperparameters:
     )
 
 
-# ---------------------------------------------------------------------- network
-
-
-class _CausalBlock(nn.Module):
-    """Dilated convolution that sees only the past (left padding), with a residual path."""
-
-    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float) -> None:
-        super().__init__()
-        self.padding = (kernel - 1) * dilation
-        self.conv = nn.Conv1d(channels, channels, kernel, dilation=dilation)
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.dropout(F.relu(self.conv(F.pad(x, (self.padding, 0)))))
-
-
-@dataclass(frozen=True)
-class _Shapes:
-    """What the network's layers depend on, fixed at fit."""
-
-    horizon: int
-    context: int
-    n_known: int
-    n_past: int
-    cardinalities: tuple[int, ...]
-    n_quantiles: int
-
-
-class _CNNQRNet(nn.Module):
-    """Causal CNN encoder + global/local MLP quantile decoder (see the module docstring).
-    Each embedding table has one extra last row: "unknown"."""
-
-    def __init__(self, shapes: _Shapes, params: CNNQRHyperparameters) -> None:
-        super().__init__()
-        self.shapes = shapes
-        widths = [embedding_width(c) for c in shapes.cardinalities]
-        self.embeddings = nn.ModuleList(
-            nn.Embedding(c + 1, w) for c, w in zip(shapes.cardinalities, widths, strict=True)
-        )
-        n_static = sum(widths) + 1
-        channels, width = params.num_filters, params.decoder_width
-        self.project = nn.Conv1d(2 + shapes.n_known + shapes.n_past + n_static, channels, 1)
-        self.blocks = nn.Sequential(
-            *(
-                _CausalBlock(channels, params.kernel_size, 2**layer, params.dropout_rate)
-                for layer in range(params.num_layers)
-            )
-        )
-        horizon = shapes.horizon
-        self.local_width = width // 2
-        self.global_mlp = nn.Sequential(
-            nn.Linear(
-                channels
-                + (2 + shapes.n_past) * shapes.context
-                + horizon * shapes.n_known
-                + n_static,
-                4 * width,
-            ),
-            nn.ReLU(),
-            nn.Dropout(params.dropout_rate),
-            nn.Linear(4 * width, horizon * self.local_width + width),
-        )
-        self.local_mlp = nn.Sequential(
-            nn.Linear(self.local_width + width + shapes.n_known, width),
-            nn.ReLU(),
-            nn.Linear(width, shapes.n_quantiles),
-        )
-        self.median = shapes.n_quantiles // 2
-
-    def static(self, codes: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
-        """Per-window static input ``(B, S)``: metadata embeddings, standardised log scale."""
-        parts = [table(codes[:, j]) for j, table in enumerate(self.embeddings)]
-        return torch.cat([*parts, log_scale[:, None]], dim=1)
-
-    def forward(
-        self,
-        context: torch.Tensor,
-        observed: torch.Tensor,
-        known: torch.Tensor,
-        past: torch.Tensor | None,
-        static: torch.Tensor,
-    ) -> torch.Tensor:
-        """Quantiles ``(B, horizon, Q)`` in scaled units, non-decreasing along Q.
-
-        ``context``/``observed`` are ``(B, C)``; ``known`` ``(B, C + horizon, K)``;
-        ``past`` ``(B, C, P)`` or ``None``; ``static`` ``(B, S)``.
-        """
-        steps = context.shape[1]
-        parts = [context[:, :, None], observed[:, :, None], known[:, :steps]]
-        if past is not None:
-            parts.append(past)
-        parts.append(static[:, None, :].expand(-1, steps, -1))
-        encoded = self.blocks(self.project(torch.cat(parts, 2).transpose(1, 2)))
-        future = known[:, steps:]
-        batch, horizon = future.shape[0], future.shape[1]
-        summary = [encoded[:, :, -1], context, observed, future.flatten(1), static]
-        if past is not None:
-            summary.append(past.flatten(1))
-        contexts = self.global_mlp(torch.cat(summary, 1))
-        per_step = contexts[:, : horizon * self.local_width].reshape(batch, horizon, -1)
-        shared = contexts[:, horizon * self.local_width :, None].transpose(1, 2)
-        local = torch.cat([per_step, shared.expand(-1, horizon, -1), future], 2)
-        return self._monotone(self.local_mlp(local))
-
-    def _monotone(self, raw: torch.Tensor) -> torch.Tensor:
-        """Median free; the other levels at cumulative positive distances from it."""
-        raw = raw.float()
-        m = self.median
-        steps = F.softplus(raw - _SPREAD_OFFSET)
-        centre = raw[..., m : m + 1]
-        above = centre + torch.cumsum(steps[..., m + 1 :], dim=-1)
-        below = centre - torch.cumsum(steps[..., :m].flip(-1), dim=-1).flip(-1)
-        return torch.cat([below, centre, above], dim=-1)
-
-
 @dataclass(frozen=True)
 class _Member:
     """One of the averaged networks and how many context steps it reads."""
 
     context: int
-    net: _CNNQRNet
+    net: CNNQRNet
 
 
 def member_contexts(context: int, members: int) -> tuple[int, ...]:
@@ -590,9 +471,9 @@ class CNNQR:
             average=WEIGHT_AVERAGE,
         )
 
-    def _build_net(self, device: torch.device, context: int) -> _CNNQRNet:
+    def _build_net(self, device: torch.device, context: int) -> CNNQRNet:
         """A network reading ``context`` steps, for the fitted shapes, on ``device``."""
-        shapes = _Shapes(
+        shapes = NetShapes(
             horizon=self.horizon,
             context=context,
             n_known=self._n_known,
@@ -600,7 +481,7 @@ class CNNQR:
             cardinalities=tuple(self._cardinalities),
             n_quantiles=len(QUANTILE_GRID),
         )
-        return _CNNQRNet(shapes, self.params).to(device)
+        return CNNQRNet(shapes, self.params).to(device)
 
     # --------------------------------------------------------- persistence
 
