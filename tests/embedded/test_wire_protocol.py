@@ -92,6 +92,24 @@ def test_malformed_json_is_a_serialization_error(server):
     assert body["__type"] == "SerializationException"
 
 
+@pytest.mark.parametrize("sent_at", ["1e12", "1e20", "-1e15", "NaN", "Infinity", '"1e400"'])
+def test_a_timestamp_no_clock_can_show_is_a_serialization_error(server, sent_at):
+    """Milliseconds sent as seconds (1e12) and non-numbers reach past what a datetime
+    holds: the client's mistake, answered 400, never a crash."""
+    body = (
+        '{"trackingId": "t", "sessionId": "s", "eventList": '
+        f'[{{"eventType": "click", "sentAt": {sent_at}}}]}}'
+    )
+    status, answer = raw_post(
+        f"{server.url}/personalize-events/events",
+        body.encode(),
+        {"Content-Type": "application/json"},
+    )
+    assert status == 400
+    assert answer["__type"] == "SerializationException"
+    assert "seconds since the epoch" in answer["message"]
+
+
 def test_unknown_base_path_is_404_with_a_hint(server):
     status, body = raw_post(f"{server.url}/nothing-here", b"{}", {})
     assert status == 404

@@ -143,18 +143,31 @@ def _timestamp(value: Any) -> Any:
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC)
+        return _from_epoch_seconds(value)
     if isinstance(value, str):
         try:
-            return datetime.fromtimestamp(float(value), UTC)
+            seconds = float(value)
         except ValueError:
             pass
+        else:
+            return _from_epoch_seconds(seconds)
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise SerializationError(f"Unparseable timestamp {value!r}") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     return value
+
+
+def _from_epoch_seconds(value: float) -> datetime:
+    """Epoch seconds as a datetime; NaN, infinities and values past the year 9999 (often
+    milliseconds sent as seconds) are the client's error, not a crash."""
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, ValueError, OSError):
+        raise SerializationError(
+            f"Timestamp {value!r} is not a valid number of seconds since the epoch"
+        ) from None
 
 
 def _scalar_from_text(value: str, kind: str) -> Any:
