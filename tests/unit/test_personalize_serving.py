@@ -485,6 +485,22 @@ def test_current_item_filters_work_for_related_items(world: World) -> None:
     assert set(found) == {"c7", "c8", "c9", *DRAMAS}
 
 
+def test_a_current_item_filter_is_refused_where_no_item_is_given(world: World) -> None:
+    """Amazon applies CurrentItem filters to related-items requests only; for a user they
+    would keep nothing, an empty answer with no reason."""
+    pricier = world.filter("pricier", "INCLUDE ItemID WHERE Items.PRICE > CurrentItem.PRICE")
+    with pytest.raises(InvalidInput, match="CurrentItem"):
+        recommend(world.runtime, world.versions["up"], user_id="fan", filter_arn=pricier)
+    with pytest.raises(InvalidInput, match="CurrentItem"):
+        rank(
+            world.runtime,
+            world.versions["ranking"],
+            user_id="fan",
+            input_list=["c1", "c2"],
+            filter_arn=pricier,
+        )
+
+
 def test_a_user_filter_or_another_groups_filter_is_refused(world: World) -> None:
     users = world.filter("users", 'INCLUDE UserID WHERE Users.TIER IN ("gold")')
     with pytest.raises(InvalidInput, match="ItemID"):

@@ -241,7 +241,7 @@ def recommend_items(
 
     def filter_mask(arn: str, values: Mapping[str, str] | None) -> np.ndarray:
         """What the filter keeps of every scored item: the catalog, then the new items."""
-        compiled = item_filter(runtime, arn, model.dataset_group_arn)
+        compiled = item_filter(runtime, arn, model.dataset_group_arn, for_item=item_id is not None)
         check_values(compiled, arn, values)
         subject = RequestSubject(model.dataset_group_arn, user_id, item_id, events.get())
         mask = mask_catalog(runtime, compiled, values, subject, recommender)
@@ -317,7 +317,7 @@ def rank(
     recommender = model.recommender
     events = _EventsOnce(runtime, model, user_id)
     if filter_arn:
-        compiled = item_filter(runtime, filter_arn, model.dataset_group_arn)
+        compiled = item_filter(runtime, filter_arn, model.dataset_group_arn, for_item=False)
         check_values(compiled, filter_arn, filter_values)
         subject = RequestSubject(model.dataset_group_arn, user_id, None, events.get())
         kept = mask_items(runtime, compiled, filter_values, subject, items)

@@ -51,13 +51,25 @@ class RequestSubject:
     """The user's events since training, as ``recent_events`` returned them."""
 
 
-def item_filter(runtime: Runtime, filter_arn: str, dataset_group_arn: str) -> Any:
-    """The compiled item filter behind ``filter_arn``: ACTIVE, of this group, on ItemID."""
+def item_filter(
+    runtime: Runtime, filter_arn: str, dataset_group_arn: str, *, for_item: bool
+) -> Any:
+    """The compiled item filter behind ``filter_arn``: ACTIVE, of this group, on ItemID.
+
+    ``for_item`` says the request names an item (related items). Amazon applies a
+    CurrentItem filter only there; elsewhere it would silently keep nothing, so it is
+    refused with the reason.
+    """
     compiled = serving_sources.compiled_filter(runtime, filter_arn, dataset_group_arn)
     if compiled.target != ITEM_TARGET:
         raise InvalidInput(
             f"Filter {filter_arn} filters {compiled.target}; item recommendations need a "
             "filter on ItemID (INCLUDE ItemID / EXCLUDE ItemID)"
+        )
+    if compiled.uses_current_item and not for_item:
+        raise InvalidInput(
+            f"Filter {filter_arn} compares items with CurrentItem, which only related-items "
+            "recommendations (a request with an itemId) have"
         )
     return compiled
 
