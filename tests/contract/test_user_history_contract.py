@@ -46,6 +46,17 @@ def make_store(request: pytest.FixtureRequest, tmp_path, clock: Clock) -> Iterat
     request.getfixturevalue("aws")
     client = boto3.client("dynamodb", region_name=REGION)
     client.create_table(**history_table_definition("augury-history"))
+    # DynamoDB checks a write's condition and writes as one atomic step; moto checks, then
+    # writes, with no lock between, so two threads can both pass the same version check
+    # (seen on a loaded machine). The lock stands in for the service's atomicity.
+    atomic = threading.Lock()
+    unlocked_put_item = client.put_item
+
+    def put_item(**kwargs):
+        with atomic:
+            return unlocked_put_item(**kwargs)
+
+    client.put_item = put_item
 
     def dynamodb(**options):
         return DynamoDBUserHistoryStore("augury-history", client=client, clock=clock, **options)
