@@ -234,6 +234,48 @@ def test_deep_recipe_trains_and_update_grows_the_catalog(tmp_path: Path) -> None
     np.testing.assert_allclose(grown[:-1], scores, rtol=1e-5, atol=1e-5)
 
 
+def test_hpo_trials_train_one_network_and_the_version_averages_three(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trials compare settings on one network each (three would triple the search); the
+    solution version itself trains the recipe's averaged networks."""
+    pytest.importorskip("torch")
+    from augury_training.personalization import train as train_module
+
+    trials: list[dict[str, str]] = []
+    real = train_module.evaluate
+
+    def recording(recipe, split, data, params, context, event_type=None):
+        trials.append(dict(params))
+        return real(recipe, split, data, params, context, event_type)
+
+    monkeypatch.setattr(train_module, "evaluate", recording)
+    hpo_config = {
+        "hpoResourceConfig": {"maxNumberOfTrainingJobs": "2"},
+        "algorithmHyperParameterRanges": {
+            "integerHyperParameterRanges": [
+                {"name": "hidden_dimension", "minValue": 8, "maxValue": 16}
+            ]
+        },
+    }
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(
+            recipe="aws-user-personalization",
+            algorithm_hyperparameters=TINY_DEEP,
+            evaluate=False,
+            perform_hpo=True,
+            hpo_config=hpo_config,
+        ),
+        {"interactions": _interactions()},
+    )
+    _run(paths)
+    assert len(trials) == 2
+    assert all(params["num_averaged_models"] == "1" for params in trials)
+    model = load_recommender(paths.model_dir)
+    assert len(model.encoder.members) == 3
+
+
 def test_an_event_delivered_twice_counts_once(tmp_path: Path) -> None:
     from augury_training.personalization.data import load_interactions
 

@@ -28,6 +28,7 @@ TINY = {
     "dropout": "0.0",
     "epochs": "12",
     "early_stopping_patience": "12",
+    "num_averaged_models": "1",
 }
 
 
@@ -98,10 +99,31 @@ def test_the_same_seed_gives_the_same_weights_and_another_seed_does_not() -> Non
     first, _ = _train(data, seed=7, epochs="2")
     second, _ = _train(data, seed=7, epochs="2")
     third, _ = _train(data, seed=8, epochs="2")
-    assert first.arrays.keys() == second.arrays.keys()
-    for name in first.arrays:
-        np.testing.assert_array_equal(first.arrays[name], second.arrays[name], err_msg=name)
-    assert not np.array_equal(first.arrays["item_vectors"], third.arrays["item_vectors"])
+    _assert_same_weights(first.members[0], second.members[0])
+    assert not np.array_equal(
+        first.members[0].arrays["item_vectors"], third.members[0].arrays["item_vectors"]
+    )
+
+
+def _assert_same_weights(one, other) -> None:
+    assert one.arrays.keys() == other.arrays.keys()
+    for name in one.arrays:
+        np.testing.assert_array_equal(one.arrays[name], other.arrays[name], err_msg=name)
+
+
+def test_averaged_networks_are_the_single_fits_of_consecutive_seeds() -> None:
+    """``num_averaged_models`` networks: the first is exactly what one network trains, the
+    next what the following seed trains, and the model answers with their average."""
+    data = _successor_data(users=40)
+    pair, lines = _train(data, seed=7, epochs="2", num_averaged_models="2")
+    alone, _ = _train(data, seed=7, epochs="2")
+    following, _ = _train(data, seed=8, epochs="2")
+    assert len(pair.members) == 2
+    _assert_same_weights(pair.members[0], alone.members[0])
+    _assert_same_weights(pair.members[1], following.members[0])
+    assert any("network 2 of 2 (seed 8)" in line for line in lines)
+    history = np.array([3, 4, 5])
+    assert not np.allclose(pair.score(history), alone.score(history))
 
 
 def test_the_time_budget_stops_training_between_batches() -> None:
@@ -113,6 +135,16 @@ def test_the_time_budget_stops_training_between_batches() -> None:
     assert encoder.config["training"]["epochs"] < 1000
     assert any("time budget reached" in line for line in lines)
     assert encoder.score(np.array([1, 2])).shape == (20,)
+
+
+def test_a_budget_the_first_network_spends_trains_no_other() -> None:
+    """Networks cut short by the clock average worse than one trained network."""
+    data = _successor_data(users=400)
+    encoder, lines = _train(
+        data, budget=0.3, epochs="1000", batch_size="4", num_averaged_models="3"
+    )
+    assert len(encoder.members) == 1
+    assert any("room for 1 of 3 networks" in line for line in lines)
 
 
 def test_cold_and_new_items_rank_by_their_features() -> None:
@@ -149,7 +181,7 @@ def test_user_metadata_and_item_ages_are_used() -> None:
     data.user_rows = np.where(np.arange(30) < 10, np.arange(30), -1)
     data.item_age_days = rng.random(20) * 100
     encoder, _ = _train(data, epochs="1")
-    assert encoder.n_user_rows == 10
+    assert encoder.members[0].n_user_rows == 10
     assert encoder.config["item_age_feature"] is True
     off, _ = _train(data, epochs="1", recency_mask="false")
     assert off.config["item_age_feature"] is False

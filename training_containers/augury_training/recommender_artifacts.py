@@ -20,7 +20,7 @@ Layout (every array a ``.npy`` file, every list a JSON file)::
     trend_weights.npy       float32 so serving can score again with later events
     neighbour_items.npy     int32 items x K (kind "neighbours"): -1 pads short lists
     neighbour_scores.npy    float32 items x K, best first
-    encoder/                a SequenceEncoder (kind "sequence")
+    encoder/                an EncoderEnsemble of SequenceEncoders (kind "sequence")
 
 The manifest's ``kind`` decides how scores are computed:
 
@@ -167,9 +167,9 @@ class Recommender:
                 np.float64
             )
         elif self.kind == "sequence":
-            from augury_training.sequence_encoder import SequenceEncoder  # numpy only
+            from augury_training.encoder_ensemble import EncoderEnsemble  # numpy only
 
-            self._encoder = SequenceEncoder.load(self.model_dir / ENCODER_DIR)
+            self._encoder = EncoderEnsemble.load(self.model_dir / ENCODER_DIR)
         self._fallback = _popularity_scores(self._popularity)
 
     def __repr__(self) -> str:
@@ -186,7 +186,7 @@ class Recommender:
 
     @property
     def encoder(self) -> Any:
-        """The sequence encoder (kind ``sequence``), else None."""
+        """The sequence encoders, averaged (kind ``sequence``), else None."""
         return self._encoder
 
     def item_index(self, item_id: str) -> int | None:

@@ -205,6 +205,7 @@ def _sequence_hyperparameters(
         HyperParameter("epochs", INTEGER, "60", 1, 1000),
         HyperParameter("batch_size", INTEGER, "32", 1, 4096),
         HyperParameter("early_stopping_patience", INTEGER, patience, 1, 100),
+        HyperParameter("num_averaged_models", INTEGER, "3", 1, 5),
     )
 
 

@@ -3,14 +3,15 @@
 Training hands the histories, event weights and metadata features to the
 sequence model (``sequence_model.train_sequence_model``, PyTorch; the only
 place torch is imported, and only when a deep recipe trains) and keeps the
-NumPy encoder it returns.
+NumPy encoders it returns (``num_averaged_models`` networks, served as one).
 
 ``trainingMode=UPDATE`` does not retrain: it loads the previous version's
 encoder, grows its catalog by the items that appeared since (PutItems or new
 imports), each known by its metadata through the previous feature space
-(``SequenceEncoder.with_new_items``), and refreshes the histories and
-popularity from the current data, so new items become recommendable through
-exploration and new interactions shape the stored histories.
+(``SequenceEncoder.with_new_items``, in every averaged network), and refreshes
+the histories and popularity from the current data, so new items become
+recommendable through exploration and new interactions shape the stored
+histories.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from augury_training.personalization.recipes import (
 )
 from augury_training.recommender_artifacts import ENCODER_DIR, ITEMS_FILE, MANIFEST_FILE, USERS_FILE
 
+AVERAGED_MODELS = "num_averaged_models"
+"""How many networks the sequence model trains and serves as one."""
 HISTORY_PERCENTILES = ("min_user_history_length_percentile", "max_user_history_length_percentile")
 
 
@@ -119,7 +122,7 @@ def update_sequence(
     Returns the training set (catalog, histories, popularity), the artifacts and
     the previous manifest.
     """
-    from augury_training.sequence_encoder import SequenceEncoder
+    from augury_training.encoder_ensemble import EncoderEnsemble
 
     manifest = json.loads((previous / MANIFEST_FILE).read_text(encoding="utf-8"))
     old_items = json.loads((previous / ITEMS_FILE).read_text(encoding="utf-8"))
@@ -134,7 +137,7 @@ def update_sequence(
         item_space=spaces.get("items") or FeatureSpace([]),
         user_space=spaces.get("users") or FeatureSpace([]),
     )
-    encoder = SequenceEncoder.load(previous / ENCODER_DIR)
+    encoder = EncoderEnsemble.load(previous / ENCODER_DIR)
     known = encoder.n_items
     added = data.n_items - known
     if added > 0:

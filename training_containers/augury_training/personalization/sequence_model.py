@@ -37,13 +37,21 @@ Why it is built this way:
   every epoch; training stops after ``early_stopping_patience`` epochs without
   improvement, or when ``time_budget_seconds`` is spent, and the best epoch's
   weights are exported.
+* ``num_averaged_models`` networks (default 3) train from consecutive seeds
+  and serve as one (``augury_training.encoder_ensemble``): networks from
+  different seeds disagree where the data says little, and their average
+  cancels much of it. On ml-100k (seed 42) three GRUs scored NDCG@10 0.2162
+  where one scored 0.2003; on its liked ratings (seeds 0-2) 0.1466, 0.1318
+  and 0.1490 where one scored 0.1291, 0.1222 and 0.1382. Each network costs
+  one training; under a time budget the first gets all of it.
 * The same code runs on a CUDA GPU (with bf16, or fp16 with a gradient scaler,
   autocast) and on the CPU (float32, deterministic kernels): a seed gives the
   same weights on the same CPU build.
 
 Defaults were tuned on MovieLens 100K (every rating an interaction, no
 metadata) under Amazon's evaluation split (``evaluation.amazon_split``, seeds
-0-2, seen items excluded from the lists), on one CPU thread:
+0-2, seen items excluded from the lists), on one CPU thread, one network each
+(before networks were averaged):
 
 ===========================  ==========  ============  ===================
 model                        NDCG@10     precision@10  training (CPU time)
@@ -70,6 +78,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from augury_training.encoder_ensemble import EncoderEnsemble
 from augury_training.forecasting.models.hyperparameters import (
     HyperparameterError,
     bounded_int,
@@ -146,16 +155,24 @@ class SequenceHyperparameters:
     full_softmax_max_items: int = 50_000
     num_sampled: int = 2048
     mixed_precision: bool = True
+    num_averaged_models: int = 3
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 ENCODER_DEFAULTS: dict[str, dict[str, float]] = {
-    GRU: {"num_layers": 1, "learning_rate": 3e-3, "dropout": 0.3, "early_stopping_patience": 5},
+    GRU: {
+        "num_layers": 1,
+        "learning_rate": 3e-3,
+        "dropout": 0.3,
+        "early_stopping_patience": 5,
+        "num_averaged_models": 3,
+    },
     TRANSFORMER: {
         "num_layers": 2,
         "learning_rate": 1e-3,
         "dropout": 0.2,
         "early_stopping_patience": 8,
+        "num_averaged_models": 3,
     },
 }
 """Defaults that differ by encoder, used unless the hyperparameters say otherwise."""
@@ -185,8 +202,9 @@ def parse_hyperparameters(values: Mapping[str, str]) -> SequenceHyperparameters:
     ``dropout``, ``item_id_dropout``, ``learning_rate``, ``weight_decay``,
     ``batch_size`` (windows per step), ``epochs`` (at most), ``early_stopping_patience``,
     ``validation_users``, ``full_softmax_max_items``, ``num_sampled``,
-    ``mixed_precision``. Raises ``HyperparameterError`` (a ``ValueError``)
-    naming the parameter and what it accepts.
+    ``mixed_precision``, ``num_averaged_models`` (networks trained from consecutive
+    seeds and served as one, 1 to 5: ``augury_training.encoder_ensemble``). Raises
+    ``HyperparameterError`` (a ``ValueError``) naming the parameter and what it accepts.
     """
     encoder = get_choice(values, "encoder", GRU, (GRU, TRANSFORMER))
     defaults = SequenceHyperparameters()
@@ -246,6 +264,9 @@ def parse_hyperparameters(values: Mapping[str, str]) -> SequenceHyperparameters:
         ),
         num_sampled=bounded_int(values, "num_sampled", defaults.num_sampled, 1, 10**6),
         mixed_precision=get_bool(values, "mixed_precision", True),
+        num_averaged_models=bounded_int(
+            values, "num_averaged_models", int(per_encoder["num_averaged_models"]), 1, 5
+        ),
         extra={key: str(value) for key, value in values.items()},
     )
 
@@ -605,8 +626,9 @@ def train_sequence_model(
     seed: int,
     time_budget_seconds: float | None,
     log: Callable[[str], None],
-) -> SequenceEncoder:
-    """Train on ``data`` and return the NumPy encoder of the best epoch.
+) -> EncoderEnsemble:
+    """Train ``num_averaged_models`` networks on ``data`` (seeds ``seed``, ``seed + 1``...)
+    and return their NumPy encoders, each of its best epoch, as one ensemble.
 
     Raises ``HyperparameterError`` for a bad hyperparameter and ``ValueError``
     for data that cannot train (no history at all).
@@ -624,11 +646,38 @@ def train_sequence_model(
     if users.size == 0:
         raise ValueError("no user has any interaction to learn from")
 
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     device = training_device()
-    with deterministic_on_cpu(device):
-        return _train(data, params, users, rng, seed, device, deadline, began, log)
+    count = params.num_averaged_models
+    members: list[SequenceEncoder] = []
+    first_seconds = 0.0
+    for index in range(count):
+        if index and not _room_for_another(members[0], deadline, first_seconds):
+            log(f"sequence model: the time budget leaves room for {index} of {count} networks")
+            break
+        member_seed = seed + index
+        if count > 1:
+            log(f"sequence model: network {index + 1} of {count} (seed {member_seed})")
+        started = time.monotonic()
+        torch.manual_seed(member_seed)
+        rng = np.random.default_rng(member_seed)
+        with deterministic_on_cpu(device):
+            members.append(
+                _train(data, params, users, rng, member_seed, device, deadline, started, log)
+            )
+        if index == 0:
+            first_seconds = time.monotonic() - started
+    return EncoderEnsemble(members)
+
+
+def _room_for_another(first: SequenceEncoder, deadline: float | None, first_seconds: float) -> bool:
+    """Under a time budget, another network trains only when the first stopped early by
+    itself and the time left would train it again: networks cut short by the clock
+    average worse than one network trained in full."""
+    if deadline is None:
+        return True
+    if first.config.get("training", {}).get("stopped_by_time_budget"):
+        return False
+    return deadline - time.monotonic() >= first_seconds
 
 
 def _train(

@@ -49,6 +49,7 @@ from augury_training.personalization.data import (
     event_rule,
     load_job_data,
 )
+from augury_training.personalization.deep import AVERAGED_MODELS
 from augury_training.personalization.recipes import (
     DEEP_RECIPES,
     ConfigError,
@@ -236,8 +237,13 @@ def tune(
 
     validation = amazon_split(split.train, seed=config.seed + 1)
     inner = JobData(split.train, data.users, data.items, data.filtered)
+    searched = {dimension.name for dimension in hpo.search_space(config.hpo_config)}
+    one_network = config.recipe in DEEP_RECIPES and AVERAGED_MODELS not in searched
 
     def trial(values: dict[str, str], budget: float | None) -> dict[str, float]:
+        if one_network:
+            # trials compare settings on one network each; the final fit averages several
+            values = {**values, AVERAGED_MODELS: "1"}
         trial_context = replace(context, time_budget_seconds=budget, log=_quiet)
         return evaluate(config.recipe, validation, inner, values, trial_context, config.event_type)
 
