@@ -186,6 +186,46 @@ DEEPAR_RANGES = {
             },
             "Logarithmic scaling, which needs MinValue > 0",
         ),
+        (
+            {
+                "AlgorithmArn": ALGORITHM + "Deep_AR_Plus",
+                "PerformHPO": True,
+                "HPOConfig": {
+                    "ParameterRanges": {
+                        "IntegerParameterRanges": [
+                            {"Name": "learning_rate", "MinValue": 1, "MaxValue": 3}
+                        ]
+                    }
+                },
+            },
+            "learning_rate of Deep_AR_Plus is a continuous hyperparameter; give it in "
+            "ContinuousParameterRanges, with MinValue and MaxValue within its valid values "
+            "1e-05 to 0.1",
+        ),
+        (
+            {
+                "AlgorithmArn": ALGORITHM + "CNN-QR",
+                "PerformHPO": True,
+                "HPOConfig": {
+                    "ParameterRanges": {
+                        "CategoricalParameterRanges": [
+                            {"Name": "use_item_metadata", "Values": ["ALL", "SOMETIMES"]}
+                        ]
+                    }
+                },
+            },
+            "use_item_metadata value SOMETIMES is not valid; its valid values are ALL, NONE",
+        ),
+        (
+            {"AlgorithmArn": ALGORITHM + "Deep_AR_Plus", "TrainingParameters": {"epoch": "1"}},
+            "Invalid Training parameter: epoch (did you mean epochs?) specified for algorithmArn: "
+            "arn:aws:forecast:::algorithm/Deep_AR_Plus. Deep_AR_Plus takes context_length, ",
+        ),
+        (
+            {"AlgorithmArn": ALGORITHM + "Prophet", "TrainingParameters": {"epochs": "5"}},
+            "Invalid Training parameter: epochs specified for algorithmArn: "
+            "arn:aws:forecast:::algorithm/Prophet",
+        ),
         ({"AlgorithmArn": ALGORITHM + "Magic"}, "not a supported algorithm"),
         ({"PerformHPO": True}, "PerformHPO is not supported for the ARIMA algorithm"),
         ({"AlgorithmArn": None}, "AlgorithmArn is required"),

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from augury_training.forecasting.deep.common import train_with_early_stopping
 from augury_training.forecasting.deep.deepar import (
     VALIDATION_LEVELS,
     DeepARPlus,
@@ -253,6 +254,42 @@ def test_amazon_names_and_spellings_are_accepted() -> None:
     forecast = averaged.predict(_series(history), (0.5,), num_samples=9)
     assert np.isfinite(forecast.mean).all()
     assert any(line.startswith("DeepAR+ epoch 1/1") for line in lines)
+
+
+def _plateau(**decay) -> tuple[int, float]:
+    """Epochs run and the final learning rate of a net whose validation never improves
+    after its first epoch, with a decay due after every such epoch."""
+    net = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1.0)
+    outcome = train_with_early_stopping(
+        net,
+        optimizer,
+        torch.amp.GradScaler("cpu", enabled=False),
+        name="plateau",
+        epochs=40,
+        patience=30,
+        batches=lambda: [torch.ones(4, 2)],
+        loss=lambda batch: net(batch).pow(2).mean(),
+        validate=lambda: 1.0,
+        deadline=None,
+        log=lambda _: None,
+        decay_after=1,
+        **decay,
+    )
+    return outcome.epochs, optimizer.param_groups[0]["lr"]
+
+
+def test_amazons_learning_rate_decay_parameters_reduce_the_rate_then_stop() -> None:
+    params = parse_hyperparameters({"learning_rate_decay": "0.1", "max_learning_rate_decays": "2"})
+    assert (params.learning_rate_decay, params.max_learning_rate_decays) == (0.1, 2)
+    assert parse_hyperparameters({}).max_learning_rate_decays is None  # Augury: no limit
+    # two reductions on the plateau, then the third one due ends training (Amazon's rule)
+    epochs, rate = _plateau(decay_factor=0.1, max_decays=2)
+    assert epochs == 4 and rate == pytest.approx(0.01)
+    # 0 never reduces the rate: training ends by patience
+    assert _plateau(decay_factor=0.1, max_decays=0) == (31, 1.0)
+    with pytest.raises(HyperparameterError, match="learning_rate_decay must be greater than 0"):
+        parse_hyperparameters({"learning_rate_decay": "0"})
 
 
 @pytest.mark.parametrize("members", ["1", "2"])

@@ -7,8 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from augury_training.forecast_hpo import Dimension, SearchError, default_ranges, parse_ranges
+from augury_training.forecast_hpo import (
+    TUNABLE,
+    Dimension,
+    SearchError,
+    default_ranges,
+    parse_ranges,
+)
+from augury_training.forecasting.deep import cnnqr, deepar
 from augury_training.forecasting.hpo import search
+from augury_training.forecasting.models.hyperparameters import HyperparameterError
 
 
 def draws(dimension: Dimension, count: int = 4000) -> np.ndarray:
@@ -82,12 +90,56 @@ def test_categorical_ranges_draw_their_values():
         (
             "Deep_AR_Plus",
             {
-                "ContinuousParameterRanges": [
-                    {"Name": "learning_rate", "MinValue": 0.001, "MaxValue": 0.01}
-                ],
-                "CategoricalParameterRanges": [{"Name": "learning_rate", "Values": ["0.1"]}],
+                "IntegerParameterRanges": [
+                    {"Name": "context_length", "MinValue": 5, "MaxValue": 10},
+                    {"Name": "context_length", "MinValue": 5, "MaxValue": 12},
+                ]
             },
             "a hyperparameter appears in more than one range",
+        ),
+        (
+            "Deep_AR_Plus",
+            {"IntegerParameterRanges": [{"Name": "learning_rate", "MinValue": 1, "MaxValue": 3}]},
+            "learning_rate of Deep_AR_Plus is a continuous hyperparameter; give it in "
+            "ContinuousParameterRanges, with MinValue and MaxValue within its valid values "
+            "1e-05 to 0.1",
+        ),
+        (
+            "Deep_AR_Plus",
+            {
+                "ContinuousParameterRanges": [
+                    {"Name": "context_length", "MinValue": 7.2, "MaxValue": 9.7}
+                ]
+            },
+            "context_length of Deep_AR_Plus is an integer hyperparameter; give it in "
+            "IntegerParameterRanges",
+        ),
+        (
+            "Deep_AR_Plus",
+            {
+                "IntegerParameterRanges": [
+                    {"Name": "context_length", "MinValue": -5, "MaxValue": -1}
+                ]
+            },
+            "context_length from MinValue -5 to MaxValue -1 leaves its valid values, 1 to 500",
+        ),
+        (
+            "Deep_AR_Plus",
+            {
+                "ContinuousParameterRanges": [
+                    {"Name": "learning_rate", "MinValue": 0.5, "MaxValue": 50.0}
+                ]
+            },
+            "learning_rate from MinValue 0.5 to MaxValue 50 leaves its valid values, 1e-05 to 0.1",
+        ),
+        (
+            "CNN-QR",
+            {
+                "CategoricalParameterRanges": [
+                    {"Name": "use_item_metadata", "Values": ["SOMETIMES"]}
+                ]
+            },
+            "use_item_metadata value SOMETIMES is not valid; its valid values are ALL, NONE",
         ),
     ],
 )
@@ -95,6 +147,29 @@ def test_bad_ranges_are_refused_with_the_reason(algorithm, ranges, message):
     with pytest.raises(SearchError) as raised:
         parse_ranges(algorithm, ranges)
     assert message in str(raised.value)
+
+
+PARSERS = {"Deep_AR_Plus": deepar.parse_hyperparameters, "CNN-QR": cnnqr.parse_hyperparameters}
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "name"), [(a, n) for a, names in TUNABLE.items() for n in names]
+)
+def test_the_valid_values_of_a_range_are_exactly_what_the_model_accepts(algorithm, name):
+    parse, tunable = PARSERS[algorithm], TUNABLE[algorithm][name]
+    if tunable.kind == "categorical":
+        for value in tunable.values:
+            assert getattr(parse({name: value}), name) == value
+        with pytest.raises(HyperparameterError):
+            parse({name: "SOMETIMES"})
+        return
+    step = 1 if tunable.kind == "integer" else tunable.low * 0.01
+    text = (lambda v: str(int(v))) if tunable.kind == "integer" else repr
+    for inside in (tunable.low, tunable.high):
+        parse({name: text(inside)})
+    for outside in (tunable.low - step, tunable.high + step):
+        with pytest.raises(HyperparameterError):
+            parse({name: text(outside)})
 
 
 def test_default_ranges_cover_what_each_algorithm_tunes():

@@ -67,11 +67,6 @@ DEEP_MIN_OBSERVATIONS = 10_000
 """An AutoPredictor backtests the deep models from this much data: below it, a global
 network has too few series to learn shared patterns from, and the statistical
 candidates fit each item better (Amazon recommends DeepAR+ for hundreds of series)."""
-HPO_TUNABLE = {
-    "Deep_AR_Plus": ("context_length", "learning_rate"),
-    "CNN-QR": ("context_length", "use_related_data", "use_item_metadata"),
-}
-"""The hyperparameters PerformHPO tunes, per algorithm (HPOConfig may name only these)."""
 
 
 def forecast_type_column(forecast_type: str) -> str:

@@ -25,10 +25,14 @@ and the rule, so a request that cannot train never starts a job. Sources
 - Time boundaries (data-aggregation): only for daily, weekly, monthly and yearly
   forecasts, in the forecast frequency's own unit (Hour, DayOfWeek, DayOfMonth,
   Month).
+- CreatePredictor ``TrainingParameters``: only names the algorithm takes
+  (``augury_training.forecast_parameters``), refused in Amazon's words ("Invalid
+  Training parameter: n_changepoints specified for algorithmArn: ...").
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -37,6 +41,7 @@ from augury.forecast import frequencies
 from augury.forecast.group_data import GroupData
 from augury.resources.errors import InvalidInput
 from augury_training.forecast_contract import DEFAULT_FORECAST_TYPES, MEAN, Featurization
+from augury_training.forecast_parameters import TRAINING_PARAMETERS, unknown_parameters
 
 MAX_HORIZON = 500
 MAX_FORECAST_TYPES = 5
@@ -262,3 +267,30 @@ def check_backtests(evaluation: Mapping[str, Any] | None, horizon: int) -> tuple
             "1/2 * TARGET_TIME_SERIES dataset length)"
         )
     return windows, offset
+
+
+def check_training_parameters(
+    algorithm: str, algorithm_arn: str, parameters: Mapping[str, str] | None
+) -> dict[str, str]:
+    """TrainingParameters whose every name ``algorithm`` takes.
+
+    A name it does not take would be ignored by the model, so a typo (``epoch``)
+    would train 500 epochs with no word said; Amazon refuses it at once, and so
+    does Augury, in Amazon's words plus the names that are valid.
+    """
+    parameters = dict(parameters or {})
+    unknown = unknown_parameters(algorithm, parameters)
+    if not unknown:
+        return parameters
+    accepted = sorted(TRAINING_PARAMETERS[algorithm].names)
+    named = ", ".join(_with_closest(name, accepted) for name in unknown)
+    raise InvalidInput(
+        f"Invalid Training parameter: {named} specified for algorithmArn: {algorithm_arn}. "
+        f"{algorithm} takes {', '.join(accepted) or 'none'}"
+    )
+
+
+def _with_closest(name: str, accepted: Sequence[str]) -> str:
+    """``name``, with the accepted name it is most likely a typo of."""
+    close = difflib.get_close_matches(name, accepted, n=1)
+    return f"{name} (did you mean {close[0]}?)" if close else name

@@ -9,7 +9,9 @@ Rules from the API reference (CreatePredictor): AlgorithmArn is required unless
 PerformAutoML is true; with AutoML, AlgorithmArn, HPOConfig, PerformHPO and
 TrainingParameters are disallowed; HPO is supported for DeepAR+ and CNN-QR only,
 and HPOConfig requires PerformHPO. HPOConfig's ranges are checked here (names the
-algorithm tunes, bounds, scaling), so a bad range never starts a training job.
+algorithm tunes, the kind of range each needs, bounds within the values the model
+accepts, scaling), and so are TrainingParameters' names (those the algorithm
+takes), so a bad request never starts a training job.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ from augury.forecast.resource_types import FORECAST, PREDICTOR
 from augury.resources import crud
 from augury.resources.errors import InvalidInput, ResourceInUse
 from augury.resources.status import Status
-from augury_training.forecast_contract import GLOBAL_ALGORITHMS, HPO_TUNABLE
-from augury_training.forecast_hpo import SearchError, parse_ranges
+from augury_training.forecast_contract import GLOBAL_ALGORITHMS
+from augury_training.forecast_hpo import TUNABLE, SearchError, parse_ranges
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -40,7 +42,7 @@ operations = OperationSet("forecast")
 
 ALGORITHM_PREFIX = "arn:aws:forecast:::algorithm/"
 AVAILABLE_ALGORITHMS = ("ARIMA", "ETS", "NPTS", "Prophet", *GLOBAL_ALGORITHMS)
-HPO_ALGORITHMS = tuple(HPO_TUNABLE)
+HPO_ALGORITHMS = tuple(TUNABLE)
 DEFAULT_METRIC = "AverageWeightedQuantileLoss"
 
 
@@ -74,7 +76,7 @@ def create_predictor(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any
         backtest_offset=offset,
         featurizations=featurizations,
         holiday_country=holiday,
-        hyperparameters=dict(request.get("TrainingParameters") or {}),
+        hyperparameters=_training_parameters(request, algorithm),
         horizon_fraction=3,
         perform_hpo=bool(request.get("PerformHPO")),
         hpo_ranges=_hpo_ranges(request, algorithm),
@@ -134,6 +136,15 @@ def _algorithm(request: Mapping[str, Any], auto_ml: bool) -> str | None:
     if request.get("HPOConfig") and not request.get("PerformHPO"):
         raise InvalidInput("If you include HPOConfig, you must set PerformHPO to true")
     return name
+
+
+def _training_parameters(request: Mapping[str, Any], algorithm: str | None) -> dict[str, str]:
+    """TrainingParameters, each name one the chosen algorithm takes."""
+    if algorithm is None:  # AutoML: refused with TrainingParameters already
+        return {}
+    return predictor_rules.check_training_parameters(
+        algorithm, request["AlgorithmArn"], request.get("TrainingParameters")
+    )
 
 
 def _hpo_ranges(request: Mapping[str, Any], algorithm: str | None) -> dict[str, Any] | None:

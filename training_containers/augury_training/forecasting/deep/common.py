@@ -325,6 +325,8 @@ def train_with_early_stopping(
     log: Callable[[str], None],
     clip: float = 10.0,
     decay_after: int | None = None,
+    decay_factor: float = 0.5,
+    max_decays: int | None = None,
     average: float | None = None,
 ) -> TrainingOutcome:
     """The epoch loop every global model shares.
@@ -335,8 +337,12 @@ def train_with_early_stopping(
     improves. It stops after ``epochs``, after ``patience`` epochs without
     improvement, or when ``deadline`` (``time.monotonic()``) passes, checked
     between batches; the best epoch's weights are loaded back at the end. With
-    ``decay_after``, every ``decay_after`` epochs without improvement halve the
-    learning rate: small steps settle where large ones keep overshooting.
+    ``decay_after``, every ``decay_after`` epochs without improvement multiply the
+    learning rate by ``decay_factor`` (halve it by default): small steps settle
+    where large ones keep overshooting. ``max_decays`` (DeepAR+'s
+    ``max_learning_rate_decays``) caps the reductions: once that many were made,
+    the next one due stops training instead, as Amazon describes it; 0 never
+    reduces the rate.
     With ``average`` (say 0.99), validation scores and keeps an exponential
     moving average of the weights, updated after every batch, which smooths
     out the noise of small batches at no extra forward pass; its decay ramps
@@ -349,7 +355,8 @@ def train_with_early_stopping(
     import torch
 
     best, best_state, best_epoch, stale, epochs_run = np.inf, None, 0, 0, 0
-    out_of_time = False
+    out_of_time = decayed_enough = False
+    decays = 0
     averaged, steps = None, 0
     if average:
         averaged = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -400,10 +407,14 @@ def train_with_early_stopping(
             net.load_state_dict(live)
         if score is not None and best_epoch != epoch:
             stale += 1
-            if decay_after and stale % decay_after == 0:
-                for group in optimizer.param_groups:
-                    group["lr"] *= 0.5
-        if out_of_time or stale >= patience:
+            if decay_after and stale % decay_after == 0 and max_decays != 0:
+                if max_decays is not None and decays >= max_decays:
+                    decayed_enough = True
+                else:
+                    decays += 1
+                    for group in optimizer.param_groups:
+                        group["lr"] *= decay_factor
+        if out_of_time or decayed_enough or stale >= patience:
             break
     if best_state is not None:
         net.load_state_dict(best_state)

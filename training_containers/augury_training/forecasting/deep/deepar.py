@@ -40,8 +40,14 @@ validation horizons clearly better, at most 500: :func:`context_candidates`),
 ``num_layers``, ``num_cells``, ``likelihood``, ``dropout_rate``,
 ``mini_batch_size`` and ``num_averaged_models`` (that many networks, trained
 from consecutive seeds, whose sample paths are pooled: a mixture of models, the
-cheapest reliable gain in accuracy). Augury adds ``early_stopping_patience``,
-``max_batches_per_epoch``, ``num_samples`` and ``mixed_precision``.
+cheapest reliable gain in accuracy), ``learning_rate_decay`` (the factor the
+learning rate is multiplied by after :data:`LR_DECAY_AFTER` epochs without a
+better validation loss, default 0.5) and ``max_learning_rate_decays`` (at most
+that many reductions, after which the next one stops training, as Amazon
+describes it; 0 never reduces the rate). Amazon's default for the latter is 0;
+Augury's (no limit) measured better, so it stays the default when the name is
+absent. Augury adds ``early_stopping_patience``, ``max_batches_per_epoch``,
+``num_samples`` and ``mixed_precision``.
 """
 
 from __future__ import annotations
@@ -113,7 +119,8 @@ VALIDATION_SHARE = 0.25
 """Share of the long-enough series whose last horizon is held out for early stopping;
 the others train on their whole history, whose most recent points matter most."""
 LR_DECAY_AFTER = 5
-"""Halve the learning rate after this many epochs without a better validation loss."""
+"""Reduce the learning rate (by ``learning_rate_decay``) after this many epochs without a
+better validation loss."""
 MAX_CONTEXT = 500
 VALIDATION_SAMPLES = 32
 """Sample paths per held-out series when scoring an epoch's forecasts."""
@@ -139,6 +146,8 @@ class DeepARHyperparameters:
     dropout_rate: float = 0.1
     mini_batch_size: int = 128
     num_averaged_models: int = 1
+    learning_rate_decay: float = 0.5
+    max_learning_rate_decays: int | None = None
     num_samples: int = 100
     early_stopping_patience: int = 10
     max_batches_per_epoch: int = 100
@@ -169,6 +178,12 @@ def parse_hyperparameters(values: Mapping[str, str]) -> DeepARHyperparameters:
         dropout_rate=get_float(values, "dropout_rate", 0.1, minimum=0.0, maximum=0.9),
         mini_batch_size=bounded_int(values, "mini_batch_size", 128, 1, 4096),
         num_averaged_models=bounded_int(values, "num_averaged_models", 1, 1, 5),
+        learning_rate_decay=get_float(
+            values, "learning_rate_decay", 0.5, minimum=0.0, maximum=1.0, exclusive_minimum=True
+        ),
+        max_learning_rate_decays=get_int(
+            values, "max_learning_rate_decays", None, minimum=0, maximum=1000
+        ),
         num_samples=bounded_int(values, "num_samples", 100, 1, 10_000),
         early_stopping_patience=bounded_int(values, "early_stopping_patience", 10, 1, 1000),
         max_batches_per_epoch=bounded_int(values, "max_batches_per_epoch", 100, 1, 100_000),
@@ -479,6 +494,8 @@ class DeepARPlus:
             deadline=deadline,
             log=log,
             decay_after=LR_DECAY_AFTER,
+            decay_factor=params.learning_rate_decay,
+            max_decays=params.max_learning_rate_decays,
             average=WEIGHT_AVERAGE,
         )
 
