@@ -207,6 +207,38 @@ def test_the_search_starts_from_the_current_values_and_keeps_the_best():
     assert loss(best) < 0.5
 
 
+def test_no_trial_leaves_the_ranges_not_even_the_first():
+    # CNN-QR's defaults: four horizons of 7 (28) and ALL, neither of which the ranges allow
+    dimensions = [
+        Dimension("context_length", "integer", 7, 21, "Linear"),
+        Dimension("use_item_metadata", "categorical", values=("NONE",)),
+    ]
+    seen: list[dict[str, str]] = []
+    best, _ = search(
+        lambda parameters, seconds: seen.append(parameters) or 1.0,  # the first trial wins
+        {"epochs": "2"},
+        dimensions,
+        seed=0,
+        time_budget_seconds=None,
+        defaults={"context_length": "28", "use_item_metadata": "ALL"},
+        log=lambda _: None,
+    )
+    assert seen[0] == {"epochs": "2", "context_length": "21", "use_item_metadata": "NONE"}
+    assert all(7 <= int(p["context_length"]) <= 21 for p in seen)
+    assert best == seen[0]  # the values chosen are named even when the first trial wins
+
+
+def test_nearest_moves_a_setting_into_its_range():
+    rate = Dimension("learning_rate", "continuous", 1e-4, 1e-2, "Logarithmic")
+    assert (rate.nearest("0.5"), rate.nearest("0.001"), rate.nearest(None)) == (
+        "0.01",
+        "0.001",
+        "0.0001",
+    )
+    flags = Dimension("use_related_data", "categorical", values=("NONE", "ALL"))
+    assert (flags.nearest("all"), flags.nearest("HISTORICAL")) == ("ALL", "NONE")
+
+
 def test_a_failed_trial_never_wins():
     dimension = Dimension("context_length", "integer", 5, 50, "Linear")
     scores = iter([0.5, float("nan"), 0.4, float("nan"), 0.6, 0.7, 0.8, 0.9])

@@ -31,8 +31,10 @@ class Oracle:
 
     name = "Deep_AR_Plus"
     fitted_on: list[int] = []
+    built_with: list[dict[str, str]] = []
 
     def __init__(self, hyperparameters) -> None:
+        Oracle.built_with.append(dict(hyperparameters))
         self.summary = {"epochs": 1, "best_epoch": 1, "device": "cpu"}
 
     def fit(self, data, horizon, *, seed=0, time_budget_seconds=None, log=print):
@@ -52,6 +54,7 @@ class Oracle:
 def oracle(monkeypatch):
     monkeypatch.setattr(global_candidates, "GLOBAL_MODELS", {"Deep_AR_Plus": (__name__, "Oracle")})
     Oracle.fitted_on = []
+    Oracle.built_with = []
     return Oracle
 
 
@@ -107,6 +110,20 @@ def test_a_legacy_predictor_trains_the_named_global_model_on_any_data(oracle):
     )
     assert [r.algorithm for r in result.summary.results] == ["Deep_AR_Plus"]
     np.testing.assert_allclose(result.forecasts["item0"][:, 0], np.arange(60, 66), atol=1e-9)
+
+
+def test_perform_hpo_stays_in_the_ranges_and_names_its_choice_when_the_first_trial_wins(oracle):
+    # the oracle scores the same whatever its settings, so the first trial wins; the
+    # default context (four horizons, 24) lies outside the range and must not be used
+    ranges = {"IntegerParameterRanges": [{"Name": "context_length", "MinValue": 7, "MaxValue": 12}]}
+    result = run_autopredictor(
+        ramps(5, 60),
+        config(algorithms=["Deep_AR_Plus"], auto=False, perform_hpo=True, hpo_ranges=ranges),
+        workers=1,
+    )
+    trained = [values for values in Oracle.built_with if values]  # not the defaults' probe
+    assert len(trained) > 1 and all(7 <= int(v["context_length"]) <= 12 for v in trained)
+    assert "PerformHPO tuned Deep_AR_Plus: context_length=12." in result.summary.explanation
 
 
 def test_eligibility_counts_series_and_observations():

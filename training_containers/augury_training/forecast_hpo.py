@@ -78,6 +78,28 @@ class Dimension:
     scaling: str = "Auto"
     values: tuple[str, ...] = ()
 
+    def nearest(self, value: str | None) -> str:
+        """The value of this range closest to ``value`` (a setting that may lie outside it).
+
+        The search's first trial is the predictor's own setting or the algorithm's
+        default; the ranges are what the user allows the search to choose, so that
+        setting is moved into them: clipped to the bounds, or, for a categorical
+        range that does not list it, the first value listed.
+        """
+        if self.kind == "categorical":
+            wanted = (value or "").strip().upper()
+            return next((v for v in self.values if v.strip().upper() == wanted), self.values[0])
+        try:
+            number = float(value) if value is not None else math.nan
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            number = self.low
+        clipped = min(self.high, max(self.low, number))
+        if self.kind == "integer":
+            return str(int(min(self.high, max(self.low, round(clipped)))))
+        return f"{clipped:.6g}"
+
     def sample(self, rng: Any) -> str:
         if self.kind == "categorical":
             return self.values[int(rng.integers(len(self.values)))]

@@ -40,8 +40,10 @@ from augury_training.forecast_contract import (
     GLOBAL_ALGORITHMS,
     ForecastJobConfig,
 )
+from augury_training.forecast_hpo import TUNABLE
 from augury_training.forecasting.backtest import ItemBacktest, Window, fallback_forecast
 from augury_training.forecasting.data import DatasetInfo, Series
+from augury_training.forecasting.deep.context_choice import DEFAULT_CONTEXT_HORIZONS
 from augury_training.forecasting.grid import Grid
 
 GLOBAL_MODELS: dict[str, tuple[str, str]] = {
@@ -93,6 +95,25 @@ def new_model(name: str, hyperparameters: Mapping[str, str]) -> Any:
     use_all_cores()
     module, cls = GLOBAL_MODELS[name]
     return getattr(importlib.import_module(module), cls)(dict(hyperparameters))
+
+
+def tuning_defaults(name: str, horizon: int) -> dict[str, str]:
+    """What the global model ``name`` trains with, for each hyperparameter PerformHPO may
+    tune, when TrainingParameters do not say: where its search starts.
+
+    ``context_length`` has no single default (the model tries four horizons and
+    one, :mod:`.deep.context_choice`); the search starts from four horizons, the
+    one tried first, within the most the model reads.
+    """
+    params = getattr(new_model(name, {}), "params", None)
+    values = {
+        key: str(getattr(params, key))
+        for key in TUNABLE[name]
+        if getattr(params, key, None) is not None
+    }
+    longest = int(TUNABLE[name]["context_length"].high)
+    values.setdefault("context_length", str(min(DEFAULT_CONTEXT_HORIZONS * horizon, longest)))
+    return values
 
 
 def model_path(model_dir: Path, name: str) -> Path:
@@ -416,10 +437,11 @@ class GlobalBacktest:
             dimensions,
             seed=self.config.seed,
             time_budget_seconds=None if budget is None else budget * 0.5,
+            defaults=tuning_defaults(name, horizon),
             log=self.log,
         )
         self.hyperparameters[name] = best
-        self.tuned[name] = {d.name: best[d.name] for d in dimensions if d.name in best}
+        self.tuned[name] = {d.name: best[d.name] for d in dimensions}
         self.log(f"PerformHPO: {name} chose {self.tuned[name]} after {len(trials)} trial(s)")
 
     def _score(self, series: Sequence[Series], arrays: np.ndarray, cutoff: int) -> float:

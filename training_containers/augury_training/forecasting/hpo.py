@@ -12,9 +12,14 @@ Why the search is built this way:
   there with the predictor's OptimizationMetric. The backtest (and so
   GetAccuracyMetrics) then measures the chosen values on data the search never
   saw, as an honest estimate should.
-* **Never worse than no search.** The first trial is the predictor's own
-  TrainingParameters (or the defaults), so tuning can only keep or improve the
-  validation score.
+* **Within the ranges, from where no search would be.** The first trial is
+  the predictor's own TrainingParameters (or the algorithm's defaults), each
+  tuned one moved to its nearest value inside its range
+  (:meth:`Dimension.nearest`): the ranges are what the user lets the search
+  choose, so no trial leaves them, and where they hold the untuned setting,
+  tuning can only keep or improve its validation score. Every trial, the first
+  included, names a value for every tuned hyperparameter, so the values chosen
+  can always be reported.
 * **Bounded.** At most ``TRIALS`` trials; a job's time budget is shared between
   them, and a deep model stops between two batches when its share is spent.
 """
@@ -50,6 +55,7 @@ def search(
     *,
     seed: int,
     time_budget_seconds: float | None,
+    defaults: Mapping[str, str] | None = None,
     trials: int = TRIALS,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, str], list[Trial]]:
@@ -57,11 +63,14 @@ def search(
 
     ``evaluate(parameters, seconds)`` trains with ``parameters`` within ``seconds``
     (``None``: no limit) and returns the validation loss (lower is better; NaN
-    counts as the worst).
+    counts as the worst). ``defaults`` are the values the algorithm uses for the
+    tuned names ``base`` does not set: the first trial starts from them.
     """
     rng = np.random.default_rng(seed)
-    proposals = [dict(base)]
-    seen = {tuple(sorted(base.items()))}
+    start = {**(defaults or {}), **base}
+    first = dict(base) | {d.name: d.nearest(start.get(d.name)) for d in dimensions}
+    proposals = [first]
+    seen = {tuple(sorted(first.items()))}
     attempts = 0
     while len(proposals) < trials and attempts < trials * 20 and dimensions:
         attempts += 1
@@ -83,7 +92,7 @@ def search(
         started = time.monotonic()
         score = float(evaluate(parameters, share))
         history.append(Trial(parameters, score, round(time.monotonic() - started, 3)))
-        tuned = {d.name: parameters.get(d.name, "(default)") for d in dimensions}
+        tuned = {d.name: parameters[d.name] for d in dimensions}
         log(f"HPO trial {number}/{len(proposals)}: {tuned} -> validation {score:.5g}")
     best = min(history, key=lambda t: t.score if math.isfinite(t.score) else math.inf)
     return dict(best.parameters), history
