@@ -61,7 +61,7 @@ def config(**changes) -> ForecastJobConfig:
 
 
 def info(length: int, end: int = 99) -> DatasetInfo:
-    return DatasetInfo(end - length + 1, end, 0, set(), [()])
+    return DatasetInfo(end - length + 1, end, 0, set(), [()], 0)
 
 
 # -- windows and limits ------------------------------------------------------------------

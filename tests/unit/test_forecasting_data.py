@@ -220,6 +220,7 @@ def test_channels_become_regular_filled_series(paths):
         assert (data.info.length, data.info.rows) == (10, 33)
         assert data.info.item_ids == {"a", "b", "c"}
         assert data.info.dimension_values == [("s1",), ("s2",)]
+        assert data.info.series == 3  # a and b in s1, c in s2: not 3 items x 2 stores
         series = series_by_key(data)
     assert set(series) == {"a\x1fs1", "b\x1fs1"}  # c has no value: nothing to learn from
     a, b = series["a\x1fs1"], series["b\x1fs1"]

@@ -128,13 +128,22 @@ def test_perform_hpo_stays_in_the_ranges_and_names_its_choice_when_the_first_tri
 
 def test_eligibility_counts_series_and_observations():
     def info(items: int, rows: int) -> DatasetInfo:
-        return DatasetInfo(0, 99, rows, {f"i{k}" for k in range(items)}, [()])
+        return DatasetInfo(0, 99, rows, {f"i{k}" for k in range(items)}, [()], items)
 
     assert deep_eligibility(info(100, 10_000))[0]
     assert not deep_eligibility(info(99, 50_000))[0]
     assert not deep_eligibility(info(500, 9_999))[0]
     _, note = deep_eligibility(info(40, 4_000))
     assert "were not candidates because the data has 40 series and 4000 observations" in note
+
+
+def test_eligibility_counts_the_series_that_occur_not_items_times_dimension_values():
+    # ten items, each sold in its own one of ten stores: ten series, not a hundred
+    stores = [(f"store{k}",) for k in range(10)]
+    info = DatasetInfo(0, 99, 20_000, {f"i{k}" for k in range(10)}, stores, 10)
+    eligible, note = deep_eligibility(info)
+    assert not eligible
+    assert "the data has 10 series and 20000 observations" in note
 
 
 def test_metadata_codes_are_fixed_at_training_and_unknown_values_are_minus_one():

@@ -124,6 +124,10 @@ class DatasetInfo:
     rows: int
     item_ids: set[str]
     dimension_values: list[tuple[str, ...]]
+    series: int
+    """How many series: distinct (item id, dimension values) combinations that occur,
+    not every item in every store (ten items each sold in its own one of ten stores
+    are ten series)."""
 
     @property
     def length(self) -> int:
@@ -234,7 +238,8 @@ class ForecastData:
         related_columns = [*self.identity, self.config.timestamp_field, *self.related_fields]
         count = bucket_count(rows, bucket_rows)
         target_buckets = Buckets(self._scratch / "target", count) if count > 1 else None
-        low, high, items, dims = None, None, set(), set()
+        low, high, items = None, None, set()
+        identities: set[tuple[str, ...]] = set()
         kept: list[pa.Table] = []
         for batch in iter_batches(self._target_files, self._target_columns):
             table = self._normalise(batch, [self.config.target_field])
@@ -245,9 +250,10 @@ class ForecastData:
                 ordinals = self.grid.ordinals(stamps.to_numpy())
                 low = min(low, int(ordinals.min())) if low is not None else int(ordinals.min())
                 high = max(high, int(ordinals.max())) if high is not None else int(ordinals.max())
-            items.update(pc.unique(table.column(self.config.item_field)).to_pylist())
             if self.config.dimensions:
-                dims.update(self._dimension_tuples(table))
+                identities.update(self._identity_tuples(table))
+            else:
+                items.update(pc.unique(table.column(self.config.item_field)).to_pylist())
             if target_buckets is not None:
                 if table.num_rows:
                     target_buckets.add(table.to_batches()[0], self.identity)
@@ -273,13 +279,16 @@ class ForecastData:
                         related_buckets.add(table.to_batches()[0], self.identity)
                 related_buckets.close()
             self._buckets = (target_buckets, related_buckets)
-        return DatasetInfo(low, high, rows, items, sorted(dims) or [()])
+        if not self.config.dimensions:
+            return DatasetInfo(low, high, rows, items, [()], len(items))
+        items = {identity[0] for identity in identities}
+        dims = sorted({identity[1:] for identity in identities})
+        return DatasetInfo(low, high, rows, items, dims, len(identities))
 
-    def _dimension_tuples(self, table: pa.Table) -> set[tuple[str, ...]]:
-        unique = table.select(self.config.dimensions).group_by(self.config.dimensions).aggregate([])
-        return set(
-            zip(*(unique.column(n).to_pylist() for n in self.config.dimensions), strict=True)
-        )
+    def _identity_tuples(self, table: pa.Table) -> set[tuple[str, ...]]:
+        """The (item id, dimension values...) combinations in ``table``."""
+        unique = table.select(self.identity).group_by(self.identity).aggregate([])
+        return set(zip(*(unique.column(n).to_pylist() for n in self.identity), strict=True))
 
     # -- series --------------------------------------------------------------------
 
@@ -427,6 +436,5 @@ def batch_items_for(
     """
     per_item = max(1, info.length + horizon * (windows + 1))
     by_memory = math.floor(budget_points / per_item)
-    series = max(1, len(info.item_ids)) * max(1, len(info.dimension_values))
-    by_workers = math.ceil(series / (4 * max(1, workers)))
+    by_workers = math.ceil(max(1, info.series) / (4 * max(1, workers)))
     return max(1, min(256, by_memory, by_workers))

@@ -69,15 +69,14 @@ def deep_eligibility(
     info: DatasetInfo, candidates: Sequence[str] = GLOBAL_ALGORITHMS
 ) -> tuple[bool, str]:
     """Whether an AutoPredictor's data is large enough for its deep ``candidates``, and why."""
-    items = len(info.item_ids) * max(1, len(info.dimension_values))
-    observations = info.rows
-    eligible = items >= DEEP_MIN_ITEMS and observations >= DEEP_MIN_OBSERVATIONS
+    series, observations = info.series, info.rows
+    eligible = series >= DEEP_MIN_ITEMS and observations >= DEEP_MIN_OBSERVATIONS
     one = len(candidates) == 1
     subject = (
         f"The deep model{'' if one else 's'} {' and '.join(candidates)} "
         f"{'was a candidate' if one else 'were candidates'}"
     )
-    facts = f"the data has {items} series and {observations} observations"
+    facts = f"the data has {series} series and {observations} observations"
     if eligible:
         return True, f"{subject} because {facts}."
     return False, (

@@ -311,7 +311,7 @@ def run_in_memory(
         raise DataError("every series must end at the same grid point (the global end)")
     observed = sum(int(np.isfinite(s.y).sum()) for s in items)
     keys = {s.key for s in items}
-    info = DatasetInfo(min(s.start for s in items), end, observed, keys, [()])
+    info = DatasetInfo(min(s.start for s in items), end, observed, keys, [()], len(keys))
     windows = plan_windows(info, config)
     log = functools.partial(print, file=sys.stderr, flush=True)
     deep = _in_memory_global(items, config, candidates, windows, info, log)
