@@ -20,6 +20,7 @@ from augury_training.forecasting.filling import (
     fill_target,
 )
 from augury_training.forecasting.grid import Frequency, Grid
+from augury_training.forecasting.related import check_future_values
 
 NAN = np.nan
 
@@ -242,6 +243,39 @@ def test_related_aligned_with_history_and_horizon(paths):
     with ForecastData(paths, config(featurizations=future)) as data:
         b = series_by_key(data)["b\x1fs1"]
     assert b.X[:, 0].tolist() == [5.0] * 10 + [7.0] * 3
+
+
+def check_related_horizon(paths: TrainPaths, **changes) -> None:
+    """The container's check of a predictor's related data, as ``train`` runs it."""
+    job = config(**changes)
+    with ForecastData(paths, job, bucket_rows=10) as data:
+        ends, last = data.info.related_ends, data.info.global_end
+        check_future_values(job, ends, data.related_fillings, last, data.grid)
+
+
+def test_deepar_and_prophet_predictors_fail_on_related_data_without_future_values(paths):
+    legacy = {"auto": False}
+    check_related_horizon(paths, algorithms=["Deep_AR_Plus"], **legacy)  # a's prices go on
+    days = [START + timedelta(days=d) for d in range(10)]  # prices end with the sales
+    history_only = {"item_id": ["a"] * 10, "store": ["s1"] * 10, "price": [1.0] * 10}
+    write(paths, "related", pa.table({**history_only, "timestamp": pa.array(days)}))
+    for algorithm in ("Deep_AR_Plus", "Prophet"):
+        with pytest.raises(DataError) as raised:
+            check_related_horizon(paths, algorithms=[algorithm], **legacy)
+        assert str(raised.value).startswith(
+            "The RELATED_TIME_SERIES data does not cover the forecast horizon, which "
+            f"{algorithm} needs: price (ends at 2024-01-10 00:00:00), but the 3-step horizon "
+            "after the target time series' last time step (2024-01-10 00:00:00) runs to "
+            "2024-01-13 00:00:00."
+        )
+        assert "or train CNN-QR, the only algorithm that accepts" in str(raised.value)
+    # CNN-QR reads history-only data; models without related data and AutoPredictors go on
+    for algorithms in (["CNN-QR"], ["ETS"], ["NPTS"]):
+        check_related_horizon(paths, algorithms=algorithms, **legacy)
+    check_related_horizon(paths, algorithms=["Prophet", "Deep_AR_Plus", "CNN-QR"])
+    # a futurefill fills the horizon
+    future = [Featurization(field="price", futurefill="zero")]
+    check_related_horizon(paths, algorithms=["Prophet"], featurizations=future, **legacy)
 
 
 def test_weekly_aggregation_sums_the_days(paths):

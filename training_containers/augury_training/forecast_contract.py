@@ -62,6 +62,11 @@ ALGORITHMS = ("ETS", "ARIMA", "Theta", "NPTS", "Prophet", "SeasonalNaive", "Deep
 """Algorithm names as they appear after ``arn:aws:forecast:::algorithm/``."""
 GLOBAL_ALGORITHMS = ("Deep_AR_Plus", "CNN-QR")
 """The deep models: trained across all items at once (and on a GPU when the job has one)."""
+FORWARD_LOOKING_ONLY = ("Deep_AR_Plus", "Prophet")
+"""Algorithms that take a RELATED_TIME_SERIES only with values over the forecast horizon:
+Amazon's CNN-QR "is the only Forecast algorithm that accepts related time series data
+without future values". A predictor that names one of these fails on related data that
+ends with the target (an AutoPredictor or AutoML leaves such data out for them instead)."""
 DEEP_MIN_ITEMS = 100
 DEEP_MIN_OBSERVATIONS = 10_000
 """An AutoPredictor backtests the deep models from this much data: below it, a global

@@ -128,6 +128,8 @@ class DatasetInfo:
     """How many series: distinct (item id, dimension values) combinations that occur,
     not every item in every store (ten items each sold in its own one of ten stores
     are ten series)."""
+    related_ends: dict[str, int] = field(default_factory=dict)
+    """Each related feature's last grid step with a value (absent: it has none)."""
 
     @property
     def length(self) -> int:
@@ -167,6 +169,11 @@ class ForecastData:
         self._buckets: tuple[Buckets, Buckets | None] | None = None
         self._tables: tuple[pa.Table, pa.Table | None] | None = None
         self.info = self._scan(bucket_rows)
+
+    @property
+    def related_fillings(self) -> list[FieldFilling]:
+        """How each related feature is filled, in ``related_fields`` order."""
+        return [self._related_fillings[name] for name in self.related_fields]
 
     # -- reading -----------------------------------------------------------------
 
@@ -261,12 +268,14 @@ class ForecastData:
                 kept.append(table)
         if low is None:
             raise DataError("the target time series is empty")
+        ends: dict[str, int] = {}
         if target_buckets is None:
             related = None
             if self._related_files:
                 related = self._normalise(
                     read_table(self._related_files, related_columns), self.related_fields
                 )
+                self._note_related_ends(related, ends)
             self._tables = (pa.concat_tables(kept).combine_chunks(), related)
         else:
             target_buckets.close()
@@ -275,15 +284,28 @@ class ForecastData:
                 related_buckets = Buckets(self._scratch / "related", count)
                 for batch in iter_batches(self._related_files, related_columns):
                     table = self._normalise(batch, self.related_fields)
+                    self._note_related_ends(table, ends)
                     if table.num_rows:
                         related_buckets.add(table.to_batches()[0], self.identity)
                 related_buckets.close()
             self._buckets = (target_buckets, related_buckets)
         if not self.config.dimensions:
-            return DatasetInfo(low, high, rows, items, [()], len(items))
+            return DatasetInfo(low, high, rows, items, [()], len(items), ends)
         items = {identity[0] for identity in identities}
         dims = sorted({identity[1:] for identity in identities})
-        return DatasetInfo(low, high, rows, items, dims, len(identities))
+        return DatasetInfo(low, high, rows, items, dims, len(identities), ends)
+
+    def _note_related_ends(self, table: pa.Table, ends: dict[str, int]) -> None:
+        """Fold each related feature's last grid step with a value in ``table`` into ``ends``."""
+        if not table.num_rows:
+            return
+        ordinals = self.grid.ordinals(table.column(self.config.timestamp_field).to_numpy())
+        for name in self.related_fields:
+            values = table.column(name).to_numpy(zero_copy_only=False)
+            present = ~np.isnan(values)
+            if present.any():
+                last = int(ordinals[present].max())
+                ends[name] = max(ends.get(name, last), last)
 
     def _identity_tuples(self, table: pa.Table) -> set[tuple[str, ...]]:
         """The (item id, dimension values...) combinations in ``table``."""

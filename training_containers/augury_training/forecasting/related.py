@@ -7,18 +7,25 @@ data have no defaults, as in Amazon Forecast). A feature that still has a hole
 -- most often: no values for the horizon and no ``futurefill`` -- is left out
 for that item: a model must not train on a feature it will not have when it
 forecasts (CNN-QR's encoder alone reads such features: ``past_only_related``).
+
+A predictor that names DeepAR+ or Prophet cannot leave its related data out
+that way: the user chose the algorithm for that data, and Amazon requires it to
+extend over the forecast horizon for them. :func:`check_future_values` fails
+such a job with the reason and the way out.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from augury_training.forecast_contract import FORWARD_LOOKING_ONLY, ForecastJobConfig
 from augury_training.forecasting.filling import FieldFilling, aggregate, fill_related
 from augury_training.forecasting.grid import Grid
-from augury_training.forecasting.partition import encode, item_keys
+from augury_training.forecasting.partition import DataError, encode, item_keys
 
 
 def group_related(
@@ -111,3 +118,49 @@ def _usable_features(
     if not columns:
         return None, ()
     return np.column_stack(columns), tuple(names)
+
+
+def check_future_values(
+    config: ForecastJobConfig,
+    ends: Mapping[str, int],
+    fillings: Sequence[FieldFilling],
+    last: int,
+    grid: Grid,
+) -> None:
+    """Fail a DeepAR+ or Prophet predictor whose related features stop before the horizon.
+
+    ``ends`` holds each feature's last grid step with a value, ``last`` the
+    target's last step. A feature with a ``futurefill`` is filled over the
+    horizon, so it passes. An AutoPredictor (or AutoML) is not failed: it uses
+    such features with CNN-QR only, as Amazon's does.
+    """
+    named = [name for name in config.algorithms if name in FORWARD_LOOKING_ONLY]
+    if config.auto or not named:
+        return
+    needed = last + config.horizon
+    short = [
+        filling.field
+        for filling in fillings
+        if filling.future is None and (filling.field not in ends or ends[filling.field] < needed)
+    ]
+    if not short:
+        return
+    ended = ", ".join(
+        f"{name} ({'ends at ' + _when(grid, ends[name]) if name in ends else 'has no values'})"
+        for name in short
+    )
+    algorithm = named[0]
+    raise DataError(
+        f"The RELATED_TIME_SERIES data does not cover the forecast horizon, which {algorithm} "
+        f"needs: {ended}, but the {config.horizon}-step horizon after the target time series' "
+        f"last time step ({_when(grid, last)}) runs to {_when(grid, needed)}. {algorithm} uses "
+        "related time series only with future values. Import the future values of "
+        f"{', '.join(short)} (or give {'it' if len(short) == 1 else 'them'} a futurefill), or "
+        "train CNN-QR, the only algorithm that accepts related time series without future values"
+    )
+
+
+def _when(grid: Grid, ordinal: int) -> str:
+    """A grid step's start as ``yyyy-MM-dd HH:mm:ss``."""
+    stamp = grid.timestamps(np.array([ordinal]))[0]
+    return str(np.datetime_as_string(stamp, unit="s")).replace("T", " ")

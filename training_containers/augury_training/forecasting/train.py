@@ -53,6 +53,7 @@ from augury_training.forecasting.models.registry import get_model
 from augury_training.forecasting.outputs import ENSEMBLE_FILE, BacktestWriter
 from augury_training.forecasting.parallel import worker_count
 from augury_training.forecasting.pipeline import Trainer, progress
+from augury_training.forecasting.related import check_future_values
 from augury_training.forecasting.scoring import OPTIMIZATION_METRICS
 
 MAX_FORECAST_TYPES = 5
@@ -163,6 +164,9 @@ def train(
             f"{len(data.metadata)} metadata rows"
         )
         check_limits(info, config, backtest=True)
+        check_future_values(
+            config, info.related_ends, data.related_fillings, info.global_end, data.grid
+        )
         windows = plan_windows(info, config)
         data.batch_items = batch_items_for(
             info, config.horizon, len(windows), worker_count(workers)
