@@ -6,7 +6,10 @@ training starts; the cases that need the data are in test_forecast_predictors.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,15 +17,19 @@ from botocore.exceptions import ClientError
 
 from augury.embedded.server import EmbeddedServer
 from tests.embedded.forecast_helpers import (
+    START,
     client_for,
     daily_rows,
     error_of,
     make_group,
+    schema,
     start_server,
+    wait_for,
 )
 
 ITEMS = {"apple": "paris", "pear": "lyon"}
 ALGORITHM = "arn:aws:forecast:::algorithm/"
+ROLE = "arn:aws:iam::000000000000:role/ForecastImport"
 
 
 @pytest.fixture
@@ -250,3 +257,80 @@ def test_create_predictor_refuses_what_amazon_refuses(forecast, server, change, 
     code, message = error_of(raised)
     assert code == "InvalidInputException"
     assert expected in message
+
+
+def import_csv(forecast: Any, server: EmbeddedServer, dataset: str, name: str, rows) -> None:
+    """Import ``rows`` into ``dataset`` through a dataset import job, and wait for it."""
+    folder = Path(server.runtime.settings.data_dir) / "s3" / "bucket" / name
+    folder.mkdir(parents=True)
+    with (folder / f"{name}.csv").open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    job = forecast.create_dataset_import_job(
+        DatasetImportJobName=name,
+        DatasetArn=dataset,
+        DataSource={"S3Config": {"Path": f"s3://bucket/{name}/", "RoleArn": ROLE}},
+        TimestampFormat="yyyy-MM-dd",
+    )["DatasetImportJobArn"]
+    done = wait_for(lambda: forecast.describe_dataset_import_job(DatasetImportJobArn=job))
+    assert done["Status"] == "ACTIVE", done.get("Message")
+
+
+def test_deepar_and_prophet_refuse_related_data_that_stops_with_the_target(forecast, server):
+    days = [(START + timedelta(days=d)).date().isoformat() for d in range(40)]
+    target = forecast.create_dataset(
+        DatasetName="sales",
+        Domain="RETAIL",
+        DatasetType="TARGET_TIME_SERIES",
+        DataFrequency="D",
+        Schema=schema([("item_id", "string"), ("timestamp", "timestamp"), ("demand", "float")]),
+    )["DatasetArn"]
+    related = forecast.create_dataset(
+        DatasetName="promotions",
+        Domain="RETAIL",
+        DatasetType="RELATED_TIME_SERIES",
+        DataFrequency="D",
+        Schema=schema([("item_id", "string"), ("timestamp", "timestamp"), ("promo", "integer")]),
+    )["DatasetArn"]
+    group = forecast.create_dataset_group(
+        DatasetGroupName="history_only", Domain="RETAIL", DatasetArns=[target, related]
+    )["DatasetGroupArn"]
+    import_csv(forecast, server, target, "sales", [("apple", day, 5.0) for day in days])
+    import_csv(forecast, server, related, "promotions", [("apple", day, 0) for day in days])
+
+    def create(algorithm: str, **extra: Any) -> str:
+        return forecast.create_predictor(
+            PredictorName=f"history_only_{algorithm.replace('-', '_')}_{len(extra)}",
+            AlgorithmArn=ALGORITHM + algorithm,
+            ForecastHorizon=5,
+            InputDataConfig={"DatasetGroupArn": group},
+            FeaturizationConfig={"ForecastFrequency": "D", **extra},
+        )["PredictorArn"]
+
+    for algorithm in ("Deep_AR_Plus", "Prophet"):
+        with pytest.raises(ClientError) as raised:
+            create(algorithm)
+        code, message = error_of(raised)
+        assert code == "InvalidInputException"
+        assert message.startswith(
+            f"The RELATED_TIME_SERIES dataset {related} has no future values: its data ends at "
+            "2024-02-09 00:00:00, and the TARGET_TIME_SERIES dataset's at 2024-02-09 00:00:00. "
+            f"{algorithm} uses related time series only when they extend over the forecast "
+            "horizon, the 5 time steps after the target's last timestamp. Import the future "
+            "values of promo (or give it a futurefill), or use CNN-QR"
+        )
+    # CNN-QR takes history-only related data, ARIMA none; a futurefill fills the horizon
+    assert create("CNN-QR") and create("ARIMA")
+    future = {
+        "Featurizations": [
+            {
+                "AttributeName": "promo",
+                "FeaturizationPipeline": [
+                    {
+                        "FeaturizationMethodName": "filling",
+                        "FeaturizationMethodParameters": {"futurefill": "zero"},
+                    }
+                ],
+            }
+        ]
+    }
+    assert create("Deep_AR_Plus", **future)

@@ -6,6 +6,7 @@ checked against what the request and the dataset group say.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 import pytest
@@ -185,6 +186,25 @@ def test_the_forecast_frequency_is_at_least_the_targets_and_equals_the_related()
     assert predictor_rules.check_frequency("1M", target_only) == "1M"
     with pytest.raises(InvalidInput, match="greater than or equal"):
         predictor_rules.check_frequency("12H", target_only)
+
+
+def test_related_data_must_go_on_after_the_target_for_deepar_and_prophet():
+    def group(related_end: datetime | None) -> GroupData:
+        base = retail_group()
+        target = dataclasses.replace(base.target, end=datetime(2024, 3, 30))
+        related = dataclasses.replace(base.related, end=related_end)
+        return dataclasses.replace(base, target=target, related=related)
+
+    stopped = group(datetime(2024, 3, 30))
+    with pytest.raises(InvalidInput, match=r"price, promotion_applied \(or give them"):
+        predictor_rules.check_related_horizon("Prophet", stopped, 7, [])
+    predictor_rules.check_related_horizon("CNN-QR", stopped, 7, [])
+    predictor_rules.check_related_horizon("NPTS", stopped, 7, [])
+    filled = [Featurization(name, futurefill="zero") for name in ("price", "promotion_applied")]
+    predictor_rules.check_related_horizon("Deep_AR_Plus", stopped, 7, filled)
+    # data that goes on, or whose end no import recorded: the training job checks the horizon
+    predictor_rules.check_related_horizon("Deep_AR_Plus", group(datetime(2024, 4, 2)), 7, [])
+    predictor_rules.check_related_horizon("Deep_AR_Plus", group(None), 7, [])
 
 
 def test_dimensions_are_string_attributes_of_the_target():

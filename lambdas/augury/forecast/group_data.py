@@ -12,19 +12,17 @@ files with one column per schema attribute.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING
 
+from augury.forecast.data_spans import recorded_end
 from augury.forecast.domains import (
     ITEM_METADATA,
     NUMERIC,
     RELATED_TIME_SERIES,
     STRING,
     TARGET_TIME_SERIES,
-    TIMESTAMP_FIELD,
     Domain,
     domain,
 )
@@ -50,6 +48,9 @@ class DatasetData:
     schema: tuple[tuple[str, str], ...]
     frequency: str | None
     data_prefix: str | None
+    end: datetime | None = None
+    """The last timestamp of its data, as its import recorded it (``None`` for item
+    metadata, and for data imported before Augury recorded it)."""
 
     def names(self, *types: str) -> list[str]:
         return [name for name, kind in self.schema if not types or kind in types]
@@ -151,6 +152,7 @@ def _dataset(runtime: Runtime, group_arn: str, arn: str) -> DatasetData:
         schema=tuple((a["AttributeName"], a["AttributeType"]) for a in attributes),
         frequency=record.attributes.get("DataFrequency"),
         data_prefix=prefix,
+        end=recorded_end(record.attributes),
     )
 
 
@@ -170,70 +172,3 @@ def import_job_arns(runtime: Runtime, group: GroupData) -> list[str]:
             if cursor is None:
                 break
     return arns
-
-
-@dataclass(frozen=True)
-class Span:
-    """The first and last timestamps of a dataset and how many rows it holds."""
-
-    start: datetime
-    end: datetime
-    rows: int
-
-
-def data_span(runtime: Runtime, prefix: str, column: str = TIMESTAMP_FIELD) -> Span | None:
-    """The time span of the Parquet data under ``prefix``, from the files' footers.
-
-    Parquet keeps min and max per row group, so only the footers are read (the
-    column itself only where a writer left no statistics). ``None`` when there
-    are no rows.
-    """
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    start: datetime | None = None
-    end: datetime | None = None
-    rows = 0
-    with tempfile.TemporaryDirectory(prefix="augury-span-") as scratch:
-        for number, key in enumerate(runtime.blobs.list_keys(prefix)):
-            if not key.endswith(".parquet"):
-                continue
-            path = Path(scratch) / f"{number}.parquet"
-            runtime.blobs.download_file(key, path)
-            low, high, count = _file_span(path, column, pq, pc)
-            path.unlink()
-            rows += count
-            if low is not None and high is not None:
-                start = low if start is None else min(start, low)
-                end = high if end is None else max(end, high)
-    if start is None or end is None:
-        return None
-    return Span(start, end, rows)
-
-
-def _file_span(path: Path, column: str, pq: Any, pc: Any) -> tuple[Any, Any, int]:
-    metadata = pq.read_metadata(path)
-    schema_names = metadata.schema.names
-    if column not in schema_names:
-        raise InvalidInput(f"The imported data has no {column} column")
-    index = schema_names.index(column)
-    lows, highs = [], []
-    for group in range(metadata.num_row_groups):
-        stats = metadata.row_group(group).column(index).statistics
-        if stats is None or not stats.has_min_max:
-            values = pc.min_max(pq.read_table(path, columns=[column])[column])
-            low, high = values["min"].as_py(), values["max"].as_py()
-            return _aware(low), _aware(high), metadata.num_rows
-        lows.append(stats.min)
-        highs.append(stats.max)
-    if not lows:
-        return None, None, metadata.num_rows
-    return _aware(min(lows)), _aware(max(highs)), metadata.num_rows
-
-
-def _aware(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise InvalidInput(f"The imported timestamps are not timestamps ({type(value).__name__})")
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

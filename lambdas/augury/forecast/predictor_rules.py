@@ -25,6 +25,11 @@ and the rule, so a request that cannot train never starts a job. Sources
 - Time boundaries (data-aggregation): only for daily, weekly, monthly and yearly
   forecasts, in the forecast frequency's own unit (Hour, DayOfWeek, DayOfMonth,
   Month).
+- CreatePredictor with DeepAR+ or Prophet: a RELATED_TIME_SERIES must extend over
+  the forecast horizon (aws-forecast-choosing-recipes: CNN-QR "is the only Forecast
+  algorithm that accepts related time series data without future values"). Refused
+  here when the imports recorded that the related data stops where the target
+  stops; data that stops inside the horizon fails the training job instead.
 - CreatePredictor ``TrainingParameters``: only names the algorithm takes
   (``augury_training.forecast_parameters``), refused in Amazon's words ("Invalid
   Training parameter: n_changepoints specified for algorithmArn: ...").
@@ -40,7 +45,12 @@ from typing import Any
 from augury.forecast import frequencies
 from augury.forecast.group_data import GroupData
 from augury.resources.errors import InvalidInput
-from augury_training.forecast_contract import DEFAULT_FORECAST_TYPES, MEAN, Featurization
+from augury_training.forecast_contract import (
+    DEFAULT_FORECAST_TYPES,
+    FORWARD_LOOKING_ONLY,
+    MEAN,
+    Featurization,
+)
 from augury_training.forecast_parameters import TRAINING_PARAMETERS, unknown_parameters
 
 MAX_HORIZON = 500
@@ -294,3 +304,34 @@ def _with_closest(name: str, accepted: Sequence[str]) -> str:
     """``name``, with the accepted name it is most likely a typo of."""
     close = difflib.get_close_matches(name, accepted, n=1)
     return f"{name} (did you mean {close[0]}?)" if close else name
+
+
+def check_related_horizon(
+    algorithm: str, group: GroupData, horizon: int, featurizations: Sequence[Featurization]
+) -> None:
+    """DeepAR+ and Prophet need related data with values after the target's last timestamp.
+
+    Amazon calls a related time series with no values within the forecast
+    horizon historical, and only CNN-QR accepts one. The imports record where
+    each dataset's data ends, so such data is refused here; a feature with a
+    ``futurefill`` is filled over the horizon and passes. Where nothing was
+    recorded, the training job applies the same rule.
+    """
+    related = group.related
+    if algorithm not in FORWARD_LOOKING_ONLY or related is None:
+        return
+    if related.end is None or group.target.end is None or related.end > group.target.end:
+        return
+    filled = {f.field for f in featurizations if f.futurefill}
+    fields = [name for name in group.related_fields() if name not in filled]
+    if not fields:
+        return
+    raise InvalidInput(
+        f"The RELATED_TIME_SERIES dataset {related.arn} has no future values: its data ends at "
+        f"{related.end:%Y-%m-%d %H:%M:%S}, and the TARGET_TIME_SERIES dataset's at "
+        f"{group.target.end:%Y-%m-%d %H:%M:%S}. {algorithm} uses related time series only when "
+        f"they extend over the forecast horizon, the {horizon} time steps after the target's "
+        f"last timestamp. Import the future values of {', '.join(fields)} (or give "
+        f"{'it' if len(fields) == 1 else 'them'} a futurefill), or use CNN-QR, the only "
+        "Forecast algorithm that accepts related time series data without future values"
+    )

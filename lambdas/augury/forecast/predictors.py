@@ -61,6 +61,8 @@ def create_predictor(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any
         featurization_config.get("ForecastDimensions"), group
     )
     featurizations = _featurizations(featurization_config.get("Featurizations") or [], group)
+    if algorithm is not None:
+        predictor_rules.check_related_horizon(algorithm, group, horizon, featurizations)
     windows, offset = predictor_rules.check_backtests(request.get("EvaluationParameters"), horizon)
     holiday = _holiday(request["InputDataConfig"].get("SupplementaryFeatures") or [])
     metric = request.get("OptimizationMetric") or DEFAULT_METRIC

@@ -44,7 +44,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from augury.forecast import timestamp_formats
-from augury.forecast.domains import domain
+from augury.forecast.data_spans import DATA_SPAN, Span, local_span
+from augury.forecast.domains import ITEM_METADATA, domain
 from augury.forecast.import_partitions import (
     PREVIOUS,
     PartitionedWriter,
@@ -140,12 +141,20 @@ def _raise_if_stopping(job: Resource) -> None:
 
 
 class _Outcome:
-    """What a successful read produced: the written version and the job's statistics."""
+    """What a successful read produced: the written version, its time span (time series
+    only) and the job's statistics."""
 
-    def __init__(self, version: WrittenVersion, statistics: dict[str, Any], size: int) -> None:
+    def __init__(
+        self,
+        version: WrittenVersion,
+        statistics: dict[str, Any],
+        size: int,
+        span: Span | None = None,
+    ) -> None:
         self.version = version
         self.statistics = statistics
         self.size = size
+        self.span = span
 
 
 def _run(runtime: Runtime, job: Resource, dataset: Resource, scratch: Path) -> _Outcome:
@@ -189,7 +198,8 @@ def _run(runtime: Runtime, job: Resource, dataset: Resource, scratch: Path) -> _
     except BaseException:
         writer.discard()
         raise
-    return _Outcome(version, statistics.result(), size)
+    span = local_span(version.parts) if spec.dataset_type != ITEM_METADATA else None
+    return _Outcome(version, statistics.result(), size, span)
 
 
 def import_spec(dataset: Resource, job: Resource) -> ImportSpec:
@@ -305,6 +315,7 @@ def _finish(runtime: Runtime, job: Resource, dataset: Resource, outcome: _Outcom
                 m: job.attributes.get(m) for m in ("TimestampFormat", "Format", "GeolocationFormat")
             },
             DATA_TIME_ZONE: zone,
+            DATA_SPAN: outcome.span.recorded() if outcome.span else None,
         },
     )
 

@@ -23,7 +23,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from augury.forecast import accuracy, frequencies
-from augury.forecast.group_data import data_span, import_job_arns, load_group
+from augury.forecast.data_spans import data_span
+from augury.forecast.group_data import import_job_arns, load_group
 from augury.forecast.job_config import (
     CONFIG_ATTRIBUTE,
     SPEC_ATTRIBUTE,
