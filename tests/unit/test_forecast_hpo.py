@@ -95,7 +95,7 @@ def test_categorical_ranges_draw_their_values():
                     {"Name": "context_length", "MinValue": 5, "MaxValue": 12},
                 ]
             },
-            "a hyperparameter appears in more than one range",
+            "IntegerParameterRanges: context_length appears in more than one range",
         ),
         (
             "Deep_AR_Plus",

@@ -133,14 +133,13 @@ def parse_ranges(algorithm: str, ranges: Mapping[str, Any]) -> list[Dimension]:
                     f"{member}: {name!r} is not a tunable hyperparameter of {algorithm}; "
                     f"tunable: {', '.join(tunable)}"
                 )
+            if any(d.name == name for d in dimensions):
+                raise SearchError(f"{member}: {name} appears in more than one range")
             _check_kind(member, kind, name, algorithm, tunable[name])
             if kind == "categorical":
                 dimensions.append(_categorical(member, name, entry, tunable[name]))
             else:
                 dimensions.append(_numeric(member, kind, name, entry, tunable[name]))
-    names = [d.name for d in dimensions]
-    if len(set(names)) != len(names):
-        raise SearchError(f"a hyperparameter appears in more than one range: {names}")
     return dimensions
 
 
