@@ -342,6 +342,7 @@ def test_backtest_export_writes_both_folders_with_amazons_names(forecast, server
     (values,) = (folder.parent / "parquet" / "forecasted-values").iterdir()
     assert values.name.startswith("bt_parquet_") and values.name.endswith("Z_part0.parquet")
     forecast.delete_predictor_backtest_export_job(PredictorBacktestExportJobArn=parquet)
+    assert server.runtime.workflows.wait_idle(timeout=30)  # deleting is work that blocks
 
     forecast.delete_predictor(PredictorArn=arn)  # the finished export job goes with it
     assert server.runtime.workflows.wait_idle(timeout=30)
