@@ -274,6 +274,9 @@ def test_hpo_trials_train_one_network_and_the_version_averages_three(
     assert all(params["num_averaged_models"] == "1" for params in trials)
     model = load_recommender(paths.model_dir)
     assert len(model.encoder.members) == 3
+    # the manifest says how each network trained
+    networks = model.manifest["networks"]
+    assert len(networks) == 3 and all(n["best_epoch"] >= 1 for n in networks)
 
 
 def test_an_event_delivered_twice_counts_once(tmp_path: Path) -> None:

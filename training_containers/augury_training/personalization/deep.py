@@ -95,7 +95,11 @@ def fit_sequence(
     return Artifacts(
         kind="sequence",
         encoder=encoder,
-        manifest={"user_features": data.user_features is not None, "trained_users": data.n_users},
+        manifest={
+            "user_features": data.user_features is not None,
+            "trained_users": data.n_users,
+            "networks": encoder.training,
+        },
     )
 
 
