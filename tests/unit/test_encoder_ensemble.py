@@ -21,15 +21,19 @@ from augury_training.personalization.sequence_model import (
     export_encoder,
     parse_hyperparameters,
 )
-from augury_training.sequence_encoder import CONFIG_FILE, SequenceEncoder
+from augury_training.sequence_encoder import CONFIG_FILE, SequenceEncoder, encode_together
 
 N_ITEMS = 30
 HISTORY = np.array([3, 1, 4, 1, 5])
 
 
-def _member(seed: int, n_items: int = N_ITEMS) -> SequenceEncoder:
+def _member(
+    seed: int, n_items: int = N_ITEMS, encoder: str = "gru", layers: int = 1
+) -> SequenceEncoder:
     torch.manual_seed(seed)
-    params = parse_hyperparameters({"hidden_dimension": "8", "bptt": "6"})
+    params = parse_hyperparameters(
+        {"hidden_dimension": "8", "bptt": "6", "encoder": encoder, "num_layers": str(layers)}
+    )
     rng = np.random.default_rng(seed)
     data = SequenceTrainingData(
         sequences=[rng.integers(0, n_items, size=8) for _ in range(5)],
@@ -64,8 +68,11 @@ def test_one_network_answers_with_its_own_scores_and_keeps_the_old_layout(tmp_pa
     np.testing.assert_array_equal(loaded.score(HISTORY), member.score(HISTORY))
 
 
-def test_networks_are_averaged_as_a_product_of_their_distributions() -> None:
-    members = [_member(seed) for seed in (0, 1, 2)]
+@pytest.mark.parametrize(("encoder", "layers"), [("gru", 1), ("gru", 2), ("transformer", 2)])
+def test_networks_are_averaged_as_a_product_of_their_distributions(
+    encoder: str, layers: int
+) -> None:
+    members = [_member(seed, encoder=encoder, layers=layers) for seed in (0, 1, 2)]
     ensemble = EncoderEnsemble(members)
     probabilities = [_softmax(m.score(HISTORY).astype(np.float64)) for m in members]
     geometric = np.prod(probabilities, axis=0) ** (1 / 3)
@@ -75,6 +82,16 @@ def test_networks_are_averaged_as_a_product_of_their_distributions() -> None:
         assert not np.array_equal(
             np.argsort(member.score(HISTORY)), np.argsort(ensemble.score(HISTORY))
         )
+
+
+@pytest.mark.parametrize("history", [np.array([], dtype=np.int64), HISTORY, np.arange(20)])
+def test_networks_encoded_together_answer_as_each_alone(history: np.ndarray) -> None:
+    """GRUs of one shape run their recurrences side by side (one NumPy call per step for
+    all of them); each row must be what that network computes alone."""
+    members = [_member(seed, layers=2) for seed in (0, 1, 2)]
+    together = encode_together(members, history, None)
+    for member, row in zip(members, together, strict=True):
+        np.testing.assert_allclose(row, member.encode(history, None), rtol=1e-5, atol=1e-6)
 
 
 def test_save_and_load_round_trip_every_member(tmp_path) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from augury_training.sequence_encoder import SequenceEncoder
+from augury_training.sequence_encoder import SequenceEncoder, encode_together
 
 ENSEMBLE_FILE = "encoder_ensemble.json"
 FORMAT_VERSION = 1
@@ -66,9 +66,10 @@ class EncoderEnsemble:
         """One score per catalog item, higher is better (``SequenceEncoder.score``'s inputs)."""
         if len(self.members) == 1:
             return self.members[0].score(item_indices, user_row)
+        states = encode_together(self.members, item_indices, user_row)
         total = np.zeros(self.n_items, dtype=np.float64)
-        for member in self.members:
-            total += member.score(item_indices, user_row)
+        for member, state in zip(self.members, states, strict=True):
+            total += member.item_vectors @ state + member.item_bias
         return total / len(self.members)
 
     def with_new_items(self, item_features: np.ndarray | None, count: int) -> EncoderEnsemble:

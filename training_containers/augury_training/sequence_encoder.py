@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -208,26 +208,13 @@ class SequenceEncoder:
 
     def _gru(self, tokens: np.ndarray) -> np.ndarray:
         """The last hidden state of the top GRU layer (PyTorch's gate equations)."""
-        sequence = tokens
-        hidden = np.zeros(self.dimension, dtype=np.float32)
-        for layer in range(int(self.config["num_layers"])):
-            w_ih = self.arrays[f"gru{layer}.weight_ih"]
-            w_hh = self.arrays[f"gru{layer}.weight_hh"]
-            b_ih = self.arrays[f"gru{layer}.bias_ih"]
-            b_hh = self.arrays[f"gru{layer}.bias_hh"]
-            inputs = sequence @ w_ih.T + b_ih
-            hidden = np.zeros(self.dimension, dtype=np.float32)
-            outputs = np.empty_like(sequence)
-            d = self.dimension
-            for t in range(sequence.shape[0]):
-                recurrent = w_hh @ hidden + b_hh
-                reset = _sigmoid(inputs[t, :d] + recurrent[:d])
-                update = _sigmoid(inputs[t, d : 2 * d] + recurrent[d : 2 * d])
-                candidate = np.tanh(inputs[t, 2 * d :] + reset * recurrent[2 * d :])
-                hidden = (1.0 - update) * candidate + update * hidden
-                outputs[t] = hidden
-            sequence = outputs
-        return hidden
+        return _gru_last([self], tokens[None])[0]
+
+    def _gru_weights(self, layer: int) -> tuple[np.ndarray, ...]:
+        return tuple(
+            self.arrays[f"gru{layer}.{part}"]
+            for part in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        )
 
     def _transformer_last(self, tokens: np.ndarray) -> np.ndarray:
         a = self.arrays
@@ -265,6 +252,60 @@ class SequenceEncoder:
         weights /= weights.sum(axis=-1, keepdims=True)
         mixed = (weights @ v).transpose(1, 0, 2).reshape(q.shape[1], d)
         return mixed @ a[prefix + "out_weight"].T + a[prefix + "out_bias"]
+
+
+def encode_together(
+    encoders: Sequence[SequenceEncoder], item_indices: np.ndarray, user_row: int | None = None
+) -> np.ndarray:
+    """Each encoder's ``encode`` of one history, one row per encoder.
+
+    GRU encoders of one shape (an ensemble's networks) run their recurrences
+    side by side, one step of all of them per NumPy call: a history's steps
+    are a Python loop, so this costs about what one network costs, not one
+    per network.
+    """
+    first = encoders[0]
+    shape = ("encoder", "dimension", "num_layers", "bptt", "n_items")
+    together = first.encoder == GRU and all(
+        [e.config.get(key) for key in shape] == [first.config.get(key) for key in shape]
+        for e in encoders
+    )
+    if not together:
+        return np.stack([encoder.encode(item_indices, user_row) for encoder in encoders])
+    tokens = np.stack([encoder._token_vectors(item_indices) for encoder in encoders])
+    hidden = _gru_last(encoders, tokens)
+    states = [
+        h @ e.arrays["output_weight"].T + e.arrays["output_bias"] + e._user_vector(user_row)
+        for e, h in zip(encoders, hidden, strict=True)
+    ]
+    return np.stack(states).astype(np.float32)
+
+
+def _gru_last(encoders: Sequence[SequenceEncoder], tokens: np.ndarray) -> np.ndarray:
+    """The last hidden state of the top GRU layer of each encoder (PyTorch's gate
+    equations); ``tokens`` is ``(encoders, steps, dimension)``, one row per encoder."""
+    sequence = tokens
+    count, steps = tokens.shape[0], tokens.shape[1]
+    d = int(encoders[0].dimension)
+    hidden = np.zeros((count, d), dtype=np.float32)
+    for layer in range(int(encoders[0].config["num_layers"])):
+        w_ih, w_hh, b_ih, b_hh = (
+            np.stack(parts)
+            for parts in zip(*(e._gru_weights(layer) for e in encoders), strict=True)
+        )
+        inputs = sequence @ np.swapaxes(w_ih, 1, 2) + b_ih[:, None, :]
+        recurrent_weights = np.swapaxes(w_hh, 1, 2)
+        hidden = np.zeros((count, d), dtype=np.float32)
+        outputs = np.empty((count, steps, d), dtype=np.float32)
+        for t in range(steps):
+            recurrent = (hidden[:, None, :] @ recurrent_weights)[:, 0, :] + b_hh
+            reset = _sigmoid(inputs[:, t, :d] + recurrent[:, :d])
+            update = _sigmoid(inputs[:, t, d : 2 * d] + recurrent[:, d : 2 * d])
+            candidate = np.tanh(inputs[:, t, 2 * d :] + reset * recurrent[:, 2 * d :])
+            hidden = (1.0 - update) * candidate + update * hidden
+            outputs[:, t] = hidden
+        sequence = outputs
+    return hidden
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
