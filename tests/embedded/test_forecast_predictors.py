@@ -263,7 +263,11 @@ def test_a_training_failure_surfaces_the_containers_reason(forecast, server):
     assert described["Message"] == FAIL_REASON
     with pytest.raises(ClientError) as raised:
         forecast.get_accuracy_metrics(PredictorArn=arn)
-    assert error_of(raised)[0] == "InvalidInputException"
+    assert error_of(raised) == (
+        "InvalidInputException",
+        f"Predictor {arn} is CREATE_FAILED, not ACTIVE; "
+        "its accuracy metrics are available only when it is ACTIVE",
+    )
     forecast.delete_predictor(PredictorArn=arn)  # a failed predictor can be deleted
 
 

@@ -352,4 +352,7 @@ def test_a_forecast_generation_can_be_stopped(own):
     query = client_for(server, "forecastquery")
     with pytest.raises(ClientError) as raised:
         query.query_forecast(ForecastArn=arn, Filters={"item_id": "pear", "location": "lyon"})
-    assert error_of(raised)[0] == "InvalidInputException"
+    assert error_of(raised) == (
+        "InvalidInputException",
+        f"Forecast {arn} is CREATE_STOPPED, not ACTIVE; it can be queried only when it is ACTIVE",
+    )

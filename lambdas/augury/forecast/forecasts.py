@@ -162,5 +162,7 @@ def usable_forecast(runtime: Runtime, arn: str, purpose: str) -> Resource:
     if status.working:
         raise ResourceInUse(f"Forecast {arn} is {status.value}; {purpose} once it is ACTIVE")
     if status != Status.ACTIVE:
-        raise InvalidInput(f"Forecast {arn} is {status.value}; {purpose} needs an ACTIVE one")
+        raise InvalidInput(
+            f"Forecast {arn} is {status.value}, not ACTIVE; {purpose} only when it is ACTIVE"
+        )
     return record

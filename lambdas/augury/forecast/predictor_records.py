@@ -145,7 +145,9 @@ def usable_predictor(runtime: Runtime, arn: str, purpose: str) -> Resource:
     if status.working:
         raise ResourceInUse(f"Predictor {arn} is {status.value}; {purpose} once it is ACTIVE")
     if status != Status.ACTIVE:
-        raise InvalidInput(f"Predictor {arn} is {status.value}; {purpose} needs an ACTIVE one")
+        raise InvalidInput(
+            f"Predictor {arn} is {status.value}, not ACTIVE; {purpose} only when it is ACTIVE"
+        )
     return record
 
 
