@@ -178,6 +178,7 @@ def test_legacy_predictor_with_backtests_featurization_and_holidays(forecast, se
     assert described["AlgorithmArn"] == ALGORITHM + "ETS"
     assert described["IsAutoPredictor"] is False
     assert described["PerformAutoML"] is False and described["PerformHPO"] is False
+    assert "Message" not in described  # one algorithm: no ensemble weights to report
     assert described["EvaluationParameters"] == {
         "NumberOfBacktestWindows": 2,
         "BackTestWindowOffset": 7,

@@ -119,7 +119,8 @@ def describe(runtime: Runtime, arn: str, *, auto: bool) -> dict[str, Any]:
     summary = reference_summary(runtime, record)
     if summary is not None:
         body["ReferencePredictorSummary"] = summary
-    if not body.get("Message"):
+    one_algorithm = not auto and bool(body.get("AlgorithmArn")) and not body.get("PerformAutoML")
+    if not body.get("Message") and not one_algorithm:  # one algorithm: no ensemble to report
         message = ensemble_message(record.attributes.get(SUMMARY_ATTRIBUTE) or {})
         if message:
             body["Message"] = message
