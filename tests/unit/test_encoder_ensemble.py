@@ -21,7 +21,7 @@ from augury_training.personalization.sequence_model import (
     export_encoder,
     parse_hyperparameters,
 )
-from augury_training.sequence_encoder import CONFIG_FILE, SequenceEncoder, encode_together
+from augury_training.sequence_encoder import CONFIG_FILE, SequenceEncoder, SideBySide
 
 N_ITEMS = 30
 HISTORY = np.array([3, 1, 4, 1, 5])
@@ -89,7 +89,9 @@ def test_networks_encoded_together_answer_as_each_alone(history: np.ndarray) -> 
     """GRUs of one shape run their recurrences side by side (one NumPy call per step for
     all of them); each row must be what that network computes alone."""
     members = [_member(seed, layers=2) for seed in (0, 1, 2)]
-    together = encode_together(members, history, None)
+    side_by_side = SideBySide.of(members)
+    assert side_by_side is not None
+    together = side_by_side.encode(history, None)
     for member, row in zip(members, together, strict=True):
         np.testing.assert_allclose(row, member.encode(history, None), rtol=1e-5, atol=1e-6)
 

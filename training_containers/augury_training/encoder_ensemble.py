@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from augury_training.sequence_encoder import SequenceEncoder, encode_together
+from augury_training.sequence_encoder import SequenceEncoder, SideBySide
 
 ENSEMBLE_FILE = "encoder_ensemble.json"
 FORMAT_VERSION = 1
@@ -47,6 +47,7 @@ class EncoderEnsemble:
         if len(sizes) != 1:
             raise ValueError(f"every member must score the same catalog; sizes {sorted(sizes)}")
         self.members: tuple[SequenceEncoder, ...] = tuple(members)
+        self._side_by_side = SideBySide.of(self.members) if len(self.members) > 1 else None
 
     @property
     def n_items(self) -> int:
@@ -66,7 +67,10 @@ class EncoderEnsemble:
         """One score per catalog item, higher is better (``SequenceEncoder.score``'s inputs)."""
         if len(self.members) == 1:
             return self.members[0].score(item_indices, user_row)
-        states = encode_together(self.members, item_indices, user_row)
+        if self._side_by_side is not None:
+            states = self._side_by_side.encode(item_indices, user_row)
+        else:
+            states = [member.encode(item_indices, user_row) for member in self.members]
         total = np.zeros(self.n_items, dtype=np.float64)
         for member, state in zip(self.members, states, strict=True):
             total += member.item_vectors @ state + member.item_bias

@@ -208,7 +208,12 @@ class SequenceEncoder:
 
     def _gru(self, tokens: np.ndarray) -> np.ndarray:
         """The last hidden state of the top GRU layer (PyTorch's gate equations)."""
-        return _gru_last([self], tokens[None])[0]
+        layers = [tuple(w[None] for w in self._gru_weights(layer)) for layer in range(self.layers)]
+        return _gru_last(layers, tokens[None])[0]
+
+    @property
+    def layers(self) -> int:
+        return int(self.config["num_layers"])
 
     def _gru_weights(self, layer: int) -> tuple[np.ndarray, ...]:
         return tuple(
@@ -254,45 +259,50 @@ class SequenceEncoder:
         return mixed @ a[prefix + "out_weight"].T + a[prefix + "out_bias"]
 
 
-def encode_together(
-    encoders: Sequence[SequenceEncoder], item_indices: np.ndarray, user_row: int | None = None
-) -> np.ndarray:
-    """Each encoder's ``encode`` of one history, one row per encoder.
+class SideBySide:
+    """GRU encoders of one shape (an ensemble's networks) that run their recurrences
+    side by side, one step of all of them per NumPy call: a history's steps are a
+    Python loop, so three networks cost about what one costs. The weights are stacked
+    once here, not on every call. Build it with :meth:`of`."""
 
-    GRU encoders of one shape (an ensemble's networks) run their recurrences
-    side by side, one step of all of them per NumPy call: a history's steps
-    are a Python loop, so this costs about what one network costs, not one
-    per network.
-    """
-    first = encoders[0]
-    shape = ("encoder", "dimension", "num_layers", "bptt", "n_items")
-    together = first.encoder == GRU and all(
-        [e.config.get(key) for key in shape] == [first.config.get(key) for key in shape]
-        for e in encoders
-    )
-    if not together:
-        return np.stack([encoder.encode(item_indices, user_row) for encoder in encoders])
-    tokens = np.stack([encoder._token_vectors(item_indices) for encoder in encoders])
-    hidden = _gru_last(encoders, tokens)
-    states = [
-        h @ e.arrays["output_weight"].T + e.arrays["output_bias"] + e._user_vector(user_row)
-        for e, h in zip(encoders, hidden, strict=True)
-    ]
-    return np.stack(states).astype(np.float32)
+    def __init__(self, encoders: Sequence[SequenceEncoder]) -> None:
+        self.encoders = tuple(encoders)
+        self.gru_layers = []
+        for layer in range(encoders[0].layers):
+            weights = [e._gru_weights(layer) for e in encoders]
+            self.gru_layers.append(tuple(np.stack([w[i] for w in weights]) for i in range(4)))
+
+    @classmethod
+    def of(cls, encoders: Sequence[SequenceEncoder]) -> SideBySide | None:
+        """Side by side when every encoder is a GRU of the first one's shape, else None."""
+        first = encoders[0]
+        shape = ("encoder", "dimension", "num_layers", "bptt", "n_items")
+        same = all(
+            [e.config.get(key) for key in shape] == [first.config.get(key) for key in shape]
+            for e in encoders
+        )
+        return cls(encoders) if first.encoder == GRU and same else None
+
+    def encode(self, item_indices: np.ndarray, user_row: int | None = None) -> np.ndarray:
+        """Each encoder's ``encode`` of one history, one row per encoder."""
+        tokens = np.stack([e._token_vectors(item_indices) for e in self.encoders])
+        hidden = _gru_last(self.gru_layers, tokens)
+        states = [
+            h @ e.arrays["output_weight"].T + e.arrays["output_bias"] + e._user_vector(user_row)
+            for e, h in zip(self.encoders, hidden, strict=True)
+        ]
+        return np.stack(states).astype(np.float32)
 
 
-def _gru_last(encoders: Sequence[SequenceEncoder], tokens: np.ndarray) -> np.ndarray:
-    """The last hidden state of the top GRU layer of each encoder (PyTorch's gate
-    equations); ``tokens`` is ``(encoders, steps, dimension)``, one row per encoder."""
+def _gru_last(layers: Sequence[tuple[np.ndarray, ...]], tokens: np.ndarray) -> np.ndarray:
+    """The last hidden state of the top GRU layer of each network (PyTorch's gate
+    equations). ``tokens`` is ``(networks, steps, dimension)``; each layer's
+    ``(weight_ih, weight_hh, bias_ih, bias_hh)`` has the networks on its first axis."""
     sequence = tokens
     count, steps = tokens.shape[0], tokens.shape[1]
-    d = int(encoders[0].dimension)
-    hidden = np.zeros((count, d), dtype=np.float32)
-    for layer in range(int(encoders[0].config["num_layers"])):
-        w_ih, w_hh, b_ih, b_hh = (
-            np.stack(parts)
-            for parts in zip(*(e._gru_weights(layer) for e in encoders), strict=True)
-        )
+    hidden = np.zeros((count, tokens.shape[2]), dtype=np.float32)
+    for w_ih, w_hh, b_ih, b_hh in layers:
+        d = w_hh.shape[2]
         inputs = sequence @ np.swapaxes(w_ih, 1, 2) + b_ih[:, None, :]
         recurrent_weights = np.swapaxes(w_hh, 1, 2)
         hidden = np.zeros((count, d), dtype=np.float32)
