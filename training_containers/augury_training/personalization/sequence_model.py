@@ -87,6 +87,7 @@ from augury_training.forecasting.models.hyperparameters import (
     get_float,
 )
 from augury_training.sequence_encoder import GRU, TRANSFORMER, SequenceEncoder
+from augury_training.time_budget import room_for_another
 from augury_training.torch_runtime import (
     autocast,
     deterministic_on_cpu,
@@ -651,7 +652,8 @@ def train_sequence_model(
     members: list[SequenceEncoder] = []
     first_seconds = 0.0
     for index in range(count):
-        if index and not _room_for_another(members[0], deadline, first_seconds):
+        first_ran_out = bool(index and members[0].config["training"]["stopped_by_time_budget"])
+        if index and not room_for_another(deadline, first_seconds, first_ran_out):
             log(f"sequence model: the time budget leaves room for {index} of {count} networks")
             break
         member_seed = seed + index
@@ -667,17 +669,6 @@ def train_sequence_model(
         if index == 0:
             first_seconds = time.monotonic() - started
     return EncoderEnsemble(members)
-
-
-def _room_for_another(first: SequenceEncoder, deadline: float | None, first_seconds: float) -> bool:
-    """Under a time budget, another network trains only when the first stopped early by
-    itself and the time left would train it again: networks cut short by the clock
-    average worse than one network trained in full."""
-    if deadline is None:
-        return True
-    if first.config.get("training", {}).get("stopped_by_time_budget"):
-        return False
-    return deadline - time.monotonic() >= first_seconds
 
 
 def _train(

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from augury_training.time_budget import room_for_another
+
 __all__ = [
     "CODE_DROPOUT",
     "VALIDATION_SERIES",
@@ -276,20 +278,18 @@ def train_members(
     the model summary's training part. ``first_seconds`` is how long the first network
     took when ``train(0)`` only hands back one trained before (a choice between contexts).
 
-    Under a time budget the first network gets all of it, and another is trained only
-    when the first finished by early stopping and the time left would train it again:
-    an average of networks cut short by the clock forecasts worse than one trained
-    network (CNN-QR on M3 monthly in 45 s: mean wQL 0.0815 for three networks sharing
-    the time, 0.0787 for one). A budget that drops a network counts as stopping.
+    Under a time budget another network trains only when
+    :func:`augury_training.time_budget.room_for_another` says so. A budget that drops a
+    network counts as stopping.
     """
     outcomes: list[TrainingOutcome] = []
     began, measured = time.monotonic(), first_seconds
     for index in range(count):
-        if index and deadline is not None:
-            first = outcomes[0]
-            if first.stopped_by_time_budget or deadline - time.monotonic() < (measured or 0.0):
-                log(f"{name}: the time budget leaves room for {index} of {count} models")
-                break
+        if index and not room_for_another(
+            deadline, measured or 0.0, outcomes[0].stopped_by_time_budget
+        ):
+            log(f"{name}: the time budget leaves room for {index} of {count} models")
+            break
         outcomes.append(train(index))
         if measured is None:
             measured = time.monotonic() - began
