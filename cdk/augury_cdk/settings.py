@@ -10,7 +10,7 @@ key                             default           meaning
 ==============================  ================  ===========================================
 ``stackName``                   Augury            CloudFormation stack name
 ``prefix``                      augury-           names: state machines, the Kinesis stream
-``removalPolicy``               retain            retain | destroy | snapshot (data and logs)
+``removalPolicy``               retain            retain | destroy (data and logs)
 ``throttleRateLimit``           100               API steady-state requests per second
 ``throttleBurstLimit``          200               API burst
 ``waf``                         true              attach a WAF web ACL (request size limit)
@@ -89,6 +89,7 @@ class StackSettings:
         checks: list[tuple[str, bool, str]] = [
             ("prefix", bool(NAME_PREFIX.match(self.prefix)), "letters, digits, '-'; <= 31"),
             ("stackName", bool(NAME_PREFIX.match(self.stack_name)), "letters, digits, '-'"),
+            ("removalPolicy", self.removal_policy.name in REMOVAL_POLICIES, "retain or destroy"),
             ("throttleRateLimit", self.throttle_rate_limit > 0, "a positive number"),
             ("throttleBurstLimit", self.throttle_burst_limit > 0, "a positive integer"),
             ("requestBodyLimitKb", 8 <= self.request_body_limit_kb <= 64, "8 to 64"),
@@ -135,10 +136,15 @@ def _camel(name: str) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+REMOVAL_POLICIES = ("RETAIN", "DESTROY")
+"""CloudFormation's ``Snapshot`` is refused: none of the stack's stateful resources
+(buckets, tables, stream, queue, log groups) supports it, so the deployment would fail."""
+
+
 def _removal_policy(key: str, raw: Any) -> RemovalPolicy:
     policy = str(raw).strip().upper()
-    if policy not in RemovalPolicy.__members__:
-        raise ValueError(f"context {key}={raw!r}: use retain, destroy or snapshot")
+    if policy not in REMOVAL_POLICIES:
+        raise ValueError(f"context {key}={raw!r}: use retain or destroy")
     return RemovalPolicy[policy]
 
 

@@ -166,6 +166,7 @@ def test_context_strings_from_the_cli_become_typed_settings() -> None:
     ("key", "value"),
     [
         ("removalPolicy", "keep"),
+        ("removalPolicy", "snapshot"),  # no resource here supports it: CloudFormation fails
         ("waf", "maybe"),
         ("throttleRateLimit", "fast"),
         ("requestBodyLimitKb", "128"),
