@@ -55,6 +55,10 @@ FEATURE_FLAGS: dict[str, Any] = {
     # Grant S3 server access log delivery by bucket policy rather than the
     # LogDeliveryWrite ACL, so every bucket can keep ACLs disabled.
     "@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy": True,
+    # CDK checks the template against CloudFormation's own rules (property values,
+    # DeletionPolicy per resource type) on every synth; by default it only warns, and
+    # a template CloudFormation rejects would synthesize cleanly and fail at deploy.
+    "@aws-cdk/core:validateAgainstDefaultRules": True,
 }
 API_TIMEOUT = Duration.seconds(29)  # API Gateway's integration limit
 SERVING_EPHEMERAL_MB = 2048  # models and forecast shards are downloaded to /tmp

@@ -16,6 +16,7 @@ from cdk_nag import AwsSolutionsChecks
 from augury.workflows.asl import state_machine_name
 from augury_cdk.functions import LAMBDA_UNZIPPED_LIMIT, prune_bundle
 from augury_cdk.settings import StackSettings
+from augury_cdk.stack import build_app
 from tests.cdk.conftest import Synthesized, synthesize
 
 pytestmark = pytest.mark.timeout(180)
@@ -140,6 +141,13 @@ def test_listed_data_access_roles_replace_the_tag_rule(synth: Synthesized) -> No
 def test_consumer_parallelization_follows_context(synth: Synthesized) -> None:
     (mapping,) = synth.of_type("AWS::Lambda::EventSourceMapping").values()
     assert mapping["Properties"]["ParallelizationFactor"] == 1
+
+
+def test_a_template_cloudformation_would_reject_fails_the_synth(tmp_path: Path) -> None:
+    app, stack = build_app({"bundle": "false"}, outdir=str(tmp_path))
+    stack.storage.bucket.apply_removal_policy(RemovalPolicy.SNAPSHOT)  # S3 has no snapshots
+    with pytest.raises(Exception, match="DeletionPolicy must be one of"):
+        app.synth()
 
 
 # -- no synthesis ---------------------------------------------------------------------------
