@@ -82,6 +82,17 @@ class AuguryApi(Construct):
         )
         # The stack names its own outputs (ApiUrl and one endpoint per service).
         self.rest_api.node.try_remove_child("Endpoint")
+        # The stage's execution logs (INFO above) go to a group API Gateway creates on
+        # first use, named after the API and stage, with no retention: logs kept, and
+        # billed, forever. Created here first, it expires like every other log group.
+        self.execution_logs = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{self.rest_api.rest_api_id}/{STAGE}",
+            retention=LOG_RETENTION,
+            removal_policy=removal_policy,
+        )
+        self.rest_api.deployment_stage.node.add_dependency(self.execution_logs)
         # The account-level role API Gateway writes execution logs with: one per
         # region, shared by every REST API in it (CDK sets it on AWS::ApiGateway::Account).
         acknowledge(

@@ -277,6 +277,27 @@ def test_log_groups_expire(synth: Synthesized) -> None:
         assert group["Properties"]["RetentionInDays"] == 30
 
 
+def test_stage_execution_logs_go_to_a_group_the_stack_owns_before_the_stage_exists(
+    synth: Synthesized,
+) -> None:
+    api = synth.stack.api
+    group = synth.resources[synth.logical_id(api.execution_logs)]
+    assert group["Properties"]["LogGroupName"] == {
+        "Fn::Join": [
+            "",
+            [
+                "API-Gateway-Execution-Logs_",
+                {"Ref": synth.logical_id(api.rest_api)},
+                "/v1",
+            ],
+        ]
+    }
+    assert group["Properties"]["RetentionInDays"] == 30
+    assert group["DeletionPolicy"] == "Retain"
+    stage = synth.resources[synth.logical_id(api.rest_api.deployment_stage)]
+    assert synth.logical_id(api.execution_logs) in stage["DependsOn"]
+
+
 # -- ingestion ------------------------------------------------------------------------------
 
 
