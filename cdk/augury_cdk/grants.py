@@ -50,10 +50,13 @@ def grant_metadata(function: lambda_.Function, storage: Storage, *, write: bool)
     )
 
 
-def grant_blobs(function: lambda_.Function, storage: Storage, *, access: str) -> None:
+def grant_blobs(
+    function: lambda_.Function, storage: Storage, *, access: str, keys: str = "*"
+) -> None:
     """Objects of Augury's data bucket: ``read``, ``read-write``, or ``put`` (write only).
 
     Listing (``S3BlobStore.list_keys``) is granted with read access, on the bucket only.
+    ``keys`` narrows the objects (an IAM pattern of object keys; all by default).
     """
     bucket = storage.bucket
     actions = {
@@ -66,14 +69,24 @@ def grant_blobs(function: lambda_.Function, storage: Storage, *, access: str) ->
             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
         )
     function.add_to_role_policy(
-        iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects("*")])
+        iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects(keys)])
     )
     acknowledge(
         function.role,  # type: ignore[arg-type]
-        f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/*]",
+        f"AwsSolutions-IAM5[Resource::<{logical_id(bucket)}.Arn>/{keys}]",
         "Object keys are created at run time, one prefix per resource (datasets, models, "
         "forecasts, events); the grant covers objects of Augury's own data bucket only.",
     )
+
+
+def event_file_keys() -> str:
+    """The keys the events consumer writes: each dataset group's ``events/`` Parquet files.
+
+    Derived from ``augury.personalize.event_data.events_prefix``, the code that names them.
+    """
+    from augury.personalize.event_data import events_prefix
+
+    return events_prefix("arn:aws:personalize:region:account:dataset-group/*") + "*"
 
 
 def grant_state_machine_start(function: lambda_.IFunction, state_machine_arns: list[str]) -> None:

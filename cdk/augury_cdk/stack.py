@@ -35,6 +35,7 @@ from augury_cdk.api import SERVICES, AuguryApi
 from augury_cdk.checks import add_checks
 from augury_cdk.functions import PythonFunctions, lambda_code
 from augury_cdk.grants import (
+    event_file_keys,
     grant_blobs,
     grant_data_access_roles,
     grant_metadata,
@@ -211,7 +212,8 @@ class AuguryStack(Stack):
         )
         grant_table(self.consumer, self.storage.history_table, write=True)
         grant_metadata(self.consumer, self.storage, write=False)
-        grant_blobs(self.consumer, self.storage, access="put")
+        # Event files only: the consumer cannot overwrite datasets, models or forecasts.
+        grant_blobs(self.consumer, self.storage, access="put", keys=event_file_keys())
         self.ingestion.attach_consumer(
             self.consumer,
             batch_size=self.settings.consumer_batch_size,

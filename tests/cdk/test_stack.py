@@ -342,6 +342,22 @@ def test_consumer_reports_partial_failures_bisects_retries_and_dead_letters(
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
+def test_consumer_writes_only_event_files(synth: Synthesized) -> None:
+    (put,) = [
+        s for s in synth.statements(synth.stack.consumer.role) if "s3:PutObject" in s["Action"]
+    ]
+    assert put["Action"] == ["s3:PutObject"]
+    assert put["Resource"] == {
+        "Fn::Join": [
+            "",
+            [
+                {"Fn::GetAtt": [synth.logical_id(synth.stack.storage.bucket), "Arn"]},
+                "/resources/personalize/dataset-group/*/events/*",
+            ],
+        ]
+    }
+
+
 def test_only_the_api_function_publishes_events(synth: Synthesized) -> None:
     stack = synth.stack
     publishers = [
