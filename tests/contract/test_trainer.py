@@ -207,6 +207,7 @@ def test_sagemaker_request_maps_the_spec(sagemaker):
     assert request["OutputDataConfig"] == {"S3OutputPath": "s3://augury-data/tenant/models/job-1"}
     assert request["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
     assert request["StoppingCondition"] == {"MaxRuntimeInSeconds": 86_400}
+    assert request["EnableNetworkIsolation"] is True  # the containers need no network
     with pytest.raises(ValueError, match="unknown training container"):
         sagemaker.request(spec("job-2", container="nope"))
 

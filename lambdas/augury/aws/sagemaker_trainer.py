@@ -7,7 +7,8 @@ jobs, the image (CUDA torch; else the container's own image) and instance type
 of GPU jobs (``TrainingJobSpec.accelerator``) and managed spot for CPU jobs: a
 reclaimed spot job starts again from the beginning, which is safe because a job
 writes its model only when it ends; GPU jobs, long and scarce on spot, always
-run on demand. SageMaker writes the model to
+run on demand. Jobs run with network isolation: the containers make no network
+calls, SageMaker alone moves the channels and the model. SageMaker writes the model to
 ``<output_prefix>/<job name>/output/model.tar.gz``; ``describe`` returns that
 key. A job stopped for exceeding MaxRuntimeInSeconds is reported Failed with a
 ``MaxRuntimeExceeded`` reason, as the embedded trainer does; Stopped means
@@ -125,6 +126,9 @@ class SageMakerTrainer:
                 "VolumeSizeInGB": self.volume_size_gb,
             },
             "StoppingCondition": stopping,
+            # The containers read their channels and write model/ through SageMaker and
+            # call nothing themselves: no network, so user data cannot leave the job.
+            "EnableNetworkIsolation": True,
         }
         if on_spot:
             request["EnableManagedSpotTraining"] = True
