@@ -631,6 +631,32 @@ def test_one_state_machine_per_workflow_compiled_from_its_definition(synth: Synt
         assert machine["LoggingConfiguration"]["Level"] == "ALL"
 
 
+LAMBDA_SERVICE_ERRORS = {
+    # What Step Functions' best practices say to retry on every Lambda task.
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+}
+
+
+def test_every_task_retries_lambda_service_errors_and_every_step_is_caught(
+    synth: Synthesized,
+) -> None:
+    for machine in synth.of_type("AWS::StepFunctions::StateMachine").values():
+        parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+        definition = json.loads("".join(p if isinstance(p, str) else "arn" for p in parts))
+        for name, state in definition["States"].items():
+            if state["Type"] != "Task":
+                continue
+            retried = {error for retry in state["Retry"] for error in retry["ErrorEquals"]}
+            assert retried >= LAMBDA_SERVICE_ERRORS, name
+            if name != "__failure__":
+                assert state["Catch"] == [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "__failure__"}
+                ], name
+
+
 def test_state_machine_roles_may_only_invoke_the_workflow_step_function(
     synth: Synthesized,
 ) -> None:

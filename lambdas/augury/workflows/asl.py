@@ -27,12 +27,14 @@ from augury.workflows.definition import FAILURE_STEP, Retry, Step, Workflow
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 
 TRANSIENT_LAMBDA_ERRORS = (
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 )
-"""The errors AWS documents as worth retrying for any Lambda task."""
+"""The errors AWS documents as worth retrying for any Lambda task (Step Functions'
+best practices: the service exceptions, and the throttle of a busy account)."""
 
 FAILURE_STATE = FAILURE_STEP
 """The Task state that runs the workflow's failure handler (``run_failure``)."""
