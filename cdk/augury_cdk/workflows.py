@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Aws, Fn, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -21,6 +21,9 @@ from augury.workflows.asl import compile_workflow, state_machine_name
 from augury.workflows.catalog import WORKFLOWS
 from augury_cdk.checks import acknowledge
 from augury_cdk.functions import LOG_RETENTION
+
+VENDED_LOGS = "/aws/vendedlogs/states/"
+"""Log groups under this prefix need no entry in CloudWatch Logs' resource policy."""
 
 
 class WorkflowStateMachines(Construct):
@@ -36,10 +39,18 @@ class WorkflowStateMachines(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        # One log group for all of them: Step Functions' log delivery adds each log
-        # group to a CloudWatch Logs resource policy whose size is limited.
+        # One log group for all of them, under /aws/vendedlogs/: Step Functions' log
+        # delivery adds any other log group to the account's CloudWatch Logs resource
+        # policy, whose 5,120 characters an account with other logged state machines
+        # fills, and then creating the state machines fails. The stack's own ID ends
+        # the name, so a retained group never blocks the next deployment's.
+        stack_uuid = Fn.select(2, Fn.split("/", Aws.STACK_ID))
         self.log_group = logs.LogGroup(
-            self, "Logs", retention=LOG_RETENTION, removal_policy=removal_policy
+            self,
+            "Logs",
+            log_group_name=f"{VENDED_LOGS}{prefix}workflows-{stack_uuid}",
+            retention=LOG_RETENTION,
+            removal_policy=removal_policy,
         )
         self.state_machines: dict[str, sfn.StateMachine] = {}
         for name, workflow in sorted(WORKFLOWS.items()):

@@ -631,6 +631,20 @@ def test_one_state_machine_per_workflow_compiled_from_its_definition(synth: Synt
         assert machine["LoggingConfiguration"]["Level"] == "ALL"
 
 
+def test_state_machines_log_to_one_vended_log_group_unique_to_the_stack(
+    synth: Synthesized,
+) -> None:
+    group = synth.logical_id(synth.stack.workflows.log_group)
+    name = synth.resources[group]["Properties"]["LogGroupName"]["Fn::Join"][1]
+    assert name[0] == "/aws/vendedlogs/states/augury-workflows-"
+    assert name[1] == {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
+    for machine in synth.of_type("AWS::StepFunctions::StateMachine").values():
+        (destination,) = machine["Properties"]["LoggingConfiguration"]["Destinations"]
+        assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {
+            "Fn::GetAtt": [group, "Arn"]
+        }
+
+
 LAMBDA_SERVICE_ERRORS = {
     # What Step Functions' best practices say to retry on every Lambda task.
     "Lambda.ClientExecutionTimeoutException",
