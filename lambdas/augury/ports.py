@@ -132,6 +132,17 @@ class TrainingJobSpec:
     for the container uses it, and never runs such a job on spot capacity."""
 
 
+SPOT_WAIT_FACTOR = 2
+"""A job on spot capacity may wait, run included, this many times its MaxRuntimeInSeconds
+(its MaxWaitTimeInSeconds): a job that waits for capacity and is reclaimed still ends."""
+
+
+def longest_job_life(max_runtime_seconds: int) -> int:
+    """Seconds a training job may take before SageMaker (or the local trainer) ends it,
+    spot capacity waits included: how long a workflow must be ready to poll it."""
+    return SPOT_WAIT_FACTOR * max_runtime_seconds
+
+
 TRAINING_IN_PROGRESS = "InProgress"
 TRAINING_COMPLETED = "Completed"
 TRAINING_FAILED = "Failed"

@@ -31,6 +31,7 @@ from augury.ports import (
     NotFound,
     TrainingJobSpec,
     TrainingJobState,
+    longest_job_life,
 )
 
 _STATUSES = {
@@ -99,7 +100,7 @@ class SageMakerTrainer:
         stopping: dict[str, int] = {"MaxRuntimeInSeconds": spec.max_runtime_seconds}
         if on_spot:
             # SageMaker's own rule: the wait for spot capacity includes the run.
-            stopping["MaxWaitTimeInSeconds"] = 2 * spec.max_runtime_seconds
+            stopping["MaxWaitTimeInSeconds"] = longest_job_life(spec.max_runtime_seconds)
         request = {
             "TrainingJobName": spec.name,
             "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},

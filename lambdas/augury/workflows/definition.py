@@ -20,6 +20,7 @@ both engines may run a step again after a retry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -54,9 +55,38 @@ class Retry:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (1-based)."""
-        return min(
-            self.interval_seconds * self.backoff_rate ** (attempt - 1), self.max_interval_seconds
-        )
+        try:
+            grown = self.interval_seconds * self.backoff_rate ** (attempt - 1)
+        except OverflowError:  # thousands of attempts: long past the cap
+            grown = math.inf
+        return min(grown, self.max_interval_seconds)
+
+    @classmethod
+    def lasting(
+        cls,
+        seconds: float,
+        *,
+        interval_seconds: float,
+        backoff_rate: float,
+        max_interval_seconds: float,
+    ) -> Retry:
+        """The retry with just enough attempts that their delays add up to ``seconds``.
+
+        Polling something with a deadline of its own (a training job's longest
+        life) must not give up first: a workflow that stops waiting fails a job
+        that would still have finished.
+        """
+        schedule = cls(interval_seconds, backoff_rate, max_interval_seconds, max_attempts=1)
+        waited, attempts = 0.0, 0
+        while waited < seconds:
+            attempts += 1
+            waited += schedule.delay(attempts)
+        return cls(interval_seconds, backoff_rate, max_interval_seconds, max(attempts, 1))
+
+    def total_seconds(self) -> float:
+        """How long all the attempts wait together (the local engine's schedule; Step
+        Functions rounds short intervals up to a second, so it waits at least this long)."""
+        return sum(self.delay(attempt) for attempt in range(1, self.max_attempts + 1))
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from augury.ports import (
     NotFound,
     TrainingJobSpec,
     TrainingJobState,
+    longest_job_life,
 )
 from augury.resources import crud
 from augury.resources.record import Resource
@@ -48,9 +49,21 @@ ACCELERATOR = "_accelerator"
 STOPPED = "stopped"
 """State key set once a workflow has ended its resource CREATE_STOPPED."""
 
-JOB_WAIT = Retry(interval_seconds=0.5, backoff_rate=1.5, max_interval_seconds=60, max_attempts=3000)
-"""Polling a container: quick at first (small jobs finish in seconds), then once a
-minute, for up to about two days of waiting in all."""
+START_MARGIN_SECONDS = 3_600
+"""Polling outlasts a job's longest life by this much: creating it and reading its end
+take time that its own clock does not count."""
+
+
+def job_wait(max_runtime_seconds: int) -> Retry:
+    """Polling a container: quick at first (small jobs finish in seconds), then once a
+    minute, until the job's longest life (spot waits included) is surely over, so the
+    workflow never fails a job that SageMaker would still have finished."""
+    return Retry.lasting(
+        longest_job_life(max_runtime_seconds) + START_MARGIN_SECONDS,
+        interval_seconds=0.5,
+        backoff_rate=1.5,
+        max_interval_seconds=60,
+    )
 
 
 def current(runtime: Runtime, arn: str) -> Resource:

@@ -169,7 +169,7 @@ TRAIN_PREDICTOR = Workflow(
     steps=(
         Step("prepare", _prepare),
         Step("start", _start),
-        Step("wait", _wait, retry=forecast_jobs.JOB_WAIT),
+        Step("wait", _wait, retry=forecast_jobs.job_wait(MAX_RUNTIME_SECONDS)),
     ),
     on_failure=forecast_jobs.fail,
 )

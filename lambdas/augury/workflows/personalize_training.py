@@ -46,7 +46,7 @@ from augury.personalize.solution_versions import (
     TRAIN_WORKFLOW,
     latest_active,
 )
-from augury.ports import BlobNotFound, TrainingJobSpec
+from augury.ports import BlobNotFound, TrainingJobSpec, longest_job_life
 from augury.resources import crud
 from augury.workflows import forecast_jobs
 from augury.workflows.definition import ResourceFailed, Retry, State, Step, Workflow
@@ -80,11 +80,14 @@ CPU_INSTANCE = "ml.m5.xlarge"
 GPU_INSTANCE = "ml.g5.xlarge"
 """The deep recipes train on a GPU instance on AWS (locally: whatever the machine has)."""
 
-JOB_WAIT = Retry(
-    interval_seconds=0.2, backoff_rate=1.25, max_interval_seconds=60, max_attempts=3500
+JOB_WAIT = Retry.lasting(
+    longest_job_life(MAX_RUNTIME_SECONDS) + forecast_jobs.START_MARGIN_SECONDS,
+    interval_seconds=0.2,
+    backoff_rate=1.25,
+    max_interval_seconds=60,
 )
 """Polling the container: every fraction of a second at first (small jobs take seconds),
-then once a minute, for up to about two days in all."""
+then once a minute, until the job's longest life (spot waits included) is surely over."""
 
 DATASET_CHANNELS = {
     "INTERACTIONS": INTERACTIONS_CHANNEL,
