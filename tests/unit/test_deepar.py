@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 import torch
 
+from augury_training.forecasting.deep import context_choice
 from augury_training.forecasting.deep.common import train_with_early_stopping
 from augury_training.forecasting.deep.deepar import (
     VALIDATION_LEVELS,
     DeepARPlus,
     HyperparameterError,
     context_candidates,
+    learning_rate_candidates,
     parse_hyperparameters,
 )
 from augury_training.forecasting.deep.windows import (
@@ -128,6 +130,40 @@ def test_the_contexts_tried_are_four_horizons_then_one_unless_one_is_given() -> 
     assert context_candidates(200) == (500, 200)  # at most 500 points
     assert context_candidates(500) == (500,)
     assert context_candidates(12, chosen=30) == (30,)
+
+
+@pytest.mark.parametrize("faster_wins", [False, True])
+def test_without_a_learning_rate_the_faster_one_is_kept_only_when_it_validates_better(
+    monkeypatch: pytest.MonkeyPatch, faster_wins: bool
+) -> None:
+    """Amazon's 1e-3 and a faster 3e-3 are both fitted (each choosing its context); the
+    faster is kept only by the margin rule, and the model saved trains and forecasts as
+    the rate kept."""
+    monkeypatch.setattr(context_choice, "clearly_better", lambda default, other: faster_wins)
+    history, _ = _seasonal(n=12, length=48)
+    settings = {k: v for k, v in TINY.items() if k != "learning_rate"}
+    settings.update(epochs="1", context_length="12")
+    model = DeepARPlus(settings).fit(_series(history), HORIZON, log=_quiet)
+    tried = model.summary["learning_rates_tried"]
+    assert set(tried) == {"0.001", "0.003"}
+    kept = 0.003 if faster_wins else 0.001
+    assert model.params.learning_rate == kept
+    assert model.summary["validation_wql"] == tried[f"{kept:g}"]["validation_wql"]
+    restored = DeepARPlus.from_state(model.to_state())
+    assert restored.params.learning_rate == kept
+    np.testing.assert_array_equal(
+        restored.predict(_series(history), LEVELS, seed=1).quantiles[0.5],
+        model.predict(_series(history), LEVELS, seed=1).quantiles[0.5],
+    )
+
+
+def test_a_learning_rate_given_is_the_only_one_tried() -> None:
+    assert learning_rate_candidates(parse_hyperparameters({})) == (1e-3, 3e-3)
+    assert learning_rate_candidates(parse_hyperparameters({"learning_rate": "0.001"})) == (1e-3,)
+    history, _ = _seasonal(n=12, length=48)
+    model = DeepARPlus({**TINY, "epochs": "1", "context_length": "12"})
+    model.fit(_series(history), HORIZON, log=_quiet)
+    assert "learning_rates_tried" not in model.summary
 
 
 def test_a_context_length_given_is_the_only_one_trained() -> None:

@@ -390,7 +390,9 @@ class CNNQR:
         tried = {str(first.context): validation_wql(first)}
         for context in self._candidates[1:]:
             comparable = validation.size > 0
-            if not room_to_try("CNN-QR", context, comparable, deadline, first_seconds, log):
+            if not room_to_try(
+                "CNN-QR", f"a context of {context}", comparable, deadline, first_seconds, log
+            ):
                 break
             log(f"CNN-QR: trying a context of {context}")
             # its own random streams, so the default's networks train as they would alone

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_CONTEXT_HORIZONS",
     "SHORT_CONTEXT_HORIZONS",
     "SWITCH_MARGIN",
+    "clearly_better",
     "context_candidates",
     "pinball_sums",
     "prefers_short",
@@ -56,27 +57,33 @@ def context_candidates(default: int, horizon: int, chosen: int | None = None) ->
 
 def prefers_short(default_wql: float | None, short_wql: float | None) -> bool:
     """Whether the short context's validation wQL beats the default's by :data:`SWITCH_MARGIN`."""
-    if default_wql is None or short_wql is None:
+    return clearly_better(default_wql, short_wql)
+
+
+def clearly_better(default_wql: float | None, other_wql: float | None) -> bool:
+    """Whether a candidate's validation wQL beats the default's by :data:`SWITCH_MARGIN`:
+    the rule for any setting chosen on the held-out horizons, the default kept on a near tie."""
+    if default_wql is None or other_wql is None:
         return False
-    return short_wql < (1.0 - SWITCH_MARGIN) * default_wql
+    return other_wql < (1.0 - SWITCH_MARGIN) * default_wql
 
 
 def room_to_try(
     name: str,
-    context: int,
+    candidate: str,
     comparable: bool,
     deadline: float | None,
     first_seconds: float,
     log: Callable[[str], None],
 ) -> bool:
-    """Whether to train another candidate ``context``: only when something was held out to
-    compare them on (``comparable``) and the time left would train the first again.
-    Says why not in the job log."""
+    """Whether to train another ``candidate`` (say "a context of 18"): only when something was
+    held out to compare them on (``comparable``) and the time left would train the first
+    again (``first_seconds``). Says why not in the job log."""
     if not comparable:
-        log(f"{name}: no series is long enough to compare contexts on; keeping the first")
+        log(f"{name}: no series is long enough to validate {candidate}; keeping the first")
         return False
     if deadline is not None and deadline - time.monotonic() < first_seconds:
-        log(f"{name}: the time budget leaves no room to try a context of {context}")
+        log(f"{name}: the time budget leaves no room to try {candidate}")
         return False
     return True
 
