@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Stack
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
@@ -31,6 +31,34 @@ OBJECT_WRITE = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:DeleteObject")
 """``put_bytes``, ``upload_file`` (multipart for large files), ``delete_prefix``."""
 DATA_ACCESS_TAG = "augury:data-access"
 """A role carrying this tag with value ``true`` may be assumed to reach users' S3 data."""
+
+
+def account_arn(service: str, resource: str) -> str:
+    """``arn:<partition>:<service>:<region>:<account>:<resource>`` in this stack's account.
+
+    Pseudo parameters throughout (``Aws.PARTITION`` too), so the pattern holds in
+    any partition and for an environment-agnostic synth.
+    """
+    return f"arn:{Aws.PARTITION}:{service}:{Aws.REGION}:{Aws.ACCOUNT_ID}:{resource}"
+
+
+def service_principal(service: str, *, source_arn: str) -> iam.ServicePrincipal:
+    """``service`` acting only for this account's resources matching ``source_arn``.
+
+    A bare service principal may act for any AWS account's resources: a role
+    (or key, or topic) trusting it could be used by another customer's state
+    machine, job or alarm that names it (the cross-service confused deputy).
+    ``aws:SourceAccount`` pins the caller to this stack's account and
+    ``aws:SourceArn`` to the kind of resource that legitimately acts, as each
+    service documents it (``account_arn`` builds the pattern).
+    """
+    return iam.ServicePrincipal(
+        f"{service}.amazonaws.com",
+        conditions={
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+            "ArnLike": {"aws:SourceArn": source_arn},
+        },
+    )
 
 
 def grant_table(function: lambda_.Function, table: dynamodb.ITable, *, write: bool) -> None:

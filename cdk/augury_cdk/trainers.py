@@ -24,7 +24,7 @@ from constructs import Construct
 
 from augury_cdk import REPO_ROOT
 from augury_cdk.checks import acknowledge
-from augury_cdk.grants import logical_id, nag_string
+from augury_cdk.grants import account_arn, logical_id, nag_string, service_principal
 from augury_cdk.settings import StackSettings
 from augury_cdk.storage import Storage
 
@@ -67,7 +67,12 @@ class Trainers(Construct):
         self.role = iam.Role(
             self,
             "SageMakerRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # Only SageMaker running one of this account's Augury training jobs: SageMaker
+            # sets aws:SourceArn to the training job's ARN when it assumes the role
+            # (SageMaker's guide, "Cross-service confused deputy prevention").
+            assumed_by=service_principal(
+                "sagemaker", source_arn=account_arn("sagemaker", f"training-job/{JOB_PREFIX}*")
+            ),
             description="Augury training jobs: read channels, write model.tar.gz, pull images",
         )
         self._grant_job_permissions(storage)

@@ -21,9 +21,17 @@ from augury.workflows.asl import compile_workflow, state_machine_name
 from augury.workflows.catalog import WORKFLOWS
 from augury_cdk.checks import acknowledge
 from augury_cdk.functions import LOG_RETENTION
+from augury_cdk.grants import account_arn, service_principal
 
 VENDED_LOGS = "/aws/vendedlogs/states/"
 """Log groups under this prefix need no entry in CloudWatch Logs' resource policy."""
+STATE_MACHINES = "stateMachine:*"
+"""Who may assume a workflow role: Step Functions acting for a state machine of this
+account and region, the ``aws:SourceArn`` pattern Step Functions' guide gives ("Prevent
+cross-service confused deputy issue"). Each machine's own ARN would be narrower, but the
+guide documents only this pattern, and a condition Step Functions does not meet fails
+the deployment (CreateStateMachine checks that it can assume the role); within the
+account, ``iam:PassRole`` already decides who may give a machine which role."""
 
 
 class WorkflowStateMachines(Construct):
@@ -58,7 +66,9 @@ class WorkflowStateMachines(Construct):
             role = iam.Role(
                 self,
                 f"{construct}Role",
-                assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+                assumed_by=service_principal(
+                    "states", source_arn=account_arn("states", STATE_MACHINES)
+                ),
                 description=f"Augury workflow {name}: invokes the workflow-step function",
             )
             role.add_to_policy(

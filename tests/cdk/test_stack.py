@@ -440,14 +440,7 @@ def test_trainer_uri_names_the_role_the_images_and_the_instance_choices(
 
 def test_sagemaker_role_reads_channels_writes_models_and_nothing_else(synth: Synthesized) -> None:
     role = synth.stack.trainers.role
-    trust = synth.resources[synth.logical_id(role)]["Properties"]["AssumeRolePolicyDocument"]
-    assert trust["Statement"] == [
-        {
-            "Action": "sts:AssumeRole",
-            "Effect": "Allow",
-            "Principal": {"Service": "sagemaker.amazonaws.com"},
-        }
-    ]
+    assert _trust(synth, role) == [_trusted("sagemaker", "training-job/augury-*")]
     assert not synth.resources[synth.logical_id(role)]["Properties"].get("ManagedPolicyArns")
     by_action = {action: s for s in synth.statements(role) for action in s["Action"]}
     assert set(by_action) == {
@@ -669,6 +662,43 @@ def test_every_task_retries_lambda_service_errors_and_every_step_is_caught(
                 assert state["Catch"] == [
                     {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "__failure__"}
                 ], name
+
+
+def test_state_machine_roles_trust_step_functions_for_this_accounts_machines_only(
+    synth: Synthesized,
+) -> None:
+    for machine in synth.stack.workflows.state_machines.values():
+        assert _trust(synth, machine.role) == [_trusted("states", "stateMachine:*")]
+
+
+def _trust(synth: Synthesized, role: Any) -> list[dict[str, Any]]:
+    document = synth.resources[synth.logical_id(role)]["Properties"]["AssumeRolePolicyDocument"]
+    return document["Statement"]
+
+
+def _trusted(service: str, resource: str) -> dict[str, Any]:
+    """A trust statement for ``service`` acting only for this account's ``resource`` pattern.
+
+    Pseudo parameters, never a literal partition: the stack deploys to any partition.
+    """
+    arn = [
+        "arn:",
+        {"Ref": "AWS::Partition"},
+        f":{service}:",
+        {"Ref": "AWS::Region"},
+        ":",
+        {"Ref": "AWS::AccountId"},
+        f":{resource}",
+    ]
+    return {
+        "Action": "sts:AssumeRole",
+        "Effect": "Allow",
+        "Principal": {"Service": f"{service}.amazonaws.com"},
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+            "ArnLike": {"aws:SourceArn": {"Fn::Join": ["", arn]}},
+        },
+    }
 
 
 def test_state_machine_roles_may_only_invoke_the_workflow_step_function(
