@@ -38,6 +38,7 @@ class AuguryApi(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        name: str,
         handlers: Mapping[str, lambda_.IFunction],
         throttle_rate_limit: float,
         throttle_burst_limit: int,
@@ -51,6 +52,9 @@ class AuguryApi(Construct):
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
+            # API Gateway's metrics are keyed by this name: one per stack in the account
+            # and region, or two stacks' 5XX counts would add up in one metric.
+            rest_api_name=name,
             description="Augury: Amazon Forecast and Amazon Personalize APIs (SigV4-signed)",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             default_method_options=apigw.MethodOptions(

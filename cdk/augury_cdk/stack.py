@@ -109,6 +109,7 @@ class AuguryStack(Stack):
         self.api = AuguryApi(
             self,
             "Api",
+            name=f"{s.prefix}api",
             handlers={
                 "forecast": self.api_function,
                 "personalize": self.api_function,

@@ -204,6 +204,12 @@ def test_waf_limits_request_bodies_on_the_stage(synth: Synthesized) -> None:
     assert {"Ref": stage} in association["Properties"]["ResourceArn"]["Fn::Join"][1]
 
 
+def test_the_api_is_named_after_the_prefix(synth: Synthesized) -> None:
+    # API Gateway keys its metrics by the API's name: two stacks' APIs must not share one.
+    api = synth.resources[synth.logical_id(synth.stack.api.rest_api)]
+    assert api["Properties"]["Name"] == "augury-api"
+
+
 def test_serving_paths_go_to_their_own_functions(synth: Synthesized) -> None:
     stack = synth.stack
     expected = {
