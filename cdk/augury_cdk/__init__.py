@@ -6,8 +6,8 @@ images and SageMaker's role), ``functions`` (the Python Lambda functions and
 their bundling), ``workflows`` (one state machine per workflow, compiled from
 the same Python definitions the embedded runner executes), ``api`` (the
 IAM-protected REST API on five base paths, with ``firewall``'s size limit),
-``grants`` (least-privilege IAM), ``settings`` (context) and ``stack``, which
-wires them.
+``alarms`` (CloudWatch alarms on one encrypted SNS topic), ``grants``
+(least-privilege IAM), ``settings`` (context) and ``stack``, which wires them.
 """
 
 from __future__ import annotations

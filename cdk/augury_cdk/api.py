@@ -46,7 +46,7 @@ class AuguryApi(Construct):
         request_body_limit_kb: int | None,
     ) -> None:
         super().__init__(scope, construct_id)
-        access_logs = logs.LogGroup(
+        self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=LOG_RETENTION, removal_policy=removal_policy
         )
         self.rest_api = apigw.RestApi(
@@ -64,7 +64,7 @@ class AuguryApi(Construct):
             cloud_watch_role_removal_policy=RemovalPolicy.RETAIN,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
-                access_log_destination=apigw.LogGroupLogDestination(access_logs),
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
                 access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
                     caller=True,
                     http_method=True,

@@ -9,7 +9,7 @@ key's name rather than deploying something surprising.
 key                             default           meaning
 ==============================  ================  ===========================================
 ``stackName``                   Augury            CloudFormation stack name
-``prefix``                      augury-           names: state machines, the Kinesis stream
+``prefix``                      augury-           names: state machines, stream, API, alarms
 ``removalPolicy``               retain            retain | destroy (data and logs)
 ``throttleRateLimit``           100               API steady-state requests per second
 ``throttleBurstLimit``          200               API burst
@@ -30,12 +30,18 @@ key                             default           meaning
 ``historyTtlDays``              90                how long a user's recent events are kept
 ``historyMaxEvents``            500               recent events kept per user
 ``dataAccessRoleArns``          (tagged roles)    roles Augury may assume to reach users' S3
+``alarmEmail``                  (none)            address subscribed to the alarm topic
 ``bundle``                      true              false: ship ``lambdas/`` without pip (tests)
 ==============================  ================  ===========================================
 
 ``dataAccessRoleArns`` is a comma-separated list of role ARNs (patterns
 allowed). Empty, Augury may assume only this account's roles tagged
 ``augury:data-access=true``: a role trusting the account root is not enough.
+
+``alarmEmail`` subscribes one address to the topic every alarm notifies
+(``augury_cdk.alarms``); SNS emails it a confirmation link first. Without it
+the topic has no subscriber: subscribe whatever the team uses (a pager, a chat
+webhook, more addresses) to the ``AlarmTopicArn`` output.
 """
 
 from __future__ import annotations
@@ -53,6 +59,8 @@ T = TypeVar("T")
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*[a-z]+$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|\*):role/[\w+=,.@/*-]+$")
 NAME_PREFIX = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,30}$")
+EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+"""One address, roughly: SNS checks it for real when it sends the confirmation."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,7 @@ class StackSettings:
     history_ttl_days: int = 90
     history_max_events: int = 500
     data_access_role_arns: tuple[str, ...] = ()
+    alarm_email: str = ""
     bundle: bool = True
 
     def __post_init__(self) -> None:
@@ -102,6 +111,7 @@ class StackSettings:
             ("consumerParallelization", 1 <= self.consumer_parallelization <= 10, "1 to 10"),
             ("historyTtlDays", self.history_ttl_days >= 1, "at least 1"),
             ("historyMaxEvents", self.history_max_events >= 1, "at least 1"),
+            ("alarmEmail", not self.alarm_email or bool(EMAIL.match(self.alarm_email)), "an email"),
         ]
         for name in (
             "forecasting_instance_type",

@@ -31,6 +31,7 @@ from aws_cdk import App, CfnOutput, Duration, Environment, Stack, Tags
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from augury_cdk.alarms import Alarms
 from augury_cdk.api import SERVICES, AuguryApi
 from augury_cdk.checks import add_checks
 from augury_cdk.functions import PythonFunctions, lambda_code
@@ -122,6 +123,7 @@ class AuguryStack(Stack):
             removal_policy=s.removal_policy,
             request_body_limit_kb=s.request_body_limit_kb if s.waf else None,
         )
+        self._alarms()
         self._outputs()
 
     def environment(self) -> dict[str, str]:
@@ -221,6 +223,17 @@ class AuguryStack(Stack):
             parallelization=self.settings.consumer_parallelization,
         )
 
+    def _alarms(self) -> None:
+        s = self.settings
+        self.alarms = Alarms(self, "Alarms", prefix=s.prefix, email=s.alarm_email or None)
+        self.alarms.workflows(self.workflows.state_machines, step_function=self.workflow_step)
+        for function in [self.api_function, *self.serving_functions.values(), self.consumer]:
+            self.alarms.function(function)
+        # Its Errors count every ResourcePending poll; failed workflows alarm instead.
+        self.alarms.function(self.workflow_step, errors=False)
+        self.alarms.consumer(self.consumer, failures=self.ingestion.failures)
+        self.alarms.api(self.api.rest_api.deployment_stage, access_logs=self.api.access_logs)
+
     def _outputs(self) -> None:
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url, description="The REST API")
         for service in SERVICES:
@@ -242,6 +255,12 @@ class AuguryStack(Stack):
             description="Kinesis batches the consumer gave up on, for replay",
         )
         CfnOutput(self, "TrainingRoleArn", value=self.trainers.role.role_arn)
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.alarms.topic.topic_arn,
+            description="Every alarm notifies this topic: subscribe the team to it",
+        )
 
 
 def build_app(

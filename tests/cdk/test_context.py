@@ -39,6 +39,7 @@ CONTEXT = {
     "consumerParallelization": "1",
     "historyTtlDays": "30",
     "dataAccessRoleArns": f"{PARTNER_ROLE}, arn:aws:iam::123456789012:role/augury/*",
+    "alarmEmail": "ops@example.com",
 }
 
 
@@ -72,6 +73,24 @@ def test_names_follow_the_prefix(synth: Synthesized) -> None:
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["AUGURY_WORKFLOWS"] == "stepfunctions://dev-augury-"
         assert "?ttl_days=30&" in json.dumps(variables["AUGURY_HISTORY"])
+
+
+def test_alarm_email_is_subscribed_and_alarm_names_follow_the_prefix(synth: Synthesized) -> None:
+    (subscription,) = synth.of_type("AWS::SNS::Subscription").values()
+    topic = {"Ref": synth.logical_id(synth.stack.alarms.topic)}
+    assert subscription["Properties"] == {
+        "Protocol": "email",
+        "Endpoint": "ops@example.com",
+        "TopicArn": topic,
+    }
+    names = [a["Properties"]["AlarmName"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    assert names and all(name.startswith("dev-augury-") for name in names)
+    assert "dev-augury-workflow-train-predictor-failed" in names
+    (policy,) = synth.of_type("AWS::SNS::TopicPolicy").values()
+    allow = policy["Properties"]["PolicyDocument"]["Statement"][-1]
+    assert json.dumps(allow["Condition"]["ArnLike"]).endswith(':alarm:dev-augury-*"]]}}')
+    (api,) = synth.of_type("AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["Name"] == "dev-augury-api"
 
 
 def test_destroy_removes_data_and_drops_deletion_protection(synth: Synthesized) -> None:
@@ -159,6 +178,7 @@ def test_context_strings_from_the_cli_become_typed_settings() -> None:
     assert settings.throttle_rate_limit == 25.0 and settings.throttle_burst_limit == 50
     assert settings.waf is False and settings.spot_training is False
     assert settings.serving_provisioned_concurrency == 2
+    assert settings.alarm_email == "ops@example.com"
     assert settings.data_access_role_arns == (
         PARTNER_ROLE,
         "arn:aws:iam::123456789012:role/augury/*",
@@ -184,6 +204,8 @@ def test_context_strings_from_the_cli_become_typed_settings() -> None:
         ("streamRetentionHours", "12"),
         ("prefix", "augury_"),
         ("dataAccessRoleArns", "arn:aws:s3:::bucket"),
+        ("alarmEmail", "ops"),
+        ("alarmEmail", "ops@example.com,oncall@example.com"),
     ],
 )
 def test_nonsense_context_fails_naming_the_key(key: str, value: str) -> None:
