@@ -76,7 +76,9 @@ class WorkflowStateMachines(Construct):
                     actions=["lambda:InvokeFunction"], resources=[step_function.function_arn]
                 )
             )
-            definition = compile_workflow(workflow, step_function.function_arn)
+            definition = compile_workflow(
+                workflow, step_function.function_arn, partition=Aws.PARTITION
+            )
             self.state_machines[name] = sfn.StateMachine(
                 self,
                 construct,

@@ -626,7 +626,9 @@ def test_one_state_machine_per_workflow_compiled_from_its_definition(synth: Synt
         definition = json.dumps(machine["DefinitionString"])
         for step in workflow.steps:
             assert f'\\"step\\": \\"{step.name}\\"' in definition
-        assert "arn:aws:states:::lambda:invoke" in definition
+        # the partition is the stack's, so one template deploys in aws, aws-cn and aws-us-gov
+        assert "arn:aws:" not in definition
+        assert '"arn:", {"Ref": "AWS::Partition"}, ":states:::lambda:invoke' in definition
         assert machine["TracingConfiguration"] == {"Enabled": True}
         assert machine["LoggingConfiguration"]["Level"] == "ALL"
 

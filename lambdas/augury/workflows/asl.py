@@ -6,7 +6,7 @@ state machine. Every step becomes a Task state that invokes the workflow-step
 Lambda (``augury.handlers.workflow_step``) with ``{"workflow", "step",
 "state"}``; the Lambda runs that one step and returns the new state.
 
-Invocation style: the optimised integration ``arn:aws:states:::lambda:invoke``
+Invocation style: the optimised integration ``arn:<partition>:states:::lambda:invoke``
 with ``Payload`` and ``OutputPath: $.Payload``. It is what AWS recommends for new
 state machines (and what CDK's ``LambdaInvoke`` emits), its transient errors have
 stable ``Lambda.*`` names to retry on, and moto's engine executes it through the
@@ -24,7 +24,14 @@ from typing import Any
 
 from augury.workflows.definition import FAILURE_STEP, Retry, Step, Workflow
 
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
+
+def lambda_invoke(partition: str = "aws") -> str:
+    """The optimised Lambda integration's ARN in ``partition`` (``aws``, ``aws-cn``,
+    ``aws-us-gov``; in CDK the ``AWS::Partition`` token, so one template deploys in any)."""
+    return f"arn:{partition}:states:::lambda:invoke"
+
+
+LAMBDA_INVOKE = lambda_invoke()
 
 TRANSIENT_LAMBDA_ERRORS = (
     "Lambda.ClientExecutionTimeoutException",
@@ -56,11 +63,14 @@ def state_machine_name(prefix: str, workflow_name: str) -> str:
     return name
 
 
-def compile_workflow(workflow: Workflow, step_function_arn: str) -> dict[str, Any]:
+def compile_workflow(
+    workflow: Workflow, step_function_arn: str, *, partition: str = "aws"
+) -> dict[str, Any]:
     """The state machine definition (ASL, as a dict) for ``workflow``.
 
-    ``step_function_arn`` is the workflow-step Lambda's ARN; in CDK it is a
-    token that CloudFormation resolves, so it is only ever placed, never parsed.
+    ``step_function_arn`` is the workflow-step Lambda's ARN and ``partition`` the
+    partition of the integration ARN (:func:`lambda_invoke`); in CDK both are tokens
+    that CloudFormation resolves, so they are only ever placed, never parsed.
     """
     if not workflow.steps:
         raise ValueError(f"workflow {workflow.name!r} has no steps")
@@ -75,8 +85,10 @@ def compile_workflow(workflow: Workflow, step_function_arn: str) -> dict[str, An
     states: dict[str, Any] = {}
     for index, step in enumerate(workflow.steps):
         following = names[index + 1] if index + 1 < len(names) else SUCCEEDED_STATE
-        states[step.name] = _step_state(workflow.name, step, step_function_arn, following)
-    failure = _invoke(workflow.name, FAILURE_STEP, step_function_arn)
+        states[step.name] = _step_state(
+            workflow.name, step, step_function_arn, following, partition
+        )
+    failure = _invoke(workflow.name, FAILURE_STEP, step_function_arn, partition)
     # The handler's output is discarded (ResultPath null, no OutputPath), so the
     # Fail state reads the original error from $.error whatever the handler returns.
     del failure["OutputPath"]
@@ -101,10 +113,12 @@ def compile_workflow(workflow: Workflow, step_function_arn: str) -> dict[str, An
     }
 
 
-def _invoke(workflow_name: str, step_name: str, function_arn: str) -> dict[str, Any]:
+def _invoke(
+    workflow_name: str, step_name: str, function_arn: str, partition: str
+) -> dict[str, Any]:
     return {
         "Type": "Task",
-        "Resource": LAMBDA_INVOKE,
+        "Resource": lambda_invoke(partition),
         "Parameters": {
             "FunctionName": function_arn,
             "Payload": {"workflow": workflow_name, "step": step_name, "state.$": "$"},
@@ -114,9 +128,9 @@ def _invoke(workflow_name: str, step_name: str, function_arn: str) -> dict[str, 
 
 
 def _step_state(
-    workflow_name: str, step: Step, function_arn: str, following: str
+    workflow_name: str, step: Step, function_arn: str, following: str, partition: str
 ) -> dict[str, Any]:
-    state = _invoke(workflow_name, step.name, function_arn)
+    state = _invoke(workflow_name, step.name, function_arn, partition)
     state["Retry"] = [_pending_retry(step.retry), _transient_retry()]
     state["Catch"] = [
         {"ErrorEquals": ["States.ALL"], "ResultPath": ERROR_PATH, "Next": FAILURE_STATE}
