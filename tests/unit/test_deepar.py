@@ -362,3 +362,27 @@ def test_lags_and_calendar_follow_the_frequency() -> None:
     assert calendar_features(stamps, "Y").shape == (2, 0)
     with pytest.raises(ValueError, match="frequency"):
         SeriesSet([np.ones(3)], "fortnightly")
+
+
+def test_a_model_saved_before_the_skip_existed_forecasts_as_it_did() -> None:
+    """Predictors trained before the linear skip load with a zero skip: their forecasts
+    are those of the network alone. Weights that fit no network are refused."""
+    history, _ = _seasonal(n=12, length=48)
+    model = DeepARPlus({**TINY, "epochs": "2", "context_length": "12"})
+    model.fit(_series(history), HORIZON, log=_quiet)
+    for net in model._nets:  # what an older model was: no linear path at all
+        torch.nn.init.zeros_(net.skip.weight)
+        torch.nn.init.zeros_(net.skip.bias)
+    state = model.to_state()
+    state["weights"] = [
+        {k: v for k, v in weights.items() if not k.startswith("skip.")}
+        for weights in state["weights"]
+    ]
+    restored = DeepARPlus.from_state(state)
+    np.testing.assert_array_equal(
+        restored.predict(_series(history), LEVELS, seed=1).quantiles[0.5],
+        model.predict(_series(history), LEVELS, seed=1).quantiles[0.5],
+    )
+    state["weights"] = [{k: v for k, v in w.items() if k != "head.bias"} for w in state["weights"]]
+    with pytest.raises(RuntimeError, match=r"head\.bias"):
+        DeepARPlus.from_state(state)
