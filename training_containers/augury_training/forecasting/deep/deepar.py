@@ -10,6 +10,10 @@ for the next value. Why it is built this way:
   (cold start) is forecast from its metadata embeddings and the windows at
   the very start of other series, which look exactly like it (empty context,
   age 0).
+* **A linear path beside the LSTM.** A linear map of each step's lags adds to
+  the likelihood's parameters: an autoregression that carries level, trend and
+  season as exponential smoothing would, leaving the network what is left
+  (:class:`_DeepARNet`).
 * **Scale.** Values are divided by the mean absolute value of the window's
   context, and ``log scale`` is an input, so a series selling 3 and one selling
   30,000 share what they have in common. A window with no non-zero value to
