@@ -71,3 +71,18 @@ def synthesize(context: Mapping[str, Any], tmp: Path) -> Synthesized:
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def account_arn(service: str, resource: str) -> dict[str, Any]:
+    """An ARN pattern in the stack's account and region: pseudo parameters, never a literal
+    partition, so the stack deploys to any partition."""
+    arn = [
+        "arn:",
+        {"Ref": "AWS::Partition"},
+        f":{service}:",
+        {"Ref": "AWS::Region"},
+        ":",
+        {"Ref": "AWS::AccountId"},
+        f":{resource}",
+    ]
+    return {"Fn::Join": ["", arn]}
