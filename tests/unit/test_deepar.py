@@ -229,6 +229,27 @@ def test_counts_with_negative_binomial_are_non_negative_integers() -> None:
         )
 
 
+def test_asked_to_adjust_seasons_it_adjusts_all_but_counts(seasonal_fit) -> None:
+    """By default DeepAR+ reads series as they are (the adjustment made it worse on M3).
+    Asked to adjust, it divides seasonal series by their indices for Student-t, but
+    counts modelled by the negative binomial stay counts: an index would make them
+    fractions."""
+    assert seasonal_fit[0].summary["seasonally_adjusted_series"] == 0
+    history, _ = _seasonal(n=12, length=48)
+    counts = np.round(3 * history)
+    assert counts.min() > 0
+    settings = {**TINY, "epochs": "1", "context_length": "12", "seasonal_adjustment": "auto"}
+    student = DeepARPlus(settings).fit(_series(counts), HORIZON, log=_quiet)
+    assert student.summary["seasonally_adjusted_series"] == 12
+    negative_binomial = DeepARPlus({**settings, "likelihood": "negative-binomial"})
+    negative_binomial.fit(_series(counts), HORIZON, log=_quiet)
+    assert negative_binomial.summary["seasonally_adjusted_series"] == 0
+    assert negative_binomial.seasonal_adjustment == "none"
+    forecast = negative_binomial.predict(_series(counts), LEVELS, num_samples=20, keep_samples=True)
+    assert forecast.samples is not None
+    np.testing.assert_array_equal(forecast.samples, np.round(forecast.samples))
+
+
 def test_cold_start_items_get_finite_forecasts_at_their_groups_level() -> None:
     history, _ = _seasonal(n=20, length=48)
     history[10:] *= 20.0  # group 1 sells twenty times more than group 0
@@ -364,16 +385,22 @@ def test_lags_and_calendar_follow_the_frequency() -> None:
         SeriesSet([np.ones(3)], "fortnightly")
 
 
-def test_a_model_saved_before_the_skip_existed_forecasts_as_it_did() -> None:
-    """Predictors trained before the linear skip load with a zero skip: their forecasts
-    are those of the network alone. Weights that fit no network are refused."""
+def test_a_model_saved_before_the_skip_and_the_seasonal_adjustment_forecasts_as_it_did() -> None:
+    """Predictors trained before the linear skip load with a zero skip, and before the
+    seasonal adjustment with none: their forecasts are those of the network alone, on
+    the series as they are. Weights that fit no network are refused."""
     history, _ = _seasonal(n=12, length=48)
-    model = DeepARPlus({**TINY, "epochs": "2", "context_length": "12"})
+    older_settings = {**TINY, "epochs": "2", "context_length": "12", "seasonal_adjustment": "none"}
+    model = DeepARPlus(older_settings)
     model.fit(_series(history), HORIZON, log=_quiet)
     for net in model._nets:  # what an older model was: no linear path at all
         torch.nn.init.zeros_(net.skip.weight)
         torch.nn.init.zeros_(net.skip.bias)
     state = model.to_state()
+    del state["seasonal_adjustment"]
+    state["hyperparameters"] = {
+        k: v for k, v in older_settings.items() if k != "seasonal_adjustment"
+    }
     state["weights"] = [
         {k: v for k, v in weights.items() if not k.startswith("skip.")}
         for weights in state["weights"]

@@ -57,6 +57,7 @@ TRAINING_PARAMETERS: dict[str, AlgorithmParameters] = {
             "mini_batch_size",
             "mixed_precision",
             "num_samples",
+            "seasonal_adjustment",
         ),
     ),
     "CNN-QR": AlgorithmParameters(
@@ -73,6 +74,7 @@ TRAINING_PARAMETERS: dict[str, AlgorithmParameters] = {
             "num_averaged_models",
             "num_filters",
             "num_layers",
+            "seasonal_adjustment",
         ),
     ),
     "NPTS": AlgorithmParameters(

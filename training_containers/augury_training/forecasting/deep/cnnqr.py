@@ -22,6 +22,13 @@ at once. Why it is built this way:
   and season then reach the forecast through a nearly linear path (what
   exponential smoothing exploits), and the convolutions learn what is left.
   On M3 monthly this skip is worth about 0.005 of mean wQL.
+* **Seasons divided out first** (:mod:`.seasonal_adjustment`, the
+  ``seasonal_adjustment`` hyperparameter, ``auto`` by default). Each series
+  whose season passes the Theta method's test, with three seasons of positive
+  history, is divided by its multiplicative seasonal indices before it is
+  windowed, and its forecasts are multiplied by them after. The networks then
+  learn level, trend and what the series share, not each one's seasonal shape.
+  On M3 monthly this took mean wQL from 0.0781 to 0.0760.
 * **Quantile regression on a fixed grid.** The network is trained with the
   pinball loss, averaged over observed target points, quantiles and steps,
   on :data:`.quantile_grid.QUANTILE_GRID` (0.01 ... 0.99), which covers every ForecastType.
@@ -68,8 +75,9 @@ clearly better with it: :mod:`.context_choice`), ``use_related_data``,
 ``use_item_metadata`` (ALL or NONE) and ``epochs``.
 Augury adds ``learning_rate``, ``mini_batch_size``, ``early_stopping_patience``,
 ``max_batches_per_epoch``, ``mixed_precision``, ``num_filters`` (convolution
-channels), ``num_layers``, ``kernel_size``, ``decoder_width``, ``dropout_rate`` and
-``num_averaged_models`` (1 to 5; the name DeepAR+ uses).
+channels), ``num_layers``, ``kernel_size``, ``decoder_width``, ``dropout_rate``,
+``num_averaged_models`` (1 to 5; the name DeepAR+ uses) and
+``seasonal_adjustment`` (``auto`` or ``none``).
 """
 
 from __future__ import annotations
@@ -81,6 +89,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from augury_training.forecasting.deep import seasonal_adjustment
 from augury_training.forecasting.deep.cnnqr_net import CNNQRNet, NetShapes
 from augury_training.forecasting.deep.common import (
     DeepForecast,
@@ -178,6 +187,7 @@ class CNNQRHyperparameters:
     decoder_width: int = 32
     dropout_rate: float = 0.0
     num_averaged_models: int = DEFAULT_MEMBERS
+    seasonal_adjustment: str = seasonal_adjustment.AUTO
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
 
@@ -204,6 +214,9 @@ def parse_hyperparameters(values: Mapping[str, str]) -> CNNQRHyperparameters:
         dropout_rate=get_float(values, "dropout_rate", 0.0, minimum=0.0, maximum=0.9),
         num_averaged_models=bounded_int(
             values, "num_averaged_models", DEFAULT_MEMBERS, 1, MAX_MEMBERS
+        ),
+        seasonal_adjustment=get_choice(
+            values, "seasonal_adjustment", seasonal_adjustment.AUTO, seasonal_adjustment.CHOICES
         ),
         extra={key: str(value) for key, value in values.items()},
     )
@@ -245,6 +258,9 @@ class CNNQR:
         self.params = parse_hyperparameters(dict(hyperparameters or {}))
         self.summary: dict[str, object] = {}
         self._members: list[_Member] = []
+        self.seasonal_adjustment = self.params.seasonal_adjustment
+        """How the series' seasons are treated (:mod:`.seasonal_adjustment`); a model saved
+        before the adjustment existed loads with :data:`.seasonal_adjustment.NONE`."""
 
     # ----------------------------------------------------------------- fit
 
@@ -270,6 +286,8 @@ class CNNQR:
             np.isfinite(np.asarray(t, dtype=float)).any() for t in data.targets
         ):
             raise ValueError("no series has any observed value to learn from")
+        adjusted = seasonal_adjustment.adjust(data, horizon, self.seasonal_adjustment)
+        data = adjusted.data
         self._setup(data, horizon, log)
         prepared = self._prepare(data)
         levels = series_levels(prepared)
@@ -282,6 +300,7 @@ class CNNQR:
             torch.manual_seed(seed)
             with deterministic_on_cpu(device):
                 self._train(prepared, codes, device, np.random.default_rng(seed), deadline, log)
+        self.summary["seasonally_adjusted_series"] = adjusted.count
         self.summary["seconds"] = round(time.monotonic() - began, 3)
         return self
 
@@ -510,6 +529,7 @@ class CNNQR:
             raise RuntimeError("only a fitted CNNQR can be saved")
         state: dict[str, object] = {name: getattr(self, name) for name in self._STATE}
         state["hyperparameters"] = dict(self.params.extra)
+        state["seasonal_adjustment"] = self.seasonal_adjustment
         state["contexts"] = [member.context for member in self._members]
         state["weights"] = [
             {k: v.detach().cpu() for k, v in member.net.state_dict().items()}
@@ -528,6 +548,7 @@ class CNNQR:
         model = cls(state["hyperparameters"])  # type: ignore[arg-type]
         for name in cls._STATE:
             setattr(model, name, state[name])
+        model.seasonal_adjustment = str(state.get("seasonal_adjustment", seasonal_adjustment.NONE))
         device = training_device()
         model._device = device
         model._autocast = mixed_precision_dtype(device, model.params.mixed_precision)
@@ -662,7 +683,8 @@ class CNNQR:
             raise ValueError(f"quantile levels must lie strictly between 0 and 1, got {levels}")
         if data.frequency != self.frequency:
             raise ValueError(f"the model forecasts {self.frequency!r} data, got {data.frequency!r}")
-        prepared = self._prepare(data)
+        adjusted = seasonal_adjustment.adjust(data, self.horizon, self.seasonal_adjustment)
+        prepared = self._prepare(adjusted.data)
         codes = self._codes(prepared)
         fallback = self._fallback.scales(codes)
         grid = np.zeros((prepared.n_series, self.horizon, len(QUANTILE_GRID)), np.float32)
@@ -679,7 +701,8 @@ class CNNQR:
         if self.non_negative:
             grid = np.maximum(grid, 0.0)
         grid = np.sort(grid, axis=-1)  # a no-op in exact arithmetic; guards rounding
-        return DeepForecast(
+        forecast = DeepForecast(
             mean=mean_from_grid(grid, self.non_negative),
             quantiles={q: level_from_grid(grid, q, self.non_negative) for q in levels},
         )
+        return adjusted.reseasonalise(forecast)

@@ -52,7 +52,12 @@ that many reductions, after which the next one stops training, as Amazon
 describes it; 0 never reduces the rate). Amazon's default for the latter is 0;
 Augury's (no limit) measured better, so it stays the default when the name is
 absent. Augury adds ``early_stopping_patience``, ``max_batches_per_epoch``,
-``num_samples`` and ``mixed_precision``.
+``num_samples``, ``mixed_precision`` and ``seasonal_adjustment`` (``none``, the
+default, or ``auto``: divide each seasonal series by its indices first, as
+CNN-QR does by default, :mod:`.seasonal_adjustment`; counts modelled by the
+negative binomial are never adjusted). DeepAR+ reads the season from its
+seasonal lags, and on M3's monthly series adjusting made it worse (mean wQL
+0.0794 to 0.0898 at context 18), so it is off unless asked for.
 """
 
 from __future__ import annotations
@@ -65,7 +70,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from augury_training.forecasting.deep import context_choice
+from augury_training.forecasting.deep import context_choice, seasonal_adjustment
 from augury_training.forecasting.deep.common import (
     DeepForecast,
     ScaleFallback,
@@ -167,6 +172,7 @@ class DeepARHyperparameters:
     early_stopping_patience: int = 10
     max_batches_per_epoch: int = 100
     mixed_precision: bool = True
+    seasonal_adjustment: str = seasonal_adjustment.NONE
     extra: dict[str, str] = field(default_factory=dict, compare=False)
 
 
@@ -205,6 +211,9 @@ def parse_hyperparameters(values: Mapping[str, str]) -> DeepARHyperparameters:
         early_stopping_patience=bounded_int(values, "early_stopping_patience", 10, 1, 1000),
         max_batches_per_epoch=bounded_int(values, "max_batches_per_epoch", 100, 1, 100_000),
         mixed_precision=get_bool(values, "mixed_precision", True),
+        seasonal_adjustment=get_choice(
+            values, "seasonal_adjustment", seasonal_adjustment.NONE, seasonal_adjustment.CHOICES
+        ),
         extra={key: str(value) for key, value in values.items()},
     )
 
@@ -321,6 +330,9 @@ class DeepARPlus:
         self._validation_wql: float | None = None
         """The first network's wQL on the held-out horizons, in the data's own units, so
         fits with different contexts (whose scaled losses differ) can be compared."""
+        self.seasonal_adjustment = self.params.seasonal_adjustment
+        """How the series' seasons are treated (:mod:`.seasonal_adjustment`); a model saved
+        before the adjustment existed loads with :data:`.seasonal_adjustment.NONE`."""
 
     # ----------------------------------------------------------------- fit
 
@@ -353,6 +365,9 @@ class DeepARPlus:
         lengths = data.lengths
         if lengths.size == 0 or not any(np.isfinite(np.asarray(t)).any() for t in data.targets):
             raise ValueError("no series has any observed value to learn from")
+        mode = self._seasonal_mode(data, horizon)
+        adjusted = seasonal_adjustment.adjust(data, horizon, mode)
+        data = adjusted.data
         self._fit_choosing_context(data, horizon, seed, deadline, log)
         first_seconds = time.monotonic() - began
         for rate in learning_rate_candidates(self.params)[1:]:
@@ -364,8 +379,20 @@ class DeepARPlus:
             trial = DeepARPlus({**self.params.extra, "learning_rate": repr(rate)})
             trial._fit_choosing_context(data, horizon, seed, deadline, log)
             self._keep_faster(trial, log)
+        self.seasonal_adjustment = mode
+        self.summary["seasonally_adjusted_series"] = adjusted.count
         self.summary["seconds"] = round(time.monotonic() - began, 3)
         return self
+
+    def _seasonal_mode(self, data: SeriesSet, horizon: int) -> str:
+        """The ``seasonal_adjustment`` setting, except that counts modelled by the negative
+        binomial are never adjusted: dividing them by an index would make them fractions."""
+        if self.params.seasonal_adjustment == seasonal_adjustment.NONE:
+            return seasonal_adjustment.NONE
+        self._setup(data, horizon)
+        if self.likelihood == NEGATIVE_BINOMIAL:
+            return seasonal_adjustment.NONE
+        return self.params.seasonal_adjustment
 
     def _fit_choosing_context(
         self,
@@ -633,6 +660,7 @@ class DeepARPlus:
             raise RuntimeError("only a fitted DeepARPlus can be saved")
         state: dict[str, object] = {name: getattr(self, name) for name in self._STATE}
         state["hyperparameters"] = dict(self.params.extra)
+        state["seasonal_adjustment"] = self.seasonal_adjustment
         state["weights"] = [
             {k: v.detach().cpu() for k, v in net.state_dict().items()} for net in self._nets
         ]
@@ -644,6 +672,7 @@ class DeepARPlus:
         model = cls(state["hyperparameters"])  # type: ignore[arg-type]
         for name in cls._STATE:
             setattr(model, name, state[name])
+        model.seasonal_adjustment = str(state.get("seasonal_adjustment", seasonal_adjustment.NONE))
         device = training_device()
         for weights in state["weights"]:  # type: ignore[attr-defined]
             net = model._build_net(device)
@@ -772,7 +801,8 @@ class DeepARPlus:
         if data.frequency != self.frequency:
             raise ValueError(f"the model forecasts {self.frequency!r} data, got {data.frequency!r}")
         samples_per_series = num_samples or self.params.num_samples
-        prepared = self._prepare(data)
+        adjusted = seasonal_adjustment.adjust(data, self.horizon, self.seasonal_adjustment)
+        prepared = self._prepare(adjusted.data)
         codes = self._map_codes(prepared.codes)
         draws = np.empty((prepared.n_series, samples_per_series, self.horizon), np.float32)
         chunk = max(1, 8192 // samples_per_series)
@@ -791,11 +821,12 @@ class DeepARPlus:
                         self._net = net.eval()
                         parts.append(self._sample_paths(windows, int(share)))
                 draws[rows] = np.concatenate(parts, axis=1)
-        return DeepForecast(
+        forecast = DeepForecast(
             mean=draws.mean(axis=1),
             quantiles={q: np.quantile(draws, q, axis=1).astype(np.float32) for q in levels},
             samples=draws if keep_samples else None,
         )
+        return adjusted.reseasonalise(forecast)
 
     @torch.no_grad()
     def _sample_paths(self, windows: Windows, samples: int) -> np.ndarray:
