@@ -51,6 +51,7 @@ TINY = {
     "dropout_rate": "0",
     "early_stopping_patience": "40",
     "num_averaged_models": "1",
+    "seasonal_adjustment": "none",
 }
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -234,7 +235,7 @@ def test_non_negative_data_get_non_negative_forecasts() -> None:
         ({"dropout_rate": "nan"}, "dropout_rate must be a finite number"),
         ({"context_length": "0"}, "context_length must be at least 1"),
         ({"context_length": "501"}, "context_length must be at most 500"),
-        ({"seasonal_adjustment": "always"}, "seasonal_adjustment must be one of auto, none"),
+        ({"seasonal_adjustment": "often"}, "seasonal_adjustment must be one of auto, always"),
     ],
 )
 def test_bad_hyperparameters_fail_with_their_name(values: dict, message: str) -> None:
@@ -249,11 +250,13 @@ def test_amazon_names_and_spellings_are_accepted() -> None:
     assert params.use_related_data == "FORWARD_LOOKING" and params.use_item_metadata == "NONE"
     assert params.context_length == 24 and parse_hyperparameters({}).epochs == 100
     lines: list[str] = []
-    history, _ = _seasonal(n=6, length=36)
-    CNNQR({**TINY, "epochs": "1", "use_item_metadata": "NONE"}).fit(
+    history, _ = _seasonal(n=6, length=60)
+    settings = {**TINY, "epochs": "1", "use_item_metadata": "NONE", "seasonal_adjustment": "Always"}
+    CNNQR(settings).fit(
         _series(history, categories=np.zeros((6, 1), dtype=int)), HORIZON, log=lines.append
     )
     assert any("item metadata ignored" in line for line in lines)
+    assert "CNN-QR: 6 of 6 series divided by their seasonal indices" in lines
     assert any(line.startswith("CNN-QR epoch 1/1") for line in lines)
 
 
@@ -319,23 +322,51 @@ def test_a_single_network_state_from_before_averaging_still_loads() -> None:
     )
 
 
-def test_seasonal_series_are_adjusted_and_a_model_saved_before_that_is_not(
-    seasonal_fit,
-) -> None:
-    """The default divides each seasonal series by its indices (all of these pass the
-    test); a model saved before the adjustment existed keeps forecasting the series as
-    they are, as it was trained to."""
-    model, history, _ = seasonal_fit
-    assert model.summary["seasonally_adjusted_series"] == len(history)
-    older = _fit(_series(history[:10, :36]), epochs="1", seasonal_adjustment="none")
+def test_by_default_a_fit_on_seasonally_adjusted_series_competes_on_validation() -> None:
+    """``auto`` trains on the series as they are and with their seasons divided out, and
+    keeps the adjusted fit only when it forecasts the held-out horizons better. Both are
+    scored in the data's units: the kept score is the wQL of forecasting those horizons
+    from the shorter history, whose indices the adjusted fit estimated without them."""
+    history, _ = _seasonal()
+    model = _fit(_series(history), seasonal_adjustment="auto", context_length=str(2 * HORIZON))
+    tried = model.summary["seasonal_adjustments_tried"]
+    assert set(tried) == {"none", "always"}
+    assert all(score is not None and score > 0 for score in tried.values())
+    kept = "always" if tried["always"] < tried["none"] else "none"
+    assert model.seasonal_adjustment == model.summary["seasonal_adjustment"] == kept
+    assert model.summary["seasonally_adjusted_series"] == (len(history) if kept == "always" else 0)
+    before, held_out = history[:, :-HORIZON], history[:, -HORIZON:]
+    levels = [q for q in QUANTILE_GRID if 0.1 <= q <= 0.9]
+    forecast = model.predict(_series(before), levels)
+    expected = average_weighted_quantile_loss(held_out, forecast.quantiles)
+    assert tried[kept] == pytest.approx(expected, rel=0.01)
+    yearly = CNNQR({**TINY, "seasonal_adjustment": "auto", "epochs": "1"})
+    yearly.fit(SeriesSet(list(history), "Y"), HORIZON, log=_quiet)
+    assert "seasonal_adjustments_tried" not in yearly.summary  # nothing to adjust: one fit
+
+
+def test_always_adjusts_and_a_model_saved_before_the_adjustment_does_not(tmp_path: Path) -> None:
+    """``always`` divides each seasonal series by its indices (all of these pass the test)
+    and puts them back on the forecast after a save and load; a model saved before the
+    adjustment existed keeps forecasting the series as they are, as it was trained to."""
+    history, _ = _seasonal(n=10, length=60)
+    adjusted = _fit(_series(history), epochs="1", seasonal_adjustment="always")
+    assert adjusted.summary["seasonally_adjusted_series"] == 10
+    save_model(adjusted, tmp_path / "cnnqr.pt")
+    np.testing.assert_array_equal(
+        load_model(tmp_path / "cnnqr.pt").predict(_series(history)).mean,
+        adjusted.predict(_series(history)).mean,
+    )
+    older = _fit(_series(history), epochs="1")
     state = older.to_state()
     del state["seasonal_adjustment"]
-    state["hyperparameters"] = {k: v for k, v in state["hyperparameters"].items() if k in TINY}
+    state["hyperparameters"] = {
+        k: v for k, v in state["hyperparameters"].items() if k != "seasonal_adjustment"
+    }
     loaded = CNNQR.from_state(state)
     assert loaded.seasonal_adjustment == "none"
     np.testing.assert_array_equal(
-        loaded.predict(_series(history[:10, :36])).mean,
-        older.predict(_series(history[:10, :36])).mean,
+        loaded.predict(_series(history)).mean, older.predict(_series(history)).mean
     )
 
 

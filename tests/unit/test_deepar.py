@@ -235,10 +235,10 @@ def test_asked_to_adjust_seasons_it_adjusts_all_but_counts(seasonal_fit) -> None
     counts modelled by the negative binomial stay counts: an index would make them
     fractions."""
     assert seasonal_fit[0].summary["seasonally_adjusted_series"] == 0
-    history, _ = _seasonal(n=12, length=48)
+    history, _ = _seasonal(n=12, length=60)
     counts = np.round(3 * history)
     assert counts.min() > 0
-    settings = {**TINY, "epochs": "1", "context_length": "12", "seasonal_adjustment": "auto"}
+    settings = {**TINY, "epochs": "1", "context_length": "12", "seasonal_adjustment": "always"}
     student = DeepARPlus(settings).fit(_series(counts), HORIZON, log=_quiet)
     assert student.summary["seasonally_adjusted_series"] == 12
     negative_binomial = DeepARPlus({**settings, "likelihood": "negative-binomial"})
@@ -291,6 +291,7 @@ def test_related_series_must_cover_history_and_horizon() -> None:
         ({"num_cells": "10.5"}, "num_cells must be an integer"),
         ({"dropout_rate": "nan"}, "dropout_rate must be a finite number"),
         ({"context_length": "0"}, "context_length must be at least 1"),
+        ({"seasonal_adjustment": "auto"}, "seasonal_adjustment must be one of always, none"),
     ],
 )
 def test_bad_hyperparameters_fail_with_their_name(values: dict, message: str) -> None:

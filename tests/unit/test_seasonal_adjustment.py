@@ -7,9 +7,11 @@ import pytest
 
 from augury_training.forecasting.deep.common import DeepForecast
 from augury_training.forecasting.deep.seasonal_adjustment import (
+    ALWAYS,
     AUTO,
     NONE,
     adjust,
+    prefers_adjusted,
     seasonal_indices,
 )
 from augury_training.forecasting.deep.windows import SeriesSet
@@ -59,15 +61,16 @@ def test_gaps_are_tolerated_and_stay_gaps() -> None:
     indices = seasonal_indices(history, 12)
     assert indices is not None
     np.testing.assert_allclose(indices, PATTERN / PATTERN.mean(), atol=0.04)
-    adjusted = adjust(SeriesSet([history], "M"), 6, AUTO)
+    adjusted = adjust(SeriesSet([history], "M"), 6, ALWAYS)
     assert np.isnan(adjusted.data.targets[0][[5, 30, 31]]).all()
 
 
 def test_adjusting_divides_by_the_indices_and_the_forecast_gets_them_back() -> None:
     seasonal, flat = _monthly(), np.random.default_rng(2).lognormal(3.0, 0.2, 72)
     data = SeriesSet([seasonal, flat, np.array([])], "M")
-    adjusted = adjust(data, 18, AUTO)
+    adjusted = adjust(data, 18, ALWAYS)
     assert adjusted.count == 1
+    assert adjusted.describe() == "1 of 3 series divided by their seasonal indices"
     indices = seasonal_indices(seasonal, 12)
     assert indices is not None
     np.testing.assert_allclose(adjusted.data.targets[0] * indices[np.arange(72) % 12], seasonal)
@@ -92,14 +95,36 @@ def test_none_and_frequencies_without_a_season_change_nothing() -> None:
     data = SeriesSet([_monthly()], "M")
     assert adjust(data, 6, NONE).count == 0
     assert adjust(data, 6, NONE).data is data
-    yearly = adjust(SeriesSet([_monthly()], "Y"), 6, AUTO)
+    yearly = adjust(SeriesSet([_monthly()], "Y"), 6, ALWAYS)
     assert yearly.count == 0
     assert (yearly.future == 1.0).all()
 
 
 def test_integer_counts_become_fractions_not_truncated_integers() -> None:
     counts = np.round(_monthly(level=1000.0)).astype(np.int64)
-    adjusted = adjust(SeriesSet([counts], "M"), 6, AUTO)
+    adjusted = adjust(SeriesSet([counts], "M"), 6, ALWAYS)
     assert adjusted.count == 1
     assert np.issubdtype(adjusted.data.targets[0].dtype, np.floating)
     assert not np.allclose(adjusted.data.targets[0], np.round(adjusted.data.targets[0]))
+
+
+def test_held_out_points_do_not_inform_the_indices_that_score_them() -> None:
+    """Validation forecasts the last points; indices estimated with them would flatter the
+    adjusted fit, so ``hold_out`` leaves them out and says which index each one gets."""
+    history = _monthly(84)
+    history[-12:] *= np.linspace(1.0, 3.0, 12)  # a last year unlike the others
+    adjusted = adjust(SeriesSet([history], "M"), 6, ALWAYS, hold_out=12)
+    earlier = seasonal_indices(history[:-12], 12)
+    assert earlier is not None
+    np.testing.assert_allclose(adjusted.held_out[0], earlier[np.arange(72, 84) % 12])
+    np.testing.assert_allclose(adjusted.future[0], earlier[np.arange(84, 90) % 12])
+    np.testing.assert_allclose(adjusted.data.targets[0] * earlier[np.arange(84) % 12], history)
+    assert adjust(SeriesSet([history], "M"), 6, NONE, hold_out=12).held_out.shape == (1, 12)
+
+
+def test_the_choice_is_the_models_and_the_adjusted_fit_must_validate_better() -> None:
+    with pytest.raises(ValueError, match="the model resolves 'auto'"):
+        adjust(SeriesSet([_monthly()], "M"), 6, AUTO)
+    assert prefers_adjusted(0.10, 0.09)
+    assert not prefers_adjusted(0.10, 0.10)
+    assert not prefers_adjusted(None, 0.09) and not prefers_adjusted(0.10, None)

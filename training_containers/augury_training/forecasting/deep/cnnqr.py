@@ -22,13 +22,16 @@ at once. Why it is built this way:
   and season then reach the forecast through a nearly linear path (what
   exponential smoothing exploits), and the convolutions learn what is left.
   On M3 monthly this skip is worth about 0.005 of mean wQL.
-* **Seasons divided out first** (:mod:`.seasonal_adjustment`, the
-  ``seasonal_adjustment`` hyperparameter, ``auto`` by default). Each series
-  whose season passes the Theta method's test, with three seasons of positive
-  history, is divided by its multiplicative seasonal indices before it is
-  windowed, and its forecasts are multiplied by them after. The networks then
-  learn level, trend and what the series share, not each one's seasonal shape.
-  On M3 monthly this took mean wQL from 0.0781 to 0.0760.
+* **Seasons divided out where that validates better** (:mod:`.seasonal_adjustment`,
+  the ``seasonal_adjustment`` hyperparameter). Each series whose season passes
+  the Theta method's test, with three seasons of positive history, can be
+  divided by its multiplicative seasonal indices before it is windowed, its
+  forecasts multiplied by them after: the networks then learn level, trend
+  and what the series share, not each one's seasonal shape. That took M3
+  monthly's mean wQL from 0.0781 to 0.0760 but made Tourism's and M1's monthly
+  series worse, so by default (``auto``) the whole fit is made both ways and
+  the adjusted one kept only when it forecasts the held-out horizons better in
+  the data's units; ``always`` and ``none`` fit once.
 * **Quantile regression on a fixed grid.** The network is trained with the
   pinball loss, averaged over observed target points, quantiles and steps,
   on :data:`.quantile_grid.QUANTILE_GRID` (0.01 ... 0.99), which covers every ForecastType.
@@ -77,7 +80,7 @@ Augury adds ``learning_rate``, ``mini_batch_size``, ``early_stopping_patience``,
 ``max_batches_per_epoch``, ``mixed_precision``, ``num_filters`` (convolution
 channels), ``num_layers``, ``kernel_size``, ``decoder_width``, ``dropout_rate``,
 ``num_averaged_models`` (1 to 5; the name DeepAR+ uses) and
-``seasonal_adjustment`` (``auto`` or ``none``).
+``seasonal_adjustment`` (``auto``, ``always`` or ``none``).
 """
 
 from __future__ import annotations
@@ -258,9 +261,10 @@ class CNNQR:
         self.params = parse_hyperparameters(dict(hyperparameters or {}))
         self.summary: dict[str, object] = {}
         self._members: list[_Member] = []
-        self.seasonal_adjustment = self.params.seasonal_adjustment
-        """How the series' seasons are treated (:mod:`.seasonal_adjustment`); a model saved
-        before the adjustment existed loads with :data:`.seasonal_adjustment.NONE`."""
+        self.seasonal_adjustment = seasonal_adjustment.NONE
+        """How the fitted networks read the series (:mod:`.seasonal_adjustment`): ``always``
+        (seasonal series divided by their indices) or ``none``; a model saved before the
+        adjustment existed loads with ``none``."""
 
     # ----------------------------------------------------------------- fit
 
@@ -275,6 +279,12 @@ class CNNQR:
     ) -> CNNQR:
         """Train on every series of ``data`` to forecast ``horizon`` steps; returns ``self``.
 
+        With ``seasonal_adjustment`` ``auto`` (the default) the networks are trained on
+        the series as they are and again with their seasons divided out, and the second
+        fit is kept only when it forecasts the held-out horizons better, in the data's
+        units (:meth:`_keep_better_adjustment`). Under a time budget the second fit is
+        tried only when the time left would train the first again.
+
         Raises ``ValueError`` for data that cannot train (no history anywhere,
         related columns of the wrong shape).
         """
@@ -286,7 +296,72 @@ class CNNQR:
             np.isfinite(np.asarray(t, dtype=float)).any() for t in data.targets
         ):
             raise ValueError("no series has any observed value to learn from")
-        adjusted = seasonal_adjustment.adjust(data, horizon, self.seasonal_adjustment)
+        setting = self.params.seasonal_adjustment
+        first = seasonal_adjustment.NONE if setting == seasonal_adjustment.AUTO else setting
+        self._fit_as(data, horizon, first, seed, deadline, log)
+        if setting == seasonal_adjustment.AUTO:
+            self._try_adjusting(data, horizon, seed, deadline, time.monotonic() - began, log)
+        self.summary["seconds"] = round(time.monotonic() - began, 3)
+        return self
+
+    def _try_adjusting(
+        self,
+        data: SeriesSet,
+        horizon: int,
+        seed: int,
+        deadline: float | None,
+        first_seconds: float,
+        log: Callable[[str], None],
+    ) -> None:
+        """Fit again with the seasons divided out, where any series has one and there is
+        room, and keep the better of the two fits."""
+        adjusted = seasonal_adjustment.adjust(data, horizon, seasonal_adjustment.ALWAYS, horizon)
+        if not adjusted.count:
+            return
+        comparable = self.summary.get("validation_wql") is not None
+        what = "seasonally adjusted series"
+        if not room_to_try("CNN-QR", what, comparable, deadline, first_seconds, log):
+            return
+        log(f"CNN-QR: trying {what}")
+        trial = CNNQR(self.params.extra)
+        trial._fit_as(data, horizon, seasonal_adjustment.ALWAYS, seed, deadline, log)
+        self._keep_better_adjustment(trial, log)
+
+    def _keep_better_adjustment(self, trial: CNNQR, log: Callable[[str], None]) -> None:
+        """Become ``trial`` (the same networks trained on seasonally adjusted series) when its
+        validation wQL, in the data's units, is lower; either way the summary records both.
+
+        Both fits hold out the same series' last horizon, and the adjusted fit estimated
+        its indices without it, so neither has seen what it is scored on.
+        """
+        tried = {
+            self.seasonal_adjustment: self.summary.get("validation_wql"),
+            trial.seasonal_adjustment: trial.summary.get("validation_wql"),
+        }
+        if seasonal_adjustment.prefers_adjusted(
+            tried[self.seasonal_adjustment], tried[trial.seasonal_adjustment]
+        ):
+            self.__dict__.update(trial.__dict__)
+        log(
+            f"CNN-QR: validation wQL by seasonal adjustment {tried}; keeping "
+            f"{self.seasonal_adjustment}"
+        )
+        self.summary = {**self.summary, "seasonal_adjustments_tried": tried}
+
+    def _fit_as(
+        self,
+        data: SeriesSet,
+        horizon: int,
+        mode: str,
+        seed: int,
+        deadline: float | None,
+        log: Callable[[str], None],
+    ) -> None:
+        """Fit every network on ``data`` read as ``mode`` says (``always`` or ``none``)."""
+        adjusted = seasonal_adjustment.adjust(data, horizon, mode, horizon)
+        self.seasonal_adjustment = mode
+        if mode == seasonal_adjustment.ALWAYS:
+            log(f"CNN-QR: {adjusted.describe()}")
         data = adjusted.data
         self._setup(data, horizon, log)
         prepared = self._prepare(data)
@@ -299,10 +374,17 @@ class CNNQR:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             with deterministic_on_cpu(device):
-                self._train(prepared, codes, device, np.random.default_rng(seed), deadline, log)
+                self._train(
+                    prepared,
+                    codes,
+                    device,
+                    np.random.default_rng(seed),
+                    deadline,
+                    log,
+                    adjusted.held_out,
+                )
+        self.summary["seasonal_adjustment"] = mode
         self.summary["seasonally_adjusted_series"] = adjusted.count
-        self.summary["seconds"] = round(time.monotonic() - began, 3)
-        return self
 
     def _setup(self, data: SeriesSet, horizon: int, log: Callable[[str], None]) -> None:
         """Everything fixed by the training data: shapes, statistics, what is used."""
@@ -359,10 +441,12 @@ class CNNQR:
         rng: np.random.Generator,
         deadline: float | None,
         log: Callable[[str], None],
+        held_out_indices: np.ndarray,
     ) -> None:
         """Train one network per :func:`member_contexts` entry on the same validation
         split; under a time budget, only as many as it trains in full
-        (:func:`.common.train_members`).
+        (:func:`.common.train_members`). ``held_out_indices`` (series, horizon) turn
+        validation forecasts of seasonally adjusted series back into the data's units.
 
         Without a ``context_length`` the first network is trained for each of the
         candidate contexts (:mod:`.context_choice`) and the better on the held-out
@@ -399,7 +483,12 @@ class CNNQR:
         def validation_wql(member: _Member) -> float | None:
             if not validation.size:
                 return None
-            return round(self._validate(member, prepared, codes, fallback, validation, True), 6)
+            return round(
+                self._validate(
+                    member, prepared, codes, fallback, validation, held_out_indices[validation]
+                ),
+                6,
+            )
 
         began = time.monotonic()
         if members > 1:
@@ -630,12 +719,14 @@ class CNNQR:
         codes: np.ndarray,
         fallback: np.ndarray,
         series: np.ndarray,
-        in_data_units: bool = False,
+        indices: np.ndarray | None = None,
     ) -> float:
         """``member``'s mean pinball loss over the observed points of the held-out last
-        horizons, in scaled units (early stopping); with ``in_data_units``, their mean
+        horizons, in scaled units (early stopping); given the seasonal ``indices`` of
+        those points (``(len(series), horizon)``, ones where not adjusted), their mean
         wQL at the grid's levels from 0.1 to 0.9, pooled in the data's units, which
-        does not depend on the context that set each window's scale."""
+        depend neither on the context that set each window's scale nor on whether the
+        series were seasonally adjusted."""
         total, weight = 0.0, 0.0
         starts = prepared.pad + prepared.lengths[series] - self.horizon
         levels = [i for i, q in enumerate(QUANTILE_GRID) if 0.1 - 1e-9 <= q <= 0.9 + 1e-9]
@@ -644,9 +735,11 @@ class CNNQR:
             chosen = starts[begin : begin + PREDICT_CHUNK]
             windows = self._gather(prepared, codes, fallback, rows, chosen, member.context)
             actual = windows.targets[:, member.context :]
-            if in_data_units:
+            if indices is not None:
+                factors = indices[begin : begin + PREDICT_CHUNK]
+                actual = actual * factors
                 scaled, scale = self._forward(member, windows, None)
-                grid = (scaled * scale[:, None, None]).float().cpu().numpy()
+                grid = (scaled * scale[:, None, None]).float().cpu().numpy() * factors[..., None]
                 loss, points = pinball_sums(
                     actual, np.moveaxis(grid[..., levels], -1, 0), np.take(QUANTILE_GRID, levels)
                 )

@@ -53,9 +53,9 @@ describes it; 0 never reduces the rate). Amazon's default for the latter is 0;
 Augury's (no limit) measured better, so it stays the default when the name is
 absent. Augury adds ``early_stopping_patience``, ``max_batches_per_epoch``,
 ``num_samples``, ``mixed_precision`` and ``seasonal_adjustment`` (``none``, the
-default, or ``auto``: divide each seasonal series by its indices first, as
-CNN-QR does by default, :mod:`.seasonal_adjustment`; counts modelled by the
-negative binomial are never adjusted). DeepAR+ reads the season from its
+default, or ``always``: divide each seasonal series by its indices first,
+:mod:`.seasonal_adjustment`; counts modelled by the negative binomial are never
+adjusted). DeepAR+ reads the season from its
 seasonal lags, and on M3's monthly series its default fit scored worse adjusted
 (mean wQL 0.0849 against 0.0831), so it is off unless asked for.
 """
@@ -212,7 +212,10 @@ def parse_hyperparameters(values: Mapping[str, str]) -> DeepARHyperparameters:
         max_batches_per_epoch=bounded_int(values, "max_batches_per_epoch", 100, 1, 100_000),
         mixed_precision=get_bool(values, "mixed_precision", True),
         seasonal_adjustment=get_choice(
-            values, "seasonal_adjustment", seasonal_adjustment.NONE, seasonal_adjustment.CHOICES
+            values,
+            "seasonal_adjustment",
+            seasonal_adjustment.NONE,
+            (seasonal_adjustment.ALWAYS, seasonal_adjustment.NONE),
         ),
         extra={key: str(value) for key, value in values.items()},
     )
@@ -330,7 +333,7 @@ class DeepARPlus:
         self._validation_wql: float | None = None
         """The first network's wQL on the held-out horizons, in the data's own units, so
         fits with different contexts (whose scaled losses differ) can be compared."""
-        self.seasonal_adjustment = self.params.seasonal_adjustment
+        self.seasonal_adjustment = seasonal_adjustment.NONE
         """How the series' seasons are treated (:mod:`.seasonal_adjustment`); a model saved
         before the adjustment existed loads with :data:`.seasonal_adjustment.NONE`."""
 
@@ -366,7 +369,9 @@ class DeepARPlus:
         if lengths.size == 0 or not any(np.isfinite(np.asarray(t)).any() for t in data.targets):
             raise ValueError("no series has any observed value to learn from")
         mode = self._seasonal_mode(data, horizon)
-        adjusted = seasonal_adjustment.adjust(data, horizon, mode)
+        adjusted = seasonal_adjustment.adjust(data, horizon, mode, horizon)
+        if mode == seasonal_adjustment.ALWAYS:
+            log(f"DeepAR+: {adjusted.describe()}")
         data = adjusted.data
         self._fit_choosing_context(data, horizon, seed, deadline, log)
         first_seconds = time.monotonic() - began

@@ -5,10 +5,16 @@ shape from its context, and the shapes differ from series to series. The
 classical answer, the one behind the Theta method and the hybrid models that
 won the M4 competition, is to take the season out of each series first with a
 multiplicative decomposition, let the model forecast what is left (level,
-trend, the irregular part), and put the season back on the forecast. The
-network then spends its capacity on what the series share. On M3's monthly
-series this took CNN-QR's mean wQL from 0.0781 to 0.0760
-(docs/benchmarks/forecast_deep.md has the figures).
+trend, the irregular part), and put the season back on the forecast.
+
+It is not always better. On M3's monthly series it took CNN-QR's mean wQL from
+0.0781 to 0.0760; on Tourism's and M1's monthly series, whose seasons the
+network reads well from the raw context, it made it 13% and 17% worse
+(docs/benchmarks/forecast_deep.md). So the model decides on held-out data
+(:data:`AUTO`, CNN-QR's default): it fits both ways and keeps the adjusted fit
+only when it forecasts the validation horizons better in the data's units
+(:func:`prefers_adjusted`). The indices of a fit that validates are estimated
+without the held-out points (``hold_out``), so they cannot flatter it.
 
 Per series, and only where it is safe:
 
@@ -37,6 +43,7 @@ from augury_training.forecasting.deep.windows import SeriesSet
 from augury_training.forecasting.grid import season_length
 
 __all__ = [
+    "ALWAYS",
     "AUTO",
     "CHOICES",
     "MIN_CYCLES",
@@ -44,19 +51,30 @@ __all__ = [
     "SEASONALITY_Z",
     "Adjusted",
     "adjust",
+    "prefers_adjusted",
     "seasonal_indices",
 ]
 
 AUTO = "auto"
-"""Adjust each series whose season passes the test (the default)."""
+"""Train both ways and keep what forecasts the held-out horizons better (the model decides)."""
+ALWAYS = "always"
+"""Adjust each series whose season passes the test."""
 NONE = "none"
 """Never adjust: the network sees the series as they are."""
-CHOICES = (AUTO, NONE)
+CHOICES = (AUTO, ALWAYS, NONE)
 
 MIN_CYCLES = 3
 """Seasons of observed history needed before a series' indices are estimated."""
 SEASONALITY_Z = 1.645
 """One-sided 90% normal quantile of the autocorrelation test at the seasonal lag."""
+
+
+def prefers_adjusted(as_is_wql: float | None, adjusted_wql: float | None) -> bool:
+    """Whether the fit on seasonally adjusted series validated better than the fit on the
+    series as they are (both wQL on the same held-out horizons, in the data's units)."""
+    if as_is_wql is None or adjusted_wql is None:
+        return False
+    return adjusted_wql < as_is_wql
 
 
 def seasonal_indices(history: np.ndarray, season: int) -> np.ndarray | None:
@@ -102,12 +120,19 @@ class Adjusted:
     """Series with their season divided out, and what puts it back on their forecasts.
 
     ``future`` is ``(series, horizon)``: the index of each forecast step, 1 for series
-    left as they were. ``count`` is how many series were adjusted.
+    left as they were. ``held_out`` is ``(series, hold_out)``: the index of each of the
+    last ``hold_out`` history points (what turns a validation forecast of the adjusted
+    series back into the data's units). ``count`` is how many series were adjusted.
     """
 
     data: SeriesSet
     future: np.ndarray
+    held_out: np.ndarray
     count: int
+
+    def describe(self) -> str:
+        """What the job log says about the adjustment."""
+        return f"{self.count} of {len(self.data.targets)} series divided by their seasonal indices"
 
     def reseasonalise(self, forecast: DeepForecast) -> DeepForecast:
         """``forecast`` of the adjusted series, in the original series' units. The indices
@@ -125,25 +150,33 @@ class Adjusted:
         )
 
 
-def adjust(data: SeriesSet, horizon: int, mode: str) -> Adjusted:
-    """``data`` with each seasonal series divided by its indices (``mode`` :data:`AUTO`), or
-    unchanged (:data:`NONE`, or a frequency without a season)."""
+def adjust(data: SeriesSet, horizon: int, mode: str, hold_out: int = 0) -> Adjusted:
+    """``data`` with each seasonal series divided by its indices (``mode`` :data:`ALWAYS`), or
+    unchanged (:data:`NONE`, or a frequency without a season).
+
+    With ``hold_out``, the indices are estimated without each series' last ``hold_out``
+    points, so a forecast of those points validated after training has not seen them.
+    """
+    if mode not in (ALWAYS, NONE):
+        raise ValueError(f"adjust takes {ALWAYS!r} or {NONE!r}; the model resolves {mode!r}")
     n = len(data.targets)
     future = np.ones((n, horizon), dtype=np.float64)
+    held_out = np.ones((n, hold_out), dtype=np.float64)
     season = season_length(data.frequency)
     if mode == NONE or season < 2:
-        return Adjusted(data, future, 0)
+        return Adjusted(data, future, held_out, 0)
     targets = []
     count = 0
     for i, target in enumerate(data.targets):
         values = np.asarray(target)
-        indices = seasonal_indices(values, season)
+        length = values.shape[0]
+        indices = seasonal_indices(values[: max(length - hold_out, 0)], season)
         if indices is None:
             targets.append(target)
             continue
-        length = values.shape[0]
         dtype = values.dtype if np.issubdtype(values.dtype, np.floating) else np.float64
         targets.append((values / indices[np.arange(length) % season]).astype(dtype))
         future[i] = indices[np.arange(length, length + horizon) % season]
+        held_out[i] = indices[np.arange(length - hold_out, length) % season]
         count += 1
-    return Adjusted(replace(data, targets=targets), future, count)
+    return Adjusted(replace(data, targets=targets), future, held_out, count)
