@@ -98,6 +98,29 @@ def test_an_eligible_autopredictor_backtests_the_global_model_without_look_ahead
     assert result.weights["item0"]["Deep_AR_Plus"] > 0.5
 
 
+def test_the_explanation_says_what_the_seasonal_adjustment_choice_found(oracle, monkeypatch):
+    """A deep model that fitted both ways says how each validated and which it kept."""
+    summary = {
+        "epochs": 3,
+        "best_epoch": 2,
+        "device": "cpu",
+        "seasonally_adjusted_series": 120,
+        "seasonal_adjustments_tried": {"none": 0.1036, "always": 0.102},
+    }
+
+    def fit(self, *args, **kwargs):
+        self.summary = dict(summary)
+        return self
+
+    monkeypatch.setattr(Oracle, "fit", fit)
+    result = run_autopredictor(ramps(120, 90), config(), workers=1)
+    assert (
+        "Deep_AR_Plus trained 3 epoch(s) on the cpu (best epoch 2); a fit on seasonally "
+        "adjusted series validated at wQL 0.102 against 0.1036 for the series as they are, "
+        "and was kept." in result.summary.explanation
+    )
+
+
 def test_a_small_problem_leaves_the_global_model_out_and_says_why(oracle):
     result = run_autopredictor(ramps(20, 60), config(), workers=1)
     assert [r.algorithm for r in result.summary.results] == ["SeasonalNaive", "AutoPredictor"]

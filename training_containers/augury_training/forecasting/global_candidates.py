@@ -480,7 +480,7 @@ class GlobalBacktest:
                 text += f", validation loss {summary['validation_loss']}"
             if summary.get("stopped_by_time_budget"):
                 text += ", stopped by the time budget"
-            parts.append(text + ").")
+            parts.append(text + ")" + _seasonal_adjustment_note(summary) + ".")
         return " ".join(parts)
 
     def inject(self, item: ItemBacktest) -> None:
@@ -515,6 +515,22 @@ class GlobalBacktest:
             )
             models[name] = model
         return models
+
+
+def _seasonal_adjustment_note(summary: Mapping[str, object]) -> str:
+    """What a deep model did with the seasons (``.deep.seasonal_adjustment``), for the
+    explanation: how many series it adjusted and, where it tried both, how each scored."""
+    adjusted = summary.get("seasonally_adjusted_series") or 0
+    tried = summary.get("seasonal_adjustments_tried")
+    if isinstance(tried, Mapping):
+        verdict = "kept" if adjusted else "not kept"
+        return (
+            f"; a fit on seasonally adjusted series validated at wQL {tried.get('always')} "
+            f"against {tried.get('none')} for the series as they are, and was {verdict}"
+        )
+    if adjusted:
+        return f"; {adjusted} series seasonally adjusted"
+    return ""
 
 
 def save_models(models: Mapping[str, Any], sets: SeriesSets, model_dir: Path) -> None:

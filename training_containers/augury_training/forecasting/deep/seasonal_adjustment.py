@@ -9,7 +9,7 @@ trend, the irregular part), and put the season back on the forecast.
 
 It is not always better. On M3's monthly series it took CNN-QR's mean wQL from
 0.0781 to 0.0760; on Tourism's and M1's monthly series, whose seasons the
-network reads well from the raw context, it made it 13% and 17% worse
+network reads well from the raw context, it made it 13% and 12% worse
 (docs/benchmarks/forecast_deep.md). So the model decides on held-out data
 (:data:`AUTO`, CNN-QR's default): it fits both ways and keeps the adjusted fit
 only when it forecasts the validation horizons better in the data's units
