@@ -298,7 +298,7 @@ class CNNQR:
             raise ValueError("no series has any observed value to learn from")
         setting = self.params.seasonal_adjustment
         first = seasonal_adjustment.NONE if setting == seasonal_adjustment.AUTO else setting
-        self._fit_as(data, horizon, first, seed, deadline, log)
+        self._fit_as(seasonal_adjustment.adjust(data, horizon, first, horizon), seed, deadline, log)
         if setting == seasonal_adjustment.AUTO:
             self._try_adjusting(data, horizon, seed, deadline, time.monotonic() - began, log)
         self.summary["seconds"] = round(time.monotonic() - began, 3)
@@ -324,7 +324,7 @@ class CNNQR:
             return
         log(f"CNN-QR: trying {what}")
         trial = CNNQR(self.params.extra)
-        trial._fit_as(data, horizon, seasonal_adjustment.ALWAYS, seed, deadline, log)
+        trial._fit_as(adjusted, seed, deadline, log)
         self._keep_better_adjustment(trial, log)
 
     def _keep_better_adjustment(self, trial: CNNQR, log: Callable[[str], None]) -> None:
@@ -350,19 +350,17 @@ class CNNQR:
 
     def _fit_as(
         self,
-        data: SeriesSet,
-        horizon: int,
-        mode: str,
+        adjusted: seasonal_adjustment.Adjusted,
         seed: int,
         deadline: float | None,
         log: Callable[[str], None],
     ) -> None:
-        """Fit every network on ``data`` read as ``mode`` says (``always`` or ``none``)."""
-        adjusted = seasonal_adjustment.adjust(data, horizon, mode, horizon)
+        """Fit every network on ``adjusted`` series (adjusted or not, with the indices of
+        each series' held-out last horizon)."""
+        data, horizon, mode = adjusted.data, adjusted.future.shape[1], adjusted.mode
         self.seasonal_adjustment = mode
         if mode == seasonal_adjustment.ALWAYS:
             log(f"CNN-QR: {adjusted.describe()}")
-        data = adjusted.data
         self._setup(data, horizon, log)
         prepared = self._prepare(data)
         levels = series_levels(prepared)

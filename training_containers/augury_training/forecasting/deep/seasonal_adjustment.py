@@ -123,8 +123,10 @@ class Adjusted:
     left as they were. ``held_out`` is ``(series, hold_out)``: the index of each of the
     last ``hold_out`` history points (what turns a validation forecast of the adjusted
     series back into the data's units). ``count`` is how many series were adjusted.
+    ``mode`` is the setting that made it (:data:`ALWAYS` or :data:`NONE`).
     """
 
+    mode: str
     data: SeriesSet
     future: np.ndarray
     held_out: np.ndarray
@@ -164,7 +166,7 @@ def adjust(data: SeriesSet, horizon: int, mode: str, hold_out: int = 0) -> Adjus
     held_out = np.ones((n, hold_out), dtype=np.float64)
     season = season_length(data.frequency)
     if mode == NONE or season < 2:
-        return Adjusted(data, future, held_out, 0)
+        return Adjusted(mode, data, future, held_out, 0)
     targets = []
     count = 0
     for i, target in enumerate(data.targets):
@@ -179,4 +181,4 @@ def adjust(data: SeriesSet, horizon: int, mode: str, hold_out: int = 0) -> Adjus
         future[i] = indices[np.arange(length, length + horizon) % season]
         held_out[i] = indices[np.arange(length - hold_out, length) % season]
         count += 1
-    return Adjusted(replace(data, targets=targets), future, held_out, count)
+    return Adjusted(mode, replace(data, targets=targets), future, held_out, count)
