@@ -9,7 +9,7 @@ key's name rather than deploying something surprising.
 key                             default           meaning
 ==============================  ================  ===========================================
 ``stackName``                   Augury            CloudFormation stack name
-``prefix``                      augury-           names: state machines, stream, API, alarms
+``prefix``                      augury-           names: state machines, stream, API, alarms, jobs
 ``removalPolicy``               retain            retain | destroy (data and logs)
 ``throttleRateLimit``           100               API steady-state requests per second
 ``throttleBurstLimit``          200               API burst

@@ -142,6 +142,7 @@ class AuguryStack(Stack):
             "AUGURY_WORKFLOWS": f"stepfunctions://{s.prefix}",
             "AUGURY_EVENTS": f"kinesis://{self.ingestion.stream.stream_name}",
             "AUGURY_TRAINER": self.trainers.uri(),
+            "AUGURY_JOB_PREFIX": self.trainers.job_prefix,
             "AUGURY_EXTERNAL": "s3://",
             "AUGURY_REGION": self.region,
             "AUGURY_ACCOUNT": self.account,

@@ -31,8 +31,6 @@ from augury_cdk.storage import Storage
 CONTAINERS = ("forecasting", "personalization")
 GPU_VARIANTS = {"forecasting": "cu126", "personalization": "cu126"}
 """The containers with a GPU image, and the CUDA build of torch it installs."""
-JOB_PREFIX = "augury-"
-"""Every training job Augury starts is named ``augury-<kind>-<id>`` (see the workflows)."""
 BLOB_ROOT = "resources/"
 """Channels and outputs live under ``resources/<service>/<arn path>/`` in the data bucket."""
 CONTEXT_EXCLUDE = [
@@ -59,6 +57,9 @@ class Trainers(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.settings = settings
+        # Every job the stack starts is named <prefix><kind>-<id> (AUGURY_JOB_PREFIX,
+        # ``Settings.training_job_name``), so each grant below reaches this stack's jobs only.
+        self.job_prefix = settings.prefix
         self.images = {container: self._image(container) for container in CONTAINERS}
         self.gpu_images = {
             container: self._image(container, torch_variant=variant)
@@ -71,7 +72,7 @@ class Trainers(Construct):
             # sets aws:SourceArn to the training job's ARN when it assumes the role
             # (SageMaker's guide, "Cross-service confused deputy prevention").
             assumed_by=service_principal(
-                "sagemaker", source_arn=account_arn("sagemaker", f"training-job/{JOB_PREFIX}*")
+                "sagemaker", source_arn=account_arn("sagemaker", f"training-job/{self.job_prefix}*")
             ),
             description="Augury training jobs: read channels, write model.tar.gz, pull images",
         )
@@ -109,7 +110,7 @@ class Trainers(Construct):
                 actions=["s3:GetObject"], resources=[bucket.arn_for_objects(f"{BLOB_ROOT}*")]
             )
         )
-        output = f"{BLOB_ROOT}*/{JOB_PREFIX}*/output/*"
+        output = f"{BLOB_ROOT}*/{self.job_prefix}*/output/*"
         role.add_to_policy(  # <output prefix>/<job name>/output/model.tar.gz
             iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"],
@@ -132,7 +133,7 @@ class Trainers(Construct):
         role.add_to_policy(
             iam.PolicyStatement(
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[f"{log_group}{SAGEMAKER_LOG_GROUP}:log-stream:{JOB_PREFIX}*"],
+                resources=[f"{log_group}{SAGEMAKER_LOG_GROUP}:log-stream:{self.job_prefix}*"],
             )
         )
         role.add_to_policy(
@@ -152,7 +153,7 @@ class Trainers(Construct):
             (
                 f"<{bucket_id}.Arn>/{output}",
                 "SageMaker writes <output prefix>/<job name>/output/model.tar.gz; job names are "
-                f"{JOB_PREFIX}<kind>-<id>, created at run time.",
+                f"{self.job_prefix}<kind>-<id>, created at run time.",
             ),
             (
                 f"{nag_string(log_group)}{SAGEMAKER_LOG_GROUP}:*",
@@ -160,7 +161,7 @@ class Trainers(Construct):
                 f"{SAGEMAKER_LOG_GROUP}, one stream per job.",
             ),
             (
-                f"{nag_string(log_group)}{SAGEMAKER_LOG_GROUP}:log-stream:{JOB_PREFIX}*",
+                f"{nag_string(log_group)}{SAGEMAKER_LOG_GROUP}:log-stream:{self.job_prefix}*",
                 "Log streams are named <job name>/algo-1-<time>, created by SageMaker at run "
                 "time; only Augury's job names match.",
             ),
@@ -218,7 +219,7 @@ class Trainers(Construct):
         stack = Stack.of(self)
         jobs = (
             f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:"
-            f"training-job/{JOB_PREFIX}*"
+            f"training-job/{self.job_prefix}*"
         )
         function.add_to_role_policy(
             iam.PolicyStatement(actions=[f"sagemaker:{a}" for a in actions], resources=[jobs])
@@ -226,6 +227,6 @@ class Trainers(Construct):
         acknowledge(
             function.role,  # type: ignore[arg-type]
             f"AwsSolutions-IAM5[Resource::{nag_string(jobs)}]",
-            f"Training job names are created at run time ({JOB_PREFIX}<kind>-<id>); the grant "
+            f"Training job names are created at run time ({self.job_prefix}<kind>-<id>); the grant "
             "covers only jobs carrying Augury's prefix.",
         )

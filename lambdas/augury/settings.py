@@ -25,6 +25,9 @@ recent events, the newest PutUsers / PutItems rows). Either form takes
 ``?max_events=500&ttl_days=90`` to change how much is kept, and for how long.
 
 ``AUGURY_REGION`` and ``AUGURY_ACCOUNT`` set the ARNs' region and account.
+``AUGURY_JOB_PREFIX`` (default ``augury-``) begins every training job's name: a
+deployment sets its own name prefix, so its roles reach its own jobs and no
+other stack's in the same account.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from pathlib import Path
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "000000000000"
+DEFAULT_JOB_PREFIX = "augury-"
+MAX_JOB_NAME = 63
+"""SageMaker's limit on a training job's name (CreateTrainingJob's TrainingJobName)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,20 @@ class Settings:
     """Scratch space for local training jobs (embedded mode only)."""
     data_dir: str | None = None
     """The embedded data directory, the only place ``local://`` external storage reaches."""
+    job_prefix: str = DEFAULT_JOB_PREFIX
+
+    def training_job_name(self, kind: str, job_id: str) -> str:
+        """``<job prefix><kind>-<job id>``, the name a workflow gives its training job.
+
+        The deployment's IAM grants match ``<job prefix>*``, so the prefix is what keeps
+        one stack's jobs out of another's reach. A long prefix shortens the id's tail
+        rather than exceeding SageMaker's 63 characters; the id is random hex, so what
+        is left of it stays unique.
+        """
+        head = f"{self.job_prefix}{kind}-"
+        if len(head) >= MAX_JOB_NAME - 8:
+            raise ValueError(f"training job prefix {head!r} leaves no room for the job's id")
+        return head + job_id[: MAX_JOB_NAME - len(head)]
 
     @classmethod
     def embedded(cls, data_dir: str | Path, **overrides: str) -> Settings:
@@ -86,4 +106,5 @@ class Settings:
             account=env.get("AUGURY_ACCOUNT", DEFAULT_ACCOUNT),
             work_dir=env.get("AUGURY_WORK_DIR", base.work_dir),
             data_dir=base.data_dir,
+            job_prefix=env.get("AUGURY_JOB_PREFIX", DEFAULT_JOB_PREFIX),
         )

@@ -39,7 +39,7 @@ from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.workflows import catalog
 from augury.workflows.asl import compile_workflow, state_machine_name
-from augury.workflows.definition import ResourcePending, Retry, Step, Workflow
+from augury.workflows.definition import ResourceFailed, ResourcePending, Retry, Step, Workflow
 from augury.workflows.lifecycle import blob_prefix
 
 REGION = "us-east-1"
@@ -266,3 +266,30 @@ def test_a_step_that_raises_resource_pending_is_called_again(
     assert execution["status"] == "SUCCEEDED", execution
     assert json.loads(execution["output"]) == {"arn": "arn:aws:personalize:::x/y", "waited": 2}
     assert len(calls) == 2
+
+
+def test_a_failure_handler_that_errs_once_is_retried_and_the_original_error_reported(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The handler only sets a status, so an error in it (a throttled table) is retried."""
+    handled: list[str] = []
+
+    def broken_step(runtime: Any, state: dict[str, Any]) -> dict[str, Any]:
+        raise ResourceFailed("the file has no header")
+
+    def flaky_handler(runtime: Any, state: dict[str, Any], reason: str) -> None:
+        handled.append(reason)
+        if len(handled) == 1:
+            raise RuntimeError("table throttled")
+
+    flaky = Workflow(
+        name="test-flaky-failure", steps=(Step("import", broken_step),), on_failure=flaky_handler
+    )
+    monkeypatch.setitem(catalog.WORKFLOWS, flaky.name, flaky)
+    deployment.deploy(flaky)
+
+    execution = deployment.run(flaky.name, {"arn": "arn:aws:personalize:::x/y"})
+
+    assert execution["status"] == "FAILED", execution
+    assert execution["error"] == "ResourceFailed"
+    assert handled == ["the file has no header"] * 2

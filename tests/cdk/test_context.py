@@ -75,6 +75,21 @@ def test_names_follow_the_prefix(synth: Synthesized) -> None:
         assert "?ttl_days=30&" in json.dumps(variables["AUGURY_HISTORY"])
 
 
+def test_training_jobs_follow_the_prefix(synth: Synthesized) -> None:
+    """Another stack's jobs are out of reach: trust, grants and job names share the prefix."""
+    stack = synth.stack
+    trust = synth.resources[synth.logical_id(stack.trainers.role)]["Properties"]
+    assert ':training-job/dev-augury-*"' in json.dumps(trust["AssumeRolePolicyDocument"])
+    for role in (stack.workflow_step.role, stack.api_function.role):
+        grants = [s for s in synth.statements(role) if "sagemaker:StopTrainingJob" in s["Action"]]
+        assert grants
+        for statement in grants:
+            assert json.dumps(statement["Resource"]).endswith(':training-job/dev-augury-*"]]}')
+    for function in synth.of_type("AWS::Lambda::Function").values():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["AUGURY_JOB_PREFIX"] == "dev-augury-"
+
+
 def test_alarm_email_is_subscribed_and_alarm_names_follow_the_prefix(synth: Synthesized) -> None:
     (subscription,) = synth.of_type("AWS::SNS::Subscription").values()
     topic = {"Ref": synth.logical_id(synth.stack.alarms.topic)}

@@ -89,7 +89,11 @@ def test_any_error_is_caught_into_the_failure_handler_then_fails() -> None:
     assert failure["Parameters"]["Payload"]["step"] == FAILURE_STEP
     assert failure["ResultPath"] is None  # keeps $.error for the Fail state
     assert "OutputPath" not in failure
-    assert "Catch" not in failure
+    assert "Catch" not in failure  # a handler that cannot mark the resource fails the run
+    transient, anything = failure["Retry"]
+    assert transient["ErrorEquals"] == list(TRANSIENT_LAMBDA_ERRORS)
+    assert anything["ErrorEquals"] == ["States.ALL"]  # idempotent: retried on any error
+    assert anything["MaxAttempts"] >= 2
     assert failure["Next"] == FAILED_STATE
     assert states[FAILED_STATE] == {
         "Type": "Fail",

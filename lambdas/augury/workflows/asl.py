@@ -91,12 +91,16 @@ def compile_workflow(
     failure = _invoke(workflow.name, FAILURE_STEP, step_function_arn, partition)
     # The handler's output is discarded (ResultPath null, no OutputPath), so the
     # Fail state reads the original error from $.error whatever the handler returns.
+    # Handlers are idempotent (they set a failed status), so any error is retried.
+    # Past that there is deliberately no Catch: the execution then fails with the
+    # handler's own error, which is what the operator must act on (the resource
+    # could not be marked failed); the step's error stays in the execution history.
     del failure["OutputPath"]
     states[FAILURE_STATE] = {
         **failure,
         "Comment": "Marks the resource failed with the reason from $.error",
         "ResultPath": None,
-        "Retry": [_transient_retry()],
+        "Retry": [_transient_retry(), _handler_retry()],
         "Next": FAILED_STATE,
     }
     states[FAILED_STATE] = {
@@ -154,6 +158,18 @@ def _pending_retry(retry: Retry) -> dict[str, Any]:
         "BackoffRate": max(1.0, float(retry.backoff_rate)),
         "MaxAttempts": min(max(0, retry.max_attempts - 1), _MAX_INTEGER),
         "MaxDelaySeconds": max_delay,
+    }
+
+
+def _handler_retry() -> dict[str, Any]:
+    """Any other error of the failure handler: a few spaced attempts (a throttled table,
+    a store briefly out of reach), up to 14 s of waiting. ``States.ALL`` must come last."""
+    return {
+        "ErrorEquals": ["States.ALL"],
+        "IntervalSeconds": 2,
+        "BackoffRate": 2.0,
+        "MaxAttempts": 3,
+        "JitterStrategy": "FULL",
     }
 
 

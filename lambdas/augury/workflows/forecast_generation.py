@@ -74,7 +74,7 @@ def _prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
     selector = record.attributes.get("TimeSeriesSelector")
     if selector:
         _store_selection(runtime, arn, selector, config.identity_fields)
-    name = f"augury-forecast-{record.attributes[JOB_ID]}"
+    name = runtime.settings.training_job_name("forecast", record.attributes[JOB_ID])
     channels[MODEL_CHANNEL] = str(predictor.attributes[MODEL_PREFIX])
     estimate = float(predictor.attributes.get(ESTIMATED_SECONDS) or 60) / 2
     attributes = {

@@ -83,7 +83,7 @@ def _prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
     length = frequencies.parse(spec.frequency).length(span.start, span.end)
     _check_length(spec, length, span.start, span.end)
     config = training_config(spec, group)
-    name = f"augury-predictor-{record.attributes[JOB_ID]}"
+    name = runtime.settings.training_job_name("predictor", record.attributes[JOB_ID])
     attributes = {
         CONFIG_ATTRIBUTE: config_to_json(config),
         CHANNELS: group.channels(),

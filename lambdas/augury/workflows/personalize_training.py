@@ -146,7 +146,7 @@ def _prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
         optimization_objective=config.get("optimizationObjective"),
         field_kinds=solution_data.field_kinds({k: d.schema for k, d in datasets.items()}),
     )
-    name = f"augury-solution-{attributes[JOB_ID]}"
+    name = runtime.settings.training_job_name("solution", attributes[JOB_ID])
     update = {
         CONFIG_ATTRIBUTE: job_config.to_json(),
         CHANNELS: channels,
