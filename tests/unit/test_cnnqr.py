@@ -340,6 +340,10 @@ def test_by_default_a_fit_on_seasonally_adjusted_series_competes_on_validation()
     forecast = model.predict(_series(before), levels)
     expected = average_weighted_quantile_loss(held_out, forecast.quantiles)
     assert tried[kept] == pytest.approx(expected, rel=0.01)
+    # the AutoPredictor's final fit, built with what this one chose, fits once that way
+    refit = _fit(_series(history), **model.chosen_hyperparameters())
+    assert refit.seasonal_adjustment == kept and "seasonal_adjustments_tried" not in refit.summary
+    assert refit.context_length == model.context_length
     yearly = CNNQR({**TINY, "seasonal_adjustment": "auto", "epochs": "1"})
     yearly.fit(SeriesSet(list(history), "Y"), HORIZON, log=_quiet)
     assert "seasonal_adjustments_tried" not in yearly.summary  # nothing to adjust: one fit
@@ -431,6 +435,10 @@ def test_the_context_chosen_sets_every_network_and_the_default_trains_as_alone(
     kept = HORIZON if short_wins else 4 * HORIZON
     assert [member.context for member in chosen._members] == list(member_contexts(kept, 2))
     assert chosen.summary["models"] == 2
+    assert chosen.chosen_hyperparameters() == {
+        "context_length": str(kept),
+        "seasonal_adjustment": "none",
+    }
     if not short_wins:
         alone = _fit(_series(history), **settings, context_length=str(4 * HORIZON))
         assert "contexts_tried" not in alone.summary

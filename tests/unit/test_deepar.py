@@ -114,6 +114,8 @@ def test_without_a_context_length_the_context_that_forecasts_validation_better_i
     expected = average_weighted_quantile_loss(held_out, forecast.quantiles)
     assert model.summary["validation_wql"] == pytest.approx(expected, rel=0.15)
     assert tried[str(model.context_length)] == model.summary["validation_wql"]
+    refit = parse_hyperparameters({**TINY, **model.chosen_hyperparameters()})
+    assert context_candidates(HORIZON, refit.context_length) == (model.context_length,)
 
 
 def test_series_too_short_to_validate_train_one_context_only() -> None:
@@ -151,6 +153,10 @@ def test_without_a_learning_rate_the_faster_one_is_kept_only_when_it_validates_b
     assert model.summary["validation_wql"] == tried[f"{kept:g}"]["validation_wql"]
     restored = DeepARPlus.from_state(model.to_state())
     assert restored.params.learning_rate == kept
+    # what the AutoPredictor's final fit is built with: that rate and context, fitted once
+    chosen = model.chosen_hyperparameters()
+    assert chosen == {"context_length": "12", "learning_rate": repr(kept)}
+    assert learning_rate_candidates(parse_hyperparameters({**settings, **chosen})) == (kept,)
     np.testing.assert_array_equal(
         restored.predict(_series(history), LEVELS, seed=1).quantiles[0.5],
         model.predict(_series(history), LEVELS, seed=1).quantiles[0.5],

@@ -35,11 +35,16 @@ class Oracle:
 
     def __init__(self, hyperparameters) -> None:
         Oracle.built_with.append(dict(hyperparameters))
+        self.hyperparameters = dict(hyperparameters)
         self.summary = {"epochs": 1, "best_epoch": 1, "device": "cpu"}
 
     def fit(self, data, horizon, *, seed=0, time_budget_seconds=None, log=print):
         Oracle.fitted_on.append(max(len(t) for t in data.targets))
         return self
+
+    def chosen_hyperparameters(self):
+        """As the real models answer: the context given, else the one they chose (100)."""
+        return {"context_length": self.hyperparameters.get("context_length", "100")}
 
     def predict(self, data, quantiles=(0.1, 0.5, 0.9), *, seed=0):
         rows = []
@@ -96,6 +101,19 @@ def test_an_eligible_autopredictor_backtests_the_global_model_without_look_ahead
     assert "Deep_AR_Plus trained 1 epoch(s) on the cpu" in result.summary.explanation
     # the future forecast: the oracle's continuation carries the weight
     assert result.weights["item0"]["Deep_AR_Plus"] > 0.5
+
+
+def test_the_final_fit_reuses_what_the_backtest_fit_chose(oracle):
+    """The predictor's model trains once, with the settings the backtest fit validated."""
+    result = run_autopredictor(ramps(120, 90), config(hyperparameters={"epochs": "7"}), workers=1)
+    backtest, final = oracle.built_with[-2:]
+    assert backtest == {"epochs": "7"}
+    assert final == {"epochs": "7", "context_length": "100"}
+    assert oracle.fitted_on == [90 - 2 * HORIZON, 90]  # the final model trained once
+    assert (
+        "The predictor's Deep_AR_Plus model was trained again with context_length=100."
+        in result.summary.explanation
+    )
 
 
 def test_the_explanation_says_what_the_seasonal_adjustment_choice_found(oracle, monkeypatch):

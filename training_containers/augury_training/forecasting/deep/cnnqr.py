@@ -384,6 +384,16 @@ class CNNQR:
         self.summary["seasonal_adjustment"] = mode
         self.summary["seasonally_adjusted_series"] = adjusted.count
 
+    def chosen_hyperparameters(self) -> dict[str, str]:
+        """What this fit chose on its held-out horizons, as hyperparameters: a model built
+        with them trains once, with the same context and seasonal adjustment. The
+        AutoPredictor refits its predictor's model this way after the backtest, so the
+        model it keeps is the one its explanation describes."""
+        return {
+            "context_length": str(self.context_length),
+            "seasonal_adjustment": self.seasonal_adjustment,
+        }
+
     def _setup(self, data: SeriesSet, horizon: int, log: Callable[[str], None]) -> None:
         """Everything fixed by the training data: shapes, statistics, what is used."""
         params = self.params

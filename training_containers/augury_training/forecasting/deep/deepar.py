@@ -441,6 +441,16 @@ class DeepARPlus:
         )
         self.summary = {**self.summary, "learning_rates_tried": tried}
 
+    def chosen_hyperparameters(self) -> dict[str, str]:
+        """What this fit chose on its held-out horizons, as hyperparameters: a model built
+        with them trains once, with the same context and learning rate. The AutoPredictor
+        refits its predictor's model this way after the backtest, so the model it keeps is
+        the one its explanation describes, at a quarter of the cost."""
+        return {
+            "context_length": str(self.context_length),
+            "learning_rate": repr(float(self.params.learning_rate)),
+        }
+
     def _choice_record(self) -> dict[str, object]:
         return {"context_length": self.context_length, "validation_wql": self._validation_wql}
 
