@@ -340,7 +340,7 @@ def test_by_default_a_fit_on_seasonally_adjusted_series_competes_on_validation()
     forecast = model.predict(_series(before), levels)
     expected = average_weighted_quantile_loss(held_out, forecast.quantiles)
     assert tried[kept] == pytest.approx(expected, rel=0.01)
-    # the AutoPredictor's final fit, built with what this one chose, fits once that way
+    # built with what this one chose, a model fits once, that way
     refit = _fit(_series(history), **model.chosen_hyperparameters())
     assert refit.seasonal_adjustment == kept and "seasonal_adjustments_tried" not in refit.summary
     assert refit.context_length == model.context_length

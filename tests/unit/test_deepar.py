@@ -153,7 +153,7 @@ def test_without_a_learning_rate_the_faster_one_is_kept_only_when_it_validates_b
     assert model.summary["validation_wql"] == tried[f"{kept:g}"]["validation_wql"]
     restored = DeepARPlus.from_state(model.to_state())
     assert restored.params.learning_rate == kept
-    # what the AutoPredictor's final fit is built with: that rate and context, fitted once
+    # what the explanation names, and what would train once with that rate and context
     chosen = model.chosen_hyperparameters()
     assert chosen == {"context_length": "12", "learning_rate": repr(kept)}
     assert learning_rate_candidates(parse_hyperparameters({**settings, **chosen})) == (kept,)

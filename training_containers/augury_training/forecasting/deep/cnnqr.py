@@ -385,10 +385,9 @@ class CNNQR:
         self.summary["seasonally_adjusted_series"] = adjusted.count
 
     def chosen_hyperparameters(self) -> dict[str, str]:
-        """What this fit chose on its held-out horizons, as hyperparameters: a model built
-        with them trains once, with the same context and seasonal adjustment. The
-        AutoPredictor refits its predictor's model this way after the backtest, so the
-        model it keeps is the one its explanation describes."""
+        """What this fit trained with, chosen on its held-out horizons or given, as
+        hyperparameters: a model built with them trains once, with the same context and
+        seasonal adjustment. DescribeAutoPredictor's explanation names them."""
         return {
             "context_length": str(self.context_length),
             "seasonal_adjustment": self.seasonal_adjustment,

@@ -442,10 +442,9 @@ class DeepARPlus:
         self.summary = {**self.summary, "learning_rates_tried": tried}
 
     def chosen_hyperparameters(self) -> dict[str, str]:
-        """What this fit chose on its held-out horizons, as hyperparameters: a model built
-        with them trains once, with the same context and learning rate. The AutoPredictor
-        refits its predictor's model this way after the backtest, so the model it keeps is
-        the one its explanation describes, at a quarter of the cost."""
+        """What this fit trained with, chosen on its held-out horizons or given, as
+        hyperparameters: a model built with them trains once, with the same context and
+        learning rate. DescribeAutoPredictor's explanation names them."""
         return {
             "context_length": str(self.context_length),
             "learning_rate": repr(float(self.params.learning_rate)),
