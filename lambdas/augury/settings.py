@@ -42,6 +42,8 @@ DEFAULT_ACCOUNT = "000000000000"
 DEFAULT_JOB_PREFIX = "augury-"
 MAX_JOB_NAME = 63
 """SageMaker's limit on a training job's name (CreateTrainingJob's TrainingJobName)."""
+MIN_JOB_ID = 8
+"""The fewest characters of a job's random id a name may keep (32 bits)."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Settings:
         is left of it stays unique.
         """
         head = f"{self.job_prefix}{kind}-"
-        if len(head) >= MAX_JOB_NAME - 8:
+        if len(head) > MAX_JOB_NAME - MIN_JOB_ID:
             raise ValueError(f"training job prefix {head!r} leaves no room for the job's id")
         return head + job_id[: MAX_JOB_NAME - len(head)]
 

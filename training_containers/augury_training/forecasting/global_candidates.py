@@ -480,8 +480,7 @@ class GlobalBacktest:
         """How each global candidate trained, for DescribePredictor / DescribeAutoPredictor."""
         parts = list(self.notes)
         for name, values in self.tuned.items():
-            chosen = ", ".join(f"{key}={value}" for key, value in sorted(values.items()))
-            parts.append(f"PerformHPO tuned {name}: {chosen}.")
+            parts.append(f"PerformHPO tuned {name}: {_settings_text(values)}.")
         for name, summary in self.summaries.items():
             text = (
                 f"{name} trained {summary.get('epochs')} epoch(s) on the "
@@ -492,12 +491,10 @@ class GlobalBacktest:
             if summary.get("stopped_by_time_budget"):
                 text += ", stopped by the time budget"
             parts.append(text + ")" + _seasonal_adjustment_note(summary) + ".")
-            chosen = self.refitted.get(name)
-            if chosen:
-                settings = ", ".join(f"{key}={value}" for key, value in sorted(chosen.items()))
+            if self.refitted.get(name):
                 parts.append(
                     f"The predictor's {name} model was trained again on all the data, with "
-                    f"{settings}."
+                    f"{_settings_text(self.refitted[name])}."
                 )
         return " ".join(parts)
 
@@ -534,6 +531,11 @@ class GlobalBacktest:
             models[name] = model
             self.refitted[name] = model.chosen_hyperparameters()
         return models
+
+
+def _settings_text(values: Mapping[str, str]) -> str:
+    """``a=1, b=2``: hyperparameters as the explanation lists them, sorted by name."""
+    return ", ".join(f"{key}={value}" for key, value in sorted(values.items()))
 
 
 def _seasonal_adjustment_note(summary: Mapping[str, object]) -> str:
