@@ -86,6 +86,7 @@ from augury_training.forecasting.models.hyperparameters import (
     get_choice,
     get_float,
 )
+from augury_training.personalization.sequence_net import SequenceNet
 from augury_training.sequence_encoder import GRU, TRANSFORMER, SequenceEncoder
 from augury_training.time_budget import room_for_another
 from augury_training.torch_runtime import (
@@ -331,124 +332,14 @@ def _inverse_max_abs(matrix: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------- network
 
 
-class _Block(nn.Module):
-    """One pre-norm transformer block: causal self-attention, then a GELU feed-forward."""
-
-    def __init__(self, dimension: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.heads = heads
-        self.dropout = dropout
-        self.norm1 = nn.LayerNorm(dimension)
-        self.qkv = nn.Linear(dimension, 3 * dimension)
-        self.out = nn.Linear(dimension, dimension)
-        self.norm2 = nn.LayerNorm(dimension)
-        self.ff1 = nn.Linear(dimension, 4 * dimension)
-        self.ff2 = nn.Linear(4 * dimension, dimension)
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, length, dimension = x.shape
-        q, k, v = self.qkv(self.norm1(x)).split(dimension, dim=-1)
-        shape = (batch, length, self.heads, dimension // self.heads)
-        q, k, v = (t.reshape(shape).transpose(1, 2) for t in (q, k, v))
-        mixed = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
-        )
-        x = x + self.drop(self.out(mixed.transpose(1, 2).reshape(batch, length, dimension)))
-        hidden = F.gelu(self.ff1(self.norm2(x)), approximate="tanh")
-        return x + self.drop(self.ff2(hidden))
-
-
-class _SequenceNet(nn.Module):
-    """The torch side of ``SequenceEncoder``'s forward pass (same names, same arithmetic).
-
-    Tokens: ``0..n_items-1`` items, ``n_items`` the start token, ``n_items + 1``
-    padding (right-padded; causal encoders never look at it).
-    """
-
-    def __init__(
-        self,
-        n_items: int,
-        params: SequenceHyperparameters,
-        item_feature_width: int,
-        user_feature_width: int,
-    ) -> None:
-        super().__init__()
-        d = params.hidden_dimension
-        self.n_items = n_items
-        self.encoder = params.encoder
-        self.bptt = params.bptt
-        self.item_id = nn.Embedding(n_items + 1, d)  # the last row: the unknown ID
-        nn.init.normal_(self.item_id.weight, std=0.05)
-        self.item_bias = nn.Parameter(torch.zeros(n_items + 1))
-        self.item_feature = nn.Linear(item_feature_width, d) if item_feature_width else None
-        self.user_feature = nn.Linear(user_feature_width, d) if user_feature_width else None
-        self.bos = nn.Parameter(torch.randn(d) * 0.05)
-        self.input_drop = nn.Dropout(params.dropout)
-        if params.encoder == GRU:
-            self.gru = nn.GRU(
-                d,
-                d,
-                num_layers=params.num_layers,
-                batch_first=True,
-                dropout=params.dropout if params.num_layers > 1 else 0.0,
-            )
-            self.output = nn.Linear(d, d)
-        else:
-            self.positions = nn.Embedding(params.bptt, d)
-            nn.init.normal_(self.positions.weight, std=0.05)
-            self.blocks = nn.ModuleList(
-                _Block(d, params.num_heads, params.dropout) for _ in range(params.num_layers)
-            )
-            self.final_norm = nn.LayerNorm(d)
-
-    def item_table(
-        self, features: torch.Tensor | None, id_dropout: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``V`` and ``b``; ``id_dropout`` (bool per item) swaps in the unknown ID embedding."""
-        ids = self.item_id.weight[: self.n_items]
-        bias = self.item_bias[: self.n_items]
-        if id_dropout is not None:
-            ids = torch.where(id_dropout[:, None], self.item_id.weight[self.n_items], ids)
-            bias = torch.where(id_dropout, self.item_bias[self.n_items], bias)
-        if self.item_feature is not None and features is not None:
-            ids = ids + self.item_feature(features)
-        return ids, bias
-
-    def user_vectors(self, user_features: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
-        """One vector per batch row: the projected user metadata (zeros in: the default)."""
-        if self.user_feature is None or user_features is None:
-            return torch.zeros(rows.shape[0], self.bos.shape[0], device=rows.device)
-        known = rows >= 0
-        picked = user_features[rows.clamp(min=0)] * known[:, None]
-        return self.user_feature(picked)
-
-    def states(
-        self, tokens: torch.Tensor, table: torch.Tensor, users: torch.Tensor
-    ) -> torch.Tensor:
-        """The user state at every position (batch x length x dimension)."""
-        pad = torch.zeros_like(self.bos)
-        vocabulary = torch.cat([table, self.bos[None, :], pad[None, :]])
-        x = F.embedding(tokens, vocabulary)
-        if self.encoder == GRU:
-            hidden, _ = self.gru(self.input_drop(x))
-            out = self.output(hidden)
-        else:
-            x = self.input_drop(x + self.positions.weight[None, : tokens.shape[1], :])
-            for block in self.blocks:
-                x = block(x)
-            out = self.final_norm(x)
-        return out + users[:, None, :]
-
-
 def build_network(
     data: SequenceTrainingData, params: SequenceHyperparameters
-) -> tuple[_SequenceNet, _Features]:
+) -> tuple[SequenceNet, _Features]:
     """A freshly initialised network for ``data`` (the caller seeds torch first)."""
     features = _prepare_features(data, params)
     item_width = 0 if features.items is None else features.items.shape[1]
     user_width = 0 if features.users is None else features.users.shape[1]
-    return _SequenceNet(data.n_items, params, item_width, user_width), features
+    return SequenceNet(data.n_items, params, item_width, user_width), features
 
 
 # ------------------------------------------------------------------------ data
@@ -606,7 +497,7 @@ def _split_validation(
 class _Context:
     """Tensors and settings shared by the training steps."""
 
-    net: _SequenceNet
+    net: SequenceNet
     params: SequenceHyperparameters
     device: torch.device
     item_features: torch.Tensor | None
@@ -756,7 +647,7 @@ def _train(
 
 
 def _context(
-    net: _SequenceNet,
+    net: SequenceNet,
     params: SequenceHyperparameters,
     features: _Features,
     flat: _Flat,
@@ -900,7 +791,7 @@ def _scores(
 
 
 def network_scores(
-    net: _SequenceNet,
+    net: SequenceNet,
     features: _Features,
     histories: Sequence[np.ndarray],
     user_rows: Sequence[int],
@@ -930,7 +821,7 @@ def network_scores(
 
 
 def export_encoder(
-    net: _SequenceNet,
+    net: SequenceNet,
     features: _Features,
     params: SequenceHyperparameters,
     summary: Mapping[str, object] | None = None,
