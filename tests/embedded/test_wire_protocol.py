@@ -92,6 +92,35 @@ def test_malformed_json_is_a_serialization_error(server):
     assert body["__type"] == "SerializationException"
 
 
+def test_json_nested_past_any_request_is_a_serialization_error_not_a_crash(server):
+    status, body = raw_post(
+        server.endpoint("forecast"),
+        b"[" * 100_000 + b"]" * 100_000,
+        {
+            "X-Amz-Target": "AmazonForecast.ListDatasetGroups",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    assert status == 400
+    assert body["__type"] == "SerializationException"
+    assert "nested too deeply" in body["message"]
+
+
+def test_a_json_boolean_is_not_taken_for_a_number(server):
+    status, body = raw_post(
+        server.endpoint("forecast"),
+        json.dumps({"MaxResults": True}).encode(),
+        {
+            "X-Amz-Target": "AmazonForecast.ListDatasetGroups",
+            "Content-Type": "application/x-amz-json-1.1",
+        },
+    )
+    assert status == 400
+    assert body["__type"] == "ValidationException"
+    assert "Value 'true' at 'maxResults'" in body["message"]
+    assert "must be an integer, not a boolean" in body["message"]
+
+
 @pytest.mark.parametrize("sent_at", ["1e12", "1e20", "-1e15", "NaN", "Infinity", '"1e400"'])
 def test_a_timestamp_no_clock_can_show_is_a_serialization_error(server, sent_at):
     """Milliseconds sent as seconds (1e12) and non-numbers reach past what a datetime

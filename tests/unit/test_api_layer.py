@@ -76,6 +76,41 @@ def test_validation_counts_every_problem_and_checks_nested_members():
     assert "tags.1.member.key" in error.value.message
 
 
+@pytest.mark.parametrize(
+    ("service", "operation", "params", "fragment"),
+    [
+        ("forecast", "ListDatasetGroups", {"MaxResults": True}, "be an integer, not a boolean"),
+        (
+            "forecast",
+            "CreatePredictor",
+            {
+                "PredictorName": "p",
+                "ForecastHorizon": True,
+                "InputDataConfig": {"DatasetGroupArn": "arn:aws:forecast:::dataset-group/g"},
+                "FeaturizationConfig": {"ForecastFrequency": "D"},
+            },
+            "Value 'true' at 'forecastHorizon'",
+        ),
+        (
+            "personalize",
+            "CreateCampaign",
+            {
+                "name": "c",
+                "solutionVersionArn": "arn:aws:personalize:::solution/s/1",
+                "campaignConfig": {"itemExplorationConfig": {}},
+                "minProvisionedTPS": True,
+            },
+            "Value 'true' at 'minProvisionedTPS'",
+        ),
+    ],
+)
+def test_a_boolean_is_not_a_number(service, operation, params, fragment):
+    """botocore's validator takes JSON true for 1; the service, like Amazon's, does not."""
+    with pytest.raises(ValidationError) as error:
+        validate(params, operation_model(service, operation).input_shape)
+    assert fragment in error.value.message
+
+
 def test_valid_input_passes():
     shape = operation_model("forecast", "CreateDatasetGroup").input_shape
     validate({"DatasetGroupName": "ok_name", "Domain": "RETAIL"}, shape)

@@ -39,6 +39,8 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
         value = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise SerializationError(f"Request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise SerializationError("Request body is nested too deeply to be a request") from None
     if not isinstance(value, dict):
         raise SerializationError("Request body must be a JSON object")
     return value

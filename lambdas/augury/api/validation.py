@@ -21,6 +21,13 @@ from botocore.validate import ParamValidator
 from augury.resources.errors import ValidationError
 
 _MAX_REPORTED = 10
+_NUMBERS = {
+    "integer": "an integer",
+    "long": "an integer",
+    "float": "a number",
+    "double": "a number",
+}
+"""Numeric shape types, and what a value of each must be."""
 
 PATTERN_EXEMPT_SHAPES = frozenset({"Frequency"})
 """Shapes whose model pattern is narrower than what the service accepts.
@@ -83,7 +90,13 @@ def _check(
         return
     if kind == "string" and isinstance(value, str):
         _check_string(value, shape, path, problems, pattern_exempt)
-    elif kind in ("integer", "long", "float", "double") and isinstance(value, int | float):
+    elif kind in _NUMBERS and isinstance(value, bool):
+        # botocore's validator takes a JSON true for the integer 1 (bool is an int in Python)
+        problems.append(
+            f"Value '{str(value).lower()}' at '{path}' failed to satisfy constraint: "
+            f"Member must be {_NUMBERS[kind]}, not a boolean"
+        )
+    elif kind in _NUMBERS and isinstance(value, int | float):
         _check_range(value, shape, path, problems)
 
 
