@@ -30,6 +30,7 @@ from tests.embedded.forecast_helpers import (
 ITEMS = {"apple": "paris", "pear": "lyon"}
 ALGORITHM = "arn:aws:forecast:::algorithm/"
 ROLE = "arn:aws:iam::000000000000:role/ForecastImport"
+KEY = "arn:aws:kms:us-east-1:000000000000:key/forecast"
 
 
 @pytest.fixture
@@ -88,6 +89,7 @@ def auto_predictor(forecast: Any, group: str) -> str:
             },
             "parameter futurefill is not valid for a target field",
         ),
+        ({"EncryptionConfig": {"RoleArn": "x", "KMSKeyArn": KEY}}, "RoleArn x is not an IAM role"),
     ],
 )
 def test_create_auto_predictor_refuses_what_amazon_refuses(forecast, server, change, expected):
@@ -239,6 +241,7 @@ DEEPAR_RANGES = {
         ({"PerformAutoML": True}, "AlgorithmArn cannot be specified when PerformAutoML"),
         ({"EvaluationParameters": {"NumberOfBacktestWindows": 6}}, "1 through 5"),
         ({"EvaluationParameters": {"BackTestWindowOffset": 3}}, "less than ForecastHorizon"),
+        ({"EncryptionConfig": {"RoleArn": "x", "KMSKeyArn": KEY}}, "RoleArn x is not an IAM role"),
     ],
 )
 def test_create_predictor_refuses_what_amazon_refuses(forecast, server, change, expected):

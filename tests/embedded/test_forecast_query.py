@@ -224,6 +224,62 @@ def test_an_export_to_a_path_embedded_mode_cannot_reach_is_refused(world: World)
     assert error_of(raised)[0] == "InvalidInputException"
 
 
+def test_a_role_that_is_not_an_iam_role_is_refused_wherever_it_is_named(world: World):
+    """Exports and selectors name the role Forecast would assume, as imports do."""
+    bad = "arn:aws:forecast:::x"
+    refused = [
+        lambda: world.forecast.create_forecast_export_job(
+            ForecastExportJobName="bad_role",
+            ForecastArn=world.forecast_arn,
+            Destination={"S3Config": {"Path": "s3://bucket/out/", "RoleArn": bad}},
+        ),
+        lambda: world.forecast.create_predictor_backtest_export_job(
+            PredictorBacktestExportJobName="bad_role",
+            PredictorArn=world.predictor,
+            Destination={"S3Config": {"Path": "s3://bucket/out/", "RoleArn": bad}},
+        ),
+        lambda: world.forecast.create_forecast(
+            ForecastName="bad_role",
+            PredictorArn=world.predictor,
+            TimeSeriesSelector={
+                "TimeSeriesIdentifiers": {
+                    "DataSource": {"S3Config": {"Path": "s3://inputs/x.csv", "RoleArn": bad}},
+                    "Schema": {"Attributes": [{"AttributeName": "item_id"}]},
+                }
+            },
+        ),
+    ]
+    for call in refused:
+        with pytest.raises(ClientError) as raised:
+            call()
+        code, message = error_of(raised)
+        assert code == "InvalidInputException"
+        assert f"RoleArn {bad} is not an IAM role ARN" in message
+    exports = world.forecast.list_forecast_export_jobs()["ForecastExportJobs"]
+    assert "bad_role" not in [job["ForecastExportJobName"] for job in exports]
+
+
+def test_a_selector_file_that_is_not_there_fails_the_forecast_saying_so(world: World):
+    arn = world.forecast.create_forecast(
+        ForecastName="missing_selector",
+        PredictorArn=world.predictor,
+        TimeSeriesSelector={
+            "TimeSeriesIdentifiers": {
+                "DataSource": {"S3Config": {"Path": "s3://inputs/absent.csv", "RoleArn": ROLE}},
+                "Schema": {
+                    "Attributes": [
+                        {"AttributeName": "item_id", "AttributeType": "string"},
+                        {"AttributeName": "location", "AttributeType": "string"},
+                    ]
+                },
+            }
+        },
+    )["ForecastArn"]
+    described = wait_for(lambda: world.forecast.describe_forecast(ForecastArn=arn))
+    assert described["Status"] == "CREATE_FAILED"
+    assert "no file was found at s3://inputs/absent.csv" in described["Message"]
+
+
 def test_forecast_types_and_a_time_series_selector(world: World):
     selection = world.root / "data" / "s3" / "inputs" / "only_plum.csv"
     selection.parent.mkdir(parents=True, exist_ok=True)

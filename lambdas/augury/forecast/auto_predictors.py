@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.forecast import predictor_records, predictor_rules
+from augury.forecast.access_config import checked_encryption
 from augury.forecast.group_data import GroupData, load_group
 from augury.forecast.job_config import (
     SPEC_ATTRIBUTE,
@@ -118,8 +119,9 @@ def _new_spec(
         attributes["ForecastDimensions"] = dimensions
     if boundary:
         attributes["TimeAlignmentBoundary"] = boundary
-    if request.get("EncryptionConfig"):
-        attributes["EncryptionConfig"] = dict(request["EncryptionConfig"])
+    encryption = checked_encryption(request.get("EncryptionConfig"))
+    if encryption:
+        attributes["EncryptionConfig"] = encryption
     return spec, attributes
 
 

@@ -9,14 +9,14 @@ dataset's definition is fixed for its life.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.forecast import schema_rules
+from augury.forecast.access_config import checked_encryption
 from augury.forecast.resource_types import DATASET
 from augury.resources import crud
-from augury.resources.errors import InvalidInput, ResourceInUse
+from augury.resources.errors import ResourceInUse
 from augury.resources.status import Status
 
 if TYPE_CHECKING:
@@ -27,27 +27,6 @@ operations = OperationSet("forecast")
 DELETABLE = (Status.ACTIVE, Status.CREATE_FAILED, Status.DELETE_FAILED)
 """Amazon deletes ACTIVE and CREATE_FAILED datasets; DELETE_FAILED may be retried."""
 
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/.+$")
-
-
-def _checked_encryption(config: dict[str, Any] | None) -> dict[str, str] | None:
-    """The KMS key and the IAM role Forecast would assume to use it, both well formed."""
-    if not config:
-        return None
-    role, key = config["RoleArn"], config["KMSKeyArn"]
-    if not _ROLE_ARN.match(role):
-        raise InvalidInput(
-            f"EncryptionConfig RoleArn {role} is not an IAM role ARN "
-            "(arn:aws:iam::<account>:role/<name>)"
-        )
-    if not _KMS_KEY_ARN.match(key):
-        raise InvalidInput(
-            f"EncryptionConfig KMSKeyArn {key} is not a KMS key ARN "
-            "(arn:aws:kms:<region>:<account>:key/<id>)"
-        )
-    return {"RoleArn": role, "KMSKeyArn": key}
-
 
 @operations("CreateDataset")
 def create_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
@@ -56,7 +35,7 @@ def create_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     attributes = list(request["Schema"].get("Attributes") or [])
     schema_rules.check_frequency(dataset_type, frequency)
     schema_rules.check_schema(domain, dataset_type, attributes)
-    encryption = _checked_encryption(request.get("EncryptionConfig"))
+    encryption = checked_encryption(request.get("EncryptionConfig"))
 
     fields: dict[str, Any] = {
         "Domain": domain,

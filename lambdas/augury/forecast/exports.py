@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
+from augury.forecast.access_config import check_kms_key, check_role
 from augury.forecast.forecasts import usable_forecast
 from augury.forecast.resource_types import FORECAST_EXPORT_JOB
 from augury.ports import ExternalDataError
@@ -36,6 +37,9 @@ DEFAULT_FORMAT = "CSV"
 def checked_destination(runtime: Runtime, destination: Mapping[str, Any]) -> dict[str, Any]:
     """The Destination, its path one the external storage can write."""
     config = dict(destination["S3Config"])
+    check_role(config["RoleArn"], "Destination S3Config")
+    if config.get("KMSKeyArn"):
+        check_kms_key(config["KMSKeyArn"], "Destination S3Config")
     try:
         runtime.external.check_uri(config["Path"])
     except ExternalDataError as error:

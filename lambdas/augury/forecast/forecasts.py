@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.forecast import predictor_records, predictor_rules
+from augury.forecast.access_config import check_kms_key, check_role
 from augury.forecast.resource_types import FORECAST
 from augury.ports import ExternalDataError
 from augury.resources import crud
@@ -88,6 +89,9 @@ def _checked_selector(
             "TimeSeriesSelector needs TimeSeriesIdentifiers with a DataSource S3Config Path: "
             "the file listing the time series to forecast"
         )
+    check_role(source.get("RoleArn", ""), "TimeSeriesSelector DataSource S3Config")
+    if source.get("KMSKeyArn"):
+        check_kms_key(source["KMSKeyArn"], "TimeSeriesSelector DataSource S3Config")
     try:
         runtime.external.check_uri(source["Path"])
     except ExternalDataError as error:

@@ -21,13 +21,13 @@ deleted first or with DeleteResourceTree.
 
 from __future__ import annotations
 
-import re
 import zoneinfo
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.forecast import timestamp_formats
+from augury.forecast.access_config import check_kms_key, check_role
 from augury.forecast.domains import GEOLOCATION, ITEM_METADATA
 from augury.forecast.import_reader import CSV, PARQUET
 from augury.forecast.import_values import GEOLOCATION_FORMATS, LAT_LONG
@@ -59,8 +59,6 @@ JOB_DATA_PREFIX = "_data_prefix"
 TIMESTAMP_FORMAT_GIVEN = "_timestamp_format_given"
 """Import job attribute: TimestampFormat was in the request (else the default, and dates too)."""
 
-_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/.+$")
 _IN_PROGRESS = (Status.CREATE_IN_PROGRESS, Status.CREATE_STOPPING)
 
 
@@ -161,13 +159,9 @@ def _checked_source(runtime: Runtime, dataset: Resource, source: dict[str, Any])
     config = source.get("S3Config") or {}
     path, role = config.get("Path", ""), config.get("RoleArn", "")
     key = config.get("KMSKeyArn")
-    if not _ROLE_ARN.match(role):
-        raise InvalidInput(
-            f"RoleArn {role} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>); "
-            "Forecast assumes this role to read the data"
-        )
-    if key and not _KMS_KEY_ARN.match(key):
-        raise InvalidInput(f"KMSKeyArn {key} is not a KMS key ARN (arn:aws:kms:...:key/<id>)")
+    check_role(role, "DataSource S3Config")
+    if key:
+        check_kms_key(key, "DataSource S3Config")
     encryption = dataset.attributes.get("EncryptionConfig")
     if encryption and (key != encryption["KMSKeyArn"] or role != encryption["RoleArn"]):
         raise InvalidInput(

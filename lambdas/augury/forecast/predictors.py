@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.forecast import accuracy, predictor_records, predictor_rules
+from augury.forecast.access_config import checked_encryption
 from augury.forecast.group_data import GroupData, load_group
 from augury.forecast.job_config import (
     AUTOML_CANDIDATES,
@@ -99,9 +100,12 @@ def create_predictor(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any
     }
     if algorithm:
         attributes["AlgorithmArn"] = request["AlgorithmArn"]
-    for member in ("AutoMLOverrideStrategy", "TrainingParameters", "EncryptionConfig", "HPOConfig"):
+    for member in ("AutoMLOverrideStrategy", "TrainingParameters", "HPOConfig"):
         if request.get(member):
             attributes[member] = request[member]
+    encryption = checked_encryption(request.get("EncryptionConfig"))
+    if encryption:
+        attributes["EncryptionConfig"] = encryption
     arn = predictor_records.create_predictor(
         runtime, request, group_arn=group.group_arn, spec=spec, attributes=attributes
     )

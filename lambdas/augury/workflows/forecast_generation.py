@@ -125,6 +125,8 @@ def _store_selection(
     keys: set[str] = set()
     try:
         uris = runtime.external.list_objects(source["Path"], role_arn=source.get("RoleArn"))
+        if not uris:
+            raise ResourceFailed(f"TimeSeriesSelector: no file was found at {source['Path']}")
         with tempfile.TemporaryDirectory(prefix="augury-selector-") as scratch:
             for number, uri in enumerate(uris):
                 if uri.rsplit("/", 1)[-1].startswith(("_", ".")):
