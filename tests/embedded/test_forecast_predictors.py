@@ -358,7 +358,9 @@ def test_backtest_export_writes_both_folders_with_amazons_names(forecast, server
 
 
 def test_a_predictor_trains_on_imported_data_and_names_the_import_jobs(forecast, server):
-    """CSV in ``s3://`` (the data directory) → CreateDatasetImportJob → predictor."""
+    """CSV in ``s3://`` (the data directory) → CreateDatasetImportJob → predictor. The
+    predictor names the imports whose data it trained on: the latest FULL one, which
+    replaced what came before, and the INCREMENTAL ones after it."""
     bucket = server.runtime.settings.data_dir + "/s3/inputs"
     Path(bucket).mkdir(parents=True)
     lines = [
@@ -367,17 +369,26 @@ def test_a_predictor_trains_on_imported_data_and_names_the_import_jobs(forecast,
     ]
     Path(bucket, "sales.csv").write_text("\n".join(lines) + "\n")
     group, dataset = make_group(forecast, server, "imported", None)
-    job = forecast.create_dataset_import_job(
-        DatasetImportJobName="first_import",
-        DatasetArn=dataset,
-        DataSource={"S3Config": {"Path": "s3://inputs/sales.csv", "RoleArn": ROLE}},
-    )["DatasetImportJobArn"]
-    imported = wait_for(lambda: forecast.describe_dataset_import_job(DatasetImportJobArn=job))
-    assert imported["Status"] == "ACTIVE", imported.get("Message")
+
+    def load(name: str, mode: str) -> str:
+        job = forecast.create_dataset_import_job(
+            DatasetImportJobName=name,
+            DatasetArn=dataset,
+            DataSource={"S3Config": {"Path": "s3://inputs/sales.csv", "RoleArn": ROLE}},
+            ImportMode=mode,
+        )["DatasetImportJobArn"]
+        imported = wait_for(lambda: forecast.describe_dataset_import_job(DatasetImportJobArn=job))
+        assert imported["Status"] == "ACTIVE", imported.get("Message")
+        return job
+
+    load("first_import", "FULL")
+    load("added", "INCREMENTAL")
+    replacing = load("replacing", "FULL")
+    added_after = load("added_after", "INCREMENTAL")
 
     arn = auto_predictor(forecast, group)
     described = wait_for(lambda: forecast.describe_auto_predictor(PredictorArn=arn))
     assert described["Status"] == "ACTIVE", described.get("Message")
-    assert described["DatasetImportJobArns"] == [job]
+    assert described["DatasetImportJobArns"] == [replacing, added_after]
     windows = forecast.get_accuracy_metrics(PredictorArn=arn)["PredictorEvaluationResults"][0]
     assert windows["TestWindows"][1]["ItemCount"] == len(ITEMS)

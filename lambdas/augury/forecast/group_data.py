@@ -26,10 +26,12 @@ from augury.forecast.domains import (
     Domain,
     domain,
 )
+from augury.forecast.imports import FULL
 from augury.forecast.resource_types import DATASET, DATASET_GROUP
 from augury.resources import crud
 from augury.resources.data_versions import DATA_PREFIX
 from augury.resources.errors import InvalidInput, ResourceInUse
+from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury_training.forecast_contract import METADATA_CHANNEL, RELATED_CHANNEL, TARGET_CHANNEL
 
@@ -157,18 +159,25 @@ def _dataset(runtime: Runtime, group_arn: str, arn: str) -> DatasetData:
 
 
 def import_job_arns(runtime: Runtime, group: GroupData) -> list[str]:
-    """The ACTIVE import jobs that loaded the group's data (DescribePredictor lists them)."""
+    """The ACTIVE import jobs whose data the group holds now (DescribePredictor lists them):
+    for each dataset, its latest FULL import and the INCREMENTAL ones after it. A FULL
+    import replaces a dataset's data, so the imports before it trained nothing."""
     arns: list[str] = []
     for dataset in group.datasets:
+        loaded: list[Resource] = []
         cursor = None
-        while True:
+        while True:  # creation order: the order the imports applied their data
             page = runtime.metadata.list(parent_arn=dataset.arn, limit=100, cursor=cursor)
-            arns.extend(
-                child.arn
+            loaded.extend(
+                child
                 for child in page.items
                 if child.kind == IMPORT_JOB_KIND and child.status == Status.ACTIVE.value
             )
             cursor = page.cursor
             if cursor is None:
                 break
+        replacing = [
+            i for i, job in enumerate(loaded) if job.attributes.get("ImportMode", FULL) == FULL
+        ]
+        arns.extend(job.arn for job in loaded[(replacing[-1] if replacing else 0) :])
     return arns
