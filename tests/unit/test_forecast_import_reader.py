@@ -351,6 +351,16 @@ def test_field_statistics_match_numpy_across_batches(tmp_path):
     assert result["timestamp"]["CountDistinct"] == 12
 
 
+def test_field_statistics_show_early_years_with_four_digits(tmp_path):
+    text = "0001-01-01,item0,S0,1\n0999-06-30,item1,S0,2\n2019-01-01,item0,S0,3\n"
+    statistics = DatasetStatistics(TARGET)
+    for batch in FileReader(spec()).batches(write(tmp_path, text)):
+        statistics.add(batch)
+    result = statistics.result()
+    assert result["timestamp"]["Min"] == "0001-01-01 00:00:00"
+    assert result["timestamp"]["Max"] == "2019-01-01 00:00:00"
+
+
 def test_distinct_counts_stay_bounded_and_close():
     for make in (lambda i: f"item-{i}", float, lambda i: datetime.fromtimestamp(i * 60)):
         kind = pa.array([make(0)]).type

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ import pyarrow.parquet as pq
 
 from augury.forecast.domains import TARGET_TIME_SERIES
 from augury.forecast.import_reader import FILE_COLUMN, LINE_COLUMN, ImportFailure, ImportSpec
+from augury.forecast.timestamp_formats import timestamp_text
 
 ORIGIN_COLUMN = "__origin"
 NEW, PREVIOUS = 1, 0
@@ -229,6 +231,6 @@ def _bucket(identity: str, partitions: int) -> int:
 
 
 def _text(value: Any) -> str:
-    if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date):
+        return timestamp_text(value)
     return str(value)

@@ -72,7 +72,7 @@ from augury.forecast.import_values import (
     LAT_LONG,
     TIMESTAMP_UNIT,
 )
-from augury.forecast.timestamp_formats import TimestampFormat
+from augury.forecast.timestamp_formats import TimestampFormat, timestamp_text
 
 CSV = "CSV"
 PARQUET = "PARQUET"
@@ -378,5 +378,5 @@ def _not_blank(batch: pa.RecordBatch) -> pa.Array | None:
 
 def _text(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return timestamp_text(value)
     return str(value)

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from augury.forecast.domains import FLOAT, INTEGER, TIMESTAMP
+from augury.forecast.timestamp_formats import timestamp_text
 
 EXACT_DISTINCT_LIMIT = 200_000
 SKETCH_SIZE = 4096
@@ -203,5 +204,5 @@ def _count(out: dict[str, Any], member: str, value: int) -> None:
 
 def _text(value: Any) -> str:
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return timestamp_text(value)
     return repr(value) if isinstance(value, float) else str(value)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 
 DEFAULT = "yyyy-MM-dd HH:mm:ss"
 DATE_ONLY = "yyyy-MM-dd"
@@ -106,3 +107,12 @@ def _unit(frequency: str | None) -> str | None:
     if not frequency:
         return None
     return frequency.lstrip("0123456789")
+
+
+def timestamp_text(value: date) -> str:
+    """``yyyy-MM-dd HH:mm:ss``, the form Forecast's messages and FieldStatistics show.
+
+    The year is padded here: ``strftime("%Y")`` leaves years before 1000 unpadded on
+    Linux (``1-01-01``), and such dates do import.
+    """
+    return f"{value.year:04d}{value.strftime('-%m-%d %H:%M:%S')}"
