@@ -107,6 +107,17 @@ def test_a_wrong_column_count_names_the_line(tmp_path):
     )
 
 
+def test_bytes_that_are_not_utf8_name_the_line_and_field_in_any_block(tmp_path):
+    lines = [f"2019-01-{1 + i % 28:02d},item{i},NYC,{i}\n".encode() for i in range(3000)]
+    lines[2500] = b"2019-01-02,NYC,caf\xe9,2\n"
+    path = tmp_path / "sales.csv"
+    path.write_bytes(b"".join(lines))
+    assert failure(SourceFile("s3://bucket/sales.csv", path), csv_block_bytes=8 << 10) == (
+        "s3://bucket/sales.csv line 2501, field store: the value is not UTF-8 text; save the "
+        "file with UTF-8 encoding"
+    )
+
+
 def test_a_value_error_before_a_short_line_is_reported_first(tmp_path):
     source = write(tmp_path, "2019-01-01,socks,NYC,bad\n2019-01-02,socks,NYC\n")
     assert "line 1, field demand: 'bad' is not a number" in failure(source)

@@ -47,6 +47,7 @@ it (the weather index); it does not shift the data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,6 +95,8 @@ CSV_BLOCK_BYTES = 4 << 20
 PARQUET_BATCH_ROWS = 65_536
 
 _PANDAS_INDEX = "__index_level_"
+_NOT_UTF8 = re.compile(r"column #(?P<column>\d+): Row #(?P<row>\d+): .*invalid UTF8")
+"""Arrow's message for bytes that are not UTF-8 in a string column."""
 
 
 class ImportFailure(Exception):
@@ -205,7 +208,7 @@ class FileReader:
         except pa.ArrowInvalid as error:
             if bad_rows:
                 raise self._column_count(source, bad_rows[0]) from None
-            raise ImportFailure(f"{source.uri}: cannot be read as CSV: {error}") from None
+            raise self._unreadable(source, error) from None
         rows_before = 0
         while True:
             try:
@@ -215,7 +218,7 @@ class FileReader:
             except pa.ArrowInvalid as error:
                 if bad_rows:
                     raise self._column_count(source, bad_rows[0]) from None
-                raise ImportFailure(f"{source.uri}: cannot be read as CSV: {error}") from None
+                raise self._unreadable(source, error) from None
             lines = _numbers(rows_before + 1, batch.num_rows, skipped=bad_rows)
             rows_before += batch.num_rows
             stop_before = bad_rows[0].number if bad_rows else None
@@ -224,6 +227,18 @@ class FileReader:
                 break
         if bad_rows:
             raise self._column_count(source, bad_rows[0])
+
+    def _unreadable(self, source: SourceFile, error: pa.ArrowInvalid) -> ImportFailure:
+        """Arrow's error in the import's words: bytes that are not UTF-8 get their line and
+        field (Arrow counts rows from the file's first line when it reads on one thread)."""
+        found = _NOT_UTF8.search(str(error))
+        if found:
+            column, line = int(found["column"]), int(found["row"])
+            return ImportFailure(
+                f"{source.uri} line {line}, field {self.spec.names[column]}: the value is not "
+                "UTF-8 text; save the file with UTF-8 encoding"
+            )
+        return ImportFailure(f"{source.uri}: cannot be read as CSV: {error}")
 
     def _column_count(self, source: SourceFile, row: Any) -> ImportFailure:
         names = self.spec.names
