@@ -145,12 +145,15 @@ def make_group(
     rows: list[dict[str, Any]] | None,
     *,
     items: list[dict[str, Any]] | None = None,
+    domain: str | None = None,
 ) -> dict[str, str]:
-    """An ACTIVE Custom group with an Interactions dataset (and Items when given).
+    """An ACTIVE Custom group (or a Domain one) with an Interactions dataset (and Items when
+    given).
 
     Returns the ARNs by ``group``, ``INTERACTIONS`` and ``ITEMS``.
     """
-    group = personalize.create_dataset_group(name=name)["datasetGroupArn"]
+    in_domain = {"domain": domain} if domain else {}
+    group = personalize.create_dataset_group(name=name, **in_domain)["datasetGroupArn"]
     wait_idle(server)
     arns = {"group": group}
     for kind, schema, data in (
@@ -160,7 +163,7 @@ def make_group(
         if kind == "Items" and items is None:
             continue
         schema_arn = personalize.create_schema(
-            name=f"{name}-{kind.lower()}", schema=json.dumps(schema)
+            name=f"{name}-{kind.lower()}", schema=json.dumps(schema), **in_domain
         )["schemaArn"]
         dataset = personalize.create_dataset(
             name=f"{name}-{kind.lower()}",

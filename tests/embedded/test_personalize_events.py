@@ -372,7 +372,11 @@ def test_put_items_and_users_refuse_bad_input(events: Any, shop: dict[str, str])
     code, message = error_of(
         lambda: events.put_users(datasetArn=shop["Items"], users=[{"userId": "u1"}])
     )
-    assert code == "InvalidInputException" and "Users dataset" in message
+    assert code == "InvalidInputException"
+    assert message == (
+        f"Dataset {shop['Items']} is the group's Items dataset; PutUsers records into its Users "
+        "dataset"
+    )
     missing = shop["Items"].replace("/ITEMS", "/NOPE")
     code, _ = error_of(lambda: events.put_items(datasetArn=missing, items=[{"itemId": "i"}]))
     assert code == "ResourceNotFoundException"

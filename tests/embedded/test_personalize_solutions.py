@@ -98,6 +98,14 @@ def test_recipes_are_amazons_with_their_algorithms_and_transformations(personali
     assert error_of(raised)[0] == "ResourceNotFoundException"
 
 
+def test_a_domain_dataset_group_trains_custom_solutions_too(personalize, server):
+    """Amazon lets a Domain dataset group hold custom solutions beside its recommenders."""
+    arns = make_group(personalize, server, "shop", interactions(), domain="ECOMMERCE")
+    _, version = train(personalize, arns["group"], "shop-popular")
+    body = personalize.describe_solution_version(solutionVersionArn=version)["solutionVersion"]
+    assert body["status"] == "ACTIVE"
+
+
 def test_create_solution_checks_the_configuration_against_the_recipe(personalize, server):
     group = make_group(personalize, server, "shop", interactions())["group"]
 
@@ -350,6 +358,14 @@ def test_stop_ends_the_container_and_a_failure_keeps_its_reason(personalize, ser
     with pytest.raises(ClientError) as raised:
         personalize.delete_solution(solutionArn=solution)
     assert error_of(raised)[0] == "ResourceInUseException"
+    datasets = personalize.list_datasets(datasetGroupArn=group)["datasets"]
+    with pytest.raises(ClientError) as raised:  # the version is training on its data
+        personalize.delete_dataset(datasetArn=datasets[0]["datasetArn"])
+    assert error_of(raised) == (
+        "ResourceInUseException",
+        f"Dataset {datasets[0]['datasetArn']} has work in progress ({version} is CREATE "
+        "IN_PROGRESS); delete it once that work has finished",
+    )
     personalize.stop_solution_version_creation(solutionVersionArn=version)
     body = personalize.describe_solution_version(solutionVersionArn=version)["solutionVersion"]
     assert body["status"] in ("CREATE STOPPING", "CREATE STOPPED")
@@ -368,6 +384,13 @@ def test_stop_ends_the_container_and_a_failure_keeps_its_reason(personalize, ser
     version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
     body = wait_for(lambda: personalize.describe_solution_version(solutionVersionArn=version))
     assert body["status"] == "CREATE FAILED" and FAIL_REASON in body["failureReason"]
+    with pytest.raises(ClientError) as raised:
+        personalize.create_campaign(name="broken", solutionVersionArn=version)
+    assert error_of(raised) == (
+        "InvalidInputException",
+        f"Solution version {version} is CREATE FAILED; a campaign can deploy it only when it "
+        "is ACTIVE, so create a new solution version",
+    )
 
     personalize.delete_solution(solutionArn=solution)  # a failed version does not block
     wait_idle(server)

@@ -46,8 +46,8 @@ def active_version(runtime: Runtime, arn: str, purpose: str) -> Resource:
         )
     if status != Status.ACTIVE:
         raise InvalidInput(
-            f"Solution version {arn} is {_status(record)}; {purpose} needs an ACTIVE solution "
-            "version"
+            f"Solution version {arn} is {_status(record)}; {purpose} only when it is ACTIVE, "
+            "so create a new solution version"
         )
     return record
 

@@ -24,8 +24,9 @@ from augury.personalize.avro_rules import (
     normalize_dataset_type,
 )
 from augury.personalize.dataset_groups import ACTIVATE_WORKFLOW
-from augury.personalize.resource_types import DATASET, DATASET_GROUP
+from augury.personalize.resource_types import DATASET, DATASET_GROUP, SOLUTION, SOLUTION_VERSION
 from augury.personalize.schemas import parsed, schema_record
+from augury.personalize.solutions import children
 from augury.resources import crud
 from augury.resources.errors import InvalidInput, ResourceAlreadyExists, ResourceInUse
 from augury.resources.record import Resource
@@ -121,14 +122,15 @@ def list_datasets(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
 
 @operations("DeleteDataset")
 def delete_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    """Amazon refuses only while work on the dataset (an import, say) is still running.
+    """Amazon refuses only while work on the dataset is still running: an import or
+    export of it, or a solution version training on its dataset group's data.
 
     Finished children such as completed import jobs don't block the delete, so
-    the generic children check is replaced by a check for working children.
+    the generic children check is replaced by a check for work in progress.
     """
     arn = request["datasetArn"]
-    crud.get_record(runtime, DATASET, arn)
-    busy = _working_child(runtime, arn)
+    dataset = crud.get_record(runtime, DATASET, arn)
+    busy = _work_in_progress(runtime, dataset)
     if busy is not None:
         raise ResourceInUse(
             f"Dataset {arn} has work in progress ({busy.arn} is {_status(busy)}); "
@@ -138,14 +140,16 @@ def delete_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _working_child(runtime: Runtime, arn: str) -> Resource | None:
-    cursor = None
-    while True:
-        page = runtime.metadata.list(parent_arn=arn, limit=100, cursor=cursor)
-        busy = next((child for child in page.items if Status(child.status).working), None)
-        if busy is not None or page.cursor is None:
-            return busy
-        cursor = page.cursor
+def _work_in_progress(runtime: Runtime, dataset: Resource) -> Resource | None:
+    """A job of ``dataset``, or a solution version of its group, still working."""
+    for child in children(runtime, dataset.arn):
+        if Status(child.status).working:
+            return child
+    for solution in children(runtime, dataset.parent_arn or "", SOLUTION.kind):
+        for version in children(runtime, solution.arn, SOLUTION_VERSION.kind):
+            if Status(version.status).working:
+                return version
+    return None
 
 
 @operations("UpdateDataset")

@@ -215,8 +215,8 @@ def _put_rows(
     if actual != dataset_type:
         operation = "PutUsers" if kind == USER else "PutItems"
         raise InvalidInput(
-            f"Dataset {arn} is a {dataset.attributes.get('datasetType')} dataset; "
-            f"{operation} records into a {label} dataset"
+            f"Dataset {arn} is the group's {dataset.attributes.get('datasetType')} dataset; "
+            f"{operation} records into its {label} dataset"
         )
     _usable(dataset)
     schema = _schema(runtime, dataset)

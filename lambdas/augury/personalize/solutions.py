@@ -74,11 +74,6 @@ def create_solution(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]
             f"Dataset group {group.arn} is {_status(group)}; solutions can be created once it "
             "is ACTIVE"
         )
-    if group.attributes.get("domain"):
-        raise InvalidInput(
-            f"Dataset group {group.arn} is a Domain dataset group; custom solutions need a "
-            "Custom dataset group"
-        )
     datasets = group_datasets(runtime, group.arn)
     if "INTERACTIONS" not in datasets:
         raise InvalidInput(
