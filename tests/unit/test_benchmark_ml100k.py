@@ -29,6 +29,7 @@ def _load(name: str):
 
 bench = _load("benchmark_ml100k")
 bench_data = sys.modules["personalize_bench_data"]  # imported by the benchmark
+peers = sys.modules["recommender_peers"]  # imported by the benchmark
 
 CATALOG = ["a", "b", "c", "d", "e"]
 
@@ -59,7 +60,7 @@ def _split() -> EvaluationSplit:
     ],
 )
 def test_neighbourhood_and_factor_peers_find_the_partner_item(name: str, params: dict) -> None:
-    score = bench.PEER_FACTORIES[name](_split(), CATALOG, {**params, "seed": 0})
+    score = peers.PEER_FACTORIES[name](_split(), CATALOG, {**params, "seed": 0})
     scores = score("t", ["a"])
     assert scores.shape == (len(CATALOG),)
     # b (always with a) beats c and d (never with a)
@@ -68,14 +69,14 @@ def test_neighbourhood_and_factor_peers_find_the_partner_item(name: str, params:
 
 
 def test_most_popular_ranks_by_training_counts() -> None:
-    scores = bench.most_popular(_split(), CATALOG, {})("t", ["a"])
+    scores = peers.most_popular(_split(), CATALOG, {})("t", ["a"])
     assert int(np.argmax(scores)) == CATALOG.index("e")
     assert scores[CATALOG.index("a")] == 6
 
 
 def test_bpr_scores_every_catalog_item_for_a_test_user() -> None:
     params = {"factors": 4, "learning_rate": 0.05, "regularization": 0.01, "iterations": 5}
-    scores = bench.implicit_bpr(_split(), CATALOG, {**params, "seed": 0})("t", ["a"])
+    scores = peers.implicit_bpr(_split(), CATALOG, {**params, "seed": 0})("t", ["a"])
     assert scores.shape == (len(CATALOG),) and np.isfinite(scores).all()
 
 
