@@ -1,7 +1,7 @@
 """How Augury's PyTorch models run: one code path for the CPU and a CUDA GPU.
 
 Both deep model families (the recommenders' sequence model and the
-forecasters' DeepAR+) follow the same rules, written once here:
+forecasters' DeepAR+ and CNN-QR) follow the same rules, written once here:
 
 - train on CUDA when torch sees a device, else on the CPU, on every core;
 - on CUDA, mixed precision: bf16 where the GPU supports it, else fp16 (which
