@@ -158,3 +158,51 @@ def test_kill_minus_nine_keeps_active_resources_and_fails_interrupted_work(serve
     interrupted = personalize.describe_dataset_group(datasetGroupArn=stuck)["datasetGroup"]
     assert interrupted["status"] == "CREATE FAILED"
     assert interrupted["failureReason"] == RESTART_REASON
+
+
+def test_a_second_serve_on_the_same_data_directory_refuses_and_fails_nothing(serve, tmp_path):
+    """A second ``augury serve`` would have failed the first one's running work as if a
+    crash had interrupted it; it now stops before reading the directory."""
+    forecast = serve.client("forecast")
+    kept = forecast.create_dataset_group(DatasetGroupName="kept", Domain="RETAIL")
+    store = SqliteMetadataStore(serve.data_dir / "augury.db")
+    running = "arn:aws:personalize:us-east-1:000000000000:dataset-group/running"
+    store.create(
+        Resource(
+            arn=running,
+            kind="personalize:dataset-group",
+            name="running",
+            status="CREATE_IN_PROGRESS",
+        )
+    )
+    store.create(
+        Resource(
+            arn="arn:augury:local:000000000000:execution/live",
+            kind=EXECUTION_KIND,
+            name="activate-resource",
+            status="CREATE_IN_PROGRESS",
+            attributes={"input": {"arn": running}},
+        )
+    )
+    for port in (serve.port, free_port()):
+        second = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "augury.embedded.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(serve.data_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert second.returncode == 1
+        assert "is in use by another Augury server" in second.stderr
+        assert "Traceback" not in second.stderr
+    assert store.get(running).status == "CREATE_IN_PROGRESS"
+    arn = kept["DatasetGroupArn"]
+    assert forecast.describe_dataset_group(DatasetGroupArn=arn)["Status"] == "ACTIVE"

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 
+from augury.embedded.data_lock import DataDirectoryInUse
 from augury.embedded.server import create_server
 
 
@@ -28,7 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
     )
-    server = create_server(args.data_dir, host=args.host, port=args.port)
+    try:
+        server = create_server(args.data_dir, host=args.host, port=args.port)
+    except DataDirectoryInUse as error:
+        print(f"augury serve: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # the address is taken, or not this machine's
+        print(f"augury serve: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Augury listening on {server.url} (data in {args.data_dir})", flush=True)
     for service in (

@@ -81,6 +81,20 @@ class SerializationError(ServiceError):
     status = 400
 
 
+class RequestTooLarge(ServiceError):
+    """A body over the front end's payload limit (API Gateway's 10 MB)."""
+
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+
+class ServiceUnavailable(ServiceError):
+    """The server is stopping; botocore retries a 503 on its own."""
+
+    code = "ServiceUnavailableException"
+    status = 503
+
+
 class InternalFailure(ServiceError):
     code = "InternalFailure"
     status = 500
