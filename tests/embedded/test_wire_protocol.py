@@ -106,6 +106,33 @@ def test_json_nested_past_any_request_is_a_serialization_error_not_a_crash(serve
     assert "nested too deeply" in body["message"]
 
 
+def test_a_lone_surrogate_is_a_serialization_error_and_a_pair_is_a_character(server):
+    headers = {
+        "X-Amz-Target": "AmazonForecast.DescribeDatasetGroup",
+        "Content-Type": "application/x-amz-json-1.1",
+    }
+    lone = b'{"DatasetGroupArn": "arn:aws:forecast:us-east-1:000000000000:dataset-group/x\\ud800"}'
+    status, body = raw_post(server.endpoint("forecast"), lone, headers)
+    assert (status, body["__type"]) == (400, "SerializationException")
+    assert "lone UTF-16 surrogate" in body["message"]
+    pair = lone.replace(b"\\ud800", b"\\ud83d\\ude00")
+    status, body = raw_post(server.endpoint("forecast"), pair, headers)
+    assert (status, body["__type"]) == (400, "ResourceNotFoundException")
+
+
+def test_json_operations_are_posts(server):
+    request = urllib.request.Request(
+        server.endpoint("forecast"),
+        headers={"X-Amz-Target": "AmazonForecast.ListDatasetGroups"},
+        method="GET",
+    )
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=10)
+    body = json.loads(raised.value.read())
+    assert raised.value.code == 400 and body["__type"] == "UnknownOperationException"
+    assert "takes its operations as POST requests; got GET" in body["message"]
+
+
 def test_a_json_boolean_is_not_taken_for_a_number(server):
     status, body = raw_post(
         server.endpoint("forecast"),

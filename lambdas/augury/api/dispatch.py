@@ -62,6 +62,10 @@ class Dispatcher:
         self, service: str, subpath: str, request: HttpRequest, request_id: str
     ) -> HttpResponse:
         if service_model(service).protocol == "json":
+            if request.method != "POST":
+                raise UnknownOperation(
+                    f"{service} takes its operations as POST requests; got {request.method}"
+                )
             name = json_target(request, service)
             operation = operation_model(service, name)
             function = self._implementation(service, name)

@@ -21,6 +21,9 @@ from augury.api.http import HttpRequest
 from augury.api.service_models import service_model
 from augury.resources.errors import SerializationError, UnknownOperation
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate: only then can a decoded string hold a lone one."""
+
 
 def json_target(request: HttpRequest, service: str) -> str:
     """The operation named by ``X-Amz-Target`` (``AmazonForecast.CreateDataset``)."""
@@ -41,9 +44,23 @@ def parse_json_body(body: bytes) -> dict[str, Any]:
         raise SerializationError(f"Request body is not valid JSON: {error}") from None
     except RecursionError:
         raise SerializationError("Request body is nested too deeply to be a request") from None
+    if _SURROGATE_ESCAPE.search(body) and not _is_unicode(value):
+        raise SerializationError(
+            "Request body has a lone UTF-16 surrogate escape (such as \\ud800): every string "
+            "must be valid Unicode"
+        )
     if not isinstance(value, dict):
         raise SerializationError("Request body must be a JSON object")
     return value
+
+
+def _is_unicode(value: Any) -> bool:
+    """Whether every string in ``value`` can be stored and sent on (no lone surrogates)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_json_request(request: HttpRequest, operation: OperationModel) -> dict[str, Any]:
