@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import signal
+import subprocess
 import sys
 import tarfile
 import time
@@ -172,6 +174,34 @@ def test_job_in_progress_on_disk_but_not_ours_is_interrupted(blobs, tmp_path):
     assert json.loads((orphan / "state.json").read_text())["status"] == TRAINING_FAILED
     (tmp_path / "work" / "half-made").mkdir()  # crashed before its first state.json
     assert trainer.describe("half-made").failure_reason == INTERRUPTED
+
+
+@pytest.mark.skipif(not Path("/proc/self/cwd").exists(), reason="needs /proc to tell")
+def test_a_job_a_crash_left_running_is_killed_and_failed_but_nothing_else(blobs, tmp_path):
+    """A crashed server's training processes run on in their own session; the next
+    server kills them. A recorded pid that now works elsewhere is not the job's."""
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    orphans = {}
+    for name, cwd in (("left-running", None), ("pid-reused", tmp_path)):
+        job_dir = tmp_path / "work" / name
+        job_dir.mkdir(parents=True)
+        process = subprocess.Popen(sleeper, cwd=cwd or job_dir, start_new_session=True)
+        state = {"name": name, "status": "InProgress", "process_pid": process.pid}
+        (job_dir / "state.json").write_text(json.dumps(state))
+        orphans[name] = process
+    try:
+        trainer = ProcessTrainer(blobs, tmp_path / "work", {"echo": ECHO})
+        assert trainer.reap_orphans() == 1
+        assert orphans["left-running"].wait(timeout=10) == -signal.SIGKILL
+        assert orphans["pid-reused"].poll() is None  # not the job's any more: left alone
+        for name in orphans:
+            state = trainer.describe(name)
+            assert (state.status, state.failure_reason) == (TRAINING_FAILED, INTERRUPTED)
+        assert trainer.reap_orphans() == 0
+    finally:
+        for process in orphans.values():
+            process.kill()
+            process.wait()
 
 
 def test_close_kills_running_jobs(trainer):

@@ -151,8 +151,17 @@ def test_kill_minus_nine_keeps_active_resources_and_fails_interrupted_work(serve
         )
     )
 
+    stopping = "arn:aws:forecast:us-east-1:000000000000:predictor/asked_to_stop"
+    store.create(
+        Resource(
+            arn=stopping, kind="forecast:predictor", name="asked_to_stop", status="CREATE_STOPPING"
+        )
+    )
+
     serve.start()
     assert forecast.describe_dataset_group(DatasetGroupArn=kept)["Status"] == "ACTIVE"
+    stopped = forecast.describe_predictor(PredictorArn=stopping)
+    assert stopped["Status"] == "CREATE_STOPPED" and "Message" not in stopped
     group = personalize.describe_dataset_group(datasetGroupArn=personalize_arn)["datasetGroup"]
     assert group["status"] == "ACTIVE"
     interrupted = personalize.describe_dataset_group(datasetGroupArn=stuck)["datasetGroup"]

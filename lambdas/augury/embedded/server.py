@@ -262,7 +262,8 @@ def _close_runtime(runtime: Runtime) -> None:
 def create_server(
     data_dir: str | Path, *, host: str = "127.0.0.1", port: int = 8080, **bootstrap_args
 ) -> EmbeddedServer:
-    """Lock the data directory, open it, bind the API, then fail what a crash left running.
+    """Lock the data directory, open it, bind the API, then stop and fail what a crash left
+    running (training processes included).
 
     Raises :class:`.data_lock.DataDirectoryInUse` when another server holds the
     directory, and ``OSError`` when the address is taken; in both cases nothing in
@@ -283,6 +284,9 @@ def create_server(
         _close_runtime(runtime)
         lock.release()
         raise
+    trainer = runtime.trainer
+    if hasattr(trainer, "reap_orphans"):
+        trainer.reap_orphans()
     recovered = runtime.workflows.recover()  # type: ignore[attr-defined]
     if recovered:
         logger.warning("marked %d interrupted resources as failed", recovered)

@@ -162,6 +162,36 @@ class ProcessTrainer:
 
     # -- conveniences (not in the port) -------------------------------------------
 
+    def reap_orphans(self) -> int:
+        """Kill what a crashed server left training under ``work_dir``; return how many.
+
+        Called when a server starts, once the data directory is its own
+        (:mod:`augury.embedded.data_lock`): a job still InProgress on disk then has
+        no server watching it. Its processes run in their own session, so the crash
+        did not take them along, and they would go on using every core. Each such
+        job is recorded Failed, as :meth:`describe` reports it.
+        """
+        reaped = 0
+        for state_file in sorted(self.work_dir.glob("*/state.json")):
+            job_dir = state_file.parent
+            with _LIVE_LOCK:
+                if job_dir in _LIVE:
+                    continue
+            try:
+                saved = json.loads(state_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if saved.get("status") != TRAINING_IN_PROGRESS:
+                continue
+            pid = saved.get("process_pid")
+            if isinstance(pid, int) and _leads_a_group_in(pid, job_dir):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                    reaped += 1
+                    log.warning("killed training job %s, left running by a crash", job_dir.name)
+            self.describe(job_dir.name)
+        return reaped
+
     def close(self) -> None:
         """Kill every job this process is running under ``work_dir`` (server shutdown).
 
@@ -214,6 +244,7 @@ class ProcessTrainer:
                         stderr=subprocess.STDOUT,
                         start_new_session=True,
                     )
+                    self._save(job)  # its pid: what reap_orphans kills after a crash
                 remaining = spec.max_runtime_seconds - (time.monotonic() - job.started)
                 try:
                     code = job.process.wait(timeout=max(remaining, 0.001))
@@ -402,6 +433,18 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
     except (ProcessLookupError, PermissionError):
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(sig)
+
+
+def _leads_a_group_in(pid: int, job_dir: Path) -> bool:
+    """Whether ``pid`` still leads its process group and works in ``job_dir``: a pid saved
+    before a crash may since have gone to an unrelated process, which must not be killed.
+    Without ``/proc`` (macOS) nothing can be told, so nothing is killed."""
+    try:
+        if os.getpgid(pid) != pid:
+            return False
+        return Path(f"/proc/{pid}/cwd").resolve() == job_dir.resolve()
+    except OSError:
+        return False
 
 
 @atexit.register

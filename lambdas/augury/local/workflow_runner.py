@@ -105,15 +105,19 @@ class LocalWorkflowRunner:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def recover(self) -> int:
-        """Fail what a previous process left in progress; return how many resources."""
+        """Fail what a previous process left in progress, and mark stopped what it was
+        stopping; return how many resources."""
         failed = 0
         cursor = None
         while True:
             page = self._runtime.metadata.list(kind=EXECUTION_KIND, limit=100, cursor=cursor)
             for execution in page.items:
                 state = execution.attributes.get("input", {})
+                stopping = self._stopping_resource(state)
                 try:
                     run_failure(self._runtime, execution.name, state, RESTART_REASON)
+                    if stopping is not None:  # asked to stop, and stopped it is
+                        crud.set_status(self._runtime, stopping, Status.CREATE_STOPPED)
                     failed += 1
                 except Exception:
                     logger.exception("could not fail interrupted execution %s", execution.arn)
@@ -122,6 +126,12 @@ class LocalWorkflowRunner:
             if cursor is None:
                 break
         return failed + self._fail_stuck_resources()
+
+    def _stopping_resource(self, state: Any) -> str | None:
+        """The ARN of the execution's resource if the user had asked it to stop."""
+        arn = state.get("arn") if isinstance(state, dict) else None
+        record = self._runtime.metadata.get(arn) if isinstance(arn, str) else None
+        return arn if record is not None and record.status == Status.CREATE_STOPPING.value else None
 
     def _fail_stuck_resources(self) -> int:
         """Anything still working after the executions were failed had none: fail it too."""
@@ -132,7 +142,10 @@ class LocalWorkflowRunner:
                 page = self._runtime.metadata.list(kind=resource_type.kind, cursor=cursor)
                 for record in page.items:
                     status = Status(record.status)
-                    if status.working:
+                    if status == Status.CREATE_STOPPING:
+                        crud.set_status(self._runtime, record.arn, Status.CREATE_STOPPED)
+                        failed += 1
+                    elif status.working:
                         crud.set_status(self._runtime, record.arn, status.failure(), RESTART_REASON)
                         failed += 1
                 cursor = page.cursor
