@@ -30,6 +30,8 @@ DEFAULT_CONTAINERS: Mapping[str, Sequence[str]] = {
     "personalization": (sys.executable, "-m", "augury_training.personalization"),
 }
 """How embedded mode runs each training container: its entry point as a process."""
+EVENT_JOURNAL_FILE = "events.db"
+"""Under the data directory: events accepted and not yet applied (``local://`` streams)."""
 
 
 def bootstrap(
@@ -52,7 +54,7 @@ def bootstrap(
         blobs=blobs,
         workflows=None,  # type: ignore[arg-type]  # wired below: the engine needs the runtime
         trainer=_trainer(settings, blobs, containers or DEFAULT_CONTAINERS),
-        events=_event_stream(settings.events_uri, event_consumer),
+        events=_event_stream(settings, event_consumer),
         external=_external_storage(settings),
         history=_history_store(settings.history_uri),
     )
@@ -180,12 +182,15 @@ def _trainer(settings: Settings, blobs: BlobStore, containers) -> Trainer:
     raise ValueError(f"AUGURY_TRAINER: unsupported trainer {settings.trainer_uri!r}")
 
 
-def _event_stream(uri: str, consumer: EventConsumer | None) -> EventStream:
+def _event_stream(settings: Settings, consumer: EventConsumer | None) -> EventStream:
+    uri = settings.events_uri
     scheme, rest = _scheme(uri)
     if scheme == "local":
+        from augury.local.event_journal import EventJournal
         from augury.local.event_queue import InProcessEventStream
 
-        return InProcessEventStream(consumer)
+        journal = EventJournal(Path(settings.data_dir) / EVENT_JOURNAL_FILE)
+        return InProcessEventStream(consumer, journal=journal)
     if scheme == "kinesis":
         from augury.aws.kinesis_stream import KinesisEventStream
 

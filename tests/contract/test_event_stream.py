@@ -10,6 +10,7 @@ import boto3
 import pytest
 
 from augury.aws.kinesis_stream import MAX_RECORDS, KinesisEventStream, PublishError
+from augury.local.event_journal import EventJournal
 from augury.local.event_queue import InProcessEventStream
 from augury.ports import StreamRecord
 
@@ -85,6 +86,40 @@ def test_local_records_wait_for_a_consumer():
     stream.set_consumer(seen.extend)
     assert stream.drain(timeout=5) is True
     assert len(seen) == 2
+    stream.close()
+
+
+def test_local_records_on_the_journal_survive_a_crash_and_are_applied_once(tmp_path):
+    """What publish accepted is on disk before it returns: a stream that dies before
+    applying it (no consumer here) leaves it to the next one, which applies it first."""
+    crashed = InProcessEventStream(journal=EventJournal(tmp_path / "events.db"))
+    crashed.publish(records(3))
+    crashed.publish(records(2, start=3))  # never applied: the process "dies" here
+
+    seen: list[StreamRecord] = []
+    restarted = InProcessEventStream(journal=EventJournal(tmp_path / "events.db"))
+    restarted.set_consumer(seen.extend)
+    restarted.publish(records(1, start=5))
+    restarted.flush(timeout=5)
+    assert [r.data["seq"] for r in seen] == [0, 1, 2, 3, 4, 5]
+    restarted.close()
+
+    again: list[StreamRecord] = []
+    third = InProcessEventStream(again.extend, journal=EventJournal(tmp_path / "events.db"))
+    assert third.drain(timeout=0.2) and again == []  # applied records are not replayed
+    third.close()
+
+
+def test_local_records_refused_every_time_stay_on_the_journal_as_dead_letters(tmp_path):
+    def broken(batch: list[StreamRecord]) -> None:
+        raise ValueError("poison")
+
+    journal = EventJournal(tmp_path / "events.db")
+    stream = InProcessEventStream(broken, max_attempts=2, retry_delay=0.001, journal=journal)
+    stream.publish(records(2))
+    stream.flush(timeout=5)
+    assert [r.data["seq"] for r in journal.dead_letters()] == [0, 1]
+    assert journal.pending() == []
     stream.close()
 
 

@@ -6,6 +6,10 @@ JSON round trip on publish, so data that would not survive Kinesis fails here
 too. A failing batch is retried a few times and then dropped with an error log
 line and kept in ``dead_letters``: delivery is at least once, as with a Kinesis
 event source, so the consumer must tolerate a batch it has partly applied.
+
+With a :class:`.event_journal.EventJournal` (the embedded server always gives one),
+``publish`` returns only once its records are on disk, and a stream built on the same
+journal after a crash delivers first what the last one had not applied.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from augury.local.event_journal import EventJournal
 from augury.ports import StreamRecord
 
 log = logging.getLogger(__name__)
@@ -45,23 +50,31 @@ class InProcessEventStream:
         batch_size: int = 100,
         max_attempts: int = 3,
         retry_delay: float = 0.05,
+        journal: EventJournal | None = None,
     ) -> None:
         self._consumer = consumer
+        self._journal = journal
         self._batch_size = batch_size
         self._max_attempts = max_attempts
         self._retry_delay = retry_delay
-        self._queue: deque[StreamRecord] = deque()
+        self._queue: deque[tuple[int | None, StreamRecord]] = deque()
+        """Records to deliver, each with its journal sequence number (``None``: no journal)."""
         self._cond = threading.Condition()
         self._published = 0
         self._done = 0
         self._closed = False
         self._thread: threading.Thread | None = None
         self.dead_letters: list[StreamRecord] = []
+        if journal is not None:  # what a crash left unapplied goes first
+            self._queue.extend(journal.pending())
+            self._published = len(self._queue)
 
     def set_consumer(self, consumer: Consumer) -> None:
         """Attach the consumer once the services exist; queued records then flow."""
         with self._cond:
             self._consumer = consumer
+            if self._queue:
+                self._start_thread()
             self._cond.notify_all()
 
     def publish(self, records: Sequence[StreamRecord]) -> None:
@@ -69,12 +82,18 @@ class InProcessEventStream:
         with self._cond:
             if self._closed:
                 raise RuntimeError("event stream is closed")
-            self._queue.extend(checked)
+            journal = self._journal
+            seqs = journal.append(checked) if journal else [None] * len(checked)
+            self._queue.extend(zip(seqs, checked, strict=True))
             self._published += len(checked)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="augury-events", daemon=True)
-                self._thread.start()
+            self._start_thread()
             self._cond.notify_all()
+
+    def _start_thread(self) -> None:
+        """Start the consumer thread, once (the caller holds ``_cond``)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="augury-events", daemon=True)
+            self._thread.start()
 
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until every record published so far was consumed (or dropped)."""
@@ -102,8 +121,16 @@ class InProcessEventStream:
         if thread is not None:
             thread.join(timeout)
         with self._cond:
-            if self._queue:
+            if self._queue and self._journal is not None:
+                log.warning(
+                    "event stream closed with %d records unapplied; the journal delivers them "
+                    "when the server starts again",
+                    len(self._queue),
+                )
+            elif self._queue:
                 log.error("event stream closed with %d records undelivered", len(self._queue))
+        if self._journal is not None and (thread is None or not thread.is_alive()):
+            self._journal.close()
 
     def _run(self) -> None:
         while True:
@@ -121,10 +148,14 @@ class InProcessEventStream:
                 self._done += len(batch)
                 self._cond.notify_all()
 
-    def _deliver(self, consumer: Consumer, batch: list[StreamRecord]) -> None:
+    def _deliver(self, consumer: Consumer, batch: list[tuple[int | None, StreamRecord]]) -> None:
+        records = [record for _, record in batch]
+        seqs = [seq for seq, _ in batch if seq is not None]
         for attempt in range(1, self._max_attempts + 1):
             try:
-                consumer(list(batch))
+                consumer(list(records))
+                if self._journal is not None:
+                    self._journal.remove(seqs)
                 return
             except Exception:
                 log.exception(
@@ -140,4 +171,6 @@ class InProcessEventStream:
             len(batch),
             self._max_attempts,
         )
-        self.dead_letters.extend(batch)
+        self.dead_letters.extend(records)
+        if self._journal is not None:
+            self._journal.dead_letter(seqs)
