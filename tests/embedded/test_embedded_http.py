@@ -105,3 +105,15 @@ def test_a_second_server_on_one_data_directory_refuses_to_start(tmp_path):
         first.stop()
     second = create_server(tmp_path / "data", port=0).start_in_background()  # free again
     second.stop()
+
+
+def test_a_start_clears_the_scratch_space_a_crash_left(tmp_path):
+    """Steps stage files under <data>/scratch; what a killed process left there goes."""
+    leftover = tmp_path / "data" / "scratch" / "augury-import-crashed" / "big.csv"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"x" * 1024)
+    server = create_server(tmp_path / "data", port=0).start_in_background()
+    try:
+        assert not leftover.parent.exists()
+    finally:
+        server.stop()

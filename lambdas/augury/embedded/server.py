@@ -48,6 +48,7 @@ from augury.resources.errors import (
     ServiceUnavailable,
 )
 from augury.runtime import Runtime
+from augury.scratch import clear_scratch
 from augury.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -284,6 +285,7 @@ def create_server(
         _close_runtime(runtime)
         lock.release()
         raise
+    clear_scratch(runtime.settings)
     trainer = runtime.trainer
     if hasattr(trainer, "reap_orphans"):
         trainer.reap_orphans()

@@ -12,7 +12,6 @@ footers are read (the column itself only where a writer left no statistics).
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from augury.forecast.domains import TIMESTAMP_FIELD
 from augury.resources.errors import InvalidInput
+from augury.scratch import scratch_directory
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -69,7 +69,7 @@ def local_span(paths: Iterable[Path], column: str = TIMESTAMP_FIELD) -> Span | N
 
 def data_span(runtime: Runtime, prefix: str, column: str = TIMESTAMP_FIELD) -> Span | None:
     """The time span of the Parquet data under ``prefix`` in the blob store."""
-    with tempfile.TemporaryDirectory(prefix="augury-span-") as scratch:
+    with scratch_directory(runtime, "augury-span-") as scratch:
         return local_span(_downloaded(runtime, prefix, Path(scratch)), column)
 
 

@@ -14,7 +14,6 @@ version.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 
 from augury.personalize.resource_types import DATASET
 from augury.resources.data_versions import DATA_PREFIX
+from augury.scratch import scratch_directory
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -111,7 +111,7 @@ def read_table(runtime: Runtime, prefix: str | None) -> pa.Table:
     if not keys:
         return pa.table({})
     tables = []
-    with tempfile.TemporaryDirectory(prefix="augury-read-") as scratch:
+    with scratch_directory(runtime, "augury-read-") as scratch:
         for number, key in enumerate(keys):
             local = Path(scratch) / f"{number:05d}.parquet"
             runtime.blobs.download_file(key, local)

@@ -14,7 +14,6 @@ version's own prefix: the container then simply never sees the columns.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ import pyarrow.parquet as pq
 
 from augury.personalize.avro_rules import SchemaField, parse_schema_text
 from augury.personalize.group_data import column_name, parquet_keys
+from augury.scratch import scratch_directory
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -40,7 +40,7 @@ COUNT_COLUMNS = ("USER_ID", "EVENT_TYPE", "EVENT_VALUE")
 def read_columns(runtime: Runtime, prefixes: Iterable[str], wanted: Sequence[str]) -> pa.Table:
     """The ``wanted`` columns (those present) of every Parquet file under ``prefixes``."""
     tables = []
-    with tempfile.TemporaryDirectory(prefix="augury-count-") as scratch:
+    with scratch_directory(runtime, "augury-count-") as scratch:
         for prefix in prefixes:
             for number, key in enumerate(parquet_keys(runtime, prefix)):
                 local = Path(scratch) / f"{len(tables):05d}-{number}.parquet"
@@ -127,7 +127,7 @@ def project_prefix(runtime: Runtime, source: str, target: str, drop: set[str]) -
     """
     runtime.blobs.delete_prefix(target)
     written = 0
-    with tempfile.TemporaryDirectory(prefix="augury-project-") as scratch:
+    with scratch_directory(runtime, "augury-project-") as scratch:
         for key in parquet_keys(runtime, source):
             local = Path(scratch) / "in.parquet"
             out = Path(scratch) / "out.parquet"

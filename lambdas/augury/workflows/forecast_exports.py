@@ -18,7 +18,6 @@ average over the windows (``Summary``).
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +38,7 @@ from augury.forecast.job_config import (
 from augury.ports import ExternalDataError
 from augury.resources.record import Resource
 from augury.resources.status import Status
+from augury.scratch import scratch_directory
 from augury.workflows import forecast_jobs
 from augury.workflows.definition import ResourceFailed, State, Step, Workflow
 from augury.workflows.forecast_training import MODEL_PREFIX
@@ -99,7 +99,7 @@ def _run(runtime: Runtime, state: State, body: Callable[[Resource, _Writer], boo
         return forecast_jobs.end_stopped(runtime, arn)
     record = forecast_jobs.begin(runtime, arn)
     try:
-        with tempfile.TemporaryDirectory(prefix="augury-export-") as scratch:
+        with scratch_directory(runtime, "augury-export-") as scratch:
             writer = _Writer(runtime, record, Path(scratch))
             if not body(record, writer):
                 return forecast_jobs.end_stopped(runtime, arn)

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,7 @@ from augury.ports import ExternalDataError
 from augury.resources import crud
 from augury.resources.errors import ServiceError
 from augury.resources.status import Status
+from augury.scratch import scratch_directory
 from augury.workflows import forecast_jobs
 from augury.workflows.definition import ResourceFailed, State, Step, Workflow
 from augury.workflows.forecast_training import CHANNELS, MODEL_PREFIX
@@ -127,7 +127,7 @@ def _store_selection(
         uris = runtime.external.list_objects(source["Path"], role_arn=source.get("RoleArn"))
         if not uris:
             raise ResourceFailed(f"TimeSeriesSelector: no file was found at {source['Path']}")
-        with tempfile.TemporaryDirectory(prefix="augury-selector-") as scratch:
+        with scratch_directory(runtime, "augury-selector-") as scratch:
             for number, uri in enumerate(uris):
                 if uri.rsplit("/", 1)[-1].startswith(("_", ".")):
                     continue
@@ -191,7 +191,7 @@ def _keep_selected(runtime: Runtime, prefix: str, keys: list[str], identity: lis
     import pyarrow.parquet as pq
 
     selected = set(json.loads(runtime.blobs.get_bytes(prefix + SELECTION_FILE)))
-    with tempfile.TemporaryDirectory(prefix="augury-select-") as scratch:
+    with scratch_directory(runtime, "augury-select-") as scratch:
         local = Path(scratch) / "shard.parquet"
         for key in keys:
             runtime.blobs.download_file(key, local)

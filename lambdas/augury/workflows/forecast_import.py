@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -78,6 +77,7 @@ from augury.resources.data_versions import (
 )
 from augury.resources.record import Resource
 from augury.resources.status import Status
+from augury.scratch import scratch_directory
 from augury.workflows.definition import ResourceFailed, Retry, State, Step, Workflow
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def _import(runtime: Runtime, state: State) -> None:
     runtime.blobs.delete_prefix(version)  # a retried run starts clean
     try:
         _raise_if_stopping(job)
-        with tempfile.TemporaryDirectory(prefix="augury-import-") as scratch:
+        with scratch_directory(runtime, "augury-import-") as scratch:
             outcome = _run(runtime, job, dataset, Path(scratch))
             for part in outcome.version.parts:
                 runtime.blobs.upload_file(part, f"{version}{part.name}")

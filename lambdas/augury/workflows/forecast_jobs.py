@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ from augury.ports import (
 from augury.resources import crud
 from augury.resources.record import Resource
 from augury.resources.status import Status
+from augury.scratch import scratch_directory
 from augury.workflows.definition import ResourceFailed, ResourcePending, Retry, State
 from augury_training.forecast_contract import CONFIG_HYPERPARAMETER
 
@@ -167,7 +167,7 @@ def unpack(
     """
     written = []
     runtime.blobs.delete_prefix(prefix)  # a retried step starts clean
-    with tempfile.TemporaryDirectory(prefix="augury-unpack-") as scratch:
+    with scratch_directory(runtime, "augury-unpack-") as scratch:
         local = Path(scratch) / "model.tar.gz"
         runtime.blobs.download_file(archive_key, local)
         with tarfile.open(local, "r:gz") as archive:

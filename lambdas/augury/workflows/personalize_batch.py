@@ -17,7 +17,6 @@ there is no workflow for them.
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from augury.personalize.recipes import recipe_for_arn
 from augury.ports import ExternalDataError
 from augury.resources import crud
 from augury.resources.status import Status
+from augury.scratch import scratch_directory
 from augury.workflows.definition import ResourceFailed, State, Step, Workflow
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def _process_file(
     destination: dict[str, Any],
     role: str | None,
 ) -> None:
-    with tempfile.TemporaryDirectory(prefix="augury-batch-") as scratch:
+    with scratch_directory(runtime, "augury-batch-") as scratch:
         local_in = Path(scratch) / "input.jsonl"
         local_out = Path(scratch) / "output.jsonl"
         try:

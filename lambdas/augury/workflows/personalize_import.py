@@ -33,7 +33,6 @@ exports are.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -66,6 +65,7 @@ from augury.resources.data_versions import (
 )
 from augury.resources.record import Resource
 from augury.resources.status import Status
+from augury.scratch import scratch_directory
 from augury.workflows import forecast_jobs
 from augury.workflows.definition import ResourceFailed, Retry, State, Step, Workflow
 
@@ -97,7 +97,7 @@ def _import(runtime: Runtime, state: State) -> None:
     version = job.attributes[JOB_DATA_PREFIX]
     runtime.blobs.delete_prefix(version)  # a retried run starts clean
     try:
-        with tempfile.TemporaryDirectory(prefix="augury-import-") as scratch:
+        with scratch_directory(runtime, "augury-import-") as scratch:
             written = _read_files(runtime, job, dataset, Path(scratch))
             for part in written.parts:
                 runtime.blobs.upload_file(part, f"{version}{part.name}")
@@ -243,7 +243,7 @@ def _export(runtime: Runtime, state: State) -> None:
     destination = job.attributes["jobOutput"]["s3DataDestination"]
     stem = f"{job.name}_{export_files.export_timestamp(job.created_at)}"
     try:
-        with tempfile.TemporaryDirectory(prefix="augury-export-") as scratch:
+        with scratch_directory(runtime, "augury-export-") as scratch:
             header = [field.name for field in fields]
             for path in write_csv_files(table, header, Path(scratch), stem):
                 runtime.external.upload(
