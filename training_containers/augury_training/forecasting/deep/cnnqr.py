@@ -671,7 +671,9 @@ class CNNQR:
     ) -> ContextWindows:
         """Windows of ``rows`` with ``context`` steps, the mapped ``codes`` and the
         per-series ``fallback`` scale (both computed once per set, not per batch)."""
-        windows = gather_context_windows(prepared, rows, starts, context, fallback)
+        windows = gather_context_windows(
+            prepared, rows, starts, context, fallback, self._fallback.quiet
+        )
         windows.codes = codes[rows]
         return windows
 

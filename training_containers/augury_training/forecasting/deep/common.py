@@ -127,6 +127,11 @@ def embedding_width(cardinality: int) -> int:
     return int(min(16, max(2, round(np.sqrt(cardinality)) + 1)))
 
 
+QUIET_LEVEL_QUANTILE = 0.1
+"""Which items' level scales a context of observed zeros: a slow item's, so an item that
+sells nothing is forecast near zero unless such stretches are usually followed by sales."""
+
+
 @dataclass
 class ScaleFallback:
     """The scale for a window with nothing to scale by, from items with the same metadata.
@@ -138,6 +143,9 @@ class ScaleFallback:
 
     overall: float
     by_code: list[np.ndarray]
+    quiet: float = float("nan")
+    """The scale of a context that observed only zeros: the level of a slow item, the
+    :data:`QUIET_LEVEL_QUANTILE` of the items' levels (NaN in models saved before it)."""
 
     @classmethod
     def fit(
@@ -146,6 +154,7 @@ class ScaleFallback:
         logs = np.log(levels)
         known = np.isfinite(logs)
         overall = float(np.median(logs[known])) if known.any() else 0.0
+        quiet = float(np.quantile(logs[known], QUIET_LEVEL_QUANTILE)) if known.any() else 0.0
         by_code = []
         for j, cardinality in enumerate(cardinalities):
             medians = np.full(cardinality, np.nan)
@@ -154,7 +163,7 @@ class ScaleFallback:
                 if chosen.any():
                     medians[code] = np.median(logs[chosen])
             by_code.append(medians)
-        return cls(overall, by_code)
+        return cls(overall, by_code, float(np.exp(quiet)))
 
     def scales(self, codes: np.ndarray) -> np.ndarray:
         """One positive scale per item (codes already mapped: unknown = cardinality)."""

@@ -16,9 +16,11 @@ for the next value. Why it is built this way:
   (:class:`DeepARNet`).
 * **Scale.** Values are divided by the mean absolute value of the window's
   context, and ``log scale`` is an input, so a series selling 3 and one selling
-  30,000 share what they have in common. A window with no non-zero value to
-  scale by (cold start, all-zero stretch) takes the median level of the items
-  sharing its metadata, or of all items: an explicit, never-zero fallback.
+  30,000 share what they have in common. A window with nothing observed to
+  scale by (cold start) takes the median level of the items sharing its
+  metadata, or of all items: an explicit, never-zero fallback. One that
+  observed only zeros (an item that stopped selling) takes a slow item's level
+  instead, so it is not forecast like a new item (:mod:`.windows`).
 * **Teacher forcing, then ancestral sampling.** Training feeds the true past
   values; prediction draws ``num_samples`` paths step by step, feeding each
   draw back as the next step's lag. Any quantile and the mean come from the
@@ -625,7 +627,13 @@ class DeepARPlus:
         self, prepared: PreparedSet, codes: np.ndarray, rows: np.ndarray, starts: np.ndarray
     ) -> Windows:
         windows = gather_windows(
-            prepared, rows, starts, self.context_length, self.lags, self._fallback.scales(codes)
+            prepared,
+            rows,
+            starts,
+            self.context_length,
+            self.lags,
+            self._fallback.scales(codes),
+            self._fallback.quiet,
         )
         windows.codes = codes[rows]
         return windows

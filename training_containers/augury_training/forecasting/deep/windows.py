@@ -22,10 +22,14 @@ For every point the model sees:
 
 The scale is the mean absolute observed value in the window's context, so
 series of any magnitude look alike to the network (DeepAR's mean scaling).
-When the context has no non-zero observation (a cold-start item, a window at a
-series' very beginning, an all-zero stretch) the caller's ``fallback_scale``
-applies: the model derives it from items with the same metadata, so the scale
-is never zero and never a silent 1.
+When the context has no observation at all (a cold-start item, a window at a
+series' very beginning) the caller's ``fallback_scale`` applies: the model
+derives it from items with the same metadata, so the scale is never zero and
+never a silent 1. A context of observed zeros is different: the item is there
+and sells nothing (a discontinued product, a quiet stretch of an intermittent
+one). It takes the caller's ``quiet_scale``, a slow item's level, so the network
+can tell "nothing sold" from "nothing known": with the metadata fallback, an
+item that stopped selling was forecast like a new item of its category.
 
 Each series is stored once, padded with NaN on the left (room for the longest
 lag and context before the first point) and on the right (the horizon), and all
@@ -448,16 +452,18 @@ def gather_windows(
     context_length: int,
     lags: np.ndarray,
     fallback_scale: np.ndarray,
+    quiet_scale: float = float("nan"),
 ) -> Windows:
     """The windows of series ``rows`` whose first predicted point is at block position
     ``starts`` (``pad + lengths[row]`` forecasts right after the history).
 
     ``fallback_scale`` (one per series of ``prepared``) is used when a window's
-    context has no non-zero observation.
+    context has no observation, ``quiet_scale`` when it observed only zeros (NaN:
+    the fallback then too, as models saved before the distinction had it).
     """
     positions, first = _window_positions(prepared, rows, starts, context_length)
     targets = prepared.values[positions]
-    scale = _window_scale(targets[:, :context_length], fallback_scale[rows])
+    scale = _window_scale(targets[:, :context_length], fallback_scale[rows], quiet_scale)
 
     lagged = prepared.values[positions[:, :, None] - lags[None, None, :]]
     lag_mask = np.isfinite(lagged)
@@ -505,12 +511,13 @@ def gather_context_windows(
     starts: np.ndarray,
     context_length: int,
     fallback_scale: np.ndarray,
+    quiet_scale: float = float("nan"),
 ) -> ContextWindows:
     """:func:`gather_windows` without the lag tensors, plus the past-only related values
     over the context: one gather per array."""
     positions, _ = _window_positions(prepared, rows, starts, context_length)
     targets = prepared.values[positions]
-    scale = _window_scale(targets[:, :context_length], fallback_scale[rows])
+    scale = _window_scale(targets[:, :context_length], fallback_scale[rows], quiet_scale)
     past_related = None
     if prepared.past_related is not None:
         past_related = prepared.past_related[positions[:, :context_length]]
@@ -532,12 +539,15 @@ def _window_positions(
     return first[:, None] + steps[None, :], first
 
 
-def _window_scale(context: np.ndarray, fallback: np.ndarray) -> np.ndarray:
-    """Mean absolute observed value of each context row; ``fallback`` where it is not > 0."""
+def _window_scale(context: np.ndarray, fallback: np.ndarray, quiet: float) -> np.ndarray:
+    """Mean absolute observed value of each context row; where it is 0, ``quiet`` if the
+    row observed anything (and ``quiet`` is a number), else ``fallback``."""
     observed = np.isfinite(context)
+    counts = observed.sum(axis=1)
     sums = np.where(observed, np.abs(context), 0.0).sum(axis=1)
-    means = sums / np.maximum(observed.sum(axis=1), 1)
-    return np.where(means > 0, means, fallback).astype(np.float32)
+    means = sums / np.maximum(counts, 1)
+    empty = fallback if not np.isfinite(quiet) else np.where(counts > 0, quiet, fallback)
+    return np.where(means > 0, means, empty).astype(np.float32)
 
 
 def _known_features(
