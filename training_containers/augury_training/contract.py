@@ -143,6 +143,25 @@ def read_hyperparameters(paths: TrainPaths | None = None) -> dict[str, str]:
     return (paths or TrainPaths.from_env()).read_hyperparameters()
 
 
+CLIENT_ERROR = "ClientError: "
+"""How a failure reason says the user's input was at fault, as SageMaker's algorithms do."""
+
+
+class ClientError(ValueError):
+    """Something in the job's data or settings that the user can fix.
+
+    Its failure reason reads ``ClientError: <message>``, the label SageMaker's built-in
+    algorithms give customer errors, and the services show the user the message alone
+    (:func:`user_reason`): "learning_rate must be a number, got 'abc'", not a Python
+    class name. Any other exception is Augury's fault and keeps its type in the reason.
+    """
+
+
+def user_reason(reason: str) -> str:
+    """A failed job's reason as the user reads it: without the ``ClientError:`` label."""
+    return reason.removeprefix(CLIENT_ERROR)
+
+
 def write_failure(message: str, paths: TrainPaths | None = None) -> None:
     """Record the running job's failure reason in ``output/failure``."""
     (paths or TrainPaths.from_env()).write_failure(message)
@@ -154,7 +173,8 @@ def run_training(
 ) -> None:
     """Run a container's ``main(paths, hyperparameters)`` under the contract.
 
-    On any exception the reason (``Type: message``) goes to ``output/failure``,
+    On any exception the reason (``Type: message``, or ``ClientError: message`` for a
+    :class:`ClientError`) goes to ``output/failure``,
     the traceback to stderr (the job log), and the process exits with status 1,
     which the platform reports as Failed with that reason. A non-zero
     ``sys.exit`` keeps a failure file ``main`` wrote itself. Returning normally
@@ -169,6 +189,7 @@ def run_training(
         raise
     except BaseException as exc:
         traceback.print_exc(file=sys.stderr)
-        paths.write_failure(f"{type(exc).__name__}: {exc}")
+        label = CLIENT_ERROR if isinstance(exc, ClientError) else f"{type(exc).__name__}: "
+        paths.write_failure(f"{label}{exc}")
         sys.stderr.flush()
         sys.exit(1)

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from augury_training.contract import ClientError
+
 SCALINGS = ("Auto", "Linear", "Logarithmic", "ReverseLogarithmic")
 MEMBERS = {
     "integer": "IntegerParameterRanges",
@@ -63,7 +65,7 @@ TUNABLE: dict[str, dict[str, Tunable]] = {
 """Algorithm → the hyperparameters PerformHPO tunes (HPOConfig may name only these)."""
 
 
-class SearchError(ValueError):
+class SearchError(ClientError):
     """An HPOConfig the search cannot use; the message names the range and why."""
 
 

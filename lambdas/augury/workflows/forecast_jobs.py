@@ -38,6 +38,7 @@ from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.scratch import scratch_directory
 from augury.workflows.definition import ResourceFailed, ResourcePending, Retry, State
+from augury_training.contract import user_reason
 from augury_training.forecast_contract import CONFIG_HYPERPARAMETER
 
 if TYPE_CHECKING:
@@ -131,7 +132,8 @@ def wait_for_job(runtime: Runtime, arn: str, name: str) -> TrainingJobState | No
         end_stopped(runtime, arn)
         return None
     if job.status == TRAINING_FAILED:
-        raise ResourceFailed(job.failure_reason or f"The job {name} failed without a reason")
+        reason = user_reason(job.failure_reason) if job.failure_reason else None
+        raise ResourceFailed(reason or f"The job {name} failed without a reason")
     if job.status != TRAINING_COMPLETED or not job.model_key:
         raise ResourceFailed(f"The job {name} ended as {job.status} without output")
     return job

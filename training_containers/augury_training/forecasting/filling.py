@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from augury_training.contract import ClientError
 from augury_training.forecast_contract import Featurization
 
 STATISTIC_WINDOW = 64
@@ -34,7 +35,7 @@ AGGREGATIONS = ("sum", "avg", "first", "min", "max")
 _STATISTICS = {"mean": np.mean, "median": np.median, "min": np.min, "max": np.max}
 
 
-class FillingError(ValueError):
+class FillingError(ClientError):
     """A featurization the container cannot apply (unknown method, missing value)."""
 
 

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from augury_training.contract import ClientError
 from augury_training.forecast_contract import shard_of
 
 KEY_SEPARATOR = "\x1f"
@@ -28,7 +29,7 @@ MAX_BUCKETS = 256
 READ_BATCH_ROWS = 262_144
 
 
-class DataError(ValueError):
+class DataError(ClientError):
     """The data cannot be used as configured; the message says what to change."""
 
 

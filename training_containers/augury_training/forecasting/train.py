@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from augury_training.contract import TrainPaths
+from augury_training.contract import ClientError, TrainPaths
 from augury_training.forecast_contract import (
     ALGORITHMS,
     CONFIG_HYPERPARAMETER,
@@ -59,7 +59,7 @@ from augury_training.forecasting.scoring import OPTIMIZATION_METRICS
 MAX_FORECAST_TYPES = 5
 
 
-class ConfigError(ValueError):
+class ConfigError(ClientError):
     """The job's configuration is unusable; the message says which field and why."""
 
 

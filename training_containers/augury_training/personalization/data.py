@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from augury_training.contract import TrainPaths
+from augury_training.contract import ClientError, TrainPaths
 from augury_training.event_rule import EventParameter, EventRule
 from augury_training.personalize_contract import (
     EVENTS_CHANNEL,
@@ -46,7 +46,7 @@ INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE)
 """The interaction columns training reads (context columns and impressions are not used)."""
 
 
-class DataError(ValueError):
+class DataError(ClientError):
     """The data cannot be trained on; the message is meant for the user."""
 
 

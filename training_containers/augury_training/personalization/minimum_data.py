@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from augury_training.contract import ClientError
+
 MIN_INTERACTIONS = 1000
 MIN_ACTIVE_USERS = 25
 MIN_USER_INTERACTIONS = 2
 
 
-class InsufficientDataError(ValueError):
+class InsufficientDataError(ClientError):
     """The training data is below Amazon's minimum; the message is the FailureReason."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from augury_training.contract import ClientError
 from augury_training.event_rule import EventRule
 from augury_training.personalization.catalog import TrainingSet
 from augury_training.personalize_contract import RECIPE_TYPES
@@ -36,7 +37,7 @@ DEEP_RECIPES = frozenset(
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(ClientError):
     """The solution's configuration is unusable; the message names the setting."""
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from augury_training.contract import ClientError
 
-class HyperparameterError(ValueError):
+
+class HyperparameterError(ClientError):
     """A hyperparameter value that the algorithm cannot use."""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from augury_training.contract import ClientError
 from augury_training.forecast_contract import ALGORITHMS
 from augury_training.forecasting.models.arima import ARIMA
 from augury_training.forecasting.models.base import Model
@@ -34,7 +35,7 @@ MODELS: dict[str, ModelFactory] = {
 """Every algorithm this container fits, by its Amazon name."""
 
 
-class UnsupportedAlgorithmError(ValueError):
+class UnsupportedAlgorithmError(ClientError):
     """An algorithm name this container cannot fit."""
 
 
