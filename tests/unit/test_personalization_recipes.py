@@ -285,3 +285,13 @@ def test_hpo_search_is_seeded_and_picks_the_best_trial() -> None:
     bad = {"hpoObjective": {"metricName": "accuracy"}}
     with pytest.raises(ConfigError, match="metricName"):
         hpo.search(evaluate, {}, bad, seed=1, deep=False, log=print)
+
+
+def test_popularity_counts_each_user_once_per_item() -> None:
+    """Amazon's Popularity-Count: "the items with the most interactions data from unique
+    users". One user clicking "binge" six times is one user; "shared" has three."""
+    rows = [("u0", "binge", t) for t in range(6)]
+    rows += [(f"u{i}", "shared", 10 + i) for i in range(3)]
+    data = build_training_set(_frame(rows), None, None)
+    popularity = dict(zip(data.item_ids, data.popularity, strict=True))
+    assert popularity == {"binge": 1.0, "shared": 3.0}

@@ -76,10 +76,11 @@ class TrainingSet:
 
     @cached_property
     def popularity(self) -> np.ndarray:
-        """Weighted interaction count per item."""
-        return np.bincount(self.items, weights=self.weights, minlength=self.n_items).astype(
-            np.float64
-        )
+        """Per item, the users who interacted with it, each counted once, at the largest
+        weight of their interactions with it (eventsConfig). Amazon's Popularity-Count ranks
+        "the items with the most interactions data from unique users": one user's repeated
+        clicks on an item count once."""
+        return np.asarray(self.user_item_matrix().sum(axis=0), dtype=np.float64).ravel()
 
     def user_item_matrix(self) -> sparse.csr_matrix:
         """Users x items, each cell the largest weight of that user's interactions with it."""

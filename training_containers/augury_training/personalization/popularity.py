@@ -1,7 +1,9 @@
 """aws-popularity-count and aws-trending-now: the same answer for every user.
 
-Popularity-Count ranks items by their (eventsConfig-weighted) interaction
-count. Trending-Now ranks them by how fast their interactions are rising
+Popularity-Count ranks items by how many users interacted with them, each user
+counted once (at their largest eventsConfig weight for the item), as Amazon's
+recipe ranks "the items with the most interactions data from unique users".
+Trending-Now ranks them by how fast their interactions are rising
 (``augury_training.trends``): the count in the latest window
 (``trend_discovery_frequency``, a feature transformation parameter as in
 Amazon's recipe: "30 mins", "1 hour", "3 hours" or "1 day", doubled while the
