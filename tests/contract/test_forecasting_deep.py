@@ -71,7 +71,7 @@ def test_a_deep_predictor_saves_its_model_and_explains_its_training(deep_predict
     summary = json.loads(files["predictor.json"])
     assert [r["algorithm"] for r in summary["results"]] == [name]
     windows = summary["results"][0]["windows"]
-    assert len(windows) == 2 and all(w["item_count"] == 6 for w in windows)
+    assert len(windows) == 2 and all(w["item_count"] == 6 * 7 for w in windows)  # data points
     assert all(np.isfinite(w["average_weighted_quantile_loss"]) for w in windows)
     assert f"{name} trained " in summary["explanation"]
     assert "epoch 1/3" in log  # progress per epoch in the job log

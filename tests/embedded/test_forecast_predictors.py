@@ -108,7 +108,7 @@ def test_auto_predictor_trains_and_reports_what_the_container_measured(forecast,
         assert summary["EvaluationType"] == "SUMMARY"
         assert [w["EvaluationType"] for w in computed] == ["COMPUTED"] * len(windows)
         for shown, window in zip(computed, windows, strict=True):
-            assert shown["ItemCount"] == window["item_count"] == 3
+            assert shown["ItemCount"] == window["item_count"] == 3 * 5  # data points
             assert shown["TestWindowStart"].isoformat().startswith(window["test_window_start"])
             measured = shown["Metrics"]
             assert measured["RMSE"] == pytest.approx(window["rmse"])
@@ -391,4 +391,4 @@ def test_a_predictor_trains_on_imported_data_and_names_the_import_jobs(forecast,
     assert described["Status"] == "ACTIVE", described.get("Message")
     assert described["DatasetImportJobArns"] == [replacing, added_after]
     windows = forecast.get_accuracy_metrics(PredictorArn=arn)["PredictorEvaluationResults"][0]
-    assert windows["TestWindows"][1]["ItemCount"] == len(ITEMS)
+    assert windows["TestWindows"][1]["ItemCount"] == len(ITEMS) * 5  # data points

@@ -112,7 +112,7 @@ def test_streamed_sums_equal_the_metrics_module():
     total = Sums.zeros((), LEVELS.size)
     for i in range(items):
         array = np.column_stack([forecast[i], *(quantiles[q][i] for q in LEVELS)])
-        total += window_sums(y[i], np.zeros(h, bool), array, scales[i], LEVELS)
+        total += window_sums(y[i], array, scales[i], LEVELS)
     ours = finalize(total, TYPES)
     theirs = metrics.window_metrics(y, forecast, quantiles, scales)
     for t, q in zip(TYPES, LEVELS, strict=True):
@@ -121,17 +121,24 @@ def test_streamed_sums_equal_the_metrics_module():
         assert ours[name] == pytest.approx(theirs[name]), name
     assert ours["average_wql"] == pytest.approx(theirs["average_weighted_quantile_loss"])
     assert ours["items"] == items
+    assert ours["points"] == items * h  # Amazon's ItemCount: the data points in the window
 
 
-def test_items_with_filled_values_only_count_in_wql():
-    actual = np.array([4.0, 0.0, 6.0])
+def test_which_items_count_follows_the_filling_as_amazon_documents_it():
+    """GetAccuracyMetrics: "If you want all items to contribute, specify zero. If you want
+    only those items that have complete data in the range being evaluated to contribute,
+    specify nan." A zero-filled gap is an actual 0 in every metric; a nan one leaves the
+    item out of all of them."""
     array = np.column_stack([np.full(3, 5.0)] * 4)
-    filled = np.array([False, True, False])
-    sums = window_sums(actual, filled, array, 1.0, LEVELS)
-    values = finalize(sums, TYPES)
-    assert values["wql"]["0.5"] == pytest.approx(2 * 0.5 * 7.0 / 10.0)  # filled 0 counts
-    assert values["wape"] is values["rmse"] is values["mape"] is values["mase"] is None
-    zeros = finalize(window_sums(np.zeros(3), np.zeros(3, bool), array, 1.0, LEVELS), TYPES)
+    zero_filled = finalize(window_sums(np.array([4.0, 0.0, 6.0]), array, 1.0, LEVELS), TYPES)
+    assert zero_filled["wql"]["0.5"] == pytest.approx(2 * 0.5 * 7.0 / 10.0)
+    assert zero_filled["wape"] == pytest.approx(7.0 / 10.0)  # the filled 0 counts here too
+    assert zero_filled["rmse"] == pytest.approx(np.sqrt((1 + 25 + 1) / 3))
+    assert (zero_filled["items"], zero_filled["points"]) == (1, 3)
+    nan_filled = finalize(window_sums(np.array([4.0, np.nan, 6.0]), array, 1.0, LEVELS), TYPES)
+    assert nan_filled["wql"]["0.5"] is nan_filled["wape"] is nan_filled["rmse"] is None
+    assert (nan_filled["items"], nan_filled["points"]) == (0, 0)
+    zeros = finalize(window_sums(np.zeros(3), array, 1.0, LEVELS), TYPES)
     assert zeros["wql"]["0.5"] == pytest.approx(2 * 0.5 * 15.0)  # numerator alone, as Amazon
 
 
@@ -139,7 +146,7 @@ def test_items_with_filled_values_only_count_in_wql():
 
 
 def item(key: str, actual: np.ndarray, forecasts: dict[str, float]) -> ItemBacktest:
-    result = WindowResult(0, actual, np.zeros(actual.size, bool), 1.0)
+    result = WindowResult(0, actual, 1.0)
     for name, value in forecasts.items():
         result.forecasts[name] = np.full((actual.size, 4), value)
     return ItemBacktest(key, (key,), [result])

@@ -108,7 +108,7 @@ class WindowResult:
 
     window: int
     actual: np.ndarray
-    filled: np.ndarray
+    """The window's target after filling: NaN where ``nan`` filling left a gap."""
     scale: float
     forecasts: dict[str, np.ndarray] = field(default_factory=dict)
     """Candidate → array ``(h, 1 + L)``: the mean, then the quantile levels."""
@@ -244,13 +244,13 @@ def backtest_batch(batch: list[Series], plan: BacktestPlan) -> list[ItemBacktest
             if length < 1 or np.isnan(series.y[:length]).all():
                 continue  # too short for this window
             test = slice(length, length + window.horizon)
-            actual, filled = series.y[test], series.filled[test]
+            actual = series.y[test]
             if np.isnan(actual).all():
                 continue
             train = series.y[:length]
             context = context_for(series, length, window.horizon, config, grid)
             scale = seasonal_scale(train, mase_season)
-            result = WindowResult(window.index, actual, filled, scale)
+            result = WindowResult(window.index, actual, scale)
             for name, model in models.items():
                 result.forecasts[name] = run_model(
                     model, name, train, window.horizon, levels, context

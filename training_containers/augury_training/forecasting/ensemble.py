@@ -26,8 +26,8 @@ the M-competitions, and averaging a bad one in is the most reliable loss. So:
    favours one method leans towards it, without trusting one short window
    too much.
 
-Items whose own loss is undefined (no window, a zero denominator, filled
-values under a point metric) take ``w_global``. Quantiles are combined by
+Items whose own loss is undefined (no window, a zero denominator, a window
+left incomplete by ``nan`` filling) take ``w_global``. Quantiles are combined by
 weighted averaging of quantile values (a mixture of monotone quantile curves
 stays monotone), and so is the mean. A legacy predictor (``auto`` false)
 keeps the single best candidate for every item (PerformAutoML's choice).
@@ -129,7 +129,7 @@ class EnsembleBuilder:
         sums = Sums.zeros((len(self.candidates),), self.levels.size)
         for result in item.windows:
             stacked = _stack(result, self.candidates)
-            sums += window_sums(result.actual, result.filled, stacked, result.scale, self.levels)
+            sums += window_sums(result.actual, stacked, result.scale, self.levels)
         self._sums += sums
         losses = objective(sums, self.metric)
         if item.windows and np.isfinite(losses).all() and losses.min() > 0:
@@ -173,7 +173,7 @@ class EnsembleBuilder:
         names = [self.candidates[i] for i in kept]
         for result in item.windows:
             stacked = _stack(result, names)
-            sums += window_sums(result.actual, result.filled, stacked, result.scale, self.levels)
+            sums += window_sums(result.actual, stacked, result.scale, self.levels)
         losses = objective(sums, self.metric)
         if not np.isfinite(losses).all():
             return None

@@ -196,7 +196,8 @@ def fill_target(values: np.ndarray, filling: FieldFilling) -> tuple[np.ndarray, 
     """Fill a regular target series that runs from its first value to the global end.
 
     Returns ``(filled values, filled mask)``; the mask marks points that were
-    not observed, which backtests leave out of the point metrics.
+    not observed. A point filled with ``nan`` stays NaN, and a backtest window
+    holding one leaves its item out of the accuracy metrics (``scoring``).
     """
     values = np.asarray(values, dtype=float).copy()
     observed = ~np.isnan(values)

@@ -467,13 +467,13 @@ class GlobalBacktest:
         for item, array in zip(series, arrays, strict=True):
             length = cutoff - item.start
             test = slice(length, length + horizon)
-            actual, filled = item.y[test], item.filled[test]
+            actual = item.y[test]
             if np.isnan(actual).all():
                 continue
             history = item.y[:length]
             forecast = usable(array, history, self.levels, grid_season)
             scale = seasonal_scale(history, season)
-            sums += window_sums(actual, filled, forecast, scale, self.levels)
+            sums += window_sums(actual, forecast, scale, self.levels)
         return float(objective(sums, self.config.optimization_metric))
 
     def describe(self) -> str:

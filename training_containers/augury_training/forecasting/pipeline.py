@@ -147,7 +147,7 @@ class Trainer:
                     for result in item.windows:
                         stacked = np.stack([result.forecasts[c] for c in self.plan.candidates])
                         self._candidate_sums[result.window] += window_sums(
-                            result.actual, result.filled, stacked, result.scale, self.levels
+                            result.actual, stacked, result.scale, self.levels
                         )
                     self.builder.observe(item)
                 self.items += len(items)
@@ -186,14 +186,12 @@ class Trainer:
         metrics: list[tuple[int, str, dict]] = []
         types = self.config.forecast_types
         for result, forecast in zip(item.windows, final, strict=True):
-            sums = window_sums(result.actual, result.filled, forecast, result.scale, self.levels)
+            sums = window_sums(result.actual, forecast, result.scale, self.levels)
             self._ensemble_sums[result.window] += sums
             if sink is None:
                 continue
             stacked = np.stack([result.forecasts[c] for c in self.plan.candidates])
-            per_candidate = window_sums(
-                result.actual, result.filled, stacked, result.scale, self.levels
-            )
+            per_candidate = window_sums(result.actual, stacked, result.scale, self.levels)
             for index, name in enumerate(self.plan.candidates):
                 metrics.append((result.window, name, finalize(per_candidate[index], types)))
             if self.config.auto:
@@ -212,7 +210,7 @@ class Trainer:
         return WindowMetrics(
             test_window_start=start,
             test_window_end=end,
-            item_count=values["items"],
+            item_count=values["points"],
             weighted_quantile_losses={k: v for k, v in values["wql"].items() if v is not None},
             wape=values["wape"],
             rmse=values["rmse"],

@@ -17,10 +17,15 @@ These are the definitions of ``metrics`` (the module the control plane and the
 benchmarks share; the tests check that both agree), including its rule that a
 ratio to ``sum(|y|)`` is reported as its numerator when ``sum(|y|)`` is zero.
 
-WAPE, RMSE, MAPE and MASE use the mean forecast and leave out items whose
-window holds filled values (as Amazon does); wQL keeps them, skipping only
-points that are NaN. Every array may carry leading axes (candidates, subsets
-of candidates) so many forecasts are scored in one NumPy call.
+WAPE, RMSE, MAPE and MASE use the mean forecast. Which items count follows the
+target's filling, as GetAccuracyMetrics documents it ("If you want all items to
+contribute, specify zero. If you want only those items that have complete data
+in the range being evaluated to contribute, specify nan"): an item whose window
+is complete once filled (zero, value, mean...) counts in every metric, with its
+filled values as actuals; an item whose window keeps a NaN (``nan`` filling)
+counts in none. ``points`` is the number of data points that counted, Amazon's
+ItemCount. Every array may carry leading axes (candidates, subsets of
+candidates) so many forecasts are scored in one NumPy call.
 """
 
 from __future__ import annotations
@@ -74,7 +79,6 @@ def quantile_types(forecast_types: list[str] | tuple[str, ...]) -> list[str]:
 
 def window_sums(
     actual: np.ndarray,
-    filled: np.ndarray,
     forecast: np.ndarray,
     scale: float,
     levels: np.ndarray,
@@ -85,19 +89,16 @@ def window_sums(
     quantile level in ``levels``.
     """
     lead = forecast.shape[:-2]
-    valid = ~np.isnan(actual)
-    y = np.where(valid, actual, 0.0)
-    mean = forecast[..., 0]
     sums = Sums.zeros(lead, levels.size)
+    if np.isnan(actual).any():
+        return sums  # incomplete after filling (nan): the item does not count
+    y = actual
+    mean = forecast[..., 0]
     if levels.size:
-        q = forecast[..., 1:]
-        diff = y[:, None] - q
-        loss = np.maximum(levels * diff, (levels - 1.0) * diff)
-        sums.ql = np.where(valid[:, None], loss, 0.0).sum(axis=-2)
+        diff = y[:, None] - forecast[..., 1:]
+        sums.ql = np.maximum(levels * diff, (levels - 1.0) * diff).sum(axis=-2)
     sums.ql_actual = np.full(lead, np.abs(y).sum())
     sums.items = np.ones(lead)
-    if filled.any() or not valid.all():
-        return sums  # point metrics leave out items whose window holds filled values
     error = y - mean
     sums.abs_error = np.abs(error).sum(axis=-1)
     sums.abs_actual = np.full(lead, np.abs(y).sum())
@@ -128,7 +129,8 @@ def _weighted(numerator: float, actual: float, items: float) -> float | None:
 def finalize(sums: Sums, forecast_types: list[str]) -> dict:
     """Amazon's metrics from scalar sums; a metric that is undefined is ``None``.
 
-    Returns ``{"wql": {type: value}, "average_wql", "wape", "rmse", "mape", "mase"}``.
+    Returns ``{"wql": {type: value}, "average_wql", "wape", "rmse", "mape", "mase",
+    "items", "points"}``.
     """
     items = float(sums.items)
     wql = {
@@ -145,6 +147,7 @@ def finalize(sums: Sums, forecast_types: list[str]) -> dict:
         "mape": _ratio(float(sums.ape), float(sums.ape_points)),
         "mase": _ratio(float(sums.mase), float(sums.mase_items)),
         "items": int(sums.items),
+        "points": int(sums.points),
     }
 
 
