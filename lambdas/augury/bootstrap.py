@@ -214,7 +214,12 @@ def _external_storage(settings: Settings) -> ExternalStorage:
     if parsed.scheme == "s3":
         from augury.aws.external_s3 import S3ExternalStorage
 
-        return S3ExternalStorage(region=settings.region)
+        own = [
+            urlparse(uri).netloc
+            for uri in (settings.blobs_uri, settings.external_uri)
+            if urlparse(uri).scheme == "s3" and urlparse(uri).netloc
+        ]
+        return S3ExternalStorage(region=settings.region, private_buckets=tuple(own))
     raise ValueError(
         f"AUGURY_EXTERNAL: unsupported storage {settings.external_uri!r} (local:// or s3://)"
     )

@@ -12,8 +12,10 @@ import boto3
 import pytest
 
 from augury.aws.external_s3 import S3ExternalStorage
+from augury.bootstrap import _external_storage
 from augury.local.external_files import LocalExternalFiles
 from augury.ports import ExternalDataError
+from augury.settings import Settings
 
 REGION = "us-east-1"
 BUCKET = "user-data"
@@ -245,3 +247,35 @@ def test_a_missing_bucket_is_named(aws: None, tmp_path: Path) -> None:
     storage = S3ExternalStorage(REGION, client=boto3.client("s3", region_name=REGION))
     with pytest.raises(ExternalDataError, match="does not exist"):
         storage.list_objects("s3://no-such-bucket/sales.csv")
+
+
+def test_augurys_own_bucket_is_out_of_every_requests_reach(aws: None, tmp_path: Path) -> None:
+    """Without a RoleArn (optional in Personalize) requests use the function's own
+    credentials, which reach the data bucket; the bucket itself is refused, as embedded
+    mode refuses the data directory's own state."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="augury-data-1234")
+    s3.put_object(Bucket="augury-data-1234", Key="resources/x/model.tar.gz", Body=b"secret")
+    storage = S3ExternalStorage(REGION, client=s3, private_buckets=("augury-data-1234",))
+    own = "s3://augury-data-1234/resources/x/model.tar.gz"
+    for attempt in (
+        lambda: storage.check_uri(own),
+        lambda: storage.list_objects("s3://augury-data-1234/"),
+        lambda: storage.download(own, tmp_path / "stolen"),
+        lambda: storage.upload(tmp_path / "stolen", own),
+    ):
+        with pytest.raises(ExternalDataError, match="Augury's own bucket"):
+            attempt()
+    assert not (tmp_path / "stolen").exists()
+
+
+def test_the_deployment_keeps_its_own_buckets_private() -> None:
+    settings = Settings(
+        metadata_uri="dynamodb://augury-resources",
+        blobs_uri="s3://augury-data-1234/resources",
+        external_uri="s3://",
+        region=REGION,
+    )
+    adapter = _external_storage(settings)
+    assert isinstance(adapter, S3ExternalStorage)
+    assert adapter.private_buckets == {"augury-data-1234"}

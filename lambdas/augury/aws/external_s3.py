@@ -40,18 +40,21 @@ class S3ExternalStorage:
         *,
         client: Any = None,
         sts_client: Any = None,
+        private_buckets: tuple[str, ...] = (),
     ) -> None:
         self.region = region
+        self.private_buckets = frozenset(private_buckets)
+        """Augury's own buckets: no request may read or write them (see :meth:`_locate`)."""
         self._client = client or boto3.client("s3", region_name=region)
         self._sts = sts_client
         self._role_clients: dict[str, tuple[Any, datetime]] = {}
         self._lock = threading.Lock()
 
     def check_uri(self, uri: str) -> None:
-        _split(uri)
+        self._locate(uri)
 
     def list_objects(self, uri: str, *, role_arn: str | None = None) -> list[str]:
-        bucket, key = _split(uri)
+        bucket, key = self._locate(uri)
         s3 = self._s3(role_arn)
         if key and not key.endswith("/") and self._exists(s3, uri, bucket, key, role_arn):
             return [uri]
@@ -69,7 +72,7 @@ class S3ExternalStorage:
         return sorted(found)
 
     def download(self, uri: str, path: Path, *, role_arn: str | None = None) -> None:
-        bucket, key = _split(uri)
+        bucket, key = self._locate(uri)
         destination = Path(path)
         destination.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -85,7 +88,7 @@ class S3ExternalStorage:
         role_arn: str | None = None,
         kms_key_arn: str | None = None,
     ) -> None:
-        bucket, key = _split(uri)
+        bucket, key = self._locate(uri)
         if not key or key.endswith("/"):
             raise ExternalDataError(f"{uri} names a folder; give the object key to write")
         extra = (
@@ -105,6 +108,22 @@ class S3ExternalStorage:
                 return False  # a folder, or unreadable: the listing says which
             raise _external_error(error, uri, role_arn, "read") from None
         return True
+
+    def _locate(self, uri: str) -> tuple[str, str]:
+        """The bucket and key of ``uri``, refused when the bucket is Augury's own.
+
+        A request with no RoleArn (Personalize makes it optional) is served with the
+        function's own credentials, which reach Augury's data bucket: every dataset
+        group's data, models and forecasts. As in embedded mode, where the data
+        directory's own state is out of reach, no request may name that bucket.
+        """
+        bucket, key = _split(uri)
+        if bucket in self.private_buckets:
+            raise ExternalDataError(
+                f"{uri} is in Augury's own bucket, which requests cannot read or write; "
+                "name a bucket of yours"
+            )
+        return bucket, key
 
     def _s3(self, role_arn: str | None) -> Any:
         """The client to use: our own, or one with the role's temporary credentials."""
