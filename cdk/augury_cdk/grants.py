@@ -131,14 +131,18 @@ def grant_publish(function: lambda_.IFunction, stream: kinesis.IStream) -> None:
     )
 
 
-def grant_data_access_roles(function: lambda_.Function, role_arns: Sequence[str]) -> None:
+def grant_data_access_roles(
+    function: lambda_.Function, role_arns: Sequence[str], tag_value: str
+) -> None:
     """``sts:AssumeRole`` for the roles requests name (``S3ExternalStorage``).
 
     Amazon Forecast and Personalize read users' buckets as the role each request
     names, so the role is known only at run time. With ``role_arns`` from context
     the grant names them; without, it is this account's roles tagged
-    ``augury:data-access=true``: a role whose trust policy trusts the account
-    root is not assumable by Augury unless its owner also tags it.
+    ``augury:data-access=<tag_value>``, the stack's prefix: a role whose trust
+    policy trusts the account root is not assumable by Augury unless its owner
+    also tags it, and a role tagged for one stack (``augury-``) is out of another's
+    reach (``staging-``), so a staging API cannot read through production's roles.
     """
     if role_arns:
         statement = iam.PolicyStatement(actions=["sts:AssumeRole"], resources=list(role_arns))
@@ -151,12 +155,12 @@ def grant_data_access_roles(function: lambda_.Function, role_arns: Sequence[str]
         statement = iam.PolicyStatement(
             actions=["sts:AssumeRole"],
             resources=[f"arn:{stack.partition}:iam::{stack.account}:role/*"],
-            conditions={"StringEquals": {f"aws:ResourceTag/{DATA_ACCESS_TAG}": "true"}},
+            conditions={"StringEquals": {f"aws:ResourceTag/{DATA_ACCESS_TAG}": tag_value}},
         )
         reason = (
             "Requests name the role to read users' S3 data with (DataSource.S3Config.RoleArn), "
             "known only at run time; the grant is limited to this account's roles tagged "
-            f"{DATA_ACCESS_TAG}=true."
+            f"{DATA_ACCESS_TAG}={tag_value}, this stack's prefix."
         )
     function.add_to_role_policy(statement)
     for resource in statement.resources:

@@ -36,7 +36,9 @@ key                             default           meaning
 
 ``dataAccessRoleArns`` is a comma-separated list of role ARNs (patterns
 allowed). Empty, Augury may assume only this account's roles tagged
-``augury:data-access=true``: a role trusting the account root is not enough.
+``augury:data-access=<prefix>`` (``augury-`` for the default stack): a role
+trusting the account root is not enough, and one stack cannot use the roles
+tagged for another.
 
 ``alarmEmail`` subscribes one address to the topic every alarm notifies
 (``augury_cdk.alarms``); SNS emails it a confirmation link first. Without it

@@ -161,7 +161,9 @@ class AuguryStack(Stack):
         grant_blobs(self.workflow_step, self.storage, access="read-write")
         grant_table(self.workflow_step, self.storage.history_table, write=False)  # batch jobs
         self.trainers.grant_run(self.workflow_step)
-        grant_data_access_roles(self.workflow_step, self.settings.data_access_role_arns)
+        grant_data_access_roles(
+            self.workflow_step, self.settings.data_access_role_arns, self.settings.prefix
+        )
 
     def _control_plane(self, functions: PythonFunctions) -> None:
         self.api_function = functions.function(

@@ -607,7 +607,7 @@ def test_data_access_roles_are_assumable_only_when_tagged(synth: Synthesized) ->
     ]
     assert json.dumps(statement["Resource"]).endswith(':role/*"]]}')
     assert statement["Condition"] == {
-        "StringEquals": {"aws:ResourceTag/augury:data-access": "true"}
+        "StringEquals": {"aws:ResourceTag/augury:data-access": "augury-"}  # the stack's prefix
     }
 
 
