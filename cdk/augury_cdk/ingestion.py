@@ -41,7 +41,6 @@ class Ingestion(Construct):
         *,
         stream_name: str,
         retention_hours: int,
-        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         # On demand: no shards to size; Kinesis scales with the write rate (up to
@@ -53,7 +52,9 @@ class Ingestion(Construct):
             stream_mode=kinesis.StreamMode.ON_DEMAND,
             encryption=kinesis.StreamEncryption.MANAGED,
             retention_period=Duration.hours(retention_hours),
-            removal_policy=removal_policy,
+            # transient (hours of events): it goes with the stack whatever the data's
+            # policy, or its fixed name would block the next deploy
+            removal_policy=RemovalPolicy.DESTROY,
         )
         self.failures = sqs.Queue(
             self,
@@ -61,7 +62,7 @@ class Ingestion(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),  # SQS's maximum: time to investigate
-            removal_policy=removal_policy,
+            removal_policy=RemovalPolicy.DESTROY,  # transient, as the stream it reports on
         )
         acknowledge(
             self.failures,

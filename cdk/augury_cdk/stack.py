@@ -87,7 +87,6 @@ class AuguryStack(Stack):
             "Ingestion",
             stream_name=f"{s.prefix}events",
             retention_hours=s.stream_retention_hours,
-            removal_policy=s.removal_policy,
         )
         functions = PythonFunctions(
             self,

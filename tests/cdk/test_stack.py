@@ -316,7 +316,11 @@ def test_event_stream_is_on_demand_encrypted_and_named_from_the_prefix(synth: Sy
         "KeyId": "alias/aws/kinesis",
     }
     assert stream["Properties"]["RetentionPeriodHours"] == 24
-    assert stream["DeletionPolicy"] == "Retain"
+    # transient: deleted with the stack even when data is retained, or its fixed name
+    # would block the next deploy
+    assert stream["DeletionPolicy"] == "Delete"
+    (queue,) = synth.of_type("AWS::SQS::Queue").values()
+    assert queue["DeletionPolicy"] == "Delete"
 
 
 def test_consumer_reports_partial_failures_bisects_retries_and_dead_letters(
