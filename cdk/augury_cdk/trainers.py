@@ -201,8 +201,21 @@ class Trainers(Construct):
         return "sagemaker://?" + "&".join(f"{key}={value}" for key, value in query)
 
     def grant_run(self, function: lambda_.Function) -> None:
-        """Start, watch and stop Augury's jobs, passing only the training role."""
-        self._grant_jobs(function, ["CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"])
+        """Start, watch and stop Augury's jobs, passing only the training role.
+
+        IAM holds a job to what the deployment promises, whatever the code asks for:
+        network isolation (the containers read their channels and write their model,
+        nothing else) and the configured instance types (no one runs a p4d on the
+        stack's budget by editing a request)."""
+        self._grant_jobs(function, ["DescribeTrainingJob", "StopTrainingJob"])
+        self._grant_jobs(
+            function,
+            ["CreateTrainingJob"],
+            conditions={
+                "Bool": {"sagemaker:NetworkIsolation": "true"},
+                "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": self.instance_types},
+            },
+        )
         function.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
@@ -215,14 +228,33 @@ class Trainers(Construct):
         """StopResource stops a running job from the API (``Trainer.stop``)."""
         self._grant_jobs(function, ["StopTrainingJob"])
 
-    def _grant_jobs(self, function: lambda_.Function, actions: list[str]) -> None:
+    @property
+    def instance_types(self) -> list[str]:
+        """Every instance type the deployment lets a job run on, CPU and GPU."""
+        s = self.settings
+        chosen = (
+            s.forecasting_instance_type,
+            s.forecasting_gpu_instance_type,
+            s.personalization_instance_type,
+            s.personalization_gpu_instance_type,
+        )
+        return sorted(set(chosen))
+
+    def _grant_jobs(
+        self,
+        function: lambda_.Function,
+        actions: list[str],
+        conditions: dict[str, dict[str, object]] | None = None,
+    ) -> None:
         stack = Stack.of(self)
         jobs = (
             f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:"
             f"training-job/{self.job_prefix}*"
         )
         function.add_to_role_policy(
-            iam.PolicyStatement(actions=[f"sagemaker:{a}" for a in actions], resources=[jobs])
+            iam.PolicyStatement(
+                actions=[f"sagemaker:{a}" for a in actions], resources=[jobs], conditions=conditions
+            )
         )
         acknowledge(
             function.role,  # type: ignore[arg-type]

@@ -503,6 +503,16 @@ def test_only_the_workflow_step_starts_training_and_passes_only_the_training_rol
         for statement in synth.statements(role):
             if any(a.startswith("sagemaker:") for a in statement["Action"]):
                 assert json.dumps(statement["Resource"]).endswith(':training-job/augury-*"]]}')
+    (create,) = [
+        s
+        for s in synth.statements(stack.workflow_step.role)
+        if "sagemaker:CreateTrainingJob" in s["Action"]
+    ]
+    assert create["Condition"] == {  # IAM holds jobs to what the deployment promises
+        "Bool": {"sagemaker:NetworkIsolation": "true"},
+        "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": stack.trainers.instance_types},
+    }
+    assert "ml.g5.xlarge" in stack.trainers.instance_types
     (pass_role,) = [
         s for s in synth.statements(stack.workflow_step.role) if "iam:PassRole" in s["Action"]
     ]
