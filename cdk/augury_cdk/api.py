@@ -12,6 +12,7 @@ one of them dispatches by the service models.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 from aws_cdk import RemovalPolicy
@@ -28,6 +29,32 @@ JSON_SERVICES = ("forecast", "forecastquery", "personalize")
 REST_JSON_SERVICES = ("personalize-runtime", "personalize-events")
 SERVICES = JSON_SERVICES + REST_JSON_SERVICES
 STAGE = "v1"
+
+
+def access_log_fields() -> dict[str, str]:
+    """One JSON line per request: who called, what, the answer, and why it failed. The
+    ``api-5xx`` alarm sends on-call here first (docs/deploy.md), so the line carries API
+    Gateway's and the integration's error messages and the caller's ARN, not only ids."""
+    field = apigw.AccessLogField
+    return {
+        "requestId": field.context_request_id(),
+        "requestTime": field.context_request_time(),
+        "ip": field.context_identity_source_ip(),
+        "caller": field.context_identity_caller(),
+        "user": field.context_identity_user(),
+        "userArn": field.context_identity_user_arn(),
+        "httpMethod": field.context_http_method(),
+        "resourcePath": field.context_resource_path(),
+        "protocol": field.context_protocol(),
+        "status": field.context_status(),
+        "responseLength": field.context_response_length(),
+        "errorMessage": field.context_error_message(),
+        "errorType": field.context_error_response_type(),
+        "wafError": field.context_waf_error(),
+        "integrationStatus": field.context_integration_status(),
+        "integrationLatency": field.context_integration_latency(),
+        "integrationError": field.context_integration_error_message(),
+    }
 
 
 class AuguryApi(Construct):
@@ -65,17 +92,7 @@ class AuguryApi(Construct):
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(access_log_fields())),
                 logging_level=apigw.MethodLoggingLevel.INFO,
                 data_trace_enabled=False,  # request bodies carry user data
                 metrics_enabled=True,

@@ -177,6 +177,13 @@ def test_stage_logs_traces_and_throttles(synth: Synthesized) -> None:
             ),
         },
     )
+    (stage,) = synth.of_type("AWS::ApiGateway::Stage").values()
+    line = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+    # the api-5xx alarm sends on-call to these lines: who called, and why it failed
+    assert line["userArn"] == "$context.identity.userArn"
+    assert line["errorMessage"] == "$context.error.message"
+    assert line["integrationError"] == "$context.integrationErrorMessage"
+    assert line["status"] == "$context.status"
 
 
 def test_waf_limits_request_bodies_on_the_stage(synth: Synthesized) -> None:
