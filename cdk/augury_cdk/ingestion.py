@@ -16,6 +16,7 @@ of blocking the shard. Applying a batch twice changes nothing (see
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -25,6 +26,14 @@ from constructs import Construct
 from augury_cdk.checks import acknowledge
 
 RETRY_ATTEMPTS = 5
+POLLING_ACTIONS = (
+    "DescribeStream",
+    "DescribeStreamSummary",
+    "GetRecords",
+    "GetShardIterator",
+    "ListShards",
+)
+"""What Lambda's event source mapping calls on a stream it polls (no enhanced fan-out)."""
 MAX_RECORD_AGE = Duration.hours(6)
 """Older records go to the failure queue: serving wants fresh events, training has the file."""
 MAX_BATCHING_WINDOW = Duration.seconds(0)
@@ -74,19 +83,29 @@ class Ingestion(Construct):
     def attach_consumer(
         self, consumer: lambda_.Function, *, batch_size: int, parallelization: int
     ) -> None:
-        """Feed the stream to ``consumer`` (CDK grants it the read and queue permissions)."""
-        consumer.add_event_source(
-            sources.KinesisEventSource(
-                self.stream,
-                # Events published before the consumer existed are applied too.
-                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-                batch_size=batch_size,
-                max_batching_window=MAX_BATCHING_WINDOW,
-                parallelization_factor=parallelization,
-                report_batch_item_failures=True,
-                bisect_batch_on_error=True,
-                retry_attempts=RETRY_ATTEMPTS,
-                max_record_age=MAX_RECORD_AGE,
-                on_failure=sources.SqsDlq(self.failures),
+        """Feed the stream to ``consumer``, granting exactly what a polling event source
+        mapping calls (CDK's ``KinesisEventSource`` also grants enhanced fan-out's
+        SubscribeToShard, DescribeStreamConsumer and ListStreams, which it never uses),
+        and sending batches that fail every retry to the failure queue."""
+        lambda_.EventSourceMapping(
+            self,
+            "Consumer",
+            target=consumer,
+            event_source_arn=self.stream.stream_arn,
+            # Events published before the consumer existed are applied too.
+            starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+            batch_size=batch_size,
+            max_batching_window=MAX_BATCHING_WINDOW,
+            parallelization_factor=parallelization,
+            report_batch_item_failures=True,
+            bisect_batch_on_error=True,
+            retry_attempts=RETRY_ATTEMPTS,
+            max_record_age=MAX_RECORD_AGE,
+            on_failure=sources.SqsDlq(self.failures),
+        )
+        consumer.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=[f"kinesis:{action}" for action in POLLING_ACTIONS],
+                resources=[self.stream.stream_arn],
             )
         )

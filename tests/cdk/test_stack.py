@@ -541,8 +541,7 @@ READ = {"dynamodb:GetItem", "dynamodb:Query", "s3:ListBucket", "s3:GetObject"}
 WRITE = {"dynamodb:PutItem", "dynamodb:DeleteItem", "s3:PutObject", "s3:DeleteObject"}
 WRITE |= {"s3:AbortMultipartUpload"}
 KINESIS_READ = {f"kinesis:{a}" for a in ("DescribeStreamSummary", "GetRecords", "ListShards")}
-KINESIS_READ |= {f"kinesis:{a}" for a in ("GetShardIterator", "SubscribeToShard", "ListStreams")}
-KINESIS_READ |= {"kinesis:DescribeStream", "kinesis:DescribeStreamConsumer"}
+KINESIS_READ |= {"kinesis:GetShardIterator", "kinesis:DescribeStream"}  # polling, no fan-out
 TRAINING = {f"sagemaker:{a}TrainingJob" for a in ("Create", "Describe", "Stop")}
 
 
