@@ -15,6 +15,7 @@ from augury.workflows.asl import (
     FAILURE_STATE,
     LAMBDA_INVOKE,
     SUCCEEDED_STATE,
+    THROTTLE_ERRORS,
     TRANSIENT_LAMBDA_ERRORS,
     compile_workflow,
     state_machine_name,
@@ -68,7 +69,7 @@ def test_each_step_invokes_the_workflow_step_lambda_with_its_name_and_the_state(
 
 
 def test_resource_pending_is_retried_with_the_steps_retry_in_whole_seconds() -> None:
-    pending, transient = compile_workflow(TWO_STEPS, ARN)["States"]["first"]["Retry"]
+    pending, transient, throttle = compile_workflow(TWO_STEPS, ARN)["States"]["first"]["Retry"]
     assert pending == {
         "ErrorEquals": ["ResourcePending"],
         "IntervalSeconds": 1,  # Step Functions' minimum; 0.2 s rounds up
@@ -77,6 +78,14 @@ def test_resource_pending_is_retried_with_the_steps_retry_in_whole_seconds() -> 
         "MaxDelaySeconds": 30,
     }
     assert transient["ErrorEquals"] == list(TRANSIENT_LAMBDA_ERRORS)
+    assert "Lambda.TooManyRequestsException" not in transient["ErrorEquals"]
+    # a busy account's throttle is waited out for longer: up to about 16 minutes
+    assert throttle["ErrorEquals"] == ["Lambda.TooManyRequestsException"]
+    delays = [
+        min(throttle["IntervalSeconds"] * throttle["BackoffRate"] ** k, throttle["MaxDelaySeconds"])
+        for k in range(throttle["MaxAttempts"])
+    ]
+    assert 900 <= sum(delays) <= 1200
 
 
 def test_any_error_is_caught_into_the_failure_handler_then_fails() -> None:
@@ -90,8 +99,9 @@ def test_any_error_is_caught_into_the_failure_handler_then_fails() -> None:
     assert failure["ResultPath"] is None  # keeps $.error for the Fail state
     assert "OutputPath" not in failure
     assert "Catch" not in failure  # a handler that cannot mark the resource fails the run
-    transient, anything = failure["Retry"]
+    transient, throttle, anything = failure["Retry"]
     assert transient["ErrorEquals"] == list(TRANSIENT_LAMBDA_ERRORS)
+    assert throttle["ErrorEquals"] == list(THROTTLE_ERRORS)
     assert anything["ErrorEquals"] == ["States.ALL"]  # idempotent: retried on any error
     assert anything["MaxAttempts"] >= 2
     assert failure["Next"] == FAILED_STATE

@@ -38,10 +38,16 @@ TRANSIENT_LAMBDA_ERRORS = (
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
 )
 """The errors AWS documents as worth retrying for any Lambda task (Step Functions'
-best practices: the service exceptions, and the throttle of a busy account)."""
+best practices: the service exceptions)."""
+THROTTLE_ERRORS = ("Lambda.TooManyRequestsException",)
+"""The throttle of a busy account, retried for longer (:func:`_throttle_retry`)."""
+THROTTLE_MAX_DELAY_SECONDS = 60
+THROTTLE_MAX_ATTEMPTS = 20
+"""With the delay capped at a minute, about a quarter of an hour of retrying: the workflow
+step shares the region's Lambda concurrency with every function in the account, and a
+burst elsewhere must not fail a training that has run for hours."""
 
 FAILURE_STATE = FAILURE_STEP
 """The Task state that runs the workflow's failure handler (``run_failure``)."""
@@ -100,7 +106,7 @@ def compile_workflow(
         **failure,
         "Comment": "Marks the resource failed with the reason from $.error",
         "ResultPath": None,
-        "Retry": [_transient_retry(), _handler_retry()],
+        "Retry": [_transient_retry(), _throttle_retry(), _handler_retry()],
         "Next": FAILED_STATE,
     }
     states[FAILED_STATE] = {
@@ -135,7 +141,7 @@ def _step_state(
     workflow_name: str, step: Step, function_arn: str, following: str, partition: str
 ) -> dict[str, Any]:
     state = _invoke(workflow_name, step.name, function_arn, partition)
-    state["Retry"] = [_pending_retry(step.retry), _transient_retry()]
+    state["Retry"] = [_pending_retry(step.retry), _transient_retry(), _throttle_retry()]
     state["Catch"] = [
         {"ErrorEquals": ["States.ALL"], "ResultPath": ERROR_PATH, "Next": FAILURE_STATE}
     ]
@@ -169,6 +175,17 @@ def _handler_retry() -> dict[str, Any]:
         "IntervalSeconds": 2,
         "BackoffRate": 2.0,
         "MaxAttempts": 3,
+        "JitterStrategy": "FULL",
+    }
+
+
+def _throttle_retry() -> dict[str, Any]:
+    return {
+        "ErrorEquals": list(THROTTLE_ERRORS),
+        "IntervalSeconds": 2,
+        "BackoffRate": 2.0,
+        "MaxDelaySeconds": THROTTLE_MAX_DELAY_SECONDS,
+        "MaxAttempts": THROTTLE_MAX_ATTEMPTS,
         "JitterStrategy": "FULL",
     }
 
