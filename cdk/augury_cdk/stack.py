@@ -3,9 +3,10 @@
 ==================  ====================================  =====================================
 function            serves                                may
 ==================  ====================================  =====================================
-Api                 /forecast, /personalize,              read/write resources, read blobs,
-                    /personalize-events                   start the state machines, put on the
-                                                          stream, stop training jobs
+Api                 /forecast, /personalize               read/write resources, read blobs,
+                                                          start the state machines, stop
+                                                          training jobs
+Events              /personalize-events                   read resources, put on the stream
 PersonalizeRuntime  /personalize-runtime                  read resources, blobs, user history
 ForecastQuery       /forecastquery                        read resources, blobs
 WorkflowStep        every state machine's tasks           read/write resources and blobs, read
@@ -104,6 +105,7 @@ class AuguryStack(Stack):
             removal_policy=s.removal_policy,
         )
         self._control_plane(functions)
+        self._event_intake(functions)
         self._serving(functions)
         self._consumer(functions)
         self.api = AuguryApi(
@@ -113,7 +115,7 @@ class AuguryStack(Stack):
             handlers={
                 "forecast": self.api_function,
                 "personalize": self.api_function,
-                "personalize-events": self.api_function,
+                "personalize-events": self.events_function,
                 "personalize-runtime": self.serving["personalize-runtime"],
                 "forecastquery": self.serving["forecastquery"],
             },
@@ -168,15 +170,29 @@ class AuguryStack(Stack):
         self.api_function = functions.function(
             "Api",
             handler="augury.handlers.api",
-            description="Serves the Forecast and Personalize control planes and PutEvents",
+            description="Serves the Forecast and Personalize control planes",
             timeout=API_TIMEOUT,
             memory_size=self.settings.api_memory_size,
         )
         grant_metadata(self.api_function, self.storage, write=True)
         grant_blobs(self.api_function, self.storage, access="read")
         grant_state_machine_start(self.api_function, self.workflows.arns)
-        grant_publish(self.api_function, self.ingestion.stream)
         self.trainers.grant_stop(self.api_function)
+
+    def _event_intake(self, functions: PythonFunctions) -> None:
+        """PutEvents, PutUsers and PutItems: the path applications call most, on its own
+        role. It reads trackers, datasets and schemas and puts records on the stream,
+        nothing else: it cannot write the resources table, start a workflow or stop a
+        job, as the control plane's role can."""
+        self.events_function = functions.function(
+            "Events",
+            handler="augury.handlers.api",
+            description="Serves PutEvents, PutUsers and PutItems onto the event stream",
+            timeout=API_TIMEOUT,
+            memory_size=self.settings.api_memory_size,
+        )
+        grant_metadata(self.events_function, self.storage, write=False)
+        grant_publish(self.events_function, self.ingestion.stream)
 
     def _serving(self, functions: PythonFunctions) -> None:
         self.serving: dict[str, lambda_.IFunction] = {}
@@ -229,7 +245,8 @@ class AuguryStack(Stack):
         s = self.settings
         self.alarms = Alarms(self, "Alarms", prefix=s.prefix, email=s.alarm_email or None)
         self.alarms.workflows(self.workflows.state_machines, step_function=self.workflow_step)
-        for function in [self.api_function, *self.serving_functions.values(), self.consumer]:
+        functions = [self.api_function, self.events_function, *self.serving_functions.values()]
+        for function in [*functions, self.consumer]:
             self.alarms.function(function)
         # Its Errors count every ResourcePending poll; failed workflows alarm instead.
         self.alarms.function(self.workflow_step, errors=False)

@@ -222,7 +222,7 @@ def test_serving_paths_go_to_their_own_functions(synth: Synthesized) -> None:
     expected = {
         "forecast": stack.api_function,
         "personalize": stack.api_function,
-        "personalize-events": stack.api_function,
+        "personalize-events": stack.events_function,
         "personalize-runtime": stack.serving_functions["personalize-runtime"],
         "forecastquery": stack.serving_functions["forecastquery"],
     }
@@ -251,6 +251,7 @@ def test_functions_are_traced_and_share_the_aws_configuration(synth: Synthesized
     functions = synth.of_type("AWS::Lambda::Function")
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == [
+        "augury.handlers.api",
         "augury.handlers.api",
         "augury.handlers.api",
         "augury.handlers.api",
@@ -375,16 +376,26 @@ def test_consumer_writes_only_event_files(synth: Synthesized) -> None:
     }
 
 
-def test_only_the_api_function_publishes_events(synth: Synthesized) -> None:
+def test_only_the_events_function_publishes_events_and_it_can_do_nothing_else(
+    synth: Synthesized,
+) -> None:
+    """PutEvents, the path applications call most, runs on a role that reads trackers,
+    datasets and schemas and puts records on the stream: it cannot write the resources
+    table, start a workflow or stop a job, as the control plane can."""
     stack = synth.stack
     publishers = [
         name
         for name, role in _roles(stack).items()
         if any(a.startswith("kinesis:Put") for a in synth.actions(role))
     ]
-    assert publishers == ["Api"]
+    assert publishers == ["Events"]
+    assert synth.actions(stack.events_function.role) == (
+        COMMON | {"dynamodb:GetItem", "dynamodb:Query", "kinesis:PutRecords"}
+    )
     (statement,) = [
-        s for s in synth.statements(stack.api_function.role) if "kinesis:PutRecords" in s["Action"]
+        s
+        for s in synth.statements(stack.events_function.role)
+        if "kinesis:PutRecords" in s["Action"]
     ]
     assert statement["Action"] == ["kinesis:PutRecords"]
     assert statement["Resource"] == {
@@ -502,6 +513,7 @@ def test_only_the_workflow_step_starts_training_and_passes_only_the_training_rol
             "sagemaker:StopTrainingJob",
         ],
         "Api": ["sagemaker:StopTrainingJob"],  # StopResource
+        "Events": [],
         "PersonalizeRuntime": [],
         "ForecastQuery": [],
         "EventsConsumer": [],
@@ -550,7 +562,8 @@ def test_each_function_may_call_exactly_what_its_adapters_call(synth: Synthesize
         "Api": COMMON
         | READ
         | {"dynamodb:PutItem", "dynamodb:DeleteItem", "states:StartExecution"}
-        | {"kinesis:PutRecords", "sagemaker:StopTrainingJob"},
+        | {"sagemaker:StopTrainingJob"},
+        "Events": COMMON | {"dynamodb:GetItem", "dynamodb:Query", "kinesis:PutRecords"},
         "PersonalizeRuntime": COMMON | READ,
         "ForecastQuery": COMMON | READ,
         "WorkflowStep": COMMON | READ | WRITE | TRAINING | {"iam:PassRole", "sts:AssumeRole"},
@@ -777,6 +790,7 @@ def _roles(stack: Any) -> dict[str, Any]:
     """Each function's role, by the function's construct ID."""
     functions = [
         stack.api_function,
+        stack.events_function,
         stack.workflow_step,
         stack.consumer,
         *stack.serving_functions.values(),
