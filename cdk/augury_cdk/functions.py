@@ -190,8 +190,10 @@ class PythonFunctions(Construct):
         timeout: Duration,
         memory_size: int = 1024,
         ephemeral_storage_mb: int = 512,
+        reserved_concurrency: int = 0,
     ) -> lambda_.Function:
-        """A function with its own role and log group, and nothing granted yet."""
+        """A function with its own role and log group, and nothing granted yet; with
+        ``reserved_concurrency``, that many instances kept for it (and no more)."""
         log_group = logs.LogGroup(
             self,
             f"{construct_id}Logs",
@@ -221,6 +223,7 @@ class PythonFunctions(Construct):
             # (imports), Parquet (exports); 512 MB is Lambda's free default.
             ephemeral_storage_size=Size.mebibytes(ephemeral_storage_mb),
             role=role,
+            reserved_concurrent_executions=reserved_concurrency or None,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
             tracing=lambda_.Tracing.ACTIVE,

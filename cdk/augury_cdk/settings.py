@@ -24,6 +24,8 @@ key                             default           meaning
 ``servingMemorySize``           2048              MB, GetRecommendations / QueryForecast
 ``servingProvisionedConcurrency`` 0               warm serving instances per function
 ``workflowMemorySize``          3008              MB, the workflow-step function
+``workflowReservedConcurrency`` 0                 instances kept for the workflow step (0: none)
+``consumerReservedConcurrency`` 0                 instances kept for the event consumer (0: none)
 ``streamRetentionHours``        24                Kinesis retention (24-8760)
 ``consumerBatchSize``           100               records per consumer invocation
 ``consumerParallelization``     2                 concurrent batches per shard (1-10)
@@ -87,6 +89,13 @@ class StackSettings:
     serving_memory_size: int = 2048
     serving_provisioned_concurrency: int = 0
     workflow_memory_size: int = 3008
+    workflow_reserved_concurrency: int = 0
+    """Concurrency reserved for the workflow step: it shares the region's pool with every
+    function in the account, and a burst elsewhere would throttle training workflows
+    (which then wait, docs/architecture.md). Reserving also caps it, so a flood of
+    workflows cannot starve serving. 0 reserves nothing."""
+    consumer_reserved_concurrency: int = 0
+    """The same for the Kinesis consumer, whose instances follow the stream's shards."""
     stream_retention_hours: int = 24
     consumer_batch_size: int = 100
     consumer_parallelization: int = 2
@@ -108,6 +117,8 @@ class StackSettings:
             ("servingMemorySize", 128 <= self.serving_memory_size <= 10240, "128 to 10240"),
             ("workflowMemorySize", 128 <= self.workflow_memory_size <= 10240, "128 to 10240"),
             ("servingProvisionedConcurrency", self.serving_provisioned_concurrency >= 0, ">= 0"),
+            ("workflowReservedConcurrency", self.workflow_reserved_concurrency >= 0, ">= 0"),
+            ("consumerReservedConcurrency", self.consumer_reserved_concurrency >= 0, ">= 0"),
             ("streamRetentionHours", 24 <= self.stream_retention_hours <= 8760, "24 to 8760"),
             ("consumerBatchSize", 1 <= self.consumer_batch_size <= 10000, "1 to 10000"),
             ("consumerParallelization", 1 <= self.consumer_parallelization <= 10, "1 to 10"),

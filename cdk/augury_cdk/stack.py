@@ -157,6 +157,7 @@ class AuguryStack(Stack):
             timeout=Duration.minutes(15),  # Lambda's maximum: an import step streams a file
             memory_size=self.settings.workflow_memory_size,
             ephemeral_storage_mb=WORKFLOW_EPHEMERAL_MB,
+            reserved_concurrency=self.settings.workflow_reserved_concurrency,
         )
         grant_metadata(self.workflow_step, self.storage, write=True)
         grant_blobs(self.workflow_step, self.storage, access="read-write")
@@ -230,6 +231,7 @@ class AuguryStack(Stack):
             description="Applies PutEvents/PutUsers/PutItems from Kinesis to history and S3",
             timeout=Duration.minutes(2),
             memory_size=1024,
+            reserved_concurrency=self.settings.consumer_reserved_concurrency,
         )
         grant_table(self.consumer, self.storage.history_table, write=True)
         grant_metadata(self.consumer, self.storage, write=False)

@@ -35,6 +35,8 @@ CONTEXT = {
     "spotTraining": "false",
     "servingMemorySize": "4096",
     "servingProvisionedConcurrency": "2",
+    "workflowReservedConcurrency": "20",
+    "consumerReservedConcurrency": "4",
     "streamRetentionHours": "48",
     "consumerParallelization": "1",
     "historyTtlDays": "30",
@@ -193,6 +195,10 @@ def test_context_strings_from_the_cli_become_typed_settings() -> None:
     assert settings.throttle_rate_limit == 25.0 and settings.throttle_burst_limit == 50
     assert settings.waf is False and settings.spot_training is False
     assert settings.serving_provisioned_concurrency == 2
+    assert (settings.workflow_reserved_concurrency, settings.consumer_reserved_concurrency) == (
+        20,
+        4,
+    )
     assert settings.alarm_email == "ops@example.com"
     assert settings.data_access_role_arns == (
         PARTNER_ROLE,
@@ -256,3 +262,20 @@ def test_pruning_removes_what_augury_never_loads_and_keeps_the_rest(tmp_path: Pa
         str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()
     ) == sorted(keep)
     assert size == 10 * len(keep) < LAMBDA_UNZIPPED_LIMIT
+
+
+def test_reserved_concurrency_keeps_instances_for_the_workflow_step_and_the_consumer(
+    synth: Synthesized,
+) -> None:
+    """The workflow step and the consumer share the region's concurrency with every
+    function in the account; context reserves (and caps) theirs. By default nothing is
+    reserved, so a fresh account's small pool is not split."""
+    stack = synth.stack
+    functions = synth.of_type("AWS::Lambda::Function")
+    reserved = {
+        name: function["Properties"].get("ReservedConcurrentExecutions")
+        for name, function in functions.items()
+    }
+    assert reserved[synth.logical_id(stack.workflow_step)] == 20
+    assert reserved[synth.logical_id(stack.consumer)] == 4
+    assert reserved[synth.logical_id(stack.api_function)] is None
