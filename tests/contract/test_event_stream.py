@@ -110,6 +110,24 @@ def test_local_records_on_the_journal_survive_a_crash_and_are_applied_once(tmp_p
     third.close()
 
 
+def test_a_batch_a_crash_interrupted_is_replayed_exactly_as_it_was_claimed(tmp_path):
+    """The consumer names a batch's event file after its rows: replaying the same records
+    together rewrites that file; regrouped, they would be written a second time."""
+    journal = EventJournal(tmp_path / "events.db")
+    seqs = journal.append(records(5))
+    journal.claim(seqs[:3])  # the consumer had this batch when the process died
+    batches: list[list[int]] = []
+    stream = InProcessEventStream(
+        lambda batch: batches.append([r.data["seq"] for r in batch]),
+        batch_size=100,
+        journal=EventJournal(tmp_path / "events.db"),
+    )
+    stream.flush(timeout=5)
+    assert batches == [[0, 1, 2], [3, 4]]
+    assert journal.pending() == []
+    stream.close()
+
+
 def test_local_records_refused_every_time_stay_on_the_journal_as_dead_letters(tmp_path):
     def broken(batch: list[StreamRecord]) -> None:
         raise ValueError("poison")

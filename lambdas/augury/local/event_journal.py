@@ -8,6 +8,11 @@ load). The stream writes each published batch here first, in one SQLite transact
 consumer has applied them, and replays what is left when the next server starts.
 Records the consumer keeps refusing move to ``dead_letters``, as a Kinesis consumer's
 on-failure destination keeps them, rather than vanish.
+
+A batch is *claimed* (its records get one batch number) before the consumer sees it,
+and removed in one transaction after: a crash in between replays exactly that batch,
+the same records together, so the consumer, which writes a batch's event file under a
+name derived from its rows, rewrites the same file instead of adding a second copy.
 """
 
 from __future__ import annotations
@@ -20,11 +25,15 @@ from pathlib import Path
 
 from augury.ports import StreamRecord
 
+Entry = tuple[int, StreamRecord]
+"""A journaled record and its sequence number."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     partition_key TEXT NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    batch INTEGER
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
     seq INTEGER PRIMARY KEY,
@@ -46,6 +55,9 @@ class EventJournal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
+        if "batch" not in columns:  # a journal written before batches were claimed
+            self._db.execute("ALTER TABLE pending ADD COLUMN batch INTEGER")
 
     def append(self, records: Sequence[StreamRecord]) -> list[int]:
         """Keep ``records`` (one transaction); their sequence numbers, in order."""
@@ -65,10 +77,30 @@ class EventJournal:
                 raise
         return [int(seq) for seq in seqs]
 
-    def remove(self, seqs: Sequence[int]) -> None:
-        """Forget records the consumer has applied."""
+    def claim(self, seqs: Sequence[int]) -> None:
+        """Give ``seqs`` one batch number, before the consumer sees them together."""
         with self._lock:
-            self._db.executemany("DELETE FROM pending WHERE seq = ?", [(s,) for s in seqs])
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                (top,) = self._db.execute("SELECT COALESCE(MAX(batch), 0) FROM pending").fetchone()
+                self._db.executemany(
+                    "UPDATE pending SET batch = ? WHERE seq = ?", [(top + 1, s) for s in seqs]
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def remove(self, seqs: Sequence[int]) -> None:
+        """Forget records the consumer has applied, all of them or none."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("DELETE FROM pending WHERE seq = ?", [(s,) for s in seqs])
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def dead_letter(self, seqs: Sequence[int]) -> None:
         """Set aside records the consumer refused every time."""
@@ -89,11 +121,25 @@ class EventJournal:
 
     def pending(self) -> list[tuple[int, StreamRecord]]:
         """What was published and never applied, oldest first."""
+        claimed, loose = self.pending_batches()
+        return [entry for batch in claimed for entry in batch] + loose
+
+    def pending_batches(self) -> tuple[list[list[Entry]], list[Entry]]:
+        """The same, as the batches claimed before a crash (oldest first, each as it was
+        claimed) and the records no batch had claimed yet."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, partition_key, data FROM pending ORDER BY seq"
+                "SELECT seq, partition_key, data, batch FROM pending ORDER BY seq"
             ).fetchall()
-        return [(int(seq), StreamRecord(key, json.loads(data))) for seq, key, data in rows]
+        claimed: dict[int, list[Entry]] = {}
+        loose: list[Entry] = []
+        for seq, key, data, batch in rows:
+            entry = (int(seq), StreamRecord(key, json.loads(data)))
+            if batch is None:
+                loose.append(entry)
+            else:
+                claimed.setdefault(int(batch), []).append(entry)
+        return [claimed[b] for b in sorted(claimed)], loose
 
     def dead_letters(self) -> list[StreamRecord]:
         with self._lock:

@@ -65,15 +65,22 @@ class InProcessEventStream:
         self._closed = False
         self._thread: threading.Thread | None = None
         self.dead_letters: list[StreamRecord] = []
+        self._replay: deque[list[tuple[int | None, StreamRecord]]] = deque()
+        """Batches a crash interrupted, delivered first and exactly as they were claimed."""
         if journal is not None:  # what a crash left unapplied goes first
-            self._queue.extend(journal.pending())
-            self._published = len(self._queue)
+            claimed, loose = journal.pending_batches()
+            self._replay.extend(list(batch) for batch in claimed)
+            self._queue.extend(loose)
+            self._published = len(self._queue) + sum(len(b) for b in self._replay)
+            if consumer is not None and self._published:
+                with self._cond:
+                    self._start_thread()
 
     def set_consumer(self, consumer: Consumer) -> None:
         """Attach the consumer once the services exist; queued records then flow."""
         with self._cond:
             self._consumer = consumer
-            if self._queue:
+            if self._queue or self._replay:
                 self._start_thread()
             self._cond.notify_all()
 
@@ -121,11 +128,12 @@ class InProcessEventStream:
         if thread is not None:
             thread.join(timeout)
         with self._cond:
-            if self._queue and self._journal is not None:
+            unapplied = len(self._queue) + sum(len(b) for b in self._replay)
+            if unapplied and self._journal is not None:
                 log.warning(
                     "event stream closed with %d records unapplied; the journal delivers them "
                     "when the server starts again",
-                    len(self._queue),
+                    unapplied,
                 )
             elif self._queue:
                 log.error("event stream closed with %d records undelivered", len(self._queue))
@@ -135,14 +143,19 @@ class InProcessEventStream:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._queue or self._consumer is None:
-                    if self._closed and (not self._queue or self._consumer is None):
+                while not (self._queue or self._replay) or self._consumer is None:
+                    idle = not (self._queue or self._replay) or self._consumer is None
+                    if self._closed and idle:
                         return
                     self._cond.wait()
-                batch = [
-                    self._queue.popleft() for _ in range(min(self._batch_size, len(self._queue)))
-                ]
+                if self._replay:  # as claimed before the crash: the same records together
+                    batch, fresh = self._replay.popleft(), False
+                else:
+                    size = min(self._batch_size, len(self._queue))
+                    batch, fresh = [self._queue.popleft() for _ in range(size)], True
                 consumer = self._consumer
+            if fresh and self._journal is not None:
+                self._journal.claim([seq for seq, _ in batch if seq is not None])
             self._deliver(consumer, batch)
             with self._cond:
                 self._done += len(batch)
