@@ -30,7 +30,7 @@ def _answer(connection: http.client.HTTPConnection) -> tuple[int, dict, dict]:
 
 
 def test_a_content_length_that_is_not_a_count_of_bytes_is_a_serialization_error(server):
-    for length in ("abc", "-1"):
+    for length in ("abc", "-1", "+2"):
         connection = _connection(server)
         connection.putrequest("POST", "/forecast")
         for key, value in {**LIST_GROUPS, "Content-Length": length}.items():
@@ -41,6 +41,22 @@ def test_a_content_length_that_is_not_a_count_of_bytes_is_a_serialization_error(
         assert body["__type"] == "SerializationException"
         assert f"Content-Length '{length}' is not a number of bytes" in body["message"]
         assert headers["Connection"] == "close"
+
+
+def test_two_different_content_lengths_are_refused(server):
+    """Which one would frame the body? A smuggling attempt or a broken client: neither
+    is served."""
+    connection = _connection(server)
+    connection.putrequest("POST", "/forecast", skip_accept_encoding=True)
+    for key, value in LIST_GROUPS.items():
+        connection.putheader(key, value)
+    connection.putheader("Content-Length", "2")
+    connection.putheader("Content-Length", "5")
+    connection.endheaders(b"{}")
+    status, headers, body = _answer(connection)
+    assert status == 400 and body["__type"] == "SerializationException"
+    assert "different Content-Length" in body["message"]
+    assert headers["Connection"] == "close"
 
 
 def test_a_body_over_api_gateways_limit_is_refused_in_amazons_error_shape(server):

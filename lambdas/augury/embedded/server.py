@@ -133,17 +133,19 @@ def _handler_class(dispatcher: Dispatcher, in_flight: InFlight) -> type[BaseHTTP
         def _read_body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").strip().lower() == "chunked":
                 return self._read_chunked()
-            raw = self.headers.get("Content-Length")
-            if raw is None:
+            values = self.headers.get_all("Content-Length") or []
+            if not values:
                 return b""
-            try:
-                length = int(raw)
-            except ValueError:
-                length = -1
-            if length < 0:
+            raw = values[0]
+            if len({v.strip() for v in values}) > 1:  # which one frames the body?
+                raise RefusedRequest(
+                    SerializationError(f"The request has {len(values)} different Content-Length")
+                )
+            if not raw.strip().isdigit():
                 raise RefusedRequest(
                     SerializationError(f"Content-Length {raw!r} is not a number of bytes")
                 )
+            length = int(raw)
             if length > MAX_BODY_BYTES:
                 raise RefusedRequest(_too_large(length))
             return self.rfile.read(length) if length else b""
