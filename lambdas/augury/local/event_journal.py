@@ -17,10 +17,11 @@ name derived from its rows, rewrites the same file instead of adding a second co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from augury.ports import StreamRecord
@@ -59,65 +60,53 @@ class EventJournal:
         if "batch" not in columns:  # a journal written before batches were claimed
             self._db.execute("ALTER TABLE pending ADD COLUMN batch INTEGER")
 
-    def append(self, records: Sequence[StreamRecord]) -> list[int]:
-        """Keep ``records`` (one transaction); their sequence numbers, in order."""
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, all of it or none, under the journal's lock."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                seqs = [
-                    self._db.execute(
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def append(self, records: Sequence[StreamRecord]) -> list[int]:
+        """Keep ``records`` (one transaction); their sequence numbers, in order."""
+        with self._transaction() as db:
+            return [
+                int(
+                    db.execute(
                         "INSERT INTO pending (partition_key, data) VALUES (?, ?)",
                         (record.partition_key, json.dumps(record.data, separators=(",", ":"))),
                     ).lastrowid
-                    for record in records
-                ]
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-        return [int(seq) for seq in seqs]
+                )
+                for record in records
+            ]
 
     def claim(self, seqs: Sequence[int]) -> None:
         """Give ``seqs`` one batch number, before the consumer sees them together."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                (top,) = self._db.execute("SELECT COALESCE(MAX(batch), 0) FROM pending").fetchone()
-                self._db.executemany(
-                    "UPDATE pending SET batch = ? WHERE seq = ?", [(top + 1, s) for s in seqs]
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction() as db:
+            (top,) = db.execute("SELECT COALESCE(MAX(batch), 0) FROM pending").fetchone()
+            rows = [(top + 1, seq) for seq in seqs]
+            db.executemany("UPDATE pending SET batch = ? WHERE seq = ?", rows)
 
     def remove(self, seqs: Sequence[int]) -> None:
         """Forget records the consumer has applied, all of them or none."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany("DELETE FROM pending WHERE seq = ?", [(s,) for s in seqs])
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction() as db:
+            db.executemany("DELETE FROM pending WHERE seq = ?", [(s,) for s in seqs])
 
     def dead_letter(self, seqs: Sequence[int]) -> None:
         """Set aside records the consumer refused every time."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for seq in seqs:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO dead_letters (seq, partition_key, data) "
-                        "SELECT seq, partition_key, data FROM pending WHERE seq = ?",
-                        (seq,),
-                    )
-                    self._db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction() as db:
+            for seq in seqs:
+                db.execute(
+                    "INSERT OR REPLACE INTO dead_letters (seq, partition_key, data) "
+                    "SELECT seq, partition_key, data FROM pending WHERE seq = ?",
+                    (seq,),
+                )
+                db.execute("DELETE FROM pending WHERE seq = ?", (seq,))
 
     def pending(self) -> list[tuple[int, StreamRecord]]:
         """What was published and never applied, oldest first."""
