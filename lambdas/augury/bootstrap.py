@@ -214,12 +214,9 @@ def _external_storage(settings: Settings) -> ExternalStorage:
     if parsed.scheme == "s3":
         from augury.aws.external_s3 import S3ExternalStorage
 
-        own = [
-            urlparse(uri).netloc
-            for uri in (settings.blobs_uri, settings.external_uri)
-            if urlparse(uri).scheme == "s3" and urlparse(uri).netloc
-        ]
-        return S3ExternalStorage(region=settings.region, private_buckets=tuple(own))
+        stores = [urlparse(uri) for uri in (settings.blobs_uri, settings.external_uri)]
+        own = tuple(store.netloc for store in stores if store.scheme == "s3" and store.netloc)
+        return S3ExternalStorage(region=settings.region, private_buckets=own)
     raise ValueError(
         f"AUGURY_EXTERNAL: unsupported storage {settings.external_uri!r} (local:// or s3://)"
     )

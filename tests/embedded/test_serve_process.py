@@ -28,6 +28,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def serve_command(port: int, data_dir: Path) -> list[str]:
+    """``augury serve`` as a user types it, from this interpreter."""
+    return [
+        sys.executable,
+        *("-m", "augury.embedded.cli", "serve"),
+        *("--port", str(port), "--data-dir", str(data_dir)),
+    ]
+
+
+def leave_running(store: SqliteMetadataStore, arn: str, execution: str) -> None:
+    """What a server leaves while it activates a dataset group: the resource working and
+    its execution recorded as running."""
+    kind, name = "personalize:dataset-group", arn.rsplit("/", 1)[-1]
+    store.create(Resource(arn=arn, kind=kind, name=name, status="CREATE_IN_PROGRESS"))
+    store.create(
+        Resource(
+            arn=f"arn:augury:local:000000000000:execution/{execution}",
+            kind=EXECUTION_KIND,
+            name="activate-resource",
+            status="CREATE_IN_PROGRESS",
+            attributes={"input": {"arn": arn}},
+        )
+    )
+
+
 class ServeProcess:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
@@ -39,18 +64,7 @@ class ServeProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServeProcess:
-        command = [
-            sys.executable,
-            "-m",
-            "augury.embedded.cli",
-            "serve",
-            "--port",
-            str(self.port),
-            "--data-dir",
-            str(self.data_dir),
-            "--log-level",
-            "WARNING",
-        ]
+        command = [*serve_command(self.port, self.data_dir), "--log-level", "WARNING"]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -133,23 +147,7 @@ def test_kill_minus_nine_keeps_active_resources_and_fails_interrupted_work(serve
     # CREATE_IN_PROGRESS and its execution is still recorded as running.
     store = SqliteMetadataStore(serve.data_dir / "augury.db")
     stuck = "arn:aws:personalize:us-east-1:000000000000:dataset-group/interrupted"
-    store.create(
-        Resource(
-            arn=stuck,
-            kind="personalize:dataset-group",
-            name="interrupted",
-            status="CREATE_IN_PROGRESS",
-        )
-    )
-    store.create(
-        Resource(
-            arn="arn:augury:local:000000000000:execution/x",
-            kind=EXECUTION_KIND,
-            name="activate-resource",
-            status="CREATE_IN_PROGRESS",
-            attributes={"input": {"arn": stuck}},
-        )
-    )
+    leave_running(store, stuck, "x")
 
     stopping = "arn:aws:forecast:us-east-1:000000000000:predictor/asked_to_stop"
     store.create(
@@ -176,35 +174,10 @@ def test_a_second_serve_on_the_same_data_directory_refuses_and_fails_nothing(ser
     kept = forecast.create_dataset_group(DatasetGroupName="kept", Domain="RETAIL")
     store = SqliteMetadataStore(serve.data_dir / "augury.db")
     running = "arn:aws:personalize:us-east-1:000000000000:dataset-group/running"
-    store.create(
-        Resource(
-            arn=running,
-            kind="personalize:dataset-group",
-            name="running",
-            status="CREATE_IN_PROGRESS",
-        )
-    )
-    store.create(
-        Resource(
-            arn="arn:augury:local:000000000000:execution/live",
-            kind=EXECUTION_KIND,
-            name="activate-resource",
-            status="CREATE_IN_PROGRESS",
-            attributes={"input": {"arn": running}},
-        )
-    )
+    leave_running(store, running, "live")
     for port in (serve.port, free_port()):
         second = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "augury.embedded.cli",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(serve.data_dir),
-            ],
+            serve_command(port, serve.data_dir),
             capture_output=True,
             text=True,
             timeout=60,

@@ -10,6 +10,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 
+def json_headers(operation: str) -> dict[str, str]:
+    """The headers boto3 sends for one Forecast operation (JSON 1.1)."""
+    return {
+        "X-Amz-Target": f"AmazonForecast.{operation}",
+        "Content-Type": "application/x-amz-json-1.1",
+    }
+
+
 def raw_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
@@ -83,10 +91,7 @@ def test_malformed_json_is_a_serialization_error(server):
     status, body = raw_post(
         server.endpoint("forecast"),
         b"{not json",
-        {
-            "X-Amz-Target": "AmazonForecast.ListDatasetGroups",
-            "Content-Type": "application/x-amz-json-1.1",
-        },
+        json_headers("ListDatasetGroups"),
     )
     assert status == 400
     assert body["__type"] == "SerializationException"
@@ -96,10 +101,7 @@ def test_json_nested_past_any_request_is_a_serialization_error_not_a_crash(serve
     status, body = raw_post(
         server.endpoint("forecast"),
         b"[" * 100_000 + b"]" * 100_000,
-        {
-            "X-Amz-Target": "AmazonForecast.ListDatasetGroups",
-            "Content-Type": "application/x-amz-json-1.1",
-        },
+        json_headers("ListDatasetGroups"),
     )
     assert status == 400
     assert body["__type"] == "SerializationException"
@@ -107,10 +109,7 @@ def test_json_nested_past_any_request_is_a_serialization_error_not_a_crash(serve
 
 
 def test_a_lone_surrogate_is_a_serialization_error_and_a_pair_is_a_character(server):
-    headers = {
-        "X-Amz-Target": "AmazonForecast.DescribeDatasetGroup",
-        "Content-Type": "application/x-amz-json-1.1",
-    }
+    headers = json_headers("DescribeDatasetGroup")
     lone = b'{"DatasetGroupArn": "arn:aws:forecast:us-east-1:000000000000:dataset-group/x\\ud800"}'
     status, body = raw_post(server.endpoint("forecast"), lone, headers)
     assert (status, body["__type"]) == (400, "SerializationException")
@@ -137,10 +136,7 @@ def test_a_json_boolean_is_not_taken_for_a_number(server):
     status, body = raw_post(
         server.endpoint("forecast"),
         json.dumps({"MaxResults": True}).encode(),
-        {
-            "X-Amz-Target": "AmazonForecast.ListDatasetGroups",
-            "Content-Type": "application/x-amz-json-1.1",
-        },
+        json_headers("ListDatasetGroups"),
     )
     assert status == 400
     assert body["__type"] == "ValidationException"
