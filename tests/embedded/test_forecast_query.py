@@ -224,6 +224,19 @@ def test_an_export_to_a_path_embedded_mode_cannot_reach_is_refused(world: World)
     assert error_of(raised)[0] == "InvalidInputException"
 
 
+def item_selector(path: str) -> dict:
+    """A TimeSeriesSelector naming the items (item_id, location) listed in ``path``."""
+    attributes = [
+        {"AttributeName": name, "AttributeType": "string"} for name in ("item_id", "location")
+    ]
+    return {
+        "TimeSeriesIdentifiers": {
+            "DataSource": {"S3Config": {"Path": path, "RoleArn": ROLE}},
+            "Schema": {"Attributes": attributes},
+        }
+    }
+
+
 def test_a_role_that_is_not_an_iam_role_is_refused_wherever_it_is_named(world: World):
     """Exports and selectors name the role Forecast would assume, as imports do."""
     bad = "arn:aws:forecast:::x"
@@ -263,17 +276,7 @@ def test_a_selector_file_that_is_not_there_fails_the_forecast_saying_so(world: W
     arn = world.forecast.create_forecast(
         ForecastName="missing_selector",
         PredictorArn=world.predictor,
-        TimeSeriesSelector={
-            "TimeSeriesIdentifiers": {
-                "DataSource": {"S3Config": {"Path": "s3://inputs/absent.csv", "RoleArn": ROLE}},
-                "Schema": {
-                    "Attributes": [
-                        {"AttributeName": "item_id", "AttributeType": "string"},
-                        {"AttributeName": "location", "AttributeType": "string"},
-                    ]
-                },
-            }
-        },
+        TimeSeriesSelector=item_selector("s3://inputs/absent.csv"),
     )["ForecastArn"]
     described = wait_for(lambda: world.forecast.describe_forecast(ForecastArn=arn))
     assert described["Status"] == "CREATE_FAILED"
@@ -290,13 +293,7 @@ def test_forecast_types_and_a_time_series_selector(world: World):
         ForecastTypes=["0.25", "mean"],
         TimeSeriesSelector={
             "TimeSeriesIdentifiers": {
-                "DataSource": {"S3Config": {"Path": "s3://inputs/only_plum.csv", "RoleArn": ROLE}},
-                "Schema": {
-                    "Attributes": [
-                        {"AttributeName": "item_id", "AttributeType": "string"},
-                        {"AttributeName": "location", "AttributeType": "string"},
-                    ]
-                },
+                **item_selector("s3://inputs/only_plum.csv")["TimeSeriesIdentifiers"],
                 "Format": "CSV",
             }
         },
