@@ -141,9 +141,20 @@ def test_batch_inference_writes_amazons_output_for_each_recipe_type(personalize,
 def test_batch_jobs_refuse_bad_requests_and_fail_only_on_unreadable_input(
     personalize, server, tmp_path
 ):
-    group = make_group(personalize, server, "shop", interactions())["group"]
+    catalog = [{"ITEM_ID": f"i{n:03d}", "GENRE": "a", "PRICE": 1.0} for n in range(3)]
+    group = make_group(personalize, server, "shop", interactions(), items=catalog)["group"]
     (popular,) = versions(personalize, server, group, "aws-popularity-count")
     users = s3_file(tmp_path, "in/users.json", '{"userId": "u01"}\n')
+    filters = {
+        name: personalize.create_filter(name=name, datasetGroupArn=group, filterExpression=text)[
+            "filterArn"
+        ]
+        for name, text in {
+            "segments": 'INCLUDE UserID WHERE Interactions.EVENT_TYPE IN ("click")',
+            "same-genre": "INCLUDE ItemID WHERE Items.GENRE IN CurrentItem.GENRE",
+        }.items()
+    }
+    wait_idle(server)
 
     def refused(code: str = "InvalidInputException", **extra: Any) -> str:
         with pytest.raises(ClientError) as raised:
@@ -157,6 +168,11 @@ def test_batch_jobs_refuse_bad_requests_and_fail_only_on_unreadable_input(
     )
     missing_filter = popular.replace(":solution/", ":filter/").rsplit("/", 1)[0]
     refused("ResourceNotFoundException", filterArn=missing_filter)
+    # as GetRecommendations would: a filter of users, or one comparing with the request's
+    # item where the input lines name users, is refused before the job instead of failing
+    # every line
+    assert "ItemID" in refused(filterArn=filters["segments"])
+    assert "CurrentItem" in refused(filterArn=filters["same-genre"])
     with pytest.raises(ClientError) as raised:
         personalize.create_batch_segment_job(
             jobName="segments",

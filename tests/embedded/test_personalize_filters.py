@@ -258,7 +258,7 @@ def test_group_and_name_errors(personalize: Any, group: str) -> None:
 
 def test_quotas_per_dataset_group(personalize: Any, group: str) -> None:
     fields = ["GENRES", "PRICE", "ITEM_ID", "CREATION_TIMESTAMP"]
-    for index in range(10):
+    for index in range(30):
         field = fields[index % len(fields)]
         value = '"a"' if field in ("GENRES", "ITEM_ID") else "1"
         personalize.create_filter(
@@ -273,7 +273,7 @@ def test_quotas_per_dataset_group(personalize: Any, group: str) -> None:
             filterExpression='EXCLUDE ItemID WHERE Items.GENRES IN ("b")',
         )
     )
-    assert code == "LimitExceededException" and "10 per dataset group" in message
+    assert code == "LimitExceededException" and "30 per dataset group" in message
 
 
 def test_distinct_fields_across_a_groups_filters(
@@ -281,13 +281,13 @@ def test_distinct_fields_across_a_groups_filters(
 ) -> None:
     wide = dict(SCHEMAS["Items"])
     wide["fields"] = [*SCHEMAS["Items"]["fields"]] + [
-        {"name": f"F{n}", "type": ["null", "string"], "categorical": True} for n in range(10)
+        {"name": f"F{n}", "type": ["null", "string"], "categorical": True} for n in range(20)
     ]
     group = make_group(personalize, "wide", {"Items": wide}, wait_for_workflows)
-    for first in (0, 5):
-        tests = " OR ".join(f'Items.F{n} IN ("x")' for n in range(first, first + 5))
+    for first in (0, 10):  # Amazon's quotas: 10 fields in a filter, 20 across a group's
+        tests = " OR ".join(f'Items.F{n} IN ("x")' for n in range(first, first + 10))
         personalize.create_filter(
-            name=f"five-{first}",
+            name=f"ten-{first}",
             datasetGroupArn=group,
             filterExpression=f"EXCLUDE ItemID WHERE {tests}",
         )
@@ -298,4 +298,4 @@ def test_distinct_fields_across_a_groups_filters(
             filterExpression='EXCLUDE ItemID WHERE Items.GENRES IN ("x")',
         )
     )
-    assert code == "LimitExceededException" and "11 distinct dataset fields" in message
+    assert code == "LimitExceededException" and "21 distinct dataset fields" in message

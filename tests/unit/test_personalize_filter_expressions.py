@@ -119,7 +119,8 @@ BAD = [
     ('INCLUDE ItemID WHERE Items.A IN ("x"', 36, "expected , or )"),
     ('INCLUDE ItemID WHERE Items.A IN ("x)', 33, "no closing double quote"),
     ("INCLUDE ItemID WHERE Items.A IN ('x')", 33, "straight double quotes"),
-    ('INCLUDE ItemID WHERE Items.A != "x"', 29, "NOT IN"),
+    ('INCLUDE ItemID WHERE Items.A != "x"', 32, "compares numbers"),
+    ('INCLUDE ItemID WHERE Items.A <> 1', 29, "use != to compare numbers"),
     ('INCLUDE ItemID WHERE Items.A == "x"', 29, "single ="),
     ("INCLUDE ItemID WHERE Items.A IN ()", 32, "empty"),
     ('INCLUDE ItemID WHERE Items.A IN "x"', 32, "list of values in parentheses"),
@@ -191,12 +192,14 @@ def test_bad_expressions_say_where_and_why(
 def test_limits_on_length_fields_parameters_and_nesting() -> None:
     padded = 'INCLUDE ItemID WHERE Items.A IN ("' + "x" * 2500 + '")'
     assert "limit is 2500" in str(refusal(padded))
-    six = " AND ".join(f'Items.F{n} IN ("x")' for n in range(6))
-    error = refusal(f"INCLUDE ItemID WHERE {six}")
-    assert "at most 5 distinct dataset fields" in str(error) and "Items.F5" in str(error)
-    across = 'INCLUDE ItemID WHERE Items.A IN ("x") AND Items.B IN ("x") AND Items.C IN ("x") | '
+    ten = " AND ".join(f'Items.F{n} IN ("x")' for n in range(10))
+    compile_filter(f"INCLUDE ItemID WHERE {ten}")  # Amazon's quota: 10 fields in a filter
+    error = refusal(f'INCLUDE ItemID WHERE {ten} AND Items.F10 IN ("x")')
+    assert "at most 10 distinct dataset fields" in str(error) and "Items.F10" in str(error)
+    across = " AND ".join(f'Items.F{n} IN ("x")' for n in range(8))
+    across = f"INCLUDE ItemID WHERE {across} | "
     across += 'EXCLUDE ItemID WHERE Items.D IN ("y") IF CurrentUser.E = 1 AND CurrentUser.F = 2'
-    assert "at most 5" in str(refusal(across))
+    assert "at most 10" in str(refusal(across))
     same_field = " OR ".join(f"Items.A IN ($P{n})" for n in range(11))
     assert "at most 10 distinct parameters" in str(refusal(f"INCLUDE ItemID WHERE {same_field}"))
     assert "at most 50 characters" in str(
@@ -229,6 +232,14 @@ def test_numeric_ranges_and_equality() -> None:
     assert kept("EXCLUDE ItemID WHERE Items.PRICE >= 20") == ["i1", "i2", "i4", "i5"]
     assert kept("INCLUDE ItemID WHERE Items.PRICE > 8 AND Items.PRICE < 30") == ["i2", "i3"]
     assert kept("INCLUDE ItemID WHERE Items.YEAR = 2001") == ["i2", "i3"]
+    # != compares numbers; an item with no year has no number to differ (i5)
+    assert kept("INCLUDE ItemID WHERE Items.YEAR != 2001") == ["i1", "i4", "i6"]
+    assert kept("EXCLUDE ItemID WHERE Items.PRICE != 12.5") == ["i2", "i4"]
+    assert kept("INCLUDE ItemID WHERE Items.YEAR != $Y", {"Y": '"1999"'}) == ["i2", "i3", "i4"]
+    adult = FilterContext(user={"AGE": 30})
+    unless_30 = 'INCLUDE ItemID WHERE Items.STUDIO IN ("A") IF CurrentUser.AGE != 30'
+    assert kept(unless_30, context=adult) == CATALOG.item_ids
+    assert kept(unless_30, context=FilterContext(user={"AGE": 31})) == ["i1", "i3"]
     assert kept("INCLUDE ItemID WHERE Items.YEAR IN (1999, 2010.0)") == ["i1", "i4", "i6"]
     assert kept('INCLUDE ItemID WHERE Items.YEAR IN ("2010")') == ["i4"]
 

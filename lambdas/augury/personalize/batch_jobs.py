@@ -31,12 +31,15 @@ from augury.personalize.resource_types import (
     FILTER,
     SOLUTION_VERSION,
 )
+from augury.personalize.serving_filters import item_filter
 from augury.ports import ExternalDataError
 from augury.resources import crud
 from augury.resources.errors import InvalidInput, ResourceInUse
 from augury.resources.status import Status
+from augury_training.personalize_contract import RELATED_ITEMS
 
 if TYPE_CHECKING:
+    from augury.personalize.recipes import Recipe
     from augury.runtime import Runtime
 
 operations = OperationSet("personalize")
@@ -47,7 +50,10 @@ MAX_NUM_RESULTS = 500
 ITEM_AFFINITY_RECIPES = ("aws-item-affinity", "aws-item-attribute-affinity")
 
 
-def _check_filter(runtime: Runtime, filter_arn: str, group_arn: str) -> None:
+def _check_filter(runtime: Runtime, filter_arn: str, group_arn: str, recipe: Recipe) -> None:
+    """The filter must be ACTIVE, of the solution version's group, and one that filters
+    what the job recommends: items, compared with CurrentItem only for related items
+    (each input line names one), as GetRecommendations requires."""
     record = crud.get_record(runtime, FILTER, filter_arn)
     if record.parent_arn != group_arn:
         raise InvalidInput(
@@ -59,6 +65,7 @@ def _check_filter(runtime: Runtime, filter_arn: str, group_arn: str) -> None:
             f"Filter {filter_arn} is {Status(record.status).render('personalize')}; use it once "
             "it is ACTIVE"
         )
+    item_filter(runtime, filter_arn, group_arn, for_item=recipe.recipe_type == RELATED_ITEMS)
 
 
 def _check_uri(runtime: Runtime, uri: str, member: str) -> None:
@@ -86,7 +93,8 @@ def create_batch_inference_job(runtime: Runtime, request: dict[str, Any]) -> dic
             "supported by Augury; use BATCH_INFERENCE"
         )
     if request.get("filterArn"):
-        _check_filter(runtime, request["filterArn"], str(version.attributes["datasetGroupArn"]))
+        group_arn = str(version.attributes["datasetGroupArn"])
+        _check_filter(runtime, request["filterArn"], group_arn, recipe)
     num_results = request.get("numResults")
     if num_results is None:
         num_results = DEFAULT_NUM_RESULTS

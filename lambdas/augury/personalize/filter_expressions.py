@@ -37,7 +37,7 @@ from augury.personalize.filter_grammar import (
     ITEM_ID,
     MAX_INTERACTIONS_PER_EVENT_TYPE,
     NOT_IN,
-    RANGE_OPERATORS,
+    NUMBER_OPERATORS,
     USER_ID,
     WILDCARD,
     AllOf,
@@ -475,7 +475,7 @@ class _Run:
         return self.compare(test, *self.operand(test, texts))
 
     def operand(self, test: Test, texts: list[str]) -> tuple[list[str], float]:
-        if test.operator not in RANGE_OPERATORS:
+        if test.operator not in NUMBER_OPERATORS:
             return texts, float("nan")
         if len(texts) != 1 or _number(texts[0]) is None:
             name = next((value.text for value in test.values if value.kind == "param"), "")
@@ -486,10 +486,10 @@ class _Run:
         return texts, float(_number(texts[0]) or 0.0)
 
     def compare(self, test: Test, keys: list[str], number: float) -> np.ndarray:
-        if test.operator in RANGE_OPERATORS:
+        if test.operator in NUMBER_OPERATORS:
             column = self.table.numbers(test.field)
             with np.errstate(invalid="ignore"):
-                return _RANGE[test.operator](column, number)
+                return _COMPARISONS[test.operator](column, number)
         wanted = set().union(*(_match_keys(key) for key in keys)) if keys else set()
         hits = self.table.having(test.field, wanted)
         return ~hits if test.operator == NOT_IN else hits
@@ -522,10 +522,10 @@ class _Run:
         if texts is None:
             return None
         stored = self.user_row().get(test.field)
-        if test.operator in RANGE_OPERATORS:
+        if test.operator in NUMBER_OPERATORS:
             _, number = self.operand(test, texts)
             value = _value_number(stored)
-            return bool(value == value and _RANGE[test.operator](np.float64(value), number))
+            return bool(value == value and _COMPARISONS[test.operator](np.float64(value), number))
         have = set(_value_keys(stored))
         wanted = set().union(*(_match_keys(text) for text in texts))
         hit = bool(have & wanted)
@@ -542,7 +542,14 @@ class _Run:
         return self._item_row
 
 
-_RANGE = {
+def _not_equal(values: np.ndarray, number: float) -> np.ndarray:
+    """``!=``: a value that is missing is not a number that differs, as it is not one that
+    is smaller or larger."""
+    return np.not_equal(values, number) & ~np.isnan(values)
+
+
+_COMPARISONS = {
+    "!=": _not_equal,
     "<": np.less,
     "<=": np.less_equal,
     ">": np.greater,

@@ -11,13 +11,13 @@ dataset names and field names are case-insensitive; values are not)::
     term        := "(" disjunction ")" | test
     test        := DATASET "." FIELD operator operand
     user_test   := "CurrentUser" "." FIELD operator operand
-    operator    := "IN" | "NOT" "IN" | "=" | "<" | "<=" | ">" | ">="
+    operator    := "IN" | "NOT" "IN" | "=" | "!=" | "<" | "<=" | ">" | ">="
     operand     := "(" value ("," value)* ")" | value | "CurrentItem" "." FIELD
     value       := STRING | NUMBER | "$" NAME
 
 The tokenizer and a recursive-descent parser build a small tree; a checking
 pass then applies Amazon's rules (one dataset per expression, ``IF`` only for
-``CurrentUser``, range operators only with numbers, no parameters with
+``CurrentUser``, ``!=`` and the range operators only with numbers, no parameters with
 ``NOT IN``...). Every failure is a ``FilterExpressionError`` that names the
 character where the problem is and why, so CreateFilter can hand it straight
 back to the user. Amazon's rules are checked by ``augury.personalize.filter_rules``;
@@ -31,8 +31,10 @@ from dataclasses import dataclass
 
 MAX_EXPRESSION_LENGTH = 2500
 """CreateFilter's ``filterExpression`` length limit."""
-MAX_DISTINCT_FIELDS = 5
-"""Amazon: at most 5 distinct dataset fields in one filter, across chained expressions."""
+MAX_DISTINCT_FIELDS = 10
+"""Amazon: at most 10 distinct dataset fields in one filter, across chained expressions
+("Maximum number of distinct dataset fields for a filter", Amazon Personalize's quotas;
+the guide said 5 before)."""
 MAX_PARAMETERS = 10
 """Distinct placeholder parameters one filter may use."""
 MAX_PARAMETER_NAME = 50
@@ -47,7 +49,9 @@ ITEM_ID, USER_ID = "ItemID", "UserID"
 ITEMS, USERS, INTERACTIONS = "Items", "Users", "Interactions"
 CURRENT_USER, CURRENT_ITEM = "CurrentUser", "CurrentItem"
 IN, NOT_IN = "IN", "NOT IN"
-RANGE_OPERATORS = frozenset({"<", "<=", ">", ">="})
+NUMBER_OPERATORS = frozenset({"!=", "<", "<=", ">", ">="})
+"""The operators that compare numbers only. Amazon: "Use =, <, <=, >, >=, and != operators
+to test numerical data"; ``=`` also matches a string, as ``IN`` with one value does."""
 WILDCARD = "*"
 
 _TARGETS = {"ITEMID": ITEM_ID, "USERID": USER_ID}
@@ -204,12 +208,14 @@ class _Lexer:
     def _punctuation(self, char: str, start: int) -> Token:
         text = self.text
         two = text[start : start + 2]
-        if two in ("<=", ">="):
+        if two in ("<=", ">=", "!="):
             self.pos = start + 2
             return Token("op", two, start)
-        if two in ("!=", "<>"):
+        if two == "<>":
             raise self.error(
-                f"{two} is not an operator in filter expressions; use NOT IN (...) instead", start
+                "<> is not an operator in filter expressions; use != to compare numbers or "
+                "NOT IN (...) for strings",
+                start,
             )
         if two == "==":
             raise self.error("use a single = to test equality", start)
@@ -313,7 +319,7 @@ class FieldUse:
 
     @property
     def needs_number(self) -> bool:
-        return self.operator in RANGE_OPERATORS
+        return self.operator in NUMBER_OPERATORS
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -490,7 +496,7 @@ class Parser:
         self.advance()
         return dataset, name.text.upper()
 
-    # operator := "IN" | "NOT" "IN" | "=" | "<" | "<=" | ">" | ">="
+    # operator := "IN" | "NOT" "IN" | "=" | "!=" | "<" | "<=" | ">" | ">="
     def operator(self) -> str:
         token = self.peek()
         if token.kind == "op":
@@ -506,7 +512,7 @@ class Parser:
             self.advance()
             return NOT_IN
         raise self.error(
-            f"expected an operator (IN, NOT IN, =, <, <=, >, >=), found {_describe(token)}",
+            f"expected an operator (IN, NOT IN, =, !=, <, <=, >, >=), found {_describe(token)}",
             token.offset,
         )
 

@@ -25,7 +25,7 @@ from augury.personalize.filter_grammar import (
     MAX_EXPRESSION_LENGTH,
     MAX_PARAMETERS,
     NOT_IN,
-    RANGE_OPERATORS,
+    NUMBER_OPERATORS,
     USERS,
     WHERE_DATASETS,
     WILDCARD,
@@ -131,7 +131,7 @@ class _Checker:
                     f"{expression.action})",
                     value.offset,
                 )
-            if value.kind == "string" and test.operator in RANGE_OPERATORS:
+            if value.kind == "string" and test.operator in NUMBER_OPERATORS:
                 raise self.error(
                     f'{test.operator} compares numbers; "{value.text}" is a string '
                     "(write numbers without quotes)",

@@ -50,10 +50,10 @@ if TYPE_CHECKING:
 
 operations = OperationSet("personalize")
 
-MAX_FILTERS_PER_GROUP = 10
-"""Amazon's quota: at most 10 filters in a dataset group."""
-MAX_GROUP_FIELDS = 10
-"""Amazon's quota: at most 10 distinct dataset fields across all of a group's filters."""
+MAX_FILTERS_PER_GROUP = 30
+"""Amazon's quota: at most 30 filters in a dataset group (adjustable at Amazon)."""
+MAX_GROUP_FIELDS = 20
+"""Amazon's quota: at most 20 distinct dataset fields across all of a group's filters."""
 NUMERIC_TYPES = frozenset({"int", "long", "float", "double"})
 _DATASET_TYPES = {ITEMS: "ITEMS", USERS: "USERS", INTERACTIONS: "INTERACTIONS"}
 
