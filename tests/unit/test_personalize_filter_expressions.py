@@ -120,7 +120,7 @@ BAD = [
     ('INCLUDE ItemID WHERE Items.A IN ("x)', 33, "no closing double quote"),
     ("INCLUDE ItemID WHERE Items.A IN ('x')", 33, "straight double quotes"),
     ('INCLUDE ItemID WHERE Items.A != "x"', 32, "compares numbers"),
-    ('INCLUDE ItemID WHERE Items.A <> 1', 29, "use != to compare numbers"),
+    ("INCLUDE ItemID WHERE Items.A <> 1", 29, "use != to compare numbers"),
     ('INCLUDE ItemID WHERE Items.A == "x"', 29, "single ="),
     ("INCLUDE ItemID WHERE Items.A IN ()", 32, "empty"),
     ('INCLUDE ItemID WHERE Items.A IN "x"', 32, "list of values in parentheses"),
