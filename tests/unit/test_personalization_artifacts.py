@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from augury_training.event_rule import EventParameter, EventRule
 from augury_training.recommender_artifacts import (
     MANIFEST_FILE,
     load_recommender,
@@ -83,6 +84,45 @@ def test_recent_items_change_a_users_scores(tmp_path: Path) -> None:
     assert after.tolist() == [1]  # c's neighbour
     # unknown recent items are ignored rather than failing
     assert top_k(model.score_user(None, ["zz"]), 1).tolist() == [3]
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        {  # eventsConfig: clicks only, and only those worth at least 0.5
+            "event_rule": EventRule(
+                parameters=(EventParameter("click", value_threshold=0.5),)
+            ).to_manifest()
+        },
+        {"event_type": "click", "event_rule": EventRule(value_threshold=0.5).to_manifest()},
+    ],
+)
+def test_recent_events_count_only_as_the_solutions_event_rule_allows(
+    tmp_path: Path, manifest: dict
+) -> None:
+    """A solution trained on some events reads only those among the events since training:
+    eventsConfig's types and thresholds as eventType's type, so a purchase it never learned
+    from, or a click below the threshold, leaves the user's scores as they were."""
+    base = {"recipe": "aws-sims", "recipe_type": "RELATED_ITEMS", "kind": "neighbours"}
+    write_recommender(
+        tmp_path / "m",
+        {**base, **manifest},
+        item_ids=ITEMS,
+        user_ids=["u1", "u2"],
+        popularity=np.array([2.0, 1.0, 1.0, 9.0]),
+        histories=[np.array([0]), np.array([], dtype=np.int64)],
+        arrays={
+            "neighbour_items.npy": np.array([[1, -1], [0, 2], [1, -1], [-1, -1]], np.int32),
+            "neighbour_scores.npy": np.array([[0.9, 0], [0.9, 0.2], [0.2, 0], [0, 0]], np.float32),
+        },
+    )
+    model = load_recommender(tmp_path / "m")
+    assert model.full_history("u2", ["c", "a"], ["purchase", "click"], [1.0, 0.2]).size == 0
+    assert model.full_history("u2", ["c", "a"], ["click", "click"], [0.7, None]).tolist() == [2]
+    assert top_k(model.score_user("u2", ["c"], ["purchase"], [1.0]), 1).tolist() == [3]
+    assert top_k(model.score_user("u2", ["c"], ["click"], [1.0]), 1).tolist() == [1]
+    # a caller without the events' values (the metrics' evaluation) is held to the types only
+    assert model.full_history("u2", ["c", "a"], ["click", "purchase"]).tolist() == [2]
 
 
 def test_popularity_and_trending_give_everyone_the_same_list(tmp_path: Path) -> None:

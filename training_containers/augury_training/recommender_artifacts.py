@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from augury_training.event_rule import EventRule
 from augury_training.trends import rise_scores
 
 __all__ = [
@@ -141,7 +143,9 @@ class Recommender:
         if self.kind not in KINDS:
             raise ValueError(f"unknown recommender kind {self.kind!r} in {MANIFEST_FILE}")
         self.history_limit = int(manifest.get("history_limit", DEFAULT_HISTORY_LIMIT))
-        self.event_type: str | None = manifest.get("event_type")
+        self.event_rule = _event_rule(manifest)
+        """The solution's eventType / eventValueThreshold / eventsConfig: which events it
+        learned from, so also which recent events it reads."""
         self.item_ids: list[str] = _read_json(self.model_dir / ITEMS_FILE)
         self.user_ids: list[str] = _read_json(self.model_dir / USERS_FILE)
         self._item_index = {item: i for i, item in enumerate(self.item_ids)}
@@ -264,38 +268,51 @@ class Recommender:
     # -- scoring -------------------------------------------------------------------------
 
     def _recent_indices(
-        self, recent_item_ids: Sequence[str], recent_event_types: Sequence[str] | None
+        self,
+        recent_item_ids: Sequence[str],
+        recent_event_types: Sequence[str] | None,
+        recent_event_values: Sequence[float | None] | None = None,
     ) -> np.ndarray:
-        """Catalog indices of the recent items the model can use (unknown items dropped).
+        """Catalog indices of the recent items the model can use: those its event rule keeps
+        (the events it would have trained on), unknown items dropped.
 
-        A solution trained on one event type only reads recent events of that type.
+        Without ``recent_event_types`` the events are taken as the rule's (a caller that
+        selected them already); without ``recent_event_values`` no value threshold applies.
         """
-        kept: list[int] = []
-        for position, item_id in enumerate(recent_item_ids):
-            if (
-                self.event_type
-                and recent_event_types is not None
-                and position < len(recent_event_types)
-                and recent_event_types[position]
-                and recent_event_types[position] != self.event_type
-            ):
-                continue
-            index = self._item_index.get(item_id)
-            if index is not None:
-                kept.append(index)
-        return np.asarray(kept, dtype=np.int64)
+        size = len(recent_item_ids)
+        kept = np.ones(size, dtype=bool)
+        if self.event_rule.filters and recent_event_types is not None:
+            rule = (
+                self.event_rule
+                if recent_event_values is not None
+                else _no_thresholds(self.event_rule)
+            )
+            types = [str(t or "") for t in list(recent_event_types)[:size]]
+            values = [np.nan if v is None else float(v) for v in list(recent_event_values or ())]
+            kept, _ = rule.select(
+                size,
+                types + [""] * (size - len(types)),
+                np.asarray((values + [np.nan] * size)[:size], dtype=np.float64),
+            )
+        indices = (
+            self._item_index.get(item_id)
+            for item_id, keep in zip(recent_item_ids, kept, strict=True)
+            if keep
+        )
+        return np.asarray([index for index in indices if index is not None], dtype=np.int64)
 
     def full_history(
         self,
         user_id: str | None,
         recent_item_ids: Sequence[str] = (),
         recent_event_types: Sequence[str] | None = None,
+        recent_event_values: Sequence[float | None] | None = None,
     ) -> np.ndarray:
         """Stored history followed by the recent items, as catalog indices (latest kept)."""
         history = np.concatenate(
             [
                 self._history_indices(user_id),
-                self._recent_indices(recent_item_ids, recent_event_types),
+                self._recent_indices(recent_item_ids, recent_event_types, recent_event_values),
             ]
         )
         return history[-self.history_limit :]
@@ -305,6 +322,7 @@ class Recommender:
         user_id: str | None,
         recent_item_ids: Sequence[str] = (),
         recent_event_types: Sequence[str] | None = None,
+        recent_event_values: Sequence[float | None] | None = None,
     ) -> np.ndarray:
         """One raw score per catalog item for this user (higher is better).
 
@@ -316,7 +334,9 @@ class Recommender:
             return self._fallback.copy()
         if self.kind == "trending":
             return self._trending.copy()
-        history = self.full_history(user_id, recent_item_ids, recent_event_types)
+        history = self.full_history(
+            user_id, recent_item_ids, recent_event_types, recent_event_values
+        )
         if self.kind == "neighbours":
             return self._score_from_neighbours(history)
         # an empty history scores from the encoder's start state: popularity as it learned it
@@ -375,6 +395,25 @@ class Recommender:
         reached[rows[valid]] = True
         scores[reached] = total[reached]
         return scores
+
+
+def _event_rule(manifest: Mapping[str, Any]) -> EventRule:
+    """The manifest's event rule; a model saved before rules were stored (or by the
+    metrics' evaluation, which stores only the type) keeps its ``event_type``."""
+    rule = EventRule.from_manifest(manifest.get("event_rule"))
+    legacy = manifest.get("event_type") or None
+    if legacy and not rule.event_type:
+        rule = replace(rule, event_type=legacy)
+    return rule
+
+
+def _no_thresholds(rule: EventRule) -> EventRule:
+    """``rule`` without its value thresholds: for events whose values the caller lacks."""
+    return replace(
+        rule,
+        value_threshold=None,
+        parameters=tuple(replace(p, value_threshold=None) for p in rule.parameters),
+    )
 
 
 def _trend_recent(model_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

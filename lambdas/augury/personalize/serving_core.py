@@ -214,12 +214,7 @@ def recommend_items(
         elif not user_id:
             raise InvalidInput(f"The {model.recipe} recipe needs a userId")
         else:
-            recent = events.get()
-            raw = recommender.score_user(
-                user_id,
-                [str(event["ITEM_ID"]) for event in recent],
-                [str(event.get("EVENT_TYPE") or "") for event in recent],
-            )
+            raw = recommender.score_user(user_id, *_recent_columns(events.get()))
     elif model.recipe_type == RELATED_ITEMS:
         if not item_id:
             raise InvalidInput(f"The {model.recipe} recipe recommends related items: give itemId")
@@ -322,14 +317,8 @@ def rank(
         subject = RequestSubject(model.dataset_group_arn, user_id, None, events.get())
         kept = mask_items(runtime, compiled, filter_values, subject, items)
         items = [item for item, keep in zip(items, kept, strict=True) if keep]
-    recent = events.get()
     raw = np.asarray(
-        recommender.score_user(
-            user_id,
-            [str(event["ITEM_ID"]) for event in recent],
-            [str(event.get("EVENT_TYPE") or "") for event in recent],
-        ),
-        dtype=np.float64,
+        recommender.score_user(user_id, *_recent_columns(events.get())), dtype=np.float64
     )
     known = [(item, recommender.item_index(item)) for item in items]
     indexed = [(item, index) for item, index in known if index is not None]
@@ -348,6 +337,18 @@ def rank(
 def check_num_results(num_results: int) -> None:
     if not 1 <= num_results <= MAX_RESULTS:
         raise InvalidInput(f"numResults must be from 1 to {MAX_RESULTS}; got {num_results}")
+
+
+def _recent_columns(
+    recent: Sequence[Mapping[str, Any]],
+) -> tuple[list[str], list[str], list[float | None]]:
+    """The user's recent events as ``score_user`` reads them: items, event types and values
+    (the model keeps those its solution's event rule would have trained on)."""
+    return (
+        [str(event["ITEM_ID"]) for event in recent],
+        [str(event.get("EVENT_TYPE") or "") for event in recent],
+        [event.get("EVENT_VALUE") for event in recent],
+    )
 
 
 class _EventsOnce:
