@@ -245,13 +245,16 @@ def test_events_feed_the_training_data(
         ("u1", "i1", 12),
         ("u1", "i2", None),
     ]
+    # the dataset's columns, then the eventId training counts a repeated one by
     assert table.column_names == [
         "USER_ID",
         "ITEM_ID",
         "EVENT_TYPE",
         "TIMESTAMP",
         "NUMBER_OF_RATINGS",
+        "EVENT_ID",
     ]
+    assert rows[0]["EVENT_ID"] == "e1" and rows[1]["EVENT_ID"]
 
 
 def test_anonymous_events_join_the_user_after_login(

@@ -297,3 +297,33 @@ def test_an_event_delivered_twice_counts_once(tmp_path: Path) -> None:
     loaded = load_interactions(paths)
     assert len(loaded) == len(imported) + 1
     assert (loaded["TIMESTAMP"] == 2_100_000).sum() == 1
+
+
+def test_a_repeated_event_id_trains_on_its_first_event_only(tmp_path: Path) -> None:
+    """PutEvents: "Any subsequent events after the first with the same event ID are not used
+    in model training"; events without an ID (files written before IDs were kept) all stay."""
+    from augury_training.personalization.data import load_interactions
+
+    imported = _interactions()
+    columns = ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "EVENT_VALUE", "EVENT_ID"]
+    first = pd.DataFrame(
+        [
+            ("u1", "p0a", 3_100_000, "click", 1.0, "e-1"),
+            ("u1", "p0b", 3_100_001, "click", 1.0, "e-2"),
+        ],
+        columns=columns,
+    )
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(recipe="aws-popularity-count"),
+        {"interactions": imported, "events/interactions": first},
+    )
+    folder = paths.input_data_dir / "events/interactions"
+    later = pd.DataFrame([("u1", "p1a", 3_200_000, "view", 0.5, "e-1")], columns=columns)
+    later.to_parquet(folder / "part-1.parquet", index=False)
+    older = pd.DataFrame([("u2", "p1b", 3_000_000, "click", 1.0)], columns=columns[:-1])
+    older.to_parquet(folder / "part-2.parquet", index=False)
+    loaded = load_interactions(paths)
+    recorded = loaded[loaded["TIMESTAMP"] >= 3_000_000]
+    assert sorted(recorded["ITEM_ID"]) == ["p0a", "p0b", "p1b"]  # e-1's second event is out
+    assert "EVENT_ID" not in loaded.columns

@@ -151,7 +151,9 @@ def _interaction(batch: _Batch, data: Mapping[str, Any]) -> None:
 
 
 def _training_row(event: Mapping[str, Any], user_id: str) -> dict[str, Any]:
-    row = {name: value for name, value in event.items() if name not in ("EVENT_ID", "RECEIVED_AT")}
+    """The event as the Interactions dataset's row, for the next training, with its EVENT_ID
+    (training counts a repeated eventId once, ``augury.personalize.event_files``)."""
+    row = {name: value for name, value in event.items() if name != "RECEIVED_AT"}
     row["USER_ID"] = user_id
     row["TIMESTAMP"] = int(float(event.get("TIMESTAMP") or 0))
     return row

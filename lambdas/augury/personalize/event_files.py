@@ -36,6 +36,9 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
 }
 """As ``augury.personalize.import_fields`` stores each Avro type, so both kinds of file concat."""
+EVENT_ID_COLUMN = "EVENT_ID"
+"""The column a recorded interaction's eventId is kept in (``augury_training.personalization
+.data`` reads it under this name)."""
 
 
 def arrow_schema(schema: ParsedSchema) -> pa.Schema:
@@ -48,12 +51,20 @@ def arrow_schema(schema: ParsedSchema) -> pa.Schema:
 
 
 def table_for(schema: ParsedSchema, rows: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """The rows (keyed by upper-cased field name) as a table in the dataset's columns."""
+    """The rows (keyed by upper-cased field name) as a table in the dataset's columns.
+
+    Recorded interactions carry their ``EVENT_ID`` too, one more column: Amazon does not
+    train on an event after the first with the same eventId, and training can only tell
+    them apart by it (readers that want the dataset's columns select them by name).
+    """
     target = arrow_schema(schema)
     columns = {}
     for field, arrow_field in zip(schema.fields, target, strict=True):
         upper = field.name.upper()
         columns[arrow_field.name] = pa.array([row.get(upper) for row in rows], arrow_field.type)
+    if EVENT_ID_COLUMN not in target.names and any(EVENT_ID_COLUMN in row for row in rows):
+        target = target.append(pa.field(EVENT_ID_COLUMN, pa.string(), nullable=True))
+        columns[EVENT_ID_COLUMN] = pa.array([row.get(EVENT_ID_COLUMN) for row in rows], pa.string())
     return pa.table(columns, schema=target)
 
 

@@ -43,6 +43,8 @@ CREATION_TIMESTAMP = "CREATION_TIMESTAMP"
 WEIGHT = "WEIGHT"
 
 INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE)
+EVENT_ID = "EVENT_ID"
+"""The column recorded events keep their eventId in (``augury.personalize.event_files``)."""
 """The interaction columns training reads (context columns and impressions are not used)."""
 
 
@@ -86,17 +88,30 @@ def read_parquet(files: list[Path], columns: tuple[str, ...] | None = None) -> p
     return table.to_pandas()
 
 
+def _first_of_each_event_id(events: pd.DataFrame) -> pd.DataFrame:
+    """The recorded events less those after the first (in arrival order) with the same
+    ``EVENT_ID``: Amazon's PutEvents says "Any subsequent events after the first with the
+    same event ID are not used in model training". Files written before event IDs were
+    kept have none, and their events all stay."""
+    if EVENT_ID not in events.columns:
+        return events
+    ids = events[EVENT_ID]
+    repeated = ids.notna() & ids.duplicated(keep="first")
+    return events.loc[~repeated].drop(columns=EVENT_ID).reset_index(drop=True)
+
+
 def load_interactions(paths: TrainPaths) -> pd.DataFrame:
     """The Interactions dataset's rows, then the recorded events', oldest first.
 
     Recorded events arrive at least once: a stream retry that splits a batch
     differently can leave one event in two files. Amazon counts identical
-    events once, so identical event rows are kept once.
+    events once, so identical event rows are kept once, and an event ID
+    repeated by the caller counts only its first event.
     """
     events_dir = paths.channel(EVENTS_CHANNEL) / "interactions"
-    events = read_parquet(parquet_files(events_dir), INTERACTION_COLUMNS)
+    events = read_parquet(parquet_files(events_dir), (*INTERACTION_COLUMNS, EVENT_ID))
     if events is not None:
-        events = events.drop_duplicates(ignore_index=True)
+        events = _first_of_each_event_id(events).drop_duplicates(ignore_index=True)
     frames = [
         read_parquet(parquet_files(paths.channel(INTERACTIONS_CHANNEL)), INTERACTION_COLUMNS),
         events,
