@@ -1,10 +1,13 @@
 """The Python Lambda functions: one code bundle, built without Docker, and least privilege.
 
-The bundle is ``lambdas/`` plus the runtime dependencies from ``pyproject.toml``
+The bundle is ``lambdas/``, the training package's source (the runtime imports its
+contracts, parameter rules and recommender artifacts from ``augury_training``, never
+its frameworks), plus the runtime dependencies from ``pyproject.toml``
 (``[project].dependencies``), installed by ``pip --platform ... --only-binary=:all:``
 into the asset directory through CDK's ``ILocalBundling``: wheels for the Lambda
 platform, fetched on any machine, with no Docker daemon. Context ``bundle=false``
-skips pip and ships ``lambdas/`` as it is (tests, and quick template reviews).
+skips all of that and ships ``lambdas/`` as it is (synth-only tests and quick
+template reviews: that asset cannot run).
 
 The installed wheels weigh about 290 MB, over Lambda's 250 MiB limit for
 unzipped code; ``prune_bundle`` removes what Augury never loads (Arrow Flight,
@@ -48,6 +51,10 @@ PIP_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 """Wheel tags for x86_64 Lambda (Amazon Linux 2023, glibc 2.34): must match ARCHITECTURE."""
 
 EXCLUDE = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.ruff_cache")
+TRAINING_PACKAGE_DIR = REPO_ROOT / "training_containers" / "augury_training"
+"""Copied into the bundle as ``augury_training``: the modules the runtime shares with the
+training containers. Only NumPy and PyArrow stand behind the ones it imports
+(``tests/cdk/test_bundle_sources.py`` imports every runtime module from a staged bundle)."""
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
 """Lambda's limit on a function's unzipped code (bytes)."""
@@ -81,23 +88,27 @@ def runtime_requirements(pyproject: Path = REPO_ROOT / "pyproject.toml") -> list
     return list(project.get("dependencies", []))
 
 
+def stage_sources(target: Path) -> None:
+    """Copy the runtime's Python source into ``target``: ``lambdas/`` and the training
+    package beside it, as the bundle's root holds them."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache")
+    shutil.copytree(LAMBDAS_DIR, target, dirs_exist_ok=True, ignore=ignore)
+    shutil.copytree(
+        TRAINING_PACKAGE_DIR, target / TRAINING_PACKAGE_DIR.name, dirs_exist_ok=True, ignore=ignore
+    )
+
+
 @jsii.implements(ILocalBundling)
 class PipLocalBundling:
-    """Copies the runtime source and pip-installs Lambda-platform wheels next to it."""
+    """Stages the runtime source and pip-installs Lambda-platform wheels next to it."""
 
-    def __init__(self, source: Path, requirements: Sequence[str]) -> None:
-        self.source = source
+    def __init__(self, requirements: Sequence[str]) -> None:
         self.requirements = list(requirements)
 
     def try_bundle(self, output_dir: str, *args: Any, **kwargs: Any) -> bool:
         """Always bundles here (never falls back to Docker); raises when pip fails."""
         target = Path(output_dir)
-        shutil.copytree(
-            self.source,
-            target,
-            dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".ruff_cache"),
-        )
+        stage_sources(target)
         command = [
             sys.executable,
             "-m",
@@ -147,8 +158,11 @@ def lambda_code(bundle: bool) -> lambda_.Code:
     if not bundle:
         return lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=list(EXCLUDE))
     requirements = runtime_requirements()
-    fingerprint = FileSystem.fingerprint(str(LAMBDAS_DIR), exclude=list(EXCLUDE))
-    recipe = "\n".join([fingerprint, PYTHON_VERSION, *PIP_PLATFORMS, *requirements, *PRUNE])
+    fingerprints = [
+        FileSystem.fingerprint(str(source), exclude=list(EXCLUDE))
+        for source in (LAMBDAS_DIR, TRAINING_PACKAGE_DIR)
+    ]
+    recipe = "\n".join([*fingerprints, PYTHON_VERSION, *PIP_PLATFORMS, *requirements, *PRUNE])
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR),
         exclude=list(EXCLUDE),
@@ -158,7 +172,7 @@ def lambda_code(bundle: bool) -> lambda_.Code:
         asset_hash=hashlib.sha256(recipe.encode()).hexdigest(),
         bundling=BundlingOptions(
             image=RUNTIME.bundling_image,
-            local=PipLocalBundling(LAMBDAS_DIR, requirements),
+            local=PipLocalBundling(requirements),
             command=["false"],  # never used: local bundling always succeeds or raises
         ),
     )
