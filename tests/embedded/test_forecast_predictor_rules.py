@@ -235,6 +235,26 @@ DEEPAR_RANGES = {
             "Invalid Training parameter: epochs specified for algorithmArn: "
             "arn:aws:forecast:::algorithm/Prophet",
         ),
+        (
+            # a value the model cannot use fails here, not in a (GPU) training job
+            {"AlgorithmArn": ALGORITHM + "Deep_AR_Plus", "TrainingParameters": {"epochs": "0"}},
+            "Invalid Training parameter value for algorithmArn: "
+            "arn:aws:forecast:::algorithm/Deep_AR_Plus. epochs must be at least 1, got 0",
+        ),
+        (
+            {
+                "AlgorithmArn": ALGORITHM + "CNN-QR",
+                "TrainingParameters": {"use_related_data": "MAYBE"},
+            },
+            "use_related_data must be one of ALL, NONE, HISTORICAL, FORWARD_LOOKING; got 'MAYBE'",
+        ),
+        (
+            {
+                "AlgorithmArn": ALGORITHM + "NPTS",
+                "TrainingParameters": {"kernel_type": "gaussian"},
+            },
+            "kernel_type must be one of exponential, uniform; got 'gaussian'",
+        ),
         ({"AlgorithmArn": ALGORITHM + "Magic"}, "not a supported algorithm"),
         ({"PerformHPO": True}, "PerformHPO is not supported for the ARIMA algorithm"),
         ({"AlgorithmArn": None}, "AlgorithmArn is required"),

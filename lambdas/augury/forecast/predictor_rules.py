@@ -32,7 +32,8 @@ and the rule, so a request that cannot train never starts a job. Sources
   stops; data that stops inside the horizon fails the training job instead.
 - CreatePredictor ``TrainingParameters``: only names the algorithm takes
   (``augury_training.forecast_parameters``), refused in Amazon's words ("Invalid
-  Training parameter: n_changepoints specified for algorithmArn: ...").
+  Training parameter: n_changepoints specified for algorithmArn: ..."), and only
+  values the model can use, refused with the model's own message.
 """
 
 from __future__ import annotations
@@ -51,7 +52,12 @@ from augury_training.forecast_contract import (
     MEAN,
     Featurization,
 )
-from augury_training.forecast_parameters import TRAINING_PARAMETERS, unknown_parameters
+from augury_training.forecast_parameters import (
+    TRAINING_PARAMETERS,
+    HyperparameterError,
+    check_parameter_values,
+    unknown_parameters,
+)
 
 MAX_HORIZON = 500
 MAX_FORECAST_TYPES = 5
@@ -282,22 +288,31 @@ def check_backtests(evaluation: Mapping[str, Any] | None, horizon: int) -> tuple
 def check_training_parameters(
     algorithm: str, algorithm_arn: str, parameters: Mapping[str, str] | None
 ) -> dict[str, str]:
-    """TrainingParameters whose every name ``algorithm`` takes.
+    """TrainingParameters whose every name ``algorithm`` takes, each with a value it can use.
 
     A name it does not take would be ignored by the model, so a typo (``epoch``)
     would train 500 epochs with no word said; Amazon refuses it at once, and so
-    does Augury, in Amazon's words plus the names that are valid.
+    does Augury, in Amazon's words plus the names that are valid. A value the
+    model cannot use (``"epochs": "0"``) would fail the training job once it
+    read it, on AWS after a GPU instance had started for nothing; it is refused
+    here with the message the job would have given.
     """
     parameters = dict(parameters or {})
     unknown = unknown_parameters(algorithm, parameters)
-    if not unknown:
-        return parameters
-    accepted = sorted(TRAINING_PARAMETERS[algorithm].names)
-    named = ", ".join(_with_closest(name, accepted) for name in unknown)
-    raise InvalidInput(
-        f"Invalid Training parameter: {named} specified for algorithmArn: {algorithm_arn}. "
-        f"{algorithm} takes {', '.join(accepted) or 'none'}"
-    )
+    if unknown:
+        accepted = sorted(TRAINING_PARAMETERS[algorithm].names)
+        named = ", ".join(_with_closest(name, accepted) for name in unknown)
+        raise InvalidInput(
+            f"Invalid Training parameter: {named} specified for algorithmArn: {algorithm_arn}. "
+            f"{algorithm} takes {', '.join(accepted) or 'none'}"
+        )
+    try:
+        check_parameter_values(algorithm, parameters)
+    except HyperparameterError as error:
+        raise InvalidInput(
+            f"Invalid Training parameter value for algorithmArn: {algorithm_arn}. {error}"
+        ) from None
+    return parameters
 
 
 def _with_closest(name: str, accepted: Sequence[str]) -> str:

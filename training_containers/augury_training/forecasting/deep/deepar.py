@@ -187,8 +187,8 @@ def parse_hyperparameters(values: Mapping[str, str]) -> DeepARHyperparameters:
     raw = str(values.get("likelihood") or "").strip().lower()
     if raw in _UNSUPPORTED_LIKELIHOODS:
         raise HyperparameterError(
-            f"likelihood {values['likelihood']!r} is an Amazon option Augury's DeepAR+ does not "
-            f"offer; use one of {', '.join((*LIKELIHOODS, AUTO))}"
+            f"likelihood {values['likelihood']!r} is an Amazon option Augury does not offer; "
+            f"use one of {', '.join((*LIKELIHOODS, AUTO))}"
         )
     return DeepARHyperparameters(
         context_length=get_int(values, "context_length", None, minimum=1, maximum=500),
