@@ -9,7 +9,8 @@ on AWS; this module only makes moto's side do the work SageMaker would:
 - each channel's ``S3Prefix`` is downloaded from moto's S3 into a temporary
   ``/opt/ml``-shaped root, with ``hyperparameters.json``,
   ``inputdataconfig.json`` and ``resourceconfig.json`` written as SageMaker
-  writes them;
+  writes them (and SageMaker's limits on hyperparameters checked, which moto
+  skips: 100 of them, values of 2500 characters at most);
 - the image's entry point (``python -m augury_training.<container> train``,
   what the Dockerfiles' ENTRYPOINT and CMD run) is started with
   ``AUGURY_SM_ROOT`` pointing at that root;
@@ -47,13 +48,33 @@ from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
-from augury_training.contract import FAILURE_REASON_LIMIT, ROOT_ENV, TrainPaths
+from augury_training.contract import (
+    FAILURE_REASON_LIMIT,
+    HYPERPARAMETER_COUNT_LIMIT,
+    HYPERPARAMETER_VALUE_LIMIT,
+    ROOT_ENV,
+    TrainPaths,
+)
 
 ENTRY_POINTS: Mapping[str, Sequence[str]] = {
     "forecasting": (sys.executable, "-m", "augury_training.forecasting", "train"),
     "personalization": (sys.executable, "-m", "augury_training.personalization", "train"),
 }
 """What each training image runs (ENTRYPOINT + CMD in training_containers/*.Dockerfile)."""
+
+
+def check_hyperparameters(values: Mapping[str, str]) -> None:
+    """SageMaker's limits on HyperParameters, which moto does not check: at most 100, names
+    of at most 256 characters, values of at most 2500 (botocore's sagemaker model)."""
+    if len(values) > HYPERPARAMETER_COUNT_LIMIT:
+        raise ValidationError(message=f"{len(values)} hyperparameters; the limit is 100")
+    for name, value in values.items():
+        if len(name) > 256 or len(str(value)) > HYPERPARAMETER_VALUE_LIMIT:
+            raise ValidationError(
+                message=f"1 validation error detected: Value at 'hyperParameters' failed to "
+                f"satisfy constraint: Map value of {name!r} must have length less than or "
+                f"equal to {HYPERPARAMETER_VALUE_LIMIT}"
+            )
 
 
 class LocalSageMaker:
@@ -83,6 +104,7 @@ class LocalSageMaker:
         harness = self
 
         def create_training_job(backend: Any, *args: Any, **kwargs: Any) -> FakeTrainingJob:
+            check_hyperparameters(kwargs.get("hyper_parameters") or {})
             job = original(backend, *args, **kwargs)
             harness.start(job)
             return job

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from augury.aws.sagemaker_trainer import SageMakerTrainer
@@ -93,3 +94,34 @@ def test_failures_and_timeouts_read_as_on_sagemaker(trainer: SageMakerTrainer) -
     timed_out = run(trainer, "job-slow", mode="sleep", seconds="30", max_runtime="1")
     assert timed_out.status == TRAINING_FAILED
     assert timed_out.failure_reason.startswith("MaxRuntimeExceeded")
+
+
+def test_a_value_past_sagemakers_2500_characters_travels_in_parts(
+    trainer: SageMakerTrainer,
+) -> None:
+    """A job's configuration is one hyperparameter, which many related or metadata fields
+    make longer than SageMaker takes: the trainer cuts it into parts, the container's
+    contract joins them back, and the fake refuses what SageMaker would refuse."""
+    message = "".join(f"{n:05d}," for n in range(1200))  # 7,200 characters
+    state = run(trainer, "job-long-config", message=message)
+    assert state.status == TRAINING_COMPLETED, state
+    spec = TrainingJobSpec(
+        name="x",
+        container="echo",
+        hyperparameters={"message": message},
+        channels={"train": "data/d1/train"},
+        output_prefix="models/x",
+    )
+    request = trainer.request(spec)
+    assert sorted(request["HyperParameters"]) == [
+        "message",
+        "message__part1",
+        "message__part2",
+    ]
+    body = boto3.client("s3", region_name=REGION).get_object(
+        Bucket=BUCKET, Key=f"augury/{state.model_key}"
+    )["Body"]
+    with tarfile.open(fileobj=io.BytesIO(body.read()), mode="r:gz") as archive:
+        assert archive.extractfile("model.txt").read().decode().startswith(message + "\n")
+    with pytest.raises(ClientError, match="2500"):
+        trainer.client.create_training_job(**{**request, "HyperParameters": {"message": message}})

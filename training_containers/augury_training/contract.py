@@ -31,10 +31,12 @@ from pathlib import Path
 
 __all__ = [
     "FAILURE_REASON_LIMIT",
+    "HYPERPARAMETER_VALUE_LIMIT",
     "ROOT_ENV",
     "TrainPaths",
     "read_hyperparameters",
     "run_training",
+    "split_long_values",
     "write_failure",
 ]
 
@@ -45,6 +47,12 @@ DEFAULT_ROOT = Path("/opt/ml")
 
 FAILURE_REASON_LIMIT = 1024
 """SageMaker keeps the first 1024 characters of ``output/failure`` as FailureReason."""
+HYPERPARAMETER_VALUE_LIMIT = 2500
+"""SageMaker's longest hyperparameter value (``HyperParameterValue`` in botocore's model)."""
+HYPERPARAMETER_COUNT_LIMIT = 100
+"""SageMaker's most hyperparameters in one CreateTrainingJob."""
+PART_SEPARATOR = "__part"
+"""``config__part1``: the second piece of a value too long for one hyperparameter."""
 
 
 class TrainPaths:
@@ -124,7 +132,8 @@ class TrainPaths:
         if not self.hyperparameters_file.exists():
             return {}
         raw = json.loads(self.hyperparameters_file.read_text(encoding="utf-8"))
-        return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+        values = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+        return _join_parts(values)
 
     def read_input_data_config(self) -> dict[str, dict]:
         """``inputdataconfig.json``: one entry per channel (``{}`` when absent)."""
@@ -136,6 +145,45 @@ class TrainPaths:
         """Record why the job failed; only the first 1024 characters are kept."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
         self.failure_file.write_text(message[:FAILURE_REASON_LIMIT], encoding="utf-8")
+
+
+def split_long_values(
+    hyperparameters: Mapping[str, str], limit: int = HYPERPARAMETER_VALUE_LIMIT
+) -> dict[str, str]:
+    """``hyperparameters`` as SageMaker takes them: a value longer than ``limit`` is cut into
+    ``name``, ``name__part1``, ``name__part2``... of ``limit`` characters at most, which
+    :meth:`TrainPaths.read_hyperparameters` joins back.
+
+    A job's configuration is one JSON hyperparameter, and a predictor with many related
+    fields, or a solution over many metadata fields, passes SageMaker's 2500 characters;
+    CreateTrainingJob would refuse it. Raises ``ValueError`` for a name that already looks
+    like a part, or for more pieces than SageMaker takes hyperparameters.
+    """
+    pieces: dict[str, str] = {}
+    for name, value in hyperparameters.items():
+        if PART_SEPARATOR in name:
+            raise ValueError(f"hyperparameter names may not contain {PART_SEPARATOR!r}: {name}")
+        chunks = [value[i : i + limit] for i in range(0, len(value), limit)] or [""]
+        pieces[name] = chunks[0]
+        for number, chunk in enumerate(chunks[1:], start=1):
+            pieces[f"{name}{PART_SEPARATOR}{number}"] = chunk
+    if len(pieces) > HYPERPARAMETER_COUNT_LIMIT:
+        raise ValueError(
+            f"the job's hyperparameters need {len(pieces)} values of at most {limit} "
+            f"characters; SageMaker takes {HYPERPARAMETER_COUNT_LIMIT}"
+        )
+    return pieces
+
+
+def _join_parts(values: Mapping[str, str]) -> dict[str, str]:
+    """The inverse of :func:`split_long_values` (values without parts pass unchanged)."""
+    joined = {name: value for name, value in values.items() if PART_SEPARATOR not in name}
+    for name in joined:
+        index = 1
+        while f"{name}{PART_SEPARATOR}{index}" in values:
+            joined[name] += values[f"{name}{PART_SEPARATOR}{index}"]
+            index += 1
+    return joined
 
 
 def read_hyperparameters(paths: TrainPaths | None = None) -> dict[str, str]:

@@ -30,8 +30,10 @@ A forecasting job runs in one of two modes:
     type. Sharding by a stable hash is the index QueryForecast reads: one
     shard per query, never a scan.
 
-The configuration travels as one hyperparameter, ``config``: a JSON document
-(SageMaker passes hyperparameters as strings of at most 2500 characters).
+The configuration travels as one hyperparameter, ``config``: a JSON document.
+SageMaker passes hyperparameters as strings of at most 2500 characters, so on AWS
+a longer one travels in parts that the contract joins back
+(``augury_training.contract.split_long_values``).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from augury.ports import (
     TrainingJobState,
     longest_job_life,
 )
+from augury_training.contract import split_long_values
 
 _STATUSES = {
     "InProgress": TRAINING_IN_PROGRESS,
@@ -105,7 +106,10 @@ class SageMakerTrainer:
             "TrainingJobName": spec.name,
             "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
             "RoleArn": self.role_arn,
-            "HyperParameters": {k: str(v) for k, v in spec.hyperparameters.items()},
+            # one value is at most 2500 characters: a long configuration travels in parts
+            "HyperParameters": split_long_values(
+                {k: str(v) for k, v in spec.hyperparameters.items()}
+            ),
             "InputDataConfig": [
                 {
                     "ChannelName": channel,
