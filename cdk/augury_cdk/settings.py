@@ -63,6 +63,9 @@ T = TypeVar("T")
 INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[0-9]*[a-z]+$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}|\*):role/[\w+=,.@/*-]+$")
 NAME_PREFIX = re.compile(r"^[a-zA-Z][a-zA-Z0-9-]{0,30}$")
+RESOURCE_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+"""Lower case only: SageMaker reports a training job's ARN in lower case, and IAM matches the
+grants' ``training-job/<prefix>*`` case-sensitively, so ``Staging-`` would deny every job."""
 EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 """One address, roughly: SNS checks it for real when it sends the confirmation."""
 
@@ -107,7 +110,11 @@ class StackSettings:
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, bool, str]] = [
-            ("prefix", bool(NAME_PREFIX.match(self.prefix)), "letters, digits, '-'; <= 31"),
+            (
+                "prefix",
+                bool(RESOURCE_PREFIX.match(self.prefix)),
+                "lower-case letters, digits, '-'; <= 31",
+            ),
             ("stackName", bool(NAME_PREFIX.match(self.stack_name)), "letters, digits, '-'"),
             ("removalPolicy", self.removal_policy.name in REMOVAL_POLICIES, "retain or destroy"),
             ("throttleRateLimit", self.throttle_rate_limit > 0, "a positive number"),

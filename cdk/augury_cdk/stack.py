@@ -147,6 +147,7 @@ class AuguryStack(Stack):
             "AUGURY_EXTERNAL": "s3://",
             "AUGURY_REGION": self.region,
             "AUGURY_ACCOUNT": self.account,
+            "AUGURY_PARTITION": self.partition,
         }
 
     def _workflow_step(self, functions: PythonFunctions) -> None:

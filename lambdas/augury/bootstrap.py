@@ -145,7 +145,9 @@ def _workflow_engine(settings: Settings, runtime: Runtime):
     if parsed.scheme == "stepfunctions":
         from augury.aws.stepfunctions_engine import StepFunctionsEngine
 
-        return StepFunctionsEngine(settings.region, settings.account, parsed.netloc)
+        return StepFunctionsEngine(
+            settings.region, settings.account, parsed.netloc, partition=settings.partition
+        )
     raise ValueError(f"AUGURY_WORKFLOWS: unsupported engine {settings.workflows_uri!r}")
 
 

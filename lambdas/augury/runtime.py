@@ -30,4 +30,7 @@ class Runtime:
 
     @property
     def arns(self) -> ArnFactory:
-        return ArnFactory(region=self.settings.region, account=self.settings.account)
+        settings = self.settings
+        return ArnFactory(
+            region=settings.region, account=settings.account, partition=settings.partition
+        )

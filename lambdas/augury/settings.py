@@ -24,7 +24,10 @@ sources, export targets): ``local://`` maps ``s3://<bucket>/<key>`` to
 recent events, the newest PutUsers / PutItems rows). Either form takes
 ``?max_events=500&ttl_days=90`` to change how much is kept, and for how long.
 
-``AUGURY_REGION`` and ``AUGURY_ACCOUNT`` set the ARNs' region and account.
+``AUGURY_REGION``, ``AUGURY_ACCOUNT`` and ``AUGURY_PARTITION`` set the ARNs' region,
+account and partition (``aws``; ``aws-cn`` or ``aws-us-gov`` where the stack is
+deployed there: a state machine's ARN in another partition is not one Step
+Functions knows).
 ``AUGURY_JOB_PREFIX`` (default ``augury-``) begins every training job's name: a
 deployment sets its own name prefix, so its roles reach its own jobs and no
 other stack's in the same account.
@@ -39,6 +42,7 @@ from pathlib import Path
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "000000000000"
+DEFAULT_PARTITION = "aws"
 DEFAULT_JOB_PREFIX = "augury-"
 MAX_JOB_NAME = 63
 """SageMaker's limit on a training job's name (CreateTrainingJob's TrainingJobName)."""
@@ -57,6 +61,7 @@ class Settings:
     history_uri: str = "sqlite:///:memory:"
     region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
+    partition: str = DEFAULT_PARTITION
     work_dir: str | None = None
     """Scratch space for local training jobs (embedded mode only)."""
     data_dir: str | None = None
@@ -106,6 +111,7 @@ class Settings:
             history_uri=env.get("AUGURY_HISTORY", base.history_uri),
             region=env.get("AUGURY_REGION", env.get("AWS_REGION", DEFAULT_REGION)),
             account=env.get("AUGURY_ACCOUNT", DEFAULT_ACCOUNT),
+            partition=env.get("AUGURY_PARTITION", DEFAULT_PARTITION),
             work_dir=env.get("AUGURY_WORK_DIR", base.work_dir),
             data_dir=base.data_dir,
             job_prefix=env.get("AUGURY_JOB_PREFIX", DEFAULT_JOB_PREFIX),

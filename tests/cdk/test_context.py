@@ -224,6 +224,7 @@ def test_context_strings_from_the_cli_become_typed_settings() -> None:
         ("consumerParallelization", "11"),
         ("streamRetentionHours", "12"),
         ("prefix", "augury_"),
+        ("prefix", "Staging-"),  # SageMaker's job ARNs are lower case: no grant would match
         ("dataAccessRoleArns", "arn:aws:s3:::bucket"),
         ("alarmEmail", "ops"),
         ("alarmEmail", "ops@example.com,oncall@example.com"),

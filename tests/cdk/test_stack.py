@@ -267,6 +267,8 @@ def test_functions_are_traced_and_share_the_aws_configuration(synth: Synthesized
         variables = properties["Environment"]["Variables"]
         assert variables["AUGURY_WORKFLOWS"] == "stepfunctions://augury-"
         assert variables["AUGURY_EXTERNAL"] == "s3://"
+        # the deployed partition, so state machine ARNs hold in aws-cn and aws-us-gov too
+        assert variables["AUGURY_PARTITION"] == {"Ref": "AWS::Partition"}
         history = json.dumps(variables["AUGURY_HISTORY"])
         assert synth.logical_id(synth.stack.storage.history_table) in history
         assert "?ttl_days=90&max_events=500" in history

@@ -23,6 +23,31 @@ def test_from_env_reads_every_adapter_and_the_job_prefix(tmp_path) -> None:
     assert settings.trainer_uri.startswith("sagemaker://")
     assert settings.region == "eu-west-1"
     assert settings.training_job_name("predictor", "ab12") == "dev-augury-predictor-ab12"
+    assert settings.partition == "aws"  # unless the deployment says otherwise
+
+
+def test_arns_and_state_machines_are_in_the_deployments_partition(tmp_path) -> None:
+    """In aws-cn a state machine ARN that says ``arn:aws:`` is no ARN Step Functions knows."""
+    from augury.aws.stepfunctions_engine import StepFunctionsEngine
+    from augury.bootstrap import _workflow_engine
+    from augury.runtime import Runtime
+
+    env = {
+        "AUGURY_DATA_DIR": str(tmp_path),
+        "AUGURY_REGION": "cn-north-1",
+        "AUGURY_ACCOUNT": "123456789012",
+        "AUGURY_PARTITION": "aws-cn",
+        "AUGURY_WORKFLOWS": "stepfunctions://augury-",
+    }
+    settings = Settings.from_env(env)
+    runtime = Runtime(settings, *[None] * 7)  # type: ignore[arg-type]  # only ARNs asked
+    group = runtime.arns.build("forecast", "dataset-group", "sales")
+    assert group == "arn:aws-cn:forecast:cn-north-1:123456789012:dataset-group/sales"
+    engine = _workflow_engine(settings, runtime)
+    assert isinstance(engine, StepFunctionsEngine)
+    assert engine.state_machine_arn("train") == (
+        "arn:aws-cn:states:cn-north-1:123456789012:stateMachine:augury-train"
+    )
 
 
 def test_embedded_jobs_keep_the_default_prefix(tmp_path) -> None:
