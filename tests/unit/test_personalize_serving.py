@@ -679,7 +679,12 @@ def test_the_model_cache_is_a_bounded_lru(world: World) -> None:
     models = [cache.get(key) for key in keys]
     assert len(cache) == 2
     assert cache.get(keys[2]) is models[2]
-    assert cache.get(keys[0]) is not models[0]  # evicted, loaded again from the local copy
+    # the disk is bounded too: only the models in memory keep their local copies
+    copies = sorted(path.name for path in (world.tmp / "lru").iterdir())
+    assert len(copies) == 2
+    again = cache.get(keys[0])  # evicted: downloaded and loaded again
+    assert again is not models[0] and again.item_ids == models[0].item_ids
+    assert len(list((world.tmp / "lru").iterdir())) == 2
 
 
 def test_a_version_without_a_model_is_refused(world: World) -> None:

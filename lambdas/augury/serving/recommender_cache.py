@@ -12,6 +12,11 @@ by every request thread, and one thread loads a model while the others wait.
 Models are keyed by the version's ARN, its model prefix and its creation time,
 so a version deleted and trained again under the same name is never answered
 from the old one's files.
+
+The local copies are bounded too: when a model is loaded, the copies of models
+no longer in memory are deleted. Every retrained version has a new key, so a
+long-lived Lambda instance (2 GB of /tmp on the serving functions) or server
+would otherwise fill its disk one version at a time.
 """
 
 from __future__ import annotations
@@ -75,11 +80,22 @@ class RecommenderCache:
                 self._models[key] = model
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)
+                kept = {_digest(cached) for cached in self._models}
+            self._prune_copies(kept)
             return model
+
+    def _prune_copies(self, kept: set[str]) -> None:
+        """Delete the local copies of models no longer in memory (downloads in progress,
+        in ``.``-named staging folders, are left alone)."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.iterdir():
+            if path.is_dir() and not path.name.startswith(".") and path.name not in kept:
+                shutil.rmtree(path, ignore_errors=True)
 
     def _local_copy(self, key: CacheKey) -> Path:
         """The model files on local disk, downloaded once (a complete copy is reused)."""
-        digest = hashlib.sha256("\n".join(key).encode()).hexdigest()[:24]
+        digest = _digest(key)
         target = self.root / digest
         if (target / MANIFEST_FILE).exists():
             return target
@@ -111,6 +127,11 @@ class RecommenderCache:
 
     def __len__(self) -> int:
         return len(self._models)
+
+
+def _digest(key: CacheKey) -> str:
+    """The name of a model's local copy."""
+    return hashlib.sha256("\n".join(key).encode()).hexdigest()[:24]
 
 
 _BLAS_LIMITED = threading.Event()
