@@ -57,3 +57,43 @@ def test_training_data_config_never_drops_required_columns():
 def test_batch_output_is_named_after_the_input_file():
     assert output_uri("s3://b/out/", "s3://b/in/users.json") == "s3://b/out/users.json.out"
     assert output_uri("s3://b/out", "s3://b/in/a.jsonl") == "s3://b/out/a.jsonl.out"
+
+
+def test_many_event_files_are_fetched_several_at_a_time_and_read_in_order(tmp_path):
+    """A day of events is tens of thousands of small files: the counts read them all, in
+    name order, without waiting for one download to end before the next begins."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    import pyarrow.parquet as pq
+
+    from augury.local.file_blobs import FileBlobStore
+    from augury.personalize.solution_data import read_columns
+    from augury.settings import Settings
+
+    class SlowBlobs(FileBlobStore):
+        def __init__(self, root) -> None:
+            super().__init__(root)
+            self.active, self.most = 0, 0
+            self.lock = threading.Lock()
+
+        def download_file(self, key, path) -> None:
+            with self.lock:
+                self.active += 1
+                self.most = max(self.most, self.active)
+            time.sleep(0.01)  # S3's latency, roughly
+            super().download_file(key, path)
+            with self.lock:
+                self.active -= 1
+
+    blobs = SlowBlobs(tmp_path / "blobs")
+    for number in range(40):
+        local = tmp_path / f"{number}.parquet"
+        pq.write_table(pa.table({"USER_ID": [f"u{number}"], "EXTRA": [1]}), local)
+        blobs.upload_file(local, f"events/{number:04d}-x.parquet")
+    runtime = SimpleNamespace(blobs=blobs, settings=Settings.embedded(tmp_path / "data"))
+    read = read_columns(runtime, ["events/"], ("USER_ID", "EVENT_TYPE"))
+    assert read.column_names == ["USER_ID"]
+    assert read["USER_ID"].to_pylist() == [f"u{n}" for n in range(40)]
+    assert blobs.most > 1

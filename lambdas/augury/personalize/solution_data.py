@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from augury.personalize.avro_rules import SchemaField, parse_schema_text
-from augury.personalize.group_data import column_name, parquet_keys
+from augury.personalize.group_data import column_name, download_all, parquet_keys
 from augury.scratch import scratch_directory
 
 if TYPE_CHECKING:
@@ -40,13 +40,11 @@ COUNT_COLUMNS = ("USER_ID", "EVENT_TYPE", "EVENT_VALUE")
 def read_columns(runtime: Runtime, prefixes: Iterable[str], wanted: Sequence[str]) -> pa.Table:
     """The ``wanted`` columns (those present) of every Parquet file under ``prefixes``."""
     tables = []
+    keys = [key for prefix in prefixes for key in parquet_keys(runtime, prefix)]
     with scratch_directory(runtime, "augury-count-") as scratch:
-        for prefix in prefixes:
-            for number, key in enumerate(parquet_keys(runtime, prefix)):
-                local = Path(scratch) / f"{len(tables):05d}-{number}.parquet"
-                runtime.blobs.download_file(key, local)
-                present = [c for c in wanted if c in pq.read_schema(local).names]
-                tables.append(pq.read_table(local, columns=present))
+        for local in download_all(runtime, keys, Path(scratch)):
+            present = [c for c in wanted if c in pq.read_schema(local).names]
+            tables.append(pq.read_table(local, columns=present))
     if not tables:
         return pa.table({})
     return pa.concat_tables(tables, promote_options="default")
