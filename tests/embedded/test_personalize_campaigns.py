@@ -166,6 +166,17 @@ def test_exploration_updates_and_sync_with_the_latest_version(personalize, serve
     }
     assert body["latestCampaignUpdate"]["status"] == "ACTIVE"
 
+    # CampaignConfig: with syncWithLatestSolutionVersion "you must specify the ARN of your
+    # solution ... in SolutionArn/$LATEST format", on an update as at creation
+    with pytest.raises(ClientError) as raised:
+        personalize.update_campaign(
+            campaignArn=fixed, campaignConfig={"syncWithLatestSolutionVersion": True}
+        )
+    assert error_of(raised)[0] == "InvalidInputException" and "$LATEST" in error_of(raised)[1]
+    personalize.update_campaign(campaignArn=synced, minProvisionedTPS=2)  # keeps following
+    wait_idle(server)
+    assert describe(personalize, synced)["campaignConfig"]["syncWithLatestSolutionVersion"]
+
     with pytest.raises(ClientError) as raised:
         personalize.update_campaign(campaignArn=fixed, solutionVersionArn=foreign)
     assert error_of(raised)[0] == "InvalidInputException" and other in error_of(raised)[1]

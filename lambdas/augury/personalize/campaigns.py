@@ -132,10 +132,13 @@ def update_campaign(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]
                 merged["itemExplorationConfig"] = current["itemExplorationConfig"]
     version_arn = request.get("solutionVersionArn") or campaign.attributes["solutionVersionArn"]
     if (
-        merged.get("syncWithLatestSolutionVersion")
+        current.get("syncWithLatestSolutionVersion")
+        and merged.get("syncWithLatestSolutionVersion")
         and not request.get("solutionVersionArn")
         and not version_arn.endswith("/$LATEST")
     ):
+        # a synced campaign stores the version it deploys; an update that names none keeps
+        # following the latest. Turning sync on needs SolutionArn/$LATEST, as at creation.
         version_arn = f"{campaign.parent_arn}/$LATEST"
     version, config = _campaign_config(runtime, merged, version_arn, "a campaign can deploy it")
     if version.parent_arn != campaign.parent_arn:
