@@ -88,6 +88,10 @@ class StackSettings:
     personalization_instance_type: str = "ml.m5.xlarge"
     personalization_gpu_instance_type: str = "ml.g5.xlarge"
     spot_training: bool = True
+    training_volume_size_gb: int = 30
+    """The training jobs' storage volume: SageMaker copies every channel onto it, and the
+    forecasting container writes a partitioned copy beside it, so datasets beyond about a
+    third of it need more (docs/deploy.md)."""
     api_memory_size: int = 1024
     serving_memory_size: int = 2048
     serving_provisioned_concurrency: int = 0
@@ -122,6 +126,11 @@ class StackSettings:
             ("requestBodyLimitKb", 8 <= self.request_body_limit_kb <= 64, "8 to 64"),
             ("apiMemorySize", 128 <= self.api_memory_size <= 10240, "128 to 10240"),
             ("servingMemorySize", 128 <= self.serving_memory_size <= 10240, "128 to 10240"),
+            (
+                "trainingVolumeSizeGb",
+                1 <= self.training_volume_size_gb <= 16384,
+                "1 to 16384 (SageMaker's VolumeSizeInGB)",
+            ),
             ("workflowMemorySize", 128 <= self.workflow_memory_size <= 10240, "128 to 10240"),
             ("servingProvisionedConcurrency", self.serving_provisioned_concurrency >= 0, ">= 0"),
             ("workflowReservedConcurrency", self.workflow_reserved_concurrency >= 0, ">= 0"),

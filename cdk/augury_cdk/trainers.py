@@ -183,6 +183,7 @@ class Trainers(Construct):
         turns managed spot on for CPU jobs: a job restarts from the beginning when
         its spot capacity is reclaimed, which is safe because jobs write their model
         only at the end. GPU jobs, long and scarce on spot, always run on demand.
+        ``volume_gb`` is every job's storage volume.
         """
         s = self.settings
         query = [("role_arn", self.role.role_arn)]
@@ -195,6 +196,7 @@ class Trainers(Construct):
             ("gpu_instance.personalization", s.personalization_gpu_instance_type),
             ("spot.forecasting", str(s.spot_training).lower()),
             ("spot.personalization", str(s.spot_training).lower()),
+            ("volume_gb", str(s.training_volume_size_gb)),
         ]
         # No escaping: the values (ARNs, image URIs, instance types) hold no '&' or '=',
         # and most are tokens that CloudFormation resolves at deploy time.

@@ -180,6 +180,7 @@ def _trainer(settings: Settings, blobs: BlobStore, containers) -> Trainer:
             gpu_instance_types=per_container("gpu_instance."),
             spot={c: v.lower() == "true" for c, v in per_container("spot.").items()},
             gpu_images=per_container("gpu_image."),
+            **({"volume_size_gb": int(query["volume_gb"])} if "volume_gb" in query else {}),
         )
     raise ValueError(f"AUGURY_TRAINER: unsupported trainer {settings.trainer_uri!r}")
 

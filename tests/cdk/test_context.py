@@ -33,6 +33,7 @@ CONTEXT = {
     "forecastingGpuInstanceType": "ml.g4dn.2xlarge",
     "personalizationGpuInstanceType": "ml.g6.2xlarge",
     "spotTraining": "false",
+    "trainingVolumeSizeGb": "200",
     "servingMemorySize": "4096",
     "servingProvisionedConcurrency": "2",
     "workflowReservedConcurrency": "20",
@@ -137,6 +138,7 @@ def test_instance_types_and_spot_reach_the_trainer_uri(synth: Synthesized) -> No
     assert "instance.personalization=ml.m5.xlarge" in text
     assert "gpu_instance.personalization=ml.g6.2xlarge" in text
     assert "spot.forecasting=false" in text and "spot.personalization=false" in text
+    assert "volume_gb=200" in text
 
 
 def test_serving_uses_warm_aliases_with_more_memory(synth: Synthesized) -> None:
@@ -219,6 +221,7 @@ def test_context_strings_from_the_cli_become_typed_settings() -> None:
         ("waf", "maybe"),
         ("throttleRateLimit", "fast"),
         ("requestBodyLimitKb", "128"),
+        ("trainingVolumeSizeGb", "0"),
         ("forecastingInstanceType", "m5.xlarge"),
         ("forecastingGpuInstanceType", "g5.xlarge"),
         ("consumerParallelization", "11"),

@@ -69,3 +69,23 @@ def test_a_prefix_leaving_no_room_for_the_id_is_refused(tmp_path) -> None:
     settings = Settings.embedded(tmp_path, job_prefix="p" * 50 + "-")
     with pytest.raises(ValueError, match="no room"):
         settings.training_job_name("predictor", "f" * 24)
+
+
+def test_the_trainer_uri_carries_the_deployments_training_choices(tmp_path) -> None:
+    from augury.bootstrap import _trainer
+
+    uri = (
+        "sagemaker://?role_arn=arn:aws:iam::123456789012:role/t&image.forecasting=img"
+        "&instance.forecasting=ml.c5.4xlarge&spot.forecasting=true&volume_gb=200"
+    )
+    settings = Settings.from_env(
+        {"AUGURY_DATA_DIR": str(tmp_path), "AUGURY_TRAINER": uri, "AUGURY_BLOBS": "s3://b/p"}
+    )
+    trainer = _trainer(settings, None, {})
+    assert trainer.volume_size_gb == 200  # datasets past a third of 30 GB need more
+    assert trainer.instance_types == {"forecasting": "ml.c5.4xlarge"}
+    assert trainer.spot == {"forecasting": True} and trainer.bucket == "b"
+    default = Settings.from_env(
+        {"AUGURY_DATA_DIR": str(tmp_path), "AUGURY_TRAINER": uri.replace("&volume_gb=200", "")}
+    )
+    assert _trainer(default, None, {}).volume_size_gb == 30
