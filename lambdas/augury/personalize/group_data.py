@@ -119,6 +119,16 @@ def download_all(runtime: Runtime, keys: Sequence[str], folder: Path) -> list[Pa
     return paths
 
 
+def read_files(runtime: Runtime, keys: Sequence[str]) -> pa.Table:
+    """The Parquet files ``keys``, concatenated in order (schemas unified, as
+    :func:`read_table` does); an empty table for none."""
+    if not keys:
+        return pa.table({})
+    with scratch_directory(runtime, "augury-read-") as scratch:
+        tables = [pq.read_table(local) for local in download_all(runtime, keys, Path(scratch))]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+
+
 def read_table(runtime: Runtime, prefix: str | None) -> pa.Table:
     """Every Parquet file under ``prefix``, concatenated; an empty table when there are none.
 
@@ -126,11 +136,4 @@ def read_table(runtime: Runtime, prefix: str | None) -> pa.Table:
     event sub-folders, say) may differ by a nullable column or a numeric width,
     so schemas are unified rather than required to match.
     """
-    keys = parquet_keys(runtime, prefix) if prefix else []
-    if not keys:
-        return pa.table({})
-    with scratch_directory(runtime, "augury-read-") as scratch:
-        tables = [pq.read_table(local) for local in download_all(runtime, keys, Path(scratch))]
-    if len(tables) == 1:
-        return tables[0]
-    return pa.concat_tables(tables, promote_options="permissive")
+    return read_files(runtime, parquet_keys(runtime, prefix) if prefix else [])

@@ -14,6 +14,13 @@ dataset group: a new import or a PutItems call is seen within that time, and a
 call in between costs a dictionary look-up. Column names are upper-cased, the
 way filter expressions and metadata columns name them (Amazon matches field
 names case-insensitively).
+
+The Interactions index grows with the event files instead of being built again:
+under a steady stream a new file lands about every second, and reading the
+dataset and every file again each time cost as much as the data. Files are never
+changed once written, so the index reads only the files it has not seen and
+merges them into the users' latest interactions; a new import of the dataset (or
+a file gone) builds it again.
 """
 
 from __future__ import annotations
@@ -85,7 +92,7 @@ class CatalogCache:
         self._timed: dict[tuple[str, str], _Timed] = defaultdict(_Timed)
         self._tables: dict[tuple[str, str], RowIndex] = {}
         self._bases: dict[tuple[str, str], tuple[Hashable, Any]] = {}
-        self._interactions: dict[str, tuple[Hashable, dict[str, list[Interaction]]]] = {}
+        self._interactions: dict[str, _InteractionIndex] = {}
         self._catalogs: weakref.WeakKeyDictionary[Any, tuple[Hashable, Any]] = (
             weakref.WeakKeyDictionary()
         )
@@ -179,19 +186,24 @@ class CatalogCache:
     def interactions(self, runtime: Runtime, group: str, user_id: str) -> list[Interaction]:
         """The user's stored interactions (dataset and persisted events), oldest first."""
         dataset = self._dataset_versions(runtime, group).get(INTERACTIONS)
-        files, generation = self.event_files(runtime, group)
-        key = (dataset[:3] if dataset else None, generation)
+        listed, _ = self.event_files(runtime, group)
+        files = [key for key in listed if key.endswith(".parquet")]
+        version = dataset[:3] if dataset else None
         with self._lock:
             cached = self._interactions.get(group)
-        if cached is None or cached[0] != key:
-            prefix = _join(serving_sources.events_prefix(group), INTERACTIONS_EVENTS)
-            by_user = _index_interactions(
-                runtime, [dataset[1] if dataset else None, prefix if files else None]
-            )
-            cached = (key, by_user)
-            with self._lock:
-                self._interactions[group] = cached
-        return cached[1].get(user_id, [])
+        if cached is None or cached.dataset != version or not cached.files <= set(files):
+            tables = [serving_sources.read_table(runtime, dataset[1] if dataset else None)]
+            tables.append(serving_sources.read_files(runtime, files))
+            cached = _InteractionIndex(version, frozenset(files), _index_interactions(tables))
+        elif len(cached.files) < len(files):
+            new = [key for key in files if key not in cached.files]
+            added = _index_interactions([serving_sources.read_files(runtime, new)])
+            cached = cached.grown(frozenset(files), added)
+        else:
+            return cached.by_user.get(user_id, [])
+        with self._lock:
+            self._interactions[group] = cached
+        return cached.by_user.get(user_id, [])
 
     def clear(self) -> None:
         with self._lock:
@@ -254,15 +266,31 @@ def _overlay(
     return RowIndex(rows=rows, fields=tuple(fields), key=key)
 
 
-def _index_interactions(
-    runtime: Runtime, prefixes: Sequence[str | None]
-) -> dict[str, list[Interaction]]:
+@dataclass(frozen=True)
+class _InteractionIndex:
+    """One group's users' latest interactions, and what they were read from."""
+
+    dataset: Hashable
+    """The Interactions dataset version (its prefix, row count, import time)."""
+    files: frozenset[str]
+    """The event files read."""
+    by_user: dict[str, list[Interaction]]
+
+    def grown(
+        self, files: frozenset[str], added: Mapping[str, list[Interaction]]
+    ) -> _InteractionIndex:
+        """With ``added`` (read from the new files) merged in: each user's latest per event
+        type of what was kept and what arrived is what reading everything would keep."""
+        by_user = dict(self.by_user)
+        for user, events in added.items():
+            by_user[user] = latest_per_event_type([*by_user.get(user, ()), *events])
+        return _InteractionIndex(self.dataset, files, by_user)
+
+
+def _index_interactions(tables: Sequence[Any]) -> dict[str, list[Interaction]]:
     """Each user's latest interactions per event type, oldest first."""
     per_user: dict[str, list[Interaction]] = defaultdict(list)
-    for prefix in prefixes:
-        if not prefix:
-            continue
-        table = serving_sources.read_table(runtime, prefix)
+    for table in tables:
         names = {name.upper(): i for i, name in enumerate(table.column_names)}
         if "USER_ID" not in names or "ITEM_ID" not in names:
             continue

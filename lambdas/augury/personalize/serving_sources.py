@@ -12,7 +12,7 @@ own helpers, and serving must stay importable (and light) without them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from augury.personalize.resource_types import SOLUTION, SOLUTION_VERSION
@@ -46,6 +46,13 @@ def read_table(runtime: Runtime, prefix: str | None) -> pa.Table:
     from augury.personalize import group_data
 
     return group_data.read_table(runtime, prefix)
+
+
+def read_files(runtime: Runtime, keys: Sequence[str]) -> pa.Table:
+    """The Parquet files ``keys``, as one table (empty when none)."""
+    from augury.personalize import group_data
+
+    return group_data.read_files(runtime, keys)
 
 
 def recent_events(
