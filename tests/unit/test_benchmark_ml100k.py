@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -11,23 +10,9 @@ import pandas as pd
 import pytest
 
 from augury_training.personalization.evaluation import EvaluationSplit
+from tests.unit.script_modules import load_script
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
-
-def _load(name: str):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(SCRIPTS))
-
-
-bench = _load("benchmark_ml100k")
+bench = load_script("benchmark_ml100k")
 bench_data = sys.modules["personalize_bench_data"]  # imported by the benchmark
 peers = sys.modules["recommender_peers"]  # imported by the benchmark
 

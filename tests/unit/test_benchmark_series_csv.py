@@ -3,7 +3,6 @@ and the models run on it end to end (two fast rows)."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -11,22 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+from tests.unit.script_modules import load_script
 
-
-def _load(name: str):
-    sys.path.insert(0, str(SCRIPTS))
-    try:
-        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.remove(str(SCRIPTS))
-
-
-bench = _load("benchmark_m3")
+bench = load_script("benchmark_m3")
 series_csv = sys.modules["series_csv"]  # imported by the benchmark
 
 

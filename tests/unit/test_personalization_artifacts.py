@@ -19,11 +19,11 @@ from augury_training.recommender_artifacts import (
 ITEMS = ["a", "b", "c", "d"]
 
 
-def _neighbours(tmp_path: Path) -> Path:
+def _neighbours(tmp_path: Path, **manifest: object) -> Path:
     # a <-> b strongly, b -> c weakly; d has no neighbours and is the most popular
     write_recommender(
         tmp_path,
-        {"recipe": "aws-sims", "recipe_type": "RELATED_ITEMS", "kind": "neighbours"},
+        {"recipe": "aws-sims", "recipe_type": "RELATED_ITEMS", "kind": "neighbours", **manifest},
         item_ids=ITEMS,
         user_ids=["u1", "u2"],
         popularity=np.array([2.0, 1.0, 1.0, 9.0]),
@@ -103,20 +103,7 @@ def test_recent_events_count_only_as_the_solutions_event_rule_allows(
     """A solution trained on some events reads only those among the events since training:
     eventsConfig's types and thresholds as eventType's type, so a purchase it never learned
     from, or a click below the threshold, leaves the user's scores as they were."""
-    base = {"recipe": "aws-sims", "recipe_type": "RELATED_ITEMS", "kind": "neighbours"}
-    write_recommender(
-        tmp_path / "m",
-        {**base, **manifest},
-        item_ids=ITEMS,
-        user_ids=["u1", "u2"],
-        popularity=np.array([2.0, 1.0, 1.0, 9.0]),
-        histories=[np.array([0]), np.array([], dtype=np.int64)],
-        arrays={
-            "neighbour_items.npy": np.array([[1, -1], [0, 2], [1, -1], [-1, -1]], np.int32),
-            "neighbour_scores.npy": np.array([[0.9, 0], [0.9, 0.2], [0.2, 0], [0, 0]], np.float32),
-        },
-    )
-    model = load_recommender(tmp_path / "m")
+    model = load_recommender(_neighbours(tmp_path, **manifest))
     assert model.full_history("u2", ["c", "a"], ["purchase", "click"], [1.0, 0.2]).size == 0
     assert model.full_history("u2", ["c", "a"], ["click", "click"], [0.7, None]).tolist() == [2]
     assert top_k(model.score_user("u2", ["c"], ["purchase"], [1.0]), 1).tolist() == [3]
