@@ -8,6 +8,7 @@ import pytest
 from augury_training.forecasting.deep.context_choice import (
     SWITCH_MARGIN,
     context_candidates,
+    near_tie,
     pinball_sums,
     prefers_short,
 )
@@ -25,6 +26,16 @@ def test_the_short_context_must_win_by_the_margin() -> None:
     assert prefers_short(0.100, 0.100 * (1 - SWITCH_MARGIN) - 1e-6)
     assert not prefers_short(0.100, 0.100 * (1 - SWITCH_MARGIN) + 1e-6)
     assert not prefers_short(None, 0.01) and not prefers_short(0.1, None)
+
+
+def test_a_fit_is_a_near_tie_unless_the_kept_one_validated_better_by_the_margin() -> None:
+    """Near ties forecast together: a fit not kept joins the kept one unless the kept one's
+    validation wQL is lower than its own by the margin, whichever of them scored lower."""
+    assert near_tie(0.100, 0.100)
+    assert near_tie(0.100, 0.097)  # validated a little better, not clearly: kept the default
+    assert near_tie(0.100, 0.100 / (1 - SWITCH_MARGIN) - 1e-6)
+    assert not near_tie(0.100, 0.100 / (1 - SWITCH_MARGIN) + 1e-6)
+    assert not near_tie(None, 0.1) and not near_tie(0.1, None)
 
 
 def test_pooled_over_batches_the_sums_give_the_mean_wql() -> None:

@@ -163,6 +163,37 @@ def test_without_a_learning_rate_the_faster_one_is_kept_only_when_it_validates_b
     )
 
 
+@pytest.mark.parametrize("tie", [False, True])
+def test_fits_that_validated_within_the_margin_forecast_beside_the_kept_one(
+    monkeypatch: pytest.MonkeyPatch, tie: bool
+) -> None:
+    """Every other (learning rate, context) fit that validated within the margin of the
+    kept one pools its sample paths with it, as many as the kept one draws; a saved
+    model brings them back and forecasts the same."""
+    monkeypatch.setattr(context_choice, "near_tie", lambda kept, other: tie)
+    history, _ = _seasonal(n=12, length=48)
+    settings = {k: v for k, v in TINY.items() if k != "learning_rate"}
+    settings.update(epochs="1")
+    lines: list[str] = []
+    model = DeepARPlus(settings).fit(_series(history), HORIZON, log=lines.append)
+    kept = (model.context_length, model.params.learning_rate)
+    pooled = model.summary.get("pooled_with", [])
+    assert len(pooled) == (3 if tie else 0)  # two contexts at each of two rates, less the kept
+    fits = {kept, *((fit["context_length"], fit["learning_rate"]) for fit in pooled)}
+    assert len(fits) == len(pooled) + 1
+    assert any("pooling the sample paths" in line for line in lines) == tie
+    forecast = model.predict(_series(history), LEVELS, num_samples=10, seed=1, keep_samples=True)
+    assert forecast.samples is not None and forecast.samples.shape == (12, 10 * len(fits), HORIZON)
+    restored = DeepARPlus.from_state(model.to_state())
+    again = restored.predict(_series(history), LEVELS, num_samples=10, seed=1)
+    np.testing.assert_array_equal(again.quantiles[0.5], forecast.quantiles[0.5])
+    if tie:  # without its companions the kept fit forecasts on its own
+        state = model.to_state()
+        del state["companions"]
+        alone = DeepARPlus.from_state(state).predict(_series(history), LEVELS, num_samples=10)
+        assert not np.array_equal(alone.quantiles[0.5], forecast.quantiles[0.5])
+
+
 def test_a_learning_rate_given_is_the_only_one_tried() -> None:
     assert learning_rate_candidates(parse_hyperparameters({})) == (1e-3, 3e-3)
     assert learning_rate_candidates(parse_hyperparameters({"learning_rate": "0.001"})) == (1e-3,)

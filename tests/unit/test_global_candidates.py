@@ -115,6 +115,28 @@ def test_the_final_fit_chooses_again_and_the_explanation_names_its_settings(orac
     )
 
 
+def _explanation_after_a_fit_summarised_as(summary: dict, monkeypatch) -> str:
+    """The AutoPredictor's explanation when the deep model's fit leaves ``summary``."""
+
+    def fit(self, *args, **kwargs):
+        self.summary = dict(summary)
+        return self
+
+    monkeypatch.setattr(Oracle, "fit", fit)
+    return run_autopredictor(ramps(120, 90), config(), workers=1).summary.explanation
+
+
+def test_the_explanation_names_the_fits_pooled_with_the_kept_one(oracle, monkeypatch):
+    """A deep model whose near ties forecast beside the fit it kept says which they are."""
+    pooled = [{"context_length": 6, "learning_rate": 0.003, "validation_wql": 0.1012}]
+    summary = {"epochs": 1, "best_epoch": 1, "device": "cpu", "pooled_with": pooled}
+    assert (
+        "with context_length=100. Its sample paths are pooled with those of the fits that "
+        "validated within 5% of it: context_length=6, learning_rate=0.003 (validation wQL "
+        "0.1012)." in _explanation_after_a_fit_summarised_as(summary, monkeypatch)
+    )
+
+
 def test_the_explanation_says_what_the_seasonal_adjustment_choice_found(oracle, monkeypatch):
     """A deep model that fitted both ways says how each validated and which it kept."""
     summary = {
@@ -124,17 +146,10 @@ def test_the_explanation_says_what_the_seasonal_adjustment_choice_found(oracle, 
         "seasonally_adjusted_series": 120,
         "seasonal_adjustments_tried": {"none": 0.1036, "always": 0.102},
     }
-
-    def fit(self, *args, **kwargs):
-        self.summary = dict(summary)
-        return self
-
-    monkeypatch.setattr(Oracle, "fit", fit)
-    result = run_autopredictor(ramps(120, 90), config(), workers=1)
     assert (
         "Deep_AR_Plus trained 3 epoch(s) on the cpu (best epoch 2); a fit on seasonally "
         "adjusted series validated at wQL 0.102 against 0.1036 for the series as they are, "
-        "and was kept." in result.summary.explanation
+        "and was kept." in _explanation_after_a_fit_summarised_as(summary, monkeypatch)
     )
 
 

@@ -52,7 +52,7 @@ from augury_training.forecast_contract import (
 from augury_training.forecast_hpo import TUNABLE
 from augury_training.forecasting.backtest import ItemBacktest, Window, fallback_forecast
 from augury_training.forecasting.data import DatasetInfo, Series
-from augury_training.forecasting.deep.context_choice import DEFAULT_CONTEXT_HORIZONS
+from augury_training.forecasting.deep.context_choice import DEFAULT_CONTEXT_HORIZONS, SWITCH_MARGIN
 from augury_training.forecasting.grid import Grid
 
 GLOBAL_MODELS: dict[str, tuple[str, str]] = {
@@ -338,6 +338,8 @@ class GlobalBacktest:
         """PerformHPO's choice per candidate (the tuned names only)."""
         self.refitted: dict[str, dict[str, str]] = {}
         """The candidates :meth:`fit_final` trained again, with the settings they chose."""
+        self.pooled: dict[str, list[dict[str, object]]] = {}
+        """The fits each refitted model pools with the one it kept (DeepAR+'s near ties)."""
         self.notes: list[str] = [note] if note else []
         """Why these candidates ran and how tuning went, for the explanation."""
         self.vocabulary = MetadataVocabulary([])
@@ -494,7 +496,7 @@ class GlobalBacktest:
             if self.refitted.get(name):
                 parts.append(
                     f"The predictor's {name} model was trained again on all the data, with "
-                    f"{_settings_text(self.refitted[name])}."
+                    f"{_settings_text(self.refitted[name])}.{_pooled_note(self.pooled.get(name))}"
                 )
         return " ".join(parts)
 
@@ -530,12 +532,29 @@ class GlobalBacktest:
             )
             models[name] = model
             self.refitted[name] = model.chosen_hyperparameters()
+            self.pooled[name] = list(model.summary.get("pooled_with") or [])
         return models
 
 
 def _settings_text(values: Mapping[str, str]) -> str:
     """``a=1, b=2``: hyperparameters as the explanation lists them, sorted by name."""
     return ", ".join(f"{key}={value}" for key, value in sorted(values.items()))
+
+
+def _pooled_note(pooled: Sequence[Mapping[str, object]] | None) -> str:
+    """The fits a model forecasts with beside the one it kept, for the explanation: those
+    whose validation wQL was within the margin of its own (``.deep.context_choice``)."""
+    if not pooled:
+        return ""
+    fits = "; ".join(
+        f"context_length={fit['context_length']}, learning_rate={fit['learning_rate']!r}"
+        f" (validation wQL {fit['validation_wql']})"
+        for fit in pooled
+    )
+    return (
+        f" Its sample paths are pooled with those of the fits that validated within "
+        f"{SWITCH_MARGIN:.0%} of it: {fits}."
+    )
 
 
 def _seasonal_adjustment_note(summary: Mapping[str, object]) -> str:

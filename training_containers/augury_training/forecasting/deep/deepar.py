@@ -257,6 +257,9 @@ class DeepARPlus:
         self._net: DeepARNet | None = None
         """The network being trained or sampled from (one of ``_nets``)."""
         self._nets: list[DeepARNet] = []
+        self._companions: list[DeepARPlus] = []
+        """Fits that validated within the margin of this one (other contexts or learning
+        rates, on the same seasonally adjusted series): they forecast beside it."""
         self._validation_wql: float | None = None
         """The first network's wQL on the held-out horizons, in the data's own units, so
         fits with different contexts (whose scaled losses differ) can be compared."""
@@ -282,8 +285,10 @@ class DeepARPlus:
         horizons score the lower wQL (the first unless another is lower by
         :data:`.context_choice.SWITCH_MARGIN`); without a ``learning_rate`` it makes that
         choice at each of :func:`learning_rate_candidates` and keeps a faster rate by the
-        same rule. Under a time budget the next candidate is tried only when the time left
-        would fit the first again.
+        same rule. Every other fit that validated within the margin of the kept one
+        forecasts beside it, their sample paths pooled (:func:`.context_choice.near_tie`).
+        Under a time budget the next candidate is tried only when the time left would fit
+        the first again.
 
         Raises ``ValueError`` for data that cannot train (no history anywhere,
         counts asked of negative data, related columns of the wrong shape).
@@ -299,18 +304,24 @@ class DeepARPlus:
         adjusted = seasonal_adjustment.adjust(data, horizon, mode, horizon)
         if mode == seasonal_adjustment.ALWAYS:
             log(f"DeepAR+: {adjusted.describe()}")
-        data = adjusted.data
-        self._fit_choosing_context(data, horizon, seed, deadline, log)
-        first_seconds = time.monotonic() - began
-        for rate in learning_rate_candidates(self.params)[1:]:
-            comparable = self._validation_wql is not None
-            if not context_choice.room_to_try(
-                "DeepAR+", f"a learning rate of {rate:g}", comparable, deadline, first_seconds, log
-            ):
-                break
-            trial = DeepARPlus({**self.params.extra, "learning_rate": repr(rate)})
-            trial._fit_choosing_context(data, horizon, seed, deadline, log)
-            self._keep_faster(trial, log)
+        fits = self._fit_candidates(adjusted.data, horizon, seed, deadline, log)
+        kept = self._choose(fits, log)
+        companions = [
+            fit
+            for at_rate in fits
+            for fit in at_rate
+            if fit is not kept
+            and context_choice.near_tie(kept._validation_wql, fit._validation_wql)
+        ]
+        self.__dict__.update(kept.__dict__)
+        self._companions = companions
+        if companions:
+            pooled = [fit._choice_record() for fit in companions]
+            log(
+                f"DeepAR+: pooling the sample paths of the fits that validated within "
+                f"{context_choice.SWITCH_MARGIN:.0%} of the kept one: {pooled}"
+            )
+            self.summary["pooled_with"] = pooled
         self.seasonal_adjustment = mode
         self.summary["seasonally_adjusted_series"] = adjusted.count
         self.summary["seconds"] = round(time.monotonic() - began, 3)
@@ -326,72 +337,92 @@ class DeepARPlus:
             return seasonal_adjustment.NONE
         return self.params.seasonal_adjustment
 
-    def _fit_choosing_context(
+    def _fit_candidates(
         self,
         data: SeriesSet,
         horizon: int,
         seed: int,
         deadline: float | None,
         log: Callable[[str], None],
-    ) -> None:
-        """Fit each of :func:`context_candidates` at this learning rate, keeping the better."""
+    ) -> list[list[DeepARPlus]]:
+        """One fit per learning rate and context (:func:`learning_rate_candidates` by
+        :func:`context_candidates`), grouped by rate, defaults first. After the first fit,
+        each is tried only when the held-out horizons can compare it and the time left
+        would train the first again."""
         began = time.monotonic()
-        contexts = context_candidates(horizon, self.params.context_length)
-        self._fit_context(data, horizon, contexts[0], seed, deadline, log)
-        first_seconds = time.monotonic() - began
-        for context in contexts[1:]:
-            comparable = self._validation_wql is not None
-            if not context_choice.room_to_try(
-                "DeepAR+", f"a context of {context}", comparable, deadline, first_seconds, log
-            ):
-                break
-            trial = DeepARPlus(self.params.extra)
-            trial._fit_context(data, horizon, context, seed, deadline, log)
-            self._keep_better(trial, log)
+        first: DeepARPlus | None = None
+        first_seconds = 0.0
+        fits: list[list[DeepARPlus]] = []
+        for rate in learning_rate_candidates(self.params):
+            settings = dict(self.params.extra)
+            if first is not None:
+                settings["learning_rate"] = repr(rate)
+            fits.append([])
+            for context in context_candidates(horizon, self.params.context_length):
+                if first is not None and not context_choice.room_to_try(
+                    "DeepAR+",
+                    f"a context of {context} at a learning rate of {rate:g}",
+                    first._validation_wql is not None,
+                    deadline,
+                    first_seconds,
+                    log,
+                ):
+                    return [at_rate for at_rate in fits if at_rate]
+                fit = DeepARPlus(settings)
+                fit._fit_context(data, horizon, context, seed, deadline, log)
+                if first is None:
+                    first, first_seconds = fit, time.monotonic() - began
+                fits[-1].append(fit)
+        return fits
 
-    def _keep_faster(self, trial: DeepARPlus, log: Callable[[str], None]) -> None:
-        """Become ``trial`` (a faster learning rate, its context chosen the same way) when its
-        validation wQL is lower by :data:`.context_choice.SWITCH_MARGIN`; either way the
-        summary records each rate tried, its context and its score."""
-        tried = {
-            **self.summary.get(
-                "learning_rates_tried",
-                {f"{self.params.learning_rate:g}": self._choice_record()},
-            ),
-            f"{trial.params.learning_rate:g}": trial._choice_record(),
-        }
-        if context_choice.clearly_better(self._validation_wql, trial._validation_wql):
-            self.__dict__.update(trial.__dict__)
-        log(
-            f"DeepAR+: validation wQL by learning rate {tried}; keeping "
-            f"{self.params.learning_rate:g}"
-        )
-        self.summary = {**self.summary, "learning_rates_tried": tried}
+    @staticmethod
+    def _choose(fits: list[list[DeepARPlus]], log: Callable[[str], None]) -> DeepARPlus:
+        """The fit kept: at each rate the default context unless another validated clearly
+        better, then the first rate's unless a faster one's validated clearly better. Its
+        summary records the contexts tried at its rate and each rate's choice."""
+        chosen: list[DeepARPlus] = []
+        for at_rate in fits:
+            best = at_rate[0]
+            for trial in at_rate[1:]:
+                if context_choice.prefers_short(best._validation_wql, trial._validation_wql):
+                    best = trial
+            if len(at_rate) > 1:
+                tried = {str(fit.context_length): fit._validation_wql for fit in at_rate}
+                log(
+                    f"DeepAR+: validation wQL by context {tried}; keeping context "
+                    f"{best.context_length}"
+                )
+                best.summary["contexts_tried"] = tried
+            chosen.append(best)
+        kept = chosen[0]
+        for trial in chosen[1:]:
+            if context_choice.clearly_better(kept._validation_wql, trial._validation_wql):
+                kept = trial
+        if len(chosen) > 1:
+            rates = {f"{fit.params.learning_rate:g}": fit._choice_record() for fit in chosen}
+            log(
+                f"DeepAR+: validation wQL by learning rate {rates}; keeping "
+                f"{kept.params.learning_rate:g}"
+            )
+            kept.summary["learning_rates_tried"] = rates
+        return kept
 
     def chosen_hyperparameters(self) -> dict[str, str]:
-        """What this fit trained with, chosen on its held-out horizons or given, as
+        """What the kept fit trained with, chosen on its held-out horizons or given, as
         hyperparameters: a model built with them trains once, with the same context and
-        learning rate. DescribeAutoPredictor's explanation names them."""
+        learning rate. DescribeAutoPredictor's explanation names them, and the fits pooled
+        with it (``summary["pooled_with"]``)."""
         return {
             "context_length": str(self.context_length),
             "learning_rate": repr(float(self.params.learning_rate)),
         }
 
     def _choice_record(self) -> dict[str, object]:
-        return {"context_length": self.context_length, "validation_wql": self._validation_wql}
-
-    def _keep_better(self, trial: DeepARPlus, log: Callable[[str], None]) -> None:
-        """Become ``trial`` (same hyperparameters, another context) when its validation wQL
-        is lower by :data:`.context_choice.SWITCH_MARGIN`; either way the summary records
-        every context tried and its score."""
-        tried = {
-            **self.summary.get("contexts_tried", {str(self.context_length): self._validation_wql}),
-            str(trial.context_length): trial._validation_wql,
+        return {
+            "context_length": self.context_length,
+            "learning_rate": float(self.params.learning_rate),
+            "validation_wql": self._validation_wql,
         }
-        if context_choice.prefers_short(self._validation_wql, trial._validation_wql):
-            self.__dict__.update(trial.__dict__)
-        log(f"DeepAR+: validation wQL by context {tried}; keeping context {self.context_length}")
-        self.summary = {**self.summary, "contexts_tried": tried}
 
     def _fit_context(
         self,
@@ -596,7 +627,8 @@ class DeepARPlus:
     )
 
     def to_state(self) -> dict[str, object]:
-        """Everything :meth:`from_state` needs: settings, fitted statistics, weights (CPU)."""
+        """Everything :meth:`from_state` needs: settings, fitted statistics, weights (CPU),
+        and the fits pooled with this one, each as its own state."""
         if not self._nets:
             raise RuntimeError("only a fitted DeepARPlus can be saved")
         state: dict[str, object] = {name: getattr(self, name) for name in self._STATE}
@@ -605,11 +637,13 @@ class DeepARPlus:
         state["weights"] = [
             {k: v.detach().cpu() for k, v in net.state_dict().items()} for net in self._nets
         ]
+        state["companions"] = [companion.to_state() for companion in self._companions]
         return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, object]) -> DeepARPlus:
-        """A fitted model from :meth:`to_state`'s output, on this machine's device."""
+        """A fitted model from :meth:`to_state`'s output, on this machine's device (a model
+        saved before fits were pooled has no companions)."""
         model = cls(state["hyperparameters"])  # type: ignore[arg-type]
         for name in cls._STATE:
             setattr(model, name, state[name])
@@ -621,6 +655,7 @@ class DeepARPlus:
             net.eval()
             model._nets.append(net)
         model._net = model._nets[0]
+        model._companions = [cls.from_state(c) for c in state.get("companions", ())]  # type: ignore[attr-defined]
         return model
 
     def _gather(
@@ -737,8 +772,8 @@ class DeepARPlus:
         the context; empty histories are cold-start items, forecast from their metadata).
 
         Quantiles and the mean come from ``num_samples`` sample paths (default:
-        the ``num_samples`` hyperparameter). Data that were non-negative in
-        training get non-negative forecasts.
+        the ``num_samples`` hyperparameter) of each pooled fit. Data that were
+        non-negative in training get non-negative forecasts.
         """
         if not self._nets:
             raise RuntimeError("DeepARPlus.predict needs a fitted model: call fit first")
@@ -749,13 +784,31 @@ class DeepARPlus:
             raise ValueError(f"the model forecasts {self.frequency!r} data, got {data.frequency!r}")
         samples_per_series = num_samples or self.params.num_samples
         adjusted = seasonal_adjustment.adjust(data, self.horizon, self.seasonal_adjustment)
-        prepared = self._prepare(adjusted.data)
+        # the pooled fits each draw as many paths as this one: together, a mixture of fits
+        draws = np.concatenate(
+            [
+                fit._draw(adjusted.data, samples_per_series, seed)
+                for fit in (self, *self._companions)
+            ],
+            axis=1,
+        )
+        forecast = DeepForecast(
+            mean=draws.mean(axis=1),
+            quantiles={q: np.quantile(draws, q, axis=1).astype(np.float32) for q in levels},
+            samples=draws if keep_samples else None,
+        )
+        return adjusted.reseasonalise(forecast)
+
+    def _draw(self, data: SeriesSet, samples: int, seed: int) -> np.ndarray:
+        """``(series, samples, horizon)`` sample paths after each series of ``data`` (already
+        seasonally adjusted), each averaged network drawing its share of them."""
+        prepared = self._prepare(data)
         codes = self._map_codes(prepared.codes)
-        draws = np.empty((prepared.n_series, samples_per_series, self.horizon), np.float32)
-        chunk = max(1, 8192 // samples_per_series)
+        draws = np.empty((prepared.n_series, samples, self.horizon), np.float32)
+        chunk = max(1, 8192 // samples)
         device = self._device
         # each averaged model draws its share of the paths: together, a mixture of models
-        shares = np.diff(np.linspace(0, samples_per_series, len(self._nets) + 1).round())
+        shares = np.diff(np.linspace(0, samples, len(self._nets) + 1).round())
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             for begin in range(0, prepared.n_series, chunk):
@@ -768,12 +821,7 @@ class DeepARPlus:
                         self._net = net.eval()
                         parts.append(self._sample_paths(windows, int(share)))
                 draws[rows] = np.concatenate(parts, axis=1)
-        forecast = DeepForecast(
-            mean=draws.mean(axis=1),
-            quantiles={q: np.quantile(draws, q, axis=1).astype(np.float32) for q in levels},
-            samples=draws if keep_samples else None,
-        )
-        return adjusted.reseasonalise(forecast)
+        return draws
 
     @torch.no_grad()
     def _sample_paths(self, windows: Windows, samples: int) -> np.ndarray:
