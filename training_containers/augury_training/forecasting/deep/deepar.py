@@ -43,7 +43,9 @@ Amazon's hyperparameter names are accepted (strings, as in TrainingParameters):
 ``context_length`` (default: four horizons, or one where that forecasts the
 validation horizons clearly better, at most 500: :func:`context_candidates`),
 ``epochs``, ``learning_rate`` (default 1e-3, or 3e-3 where that forecasts the
-validation horizons clearly better: :func:`learning_rate_candidates`),
+validation horizons clearly better: :func:`learning_rate_candidates`; the fits of
+the other contexts and rates that validated within the margin of the one kept
+forecast beside it, their sample paths pooled: :meth:`DeepARPlus.fit`),
 ``num_layers``, ``num_cells``, ``likelihood``, ``dropout_rate``,
 ``mini_batch_size`` and ``num_averaged_models`` (that many networks, trained
 from consecutive seeds, whose sample paths are pooled: a mixture of models, the
