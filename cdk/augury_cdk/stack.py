@@ -168,13 +168,21 @@ class AuguryStack(Stack):
             self.workflow_step, self.settings.data_access_role_arns, self.settings.prefix
         )
 
-    def _control_plane(self, functions: PythonFunctions) -> None:
-        self.api_function = functions.function(
-            "Api",
+    def _api_handler(
+        self, functions: PythonFunctions, name: str, description: str
+    ) -> lambda_.Function:
+        """A function behind the REST API (the same handler; its role decides what it may do)."""
+        return functions.function(
+            name,
             handler="augury.handlers.api",
-            description="Serves the Forecast and Personalize control planes",
+            description=description,
             timeout=API_TIMEOUT,
             memory_size=self.settings.api_memory_size,
+        )
+
+    def _control_plane(self, functions: PythonFunctions) -> None:
+        self.api_function = self._api_handler(
+            functions, "Api", "Serves the Forecast and Personalize control planes"
         )
         grant_metadata(self.api_function, self.storage, write=True)
         grant_blobs(self.api_function, self.storage, access="read")
@@ -186,12 +194,8 @@ class AuguryStack(Stack):
         role. It reads trackers, datasets and schemas and puts records on the stream,
         nothing else: it cannot write the resources table, start a workflow or stop a
         job, as the control plane's role can."""
-        self.events_function = functions.function(
-            "Events",
-            handler="augury.handlers.api",
-            description="Serves PutEvents, PutUsers and PutItems onto the event stream",
-            timeout=API_TIMEOUT,
-            memory_size=self.settings.api_memory_size,
+        self.events_function = self._api_handler(
+            functions, "Events", "Serves PutEvents, PutUsers and PutItems onto the event stream"
         )
         grant_metadata(self.events_function, self.storage, write=False)
         grant_publish(self.events_function, self.ingestion.stream)
