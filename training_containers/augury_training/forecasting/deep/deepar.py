@@ -73,6 +73,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from augury_training.forecast_parameters import TRAINING_PARAMETERS
 from augury_training.forecasting.deep import context_choice, seasonal_adjustment
 from augury_training.forecasting.deep.common import (
     DeepForecast,
@@ -152,7 +153,6 @@ VALIDATION_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 VALIDATION_SEED = 12_345
 WEIGHT_AVERAGE = 0.99
 """Validation scores, and the model keeps, this moving average of the weights."""
-_UNSUPPORTED_LIKELIHOODS = ("beta", "deterministic-l1", "piecewise-linear")
 _AUTO_COUNT_LEVEL = 100.0
 
 
@@ -186,11 +186,9 @@ def parse_hyperparameters(values: Mapping[str, str]) -> DeepARHyperparameters:
     and what it accepts, so a training job fails before any work with a reason
     the user can act on.
     """
-    raw = str(values.get("likelihood") or "").strip().lower()
-    if raw in _UNSUPPORTED_LIKELIHOODS:
-        raise HyperparameterError(
-            f"likelihood {values['likelihood']!r} is an Amazon option Augury does not offer; "
-            f"use one of {', '.join((*LIKELIHOODS, AUTO))}"
+    if values.get("likelihood"):  # Amazon's options Augury lacks are named as such
+        TRAINING_PARAMETERS[DeepARPlus.name].values["likelihood"].check(
+            "likelihood", str(values["likelihood"])
         )
     return DeepARHyperparameters(
         context_length=get_int(values, "context_length", None, minimum=1, maximum=500),

@@ -21,24 +21,19 @@ trend and season out of ``A``, ``M``, ``N``, ``Z`` = select; default ``ZZZ``),
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 from statsforecast.models import MSTL, AutoETS
 
-from augury_training.forecasting.models.hyperparameters import (
-    HyperparameterError,
-    get_optional_bool,
-)
+from augury_training.forecasting.models.hyperparameters import get_optional_bool
 from augury_training.forecasting.models.statsforecast_engine import (
     StatsforecastModel,
     StatsforecastModelLike,
 )
+from augury_training.parameter_values import ETS_MODEL
 
 MAX_SEASON_LENGTH = 24
 """Above this many points per season, STL + ETS replaces seasonal ETS (R's ``ets`` limit)."""
-
-_MODEL_PATTERN = re.compile(r"^[AMZ][AMNZ][AMNZ]$")
 
 
 class ETS(StatsforecastModel):
@@ -46,12 +41,9 @@ class ETS(StatsforecastModel):
 
     def __init__(self, hyperparameters: Mapping[str, str] | None = None) -> None:
         params = hyperparameters or {}
+        if "model" in params:  # the rule CreatePredictor checks too
+            ETS_MODEL.check("model", str(params["model"]))
         self.model = str(params.get("model", "ZZZ")).strip().upper() or "ZZZ"
-        if not _MODEL_PATTERN.match(self.model):
-            raise HyperparameterError(
-                "model must be three letters: error A|M|Z, trend A|M|N|Z, season A|M|N|Z "
-                f"(for example ZZZ or AAN); got {params.get('model')!r}"
-            )
         self.damped = get_optional_bool(params, "damped")
 
     def engines(self, season_length: int, n: int) -> list[StatsforecastModelLike]:
