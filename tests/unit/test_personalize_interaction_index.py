@@ -36,7 +36,10 @@ def world(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
         "_dataset_versions",
         lambda runtime, group: {"INTERACTIONS": (*state.version, None)},
     )
-    monkeypatch.setattr(cache, "event_files", lambda runtime, group: (tuple(state.files), 0))
+    # the generation changes with the listing, as CatalogCache.event_files's does
+    monkeypatch.setattr(
+        cache, "event_files", lambda runtime, group: (tuple(state.files), len(state.files))
+    )
 
     def read_table(runtime, prefix):
         state.reads.append(prefix)

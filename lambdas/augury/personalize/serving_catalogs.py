@@ -186,21 +186,22 @@ class CatalogCache:
     def interactions(self, runtime: Runtime, group: str, user_id: str) -> list[Interaction]:
         """The user's stored interactions (dataset and persisted events), oldest first."""
         dataset = self._dataset_versions(runtime, group).get(INTERACTIONS)
-        listed, _ = self.event_files(runtime, group)
-        files = [key for key in listed if key.endswith(".parquet")]
+        listed, generation = self.event_files(runtime, group)
         version = dataset[:3] if dataset else None
         with self._lock:
             cached = self._interactions.get(group)
+        if cached is not None and (cached.dataset, cached.generation) == (version, generation):
+            return cached.by_user.get(user_id, [])  # the common case: a look-up, no listing
+        files = [key for key in listed if key.endswith(".parquet")]
         if cached is None or cached.dataset != version or not cached.files <= set(files):
             tables = [serving_sources.read_table(runtime, dataset[1] if dataset else None)]
             tables.append(serving_sources.read_files(runtime, files))
-            cached = _InteractionIndex(version, frozenset(files), _index_interactions(tables))
-        elif len(cached.files) < len(files):
+            by_user = _index_interactions(tables)
+            cached = _InteractionIndex(version, generation, frozenset(files), by_user)
+        else:
             new = [key for key in files if key not in cached.files]
             added = _index_interactions([serving_sources.read_files(runtime, new)])
-            cached = cached.grown(frozenset(files), added)
-        else:
-            return cached.by_user.get(user_id, [])
+            cached = cached.grown(generation, frozenset(files), added)
         with self._lock:
             self._interactions[group] = cached
         return cached.by_user.get(user_id, [])
@@ -272,19 +273,21 @@ class _InteractionIndex:
 
     dataset: Hashable
     """The Interactions dataset version (its prefix, row count, import time)."""
+    generation: int
+    """The event-file listing's generation it was read at (``CatalogCache.event_files``)."""
     files: frozenset[str]
     """The event files read."""
     by_user: dict[str, list[Interaction]]
 
     def grown(
-        self, files: frozenset[str], added: Mapping[str, list[Interaction]]
+        self, generation: int, files: frozenset[str], added: Mapping[str, list[Interaction]]
     ) -> _InteractionIndex:
         """With ``added`` (read from the new files) merged in: each user's latest per event
         type of what was kept and what arrived is what reading everything would keep."""
         by_user = dict(self.by_user)
         for user, events in added.items():
             by_user[user] = latest_per_event_type([*by_user.get(user, ()), *events])
-        return _InteractionIndex(self.dataset, files, by_user)
+        return _InteractionIndex(self.dataset, generation, files, by_user)
 
 
 def _index_interactions(tables: Sequence[Any]) -> dict[str, list[Interaction]]:
