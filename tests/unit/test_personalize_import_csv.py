@@ -193,3 +193,19 @@ def test_text_that_is_not_utf8(tmp_path: Path) -> None:
     assert failure(tmp_path, data) == (
         f"{URI} line 3: the line is not UTF-8 text; save the file as UTF-8"
     )
+
+
+def test_lines_ending_in_a_lone_carriage_return(tmp_path: Path) -> None:
+    """Old Mac and Excel exports end lines with ``\\r`` alone: read, and lines counted, alike."""
+    rows = read(tmp_path, "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\ru1,i1,100,click\ru2,i2,200,view\r")
+    assert [(row["USER_ID"], row["TIMESTAMP"]) for row in rows] == [("u1", 100), ("u2", 200)]
+    bad_timestamp = "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\ru1,i1,100,click\ru2,i2,x,view"
+    assert failure(tmp_path, bad_timestamp) == (
+        f"{URI} line 3, field TIMESTAMP: 'x' is not a Unix timestamp in seconds; TIMESTAMP must "
+        "be an integer number of seconds since 1970-01-01 UTC, such as 1561939200"
+    )
+    data = b"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\ru1,i1,100,click\ru\xff,i2,100,click\r"
+    assert failure(tmp_path, data) == (
+        f"{URI} line 3: the line is not UTF-8 text; save the file as UTF-8"
+    )
+    assert read(tmp_path, "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\r") == []

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,8 @@ from augury.personalize.import_fields import (
 )
 
 CSV_BLOCK_BYTES = 4 << 20
+_HEADER_BLOCK_BYTES = 64 << 10
+_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
 _SHOWN_CHARACTERS = 60
 _TRUE = ("true", "1")
 _FALSE = ("false", "0")
@@ -73,15 +76,32 @@ class _Problem:
     message: str
 
 
+def _first_line(path: Path) -> tuple[bytes, bool]:
+    """The file's first line without its ending, and whether anything follows it.
+
+    A line may end with ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac and Excel
+    exports), as Arrow reads them.
+    """
+    text = b""
+    with path.open("rb") as handle:
+        while block := handle.read(_HEADER_BLOCK_BYTES):
+            searched = max(len(text) - 1, 0)
+            text += block
+            if text.endswith(b"\r"):
+                text += handle.read(1)  # a "\n" may follow the "\r"
+            if ending := _LINE_ENDING.search(text, searched):
+                return text[: ending.start()], bool(text[ending.end() :] or handle.read(1))
+    return text, False
+
+
 def read_header(source: SourceFile, fields: tuple[ImportField, ...]) -> list[ImportField]:
     """The field behind each header column, in the file's order; every rule on columns checked."""
-    with source.path.open("rb") as handle:
-        first = handle.readline()
+    first, _ = _first_line(source.path)
     try:
         text = first.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ImportFailure(f"{source.uri} line 1: the header is not UTF-8 text") from None
-    header = next(csv.reader([text]), None) if first else None
+    header = next(csv.reader([text]), None) if first or source.path.stat().st_size else None
     if header is None:
         raise ImportFailure(
             f"{source.uri} is empty; a Personalize import file starts with a header row "
@@ -147,9 +167,8 @@ class CsvReader:
     def batches(self, source: SourceFile) -> Iterator[pa.RecordBatch]:
         """The file's data rows as typed batches (``arrow_schema(fields)``), every value checked."""
         columns = read_header(source, self.fields)
-        with source.path.open("rb") as handle:
-            if not handle.readline() or not handle.read(1):
-                return  # a header and no data: no rows (an import with no rows at all fails)
+        if not _first_line(source.path)[1]:
+            return  # a header and no data: no rows (an import with no rows at all fails)
         names = [f"c{index}" for index in range(len(columns))]
         rows_before = 0
         try:
@@ -432,10 +451,14 @@ def _diagnosed(source: SourceFile, width: int, error: Exception) -> ImportFailur
 
 
 def _first_bad_utf8_line(path: Path) -> int | None:
+    """The first line that is not UTF-8, counting a lone ``\\r`` as a line ending too."""
+    number = 0
     with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
+        for chunk in handle:
+            for line in chunk.rstrip(b"\r\n").split(b"\r"):
+                number += 1
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    return number
     return None
