@@ -278,6 +278,7 @@ def test_anonymous_events_join_the_user_after_login(
         (click(properties=json.dumps({"numberOfRatings": "lots"})), ["NUMBER_OF_RATINGS"]),
         (click(properties="not json"), ["not valid JSON"]),
         ({"eventType": "click", "sentAt": datetime.now(UTC)}, ["itemId", "ITEM_ID"]),
+        (click(sentAt=datetime(1960, 1, 1, tzinfo=UTC)), ["sentAt", "before 1970"]),
     ],
 )
 def test_put_events_refuses_bad_events(

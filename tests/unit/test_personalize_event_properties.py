@@ -22,6 +22,8 @@ SCHEMA = parse_schema_text(
                 {"name": "GENRES", "type": ["null", "string"], "categorical": True},
                 {"name": "IN_STOCK", "type": ["null", "boolean"]},
                 {"name": "brandName", "type": ["null", "string"]},
+                {"name": "CREATION_TIMESTAMP", "type": ["null", "long"]},
+                {"name": "DESCRIPTION", "type": ["null", "string"], "textual": True},
             ],
         }
     )
@@ -108,3 +110,18 @@ def test_missing_required_field_names_its_key() -> None:
         missing_required(SCHEMA, {"ITEM_ID"}, where="items[1]", label="Items")
     assert "PRICE" in caught.value.message and "'price'" in caught.value.message
     missing_required(SCHEMA, {"ITEM_ID", "PRICE"}, where="items[1]", label="Items")
+
+
+def test_what_an_import_would_refuse_is_refused() -> None:
+    """An export of streamed rows must import again: an import's limits apply to both."""
+    assert "too large for Unix epoch seconds (milliseconds?)" in refused(
+        {"creationTimestamp": 1_700_000_000_000}
+    )
+    assert parse({"creationTimestamp": -86_400}) == {"CREATION_TIMESTAMP": -86_400}
+    assert refused({"description": "x" * 20_001}) == (
+        "items[0].properties: property 'description': the textual value has 20001 characters; "
+        "Personalize allows at most 20000 for DESCRIPTION"
+    )
+    assert parse({"description": "x" * 20_000})["DESCRIPTION"] == "x" * 20_000
+    assert "a categorical value has 1001 characters" in refused({"genres": ["a", "b" * 1001]})
+    assert "at most 1000 for brandName" in refused({"brandName": "b" * 1001})

@@ -22,6 +22,12 @@ from functools import lru_cache
 from typing import Any
 
 from augury.personalize.avro_rules import ParsedSchema, SchemaField, parse_schema_text
+from augury.personalize.import_fields import (
+    TIMESTAMP_FIELDS,
+    import_field,
+    length_problem,
+    timestamp_problem,
+)
 from augury.resources.errors import InvalidInput
 
 _INTEGER_TYPES = ("int", "long")
@@ -95,15 +101,31 @@ def parse_properties(
 
 
 def coerce(value: Any, field: SchemaField, where: str) -> Any:
-    """``value`` as the field's column holds it, or ``InvalidInputException`` saying why not."""
+    """``value`` as the field's column holds it, or ``InvalidInputException`` saying why not.
+
+    The limits are an import's (:mod:`.import_fields`), so what streams in can be exported
+    and imported again."""
     if value is None:
         if field.nullable:
             return None
         raise InvalidInput(f"{where} is null, but the {field.name} field is not nullable")
+    stored = import_field(field)
     if field.type == "string":
-        return _as_string(value, field, where)
+        text = _as_string(value, field, where)
+        problem = length_problem(stored, text)
+        if problem is not None:
+            raise InvalidInput(f"{where}: {problem}")
+        return text
     if field.type in _INTEGER_TYPES:
-        return _as_integer(value, field, where)
+        number = _as_integer(value, field, where)
+        problem = (
+            timestamp_problem(stored.column, number, str(number))
+            if stored.column in TIMESTAMP_FIELDS
+            else None
+        )
+        if problem is not None:
+            raise InvalidInput(f"{where}: {problem}")
+        return number
     if field.type in _FLOAT_TYPES:
         return _as_float(value, field, where)
     return _as_boolean(value, field, where)

@@ -32,6 +32,7 @@ from augury.personalize.event_properties import (
     parse_properties,
 )
 from augury.personalize.event_trackers import tracker_for
+from augury.personalize.import_fields import timestamp_problem
 from augury.personalize.resource_types import DATASET
 from augury.ports import StreamRecord
 from augury.resources.errors import InvalidInput, ResourceInUse, ResourceNotFound
@@ -157,6 +158,9 @@ def interaction_row(
         )
     sent_at = event["sentAt"]
     timestamp = sent_at.timestamp() if isinstance(sent_at, datetime) else float(sent_at)
+    problem = timestamp_problem("TIMESTAMP", timestamp, str(sent_at))
+    if problem is not None:
+        raise InvalidInput(f"{where}.sentAt: {problem}")
     impression = event.get("impression")
     attribution = (event.get("metricAttribution") or {}).get("eventAttributionSource")
     row: dict[str, Any] = {

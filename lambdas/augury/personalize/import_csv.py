@@ -41,10 +41,12 @@ from augury.personalize.import_fields import (
     CATEGORY_SEPARATOR,
     ID_FIELDS,
     INT32_RANGE,
-    MAX_EPOCH_SECONDS,
     TIMESTAMP_FIELDS,
     ImportField,
     arrow_schema,
+    length_problem,
+    timestamp_bounds,
+    timestamp_problem,
 )
 
 CSV_BLOCK_BYTES = 4 << 20
@@ -276,28 +278,13 @@ def _length_problem(field: ImportField, values: pa.Array) -> _Problem | None:
         return None
     if field.categorical:
         parts = pc.split_pattern(values, CATEGORY_SEPARATOR)
-        long = pc.greater(pc.utf8_length(pc.list_flatten(parts)), limit)
-        at = _first(long)
-        if at is None:
-            return None
-        row = int(pc.list_parent_indices(parts)[at].as_py())
-        return _Problem(
-            row,
-            field.name,
-            f"a categorical value has {len(pc.list_flatten(parts)[at].as_py())} characters; "
-            f"Personalize allows at most {limit} per value (values are separated by "
-            f"'{CATEGORY_SEPARATOR}')",
-        )
-    row = _first(pc.greater(pc.utf8_length(values), limit))
+        at = _first(pc.greater(pc.utf8_length(pc.list_flatten(parts)), limit))
+        row = None if at is None else int(pc.list_parent_indices(parts)[at].as_py())
+    else:
+        row = _first(pc.greater(pc.utf8_length(values), limit))
     if row is None:
         return None
-    what = "textual value" if field.textual else "value"
-    return _Problem(
-        row,
-        field.name,
-        f"the {what} has {len(values[row].as_py())} characters; Personalize allows at most "
-        f"{limit} for {field.name}",
-    )
+    return _Problem(row, field.name, str(length_problem(field, values[row].as_py())))
 
 
 def _booleans(field: ImportField, text: pa.Array) -> tuple[pa.Array, _Problem | None]:
@@ -355,19 +342,14 @@ def _not_integer(field: ImportField, value: str) -> str:
 
 def _range_problem(field: ImportField, values: pa.Array, text: pa.Array) -> _Problem | None:
     if field.column in TIMESTAMP_FIELDS:
-        low = 0 if field.column == "TIMESTAMP" else -MAX_EPOCH_SECONDS
-        row = _first(pc.or_(pc.less(values, low), pc.greater_equal(values, MAX_EPOCH_SECONDS)))
+        low, high = timestamp_bounds(field.column)
+        row = _first(pc.or_(pc.less(values, low), pc.greater_equal(values, high)))
         if row is None:
             return None
         value = text[row].as_py()
-        if int(value) < low:
-            reason = f"{_shown(value)} is before 1970; {field.column} is seconds since 1970-01-01"
-        else:
-            reason = (
-                f"{_shown(value)} is too large for Unix epoch seconds (milliseconds?); "
-                f"{field.column} must be seconds since 1970-01-01 UTC"
-            )
-        return _Problem(row, field.name, reason)
+        return _Problem(
+            row, field.name, str(timestamp_problem(field.column, int(value), _shown(value)))
+        )
     if field.type == "int":
         low, high = INT32_RANGE
         row = _first(pc.or_(pc.less(values, low), pc.greater(values, high)))

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from augury.personalize.avro_rules import ParsedSchema
+from augury.personalize.avro_rules import ParsedSchema, SchemaField
 from augury.personalize.group_data import column_name
 
 ID_FIELDS = frozenset({"USER_ID", "ITEM_ID"})
@@ -80,18 +80,61 @@ class ImportField:
         return f"{text}, null" if self.nullable else text
 
 
+def import_field(field: SchemaField) -> ImportField:
+    """One schema field as imports read and store it."""
+    return ImportField(
+        name=field.name,
+        column=column_name(field.name),
+        type=field.type,
+        nullable=field.nullable,
+        categorical=field.categorical,
+        textual=field.textual,
+    )
+
+
 def import_fields(schema: ParsedSchema) -> tuple[ImportField, ...]:
     """The schema's fields in order, as imports read and store them."""
-    return tuple(
-        ImportField(
-            name=field.name,
-            column=column_name(field.name),
-            type=field.type,
-            nullable=field.nullable,
-            categorical=field.categorical,
-            textual=field.textual,
+    return tuple(import_field(field) for field in schema.fields)
+
+
+def timestamp_bounds(column: str) -> tuple[int, int]:
+    """The epoch seconds a timestamp column holds, ``low <= value < high``: an interaction
+    happens after 1970, an item may have been created before it."""
+    return (0 if column == "TIMESTAMP" else -MAX_EPOCH_SECONDS), MAX_EPOCH_SECONDS
+
+
+def timestamp_problem(column: str, seconds: float, shown: str) -> str | None:
+    """Why ``seconds`` (written ``shown``) can't be the column's value, or None."""
+    low, high = timestamp_bounds(column)
+    if seconds < low:
+        return f"{shown} is before 1970; {column} is seconds since 1970-01-01"
+    if seconds >= high:
+        return (
+            f"{shown} is too large for Unix epoch seconds (milliseconds?); "
+            f"{column} must be seconds since 1970-01-01 UTC"
         )
-        for field in schema.fields
+    return None
+
+
+def length_problem(field: ImportField, value: str) -> str | None:
+    """Why ``value`` is too long for the field (Amazon's character limits), or None."""
+    limit = field.max_characters
+    if limit is None:
+        return None
+    if field.categorical:
+        longest = max(map(len, value.split(CATEGORY_SEPARATOR)))
+        if longest <= limit:
+            return None
+        return (
+            f"a categorical value has {longest} characters; Personalize allows at most "
+            f"{limit} per value (values are separated by '{CATEGORY_SEPARATOR}')"
+        )
+    if len(value) <= limit:
+        return None
+    what = "textual value" if field.textual else "value"
+    return (
+        f"the {what} has {len(value)} characters; Personalize allows at most {limit} "
+        f"for {field.name}"
     )
 
 
