@@ -109,7 +109,7 @@ def test_batch_inference_writes_amazons_output_for_each_recipe_type(personalize,
     assert broken["input"] == "not json" and broken["output"] is None and "JSON" in broken["error"]
     assert missing["output"] is None and "userId" in missing["error"]
 
-    s3_file(tmp_path, "related/a.jsonl", '{"itemId": "i000"}\n')
+    s3_file(tmp_path, "related/a.jsonl", '\ufeff{"itemId": "i000"}\n')  # saved with a BOM
     s3_file(tmp_path, "related/b.jsonl", '{"itemId": "i007"}\n{"itemId": "unseen"}\n')
     job = batch(personalize, "related", sims, "s3://bucket/related/")
     assert job["status"] == "ACTIVE", job.get("failureReason")

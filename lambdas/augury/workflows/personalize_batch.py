@@ -93,7 +93,8 @@ def _process_file(
         except ExternalDataError as error:
             raise ResourceFailed(f"Could not read input file {uri}: {error}") from None
         try:
-            with open(local_in, encoding="utf-8") as lines, open(local_out, "w") as out:
+            # utf-8-sig: files saved by Windows tools start with a byte order mark
+            with open(local_in, encoding="utf-8-sig") as lines, open(local_out, "w") as out:
                 for text in lines:
                     if not text.strip():
                         continue
