@@ -262,7 +262,7 @@ def test_counts_with_negative_binomial_are_non_negative_integers() -> None:
         assert forecast.samples is not None
         assert (forecast.samples >= 0).all()
         np.testing.assert_array_equal(forecast.samples, np.round(forecast.samples))
-    with pytest.raises(ValueError, match="non-negative"):
+    with pytest.raises(HyperparameterError, match="non-negative"):  # the user's to fix
         DeepARPlus({**TINY, "likelihood": "negative-binomial"}).fit(
             _series(history - 3.0), HORIZON, log=_quiet
         )

@@ -506,7 +506,7 @@ class DeepARPlus:
             small = observed.size == 0 or float(np.median(np.abs(observed))) < _AUTO_COUNT_LEVEL
             return NEGATIVE_BINOMIAL if counts and small else STUDENT_T
         if chosen == NEGATIVE_BINOMIAL and not self.non_negative:
-            raise ValueError(
+            raise HyperparameterError(  # the user's to fix: a ClientError, not a crash
                 "likelihood negative-binomial needs non-negative targets; this data has "
                 "negative values: use student-t or gaussian"
             )
