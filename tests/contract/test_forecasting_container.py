@@ -243,7 +243,21 @@ def test_metrics_match_an_independent_computation(workspace):
 
 
 def test_forecast_mode_writes_every_item_to_its_shard(workspace, auto_predictor):
-    channels = {**CHANNELS, "model": "models/auto"}
+    # juice has target rows but not one value in them (nor metadata): a new item too
+    blobs, _ = workspace
+    target = retail_tables()["target"]
+    empty = pa.table(
+        {
+            "item_id": ["juice"] * 2,
+            "store": list(STORES),
+            "timestamp": pa.array([START, START + timedelta(days=1)], pa.timestamp("ms")),
+            "demand": pa.nulls(2, pa.float64()),
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(pa.concat_tables([target, empty]), sink)
+    blobs.put_bytes("data/target-with-empty/part-0.parquet", sink.getvalue())
+    channels = {**CHANNELS, "target": "data/target-with-empty", "model": "models/auto"}
     state, files, log = run_job(workspace, "forecast", config("forecast"), channels)
     assert state.status == TRAINING_COMPLETED, (state, log)
     shards = {name for name in files if name.startswith("forecast/")}
@@ -256,7 +270,7 @@ def test_forecast_mode_writes_every_item_to_its_shard(workspace, auto_predictor)
             assert shard_of(f"{row['item_id']}\x1f{row['store']}") == k
             rows.append(row)
     items = {(r["item_id"], r["store"]) for r in rows}
-    expected = {(i, s) for i in [*ITEMS, "lemonade"] for s in STORES}
+    expected = {(i, s) for i in [*ITEMS, "lemonade", "juice"] for s in STORES}
     assert items == expected
     assert len(rows) == len(expected) * HORIZON
     first_day = START + timedelta(days=DAYS)
@@ -267,7 +281,7 @@ def test_forecast_mode_writes_every_item_to_its_shard(workspace, auto_predictor)
     cold = np.mean([r["p50"] for r in rows if r["item_id"] == "lemonade"])
     drinks = np.mean([r["p50"] for r in rows if r["item_id"] in ("cola", "water")])
     assert abs(cold - drinks) < 0.5 * drinks
-    assert "new item(s) from metadata" in log
+    assert "2 new item(s) from metadata (1 of them in the target without a value)" in log
 
 
 def test_bad_configuration_fails_with_a_readable_reason(workspace):

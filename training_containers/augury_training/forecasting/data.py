@@ -115,6 +115,13 @@ def make_series(
     )
 
 
+def _items_with_values(table: pa.Table, item_field: str, target_field: str) -> list[str]:
+    """The items of ``table`` with at least one target value (not empty, not NaN)."""
+    target = table.column(target_field)
+    valued = table.filter(pc.and_kleene(pc.is_valid(target), pc.invert(pc.is_nan(target))))
+    return pc.unique(valued.column(item_field)).to_pylist()
+
+
 @dataclass
 class DatasetInfo:
     """What one look at the target tells: its span on the grid and its items."""
@@ -130,6 +137,9 @@ class DatasetInfo:
     are ten series)."""
     related_ends: dict[str, int] = field(default_factory=dict)
     """Each related feature's last grid step with a value (absent: it has none)."""
+    items_without_values: set[str] = field(default_factory=set)
+    """Items with target rows but not one value in any of them: nothing to forecast from
+    history, so the forecast treats them as new items (their metadata, if any)."""
 
     @property
     def length(self) -> int:
@@ -245,7 +255,8 @@ class ForecastData:
         related_columns = [*self.identity, self.config.timestamp_field, *self.related_fields]
         count = bucket_count(rows, bucket_rows)
         target_buckets = Buckets(self._scratch / "target", count) if count > 1 else None
-        low, high, items = None, None, set()
+        low, high, items, valued = None, None, set(), set()
+        target_field = self.config.target_field
         identities: set[tuple[str, ...]] = set()
         kept: list[pa.Table] = []
         for batch in iter_batches(self._target_files, self._target_columns):
@@ -261,6 +272,7 @@ class ForecastData:
                 identities.update(self._identity_tuples(table))
             else:
                 items.update(pc.unique(table.column(self.config.item_field)).to_pylist())
+            valued.update(_items_with_values(table, self.config.item_field, target_field))
             if target_buckets is not None:
                 if table.num_rows:
                     target_buckets.add(table.to_batches()[0], self.identity)
@@ -290,10 +302,10 @@ class ForecastData:
                 related_buckets.close()
             self._buckets = (target_buckets, related_buckets)
         if not self.config.dimensions:
-            return DatasetInfo(low, high, rows, items, [()], len(items), ends)
+            return DatasetInfo(low, high, rows, items, [()], len(items), ends, items - valued)
         items = {identity[0] for identity in identities}
         dims = sorted({identity[1:] for identity in identities})
-        return DatasetInfo(low, high, rows, items, dims, len(identities), ends)
+        return DatasetInfo(low, high, rows, items, dims, len(identities), ends, items - valued)
 
     def _note_related_ends(self, table: pa.Table, ends: dict[str, int]) -> None:
         """Fold each related feature's last grid step with a value in ``table`` into ``ends``."""

@@ -4,7 +4,8 @@ The ``model`` channel holds what train mode wrote (the predictor's
 ``model.tar.gz`` contents, or the archive itself). Every item of the target
 gets its ensemble's forecast; items trained after the predictor was (new in
 the data) get the global combination; new items known only from the item
-metadata get a cold-start forecast (``coldstart``). Output:
+metadata, and items whose target rows hold no value, get a cold-start forecast
+(``coldstart``). Output:
 ``forecast/shard=<k>.parquet`` with ``k = shard_of(item key)``, all shards
 written even when empty.
 """
@@ -157,12 +158,19 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
         data.batch_items = batch_items_for(info, config.horizon, 0, worker_count(workers))
         dates = grid.timestamps(info.global_end + 1 + np.arange(config.horizon))
         new_items = {i: m for i, m in data.metadata.items() if i not in info.item_ids}
+        # target rows without one value give no history: forecast such items as new ones
+        new_items.update({i: data.metadata.get(i, {}) for i in info.items_without_values})
         levels = quantile_levels(config.forecast_types)
         cold = ColdStart(new_items, info.dimension_values, levels)
         forecaster = GlobalForecaster(model.global_models, config, levels, model.inputs)
         progress(
             f"forecasting {len(info.item_ids)} item ids from {dates[0]!s:.19} "
             f"({config.horizon} steps), {len(new_items)} new item(s) from metadata"
+            + (
+                f" ({len(info.items_without_values)} of them in the target without a value)"
+                if info.items_without_values
+                else ""
+            )
         )
         shards = ShardWriter(paths.model_dir, config.identity_fields, list(config.forecast_types))
         tasks = (
