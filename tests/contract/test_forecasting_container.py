@@ -304,3 +304,27 @@ def test_predictor_json_is_valid_json(auto_predictor):
     assert document["results"][-1]["algorithm"] == "AutoPredictor"
     ensemble = json.loads(files["model/ensemble.json"])
     assert ensemble["candidates"] == ["ETS", "Theta", "NPTS", "SeasonalNaive"]
+
+
+def test_a_forecast_whose_related_data_stops_before_its_horizon_fails(workspace, auto_predictor):
+    """The target grew after training (three more days); the prices, which DeepAR+ and
+    Prophet read over the horizon, did not: the forecast fails with the reason, as
+    CreatePredictor would, instead of forecasting without them."""
+    blobs, _ = workspace
+    tables = retail_tables()
+    grown = [
+        {**row, "timestamp": START + timedelta(days=DAYS + extra)}
+        for row in tables["target"].slice(0, 1).to_pylist()
+        for extra in range(3)
+    ]
+    sink = io.BytesIO()
+    grown_table = pa.Table.from_pylist(grown, schema=tables["target"].schema)
+    pq.write_table(pa.concat_tables([tables["target"], grown_table]), sink)
+    blobs.put_bytes("data/target-grown/part-0.parquet", sink.getvalue())
+    channels = {**CHANNELS, "target": "data/target-grown", "model": "models/auto"}
+    legacy = config("forecast", algorithms=["Prophet"], auto=False)
+    state, _, log = run_job(workspace, "forecast-grown", legacy, channels)
+    assert state.status == TRAINING_FAILED, log
+    assert "does not cover the forecast horizon in every series, which Prophet needs" in (
+        state.failure_reason
+    )

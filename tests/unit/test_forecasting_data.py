@@ -20,7 +20,7 @@ from augury_training.forecasting.filling import (
     fill_target,
 )
 from augury_training.forecasting.grid import Frequency, Grid
-from augury_training.forecasting.related import check_future_values
+from augury_training.forecasting.related import RelatedEnd, RelatedEnds, check_future_values
 
 NAN = np.nan
 
@@ -255,7 +255,22 @@ def check_related_horizon(paths: TrainPaths, **changes) -> None:
 
 def test_deepar_and_prophet_predictors_fail_on_related_data_without_future_values(paths):
     legacy = {"auto": False}
-    check_related_horizon(paths, algorithms=["Deep_AR_Plus"], **legacy)  # a's prices go on
+    # a's prices go on over the horizon but b's stop with its sales: Amazon's rule is that
+    # every series of the related data reaches the end of the horizon
+    with pytest.raises(DataError) as raised:
+        check_related_horizon(paths, algorithms=["Deep_AR_Plus"], **legacy)
+    assert "needs: price (b/s1 ends at 2024-01-10 00:00:00), but" in str(raised.value)
+    days = [START + timedelta(days=d) for d in range(13)]
+    covered = {"item_id": ["a"] * 13, "store": ["s1"] * 13, "price": [1.0] * 13}
+    write(paths, "related", pa.table({**covered, "timestamp": pa.array(days)}))
+    check_related_horizon(paths, algorithms=["Deep_AR_Plus"], **legacy)
+    # a series with rows but not one price stops before it starts
+    blank = {"item_id": ["b"], "store": ["s1"], "price": pa.nulls(1, pa.float64())}
+    blank_rows = pa.table({**blank, "timestamp": pa.array(days[:1])})
+    covered_rows = pa.table({**covered, "timestamp": pa.array(days)})
+    write(paths, "related", pa.concat_tables([covered_rows, blank_rows.cast(covered_rows.schema)]))
+    with pytest.raises(DataError, match=r"needs: price \(b/s1 has no values\), but"):
+        check_related_horizon(paths, algorithms=["Deep_AR_Plus"], **legacy)
     days = [START + timedelta(days=d) for d in range(10)]  # prices end with the sales
     history_only = {"item_id": ["a"] * 10, "store": ["s1"] * 10, "price": [1.0] * 10}
     write(paths, "related", pa.table({**history_only, "timestamp": pa.array(days)}))
@@ -263,10 +278,10 @@ def test_deepar_and_prophet_predictors_fail_on_related_data_without_future_value
         with pytest.raises(DataError) as raised:
             check_related_horizon(paths, algorithms=[algorithm], **legacy)
         assert str(raised.value).startswith(
-            "The RELATED_TIME_SERIES data does not cover the forecast horizon, which "
-            f"{algorithm} needs: price (ends at 2024-01-10 00:00:00), but the 3-step horizon "
-            "after the target time series' last time step (2024-01-10 00:00:00) runs to "
-            "2024-01-13 00:00:00."
+            "The RELATED_TIME_SERIES data does not cover the forecast horizon in every "
+            f"series, which {algorithm} needs: price (a/s1 ends at 2024-01-10 00:00:00), but "
+            "the 3-step horizon after the target time series' last time step (2024-01-10 "
+            "00:00:00) runs to 2024-01-13 00:00:00."
         )
         assert "or train CNN-QR, the only algorithm that accepts" in str(raised.value)
     # CNN-QR reads history-only data; models without related data and AutoPredictors go on
@@ -339,3 +354,22 @@ def test_string_timestamps_and_integer_targets_are_read(tmp_path):
         [series] = series_by_key(data).values()
     assert series.y.tolist() == [1.0, 2.0, 3.0]
     assert series.identity == ("a",)
+
+
+def test_related_ends_fold_batches_into_each_series_first_stop():
+    """One series' rows may come in several batches: its end is the latest of them, and the
+    feature's is the earliest over the series."""
+    ends = RelatedEnds(["item_id"], ["price", "promo"])
+
+    def batch(items: list[str], prices: list[float | None], promos: list[float | None]):
+        table = pa.table(
+            {"item_id": items, "price": pa.array(prices, pa.float64()), "promo": promos}
+        )
+        return table
+
+    ends.add(batch(["a", "b", "a"], [1.0, 1.0, None], [None, None, None]), np.array([5, 9, 7]))
+    ends.add(batch(["a", "c"], [2.0, 3.0], [None, 1.0]), np.array([8, 12]))
+    assert ends.ends() == {
+        "price": RelatedEnd(8, ("a",)),  # a's last price is in the second batch
+        "promo": RelatedEnd(None, ("a",)),  # a and b have promo rows but no value
+    }

@@ -52,7 +52,13 @@ from augury_training.forecasting.partition import (
     row_count,
     schema_names,
 )
-from augury_training.forecasting.related import align_related, group_related, past_only_related
+from augury_training.forecasting.related import (
+    RelatedEnd,
+    RelatedEnds,
+    align_related,
+    group_related,
+    past_only_related,
+)
 
 __all__ = ["DataError", "DatasetInfo", "ForecastData", "Series", "make_series"]
 
@@ -135,8 +141,8 @@ class DatasetInfo:
     """How many series: distinct (item id, dimension values) combinations that occur,
     not every item in every store (ten items each sold in its own one of ten stores
     are ten series)."""
-    related_ends: dict[str, int] = field(default_factory=dict)
-    """Each related feature's last grid step with a value (absent: it has none)."""
+    related_ends: dict[str, RelatedEnd] = field(default_factory=dict)
+    """Where each related feature's earliest-ending series stops (absent: no values)."""
     items_without_values: set[str] = field(default_factory=set)
     """Items with target rows but not one value in any of them: nothing to forecast from
     history, so the forecast treats them as new items (their metadata, if any)."""
@@ -280,7 +286,7 @@ class ForecastData:
                 kept.append(table)
         if low is None:
             raise DataError("the target time series is empty")
-        ends: dict[str, int] = {}
+        ends = RelatedEnds(self.identity, self.related_fields)
         if target_buckets is None:
             related = None
             if self._related_files:
@@ -302,22 +308,20 @@ class ForecastData:
                 related_buckets.close()
             self._buckets = (target_buckets, related_buckets)
         if not self.config.dimensions:
-            return DatasetInfo(low, high, rows, items, [()], len(items), ends, items - valued)
+            info = DatasetInfo(low, high, rows, items, [()], len(items), ends.ends())
+            info.items_without_values = items - valued
+            return info
         items = {identity[0] for identity in identities}
         dims = sorted({identity[1:] for identity in identities})
-        return DatasetInfo(low, high, rows, items, dims, len(identities), ends, items - valued)
+        info = DatasetInfo(low, high, rows, items, dims, len(identities), ends.ends())
+        info.items_without_values = items - valued
+        return info
 
-    def _note_related_ends(self, table: pa.Table, ends: dict[str, int]) -> None:
-        """Fold each related feature's last grid step with a value in ``table`` into ``ends``."""
-        if not table.num_rows:
-            return
-        ordinals = self.grid.ordinals(table.column(self.config.timestamp_field).to_numpy())
-        for name in self.related_fields:
-            values = table.column(name).to_numpy(zero_copy_only=False)
-            present = ~np.isnan(values)
-            if present.any():
-                last = int(ordinals[present].max())
-                ends[name] = max(ends.get(name, last), last)
+    def _note_related_ends(self, table: pa.Table, ends: RelatedEnds) -> None:
+        """Fold each series' last grid step with a value of each feature into ``ends``."""
+        if table.num_rows:
+            stamps = table.column(self.config.timestamp_field).to_numpy()
+            ends.add(table, self.grid.ordinals(stamps))
 
     def _identity_tuples(self, table: pa.Table) -> set[tuple[str, ...]]:
         """The (item id, dimension values...) combinations in ``table``."""

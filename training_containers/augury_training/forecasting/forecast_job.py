@@ -39,6 +39,7 @@ from augury_training.forecasting.parallel import map_batches, worker_count
 from augury_training.forecasting.partition import KEY_SEPARATOR
 from augury_training.forecasting.pipeline import progress
 from augury_training.forecasting.predict import ForecastPlan, ItemForecast, forecast_batch
+from augury_training.forecasting.related import check_future_values
 
 
 class TrainedModel:
@@ -155,6 +156,8 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
     with ForecastData(paths, config) as data:
         info = data.info
         check_limits(info, config, backtest=False)
+        # the target may have grown since training: its horizon must still be covered
+        check_future_values(config, info.related_ends, data.related_fillings, info.global_end, grid)
         data.batch_items = batch_items_for(info, config.horizon, 0, worker_count(workers))
         dates = grid.timestamps(info.global_end + 1 + np.arange(config.horizon))
         new_items = {i: m for i, m in data.metadata.items() if i not in info.item_ids}

@@ -9,23 +9,86 @@ for that item: a model must not train on a feature it will not have when it
 forecasts (CNN-QR's encoder alone reads such features: ``past_only_related``).
 
 A predictor that names DeepAR+ or Prophet cannot leave its related data out
-that way: the user chose the algorithm for that data, and Amazon requires it to
-extend over the forecast horizon for them. :func:`check_future_values` fails
-such a job with the reason and the way out.
+that way: the user chose the algorithm for that data, and Amazon requires every
+series of it to extend over the forecast horizon for them.
+:func:`check_future_values` fails such a training job, or a forecast of a
+target that grew since, with the reason and the way out.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from augury_training.forecast_contract import FORWARD_LOOKING_ONLY, ForecastJobConfig
 from augury_training.forecasting.filling import FieldFilling, aggregate, fill_related
 from augury_training.forecasting.grid import Grid
 from augury_training.forecasting.partition import DataError, encode, item_keys
+
+
+@dataclass(frozen=True)
+class RelatedEnd:
+    """Where one related feature stops first: the series whose values end earliest, and
+    its last grid step with a value (None: that series has rows but no value of it)."""
+
+    step: int | None
+    series: tuple[str, ...]
+
+
+class RelatedEnds:
+    """Folds batches of related rows into each series' last step with a value, per feature.
+
+    Amazon requires every series of the related data to reach the end of the horizon,
+    not only the latest one, so the check needs the series that stops first. The fold
+    keeps one row per series, however many batches the rows arrive in.
+    """
+
+    def __init__(self, identity: Sequence[str], fields: Sequence[str]) -> None:
+        self._identity, self._fields = list(identity), list(fields)
+        self._table: pa.Table | None = None
+
+    def add(self, table: pa.Table, ordinals: np.ndarray) -> None:
+        """Fold in ``table``'s rows, whose grid steps are ``ordinals``."""
+        if not table.num_rows or not self._fields:
+            return
+        columns: dict[str, pa.Array] = {name: table.column(name) for name in self._identity}
+        for name in self._fields:
+            values = table.column(name).to_numpy(zero_copy_only=False).astype(float)
+            columns[name] = pa.array(ordinals, pa.int64(), mask=np.isnan(values))
+        rows = pa.table(columns)
+        if self._table is not None:
+            rows = pa.concat_tables([self._table, rows])
+        folded = rows.group_by(self._identity).aggregate([(name, "max") for name in self._fields])
+        self._table = pa.table(
+            {
+                **{name: folded.column(name) for name in self._identity},
+                **{name: folded.column(f"{name}_max") for name in self._fields},
+            }
+        )
+
+    def ends(self) -> dict[str, RelatedEnd]:
+        """Each feature with a value anywhere: where its earliest-ending series stops."""
+        result: dict[str, RelatedEnd] = {}
+        if self._table is None:
+            return result
+        for name in self._fields:
+            steps = self._table.column(name)
+            if steps.null_count == len(steps):
+                continue
+            if steps.null_count:
+                at, step = int(pc.index(pc.is_null(steps), True).as_py()), None
+            else:
+                numbers = steps.to_numpy()
+                at = int(np.argmin(numbers))
+                step = int(numbers[at])
+            series = tuple(str(self._table.column(n)[at].as_py()) for n in self._identity)
+            result[name] = RelatedEnd(step, series)
+        return result
 
 
 def group_related(
@@ -122,42 +185,57 @@ def _usable_features(
 
 def check_future_values(
     config: ForecastJobConfig,
-    ends: Mapping[str, int],
+    ends: Mapping[str, RelatedEnd],
     fillings: Sequence[FieldFilling],
     last: int,
     grid: Grid,
 ) -> None:
-    """Fail a DeepAR+ or Prophet predictor whose related features stop before the horizon.
+    """Fail a DeepAR+ or Prophet predictor, or its forecast, whose related features stop
+    before the horizon in any series.
 
-    ``ends`` holds each feature's last grid step with a value, ``last`` the
-    target's last step. A feature with a ``futurefill`` is filled over the
-    horizon, so it passes. An AutoPredictor (or AutoML) is not failed: it uses
-    such features with CNN-QR only, as Amazon's does.
+    ``ends`` holds where each feature's earliest-ending series stops
+    (:class:`RelatedEnds`), ``last`` the target's last step. Amazon's rule is per
+    series: every one in the related data reaches the target's end plus the horizon.
+    A feature with a ``futurefill`` is filled over the horizon, so it passes. An
+    AutoPredictor (or AutoML) is not failed: it uses such features with CNN-QR only,
+    as Amazon's does.
     """
     named = [name for name in config.algorithms if name in FORWARD_LOOKING_ONLY]
     if config.auto or not named:
         return
     needed = last + config.horizon
-    short = [
-        filling.field
+    short = {
+        filling.field: ends.get(filling.field)
         for filling in fillings
-        if filling.future is None and (filling.field not in ends or ends[filling.field] < needed)
-    ]
+        if filling.future is None
+        and (
+            filling.field not in ends
+            or ends[filling.field].step is None
+            or ends[filling.field].step < needed
+        )
+    }
     if not short:
         return
-    ended = ", ".join(
-        f"{name} ({'ends at ' + _when(grid, ends[name]) if name in ends else 'has no values'})"
-        for name in short
-    )
+    ended = ", ".join(f"{name} ({_stops(grid, end)})" for name, end in short.items())
     algorithm = named[0]
     raise DataError(
-        f"The RELATED_TIME_SERIES data does not cover the forecast horizon, which {algorithm} "
-        f"needs: {ended}, but the {config.horizon}-step horizon after the target time series' "
-        f"last time step ({_when(grid, last)}) runs to {_when(grid, needed)}. {algorithm} uses "
-        "related time series only with future values. Import the future values of "
-        f"{', '.join(short)} (or give {'it' if len(short) == 1 else 'them'} a futurefill), or "
-        "train CNN-QR, the only algorithm that accepts related time series without future values"
+        f"The RELATED_TIME_SERIES data does not cover the forecast horizon in every series, "
+        f"which {algorithm} needs: {ended}, but the {config.horizon}-step horizon after the "
+        f"target time series' last time step ({_when(grid, last)}) runs to "
+        f"{_when(grid, needed)}. {algorithm} uses related time series only with future "
+        f"values. Import the future values of {', '.join(short)} for every series (or give "
+        f"{'it' if len(short) == 1 else 'them'} a futurefill), or train CNN-QR, the only "
+        "algorithm that accepts related time series without future values"
     )
+
+
+def _stops(grid: Grid, end: RelatedEnd | None) -> str:
+    if end is None:
+        return "has no values"
+    series = "/".join(end.series)
+    if end.step is None:
+        return f"{series} has no values"
+    return f"{series} ends at {_when(grid, end.step)}"
 
 
 def _when(grid: Grid, ordinal: int) -> str:
