@@ -209,3 +209,11 @@ def test_lines_ending_in_a_lone_carriage_return(tmp_path: Path) -> None:
         f"{URI} line 3: the line is not UTF-8 text; save the file as UTF-8"
     )
     assert read(tmp_path, "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\r") == []
+
+
+def test_a_crlf_file_converted_twice_counts_its_lines_as_arrow_does(tmp_path: Path) -> None:
+    """``\\r\\r\\n`` is a lone ``\\r`` then ``\\r\\n``: two line endings, a blank line between."""
+    data = b"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\r\r\nu1,i1,100,click\r\r\nu\xff,i2,1,c\r\r\n"
+    assert failure(tmp_path, data) == (
+        f"{URI} line 5: the line is not UTF-8 text; save the file as UTF-8"
+    )

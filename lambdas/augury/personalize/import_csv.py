@@ -84,7 +84,7 @@ def _first_line(path: Path) -> tuple[bytes, bool]:
     A line may end with ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac and Excel
     exports), as Arrow reads them.
     """
-    text = b""
+    text = bytearray()  # grows in place: a long first line costs linear time
     with path.open("rb") as handle:
         while block := handle.read(_HEADER_BLOCK_BYTES):
             searched = max(len(text) - 1, 0)
@@ -92,8 +92,9 @@ def _first_line(path: Path) -> tuple[bytes, bool]:
             if text.endswith(b"\r"):
                 text += handle.read(1)  # a "\n" may follow the "\r"
             if ending := _LINE_ENDING.search(text, searched):
-                return text[: ending.start()], bool(text[ending.end() :] or handle.read(1))
-    return text, False
+                rest = bool(text[ending.end() :] or handle.read(1))
+                return bytes(text[: ending.start()]), rest
+    return bytes(text), False
 
 
 def read_header(source: SourceFile, fields: tuple[ImportField, ...]) -> list[ImportField]:
@@ -433,14 +434,26 @@ def _diagnosed(source: SourceFile, width: int, error: Exception) -> ImportFailur
 
 
 def _first_bad_utf8_line(path: Path) -> int | None:
-    """The first line that is not UTF-8, counting a lone ``\\r`` as a line ending too."""
-    number = 0
+    """The first line that is not UTF-8, lines ending as Arrow ends them (``\\n``,
+    ``\\r\\n`` or a lone ``\\r``); read in blocks, so memory stays flat."""
+    number, line = 1, bytearray()
     with path.open("rb") as handle:
-        for chunk in handle:
-            for line in chunk.rstrip(b"\r\n").split(b"\r"):
-                number += 1
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError:
+        while block := handle.read(_HEADER_BLOCK_BYTES):
+            while block.endswith(b"\r") and (following := handle.read(1)):
+                block += following  # a "\n" may follow the "\r"
+            start = 0
+            for ending in _LINE_ENDING.finditer(block):
+                line += block[start : ending.start()]
+                if not _is_utf8(line):
                     return number
-    return None
+                number, line, start = number + 1, bytearray(), ending.end()
+            line += block[start:]
+    return number if line and not _is_utf8(line) else None
+
+
+def _is_utf8(data: bytes | bytearray) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
