@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -243,9 +244,16 @@ def test_metrics_match_an_independent_computation(workspace):
 
 
 def test_forecast_mode_writes_every_item_to_its_shard(workspace, auto_predictor):
-    # juice has target rows but not one value in them (nor metadata): a new item too
+    # juice has target rows but not one value in them (nor metadata): a new item too;
+    # chips sells in both stores, but in the south only until the rows go empty
     blobs, _ = workspace
     target = retail_tables()["target"]
+    chips_south = pc.and_(
+        pc.equal(target.column("item_id"), "chips"), pc.equal(target.column("store"), "south")
+    )
+    target = target.set_column(
+        3, "demand", pc.if_else(chips_south, pa.scalar(None, pa.float64()), target["demand"])
+    )
     empty = pa.table(
         {
             "item_id": ["juice"] * 2,
@@ -281,7 +289,10 @@ def test_forecast_mode_writes_every_item_to_its_shard(workspace, auto_predictor)
     cold = np.mean([r["p50"] for r in rows if r["item_id"] == "lemonade"])
     drinks = np.mean([r["p50"] for r in rows if r["item_id"] in ("cola", "water")])
     assert abs(cold - drinks) < 0.5 * drinks
-    assert "2 new item(s) from metadata (1 of them in the target without a value)" in log
+    assert (
+        "forecasting 3 item ids from 2024-03-25T00:00:00 (7 steps), 2 new item(s) from "
+        "metadata (1 of them in the target without a value), 1 empty series of other items"
+    ) in log
 
 
 def test_bad_configuration_fails_with_a_readable_reason(workspace):

@@ -20,7 +20,7 @@ Warm items stream past once (in forecast order); each new item keeps at most
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,14 +46,23 @@ class ColdStart:
         levels: Sequence[float] = (),
         *,
         capacity: int = DEFAULT_CAPACITY,
+        empty_series: Mapping[tuple[str, ...], Mapping[str, str]] | None = None,
     ) -> None:
-        """``levels``: the quantile levels of the forecasts' columns after the mean."""
-        self.fields = sorted({name for values in new_items.values() for name in values})
+        """``levels``: the quantile levels of the forecasts' columns after the mean.
+        ``empty_series``: series (item id, dimension values...) with no history, of items
+        that have history in other dimension values, with their item's metadata: each is
+        forecast in its own dimension values only, like a new item there."""
+        empty = dict(empty_series or {})
+        metadata = {**{identity[0]: values for identity, values in empty.items()}, **new_items}
+        self.fields = sorted({name for values in metadata.values() for name in values})
         self.targets = [(item, dims) for item in sorted(new_items) for dims in dimension_values]
+        self.targets += [(identity[0], tuple(identity[1:])) for identity in sorted(empty)]
+        self.metadata = metadata
+        """Each target item's metadata."""
         self._codes: dict[tuple[str, str], int] = {}
         self._target_codes = np.array(
             [
-                [self._code(name, new_items[item].get(name, "")) for name in self.fields]
+                [self._code(name, metadata[item].get(name, "")) for name in self.fields]
                 for item, _ in self.targets
             ],
             dtype=np.int64,

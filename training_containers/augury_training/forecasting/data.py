@@ -121,11 +121,10 @@ def make_series(
     )
 
 
-def _items_with_values(table: pa.Table, item_field: str, target_field: str) -> list[str]:
-    """The items of ``table`` with at least one target value (not empty, not NaN)."""
+def _with_values(table: pa.Table, target_field: str) -> pa.Table:
+    """The rows of ``table`` with a target value (not empty, not NaN)."""
     target = table.column(target_field)
-    valued = table.filter(pc.and_kleene(pc.is_valid(target), pc.invert(pc.is_nan(target))))
-    return pc.unique(valued.column(item_field)).to_pylist()
+    return table.filter(pc.and_kleene(pc.is_valid(target), pc.invert(pc.is_nan(target))))
 
 
 @dataclass
@@ -146,6 +145,10 @@ class DatasetInfo:
     items_without_values: set[str] = field(default_factory=set)
     """Items with target rows but not one value in any of them: nothing to forecast from
     history, so the forecast treats them as new items (their metadata, if any)."""
+    series_without_values: set[tuple[str, ...]] = field(default_factory=set)
+    """Series (item id, dimension values) with rows but no value, of items that have
+    values elsewhere (another store): each is forecast as a new item in its own
+    dimension values only."""
 
     @property
     def length(self) -> int:
@@ -261,7 +264,8 @@ class ForecastData:
         related_columns = [*self.identity, self.config.timestamp_field, *self.related_fields]
         count = bucket_count(rows, bucket_rows)
         target_buckets = Buckets(self._scratch / "target", count) if count > 1 else None
-        low, high, items, valued = None, None, set(), set()
+        low, high, items = None, None, set()
+        valued: set[tuple[str, ...]] = set()
         target_field = self.config.target_field
         identities: set[tuple[str, ...]] = set()
         kept: list[pa.Table] = []
@@ -278,7 +282,12 @@ class ForecastData:
                 identities.update(self._identity_tuples(table))
             else:
                 items.update(pc.unique(table.column(self.config.item_field)).to_pylist())
-            valued.update(_items_with_values(table, self.config.item_field, target_field))
+            with_values = _with_values(table, target_field)
+            if self.config.dimensions:
+                valued.update(self._identity_tuples(with_values))
+            else:
+                item_column = with_values.column(self.config.item_field)
+                valued.update((item,) for item in pc.unique(item_column).to_pylist())
             if target_buckets is not None:
                 if table.num_rows:
                     target_buckets.add(table.to_batches()[0], self.identity)
@@ -309,12 +318,17 @@ class ForecastData:
             self._buckets = (target_buckets, related_buckets)
         if not self.config.dimensions:
             info = DatasetInfo(low, high, rows, items, [()], len(items), ends.ends())
-            info.items_without_values = items - valued
+            info.items_without_values = items - {identity[0] for identity in valued}
             return info
         items = {identity[0] for identity in identities}
         dims = sorted({identity[1:] for identity in identities})
         info = DatasetInfo(low, high, rows, items, dims, len(identities), ends.ends())
-        info.items_without_values = items - valued
+        info.items_without_values = items - {identity[0] for identity in valued}
+        info.series_without_values = {
+            identity
+            for identity in identities - valued
+            if identity[0] not in info.items_without_values
+        }
         return info
 
     def _note_related_ends(self, table: pa.Table, ends: RelatedEnds) -> None:

@@ -121,18 +121,18 @@ def blend_cold_start(
 def _cold_from_models(
     forecaster: GlobalForecaster,
     model: TrainedModel,
-    new_items: dict[str, dict[str, str]],
+    cold: ColdStart,
     data: ForecastData,
 ) -> list[tuple[tuple[str, ...], np.ndarray]]:
-    """New items forecast by the predictor's global models from their metadata and their
-    related features over the horizon, combined with the models' global weights (equal
-    weights if none has any)."""
+    """New items (and empty series) forecast by the predictor's global models from their
+    metadata and their related features over the horizon, combined with the models'
+    global weights (equal weights if none has any)."""
     info = data.info
-    targets = [(item, dims) for item in sorted(new_items) for dims in info.dimension_values]
+    targets = cold.targets
     keys = [KEY_SEPARATOR.join((item, *dims)) for item, dims in targets]
     related = data.new_item_related(keys)
     per_item = forecaster.cold(
-        [new_items[item] for item, _ in targets],
+        [cold.metadata[item] for item, _ in targets],
         info.global_end + 1,
         [related.get(key, (None, ())) for key in keys],
     )
@@ -161,19 +161,23 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
         data.batch_items = batch_items_for(info, config.horizon, 0, worker_count(workers))
         dates = grid.timestamps(info.global_end + 1 + np.arange(config.horizon))
         new_items = {i: m for i, m in data.metadata.items() if i not in info.item_ids}
-        # target rows without one value give no history: forecast such items as new ones
+        # target rows without one value give no history: forecast such items as new ones,
+        # and an item's empty series (one store of several) as new in that store
         new_items.update({i: data.metadata.get(i, {}) for i in info.items_without_values})
+        empty_series = {s: data.metadata.get(s[0], {}) for s in info.series_without_values}
         levels = quantile_levels(config.forecast_types)
-        cold = ColdStart(new_items, info.dimension_values, levels)
+        cold = ColdStart(new_items, info.dimension_values, levels, empty_series=empty_series)
         forecaster = GlobalForecaster(model.global_models, config, levels, model.inputs)
+        unvalued = (
+            f" ({len(info.items_without_values)} of them in the target without a value)"
+            if info.items_without_values
+            else ""
+        )
+        empty = f", {len(empty_series)} empty series of other items" if empty_series else ""
         progress(
-            f"forecasting {len(info.item_ids)} item ids from {dates[0]!s:.19} "
-            f"({config.horizon} steps), {len(new_items)} new item(s) from metadata"
-            + (
-                f" ({len(info.items_without_values)} of them in the target without a value)"
-                if info.items_without_values
-                else ""
-            )
+            f"forecasting {len(info.item_ids - info.items_without_values)} item ids from "
+            f"{dates[0]!s:.19} ({config.horizon} steps), {len(new_items)} new item(s) from "
+            f"metadata{unvalued}{empty}"
         )
         shards = ShardWriter(paths.model_dir, config.identity_fields, list(config.forecast_types))
         tasks = (
@@ -193,9 +197,9 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
         if shards.items == 0:
             raise DataError("the target time series has no item with a value to forecast from")
         cold_forecasts = cold.forecasts()
-        if model.global_models and new_items:
+        if model.global_models and cold.targets:
             cold_forecasts = blend_cold_start(
-                cold_forecasts, _cold_from_models(forecaster, model, new_items, data), levels
+                cold_forecasts, _cold_from_models(forecaster, model, cold, data), levels
             )
         for identity, array in cold_forecasts:
             shards.add(identity, dates, array)
