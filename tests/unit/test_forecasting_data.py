@@ -11,6 +11,7 @@ import pytest
 
 from augury_training.contract import TrainPaths
 from augury_training.forecast_contract import Featurization, ForecastJobConfig
+from augury_training.forecasting import related
 from augury_training.forecasting.data import DataError, ForecastData
 from augury_training.forecasting.filling import (
     FieldFilling,
@@ -356,9 +357,11 @@ def test_string_timestamps_and_integer_targets_are_read(tmp_path):
     assert series.identity == ("a",)
 
 
-def test_related_ends_fold_batches_into_each_series_first_stop():
+@pytest.mark.parametrize("fold_rows", [0, 1 << 20])
+def test_related_ends_fold_batches_into_each_series_first_stop(monkeypatch, fold_rows):
     """One series' rows may come in several batches: its end is the latest of them, and the
-    feature's is the earliest over the series."""
+    feature's is the earliest over the series (regrouped after every batch, or at the end)."""
+    monkeypatch.setattr(related, "_FOLD_ROWS", fold_rows)
     ends = RelatedEnds(["item_id"], ["price", "promo"])
 
     def batch(items: list[str], prices: list[float | None], promos: list[float | None]):

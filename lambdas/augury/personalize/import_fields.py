@@ -106,8 +106,13 @@ def timestamp_bounds(column: str) -> tuple[int, int]:
 def timestamp_problem(column: str, seconds: float, shown: str) -> str | None:
     """Why ``seconds`` (written ``shown``) can't be the column's value, or None."""
     low, high = timestamp_bounds(column)
-    if seconds < low:
+    if seconds < low and low == 0:
         return f"{shown} is before 1970; {column} is seconds since 1970-01-01"
+    if seconds < low:
+        return (
+            f"{shown} is too small for Unix epoch seconds (negative milliseconds?); "
+            f"{column} must be seconds since 1970-01-01 UTC"
+        )
     if seconds >= high:
         return (
             f"{shown} is too large for Unix epoch seconds (milliseconds?); "

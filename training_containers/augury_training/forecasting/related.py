@@ -30,6 +30,9 @@ from augury_training.forecasting.filling import FieldFilling, aggregate, fill_re
 from augury_training.forecasting.grid import Grid
 from augury_training.forecasting.partition import DataError, encode, item_keys
 
+_FOLD_ROWS = 1 << 20
+"""Rows of per-batch summaries :class:`RelatedEnds` keeps before regrouping them."""
+
 
 @dataclass(frozen=True)
 class RelatedEnd:
@@ -51,6 +54,8 @@ class RelatedEnds:
     def __init__(self, identity: Sequence[str], fields: Sequence[str]) -> None:
         self._identity, self._fields = list(identity), list(fields)
         self._table: pa.Table | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
 
     def add(self, table: pa.Table, ordinals: np.ndarray) -> None:
         """Fold in ``table``'s rows, whose grid steps are ``ordinals``."""
@@ -60,11 +65,24 @@ class RelatedEnds:
         for name in self._fields:
             values = table.column(name).to_numpy(zero_copy_only=False).astype(float)
             columns[name] = pa.array(ordinals, pa.int64(), mask=np.isnan(values))
-        rows = pa.table(columns)
-        if self._table is not None:
-            rows = pa.concat_tables([self._table, rows])
+        batch = self._fold(pa.table(columns))
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        # regroup once the pending rows outgrow what is folded: linear time in all
+        folded = 0 if self._table is None else self._table.num_rows
+        if self._pending_rows > max(folded, _FOLD_ROWS):
+            self._settle()
+
+    def _settle(self) -> None:
+        parts = ([self._table] if self._table is not None else []) + self._pending
+        if parts:
+            self._table = self._fold(pa.concat_tables(parts))
+        self._pending, self._pending_rows = [], 0
+
+    def _fold(self, rows: pa.Table) -> pa.Table:
+        """One row per series: each feature's latest step with a value (null: none)."""
         folded = rows.group_by(self._identity).aggregate([(name, "max") for name in self._fields])
-        self._table = pa.table(
+        return pa.table(
             {
                 **{name: folded.column(name) for name in self._identity},
                 **{name: folded.column(f"{name}_max") for name in self._fields},
@@ -73,6 +91,7 @@ class RelatedEnds:
 
     def ends(self) -> dict[str, RelatedEnd]:
         """Each feature with a value anywhere: where its earliest-ending series stops."""
+        self._settle()
         result: dict[str, RelatedEnd] = {}
         if self._table is None:
             return result
