@@ -82,7 +82,11 @@ def test_cnn_qr_forecasts_new_items_at_their_categorys_level(server, client):
         InputDataConfig={"DatasetGroupArn": group},
         FeaturizationConfig={"ForecastFrequency": "D"},
     )["PredictorArn"]
-    wait(lambda: forecast.describe_predictor(PredictorArn=predictor), timeout=600)
+    described = wait(lambda: forecast.describe_predictor(PredictorArn=predictor), timeout=600)
+    # the settings it trained with: the one given, and those it chose itself
+    assert described["TrainingParameters"]["epochs"] == "3"
+    assert int(described["TrainingParameters"]["context_length"]) in (7, 28)
+    assert described["TrainingParameters"]["seasonal_adjustment"] in ("always", "none")
     forecast_arn = forecast.create_forecast(ForecastName="week", PredictorArn=predictor)[
         "ForecastArn"
     ]

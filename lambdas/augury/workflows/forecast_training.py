@@ -158,7 +158,7 @@ def _wait(runtime: Runtime, state: State) -> dict[str, Any] | None:
         attributes["PredictorExecutionDetails"] = accuracy.execution_details(summary, spec)
         if record.attributes.get("PerformAutoML"):
             attributes["AutoMLAlgorithmArns"] = accuracy.chosen_algorithm_arns(summary)
-        if summary.get("training_parameters"):  # with PerformHPO: the tuned values
+        if summary.get("training_parameters"):  # a deep model's settings, given or chosen
             attributes["TrainingParameters"] = dict(summary["training_parameters"])
     forecast_jobs.finish(runtime, arn, **attributes)
     return None

@@ -203,7 +203,13 @@ def train(
                 part for part in (summary.explanation, deep.describe()) if part
             )
             if not config.auto and len(deep.names) == 1:
-                summary.training_parameters = dict(deep.hyperparameters[deep.names[0]])
+                # what the user (or PerformHPO) set, and what the fit chose on its held-out
+                # horizons (context, learning rate...): DescribePredictor shows both
+                name = deep.names[0]
+                summary.training_parameters = {
+                    **deep.hyperparameters[name],
+                    **deep.refitted.get(name, {}),
+                }
     summary.training_seconds = round(time.monotonic() - started, 3)
     _write_json(
         paths.model_dir / ENSEMBLE_FILE,
