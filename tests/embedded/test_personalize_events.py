@@ -279,6 +279,10 @@ def test_anonymous_events_join_the_user_after_login(
         (click(properties="not json"), ["not valid JSON"]),
         ({"eventType": "click", "sentAt": datetime.now(UTC)}, ["itemId", "ITEM_ID"]),
         (click(sentAt=datetime(1960, 1, 1, tzinfo=UTC)), ["sentAt", "before 1970"]),
+        (
+            click(metricAttribution={"eventAttributionSource": "s" * 1001}),
+            ["eventAttributionSource", "at most 1000"],
+        ),
     ],
 )
 def test_put_events_refuses_bad_events(

@@ -32,7 +32,7 @@ from augury.personalize.event_properties import (
     parse_properties,
 )
 from augury.personalize.event_trackers import tracker_for
-from augury.personalize.import_fields import timestamp_problem
+from augury.personalize.import_fields import MAX_STRING_CHARACTERS, timestamp_problem
 from augury.personalize.resource_types import DATASET
 from augury.ports import StreamRecord
 from augury.resources.errors import InvalidInput, ResourceInUse, ResourceNotFound
@@ -163,6 +163,12 @@ def interaction_row(
         raise InvalidInput(f"{where}.sentAt: {problem}")
     impression = event.get("impression")
     attribution = (event.get("metricAttribution") or {}).get("eventAttributionSource")
+    if attribution is not None and len(attribution) > MAX_STRING_CHARACTERS:
+        raise InvalidInput(
+            f"{where}.metricAttribution.eventAttributionSource has {len(attribution)} "
+            f"characters; Personalize allows at most {MAX_STRING_CHARACTERS} for "
+            "EVENT_ATTRIBUTION_SOURCE"
+        )
     row: dict[str, Any] = {
         "ITEM_ID": item_id,
         "EVENT_TYPE": event["eventType"],
