@@ -18,6 +18,7 @@ from augury_training.forecasting.deep.deepar import (
     VALIDATION_LEVELS,
     DeepARPlus,
     HyperparameterError,
+    _climb_paid,
     context_candidates,
     learning_rate_candidates,
     parse_hyperparameters,
@@ -194,6 +195,22 @@ def test_fits_that_validated_within_the_margin_forecast_beside_the_kept_one(
         del state["companions"]
         alone = DeepARPlus.from_state(state).predict(_series(history), LEVELS, num_samples=10)
         assert not np.array_equal(alone.quantiles[0.5], forecast.quantiles[0.5])
+
+
+def test_the_climb_goes_on_only_when_the_faster_rate_validated_clearly_better() -> None:
+    def fits(*validation: float) -> list[DeepARPlus]:
+        made = []
+        for wql in validation:
+            fit = DeepARPlus({})
+            fit._validation_wql = wql
+            made.append(fit)
+        return made
+
+    # each rate keeps its default context unless the other is 5% better: 0.10 and 0.12
+    assert _climb_paid(fits(0.12, 0.121), fits(0.10, 0.099))
+    assert not _climb_paid(fits(0.10, 0.099), fits(0.12, 0.121))  # slower
+    assert not _climb_paid(fits(0.100), fits(0.097))  # within the margin
+    assert _climb_paid(fits(0.100, 0.200), fits(0.200, 0.090))  # the short context won
 
 
 def test_a_learning_rate_given_is_the_only_one_tried() -> None:
