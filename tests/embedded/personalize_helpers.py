@@ -198,15 +198,19 @@ def train(
     group: str,
     name: str = "popular",
     recipe: str = "aws-popularity-count",
+    timeout: float = 60,
     **solution: Any,
 ) -> tuple[str, str]:
-    """An ACTIVE solution and one trained version: (solution ARN, version ARN)."""
+    """An ACTIVE solution and one trained version: (solution ARN, version ARN); training
+    may take ``timeout`` seconds."""
     solution_arn = personalize.create_solution(
         name=name, datasetGroupArn=group, recipeArn=RECIPE + recipe, **solution
     )["solutionArn"]
     wait_for(lambda: personalize.describe_solution(solutionArn=solution_arn))
     version = personalize.create_solution_version(solutionArn=solution_arn)["solutionVersionArn"]
-    body = wait_for(lambda: personalize.describe_solution_version(solutionVersionArn=version))
+    body = wait_for(
+        lambda: personalize.describe_solution_version(solutionVersionArn=version), timeout=timeout
+    )
     assert body["status"] == "ACTIVE", body.get("failureReason")
     return solution_arn, version
 

@@ -252,7 +252,15 @@ def test_a_version_trains_with_hpo_and_reports_the_containers_metrics(personaliz
     assert "EVENT_TYPE" in job["columns"]["interactions"]
     assert job["config"]["event_type"] == "click" and job["config"]["perform_hpo"] is True
     assert job["config"]["field_kinds"] == {
-        "ITEMS": {"ITEM_ID": "string", "GENRE": "categorical", "PRICE": "numeric"}
+        "ITEMS": {"ITEM_ID": "string", "GENRE": "categorical", "PRICE": "numeric"},
+        "INTERACTIONS": {  # the schema's; the excluded DEVICE is simply not in the data
+            "USER_ID": "string",
+            "ITEM_ID": "string",
+            "TIMESTAMP": "numeric",
+            "EVENT_TYPE": "string",
+            "EVENT_VALUE": "numeric",
+            "DEVICE": "categorical",
+        },
     }
 
     described = personalize.describe_solution(solutionArn=solution)["solution"]

@@ -28,7 +28,11 @@ HISTORY = np.array([3, 1, 4, 1, 5])
 
 
 def _member(
-    seed: int, n_items: int = N_ITEMS, encoder: str = "gru", layers: int = 1
+    seed: int,
+    n_items: int = N_ITEMS,
+    encoder: str = "gru",
+    layers: int = 1,
+    with_context: bool = False,
 ) -> SequenceEncoder:
     torch.manual_seed(seed)
     params = parse_hyperparameters(
@@ -44,11 +48,14 @@ def _member(
         item_age_days=None,
         n_items=n_items,
     )
+    if with_context:
+        data.contexts = [np.ones((8, 1), dtype=np.int64) for _ in range(5)]
+        data.context_fields, data.context_values = ("DEVICE",), (("phone", "desktop"),)
     net, features = build_network(data, params)
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.5)
-    return export_encoder(net, features, params)
+    return export_encoder(net, features, params, data=data)
 
 
 def _softmax(scores: np.ndarray) -> np.ndarray:
@@ -128,3 +135,19 @@ def test_members_must_share_one_catalog() -> None:
         EncoderEnsemble([_member(0), _member(1, n_items=N_ITEMS + 1)])
     with pytest.raises(ValueError, match="at least one member"):
         EncoderEnsemble([])
+
+
+def test_side_by_side_networks_read_the_context_as_each_alone_does(tmp_path) -> None:
+    members = [_member(seed, with_context=True) for seed in (0, 1, 2)]
+    ensemble = EncoderEnsemble(members)
+    assert ensemble._side_by_side is not None
+    context = {"DEVICE": "desktop"}
+    alone = np.mean([m.score(HISTORY, None, context) for m in members], axis=0)
+    np.testing.assert_allclose(ensemble.score(HISTORY, None, context), alone, atol=1e-5)
+    assert np.abs(ensemble.score(HISTORY, None, context) - ensemble.score(HISTORY)).max() > 1e-3
+    ensemble.save(tmp_path)
+    loaded = EncoderEnsemble.load(tmp_path)
+    assert loaded.context_fields == ("DEVICE",)
+    np.testing.assert_array_equal(
+        loaded.score(HISTORY, None, context), ensemble.score(HISTORY, None, context)
+    )

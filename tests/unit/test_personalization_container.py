@@ -327,3 +327,44 @@ def test_a_repeated_event_id_trains_on_its_first_event_only(tmp_path: Path) -> N
     recorded = loaded[loaded["TIMESTAMP"] >= 3_000_000]
     assert sorted(recorded["ITEM_ID"]) == ["p0a", "p0b", "p1b"]  # e-1's second event is out
     assert "EVENT_ID" not in loaded.columns
+
+
+def _device_interactions(seed: int = 0) -> pd.DataFrame:
+    """On a phone users open phone items (m0-m9), on a desktop desktop items (d0-d9)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user in range(N_USERS):
+        for step in range(20):
+            device = "phone" if rng.random() < 0.5 else "desktop"
+            item = f"{device[0].replace('p', 'm')}{rng.integers(0, 10)}"
+            rows.append((f"u{user}", item, 1_000_000 + user * 100 + step, "click", device))
+    return pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "DEVICE"])
+
+
+def test_deep_recipe_learns_the_interactions_context_and_serving_reads_it(tmp_path: Path) -> None:
+    """The Interactions schema's DEVICE field, from imports and recorded events alike, is
+    learned; a request's context then picks the device's items, and evaluation runs."""
+    pytest.importorskip("torch")
+    frame = _device_interactions()
+    events = frame.iloc[-120:].assign(EVENT_ID=[f"e{i}" for i in range(120)])
+    kinds = {"INTERACTIONS": {"DEVICE": "categorical", "EVENT_TYPE": "string"}}
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(
+            recipe="aws-user-personalization",
+            algorithm_hyperparameters={**TINY_DEEP, "epochs": "15", "num_averaged_models": "1"},
+            field_kinds=kinds,
+        ),
+        {"interactions": frame.iloc[:-120], "events/interactions": events},
+    )
+    _run(paths)
+    model = load_recommender(paths.model_dir)
+    assert model.manifest["networks"][0]["epochs"] == 15
+    phone = model.score_user("u3", [], context={"DEVICE": "Phone"})
+    desktop = model.score_user("u3", [], context={"DEVICE": "desktop"})
+    top_phone = {model.item_ids[i] for i in top_k(phone, 5)}
+    top_desktop = {model.item_ids[i] for i in top_k(desktop, 5)}
+    assert all(item.startswith("m") for item in top_phone), top_phone
+    assert all(item.startswith("d") for item in top_desktop), top_desktop
+    metrics = json.loads((paths.model_dir / METRICS_FILE).read_text())
+    assert metrics["precision_at_5"] > 0

@@ -1,10 +1,12 @@
-"""Users and Items fields are encoded as their schemas declare, not as their values suggest."""
+"""Users and Items fields are encoded as their schemas declare, not as their values suggest;
+the Interactions schema's metadata fields are the context the deep recipes learn."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from augury.personalize.solution_data import field_kinds
+from augury_training.personalization.context_features import ContextSpace, context_fields
 from augury_training.personalization.features import FeatureSpace
 
 ITEMS_SCHEMA = {
@@ -23,17 +25,43 @@ ITEMS_SCHEMA = {
 }
 
 
+INTERACTIONS_SCHEMA = {
+    "type": "record",
+    "name": "Interactions",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+        {"name": "EVENT_TYPE", "type": "string"},
+        {"name": "Device", "type": ["null", "string"], "categorical": True},
+        {"name": "LOGGED_IN", "type": ["null", "boolean"]},
+        {"name": "DWELL_SECONDS", "type": ["null", "float"]},
+    ],
+    "version": "1.0",
+}
+
+
 def test_the_schema_says_what_each_metadata_field_is():
-    kinds = field_kinds({"ITEMS": ITEMS_SCHEMA, "INTERACTIONS": {"fields": []}})
-    assert kinds == {
-        "ITEMS": {
-            "ITEM_ID": "string",
-            "DESCRIPTION": "textual",
-            "GENRES": "categorical",
-            "PRICE": "numeric",
-            "IN_STOCK": "boolean",
-            "brand": "categorical",
-        }
+    kinds = field_kinds({"ITEMS": ITEMS_SCHEMA, "INTERACTIONS": INTERACTIONS_SCHEMA})
+    assert kinds["INTERACTIONS"] == {
+        "USER_ID": "string",
+        "ITEM_ID": "string",
+        "TIMESTAMP": "numeric",
+        "EVENT_TYPE": "string",
+        "Device": "categorical",
+        "LOGGED_IN": "boolean",
+        "DWELL_SECONDS": "numeric",
+    }
+    # context: categorical and boolean metadata, never the reserved fields or numbers
+    assert context_fields(kinds) == ("Device", "LOGGED_IN")
+    assert kinds["ITEMS"] == {
+        "ITEM_ID": "string",
+        "DESCRIPTION": "textual",
+        "GENRES": "categorical",
+        "PRICE": "numeric",
+        "IN_STOCK": "boolean",
+        "brand": "categorical",
     }
 
 
@@ -55,3 +83,19 @@ def test_declared_kinds_override_what_the_values_look_like():
     assert guessed == {"GENRES": "text", "DESCRIPTION": "onehot"}
     declared = FeatureSpace.fit(table, {"GENRES": "categorical", "DESCRIPTION": "textual"})
     assert {f.name: f.kind for f in declared.fields} == {"GENRES": "onehot", "DESCRIPTION": "text"}
+
+
+def test_context_values_are_coded_case_blind_with_unknowns_as_zero():
+    table = pd.DataFrame(
+        {
+            "Device": ["Phone", "phone ", "tv", None, "phone", "", "TV"],
+            "LOGGED_IN": [True, False, True, None, True, False, True],
+        }
+    )
+    space = ContextSpace.fit(table, ("Device", "LOGGED_IN", "ABSENT"))
+    assert space is not None
+    assert space.fields == ("Device", "LOGGED_IN")
+    assert space.values == (("phone", "tv"), ("true", "false"))  # most frequent first
+    codes = space.codes(pd.DataFrame({"Device": ["TV", "radio", None], "LOGGED_IN": [False] * 3}))
+    assert codes.tolist() == [[2, 2], [0, 2], [0, 2]]
+    assert ContextSpace.fit(table[["Device"]].iloc[[3, 5]], ("Device",)) is None

@@ -151,3 +151,41 @@ def test_with_new_items_without_features_and_bad_shapes() -> None:
         rich.with_new_items(np.zeros((2, 4)), 2)
     with pytest.raises(ValueError, match="at least 0"):
         rich.with_new_items(None, -1)
+
+
+@pytest.mark.parametrize("encoder", ["gru", "transformer"])
+def test_context_scores_equal_torch_scores(encoder: str) -> None:
+    """Two context fields: the request's values pick their rows; anything else is row 0."""
+    torch.manual_seed(5)
+    params = parse_hyperparameters(
+        {"encoder": encoder, "bptt": str(BPTT), "hidden_dimension": "16", "num_heads": "4"}
+    )
+    data = _data(with_metadata=True)
+    data.contexts = [np.ones((len(s), 2), dtype=np.int64) for s in data.sequences]
+    data.context_fields = ("DEVICE", "LOCATION")
+    data.context_values = (("phone", "desktop", "tv"), ("home", "work"))
+    net, features = build_network(data, params)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.2)
+    encoder_np = export_encoder(net, features, params, data=data)
+    requests = [
+        ({"DEVICE": "phone", "LOCATION": "work"}, [1, 2]),
+        ({"device": "TV"}, [3, 0]),
+        ({"LOCATION": "mars", "OTHER": "x"}, [0, 0]),
+        (None, [0, 0]),
+    ]
+    codes = np.array([wanted for _, wanted in requests])
+    histories = [HISTORIES[2], HISTORIES[5], HISTORIES[0], HISTORIES[1]]
+    rows = [0, 3, -1, 2]
+    expected = network_scores(net, features, histories, rows, codes)
+    got = np.stack(
+        [
+            encoder_np.score(history, row, request)
+            for history, row, (request, _) in zip(histories, rows, requests, strict=True)
+        ]
+    )
+    assert [encoder_np.context_codes(request) for request, _ in requests] == codes.tolist()
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+    plain = encoder_np.score(HISTORIES[2], 0)
+    assert np.abs(got[0] - plain).max() > 1e-3  # the context really moves the scores

@@ -250,3 +250,58 @@ def test_data_that_cannot_train_is_refused() -> None:
     empty.sequences = [np.array([], dtype=np.int64)] * 3
     with pytest.raises(ValueError, match="no user has any interaction"):
         _train(empty)
+
+
+def _device_data(users: int = 120, seed: int = 0) -> SequenceTrainingData:
+    """Items 0-9 are phone items, 10-19 desktop ones; each interaction's DEVICE decides which
+    half it falls in, and nothing in the history predicts the next device."""
+    rng = np.random.default_rng(seed)
+    sequences, contexts = [], []
+    for _ in range(users):
+        length = int(rng.integers(6, 16))
+        device = rng.integers(0, 2, size=length)  # 0 phone, 1 desktop
+        sequences.append(device * 10 + rng.integers(0, 10, size=length))
+        contexts.append((device + 1)[:, None])  # codes: 1 phone, 2 desktop
+    return SequenceTrainingData(
+        sequences=sequences,
+        weights=None,
+        user_rows=np.full(users, -1),
+        item_features=None,
+        user_features=None,
+        item_age_days=None,
+        n_items=20,
+        contexts=contexts,
+        context_fields=("DEVICE",),
+        context_values=(("phone", "desktop"),),
+    )
+
+
+def _phone_share(scores: np.ndarray) -> float:
+    """The softmax probability the scores give the phone items (0-9)."""
+    probabilities = np.exp(scores - scores.max())
+    return float(probabilities[:10].sum() / probabilities.sum())
+
+
+def test_context_decides_what_is_recommended_and_its_absence_mixes_both() -> None:
+    encoder, _ = _train(_device_data())
+    history = np.array([3, 14, 7])
+    phone = encoder.score(history, None, {"DEVICE": "phone"})
+    desktop = encoder.score(history, None, {"device": " Desktop"})  # any case, trimmed
+    assert set(np.argsort(-phone)[:8]) <= set(range(10))
+    assert set(np.argsort(-desktop)[:8]) <= set(range(10, 20))
+    assert _phone_share(phone) > 0.8 and _phone_share(desktop) < 0.2
+    # Without context both halves stay likely; a value training never saw is no context.
+    unknown = encoder.score(history, None, {"DEVICE": "tv"})
+    np.testing.assert_array_equal(unknown, encoder.score(history))
+    assert 0.15 < _phone_share(unknown) < 0.85
+    assert encoder.context_fields == ("DEVICE",)
+    assert encoder.config["context_values"] == [["phone", "desktop"]]
+
+
+def test_without_context_fields_the_request_context_changes_nothing() -> None:
+    encoder, _ = _train(_successor_data(users=40), epochs="1")
+    history = np.array([1, 2, 3])
+    np.testing.assert_array_equal(
+        encoder.score(history, None, {"DEVICE": "phone"}), encoder.score(history)
+    )
+    assert encoder.context_fields == ()

@@ -25,7 +25,7 @@ models written before ensembles load as they are; more members are written as
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,18 +59,27 @@ class EncoderEnsemble:
         return self.members[0].config
 
     @property
+    def context_fields(self) -> tuple[str, ...]:
+        return self.members[0].context_fields
+
+    @property
     def training(self) -> list[dict[str, Any]]:
         """Each member's training summary (epochs, validation NDCG, seconds...)."""
         return [dict(member.config.get("training") or {}) for member in self.members]
 
-    def score(self, item_indices: np.ndarray, user_row: int | None = None) -> np.ndarray:
+    def score(
+        self,
+        item_indices: np.ndarray,
+        user_row: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> np.ndarray:
         """One score per catalog item, higher is better (``SequenceEncoder.score``'s inputs)."""
         if len(self.members) == 1:
-            return self.members[0].score(item_indices, user_row)
+            return self.members[0].score(item_indices, user_row, context)
         if self._side_by_side is not None:
-            states = self._side_by_side.encode(item_indices, user_row)
+            states = self._side_by_side.encode(item_indices, user_row, context)
         else:
-            states = [member.encode(item_indices, user_row) for member in self.members]
+            states = [member.encode(item_indices, user_row, context) for member in self.members]
         total = np.zeros(self.n_items, dtype=np.float64)
         for member, state in zip(self.members, states, strict=True):
             total += member.item_vectors @ state + member.item_bias

@@ -121,9 +121,10 @@ class SolutionJobConfig:
     seed: int = 42
     evaluate: bool = True
     field_kinds: dict[str, dict[str, str]] = field(default_factory=dict)
-    """``"USERS"`` / ``"ITEMS"`` → column → what its schema declares it to be: one of
-    ``FIELD_KINDS``. Channels carry no schema, so without it the container would
-    have to guess whether a string is a category or free text."""
+    """``"USERS"`` / ``"ITEMS"`` / ``"INTERACTIONS"`` → column → what its schema declares
+    it to be: one of ``FIELD_KINDS``. Channels carry no schema, so without it the
+    container would have to guess whether a string is a category or free text, or
+    which Interactions columns are context."""
 
     @property
     def recipe_type(self) -> str:

@@ -323,12 +323,15 @@ class Recommender:
         recent_item_ids: Sequence[str] = (),
         recent_event_types: Sequence[str] | None = None,
         recent_event_values: Sequence[float | None] | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> np.ndarray:
         """One raw score per catalog item for this user (higher is better).
 
         The stored history is extended by ``recent_item_ids`` (events since
         training, oldest first), so a new event changes the next answer. A user
-        with no history at all gets popularity-like scores.
+        with no history at all gets popularity-like scores. ``context`` (the
+        request's contextual metadata, field name to value) moves a sequence
+        model trained with context fields; other kinds ignore it.
         """
         if self.kind == "popularity":
             return self._fallback.copy()
@@ -340,7 +343,9 @@ class Recommender:
         if self.kind == "neighbours":
             return self._score_from_neighbours(history)
         # an empty history scores from the encoder's start state: popularity as it learned it
-        return np.asarray(self._encoder.score(history, self._user_row(user_id)), np.float64)
+        return np.asarray(
+            self._encoder.score(history, self._user_row(user_id), context), np.float64
+        )
 
     def score_related(self, item_id: str) -> np.ndarray:
         """One raw score per catalog item for items related to ``item_id``.

@@ -23,7 +23,10 @@ The model, as both sides compute it:
   computes one query instead of all of them.
 * The user state is that output (through a linear layer for the GRU, a final
   layer norm for the transformer) plus the projection of the user's metadata
-  (``user_row``; a learned default vector when there is none).
+  (``user_row``; a learned default vector when there is none) plus, when the
+  Interactions schema has context fields (``config["context_fields"]``), one
+  learned vector per field for the request's value of it (``context``; row 0,
+  "not given or never seen", otherwise).
 * ``score = V @ state + b``: one raw score per catalog item, higher is better.
 """
 
@@ -48,6 +51,17 @@ ENCODERS = (GRU, TRANSFORMER)
 LAYER_NORM_EPSILON = 1e-5
 
 
+def context_value(value: Any) -> str | None:
+    """A context value as training and serving both compare it: trimmed, lower-cased,
+    booleans as ``true``/``false``; None when nothing is given."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    text = str(value).strip().lower()
+    return text or None
+
+
 class SequenceEncoder:
     """A trained sequence recommender: history (and user row) in, item scores out.
 
@@ -67,6 +81,14 @@ class SequenceEncoder:
         }
         self._item_vectors = self.arrays["item_vectors"]
         self._item_bias = self.arrays["item_bias"]
+        self._context_codes = [
+            (str(name).upper(), {value: code + 1 for code, value in enumerate(values)})
+            for name, values in zip(
+                self.config.get("context_fields") or (),
+                self.config.get("context_values") or (),
+                strict=True,
+            )
+        ]
 
     # ----------------------------------------------------------------- shapes
 
@@ -90,6 +112,11 @@ class SequenceEncoder:
     def n_user_rows(self) -> int:
         users = self.arrays.get("user_vectors")
         return 0 if users is None else int(users.shape[0])
+
+    @property
+    def context_fields(self) -> tuple[str, ...]:
+        """The Interactions fields the model reads from a request's ``context``."""
+        return tuple(name for name, _ in self._context_codes)
 
     @property
     def item_vectors(self) -> np.ndarray:
@@ -130,12 +157,19 @@ class SequenceEncoder:
 
     # --------------------------------------------------------------- inference
 
-    def encode(self, item_indices: np.ndarray, user_row: int | None = None) -> np.ndarray:
+    def encode(
+        self,
+        item_indices: np.ndarray,
+        user_row: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> np.ndarray:
         """The user state (``dimension`` floats) after the history ``item_indices``.
 
         Indices outside the catalog (e.g. -1 for an item the model does not
         know) are skipped; only the last ``bptt`` tokens count. ``user_row`` is
         the user's row in the training ``user_features`` (None or -1: none).
+        ``context`` maps Interactions field names (any case) to the request's
+        values; fields the model does not use are ignored.
         """
         tokens = self._token_vectors(item_indices)
         if self.encoder == GRU:
@@ -143,11 +177,18 @@ class SequenceEncoder:
             state = hidden @ self.arrays["output_weight"].T + self.arrays["output_bias"]
         else:
             state = self._transformer_last(tokens)
-        return (state + self._user_vector(user_row)).astype(np.float32)
+        return (state + self._user_vector(user_row) + self.context_vector(context)).astype(
+            np.float32
+        )
 
-    def score(self, item_indices: np.ndarray, user_row: int | None = None) -> np.ndarray:
+    def score(
+        self,
+        item_indices: np.ndarray,
+        user_row: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> np.ndarray:
         """One raw score per catalog item (``n_items`` floats), higher is better."""
-        state = self.encode(item_indices, user_row)
+        state = self.encode(item_indices, user_row, context)
         return self._item_vectors @ state + self._item_bias
 
     # ------------------------------------------------------------ new items
@@ -199,6 +240,21 @@ class SequenceEncoder:
         keep = indices[-bptt:] if indices.size >= bptt else indices
         rows.append(self._item_vectors[keep])
         return np.concatenate(rows).astype(np.float32)
+
+    def context_codes(self, context: Mapping[str, Any] | None) -> list[int]:
+        """Each context field's code for ``context`` (0: not given or never seen)."""
+        given = {str(key).upper(): value for key, value in (context or {}).items()}
+        return [
+            codes.get(context_value(given.get(name)) or "", 0)
+            for name, codes in self._context_codes
+        ]
+
+    def context_vector(self, context: Mapping[str, Any] | None) -> np.ndarray:
+        """The sum of each context field's vector for ``context`` (zeros: no fields)."""
+        total = np.zeros(self.dimension, dtype=np.float32)
+        for field, code in enumerate(self.context_codes(context)):
+            total = total + self.arrays[f"context{field}"][code]
+        return total
 
     def _user_vector(self, user_row: int | None) -> np.ndarray:
         users = self.arrays.get("user_vectors")
@@ -283,12 +339,20 @@ class SideBySide:
         )
         return cls(encoders) if first.encoder == GRU and same else None
 
-    def encode(self, item_indices: np.ndarray, user_row: int | None = None) -> np.ndarray:
+    def encode(
+        self,
+        item_indices: np.ndarray,
+        user_row: int | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> np.ndarray:
         """Each encoder's ``encode`` of one history, one row per encoder."""
         tokens = np.stack([e._token_vectors(item_indices) for e in self.encoders])
         hidden = _gru_last(self.gru_layers, tokens)
         states = [
-            h @ e.arrays["output_weight"].T + e.arrays["output_bias"] + e._user_vector(user_row)
+            h @ e.arrays["output_weight"].T
+            + e.arrays["output_bias"]
+            + e._user_vector(user_row)
+            + e.context_vector(context)
             for e, h in zip(self.encoders, hidden, strict=True)
         ]
         return np.stack(states).astype(np.float32)

@@ -30,8 +30,10 @@ Amazon's rules, as followed here:
   "Exploration").
 - Trending-Now needs no ``userId`` (only a filter that reads the user does), and
   counts the events recorded since training (``serving_trends``).
-- ``context`` is accepted; the recipes Augury trains do not use context
-  features, so it does not change the answer.
+- ``context`` (field name to value) moves User-Personalization(-v2) and
+  Personalized-Ranking(-v2) when the Interactions schema has context fields
+  (such as DEVICE) the model learned from; a field or value the model never
+  saw counts as not given. The other recipes ignore it, as Amazon's do.
 """
 
 from __future__ import annotations
@@ -214,7 +216,7 @@ def recommend_items(
         elif not user_id:
             raise InvalidInput(f"The {model.recipe} recipe needs a userId")
         else:
-            raw = recommender.score_user(user_id, *_recent_columns(events.get()))
+            raw = recommender.score_user(user_id, *_recent_columns(events.get()), context=context)
     elif model.recipe_type == RELATED_ITEMS:
         if not item_id:
             raise InvalidInput(f"The {model.recipe} recipe recommends related items: give itemId")
@@ -318,7 +320,8 @@ def rank(
         kept = mask_items(runtime, compiled, filter_values, subject, items)
         items = [item for item, keep in zip(items, kept, strict=True) if keep]
     raw = np.asarray(
-        recommender.score_user(user_id, *_recent_columns(events.get())), dtype=np.float64
+        recommender.score_user(user_id, *_recent_columns(events.get()), context=context),
+        dtype=np.float64,
     )
     known = [(item, recommender.item_index(item)) for item in items]
     indexed = [(item, index) for item, index in known if index is not None]

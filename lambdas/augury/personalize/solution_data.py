@@ -139,15 +139,18 @@ def project_prefix(runtime: Runtime, source: str, target: str, drop: set[str]) -
 
 
 def field_kinds(schemas: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
-    """What the Users and Items schemas declare each column to be, for the container.
+    """What the Users, Items and Interactions schemas declare each column to be, for the
+    container.
 
-    ``schemas`` maps ``"USERS"`` / ``"ITEMS"`` to the parsed Avro document. The
-    container encodes a ``textual`` field as words and a ``categorical`` one as
-    a category, exactly as declared, instead of guessing from the values.
+    ``schemas`` maps ``"USERS"`` / ``"ITEMS"`` / ``"INTERACTIONS"`` to the parsed
+    Avro document. The container encodes a ``textual`` field as words and a
+    ``categorical`` one as a category, exactly as declared, instead of guessing
+    from the values; the Interactions schema's metadata fields are the context
+    the deep recipes learn.
     """
     kinds: dict[str, dict[str, str]] = {}
     for dataset_type, schema in schemas.items():
-        if dataset_type not in ("USERS", "ITEMS"):
+        if dataset_type not in ("USERS", "ITEMS", "INTERACTIONS"):
             continue
         parsed = parse_schema_text(json.dumps(schema))
         kinds[dataset_type] = {column_name(field.name): _kind(field) for field in parsed.fields}

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from augury_training.personalization.context_features import ContextSpace, context_fields
 from augury_training.personalization.data import (
     CREATION_TIMESTAMP,
     EVENT_TYPE,
@@ -46,6 +47,8 @@ class TrainingSet:
     user_features: np.ndarray | None = None
     item_space: FeatureSpace | None = None
     user_space: FeatureSpace | None = None
+    contexts: np.ndarray | None = None  # int64 codes, interactions x context fields
+    context_space: ContextSpace | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -68,6 +71,11 @@ class TrainingSet:
     @cached_property
     def history_weights(self) -> list[np.ndarray]:
         return self._split_by_user(self.weights)
+
+    @cached_property
+    def history_contexts(self) -> list[np.ndarray] | None:
+        """Each user's interactions' context codes, oldest first (None: no context fields)."""
+        return None if self.contexts is None else self._split_by_user(self.contexts)
 
     def _split_by_user(self, values: np.ndarray) -> list[np.ndarray]:
         order = np.argsort(self.users, kind="stable")
@@ -124,8 +132,9 @@ def build_training_set(
     """Index the interactions against the catalog and build metadata features.
 
     ``item_space`` / ``user_space`` reuse a previous model's feature encodings;
-    ``field_kinds`` (``"ITEMS"`` / ``"USERS"`` → column → kind) is what the
-    schemas declare, so new encodings follow the schema rather than a guess.
+    ``field_kinds`` (``"ITEMS"`` / ``"USERS"`` / ``"INTERACTIONS"`` → column →
+    kind) is what the schemas declare, so new encodings follow the schema rather
+    than a guess, and the Interactions fields it marks as context are coded.
     """
     kinds = field_kinds or {}
     item_sources = [interactions[ITEM_ID].unique()]
@@ -166,6 +175,9 @@ def build_training_set(
         data.user_features, data.user_space = _features(
             users, user_ids, USER_ID, user_space, kinds.get("USERS")
         )
+        data.context_space = ContextSpace.fit(interactions, context_fields(kinds))
+        if data.context_space is not None:
+            data.contexts = data.context_space.codes(interactions)
     return data
 
 

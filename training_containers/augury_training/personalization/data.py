@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from augury_training.contract import ClientError, TrainPaths
 from augury_training.event_rule import EventParameter, EventRule
+from augury_training.personalization.context_features import context_fields
 from augury_training.personalize_contract import (
     EVENTS_CHANNEL,
     INTERACTIONS_CHANNEL,
@@ -43,9 +44,10 @@ CREATION_TIMESTAMP = "CREATION_TIMESTAMP"
 WEIGHT = "WEIGHT"
 
 INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE)
+"""The interaction columns every recipe reads; context fields are read besides them
+(``context_features``); impressions are not used."""
 EVENT_ID = "EVENT_ID"
 """The column recorded events keep their eventId in (``augury.personalize.event_files``)."""
-"""The interaction columns training reads (context columns and impressions are not used)."""
 
 
 class DataError(ClientError):
@@ -100,8 +102,9 @@ def _first_of_each_event_id(events: pd.DataFrame) -> pd.DataFrame:
     return events.loc[~repeated].drop(columns=EVENT_ID).reset_index(drop=True)
 
 
-def load_interactions(paths: TrainPaths) -> pd.DataFrame:
-    """The Interactions dataset's rows, then the recorded events', oldest first.
+def load_interactions(paths: TrainPaths, context_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The Interactions dataset's rows, then the recorded events', oldest first, with the
+    ``INTERACTION_COLUMNS`` and the ``context_columns`` they have.
 
     Recorded events arrive at least once: a stream retry that splits a batch
     differently can leave one event in two files. Amazon counts identical
@@ -109,11 +112,12 @@ def load_interactions(paths: TrainPaths) -> pd.DataFrame:
     repeated by the caller counts only its first event.
     """
     events_dir = paths.channel(EVENTS_CHANNEL) / "interactions"
-    events = read_parquet(parquet_files(events_dir), (*INTERACTION_COLUMNS, EVENT_ID))
+    columns = (*INTERACTION_COLUMNS, *context_columns)
+    events = read_parquet(parquet_files(events_dir), (*columns, EVENT_ID))
     if events is not None:
         events = _first_of_each_event_id(events).drop_duplicates(ignore_index=True)
     frames = [
-        read_parquet(parquet_files(paths.channel(INTERACTIONS_CHANNEL)), INTERACTION_COLUMNS),
+        read_parquet(parquet_files(paths.channel(INTERACTIONS_CHANNEL)), columns),
         events,
     ]
     frames = [f for f in frames if f is not None and len(f)]
@@ -165,7 +169,7 @@ def load_metadata(paths: TrainPaths, channel: str, id_column: str) -> pd.DataFra
 
 def load_job_data(paths: TrainPaths, config: SolutionJobConfig) -> JobData:
     """Read every channel and apply the solution's event filters and weights."""
-    raw = load_interactions(paths)
+    raw = load_interactions(paths, context_fields(config.field_kinds))
     interactions = select_events(raw, config)
     return JobData(
         interactions=interactions,

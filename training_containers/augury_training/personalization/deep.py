@@ -69,6 +69,8 @@ def fit_sequence(
         if data.user_features is not None
         else np.full(has_history.size, -1, dtype=np.int64)
     )
+    contexts = data.history_contexts
+    space = data.context_space
     training = SequenceTrainingData(
         sequences=[histories[u] for u in has_history],
         weights=[data.history_weights[u] for u in has_history] if weighted else None,
@@ -77,10 +79,14 @@ def fit_sequence(
         user_features=data.user_features,
         item_age_days=data.item_age_days(),
         n_items=data.n_items,
+        contexts=None if contexts is None else [contexts[u] for u in has_history],
+        context_fields=() if space is None else space.fields,
+        context_values=() if space is None else space.values,
     )
     context.log(
         f"{context.recipe}: {len(training.sequences)} user histories over {data.n_items} items, "
-        f"item features {_width(data.item_features)}, user features {_width(data.user_features)}"
+        f"item features {_width(data.item_features)}, user features {_width(data.user_features)}, "
+        f"context {', '.join(training.context_fields) or 'none'}"
     )
     try:
         encoder = train_sequence_model(

@@ -37,6 +37,13 @@ Why it is built this way:
   every epoch; training stops after ``early_stopping_patience`` epochs without
   improvement, or when ``time_budget_seconds`` is spent, and the best epoch's
   weights are exported.
+* Context (Amazon's contextual metadata: the Interactions schema's own
+  categorical fields, such as DEVICE) is one learned vector per field value,
+  added to the state that predicts an interaction from the context that
+  interaction happened in; at serving the request's ``context`` picks the
+  vectors. During training each value is hidden (read as "not given", row 0)
+  with probability ``CONTEXT_DROPOUT``, so a request without context gets what
+  users do whatever their context.
 * ``num_averaged_models`` networks (default 3) train from consecutive seeds
   and serve as one (``augury_training.encoder_ensemble``): networks from
   different seeds disagree where the data says little, and their average
@@ -107,6 +114,8 @@ __all__ = [
 ]
 
 VALIDATION_CUTOFF = 10
+CONTEXT_DROPOUT = 0.25
+"""Share of training interactions whose context values are hidden (see the module)."""
 
 
 @dataclass
@@ -117,7 +126,10 @@ class SequenceTrainingData:
     catalog of ``n_items``); ``weights[u]`` the matching per-interaction loss
     weights (None: all 1). ``user_rows[u]`` is that user's row in
     ``user_features`` (-1: none). ``item_features`` has one row per catalog
-    item, ``item_age_days`` one age per item (NaN: unknown).
+    item, ``item_age_days`` one age per item (NaN: unknown). ``contexts[u]``
+    holds the context codes of each of the user's interactions (len x fields,
+    0: unknown) for the ``context_fields``, whose code ``i + 1`` is the value
+    ``context_values[f][i]``.
     """
 
     sequences: list[np.ndarray]
@@ -127,6 +139,13 @@ class SequenceTrainingData:
     user_features: np.ndarray | None
     item_age_days: np.ndarray | None
     n_items: int
+    contexts: list[np.ndarray] | None = None
+    context_fields: tuple[str, ...] = ()
+    context_values: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def context_sizes(self) -> tuple[int, ...]:
+        return tuple(len(values) for values in self.context_values) if self.contexts else ()
 
 
 @dataclass(frozen=True)
@@ -339,7 +358,8 @@ def build_network(
     features = _prepare_features(data, params)
     item_width = 0 if features.items is None else features.items.shape[1]
     user_width = 0 if features.users is None else features.users.shape[1]
-    return SequenceNet(data.n_items, params, item_width, user_width), features
+    network = SequenceNet(data.n_items, params, item_width, user_width, data.context_sizes)
+    return network, features
 
 
 # ------------------------------------------------------------------------ data
@@ -355,6 +375,7 @@ class _Flat:
     offsets: np.ndarray  # per user
     lengths: np.ndarray  # per user
     rows: np.ndarray  # per user, into user_features (-1: none)
+    contexts: np.ndarray | None = None  # per target: its context codes (targets x fields)
 
 
 def _flatten(
@@ -362,6 +383,7 @@ def _flatten(
     weights: Sequence[np.ndarray] | None,
     rows: np.ndarray,
     bos: int,
+    contexts: Sequence[np.ndarray] | None = None,
 ) -> _Flat:
     lengths = np.array([len(s) for s in sequences], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -371,7 +393,12 @@ def _flatten(
         flat_weights = np.ones(targets.shape[0], dtype=np.float32)
     else:
         flat_weights = np.concatenate(weights).astype(np.float32)
-    return _Flat(inputs, targets, flat_weights, offsets, lengths, rows.astype(np.int64))
+    flat_contexts = None
+    if contexts is not None and len(contexts):
+        flat_contexts = np.concatenate(contexts).astype(np.int64)
+    return _Flat(
+        inputs, targets, flat_weights, offsets, lengths, rows.astype(np.int64), flat_contexts
+    )
 
 
 def _windows(flat: _Flat, bptt: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -411,8 +438,9 @@ def _batches(sizes: np.ndarray, batch_size: int, rng: np.random.Generator) -> It
 
 def _gather(
     flat: _Flat, starts: np.ndarray, sizes: np.ndarray, pad: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Right-padded tokens, targets (-1 at padding) and weights for some windows."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Right-padded tokens, targets (-1 at padding), weights and the targets' context
+    codes (0 at padding; None without context) for some windows."""
     width = int(sizes.max())
     steps = np.arange(width)[None, :]
     valid = steps < sizes[:, None]
@@ -420,7 +448,10 @@ def _gather(
     tokens = np.where(valid, flat.inputs[positions], pad)
     targets = np.where(valid, flat.targets[positions], -1)
     weights = np.where(valid, flat.weights[positions], 0.0).astype(np.float32)
-    return tokens, targets, weights
+    codes = None
+    if flat.contexts is not None:
+        codes = np.where(valid[:, :, None], flat.contexts[positions], 0)
+    return tokens, targets, weights, codes
 
 
 def _history_tokens(
@@ -457,6 +488,7 @@ class _Validation:
     histories: list[np.ndarray]
     targets: np.ndarray
     rows: np.ndarray
+    contexts: np.ndarray | None = None  # the held-out interactions' context codes
 
 
 def _split_validation(
@@ -464,30 +496,40 @@ def _split_validation(
     users: np.ndarray,
     params: SequenceHyperparameters,
     rng: np.random.Generator,
-) -> tuple[list[np.ndarray], list[np.ndarray] | None, np.ndarray, _Validation | None]:
-    """Training histories (held-out items removed) and the validation slice (None: too few)."""
+) -> tuple[_Flat, _Validation | None]:
+    """Training histories (held-out items removed), laid flat, and the validation slice
+    (None: too few users to hold any out)."""
     sequences = [np.asarray(data.sequences[u], dtype=np.int64) for u in users]
     weights = (
         None
         if data.weights is None
         else [np.asarray(data.weights[u], dtype=np.float32) for u in users]
     )
+    contexts = (
+        [np.asarray(data.contexts[u], dtype=np.int64) for u in users]
+        if data.context_sizes and data.contexts is not None
+        else None
+    )
     rows = np.asarray(data.user_rows, dtype=np.int64)[users]
+    bos = data.n_items
     eligible = np.flatnonzero(np.array([len(s) >= 3 for s in sequences], dtype=bool))
     count = min(params.validation_users, eligible.size)
     if count < 10:
-        return sequences, weights, rows, None
+        return _flatten(sequences, weights, rows, bos, contexts), None
     chosen = np.sort(rng.choice(eligible, size=count, replace=False))
     validation = _Validation(
         histories=[sequences[u][:-1] for u in chosen],
         targets=np.array([sequences[u][-1] for u in chosen], dtype=np.int64),
         rows=rows[chosen],
+        contexts=None if contexts is None else np.stack([contexts[u][-1] for u in chosen]),
     )
     for u in chosen:
         sequences[u] = sequences[u][:-1]
         if weights is not None:
             weights[u] = weights[u][:-1]
-    return sequences, weights, rows, validation
+        if contexts is not None:
+            contexts[u] = contexts[u][:-1]
+    return _flatten(sequences, weights, rows, bos, contexts), validation
 
 
 # --------------------------------------------------------------------- training
@@ -575,12 +617,11 @@ def _train(
 ) -> SequenceEncoder:
     net, features = build_network(data, params)
     net.to(device)
-    sequences, weights, rows, validation = _split_validation(data, users, params, rng)
+    flat, validation = _split_validation(data, users, params, rng)
     bos, pad = data.n_items, data.n_items + 1
-    flat = _flatten(sequences, weights, rows, bos)
     context = _context(net, params, features, flat, data.n_items, device, seed)
     log(
-        f"sequence model: {params.encoder}, {len(sequences)} users, {flat.targets.size} "
+        f"sequence model: {params.encoder}, {flat.lengths.size} users, {flat.targets.size} "
         f"interactions, {data.n_items} items, dimension {params.hidden_dimension}, "
         f"{'full' if context.sampling_q is None else 'sampled'} softmax, device {device.type}"
         + (f" ({context.autocast_dtype})" if context.autocast_dtype else "")
@@ -603,9 +644,16 @@ def _train(
             if deadline is not None and time.monotonic() >= deadline:
                 out_of_time = True
                 break
-            tokens, targets, target_weights = _gather(flat, starts[batch], sizes[batch], pad)
+            tokens, targets, target_weights, codes = _gather(flat, starts[batch], sizes[batch], pad)
             loss = _step(
-                context, optimizer, scaler, tokens, targets, target_weights, window_rows[batch]
+                context,
+                optimizer,
+                scaler,
+                tokens,
+                targets,
+                target_weights,
+                window_rows[batch],
+                codes,
             )
             total += loss
             count += 1
@@ -643,7 +691,7 @@ def _train(
         f"validation ndcg@{VALIDATION_CUTOFF} {summary['validation_ndcg_at_10']}, "
         f"{summary['seconds']}s"
     )
-    return export_encoder(net, features, params, summary)
+    return export_encoder(net, features, params, summary, data)
 
 
 def _context(
@@ -691,6 +739,7 @@ def _step(
     targets: np.ndarray,
     weights: np.ndarray,
     rows: np.ndarray,
+    codes: np.ndarray | None = None,
 ) -> float:
     """One optimisation step on a batch of windows; returns its mean weighted loss."""
     net, params, device = context.net, context.params, context.device
@@ -698,6 +747,11 @@ def _step(
     targets_t = torch.from_numpy(targets).to(device)
     weights_t = torch.from_numpy(weights).to(device)
     rows_t = torch.from_numpy(rows).to(device)
+    codes_t = None
+    if codes is not None:
+        codes_t = torch.from_numpy(codes).to(device)
+        hidden = torch.rand(codes_t.shape, generator=context.generator, device=device)
+        codes_t = codes_t.masked_fill(hidden < CONTEXT_DROPOUT, 0)
     dropped = None
     if params.item_id_dropout > 0:
         draw = torch.rand(net.n_items, generator=context.generator, device=device)
@@ -705,7 +759,7 @@ def _step(
     with context.autocast():
         table, bias = net.item_table(context.item_features, dropped)
         users = net.user_vectors(context.user_features, rows_t)
-        states = net.states(tokens_t, table, users)
+        states = net.states(tokens_t, table, users) + net.context_vectors(codes_t)
         chosen = targets_t >= 0
         hidden, wanted, weight = states[chosen], targets_t[chosen], weights_t[chosen]
         if context.sampling_q is None:
@@ -755,8 +809,9 @@ def _validate(context: _Context, validation: _Validation, bos: int, pad: int) ->
     size = 256
     for begin in range(0, validation.targets.size, size):
         histories = validation.histories[begin : begin + size]
+        codes = None if validation.contexts is None else validation.contexts[begin : begin + size]
         scores = _scores(
-            context, table, bias, histories, validation.rows[begin : begin + size], bos, pad
+            context, table, bias, histories, validation.rows[begin : begin + size], bos, pad, codes
         )
         targets = torch.from_numpy(validation.targets[begin : begin + size]).to(context.device)
         picked = scores.gather(1, targets[:, None])
@@ -778,7 +833,9 @@ def _scores(
     rows: np.ndarray,
     bos: int,
     pad: int,
+    codes: np.ndarray | None = None,
 ) -> torch.Tensor:
+    """Scores after each history, in the context ``codes`` (histories x fields) when given."""
     net = context.net
     tokens, sizes = _history_tokens(histories, net.bptt, bos, pad)
     rows_t = torch.from_numpy(np.asarray(rows, dtype=np.int64)).to(context.device)
@@ -787,6 +844,8 @@ def _scores(
         states = net.states(torch.from_numpy(tokens).to(context.device), table, users)
     positions = torch.from_numpy(sizes - 1).to(context.device)
     last = states[torch.arange(len(histories), device=context.device), positions].float()
+    if codes is not None:
+        last = last + net.context_vectors(torch.from_numpy(codes).to(context.device)).float()
     return last @ table.float().T + bias.float()
 
 
@@ -795,6 +854,7 @@ def network_scores(
     features: _Features,
     histories: Sequence[np.ndarray],
     user_rows: Sequence[int],
+    context_codes: np.ndarray | None = None,
 ) -> np.ndarray:
     """torch's scores for some histories (users x items), in float32 on the CPU; for tests."""
     net = net.cpu().eval()
@@ -812,7 +872,14 @@ def network_scores(
     with torch.no_grad():
         table, bias = net.item_table(context.item_features)
         scores = _scores(
-            context, table, bias, histories, np.asarray(user_rows), net.n_items, net.n_items + 1
+            context,
+            table,
+            bias,
+            histories,
+            np.asarray(user_rows),
+            net.n_items,
+            net.n_items + 1,
+            context_codes,
         )
     return scores.numpy()
 
@@ -825,8 +892,10 @@ def export_encoder(
     features: _Features,
     params: SequenceHyperparameters,
     summary: Mapping[str, object] | None = None,
+    data: SequenceTrainingData | None = None,
 ) -> SequenceEncoder:
-    """The NumPy ``SequenceEncoder`` with ``net``'s weights (float32, eval mode)."""
+    """The NumPy ``SequenceEncoder`` with ``net``'s weights (float32, eval mode); ``data``
+    names the context fields and values behind the network's context tables."""
     net = net.cpu().eval()
 
     def array(tensor: torch.Tensor) -> np.ndarray:
@@ -855,6 +924,8 @@ def export_encoder(
             arrays["item_feature_scale"] = features.item_scale.astype(np.float32)
         if net.user_feature is not None and features.users is not None:
             arrays["user_vectors"] = array(net.user_feature(torch.tensor(features.users)))
+        for field, table in enumerate(net.context):
+            arrays[f"context{field}"] = array(table.weight)
         if params.encoder == GRU:
             for layer in range(params.num_layers):
                 for part in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
@@ -885,6 +956,10 @@ def export_encoder(
         "n_items": n,
         "item_feature_dim": features.item_feature_dim,
         "item_age_feature": features.age_feature,
+        "context_fields": list(data.context_fields) if data and len(net.context) else [],
+        "context_values": [list(v) for v in data.context_values]
+        if data and len(net.context)
+        else [],
         "hyperparameters": {key: value for key, value in vars(params).items() if key != "extra"},
         "training": dict(summary or {}),
     }

@@ -60,6 +60,7 @@ class SequenceNet(nn.Module):
         params: SequenceHyperparameters,
         item_feature_width: int,
         user_feature_width: int,
+        context_sizes: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         d = params.hidden_dimension
@@ -71,6 +72,10 @@ class SequenceNet(nn.Module):
         self.item_bias = nn.Parameter(torch.zeros(n_items + 1))
         self.item_feature = nn.Linear(item_feature_width, d) if item_feature_width else None
         self.user_feature = nn.Linear(user_feature_width, d) if user_feature_width else None
+        # one table per context field; row 0 is "not given or never seen"
+        self.context = nn.ModuleList(nn.Embedding(size + 1, d) for size in context_sizes)
+        for table in self.context:
+            nn.init.normal_(table.weight, std=0.05)
         self.bos = nn.Parameter(torch.randn(d) * 0.05)
         self.input_drop = nn.Dropout(params.dropout)
         if params.encoder == GRU:
@@ -111,6 +116,12 @@ class SequenceNet(nn.Module):
         known = rows >= 0
         picked = user_features[rows.clamp(min=0)] * known[:, None]
         return self.user_feature(picked)
+
+    def context_vectors(self, codes: torch.Tensor | None) -> torch.Tensor | float:
+        """The summed context vectors for ``codes`` (``... x fields``); 0 with no fields."""
+        if codes is None or not len(self.context):
+            return 0.0
+        return sum(table(codes[..., field]) for field, table in enumerate(self.context))
 
     def states(
         self, tokens: torch.Tensor, table: torch.Tensor, users: torch.Tensor

@@ -40,7 +40,7 @@ import pandas as pd
 
 from augury_training.contract import TrainPaths
 from augury_training.personalization import minimum_data
-from augury_training.personalization.catalog import build_training_set
+from augury_training.personalization.catalog import TrainingSet, build_training_set
 from augury_training.personalization.data import (
     EVENT_TYPE,
     USER_ID,
@@ -236,7 +236,7 @@ def tune(
     from augury_training.personalization.evaluation import amazon_split
 
     validation = amazon_split(split.train, seed=config.seed + 1)
-    inner = JobData(split.train, data.users, data.items, data.filtered)
+    inner = JobData(split.train, data.users, data.items, data.filtered, data.field_kinds)
     searched = {dimension.name for dimension in hpo.search_space(config.hpo_config)}
     one_network = config.recipe in DEEP_RECIPES and AVERAGED_MODELS not in searched
 
@@ -277,6 +277,7 @@ def evaluate(
     )
     artifacts = fit(recipe, train_set, params, context)
     event_types = _input_event_types(split.test_input_rows)
+    contexts = _input_contexts(split.test_input_rows, train_set)
     with tempfile.TemporaryDirectory(prefix="augury-eval-") as scratch:
         model_dir = Path(scratch)
         write_model(
@@ -285,7 +286,9 @@ def evaluate(
         recommender = load_recommender(model_dir)
 
         def score(user: str, inputs: list[str]) -> np.ndarray:
-            return recommender.score_user(user, inputs, event_types.get(user))
+            return recommender.score_user(
+                user, inputs, event_types.get(user), context=contexts.get(user)
+            )
 
         return evaluate_scores(
             split,
@@ -300,6 +303,24 @@ def _input_event_types(rows: pd.DataFrame) -> dict[str, list[str]]:
         return {}
     types = rows[EVENT_TYPE].fillna("").astype(str)
     return {str(user): list(group) for user, group in types.groupby(rows[USER_ID], sort=False)}
+
+
+def _input_contexts(rows: pd.DataFrame, data: TrainingSet) -> dict[str, dict[str, str]]:
+    """Each test user's context at request time: that of their newest input interaction
+    (the targets' own contexts would tell the model about the future)."""
+    space = data.context_space
+    if space is None or rows.empty:
+        return {}
+    latest = rows.groupby(USER_ID, sort=False).tail(1)
+    present = [name for name in space.fields if name in latest]
+    return {
+        str(user): {
+            name: str(value)
+            for name, value in zip(present, values, strict=True)
+            if not pd.isna(value)
+        }
+        for user, *values in latest[[USER_ID, *present]].itertuples(index=False)
+    }
 
 
 def _kind(model_dir: Path) -> str | None:
