@@ -44,7 +44,7 @@ from augury.resources.record import Resource
 from augury.runtime import Runtime
 from augury.serving import recommender_cache
 from augury.settings import Settings
-from augury_training.recommender_artifacts import write_recommender
+from augury_training.recommender_artifacts import UNCHOSEN_IMPRESSIONS_FILE, write_recommender
 
 COMEDIES = [f"c{n}" for n in range(10)]
 DRAMAS = [f"d{n}" for n in range(10)]
@@ -78,7 +78,13 @@ def neighbour_arrays() -> dict[str, np.ndarray]:
     }
 
 
-def write_model(directory: Path, recipe: str, recipe_type: str, kind: str) -> None:
+def write_model(
+    directory: Path,
+    recipe: str,
+    recipe_type: str,
+    kind: str,
+    arrays: dict[str, np.ndarray] | None = None,
+) -> None:
     creation = np.full(len(CATALOG), float(LATEST - 400 * DAY))
     creation[CATALOG.index("c8")] = LATEST - 5 * DAY  # two new comedies, rarely seen
     creation[CATALOG.index("c9")] = LATEST - 3 * DAY
@@ -95,7 +101,7 @@ def write_model(directory: Path, recipe: str, recipe_type: str, kind: str) -> No
         user_ids=users,
         popularity=np.asarray(POPULARITY),
         histories=[np.asarray([CATALOG.index(i) for i in HISTORIES[u]]) for u in users],
-        arrays=neighbour_arrays() if kind == "neighbours" else None,
+        arrays={**(neighbour_arrays() if kind == "neighbours" else {}), **(arrays or {})},
         item_creation_seconds=creation,
     )
 
@@ -144,9 +150,16 @@ class World:
             _data_rows=table.num_rows,
         )
 
-    def version(self, name: str, recipe: str, recipe_type: str, kind: str = "neighbours") -> str:
+    def version(
+        self,
+        name: str,
+        recipe: str,
+        recipe_type: str,
+        kind: str = "neighbours",
+        arrays: dict[str, np.ndarray] | None = None,
+    ) -> str:
         model = self.tmp / "models" / name
-        write_model(model, recipe, recipe_type, kind)
+        write_model(model, recipe, recipe_type, kind, arrays)
         prefix = f"test-models/{name}/"
         for path in sorted(model.rglob("*")):
             if path.is_file():
@@ -586,6 +599,31 @@ def test_exploration_blends_new_rarely_seen_items_at_even_places(world: World) -
         ("Exploration",),
     ]
     assert all(item.startswith("d") for i, item in enumerate(items) if i not in (2, 5))
+
+
+def test_items_shown_and_passed_over_are_explored_after_unshown_ones(world: World) -> None:
+    """One exploration place: the better-scored new comedy takes it, until impressions say
+    users were shown it 50 times and chose something else."""
+    one_place = {"explorationWeight": "0.2", "explorationItemAgeCutOff": "30"}
+
+    def explored(version: str) -> list[str]:
+        found = recommend_items(
+            world.runtime, version, user_id="critic", num_results=5, exploration=one_place
+        )
+        return [entry.item_id for entry in found if entry.reason == ("Exploration",)]
+
+    first = explored(world.versions["up2"])
+    assert len(first) == 1 and first[0] in ("c8", "c9")
+    other = "c9" if first[0] == "c8" else "c8"
+    shown = np.zeros(len(CATALOG))
+    shown[CATALOG.index(first[0])] = 50
+    passed_over = world.version(
+        f"up2-shown-{first[0]}",
+        "aws-user-personalization-v2",
+        "USER_PERSONALIZATION",
+        arrays={UNCHOSEN_IMPRESSIONS_FILE: shown},
+    )
+    assert explored(passed_over) == [other]
 
 
 def test_no_exploration_at_weight_zero_or_past_the_age_cutoff(world: World) -> None:

@@ -14,6 +14,8 @@ Layout (every array a ``.npy`` file, every list a JSON file)::
     history_offsets.npy     int64, len(users) + 1: user u's history is
     history_items.npy       int32 history_items[offsets[u]:offsets[u + 1]], oldest first
     item_creation.npy       float64 per item: creation time (epoch seconds), NaN unknown
+    unchosen_impressions.npy  float64 per item: times shown (IMPRESSION) beside an
+                            interaction with another item; absent without impressions
     trending.npy            float64 per item (kind "trending"): how fast it is rising
     trend_items.npy         int32 (kind "trending"): the interactions of the latest two
     trend_times.npy         int64   trend windows (catalog index, epoch seconds, weight),
@@ -71,6 +73,7 @@ POPULARITY_FILE = "popularity.npy"
 HISTORY_OFFSETS_FILE = "history_offsets.npy"
 HISTORY_ITEMS_FILE = "history_items.npy"
 ITEM_CREATION_FILE = "item_creation.npy"
+UNCHOSEN_IMPRESSIONS_FILE = "unchosen_impressions.npy"
 TRENDING = "trending"
 TREND_ITEMS = "trend_items"
 TREND_TIMES = "trend_times"
@@ -157,6 +160,10 @@ class Recommender:
         self.item_creation_seconds: np.ndarray | None = (
             _load(creation).astype(np.float64) if creation.exists() else None
         )
+        shown = self.model_dir / UNCHOSEN_IMPRESSIONS_FILE
+        self._unchosen_impressions: np.ndarray | None = (
+            _load(shown).astype(np.float64) if shown.exists() else None
+        )
         self._trending: np.ndarray | None = None
         self._trend_recent: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._neighbour_items: np.ndarray | None = None
@@ -213,6 +220,13 @@ class Recommender:
     def popularity(self) -> np.ndarray:
         """Weighted interaction count per catalog item (training data)."""
         return self._popularity.copy()
+
+    def unchosen_impressions(self) -> np.ndarray:
+        """Per catalog item, how often training saw it shown while another item was chosen
+        (zeros when the data had no impressions, or the model predates them)."""
+        if self._unchosen_impressions is None:
+            return np.zeros(self.n_items, dtype=np.float64)
+        return self._unchosen_impressions.copy()
 
     def trending(
         self,

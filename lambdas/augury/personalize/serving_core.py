@@ -52,6 +52,7 @@ from augury.personalize.serving_exploration import (
     NONE,
     blend,
     candidates,
+    exploration_scores,
     explores,
     parse_exploration,
 )
@@ -257,7 +258,14 @@ def recommend_items(
     explore_mask = (
         candidates(recommender, settings.age_cutoff_days) if settings.weight > 0 else None
     )
-    listed = blend(raw, rest_keep, num_results - promoted.size, settings, explore_mask)
+    listed = blend(
+        raw,
+        rest_keep,
+        num_results - promoted.size,
+        settings,
+        explore_mask,
+        exploration_scores(recommender, raw) if explore_mask is not None else None,
+    )
     with_reasons = model.recipe in REASON_RECIPES
     item_ids = [*recommender.item_ids, *new_item_ids] if new_item_ids else recommender.item_ids
 

@@ -22,7 +22,12 @@ Augury's rule, deterministic so the same request gives the same answer:
    exploration. Relevance fills the others; candidates that relevance places
    there anyway stay and count as relevance.
 3. The explored items are the candidates the model scores best (the most
-   relevant new items, not random ones), after the request's filter.
+   relevant new items, not random ones), after the request's filter, each
+   score first lowered by ``log(1 + n)`` where ``n`` is how often training saw
+   the item shown (the Interactions' IMPRESSION lists) while another item was
+   chosen: the model's probability divided by ``1 + n``. An item users keep
+   passing over gives way to one they have not been shown yet, as Amazon's
+   exploration favours items with less interaction and impression data.
 4. They are spread evenly through the list: item ``j`` of ``n`` goes to place
    ``floor((j + 1) * k / n) - 1``, so the first place stays the most relevant
    item unless the weight is 1. Too few candidates leave the rest to relevance.
@@ -134,17 +139,28 @@ def _reference_time(recommender: Recommender, creation: np.ndarray, known: np.nd
     return time.time()
 
 
+def exploration_scores(recommender: Recommender, scores: np.ndarray) -> np.ndarray:
+    """``scores`` as rule 3 ranks candidates: lowered by log(1 + unchosen impressions)."""
+    shown = recommender.unchosen_impressions()
+    penalty = np.zeros(scores.shape, dtype=np.float64)
+    penalty[: shown.size] = np.log1p(shown[: scores.size])
+    return scores - penalty
+
+
 def blend(
     scores: np.ndarray,
     keep: np.ndarray,
     k: int,
     exploration: Exploration,
     explore_mask: np.ndarray | None,
+    explore_scores: np.ndarray | None = None,
 ) -> list[tuple[int, bool]]:
     """The list of ``k`` catalog indices, each marked True where it is exploration.
 
     ``scores`` are the model's raw scores, ``keep`` the items the request may
     return; without ``explore_mask`` (or at weight 0) this is plain top-k.
+    ``explore_scores`` rank the candidates (``exploration_scores``; default
+    ``scores``).
     """
     slots = math.floor(exploration.weight * k + 0.5) if explore_mask is not None else 0
     if slots <= 0:
@@ -152,7 +168,7 @@ def blend(
     base = top_k(scores, k - slots, keep)
     pool = keep & explore_mask
     pool[base] = False
-    explored = top_k(scores, slots, pool)
+    explored = top_k(scores if explore_scores is None else explore_scores, slots, pool)
     taken = np.zeros(keep.shape, dtype=bool)
     taken[base] = True
     taken[explored] = True

@@ -21,6 +21,7 @@ from augury_training.personalization.context_features import ContextSpace, conte
 from augury_training.personalization.data import (
     CREATION_TIMESTAMP,
     EVENT_TYPE,
+    IMPRESSION,
     ITEM_ID,
     TIMESTAMP,
     USER_ID,
@@ -43,6 +44,9 @@ class TrainingSet:
     weights: np.ndarray  # float32
     event_types: np.ndarray | None
     item_creation: np.ndarray  # float64 seconds, NaN unknown
+    unchosen_impressions: np.ndarray | None = None
+    """Per item, how often it was shown (IMPRESSION) beside an interaction with another
+    item; None when the data has no impressions."""
     item_features: np.ndarray | None = None
     user_features: np.ndarray | None = None
     item_space: FeatureSpace | None = None
@@ -167,6 +171,7 @@ def build_training_set(
         weights=weights,
         event_types=event_types,
         item_creation=_creation_times(item_ids, item_codes, timestamps, items),
+        unchosen_impressions=_unchosen_impressions(interactions, item_ids),
     )
     if with_features:
         data.item_features, data.item_space = _features(
@@ -193,6 +198,26 @@ def _features(
             return None, space
         return space.transform(table, ids, id_column), space
     return build_features(table, ids, id_column, kinds)
+
+
+def _unchosen_impressions(interactions: pd.DataFrame, item_ids: list[str]) -> np.ndarray | None:
+    """How often each catalog item was shown and another item of the list chosen: the
+    evidence User-Personalization's exploration reads (items outside the catalog are not
+    counted; an item shown twice in one list counts once)."""
+    if IMPRESSION not in interactions:
+        return None
+    shown = interactions[[ITEM_ID, IMPRESSION]].dropna(subset=[IMPRESSION])
+    if shown.empty:
+        return None
+    pairs = shown.assign(SHOWN=shown[IMPRESSION].astype(str).str.split("|")).explode("SHOWN")
+    pairs = pairs.assign(ROW=pairs.index)[["ROW", ITEM_ID, "SHOWN"]]
+    pairs = pairs[(pairs["SHOWN"] != "") & (pairs["SHOWN"] != pairs[ITEM_ID])]
+    pairs = pairs.drop_duplicates(subset=["ROW", "SHOWN"])
+    codes = pd.Index(item_ids).get_indexer(pairs["SHOWN"])
+    codes = codes[codes >= 0]
+    if codes.size == 0:
+        return None
+    return np.bincount(codes, minlength=len(item_ids)).astype(np.float64)
 
 
 def _creation_times(

@@ -40,12 +40,14 @@ ITEM_ID = "ITEM_ID"
 TIMESTAMP = "TIMESTAMP"
 EVENT_TYPE = "EVENT_TYPE"
 EVENT_VALUE = "EVENT_VALUE"
+IMPRESSION = "IMPRESSION"
 CREATION_TIMESTAMP = "CREATION_TIMESTAMP"
 WEIGHT = "WEIGHT"
 
-INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE)
-"""The interaction columns every recipe reads; context fields are read besides them
-(``context_features``); impressions are not used."""
+INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE, IMPRESSION)
+"""The interaction columns every recipe reads (IMPRESSION: the ``|``-joined items shown
+when the interaction happened); context fields are read besides them
+(``context_features``)."""
 EVENT_ID = "EVENT_ID"
 """The column recorded events keep their eventId in (``augury.personalize.event_files``)."""
 

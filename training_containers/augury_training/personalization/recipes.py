@@ -22,7 +22,11 @@ from augury_training.contract import ClientError
 from augury_training.event_rule import EventRule
 from augury_training.personalization.catalog import TrainingSet
 from augury_training.personalize_contract import RECIPE_TYPES
-from augury_training.recommender_artifacts import ENCODER_DIR, write_recommender
+from augury_training.recommender_artifacts import (
+    ENCODER_DIR,
+    UNCHOSEN_IMPRESSIONS_FILE,
+    write_recommender,
+)
 
 FEATURES_FILE = "features.json"
 """The metadata feature spaces (``features.FeatureSpace``), reused by trainingMode=UPDATE."""
@@ -134,7 +138,14 @@ def write_model(
         user_ids=data.user_ids,
         popularity=data.popularity,
         histories=data.histories,
-        arrays={f"{name}.npy": array for name, array in artifacts.arrays.items()},
+        arrays={
+            **{f"{name}.npy": array for name, array in artifacts.arrays.items()},
+            **(
+                {UNCHOSEN_IMPRESSIONS_FILE: data.unchosen_impressions}
+                if data.unchosen_impressions is not None
+                else {}
+            ),
+        },
         item_creation_seconds=data.item_creation,
     )
 
