@@ -8,6 +8,7 @@ import pandas as pd
 from augury.personalize.solution_data import field_kinds
 from augury_training.personalization.context_features import ContextSpace, context_fields
 from augury_training.personalization.features import FeatureSpace
+from augury_training.sequence_encoder import context_value
 
 ITEMS_SCHEMA = {
     "type": "record",
@@ -99,3 +100,14 @@ def test_context_values_are_coded_case_blind_with_unknowns_as_zero():
     codes = space.codes(pd.DataFrame({"Device": ["TV", "radio", None], "LOGGED_IN": [False] * 3}))
     assert codes.tolist() == [[2, 2], [0, 2], [0, 2]]
     assert ContextSpace.fit(table[["Device"]].iloc[[3, 5]], ("Device",)) is None
+
+
+def test_training_normalises_context_values_as_serving_does():
+    """Training codes a whole column at once; serving reads one request value at a time
+    (``context_value``): both must turn a value into the same text."""
+    values = ["Phone", " TV ", "", None, True, False, 1.5, 3, "Smart|TV"]
+    table = pd.DataFrame({"X": pd.Series(values, dtype=object)})
+    space = ContextSpace.fit(table, ("X",))
+    assert space is not None
+    expected = {context_value(v) for v in values} - {None}
+    assert set(space.values[0]) == expected

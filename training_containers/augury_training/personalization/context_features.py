@@ -28,8 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from augury_training.sequence_encoder import context_value
-
 INTERACTIONS = "INTERACTIONS"
 RESERVED = frozenset(
     {
@@ -98,4 +96,7 @@ class ContextSpace:
 
 
 def _normalised(column: pd.Series) -> pd.Series:
-    return column.map(lambda value: None if pd.isna(value) else context_value(value)).astype(object)
+    """``context_value`` of every value, vectorised (str() then trim and lower-case gives
+    the same text for strings, booleans and numbers); missing and empty values are NA."""
+    text = column.astype("string").str.strip().str.lower()
+    return text.mask(text == "")
