@@ -368,3 +368,88 @@ def test_deep_recipe_learns_the_interactions_context_and_serving_reads_it(tmp_pa
     assert all(item.startswith("d") for item in top_desktop), top_desktop
     metrics = json.loads((paths.model_dir / METRICS_FILE).read_text())
     assert metrics["precision_at_5"] > 0
+
+    # trainingMode=UPDATE keeps the learned context tables over the grown catalog
+    update = _job(
+        tmp_path / "update",
+        SolutionJobConfig(
+            recipe="aws-user-personalization", training_mode="UPDATE", field_kinds=kinds
+        ),
+        {"interactions": frame, "events/items": pd.DataFrame({"ITEM_ID": ["m-new"]})},
+    )
+    shutil.copytree(paths.model_dir, update.input_data_dir / "previous_model")
+    _run(update)
+    after = load_recommender(update.model_dir)
+    assert after.item_ids[-1] == "m-new"
+    np.testing.assert_allclose(
+        after.score_user("u3", [], context={"device": "PHONE"})[:-1], phone, rtol=1e-5, atol=1e-5
+    )
+
+
+def test_unchosen_impressions_reach_the_model_of_an_exploring_recipe(tmp_path: Path) -> None:
+    """IMPRESSION lists what was shown when the interaction happened: every listed item
+    but the chosen one was passed over (once per list), counted over every interaction
+    whatever the solution keeps, a recorded event delivered twice counting once."""
+    frame = _interactions()
+    frame["IMPRESSION"] = None
+    frame.loc[0, ["ITEM_ID", "IMPRESSION"]] = ["p9a", "p0a|p0b|p9a|bought|ghost|"]
+    frame.loc[1, ["ITEM_ID", "IMPRESSION"]] = ["p9b", "p0a|p0a"]
+    event = pd.DataFrame(
+        {
+            "USER_ID": ["u1"],
+            "ITEM_ID": ["p3a"],
+            "TIMESTAMP": [2_000_002],
+            "EVENT_TYPE": ["purchase"],
+            "IMPRESSION": ["p3a|p0b"],
+            "EVENT_ID": ["e1"],
+        }
+    )
+    paths = _job(
+        tmp_path,
+        SolutionJobConfig(
+            recipe="aws-user-personalization",
+            algorithm_hyperparameters={**TINY_DEEP, "num_averaged_models": "1"},
+            event_type="click",  # the purchase's impressions count all the same
+            evaluate=False,
+        ),
+        {"interactions": frame, "events/interactions": pd.concat([event, event])},
+    )
+    _run(paths)
+    model = load_recommender(paths.model_dir)
+    shown = dict(zip(model.item_ids, model.unchosen_impressions(), strict=True))
+    # "bought" is only ever purchased, so a click solution's catalog lacks it, like "ghost"
+    assert {item: count for item, count in shown.items() if count} == {"p0a": 2.0, "p0b": 2.0}
+    assert "ghost" not in model.item_ids and "bought" not in model.item_ids
+
+
+def test_recipes_that_do_not_explore_keep_no_impressions(tmp_path: Path) -> None:
+    frame = _interactions().assign(IMPRESSION="p0a|p0b")
+    paths = _job(
+        tmp_path, SolutionJobConfig(recipe="aws-sims", evaluate=False), {"interactions": frame}
+    )
+    _run(paths)
+    model = load_recommender(paths.model_dir)
+    assert not model.unchosen_impressions().any()
+
+
+def test_test_users_are_scored_in_the_context_of_their_newest_input() -> None:
+    from augury_training.personalization.catalog import build_training_set
+    from augury_training.personalization.train import _input_contexts
+
+    frame = _device_interactions()
+    kinds = {"INTERACTIONS": {"DEVICE": "categorical"}}
+    data = build_training_set(frame, None, None, field_kinds=kinds)
+    rows = pd.DataFrame(
+        {
+            "USER_ID": ["a", "a", "b", "c"],
+            "ITEM_ID": ["m1", "d2", "m3", "d4"],
+            "TIMESTAMP": [1, 2, 3, 4],
+            "DEVICE": ["phone", "desktop", None, "phone"],
+        }
+    )
+    assert _input_contexts(rows, data) == {
+        "a": {"DEVICE": "desktop"},
+        "b": {},
+        "c": {"DEVICE": "phone"},
+    }
+    assert _input_contexts(rows, build_training_set(frame, None, None)) == {}

@@ -295,30 +295,3 @@ def test_popularity_counts_each_user_once_per_item() -> None:
     data = build_training_set(_frame(rows), None, None)
     popularity = dict(zip(data.item_ids, data.popularity, strict=True))
     assert popularity == {"binge": 1.0, "shared": 3.0}
-
-
-def test_unchosen_impressions_count_items_shown_beside_another_choice(tmp_path) -> None:
-    """IMPRESSION lists what was shown when the interaction happened: every item of the
-    list but the chosen one was passed over (once per list), and the model keeps the count
-    for User-Personalization's exploration."""
-    frame = pd.DataFrame(
-        {
-            "USER_ID": ["u0", "u1", "u2", "u3"],
-            "ITEM_ID": ["a", "b", "a", "c"],
-            "TIMESTAMP": [1, 2, 3, 4],
-            "IMPRESSION": ["a|b|c", "a|b|b", None, "ghost|c|"],
-        }
-    )
-    data = build_training_set(normalise_interactions(frame), None, None)
-    shown = dict(zip(data.item_ids, data.unchosen_impressions, strict=True))
-    assert shown == {"a": 1.0, "b": 1.0, "c": 1.0}  # "ghost" is not in the catalog
-    write_model(
-        tmp_path,
-        "aws-user-personalization",
-        data,
-        fit_popularity(data, {}, CONTEXT),
-        hyperparameters={},
-    )
-    np.testing.assert_array_equal(load_recommender(tmp_path).unchosen_impressions(), [1, 1, 1])
-    none = build_training_set(normalise_interactions(frame.drop(columns="IMPRESSION")), None, None)
-    assert none.unchosen_impressions is None

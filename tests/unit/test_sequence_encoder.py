@@ -162,17 +162,17 @@ def test_context_scores_equal_torch_scores(encoder: str) -> None:
     )
     data = _data(with_metadata=True)
     data.contexts = [np.ones((len(s), 2), dtype=np.int64) for s in data.sequences]
-    data.context_fields = ("DEVICE", "LOCATION")
-    data.context_values = (("phone", "desktop", "tv"), ("home", "work"))
+    data.context_fields = ("DEVICE", "LOGGED_IN")
+    data.context_values = (("phone", "desktop", "tv"), ("true", "false"))
     net, features = build_network(data, params)
     with torch.no_grad():
         for parameter in net.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.2)
     encoder_np = export_encoder(net, features, params, data=data)
     requests = [
-        ({"DEVICE": "phone", "LOCATION": "work"}, [1, 2]),
-        ({"device": "TV"}, [3, 0]),
-        ({"LOCATION": "mars", "OTHER": "x"}, [0, 0]),
+        ({"DEVICE": "phone", "LOGGED_IN": "False"}, [1, 2]),
+        ({"device": "TV", "loggedIn": True}, [3, 1]),  # keys as PutEvents properties take them
+        ({"logged_in": "maybe", "OTHER": "x"}, [0, 0]),
         (None, [0, 0]),
     ]
     codes = np.array([wanted for _, wanted in requests])

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,18 @@ ENCODERS = (GRU, TRANSFORMER)
 LAYER_NORM_EPSILON = 1e-5
 
 
+def context_key(name: str) -> str:
+    """A context field name as requests may spell it: case and underscores ignored."""
+    return str(name).replace("_", "").lower()
+
+
 def context_value(value: Any) -> str | None:
     """A context value as training and serving both compare it: trimmed, lower-cased,
     booleans as ``true``/``false``; None when nothing is given."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    pandas = sys.modules.get("pandas")  # serving never imports it; training may pass pd.NA
+    if pandas is not None and value is pandas.NA:
         return None
     if isinstance(value, bool | np.bool_):
         return "true" if value else "false"
@@ -82,7 +91,7 @@ class SequenceEncoder:
         self._item_vectors = self.arrays["item_vectors"]
         self._item_bias = self.arrays["item_bias"]
         self._context_codes = [
-            (str(name).upper(), {value: code + 1 for code, value in enumerate(values)})
+            (str(name), {value: code + 1 for code, value in enumerate(values)})
             for name, values in zip(
                 self.config.get("context_fields") or (),
                 self.config.get("context_values") or (),
@@ -242,10 +251,12 @@ class SequenceEncoder:
         return np.concatenate(rows).astype(np.float32)
 
     def context_codes(self, context: Mapping[str, Any] | None) -> list[int]:
-        """Each context field's code for ``context`` (0: not given or never seen)."""
-        given = {str(key).upper(): value for key, value in (context or {}).items()}
+        """Each context field's code for ``context`` (0: not given or never seen). Keys
+        match field names as PutEvents properties do: ``loggedIn``, ``LOGGED_IN`` and
+        ``logged_in`` all name the LOGGED_IN field."""
+        given = {context_key(key): value for key, value in (context or {}).items()}
         return [
-            codes.get(context_value(given.get(name)) or "", 0)
+            codes.get(context_value(given.get(context_key(name))) or "", 0)
             for name, codes in self._context_codes
         ]
 

@@ -21,7 +21,6 @@ from augury_training.personalization.context_features import ContextSpace, conte
 from augury_training.personalization.data import (
     CREATION_TIMESTAMP,
     EVENT_TYPE,
-    IMPRESSION,
     ITEM_ID,
     TIMESTAMP,
     USER_ID,
@@ -132,6 +131,7 @@ def build_training_set(
     user_space: FeatureSpace | None = None,
     with_features: bool = True,
     field_kinds: Mapping[str, Mapping[str, str]] | None = None,
+    unchosen_impressions: pd.Series | None = None,
 ) -> TrainingSet:
     """Index the interactions against the catalog and build metadata features.
 
@@ -139,6 +139,8 @@ def build_training_set(
     ``field_kinds`` (``"ITEMS"`` / ``"USERS"`` / ``"INTERACTIONS"`` → column →
     kind) is what the schemas declare, so new encodings follow the schema rather
     than a guess, and the Interactions fields it marks as context are coded.
+    ``unchosen_impressions`` (item ID → count, ``data.load_unchosen_impressions``)
+    is laid onto the catalog; items it does not name count 0.
     """
     kinds = field_kinds or {}
     item_sources = [interactions[ITEM_ID].unique()]
@@ -171,7 +173,9 @@ def build_training_set(
         weights=weights,
         event_types=event_types,
         item_creation=_creation_times(item_ids, item_codes, timestamps, items),
-        unchosen_impressions=_unchosen_impressions(interactions, item_ids),
+        unchosen_impressions=None
+        if unchosen_impressions is None
+        else unchosen_impressions.reindex(item_ids, fill_value=0.0).to_numpy(np.float64),
     )
     if with_features:
         data.item_features, data.item_space = _features(
@@ -198,26 +202,6 @@ def _features(
             return None, space
         return space.transform(table, ids, id_column), space
     return build_features(table, ids, id_column, kinds)
-
-
-def _unchosen_impressions(interactions: pd.DataFrame, item_ids: list[str]) -> np.ndarray | None:
-    """How often each catalog item was shown and another item of the list chosen: the
-    evidence User-Personalization's exploration reads (items outside the catalog are not
-    counted; an item shown twice in one list counts once)."""
-    if IMPRESSION not in interactions:
-        return None
-    shown = interactions[[ITEM_ID, IMPRESSION]].dropna(subset=[IMPRESSION])
-    if shown.empty:
-        return None
-    pairs = shown.assign(SHOWN=shown[IMPRESSION].astype(str).str.split("|")).explode("SHOWN")
-    pairs = pairs.assign(ROW=pairs.index)[["ROW", ITEM_ID, "SHOWN"]]
-    pairs = pairs[(pairs["SHOWN"] != "") & (pairs["SHOWN"] != pairs[ITEM_ID])]
-    pairs = pairs.drop_duplicates(subset=["ROW", "SHOWN"])
-    codes = pd.Index(item_ids).get_indexer(pairs["SHOWN"])
-    codes = codes[codes >= 0]
-    if codes.size == 0:
-        return None
-    return np.bincount(codes, minlength=len(item_ids)).astype(np.float64)
 
 
 def _creation_times(

@@ -40,6 +40,7 @@ RESERVED = frozenset(
         "RECOMMENDATION_ID",
         "EVENT_ATTRIBUTION_SOURCE",
         "EVENT_ID",
+        "WEIGHT",  # training's own column of event weights (data.WEIGHT)
     }
 )
 CONTEXT_KINDS = ("categorical", "string", "boolean")

@@ -44,10 +44,14 @@ IMPRESSION = "IMPRESSION"
 CREATION_TIMESTAMP = "CREATION_TIMESTAMP"
 WEIGHT = "WEIGHT"
 
-INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE, IMPRESSION)
-"""The interaction columns every recipe reads (IMPRESSION: the ``|``-joined items shown
-when the interaction happened); context fields are read besides them
-(``context_features``)."""
+INTERACTION_COLUMNS = (USER_ID, ITEM_ID, TIMESTAMP, EVENT_TYPE, EVENT_VALUE)
+"""The interaction columns every recipe reads; context fields are read besides them
+(``context_features``), and IMPRESSION (the ``|``-joined items shown when the
+interaction happened) only by :func:`load_unchosen_impressions`."""
+EXPLORING_RECIPES = frozenset({"aws-user-personalization", "aws-user-personalization-v2"})
+"""The recipes whose exploration reads impressions."""
+IMPRESSION_BATCH_ROWS = 50_000
+"""Interactions whose impression lists are split at a time (memory stays bounded)."""
 EVENT_ID = "EVENT_ID"
 """The column recorded events keep their eventId in (``augury.personalize.event_files``)."""
 
@@ -65,7 +69,11 @@ class JobData:
     items: pd.DataFrame | None
     filtered: bool = False
     field_kinds: dict[str, dict[str, str]] = field(default_factory=dict)
-    """The Users and Items fields' kinds from their schemas (``SolutionJobConfig``)."""
+    """The Users, Items and Interactions fields' kinds from their schemas
+    (``SolutionJobConfig``)."""
+    unchosen_impressions: pd.Series | None = None
+    """Item ID → times shown beside an interaction with another item (exploring recipes
+    only; None without impressions)."""
 
 
 def parquet_files(folder: Path, recursive: bool = True) -> list[Path]:
@@ -150,6 +158,45 @@ def normalise_interactions(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def load_unchosen_impressions(paths: TrainPaths) -> pd.Series | None:
+    """Per item ID, how often it was shown (IMPRESSION) while the interaction was with
+    another item: every interaction counts, whatever the solution's event filters keep, an
+    item repeated in one list counts once, and recorded events count once each as in
+    :func:`load_interactions`. Read a batch at a time: impression lists are long."""
+    totals: pd.Series | None = None
+
+    def add(rows: pd.DataFrame) -> None:
+        nonlocal totals
+        counts = _unchosen_counts(rows)
+        if counts is not None:
+            totals = counts if totals is None else totals.add(counts, fill_value=0.0)
+
+    for path in parquet_files(paths.channel(INTERACTIONS_CHANNEL)):
+        parquet = pq.ParquetFile(path)
+        if {ITEM_ID, IMPRESSION} - set(parquet.schema_arrow.names):
+            continue
+        for batch in parquet.iter_batches(IMPRESSION_BATCH_ROWS, columns=[ITEM_ID, IMPRESSION]):
+            add(batch.to_pandas())
+    events_dir = paths.channel(EVENTS_CHANNEL) / "interactions"
+    events = read_parquet(
+        parquet_files(events_dir), (ITEM_ID, IMPRESSION, USER_ID, TIMESTAMP, EVENT_ID)
+    )
+    if events is not None and IMPRESSION in events:
+        add(_first_of_each_event_id(events).drop_duplicates(ignore_index=True))
+    return totals
+
+
+def _unchosen_counts(rows: pd.DataFrame) -> pd.Series | None:
+    shown = rows[[ITEM_ID, IMPRESSION]].dropna(subset=[IMPRESSION])
+    if shown.empty:
+        return None
+    pairs = shown.assign(SHOWN=shown[IMPRESSION].astype(str).str.split("|")).explode("SHOWN")
+    pairs = pairs.assign(ROW=pairs.index)
+    pairs = pairs[(pairs["SHOWN"] != "") & (pairs["SHOWN"] != pairs[ITEM_ID].astype(str))]
+    pairs = pairs.drop_duplicates(subset=["ROW", "SHOWN"])
+    return pairs["SHOWN"].value_counts().astype(float) if len(pairs) else None
+
+
 def load_metadata(paths: TrainPaths, channel: str, id_column: str) -> pd.DataFrame | None:
     """A Users or Items table: the dataset's rows then PutUsers / PutItems rows, latest per ID."""
     sub = "users" if channel == USERS_CHANNEL else "items"
@@ -179,6 +226,9 @@ def load_job_data(paths: TrainPaths, config: SolutionJobConfig) -> JobData:
         items=load_metadata(paths, ITEMS_CHANNEL, ITEM_ID),
         filtered=is_filtering(config),
         field_kinds=dict(config.field_kinds),
+        unchosen_impressions=load_unchosen_impressions(paths)
+        if config.recipe in EXPLORING_RECIPES
+        else None,
     )
 
 

@@ -126,6 +126,7 @@ def update_sequence(
     users: pd.DataFrame | None,
     items: pd.DataFrame | None,
     context: RecipeContext,
+    unchosen_impressions: pd.Series | None = None,
 ) -> tuple[TrainingSet, Artifacts, dict]:
     """The previous encoder over a catalog grown by the new items, with fresh histories.
 
@@ -146,6 +147,7 @@ def update_sequence(
         user_order=old_users,
         item_space=spaces.get("items") or FeatureSpace([]),
         user_space=spaces.get("users") or FeatureSpace([]),
+        unchosen_impressions=unchosen_impressions,
     )
     encoder = EncoderEnsemble.load(previous / ENCODER_DIR)
     known = encoder.n_items

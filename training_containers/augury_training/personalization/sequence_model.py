@@ -576,6 +576,14 @@ def train_sequence_model(
         data.weights is not None and len(data.weights) != len(data.sequences)
     ):
         raise ValueError("sequences, weights and user_rows must have one entry per user")
+    if data.contexts is not None and (
+        len(data.contexts) != len(data.sequences)
+        or any(
+            np.shape(codes) != (len(sequence), len(data.context_values))
+            for codes, sequence in zip(data.contexts, data.sequences, strict=True)
+        )
+    ):
+        raise ValueError("contexts must hold one row of codes per interaction, one per field")
     users = _filter_by_length(data, params)
     if users.size == 0:
         raise ValueError("no user has any interaction to learn from")

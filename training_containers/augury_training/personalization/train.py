@@ -164,7 +164,13 @@ def train(paths: TrainPaths, config: SolutionJobConfig) -> None:
         metrics = evaluate(config.recipe, split, data, params, context, config.event_type)
         progress("metrics: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
-    full = build_training_set(frame, data.users, data.items, field_kinds=data.field_kinds)
+    full = build_training_set(
+        frame,
+        data.users,
+        data.items,
+        field_kinds=data.field_kinds,
+        unchosen_impressions=data.unchosen_impressions,
+    )
     artifacts = fit(config.recipe, full, params, context)
     seconds = round(time.monotonic() - started, 3)
     extra: dict[str, Any] = {"training_seconds": seconds, "training_mode": config.training_mode}
@@ -201,7 +207,7 @@ def update(
     from augury_training.personalization.deep import update_sequence
 
     full, artifacts, manifest = update_sequence(
-        previous, data.interactions, data.users, data.items, context
+        previous, data.interactions, data.users, data.items, context, data.unchosen_impressions
     )
     params = manifest.get("hyperparameters") or {}
     extra = {
@@ -306,8 +312,10 @@ def _input_event_types(rows: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def _input_contexts(rows: pd.DataFrame, data: TrainingSet) -> dict[str, dict[str, str]]:
-    """Each test user's context at request time: that of their newest input interaction
-    (the targets' own contexts would tell the model about the future)."""
+    """Each test user's context at request time: that of their newest input interaction,
+    what a request made then would know. The targets are several later interactions,
+    possibly in other contexts, so none of theirs stands for the request (the sequence
+    model's early stopping, which predicts one held-out interaction, uses its own)."""
     space = data.context_space
     if space is None or rows.empty:
         return {}
