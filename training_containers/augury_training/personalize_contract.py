@@ -82,6 +82,22 @@ SOLUTION_METRICS = (
 """The metrics GetSolutionMetrics returns, by Amazon's names."""
 
 
+RESERVED_NAMES = frozenset(
+    {
+        "USER_ID",
+        "ITEM_ID",
+        "TIMESTAMP",
+        "EVENT_TYPE",
+        "EVENT_VALUE",
+        "IMPRESSION",
+        "RECOMMENDATION_ID",
+        "EVENT_ATTRIBUTION_SOURCE",
+        "CREATION_TIMESTAMP",
+    }
+)
+"""Amazon's reserved field names, which it matches case-insensitively; their columns are
+stored upper-cased, every other field's as its schema spells it."""
+
 FIELD_KINDS = ("categorical", "textual", "numeric", "boolean", "string")
 """How a Users or Items field is encoded: as its schema says (``"categorical": true``,
 ``"textual": true``, a number or boolean type), ``string`` when it says nothing more."""

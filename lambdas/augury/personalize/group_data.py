@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from augury.personalize.resource_types import DATASET
 from augury.resources.data_versions import DATA_PREFIX
 from augury.scratch import scratch_directory
+from augury_training.personalize_contract import RESERVED_NAMES
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -49,22 +50,6 @@ class GroupDataset:
     def field_names(self) -> list[str]:
         """The Parquet column names, in schema order (reserved names upper-cased)."""
         return [column_name(field["name"]) for field in self.schema.get("fields", [])]
-
-
-RESERVED_NAMES = frozenset(
-    {
-        "USER_ID",
-        "ITEM_ID",
-        "TIMESTAMP",
-        "EVENT_TYPE",
-        "EVENT_VALUE",
-        "IMPRESSION",
-        "RECOMMENDATION_ID",
-        "EVENT_ATTRIBUTION_SOURCE",
-        "CREATION_TIMESTAMP",
-    }
-)
-"""Amazon's reserved field names, which it matches case-insensitively."""
 
 
 def column_name(field_name: str) -> str:

@@ -28,21 +28,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from augury_training.personalize_contract import RESERVED_NAMES
+
 INTERACTIONS = "INTERACTIONS"
-RESERVED = frozenset(
-    {
-        "USER_ID",
-        "ITEM_ID",
-        "TIMESTAMP",
-        "EVENT_TYPE",
-        "EVENT_VALUE",
-        "IMPRESSION",
-        "RECOMMENDATION_ID",
-        "EVENT_ATTRIBUTION_SOURCE",
-        "EVENT_ID",
-        "WEIGHT",  # training's own column of event weights (data.WEIGHT)
-    }
-)
+RESERVED = RESERVED_NAMES | {
+    "EVENT_ID",  # recorded events' IDs (data.EVENT_ID)
+    "WEIGHT",  # training's own column of event weights (data.WEIGHT)
+}
 CONTEXT_KINDS = ("categorical", "string", "boolean")
 MAX_VALUES = 1000
 """Most values a context field keeps (the most frequent); the rest read as unknown."""
