@@ -665,7 +665,8 @@ def _train(
             )
             total += loss
             count += 1
-        if out_of_time and count == 0:
+        if out_of_time and count == 0:  # the budget ran out just as this epoch began
+            log(f"epoch {epoch}/{params.epochs}: not started (time budget reached)")
             break
         epochs_run = epoch
         metric = _validate(context, validation, bos, pad) if validation is not None else None
