@@ -337,8 +337,10 @@ def _device_interactions(seed: int = 0) -> pd.DataFrame:
         for step in range(20):
             device = "phone" if rng.random() < 0.5 else "desktop"
             item = f"{device[0].replace('p', 'm')}{rng.integers(0, 10)}"
-            rows.append((f"u{user}", item, 1_000_000 + user * 100 + step, "click", device))
-    return pd.DataFrame(rows, columns=["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "DEVICE"])
+            hour = int(rng.integers(0, 24))  # a numeric context that tells nothing
+            rows.append((f"u{user}", item, 1_000_000 + user * 100 + step, "click", device, hour))
+    columns = ["USER_ID", "ITEM_ID", "TIMESTAMP", "EVENT_TYPE", "DEVICE", "HOUR"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def test_deep_recipe_learns_the_interactions_context_and_serving_reads_it(tmp_path: Path) -> None:
@@ -347,7 +349,7 @@ def test_deep_recipe_learns_the_interactions_context_and_serving_reads_it(tmp_pa
     pytest.importorskip("torch")
     frame = _device_interactions()
     events = frame.iloc[-120:].assign(EVENT_ID=[f"e{i}" for i in range(120)])
-    kinds = {"INTERACTIONS": {"DEVICE": "categorical", "EVENT_TYPE": "string"}}
+    kinds = {"INTERACTIONS": {"DEVICE": "categorical", "EVENT_TYPE": "string", "HOUR": "numeric"}}
     paths = _job(
         tmp_path,
         SolutionJobConfig(
@@ -360,8 +362,9 @@ def test_deep_recipe_learns_the_interactions_context_and_serving_reads_it(tmp_pa
     _run(paths)
     model = load_recommender(paths.model_dir)
     assert model.manifest["networks"][0]["epochs"] == 15
+    assert model.encoder.context_fields == ("DEVICE", "HOUR")
     phone = model.score_user("u3", [], context={"DEVICE": "Phone"})
-    desktop = model.score_user("u3", [], context={"DEVICE": "desktop"})
+    desktop = model.score_user("u3", [], context={"DEVICE": "desktop", "hour": "13"})
     top_phone = {model.item_ids[i] for i in top_k(phone, 5)}
     top_desktop = {model.item_ids[i] for i in top_k(desktop, 5)}
     assert all(item.startswith("m") for item in top_phone), top_phone

@@ -3,10 +3,15 @@ the Interactions schema's metadata fields are the context the deep recipes learn
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from augury.personalize.solution_data import field_kinds
-from augury_training.personalization.context_features import ContextSpace, context_fields
+from augury_training.personalization.context_features import (
+    NUMERIC_BINS,
+    ContextSpace,
+    context_fields,
+)
 from augury_training.personalization.features import FeatureSpace
 from augury_training.sequence_encoder import context_value
 
@@ -38,6 +43,7 @@ INTERACTIONS_SCHEMA = {
         {"name": "Device", "type": ["null", "string"], "categorical": True},
         {"name": "LOGGED_IN", "type": ["null", "boolean"]},
         {"name": "DWELL_SECONDS", "type": ["null", "float"]},
+        {"name": "NOTE", "type": ["null", "string"]},
     ],
     "version": "1.0",
 }
@@ -53,9 +59,11 @@ def test_the_schema_says_what_each_metadata_field_is():
         "Device": "categorical",
         "LOGGED_IN": "boolean",
         "DWELL_SECONDS": "numeric",
+        "NOTE": "string",
     }
-    # context: categorical and boolean metadata, never the reserved fields or numbers
-    assert context_fields(kinds) == ("Device", "LOGGED_IN")
+    # context: categorical, boolean and numeric metadata, never the reserved fields, nor a
+    # string field not declared categorical (Amazon trains on neither)
+    assert context_fields(kinds) == ("Device", "LOGGED_IN", "DWELL_SECONDS")
     assert kinds["ITEMS"] == {
         "ITEM_ID": "string",
         "DESCRIPTION": "textual",
@@ -111,3 +119,16 @@ def test_training_normalises_context_values_as_serving_does():
     assert space is not None
     expected = {context_value(v) for v in values} - {None}
     assert set(space.values[0]) == expected
+
+
+def test_numeric_context_is_binned_a_value_per_bin_when_few_else_by_quantiles():
+    hours = pd.Series([0, 6, 6, 12, 18, 23, None], dtype="float64")
+    dwell = pd.Series(np.arange(1000, dtype=np.float64))
+    space = ContextSpace.fit(pd.DataFrame({"HOUR": hours, "DWELL": dwell[:7]}), ("HOUR",))
+    assert space is not None and space.edges == ((3.0, 9.0, 15.0, 20.5),)
+    codes = space.codes(pd.DataFrame({"HOUR": [0.0, 6.0, 20.5, 23.0, np.nan, 99.0]}))
+    assert codes[:, 0].tolist() == [1, 2, 5, 5, 0, 5]  # out of range: the nearest bin
+    wide = ContextSpace.fit(pd.DataFrame({"DWELL": dwell}), ("DWELL",))
+    assert wide is not None and len(wide.edges[0]) == NUMERIC_BINS - 1
+    counts = np.bincount(wide.codes(pd.DataFrame({"DWELL": dwell}))[:, 0])
+    assert counts[0] == 0 and counts[1:].min() >= 50  # bins of about equal counts

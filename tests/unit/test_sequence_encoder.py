@@ -189,3 +189,21 @@ def test_context_scores_equal_torch_scores(encoder: str) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
     plain = encoder_np.score(HISTORIES[2], 0)
     assert np.abs(got[0] - plain).max() > 1e-3  # the context really moves the scores
+
+
+def test_numeric_context_values_are_parsed_and_binned_as_training_binned_them() -> None:
+    torch.manual_seed(5)
+    params = parse_hyperparameters({"bptt": str(BPTT), "hidden_dimension": "16"})
+    data = _data(with_metadata=False)
+    data.contexts = [np.ones((len(s), 2), dtype=np.int64) for s in data.sequences]
+    data.context_fields = ("HOUR", "DEVICE")
+    data.context_values = (("bin0", "bin1", "bin2"), ("phone",))
+    data.context_edges = ((8.0, 18.0), None)
+    net, features = build_network(data, params)
+    encoder_np = export_encoder(net, features, params, data=data)
+    codes = [
+        encoder_np.context_codes({"hour": value, "device": "phone"})
+        for value in ("7", " 8 ", "12.5", "18", "99", "noon", None, "nan")
+    ]
+    assert codes == [[1, 1], [2, 1], [2, 1], [3, 1], [3, 1], [0, 1], [0, 1], [0, 1]]
+    assert encoder_np.config["context_edges"] == [[8.0, 18.0], None]

@@ -32,6 +32,7 @@ The model, as both sides compute it:
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import sys
@@ -90,12 +91,12 @@ class SequenceEncoder:
         }
         self._item_vectors = self.arrays["item_vectors"]
         self._item_bias = self.arrays["item_bias"]
-        self._context_codes = [
-            (str(name), {value: code + 1 for code, value in enumerate(values)})
-            for name, values in zip(
-                self.config.get("context_fields") or (),
-                self.config.get("context_values") or (),
-                strict=True,
+        fields = list(self.config.get("context_fields") or ())
+        edges = list(self.config.get("context_edges") or [None] * len(fields))
+        self._context_codes: list[tuple[str, dict[str, int], list[float] | None]] = [
+            (str(name), {value: code + 1 for code, value in enumerate(values)}, cuts)
+            for name, values, cuts in zip(
+                fields, self.config.get("context_values") or (), edges, strict=True
             )
         ]
 
@@ -125,7 +126,7 @@ class SequenceEncoder:
     @property
     def context_fields(self) -> tuple[str, ...]:
         """The Interactions fields the model reads from a request's ``context``."""
-        return tuple(name for name, _ in self._context_codes)
+        return tuple(name for name, _, _ in self._context_codes)
 
     @property
     def item_vectors(self) -> np.ndarray:
@@ -255,10 +256,15 @@ class SequenceEncoder:
         match field names as PutEvents properties do: ``loggedIn``, ``LOGGED_IN`` and
         ``logged_in`` all name the LOGGED_IN field."""
         given = {context_key(key): value for key, value in (context or {}).items()}
-        return [
-            codes.get(context_value(given.get(context_key(name))) or "", 0)
-            for name, codes in self._context_codes
-        ]
+        found = []
+        for name, codes, edges in self._context_codes:
+            value = context_value(given.get(context_key(name)))
+            if edges is None:
+                found.append(codes.get(value or "", 0))
+            else:
+                number = _number(value)
+                found.append(0 if number is None else bisect.bisect_right(edges, number) + 1)
+        return found
 
     def context_vector(self, context: Mapping[str, Any] | None) -> np.ndarray:
         """The sum of each context field's vector for ``context`` (zeros: no fields)."""
@@ -391,6 +397,17 @@ def _gru_last(layers: Sequence[tuple[np.ndarray, ...]], tokens: np.ndarray) -> n
             outputs[:, t] = hidden
         sequence = outputs
     return hidden
+
+
+def _number(text: str | None) -> float | None:
+    """A numeric context value from its text (None: missing or not a finite number)."""
+    if text is None:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -82,6 +82,7 @@ def fit_sequence(
         contexts=None if contexts is None else [contexts[u] for u in has_history],
         context_fields=() if space is None else space.fields,
         context_values=() if space is None else space.values,
+        context_edges=() if space is None else space.edges,
     )
     context.log(
         f"{context.recipe}: {len(training.sequences)} user histories over {data.n_items} items, "

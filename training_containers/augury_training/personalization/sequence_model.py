@@ -38,7 +38,8 @@ Why it is built this way:
   improvement, or when ``time_budget_seconds`` is spent, and the best epoch's
   weights are exported.
 * Context (Amazon's contextual metadata: the Interactions schema's own
-  categorical fields, such as DEVICE) is one learned vector per field value,
+  categorical, boolean and numeric fields, such as DEVICE or HOUR; numbers in
+  bins, ``context_features``) is one learned vector per field value,
   added to the state that predicts an interaction from the context that
   interaction happened in; at serving the request's ``context`` picks the
   vectors. During training each value is hidden (read as "not given", row 0)
@@ -129,7 +130,8 @@ class SequenceTrainingData:
     item, ``item_age_days`` one age per item (NaN: unknown). ``contexts[u]``
     holds the context codes of each of the user's interactions (len x fields,
     0: unknown) for the ``context_fields``, whose code ``i + 1`` is the value
-    ``context_values[f][i]``.
+    ``context_values[f][i]``, or for a numeric field (``context_edges[f]``, its cut
+    points; None for a categorical one) bin ``i``.
     """
 
     sequences: list[np.ndarray]
@@ -142,6 +144,7 @@ class SequenceTrainingData:
     contexts: list[np.ndarray] | None = None
     context_fields: tuple[str, ...] = ()
     context_values: tuple[tuple[str, ...], ...] = ()
+    context_edges: tuple[tuple[float, ...] | None, ...] = ()
 
     @property
     def context_sizes(self) -> tuple[int, ...]:
@@ -967,6 +970,12 @@ def export_encoder(
         "item_age_feature": features.age_feature,
         "context_fields": list(data.context_fields) if data and len(net.context) else [],
         "context_values": [list(v) for v in data.context_values]
+        if data and len(net.context)
+        else [],
+        "context_edges": [
+            None if edges is None else list(edges)
+            for edges in (data.context_edges or (None,) * len(data.context_values))
+        ]
         if data and len(net.context)
         else [],
         "hyperparameters": {key: value for key, value in vars(params).items() if key != "extra"},
