@@ -435,9 +435,9 @@ def test_recipes_that_do_not_explore_keep_no_impressions(tmp_path: Path) -> None
     assert not model.unchosen_impressions().any()
 
 
-def test_test_users_are_scored_in_the_context_of_their_newest_input() -> None:
+def test_test_users_are_scored_in_the_context_of_their_first_target() -> None:
     from augury_training.personalization.catalog import build_training_set
-    from augury_training.personalization.train import _input_contexts
+    from augury_training.personalization.train import _request_contexts
 
     frame = _device_interactions()
     kinds = {"INTERACTIONS": {"DEVICE": "categorical"}}
@@ -450,9 +450,10 @@ def test_test_users_are_scored_in_the_context_of_their_newest_input() -> None:
             "DEVICE": ["phone", "desktop", None, "phone"],
         }
     )
-    assert _input_contexts(rows, data) == {
-        "a": {"DEVICE": "desktop"},
+    assert _request_contexts(rows, data) == {
+        "a": {"DEVICE": "phone"},
         "b": {},
         "c": {"DEVICE": "phone"},
     }
-    assert _input_contexts(rows, build_training_set(frame, None, None)) == {}
+    assert _request_contexts(rows, build_training_set(frame, None, None)) == {}
+    assert _request_contexts(None, data) == {}

@@ -88,13 +88,15 @@ class EvaluationSplit:
     the input's row order); ``test_inputs`` / ``test_targets`` map each test
     user to item IDs, oldest first. ``test_input_rows`` holds the test users'
     input interactions with all their columns (oldest first per user), for
-    models that use event types or values.
+    models that use event types or values; ``test_target_rows`` their targets
+    likewise, for the context a request for them would carry.
     """
 
     train: pd.DataFrame
     test_inputs: dict[str, list[str]]
     test_targets: dict[str, list[str]]
     test_input_rows: pd.DataFrame = field(repr=False)
+    test_target_rows: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def test_users(self) -> list[str]:
@@ -149,6 +151,7 @@ def amazon_split(
         test_inputs={user: test_inputs[user] for user in order},
         test_targets={user: test_targets[user] for user in order},
         test_input_rows=inputs.drop(columns="_row").reset_index(drop=True),
+        test_target_rows=targets.drop(columns="_row").reset_index(drop=True),
     )
 
 
