@@ -39,6 +39,7 @@ import boto3
 import numpy as np
 
 from demo import free_port, wait_for_port
+from demo_personalize import status_of
 from demo_support import CLIENT_ARGS, wait_until_finished
 
 RECIPE = "arn:aws:personalize:::recipe/aws-user-personalization"
@@ -99,10 +100,6 @@ def write_csv(rows: list[dict], path: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def status_of(member: str):
-    return lambda body: body[member]["status"]
 
 
 def import_group(personalize: Any, source: str) -> str:
