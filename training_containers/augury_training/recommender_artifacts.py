@@ -164,6 +164,13 @@ class Recommender:
         self._unchosen_impressions: np.ndarray | None = (
             _load(shown).astype(np.float64) if shown.exists() else None
         )
+        self.impression_penalty: np.ndarray | None = (
+            None
+            if self._unchosen_impressions is None or not self._unchosen_impressions.any()
+            else np.log1p(self._unchosen_impressions)
+        )
+        """log(1 + unchosen impressions) per item, computed once for exploration's ranking
+        (None when no item was passed over)."""
         self._trending: np.ndarray | None = None
         self._trend_recent: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self._neighbour_items: np.ndarray | None = None

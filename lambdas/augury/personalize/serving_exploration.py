@@ -140,11 +140,15 @@ def _reference_time(recommender: Recommender, creation: np.ndarray, known: np.nd
 
 
 def exploration_scores(recommender: Recommender, scores: np.ndarray) -> np.ndarray:
-    """``scores`` as rule 3 ranks candidates: lowered by log(1 + unchosen impressions)."""
-    shown = recommender.unchosen_impressions()
-    penalty = np.zeros(scores.shape, dtype=np.float64)
-    penalty[: shown.size] = np.log1p(shown[: scores.size])
-    return scores - penalty
+    """``scores`` as rule 3 ranks candidates: lowered by log(1 + unchosen impressions)
+    (``scores`` itself when no item was passed over, as in most models)."""
+    penalty = recommender.impression_penalty
+    if penalty is None:
+        return scores
+    lowered = scores.copy()
+    size = min(penalty.size, scores.size)  # items new since training were never shown
+    lowered[:size] -= penalty[:size]
+    return lowered
 
 
 def blend(
