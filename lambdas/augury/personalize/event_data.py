@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -94,25 +95,32 @@ def dataset_arn(dataset_group_arn: str, dataset_type: str) -> str:
 
 
 class _ScopeCache:
-    """Dataset ARN → scope for a second, so serving does not read the record every call."""
+    """Dataset ARN → scope for a second, so serving does not read the record every call.
+
+    Entries hang off the metadata store object itself (weakly): keyed by ``id()``,
+    a store freed and another allocated at the same address would read the old
+    store's scopes, which is how a test's runtime once saw its predecessor's dataset.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple[int, str], tuple[float, str | None]] = {}
+        self._by_store: weakref.WeakKeyDictionary[object, dict[str, tuple[float, str | None]]]
+        self._by_store = weakref.WeakKeyDictionary()
 
     def get(self, runtime: Runtime, arn: str) -> str | None:
-        key = (id(runtime.metadata), arn)
+        store = runtime.metadata
         now = time.monotonic()
         with self._lock:
-            cached = self._entries.get(key)
+            cached = self._by_store.get(store, {}).get(arn)
         if cached is not None and now - cached[0] < SCOPE_CACHE_SECONDS:
             return cached[1]
-        record = runtime.metadata.get(arn)
+        record = store.get(arn)
         scope = dataset_scope(record) if record is not None else None
         with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[key] = (now, scope)
+            entries = self._by_store.setdefault(store, {})
+            if len(entries) > 10_000:
+                entries.clear()
+            entries[arn] = (now, scope)
         return scope
 
 
