@@ -14,6 +14,8 @@ WorkflowStep        every state machine's tasks           read/write resources a
                                                           users' data-access roles
 EventsConsumer      the Kinesis stream                    write history, put event files, read
                                                           resources
+EventsCompactor     a schedule (every 15 minutes)         read resources, read/write/delete
+                                                          event files
 ==================  ====================================  =====================================
 
 The serving functions run the same handler as the API function but on their
@@ -29,6 +31,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import App, CfnOutput, Duration, Environment, Stack, Tags
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -66,6 +70,9 @@ FEATURE_FLAGS: dict[str, Any] = {
 API_TIMEOUT = Duration.seconds(29)  # API Gateway's integration limit
 SERVING_EPHEMERAL_MB = 2048  # models and forecast shards are downloaded to /tmp
 WORKFLOW_EPHEMERAL_MB = 10240  # users' import files and exports pass through /tmp
+COMPACTION_RATE = Duration.minutes(15)
+"""How often recorded events' settled files are merged (``augury.personalize.event_compaction``:
+a bucket is merged 5 minutes after it ends, the smallest every 1,000 seconds)."""
 
 
 class AuguryStack(Stack):
@@ -108,6 +115,7 @@ class AuguryStack(Stack):
         self._event_intake(functions)
         self._serving(functions)
         self._consumer(functions)
+        self._compactor(functions)
         self.api = AuguryApi(
             self,
             "Api",
@@ -248,12 +256,34 @@ class AuguryStack(Stack):
             parallelization=self.settings.consumer_parallelization,
         )
 
+    def _compactor(self, functions: PythonFunctions) -> None:
+        """Merges the consumer's small event files on a schedule; one run at a time."""
+        self.compactor = functions.function(
+            "EventsCompactor",
+            handler="augury.handlers.compact_events",
+            description="Merges recorded events' small Parquet files into a few large ones",
+            timeout=Duration.minutes(14),  # ends before the next scheduled run
+            memory_size=2048,
+            ephemeral_storage_mb=SERVING_EPHEMERAL_MB,  # a bucket's files pass through /tmp
+            reserved_concurrency=1,
+        )
+        grant_metadata(self.compactor, self.storage, write=False)
+        # Event files only: it can delete what the consumer wrote, nothing else.
+        grant_blobs(self.compactor, self.storage, access="read-write", keys=event_file_keys())
+        events.Rule(
+            self,
+            "EventsCompaction",
+            description="Merge recorded events' small files (Augury EventsCompactor)",
+            schedule=events.Schedule.rate(COMPACTION_RATE),
+            targets=[targets.LambdaFunction(self.compactor, retry_attempts=0)],
+        )
+
     def _alarms(self) -> None:
         s = self.settings
         self.alarms = Alarms(self, "Alarms", prefix=s.prefix, email=s.alarm_email or None)
         self.alarms.workflows(self.workflows.state_machines, step_function=self.workflow_step)
         functions = [self.api_function, self.events_function, *self.serving_functions.values()]
-        for function in [*functions, self.consumer]:
+        for function in [*functions, self.consumer, self.compactor]:
             self.alarms.function(function)
         # Its Errors count every ResourcePending poll; failed workflows alarm instead.
         self.alarms.function(self.workflow_step, errors=False)

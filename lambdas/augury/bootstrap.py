@@ -65,20 +65,30 @@ def bootstrap(
 
 
 def _personalize_consumer(runtime: Runtime) -> EventConsumer:
-    """PutEvents / PutUsers / PutItems records applied to ``runtime``.
+    """PutEvents / PutUsers / PutItems records applied to ``runtime``, and the files they
+    leave merged now and then (``event_compaction``) beside the consumer.
 
     The consumer's modules are imported and Parquet's writer loaded now, once
     per process (a second or so): done by the first batch instead, it would
     hold the first events back from serving for that long.
     """
+    from augury.personalize.event_compaction import CompactionScheduler
     from augury.personalize.event_files import warm_up
 
     warm_up()
+    compaction = CompactionScheduler(runtime)
 
     def consume(records: list[StreamRecord]) -> None:
         from augury.personalize.event_consumer import apply_records
 
         apply_records(runtime, records)
+        compaction.notice(
+            {
+                str(r.data["group"])
+                for r in records
+                if isinstance(r.data, Mapping) and r.data.get("group")
+            }
+        )
 
     return consume
 

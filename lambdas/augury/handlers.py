@@ -3,7 +3,8 @@
 ``api`` serves API Gateway proxy events through the same ``Dispatcher`` as the
 embedded server; ``workflow_step`` is the one Lambda every compiled Step
 Functions state machine invokes, once per step; ``events`` consumes the
-Kinesis stream PutEvents, PutUsers and PutItems publish to. The runtime is built on the
+Kinesis stream PutEvents, PutUsers and PutItems publish to, and ``compact_events``
+merges the files it leaves, on a schedule. The runtime is built on the
 first invocation and reused while the container lives.
 """
 
@@ -95,3 +96,19 @@ def events(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from augury.personalize.event_consumer import handle_kinesis_event
 
     return handle_kinesis_event(runtime(), event)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def compact_events(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Merge every dataset group's settled event files (an EventBridge schedule invokes it)."""
+    from augury.personalize.event_compaction import compact_all
+
+    merges = compact_all(runtime())
+    summary = {
+        "merges": len(merges),
+        "filesMerged": sum(merge.sources for merge in merges),
+        "rowsKept": sum(merge.rows_out for merge in merges),
+    }
+    logger.info("compacted recorded events", extra=summary)
+    return summary

@@ -255,6 +255,7 @@ def test_functions_are_traced_and_share_the_aws_configuration(synth: Synthesized
         "augury.handlers.api",
         "augury.handlers.api",
         "augury.handlers.api",
+        "augury.handlers.compact_events",
         "augury.handlers.events",
         "augury.handlers.workflow_step",
     ]
@@ -519,6 +520,7 @@ def test_only_the_workflow_step_starts_training_and_passes_only_the_training_rol
         "PersonalizeRuntime": [],
         "ForecastQuery": [],
         "EventsConsumer": [],
+        "EventsCompactor": [],
     }
     for role in (stack.workflow_step.role, stack.api_function.role):
         for statement in synth.statements(role):
@@ -574,6 +576,9 @@ def test_each_function_may_call_exactly_what_its_adapters_call(synth: Synthesize
         | {"s3:PutObject"}
         | KINESIS_READ
         | {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
+        "EventsCompactor": COMMON
+        | {"dynamodb:GetItem", "dynamodb:Query", "s3:ListBucket", "s3:GetObject"}
+        | {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
     }
     actual = {name: synth.actions(role) for name, role in _roles(synth.stack).items()}
     assert actual == expected
@@ -795,6 +800,7 @@ def _roles(stack: Any) -> dict[str, Any]:
         stack.events_function,
         stack.workflow_step,
         stack.consumer,
+        stack.compactor,
         *stack.serving_functions.values(),
     ]
     return {function.node.id: function.role for function in functions}

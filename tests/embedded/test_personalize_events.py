@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from augury.embedded.server import EmbeddedServer
 from augury.personalize import event_data
+from augury.personalize.event_files import ARRIVAL_COLUMN
 from augury.personalize.group_data import read_table
 
 INTERACTIONS = {
@@ -245,7 +246,8 @@ def test_events_feed_the_training_data(
         ("u1", "i1", 12),
         ("u1", "i2", None),
     ]
-    # the dataset's columns, then the eventId training counts a repeated one by
+    # the dataset's columns, then the eventId training counts a repeated one by, and when
+    # each row arrived (which merged files still tell)
     assert table.column_names == [
         "USER_ID",
         "ITEM_ID",
@@ -253,8 +255,10 @@ def test_events_feed_the_training_data(
         "TIMESTAMP",
         "NUMBER_OF_RATINGS",
         "EVENT_ID",
+        ARRIVAL_COLUMN,
     ]
     assert rows[0]["EVENT_ID"] == "e1" and rows[1]["EVENT_ID"]
+    assert all(abs(row[ARRIVAL_COLUMN] - time.time()) < 60 for row in rows)
 
 
 def test_anonymous_events_join_the_user_after_login(
@@ -365,7 +369,8 @@ def test_put_items_and_users(events: Any, shop: dict[str, str], server: Embedded
     assert users == [{"USER_ID": "u1", "MEMBERSHIP": "gold"}]
     prefix = event_data.events_prefix(shop["group"])
     assert read_table(server.runtime, prefix + "items/").num_rows == 3
-    assert read_table(server.runtime, prefix + "users/").to_pylist() == [
+    users_table = read_table(server.runtime, prefix + "users/")
+    assert users_table.drop_columns(ARRIVAL_COLUMN).to_pylist() == [
         {"USER_ID": "u1", "MEMBERSHIP": "gold"}
     ]
 

@@ -17,9 +17,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from augury.bootstrap import DEFAULT_CONTAINERS
+from augury.personalize.event_compaction import compact_group
+from augury.personalize.event_data import INTERACTIONS_FOLDER, events_prefix
+from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
+from augury.personalize.event_properties import cached_schema
+from augury.personalize.group_data import read_files
+from augury.personalize.serving_catalogs import FRESHNESS_SECONDS
+from augury.personalize.serving_core import serving_model
+from augury.personalize.serving_sources import DATA_READ_AT
+from augury.personalize.serving_trends import trending_scores
 from tests.conftest import dummy_aws_credentials
 from tests.embedded.personalize_helpers import (
     client_for,
@@ -145,6 +155,53 @@ def test_an_item_first_seen_in_events_trends_without_retraining_and_is_filtered(
         campaignArn=shop["all"], userId="visitor-0", numResults=10
     )["itemList"]
     assert unfiltered[0]["itemId"] == "brand-new"
+
+
+def test_merged_event_files_leave_the_trend_as_it_was(shop):
+    """Merging event files (``event_compaction``) changes no ranking, even when the merged
+    file holds rows from before training read its data, which training counted already:
+    here 200 clicks on ``stale-hit`` that arrived just before, merged with later events."""
+    server, personalize = shop["server"], shop["personalize"]
+    runtime = client_for(server, "personalize-runtime")
+    events = client_for(server, "personalize-events")
+    version = personalize.describe_campaign(campaignArn=shop["all"])["campaign"][
+        "solutionVersionArn"
+    ]
+    read_at = server.runtime.metadata.get(version).attributes[DATA_READ_AT]
+    dataset = server.runtime.metadata.get(shop["interactions"])
+    schema = cached_schema(
+        server.runtime.metadata.get(dataset.attributes["schemaArn"]).attributes["schema"]
+    )
+    folder = events_prefix(shop["group"]) + INTERACTIONS_FOLDER
+    now = int(time.time())
+    stale = [
+        {
+            "USER_ID": f"earlier-{n}",
+            "ITEM_ID": "stale-hit",
+            "TIMESTAMP": now,
+            "EVENT_TYPE": "click",
+            "EVENT_ID": f"stale-{n}",
+            ARRIVAL_COLUMN: read_at - 1,
+        }
+        for n in range(200)
+    ]
+    write_rows(server.runtime, folder, schema, stale, read_at - 1)
+    send(events, shop["trackingId"], "i050", "click", 5)
+    server.runtime.events.flush()
+    time.sleep(FRESHNESS_SECONDS + 0.2)
+    before = trending(runtime, shop["all"])
+    assert "stale-hit" not in before  # named before training read its data: skipped
+    model = serving_model(server.runtime, version)
+    scores = trending_scores(server.runtime, model)
+
+    merges = compact_group(server.runtime, shop["group"], now=time.time() + 1_000_000)
+    merged = [read_files(server.runtime, [merge.key]) for merge in merges]
+    assert any("stale-hit" in table.column("ITEM_ID").to_pylist() for table in merged)
+    time.sleep(FRESHNESS_SECONDS + 0.2)  # serving lists the files again
+    assert trending(runtime, shop["all"]) == before
+    merged_scores = trending_scores(server.runtime, model)  # the later events counted once
+    assert merged_scores.new_item_ids == scores.new_item_ids
+    np.testing.assert_allclose(merged_scores.scores, scores.scores)
 
 
 def test_an_incremental_import_counts_without_retraining(shop):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from augury.personalize import (
     schemas,
 )
 from augury.personalize.event_consumer import apply_records, handle_kinesis_event
+from augury.personalize.event_files import ARRIVAL_COLUMN
 from augury.personalize.group_data import read_table
 from augury.ports import StreamRecord
 from augury.runtime import Runtime
@@ -87,8 +89,12 @@ class Setup:
             request["userId"] = user
         events.put_events(self.runtime, request)
 
-    def table(self, folder: str) -> pa.Table:
-        return read_table(self.runtime, event_data.events_prefix(self.group) + folder)
+    def table(self, folder: str, *, arrivals: bool = False) -> pa.Table:
+        """The folder's rows; their arrival times only with ``arrivals``."""
+        table = read_table(self.runtime, event_data.events_prefix(self.group) + folder)
+        if arrivals or ARRIVAL_COLUMN not in table.column_names:  # none when no rows
+            return table
+        return table.drop_columns(ARRIVAL_COLUMN)
 
     def files(self, folder: str) -> list[str]:
         prefix = event_data.events_prefix(self.group) + folder
@@ -160,6 +166,9 @@ def test_events_reach_the_history_and_the_training_files(setup: Setup) -> None:
         "EVENT_ID",  # not the dataset's: training counts a repeated eventId once by it
     ]
     assert table.schema.field("TIMESTAMP").type == pa.int64()
+    arrived = setup.table("interactions/", arrivals=True)
+    assert arrived.column_names[-1] == ARRIVAL_COLUMN  # merged files still tell
+    assert all(abs(at - time.time()) < 60 for at in arrived.column(ARRIVAL_COLUMN).to_pylist())
     ids = [recent[0]["EVENT_ID"], recent[1]["EVENT_ID"]]
     assert table.column("EVENT_ID").to_pylist() == ids
     assert table.drop_columns("EVENT_ID").to_pylist() == [
@@ -320,6 +329,8 @@ def test_put_items_and_users_keep_the_newest_row(setup: Setup) -> None:
     assert by_id == newest
     last_in_file_order = {row["ITEM_ID"]: row for row in setup.table("items/").to_pylist()}
     assert last_in_file_order == newest
+    arrived = setup.table("items/", arrivals=True).column(ARRIVAL_COLUMN).to_pylist()
+    assert arrived[0] == arrived[1] <= arrived[2]  # one PutItems call, then the next
     assert event_data.recent_users(setup.runtime, setup.group) == [{"USER_ID": "u1", "AGE": 42}]
     users = setup.table("users/")
     assert users.to_pylist() == [{"USER_ID": "u1", "AGE": 42}]

@@ -49,6 +49,7 @@ from augury.personalize.event_data import (
     sessions_scope,
     user_subject,
 )
+from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
 from augury.personalize.event_properties import cached_schema
 from augury.personalize.resource_types import DATASET
 from augury.ports import StreamRecord
@@ -102,8 +103,6 @@ class _Batch:
         return self.schemas[dataset_arn]
 
     def write_files(self) -> None:
-        from augury.personalize.event_files import write_rows
-
         for (group, folder, dataset), rows in self.files.items():
             schema = self.schema(dataset)
             if schema is None:
@@ -152,10 +151,12 @@ def _interaction(batch: _Batch, data: Mapping[str, Any]) -> None:
 
 def _training_row(event: Mapping[str, Any], user_id: str) -> dict[str, Any]:
     """The event as the Interactions dataset's row, for the next training, with its EVENT_ID
-    (training counts a repeated eventId once, ``augury.personalize.event_files``)."""
+    (training counts a repeated eventId once) and arrival (``augury.personalize.event_files``)."""
     row = {name: value for name, value in event.items() if name != "RECEIVED_AT"}
     row["USER_ID"] = user_id
     row["TIMESTAMP"] = int(float(event.get("TIMESTAMP") or 0))
+    if event.get("RECEIVED_AT") is not None:
+        row[ARRIVAL_COLUMN] = float(event["RECEIVED_AT"])
     return row
 
 
@@ -184,13 +185,10 @@ def _link_session(
         moved = [{**event, "RECEIVED_AT": now} for event in pending]
         schema = batch.schema(dataset)
         if schema is not None:
-            from augury.personalize.event_files import write_rows
-
+            # They reach the training data now, so they count as arriving now (Trending-Now
+            # counts what arrived after a model read its data).
             rows = [_training_row(event, user_id) for event in moved]
-            first = min(float(event.get("RECEIVED_AT") or now) for event in pending)
-            write_rows(
-                batch.runtime, events_prefix(group) + INTERACTIONS_FOLDER, schema, rows, first
-            )
+            write_rows(batch.runtime, events_prefix(group) + INTERACTIONS_FOLDER, schema, rows, now)
         history.append(scope, user_subject(user_id), moved)
     # The stamp is the link time negated: the first link of a session is the one kept.
     history.put_row(
@@ -204,7 +202,8 @@ def _row(batch: _Batch, kind: str, data: Mapping[str, Any]) -> None:
     arrival = float(data["receivedAt"])
     row = dict(data["row"])
     batch.runtime.history.put_row(data["scope"], str(data["id"]), row, stamp=arrival)
-    batch.add_file_row(data["group"], ROW_FOLDERS[kind], data["dataset"], row, arrival)
+    file_row = {**row, ARRIVAL_COLUMN: arrival}
+    batch.add_file_row(data["group"], ROW_FOLDERS[kind], data["dataset"], file_row, arrival)
 
 
 # --- Kinesis -----------------------------------------------------------------------------

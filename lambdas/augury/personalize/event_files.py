@@ -8,6 +8,11 @@ within a file. A file's name is its batch's newest arrival time and a digest
 of its rows, so names sort in time order (for Users and Items, the last row
 per ID in name order is the newest) and a batch delivered again (the stream
 delivers at least once) rewrites the same file instead of adding a copy.
+
+Each row also keeps when it arrived (:data:`ARRIVAL_COLUMN`): once
+``event_compaction`` has merged many batches into one file, the name tells only
+the newest, and Trending-Now must still tell the rows a model trained on from
+those that came after.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 EVENT_ID_COLUMN = "EVENT_ID"
 """The column a recorded interaction's eventId is kept in (``augury_training.personalization
 .data`` reads it under this name)."""
+ARRIVAL_COLUMN = "#RECEIVED_AT"
+"""When each row reached the consumer, in epoch seconds. No schema field can be named so (Avro
+names hold no ``#``); readers that want the dataset's columns select them by name."""
 
 
 def arrow_schema(schema: ParsedSchema) -> pa.Schema:
@@ -55,7 +63,8 @@ def table_for(schema: ParsedSchema, rows: Sequence[Mapping[str, Any]]) -> pa.Tab
 
     Recorded interactions carry their ``EVENT_ID`` too, one more column: Amazon does not
     train on an event after the first with the same eventId, and training can only tell
-    them apart by it (readers that want the dataset's columns select them by name).
+    them apart by it (readers that want the dataset's columns select them by name). Rows
+    with an :data:`ARRIVAL_COLUMN` value keep it in that column, last.
     """
     target = arrow_schema(schema)
     columns = {}
@@ -65,13 +74,36 @@ def table_for(schema: ParsedSchema, rows: Sequence[Mapping[str, Any]]) -> pa.Tab
     if EVENT_ID_COLUMN not in target.names and any(EVENT_ID_COLUMN in row for row in rows):
         target = target.append(pa.field(EVENT_ID_COLUMN, pa.string(), nullable=True))
         columns[EVENT_ID_COLUMN] = pa.array([row.get(EVENT_ID_COLUMN) for row in rows], pa.string())
+    if any(ARRIVAL_COLUMN in row for row in rows):
+        target = target.append(pa.field(ARRIVAL_COLUMN, pa.float64(), nullable=True))
+        columns[ARRIVAL_COLUMN] = pa.array([row.get(ARRIVAL_COLUMN) for row in rows], pa.float64())
     return pa.table(columns, schema=target)
 
 
 def file_key(folder_prefix: str, arrival: float, rows: Sequence[Mapping[str, Any]]) -> str:
-    """``<prefix><arrival, fixed width>-<digest of the rows>.parquet``."""
-    digest = hashlib.sha256(encode(list(rows)).encode()).hexdigest()[:20]
+    """``<prefix><arrival, fixed width>-<digest of the rows>.parquet``.
+
+    The digest leaves the rows' arrival times out: a session merge done again after a
+    crash writes the same events, later, and must replace its file rather than add one.
+    """
+    content = [{k: v for k, v in row.items() if k != ARRIVAL_COLUMN} for row in rows]
+    return keyed(folder_prefix, arrival, encode(content).encode())
+
+
+def keyed(folder_prefix: str, arrival: float, content: bytes) -> str:
+    """A file's key: its arrival time, fixed width so names sort in time order, and a
+    digest of ``content``, so the same content is written to the same key."""
+    digest = hashlib.sha256(content).hexdigest()[:20]
     return f"{folder_prefix}{arrival:017.6f}-{digest}.parquet"
+
+
+def arrival_of(key: str) -> float:
+    """The arrival time a file is named by (``inf`` for a name the consumer does not write)."""
+    name = key.rsplit("/", 1)[-1]
+    try:
+        return float(name.split("-", 1)[0])
+    except ValueError:
+        return float("inf")
 
 
 def write_rows(

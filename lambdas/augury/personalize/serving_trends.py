@@ -5,8 +5,11 @@ item that starts rising is recommended without retraining. Here the trained
 model keeps the interactions of its latest two trend windows
 (``Recommender.trending``), and this module adds the events PutEvents recorded
 since training read its data: the Parquet files the event consumer writes under
-the group's ``events/interactions/`` (their names start with their batch's
-arrival time, so the files training already read are skipped by name).
+the group's ``events/interactions/`` (their names start with their newest
+row's arrival time, so the files training already read are skipped by name, and
+each row keeps its own, so a merged file's rows from before training are too).
+Once files it read are merged into one (``event_compaction``), a process counts
+the events since training again, from the files there are then.
 
 Each process keeps, per solution version, the events read so far (only new
 files are read, and events too old to fall in any later window are dropped)
@@ -38,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from augury.personalize import serving_sources
+from augury.personalize.event_files import ARRIVAL_COLUMN, arrival_of
 from augury.personalize.serving_catalogs import INTERACTIONS, catalogs
 from augury_training.event_rule import EventRule
 
@@ -101,7 +105,9 @@ def trending_scores(runtime: Runtime, model: ServingModel) -> TrendScores:
     with live.lock:
         if live.scores is not None and live.generation == generation and live.base == base:
             return live.scores
-        if live.base != base:  # a new dataset version: count everything again from it
+        # Count everything again from a new dataset version, or once files read were merged
+        # into one (``event_compaction``): the merged file holds what they held.
+        if live.base != base or live.read - {base} - set(files):
             live.restart(base)
         unread = [key for key in _countable_files(files, model, base) if key not in live.read]
         if base is not None and base not in live.read:
@@ -138,10 +144,10 @@ def _countable_files(files: tuple[str, ...], model: ServingModel, base: str | No
     keys = sorted(key for key in files if key.endswith(".parquet"))
     if base is not None:
         oldest = _oldest(model.recommender)
-        return [key for key in keys if _arrival(key) > oldest]
+        return [key for key in keys if arrival_of(key) > oldest]
     if model.data_read_at is None:
         return keys
-    return [key for key in keys if _arrival(key) >= model.data_read_at]
+    return [key for key in keys if arrival_of(key) >= model.data_read_at]
 
 
 def _oldest(recommender: Recommender) -> int:
@@ -151,15 +157,6 @@ def _oldest(recommender: Recommender) -> int:
     return int(manifest.get("trend_end", 0)) - 2 * int(manifest.get("trend_window_seconds", 0))
 
 
-def _arrival(key: str) -> float:
-    """The batch's arrival time its file is named by (``<arrival>-<digest>.parquet``)."""
-    name = key.rsplit("/", 1)[-1]
-    try:
-        return float(name.split("-", 1)[0])
-    except ValueError:
-        return float("inf")  # not a name the consumer writes: count it rather than lose it
-
-
 def _add_events(runtime: Runtime, model: ServingModel, live: _Live, keys: list[str]) -> None:
     """Read ``keys`` (event files, or a dataset version's prefix), keep the interactions the
     model can count, drop those too old to matter."""
@@ -167,8 +164,11 @@ def _add_events(runtime: Runtime, model: ServingModel, live: _Live, keys: list[s
     rule = EventRule.from_manifest(recommender.manifest.get("event_rule"))
     parts_items, parts_times, parts_weights = [live.items], [live.times], [live.weights]
     oldest = _oldest(recommender)
+    since = model.data_read_at if live.base is None else None
     for key in keys:
         table = _recent_rows(serving_sources.read_table(runtime, key), oldest)
+        if since is not None and key != live.base:
+            table = _arrived_since(table, since)
         items, times, weights = _countable(table, recommender, rule, live.new_items)
         parts_items.append(items)
         parts_times.append(times)
@@ -194,6 +194,18 @@ def _recent_rows(table: pa.Table, oldest: int) -> pa.Table:
     if "TIMESTAMP" not in names or table.num_rows == 0:
         return table
     return table.filter(pc.greater(table.column(names["TIMESTAMP"]), oldest))
+
+
+def _arrived_since(table: pa.Table, since: float) -> pa.Table:
+    """The rows that arrived from ``since`` on, when the file tells (a merged file holds rows
+    from before and after training read its data; the consumer's own files are chosen by
+    name, and rows without an arrival are theirs)."""
+    import pyarrow.compute as pc
+
+    if ARRIVAL_COLUMN not in table.column_names or table.num_rows == 0:
+        return table
+    arrived = table.column(ARRIVAL_COLUMN)
+    return table.filter(pc.or_kleene(pc.is_null(arrived), pc.greater_equal(arrived, since)))
 
 
 def _countable(

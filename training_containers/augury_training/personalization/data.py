@@ -54,6 +54,9 @@ IMPRESSION_BATCH_ROWS = 50_000
 """Interactions whose impression lists are split at a time (memory stays bounded)."""
 EVENT_ID = "EVENT_ID"
 """The column recorded events keep their eventId in (``augury.personalize.event_files``)."""
+ARRIVAL = "#RECEIVED_AT"
+"""The column recorded rows keep their arrival time in (``augury.personalize.event_files``):
+a merged file's rows are in arrival order, but its name is only its newest's."""
 
 
 class DataError(ClientError):
@@ -123,7 +126,9 @@ def load_interactions(paths: TrainPaths, context_columns: tuple[str, ...] = ()) 
     """
     events_dir = paths.channel(EVENTS_CHANNEL) / "interactions"
     columns = (*INTERACTION_COLUMNS, *context_columns)
-    events = read_parquet(parquet_files(events_dir), (*columns, EVENT_ID))
+    events = _in_arrival_order(
+        read_parquet(parquet_files(events_dir), (*columns, EVENT_ID, ARRIVAL))
+    )
     if events is not None:
         events = _first_of_each_event_id(events).drop_duplicates(ignore_index=True)
     frames = [
@@ -179,8 +184,9 @@ def load_unchosen_impressions(paths: TrainPaths) -> pd.Series | None:
             add(batch.to_pandas())
     events_dir = paths.channel(EVENTS_CHANNEL) / "interactions"
     events = read_parquet(
-        parquet_files(events_dir), (ITEM_ID, IMPRESSION, USER_ID, TIMESTAMP, EVENT_ID)
+        parquet_files(events_dir), (ITEM_ID, IMPRESSION, USER_ID, TIMESTAMP, EVENT_ID, ARRIVAL)
     )
+    events = _in_arrival_order(events)
     if events is not None and IMPRESSION in events:
         add(_first_of_each_event_id(events).drop_duplicates(ignore_index=True))
     return totals
@@ -202,7 +208,7 @@ def load_metadata(paths: TrainPaths, channel: str, id_column: str) -> pd.DataFra
     sub = "users" if channel == USERS_CHANNEL else "items"
     frames = [
         read_parquet(parquet_files(paths.channel(channel))),
-        read_parquet(parquet_files(paths.channel(EVENTS_CHANNEL) / sub)),
+        _in_arrival_order(read_parquet(parquet_files(paths.channel(EVENTS_CHANNEL) / sub))),
     ]
     frames = [f for f in frames if f is not None and len(f)]
     if not frames:
@@ -214,6 +220,20 @@ def load_metadata(paths: TrainPaths, channel: str, id_column: str) -> pd.DataFra
     frame[id_column] = frame[id_column].astype(str)
     frame = frame.drop_duplicates(subset=[id_column], keep="last")
     return frame.reset_index(drop=True)
+
+
+def _in_arrival_order(recorded: pd.DataFrame | None) -> pd.DataFrame | None:
+    """Recorded rows oldest first, without their arrival column.
+
+    Files sort by their newest row's arrival, which orders rows well until files are
+    merged (``augury.personalize.event_compaction``): a row delivered again after its
+    time's files were merged lands in a file named before the merged one, though it may
+    be newer than some of that file's rows. Only the rows' own times order them all.
+    """
+    if recorded is None or ARRIVAL not in recorded.columns:
+        return recorded
+    ordered = recorded.sort_values(ARRIVAL, kind="stable", na_position="first")
+    return ordered.drop(columns=ARRIVAL).reset_index(drop=True)
 
 
 def load_job_data(paths: TrainPaths, config: SolutionJobConfig) -> JobData:

@@ -1,0 +1,297 @@
+"""Merging recorded events' small files: nothing lost, nothing counted twice, readers agree.
+
+Files are written as the consumer writes them (``event_files.write_rows``) with chosen
+arrival times, so each test places them in the buckets it means to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from augury.bootstrap import bootstrap
+from augury.personalize import event_compaction
+from augury.personalize.event_compaction import SETTLE_SECONDS, compact_all, compact_folder
+from augury.personalize.event_data import events_prefix
+from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
+from augury.personalize.event_properties import cached_schema
+from augury.personalize.group_data import read_files
+from augury.runtime import Runtime
+from augury.settings import Settings
+from augury_training.contract import TrainPaths
+from augury_training.personalization.data import load_interactions, load_metadata
+from augury_training.personalize_contract import EVENTS_CHANNEL, ITEMS_CHANNEL
+
+GROUP = "arn:aws:personalize:us-east-1:000000000000:dataset-group/shop"
+INTERACTIONS_SCHEMA = {
+    "type": "record",
+    "name": "Interactions",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+        {"name": "EVENT_TYPE", "type": "string"},
+    ],
+}
+INTERACTIONS = cached_schema(json.dumps(INTERACTIONS_SCHEMA))
+ITEMS = cached_schema(
+    json.dumps(
+        {
+            "type": "record",
+            "name": "Items",
+            "fields": [
+                {"name": "ITEM_ID", "type": "string"},
+                {"name": "GENRE", "type": ["null", "string"], "categorical": True},
+            ],
+        }
+    )
+)
+EVENTS = events_prefix(GROUP) + "interactions/"
+ITEM_ROWS = events_prefix(GROUP) + "items/"
+T0 = 1_700_000_000.0  # a 1,000-second bucket starts here (and a 100,000-second one)
+LATER = T0 + 1_000_000  # every bucket near T0 has long settled
+SENT = datetime.fromtimestamp(T0 + 3, UTC)
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = bootstrap(Settings.embedded(tmp_path), event_consumer=lambda records: None)
+    yield runtime
+    runtime.workflows.shutdown()  # type: ignore[attr-defined]
+    runtime.events.close()  # type: ignore[attr-defined]
+
+
+def click(event_id: str, item: str, at: float, user: str = "u1") -> dict[str, Any]:
+    return {
+        "EVENT_ID": event_id,
+        "USER_ID": user,
+        "ITEM_ID": item,
+        "TIMESTAMP": int(at),
+        "EVENT_TYPE": "click",
+        ARRIVAL_COLUMN: at,
+    }
+
+
+def write_batch(runtime: Runtime, rows: list[dict[str, Any]], prefix: str = EVENTS) -> str:
+    schema = INTERACTIONS if prefix == EVENTS else ITEMS
+    arrival = max(float(row[ARRIVAL_COLUMN]) for row in rows)
+    key = write_rows(runtime, prefix, schema, rows, arrival)
+    assert key is not None
+    return key
+
+
+def keys(runtime: Runtime, prefix: str = EVENTS) -> list[str]:
+    return list(runtime.blobs.list_keys(prefix))
+
+
+def rows(runtime: Runtime, prefix: str = EVENTS) -> list[dict[str, Any]]:
+    return read_files(runtime, keys(runtime, prefix)).to_pylist()
+
+
+def test_a_settled_bucket_becomes_one_file_in_arrival_order_each_event_once(runtime):
+    write_batch(runtime, [click("e1", "a", T0 + 1), click("e2", "b", T0 + 2)])
+    write_batch(runtime, [click("e3", "c", T0 + 5)])
+    # a redelivered event (same eventId, arrived again later) and a caller's reused eventId
+    write_batch(runtime, [click("e2", "b", T0 + 9), click("e1", "z", T0 + 9)])
+    before = {row["EVENT_ID"]: row for row in reversed(rows(runtime))}  # the first per ID
+
+    (merge,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+
+    assert keys(runtime) == [merge.key]
+    assert (merge.sources, merge.rows_in, merge.rows_out) == (3, 5, 3)
+    after = rows(runtime)
+    assert [row["EVENT_ID"] for row in after] == ["e1", "e2", "e3"]
+    assert {row["EVENT_ID"]: row for row in after} == before  # e1 is still item "a"
+    assert [row[ARRIVAL_COLUMN] for row in after] == [T0 + 1, T0 + 2, T0 + 5]
+    assert merge.key.rsplit("/", 1)[1].startswith(f"{T0 + 5:017.6f}-")  # its newest arrival
+
+
+def test_unsettled_buckets_and_lone_files_are_left_alone(runtime):
+    write_batch(runtime, [click("e1", "a", T0 + 1)])
+    write_batch(runtime, [click("e2", "b", T0 + 2)])
+    lone = write_batch(runtime, [click("e3", "c", T0 + 200_001)])  # a bucket of its own
+    written = keys(runtime)
+
+    bucket_end = T0 + 1_000
+    assert compact_folder(runtime, EVENTS, "EVENT_ID", now=bucket_end + SETTLE_SECONDS - 1) == []
+    assert keys(runtime) == written
+
+    merges = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    assert [merge.sources for merge in merges] == [2]
+    assert lone in keys(runtime) and len(keys(runtime)) == 2
+
+
+def test_small_buckets_merge_into_larger_ones_in_one_run(runtime):
+    for number in range(30):  # thirty batches, one every 3,000 s: ten 1,000 s buckets...
+        at = T0 + 3_000 * number
+        write_batch(runtime, [click(f"e{number}", "a", at), click(f"f{number}", "b", at + 1)])
+
+    merges = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+
+    # ... in one 100,000 s bucket (T0 is a multiple of 100,000): all of it becomes one file
+    assert len(keys(runtime)) == 1
+    assert merges[-1].rows_out == 60
+    assert sorted(row["EVENT_ID"] for row in rows(runtime)) == sorted(
+        [f"e{n}" for n in range(30)] + [f"f{n}" for n in range(30)]
+    )
+
+
+def test_rows_of_files_from_before_arrival_times_were_kept_take_their_files(runtime):
+    old = {key: value for key, value in click("e1", "a", T0 + 7).items() if key != ARRIVAL_COLUMN}
+    write_rows(runtime, EVENTS, INTERACTIONS, [old], T0 + 7)
+    write_batch(runtime, [click("e2", "b", T0 + 3)])
+    compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    assert [(row["EVENT_ID"], row[ARRIVAL_COLUMN]) for row in rows(runtime)] == [
+        ("e2", T0 + 3),
+        ("e1", T0 + 7),
+    ]
+
+
+def test_a_merge_interrupted_before_its_sources_were_deleted_is_finished_next_time(
+    runtime, monkeypatch
+):
+    write_batch(runtime, [click("e1", "a", T0 + 1)])
+    write_batch(runtime, [click("e2", "b", T0 + 2)])
+
+    def crash(prefix: str) -> int:
+        raise OSError("the process died here")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runtime.blobs, "delete_prefix", crash)
+        assert compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER) == []  # logged, not raised
+    assert len(keys(runtime)) == 3  # the merged file beside both sources
+
+    compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    assert len(keys(runtime)) == 1
+    assert [row["EVENT_ID"] for row in rows(runtime)] == ["e1", "e2"]
+
+
+def test_a_second_compactor_that_read_the_same_files_writes_the_same_file(runtime):
+    write_batch(runtime, [click("e1", "a", T0 + 1)])
+    write_batch(runtime, [click("e2", "b", T0 + 2)])
+    sources = keys(runtime)
+    (first,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    # a second compactor that listed the same files before the first deleted them
+    runtime.blobs.delete_prefix(first.key)
+    write_batch(runtime, [click("e1", "a", T0 + 1)])
+    write_batch(runtime, [click("e2", "b", T0 + 2)])
+    assert keys(runtime) == sources
+    (second,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    assert second.key == first.key
+
+
+def test_items_keep_the_newest_row_per_id_and_training_agrees(runtime, tmp_path):
+    def item(item_id: str, genre: str, at: float) -> dict[str, Any]:
+        return {"ITEM_ID": item_id, "GENRE": genre, ARRIVAL_COLUMN: at}
+
+    write_batch(runtime, [item("i1", "old", T0 + 1), item("i2", "kept", T0 + 2)], ITEM_ROWS)
+    write_batch(runtime, [item("i1", "newer", T0 + 5)], ITEM_ROWS)
+    compact_folder(runtime, ITEM_ROWS, "ITEM_ID", now=LATER)
+    assert [(row["ITEM_ID"], row["GENRE"]) for row in rows(runtime, ITEM_ROWS)] == [
+        ("i2", "kept"),
+        ("i1", "newer"),
+    ]
+    # A row delivered again after the merge lands in a file named before the merged one
+    # (it arrived at T0 + 4), yet it is older than "newer" (T0 + 5) and must not win;
+    # another, newer than the merged "kept" row, must.
+    write_batch(runtime, [item("i1", "stale", T0 + 4), item("i2", "fresh", T0 + 4)], ITEM_ROWS)
+    channel = tmp_path / "input" / "data"
+    folder = channel / EVENTS_CHANNEL / "items"
+    folder.mkdir(parents=True)
+    for number, key in enumerate(keys(runtime, ITEM_ROWS)):
+        (folder / f"{number}.parquet").write_bytes(runtime.blobs.get_bytes(key))
+    assert sorted(pq.read_table(folder / "0.parquet").column_names) == sorted(
+        ["ITEM_ID", "GENRE", ARRIVAL_COLUMN]
+    )
+    paths = TrainPaths(root=tmp_path)
+    items = load_metadata(paths, ITEMS_CHANNEL, "ITEM_ID")
+    assert items is not None
+    assert dict(zip(items["ITEM_ID"], items["GENRE"], strict=True)) == {
+        "i1": "newer",
+        "i2": "fresh",
+    }
+    assert ARRIVAL_COLUMN not in items.columns
+
+
+def test_training_reads_the_same_interactions_before_and_after_a_merge(runtime, tmp_path):
+    write_batch(runtime, [click("e1", "a", T0 + 1), click("e2", "b", T0 + 2)])
+    write_batch(runtime, [click("e2", "b", T0 + 3), click("e3", "c", T0 + 4, user="u2")])
+
+    def training_view(root: Path) -> list[tuple[Any, ...]]:
+        folder = root / "input" / "data" / EVENTS_CHANNEL / "interactions"
+        folder.mkdir(parents=True)
+        for number, key in enumerate(keys(runtime)):
+            (folder / f"{number:03d}.parquet").write_bytes(runtime.blobs.get_bytes(key))
+        frame = load_interactions(TrainPaths(root=root))
+        assert ARRIVAL_COLUMN not in frame.columns
+        return sorted(map(tuple, frame[["USER_ID", "ITEM_ID", "TIMESTAMP"]].to_numpy().tolist()))
+
+    before = training_view(tmp_path / "before")
+    compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    assert training_view(tmp_path / "after") == before
+    assert len(before) == 3
+
+
+def test_compact_all_visits_every_dataset_group(runtime):
+    from augury.personalize import dataset_groups
+
+    group = dataset_groups.create_dataset_group(runtime, {"name": "shop"})["datasetGroupArn"]
+    assert group == GROUP
+    write_batch(runtime, [click("e1", "a", T0 + 1)])
+    write_batch(runtime, [click("e2", "b", T0 + 2)])
+    merges = compact_all(runtime, now=LATER)
+    assert [merge.sources for merge in merges] == [2]
+
+
+def test_the_embedded_consumer_merges_settled_files_in_the_background(tmp_path):
+    from augury.personalize import dataset_groups, datasets, event_trackers, events, schemas
+
+    runtime = bootstrap(Settings.embedded(tmp_path))
+    try:
+        group = dataset_groups.create_dataset_group(runtime, {"name": "shop"})["datasetGroupArn"]
+        assert runtime.workflows.wait_idle(10)  # type: ignore[attr-defined]
+        schema = schemas.create_schema(
+            runtime, {"name": "i", "schema": json.dumps(INTERACTIONS_SCHEMA)}
+        )
+        datasets.create_dataset(
+            runtime,
+            {
+                "name": "interactions",
+                "schemaArn": schema["schemaArn"],
+                "datasetGroupArn": group,
+                "datasetType": "Interactions",
+            },
+        )
+        assert runtime.workflows.wait_idle(10)  # type: ignore[attr-defined]
+        tracker = event_trackers.create_event_tracker(
+            runtime, {"name": "t", "datasetGroupArn": group}
+        )
+        assert runtime.workflows.wait_idle(10)  # type: ignore[attr-defined]
+        write_batch(runtime, [click("old1", "a", T0 + 1)])
+        write_batch(runtime, [click("old2", "b", T0 + 2)])
+        events.put_events(
+            runtime,
+            {
+                "trackingId": tracker["trackingId"],
+                "sessionId": "s1",
+                "userId": "u1",
+                "eventList": [{"eventType": "click", "itemId": "c", "sentAt": SENT}],
+            },
+        )
+        runtime.events.flush(timeout=5)  # type: ignore[attr-defined]
+        deadline = event_compaction.time.monotonic() + 10
+        while len(keys(runtime)) > 2 and event_compaction.time.monotonic() < deadline:
+            event_compaction.time.sleep(0.05)
+        assert len(keys(runtime)) == 2  # the two old batches merged; the new one waits
+        merged, recorded = (read_files(runtime, [key]).to_pylist() for key in keys(runtime))
+        assert [row["EVENT_ID"] for row in merged] == ["old1", "old2"]
+        assert [row["ITEM_ID"] for row in recorded] == ["c"]
+    finally:
+        runtime.workflows.shutdown()  # type: ignore[attr-defined]
+        runtime.events.close()  # type: ignore[attr-defined]
