@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import pyarrow.parquet as pq
 import pytest
 
 from augury import handlers
@@ -209,3 +210,51 @@ def test_a_failed_batch_is_delivered_again_and_applied_once(
     scope = group_scope(runtime, group, "INTERACTIONS")
     history = runtime.history.history(str(scope), user_subject("u01"))
     assert [event["ITEM_ID"] for event in history] == ["i0", "i1", "i2"]
+
+
+def test_the_scheduled_compactor_merges_event_files_in_s3(stack: Stack) -> None:
+    """``augury.handlers.compact_events`` (EventBridge invokes it every 15 minutes) merges
+    each dataset group's settled event files in the data bucket, as the consumer wrote them."""
+    from types import SimpleNamespace
+
+    from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
+    from augury.personalize.event_properties import cached_schema
+
+    personalize = stack.api.client("personalize")
+    group = personalize.create_dataset_group(name="compacted")["datasetGroupArn"]
+    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
+    runtime = handlers.runtime()
+    folder = events_prefix(group) + "interactions/"
+    settled = time.time() - 86_400  # yesterday: every bucket holding it has settled
+    for number in range(3):
+        row = {
+            "USER_ID": "u1",
+            "ITEM_ID": f"i{number}",
+            "TIMESTAMP": int(settled),
+            "EVENT_TYPE": "click",
+            "EVENT_ID": f"e{number}",
+            ARRIVAL_COLUMN: settled + number,
+        }
+        write_rows(runtime, folder, cached_schema(json.dumps(SCHEMA)), [row], settled + number)
+    s3 = boto3.client("s3", region_name=REGION)
+
+    def listed() -> list[str]:
+        found = s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix=folder).get("Contents", [])
+        return [item["Key"] for item in found]
+
+    assert len(listed()) == 3
+    context = SimpleNamespace(
+        function_name="EventsCompactor",
+        function_version="$LATEST",
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:EventsCompactor",
+        memory_limit_in_mb=2048,
+        aws_request_id="compaction",
+        log_group_name="/aws/lambda/EventsCompactor",
+        log_stream_name="in-process",
+        get_remaining_time_in_millis=lambda: 60_000,
+    )
+    summary = handlers.compact_events({"source": "aws.events"}, context)
+    assert summary["filesMerged"] >= 3 and summary["rowsKept"] >= 3
+    (merged,) = listed()
+    table = pq.read_table(io.BytesIO(s3.get_object(Bucket=DATA_BUCKET, Key=merged)["Body"].read()))
+    assert table.column("ITEM_ID").to_pylist() == ["i0", "i1", "i2"]

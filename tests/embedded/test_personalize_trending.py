@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from augury.bootstrap import DEFAULT_CONTAINERS
+from augury.personalize import serving_sources
 from augury.personalize.event_compaction import compact_group
 from augury.personalize.event_data import INTERACTIONS_FOLDER, events_prefix
 from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
@@ -157,7 +158,7 @@ def test_an_item_first_seen_in_events_trends_without_retraining_and_is_filtered(
     assert unfiltered[0]["itemId"] == "brand-new"
 
 
-def test_merged_event_files_leave_the_trend_as_it_was(shop):
+def test_merged_event_files_leave_the_trend_as_it_was(shop, monkeypatch):
     """Merging event files (``event_compaction``) changes no ranking, even when the merged
     file holds rows from before training read its data, which training counted already:
     here 200 clicks on ``stale-hit`` that arrived just before, merged with later events."""
@@ -193,12 +194,37 @@ def test_merged_event_files_leave_the_trend_as_it_was(shop):
     assert "stale-hit" not in before  # named before training read its data: skipped
     model = serving_model(server.runtime, version)
     scores = trending_scores(server.runtime, model)
+    clicked = personalize.create_filter(
+        name="not-clicked-yet",
+        datasetGroupArn=shop["group"],
+        filterExpression='EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("click")',
+    )["filterArn"]
+    wait_for(lambda: personalize.describe_filter(filterArn=clicked))
+
+    def filtered() -> list[str]:
+        answer = runtime.get_recommendations(
+            campaignArn=shop["all"], userId="visitor-0", filterArn=clicked, numResults=10
+        )
+        return [item["itemId"] for item in answer["itemList"]]
+
+    filtered_before = filtered()
+    assert filtered_before and "i050" not in filtered_before  # visitor-0 clicked it
 
     merges = compact_group(server.runtime, shop["group"], now=time.time() + 1_000_000)
+    reads: list[str | None] = []
+    read_table = serving_sources.read_table
+    monkeypatch.setattr(
+        serving_sources,
+        "read_table",
+        lambda runtime, prefix: reads.append(prefix) or read_table(runtime, prefix),
+    )
     merged = [read_files(server.runtime, [merge.key]) for merge in merges]
     assert any("stale-hit" in table.column("ITEM_ID").to_pylist() for table in merged)
     time.sleep(FRESHNESS_SECONDS + 0.2)  # serving lists the files again
     assert trending(runtime, shop["all"]) == before
+    assert filtered() == filtered_before  # the filters' index still holds visitor-0's clicks
+    # Serving read the merged file, not the datasets again: the index and the trend grew.
+    assert reads and all(str(prefix).startswith(folder) for prefix in reads)
     merged_scores = trending_scores(server.runtime, model)  # the later events counted once
     assert merged_scores.new_item_ids == scores.new_item_ids
     np.testing.assert_allclose(merged_scores.scores, scores.scores)

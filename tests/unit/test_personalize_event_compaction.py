@@ -295,3 +295,19 @@ def test_the_embedded_consumer_merges_settled_files_in_the_background(tmp_path):
     finally:
         runtime.workflows.shutdown()  # type: ignore[attr-defined]
         runtime.events.close()  # type: ignore[attr-defined]
+
+
+def test_the_filters_interaction_index_holds_a_merged_files_events_once():
+    """Serving grows its index with a merged file instead of rebuilding it; the merged
+    file repeats what its sources gave, which must not push older interactions out."""
+    from augury.personalize.serving_catalogs import (
+        INTERACTIONS_PER_EVENT_TYPE,
+        _InteractionIndex,
+    )
+
+    events = [(f"i{n}", "click", None, 1_000 + n) for n in range(INTERACTIONS_PER_EVENT_TYPE)]
+    index = _InteractionIndex(None, 1, frozenset({"a", "b"}), {"u1": list(events)})
+    merged = index.grown(2, frozenset({"merged"}), {"u1": events[50:] + events[50:]})
+    assert merged.by_user["u1"] == events
+    later = merged.grown(3, frozenset({"merged", "c"}), {"u1": [("new", "click", None, 5_000)]})
+    assert later.by_user["u1"] == [*events[1:], ("new", "click", None, 5_000)]

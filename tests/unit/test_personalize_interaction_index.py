@@ -89,14 +89,20 @@ def test_the_grown_index_keeps_what_a_full_read_keeps(
     assert grown == rebuilt == ["h", "g", "f"]
 
 
-def test_a_new_import_or_a_vanished_file_builds_the_index_again(world: SimpleNamespace) -> None:
+def test_a_new_import_builds_the_index_again_and_a_merge_does_not(
+    world: SimpleNamespace,
+) -> None:
     _items(world, "u1")
     world.reads.clear()
     world.dataset = _rows(("u1", "z", "click", 9))
     world.version = ("dataset-arn", "data/v2", 1)
     assert _items(world, "u1") == ["c", "z"]
     assert world.reads[0] == "data/v2"
+    world.files["events/0002-y.parquet"] = _rows(("u1", "d", "click", 4))
+    assert _items(world, "u1") == ["c", "d", "z"]
     world.reads.clear()
-    del world.files["events/0001-x.parquet"]
-    assert _items(world, "u1") == ["z"]
-    assert world.reads == ["data/v2"]
+    # event_compaction merges files: the sources vanish, one file holds their events
+    merged = [world.files.pop("events/0001-x.parquet"), world.files.pop("events/0002-y.parquet")]
+    world.files["events/0002-merged.parquet"] = pa.concat_tables(merged)
+    assert _items(world, "u1") == ["c", "d", "z"]  # each once
+    assert world.reads == ["events/0002-merged.parquet"]  # not the dataset again

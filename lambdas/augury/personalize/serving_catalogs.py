@@ -193,7 +193,9 @@ class CatalogCache:
         if cached is not None and (cached.dataset, cached.generation) == (version, generation):
             return cached.by_user.get(user_id, [])  # the common case: a look-up, no listing
         files = [key for key in listed if key.endswith(".parquet")]
-        if cached is None or cached.dataset != version or not cached.files <= set(files):
+        # Files that disappeared were merged into one (``event_compaction``): the merged
+        # file's events are already in the index, and growing it with them changes nothing.
+        if cached is None or cached.dataset != version:
             tables = [serving_sources.read_table(runtime, dataset[1] if dataset else None)]
             tables.append(serving_sources.read_files(runtime, files))
             by_user = _index_interactions(tables)
@@ -283,10 +285,14 @@ class _InteractionIndex:
         self, generation: int, files: frozenset[str], added: Mapping[str, list[Interaction]]
     ) -> _InteractionIndex:
         """With ``added`` (read from the new files) merged in: each user's latest per event
-        type of what was kept and what arrived is what reading everything would keep."""
+        type of what was kept and what arrived is what reading everything would keep. An
+        interaction already held (a merged file repeats its sources') counts once."""
         by_user = dict(self.by_user)
         for user, events in added.items():
-            by_user[user] = latest_per_event_type([*by_user.get(user, ()), *events])
+            known = by_user.get(user, [])
+            held = set(known)
+            fresh = [event for event in dict.fromkeys(events) if event not in held]
+            by_user[user] = latest_per_event_type([*known, *fresh])
         return _InteractionIndex(self.dataset, generation, files, by_user)
 
 

@@ -8,8 +8,8 @@ since training read its data: the Parquet files the event consumer writes under
 the group's ``events/interactions/`` (their names start with their newest
 row's arrival time, so the files training already read are skipped by name, and
 each row keeps its own, so a merged file's rows from before training are too).
-Once files it read are merged into one (``event_compaction``), a process counts
-the events since training again, from the files there are then.
+Once files it read are merged into one (``event_compaction``), a process drops
+what they gave and reads the merged file, which holds the same events once.
 
 Each process keeps, per solution version, the events read so far (only new
 files are read, and events too old to fall in any later window are dropped)
@@ -65,10 +65,13 @@ class TrendScores:
 class _Live:
     """What one process knows of a solution version's events since training."""
 
-    read: set[str] = field(default_factory=set)
+    read: dict[str, int] = field(default_factory=dict)
+    """Each file (or dataset version) read, by the number its rows carry in ``origins``."""
     items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     times: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     weights: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    origins: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """Which of ``read`` each interaction came from."""
     new_items: dict[str, int] = field(default_factory=dict)
     """Items the model does not know, numbered from the catalog's size on."""
     scores: TrendScores | None = None
@@ -80,10 +83,22 @@ class _Live:
 
     def restart(self, base: str | None) -> None:
         """Forget every interaction read: they are counted again from dataset ``base``."""
-        self.read, self.new_items, self.base, self.scores = set(), {}, base, None
+        self.read, self.new_items, self.base, self.scores = {}, {}, base, None
         self.items = self.items[:0]
         self.times = self.times[:0]
         self.weights = self.weights[:0]
+        self.origins = self.origins[:0]
+
+    def forget(self, keys: set[str]) -> None:
+        """Drop what the files ``keys`` gave: they were merged into a file read next
+        (``event_compaction``), which holds their events once."""
+        gone = [self.read.pop(key) for key in keys if key in self.read]
+        if not gone:
+            return
+        keep = ~np.isin(self.origins, gone)
+        self.items, self.times = self.items[keep], self.times[keep]
+        self.weights, self.origins = self.weights[keep], self.origins[keep]
+        self.scores = None
 
 
 _LIVE: weakref.WeakKeyDictionary[Recommender, _Live] = weakref.WeakKeyDictionary()
@@ -105,10 +120,10 @@ def trending_scores(runtime: Runtime, model: ServingModel) -> TrendScores:
     with live.lock:
         if live.scores is not None and live.generation == generation and live.base == base:
             return live.scores
-        # Count everything again from a new dataset version, or once files read were merged
-        # into one (``event_compaction``): the merged file holds what they held.
-        if live.base != base or live.read - {base} - set(files):
+        if live.base != base:  # a new dataset version: count everything again from it
             live.restart(base)
+        else:  # files merged into one (``event_compaction``): the merged file counts instead
+            live.forget(set(live.read) - {base} - set(files))
         unread = [key for key in _countable_files(files, model, base) if key not in live.read]
         if base is not None and base not in live.read:
             unread.insert(0, base)  # the re-imported dataset, read once like an event file
@@ -163,26 +178,31 @@ def _add_events(runtime: Runtime, model: ServingModel, live: _Live, keys: list[s
     recommender = model.recommender
     rule = EventRule.from_manifest(recommender.manifest.get("event_rule"))
     parts_items, parts_times, parts_weights = [live.items], [live.times], [live.weights]
+    parts_origins = [live.origins]
     oldest = _oldest(recommender)
     since = model.data_read_at if live.base is None else None
+    number = max(live.read.values(), default=-1)
     for key in keys:
         table = _recent_rows(serving_sources.read_table(runtime, key), oldest)
         if since is not None and key != live.base:
             table = _arrived_since(table, since)
         items, times, weights = _countable(table, recommender, rule, live.new_items)
+        number += 1
         parts_items.append(items)
         parts_times.append(times)
         parts_weights.append(weights)
-        live.read.add(key)
+        parts_origins.append(np.full(items.size, number, dtype=np.int64))
+        live.read[key] = number
     items = np.concatenate(parts_items)
     times = np.concatenate(parts_times)
     weights = np.concatenate(parts_weights)
+    origins = np.concatenate(parts_origins)
     if times.size:
         window = int(recommender.manifest.get("trend_window_seconds", 0))
         end = max(int(recommender.manifest.get("trend_end", 0)), int(times.max()))
         keep = times > end - 2 * window
-        items, times, weights = items[keep], times[keep], weights[keep]
-    live.items, live.times, live.weights = items, times, weights
+        items, times, weights, origins = items[keep], times[keep], weights[keep], origins[keep]
+    live.items, live.times, live.weights, live.origins = items, times, weights, origins
 
 
 def _recent_rows(table: pa.Table, oldest: int) -> pa.Table:
