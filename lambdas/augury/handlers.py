@@ -11,6 +11,7 @@ first invocation and reused while the container lives.
 from __future__ import annotations
 
 import base64
+import time
 from functools import cache
 from typing import Any
 
@@ -104,7 +105,9 @@ def compact_events(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Merge every dataset group's settled event files (an EventBridge schedule invokes it)."""
     from augury.personalize.event_compaction import compact_all
 
-    merges = compact_all(runtime())
+    # A minute to spare: a merge under way when the deadline passes still has to finish.
+    seconds = context.get_remaining_time_in_millis() / 1000 - 60
+    merges = compact_all(runtime(), deadline=time.monotonic() + seconds)
     summary = {
         "merges": len(merges),
         "filesMerged": sum(merge.sources for merge in merges),

@@ -99,6 +99,11 @@ class BlobStore(Protocol):
     def delete_prefix(self, prefix: str) -> int:
         """Delete every key under ``prefix``; return how many were deleted."""
 
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete exactly ``keys``, in as few calls as the store allows; an absent key is no
+        error. Returns how many were deleted (S3 does not say which existed: there, how many
+        were asked for)."""
+
     def uri(self, key: str) -> str:
         """Where the blob lives, for humans and for SageMaker (``s3://`` or a path)."""
 

@@ -217,6 +217,7 @@ def test_the_scheduled_compactor_merges_event_files_in_s3(stack: Stack) -> None:
     each dataset group's settled event files in the data bucket, as the consumer wrote them."""
     from types import SimpleNamespace
 
+    from augury.personalize.event_compaction import merged_sources
     from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
     from augury.personalize.event_properties import cached_schema
 
@@ -251,10 +252,13 @@ def test_the_scheduled_compactor_merges_event_files_in_s3(stack: Stack) -> None:
         aws_request_id="compaction",
         log_group_name="/aws/lambda/EventsCompactor",
         log_stream_name="in-process",
-        get_remaining_time_in_millis=lambda: 60_000,
+        get_remaining_time_in_millis=lambda: 14 * 60_000,  # its timeout; it stops a minute early
     )
     summary = handlers.compact_events({"source": "aws.events"}, context)
     assert summary["filesMerged"] >= 3 and summary["rowsKept"] >= 3
-    (merged,) = listed()
+    sources = listed()
+    holds = merged_sources(runtime, sources)  # the three stay for their grace period
+    ((merged, held),) = holds.items()
+    assert len(held) == 3 and set(held) < set(sources)
     table = pq.read_table(io.BytesIO(s3.get_object(Bucket=DATA_BUCKET, Key=merged)["Body"].read()))
     assert table.column("ITEM_ID").to_pylist() == ["i0", "i1", "i2"]

@@ -68,6 +68,17 @@ def test_delete_prefix_pages_through_many_keys(blob_store):
     assert list(blob_store.list_keys("many/")) == []
 
 
+def test_delete_keys_removes_exactly_those_keys(blob_store):
+    keys = [f"merged/{i:04d}" for i in range(1003)]  # more than one S3 DeleteObjects call
+    for key in [*keys, "merged/10", "merged/keep"]:
+        blob_store.put_bytes(key, b"x")
+    assert blob_store.delete_keys(keys) == 1003
+    assert list(blob_store.list_keys("merged/")) == ["merged/10", "merged/keep"]
+    blob_store.delete_keys(["merged/0001", "never/was"])  # absent keys: no error
+    assert blob_store.delete_keys([]) == 0
+    assert list(blob_store.list_keys("")) == ["merged/10", "merged/keep"]
+
+
 def test_upload_and_download_a_file(blob_store, tmp_path):
     source = tmp_path / "in.bin"
     payload = os.urandom(300_000)

@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 
 from augury.bootstrap import DEFAULT_CONTAINERS
-from augury.personalize import serving_sources
-from augury.personalize.event_compaction import compact_group
+from augury.personalize import serving_sources, serving_trends
+from augury.personalize.event_compaction import GRACE_SECONDS, compact_group
 from augury.personalize.event_data import INTERACTIONS_FOLDER, events_prefix
 from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
 from augury.personalize.event_properties import cached_schema
 from augury.personalize.group_data import read_files
-from augury.personalize.serving_catalogs import FRESHNESS_SECONDS
+from augury.personalize.serving_catalogs import FRESHNESS_SECONDS, catalogs
 from augury.personalize.serving_core import serving_model
 from augury.personalize.serving_sources import DATA_READ_AT
 from augury.personalize.serving_trends import trending_scores
@@ -223,11 +223,22 @@ def test_merged_event_files_leave_the_trend_as_it_was(shop, monkeypatch):
     time.sleep(FRESHNESS_SECONDS + 0.2)  # serving lists the files again
     assert trending(runtime, shop["all"]) == before
     assert filtered() == filtered_before  # the filters' index still holds visitor-0's clicks
-    # Serving read the merged file, not the datasets again: the index and the trend grew.
-    assert reads and all(str(prefix).startswith(folder) for prefix in reads)
+    # Serving took the merged files over (it had read what they hold), not the datasets again.
+    assert all(str(prefix).startswith(folder) for prefix in reads)
     merged_scores = trending_scores(server.runtime, model)  # the later events counted once
     assert merged_scores.new_item_ids == scores.new_item_ids
     np.testing.assert_allclose(merged_scores.scores, scores.scores)
+
+    # After the grace period only the merged files are left; a process that starts then
+    # reads them, and counts only the rows that arrived after training read its data.
+    compact_group(server.runtime, shop["group"], now=time.time() + 1_000_000 + GRACE_SECONDS)
+    assert [key for key in server.runtime.blobs.list_keys(folder)] == [m.key for m in merges]
+    serving_trends._LIVE.clear()
+    catalogs(server.runtime).clear()
+    fresh = trending_scores(server.runtime, model)
+    assert fresh.new_item_ids == scores.new_item_ids
+    np.testing.assert_allclose(fresh.scores, scores.scores)
+    assert trending(runtime, shop["all"]) == before
 
 
 def test_an_incremental_import_counts_without_retraining(shop):

@@ -17,7 +17,18 @@ import pytest
 
 from augury.bootstrap import bootstrap
 from augury.personalize import event_compaction
-from augury.personalize.event_compaction import SETTLE_SECONDS, compact_all, compact_folder
+from augury.personalize.event_compaction import (
+    GRACE_SECONDS,
+    MANIFEST_SUFFIX,
+    SETTLE_SECONDS,
+    Merge,
+    compact_all,
+    compact_folder,
+    compact_group,
+    known_contents,
+    manifest_key,
+    merged_sources,
+)
 from augury.personalize.event_data import events_prefix
 from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
 from augury.personalize.event_properties import cached_schema
@@ -87,7 +98,15 @@ def write_batch(runtime: Runtime, rows: list[dict[str, Any]], prefix: str = EVEN
 
 
 def keys(runtime: Runtime, prefix: str = EVENTS) -> list[str]:
-    return list(runtime.blobs.list_keys(prefix))
+    """The folder's Parquet files (not the merges' manifests)."""
+    return [key for key in runtime.blobs.list_keys(prefix) if key.endswith(".parquet")]
+
+
+def compact(runtime: Runtime, prefix: str = EVENTS, id_column: str = "EVENT_ID") -> list[Merge]:
+    """Merge what has settled by ``LATER``, then run again once the merges' grace is over."""
+    merges = compact_folder(runtime, prefix, id_column, now=LATER)
+    assert compact_folder(runtime, prefix, id_column, now=LATER + GRACE_SECONDS) == []
+    return merges
 
 
 def rows(runtime: Runtime, prefix: str = EVENTS) -> list[dict[str, Any]]:
@@ -101,9 +120,21 @@ def test_a_settled_bucket_becomes_one_file_in_arrival_order_each_event_once(runt
     write_batch(runtime, [click("e2", "b", T0 + 9), click("e1", "z", T0 + 9)])
     before = {row["EVENT_ID"]: row for row in reversed(rows(runtime))}  # the first per ID
 
+    sources = keys(runtime)
+
     (merge,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
 
-    assert keys(runtime) == [merge.key]
+    # The sources stay through the grace period, for readers that listed them just before,
+    # and the manifest tells serving what the merged file holds.
+    assert sorted(keys(runtime)) == sorted([*sources, merge.key])
+    assert read_files(runtime, sources).num_rows == 5
+    assert merged_sources(runtime, list(runtime.blobs.list_keys(EVENTS))) == {
+        merge.key: tuple(sources)
+    }
+    assert compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER + GRACE_SECONDS - 1) == []
+    assert len(keys(runtime)) == 4  # nothing merged twice, nothing deleted early
+    assert compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER + GRACE_SECONDS) == []
+    assert list(runtime.blobs.list_keys(EVENTS)) == [merge.key]
     assert (merge.sources, merge.rows_in, merge.rows_out) == (3, 5, 3)
     after = rows(runtime)
     assert [row["EVENT_ID"] for row in after] == ["e1", "e2", "e3"]
@@ -122,7 +153,7 @@ def test_unsettled_buckets_and_lone_files_are_left_alone(runtime):
     assert compact_folder(runtime, EVENTS, "EVENT_ID", now=bucket_end + SETTLE_SECONDS - 1) == []
     assert keys(runtime) == written
 
-    merges = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    merges = compact(runtime)
     assert [merge.sources for merge in merges] == [2]
     assert lone in keys(runtime) and len(keys(runtime)) == 2
 
@@ -132,7 +163,7 @@ def test_small_buckets_merge_into_larger_ones_in_one_run(runtime):
         at = T0 + 3_000 * number
         write_batch(runtime, [click(f"e{number}", "a", at), click(f"f{number}", "b", at + 1)])
 
-    merges = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    merges = compact(runtime)
 
     # ... in one 100,000 s bucket (T0 is a multiple of 100,000): all of it becomes one file
     assert len(keys(runtime)) == 1
@@ -146,44 +177,87 @@ def test_rows_of_files_from_before_arrival_times_were_kept_take_their_files(runt
     old = {key: value for key, value in click("e1", "a", T0 + 7).items() if key != ARRIVAL_COLUMN}
     write_rows(runtime, EVENTS, INTERACTIONS, [old], T0 + 7)
     write_batch(runtime, [click("e2", "b", T0 + 3)])
-    compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    compact(runtime)
     assert [(row["EVENT_ID"], row[ARRIVAL_COLUMN]) for row in rows(runtime)] == [
         ("e2", T0 + 3),
         ("e1", T0 + 7),
     ]
 
 
-def test_a_merge_interrupted_before_its_sources_were_deleted_is_finished_next_time(
+def test_a_merge_interrupted_before_its_manifest_is_done_again_to_the_same_file(
     runtime, monkeypatch
 ):
     write_batch(runtime, [click("e1", "a", T0 + 1)])
     write_batch(runtime, [click("e2", "b", T0 + 2)])
+    put_bytes = runtime.blobs.put_bytes
 
-    def crash(prefix: str) -> int:
-        raise OSError("the process died here")
+    def dies_at_the_manifest(key: str, data: bytes) -> None:
+        if key.endswith(MANIFEST_SUFFIX):
+            raise OSError("the process died here")
+        put_bytes(key, data)
 
     with monkeypatch.context() as patch:
-        patch.setattr(runtime.blobs, "delete_prefix", crash)
+        patch.setattr(runtime.blobs, "put_bytes", dies_at_the_manifest)
         assert compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER) == []  # logged, not raised
-    assert len(keys(runtime)) == 3  # the merged file beside both sources
+    assert len(keys(runtime)) == 3  # the merged file beside both sources, no manifest
 
-    compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
-    assert len(keys(runtime)) == 1
+    (merge,) = compact(runtime)  # the sources and the merged file merge to the same file
+    assert keys(runtime) == [merge.key]
     assert [row["EVENT_ID"] for row in rows(runtime)] == ["e1", "e2"]
 
 
 def test_a_second_compactor_that_read_the_same_files_writes_the_same_file(runtime):
     write_batch(runtime, [click("e1", "a", T0 + 1)])
     write_batch(runtime, [click("e2", "b", T0 + 2)])
-    sources = keys(runtime)
     (first,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
-    # a second compactor that listed the same files before the first deleted them
-    runtime.blobs.delete_prefix(first.key)
+    content = runtime.blobs.get_bytes(first.key)
+    runtime.blobs.delete_keys([first.key, manifest_key(first.key)])
+    (second,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    assert second.key == first.key and runtime.blobs.get_bytes(second.key) == content
+
+
+def test_a_bucket_too_large_to_merge_is_left_in_its_files(runtime, monkeypatch):
+    write_batch(runtime, [click("e1", "a", T0 + 1), click("e2", "b", T0 + 2)])
+    write_batch(runtime, [click("e3", "c", T0 + 3)])
+    monkeypatch.setattr(event_compaction, "MAX_MERGE_ROWS", 2)
+    assert compact(runtime) == []
+    assert len(keys(runtime)) == 2
+
+
+def test_no_merge_starts_after_the_deadline(runtime):
     write_batch(runtime, [click("e1", "a", T0 + 1)])
     write_batch(runtime, [click("e2", "b", T0 + 2)])
-    assert keys(runtime) == sources
-    (second,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
-    assert second.key == first.key
+    past = event_compaction.time.monotonic() - 1
+    assert compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER, deadline=past) == []
+    assert len(keys(runtime)) == 2
+
+
+def test_a_merge_under_a_group_deleted_meanwhile_is_taken_back(runtime, monkeypatch):
+    from augury.personalize import dataset_groups
+
+    dataset_groups.create_dataset_group(runtime, {"name": "shop"})
+    write_batch(runtime, [click("e1", "a", T0 + 1)])
+    write_batch(runtime, [click("e2", "b", T0 + 2)])
+    sources = keys(runtime)
+    get = runtime.metadata.get
+    calls = []
+
+    def deleted_after_the_first_look(arn: str) -> Any:
+        calls.append(arn)
+        return get(arn) if len(calls) == 1 else None
+
+    monkeypatch.setattr(runtime.metadata, "get", deleted_after_the_first_look)
+    assert compact_group(runtime, GROUP, now=LATER) == []
+    assert keys(runtime) == sources  # what the deletion left to delete, nothing new
+    assert not [k for k in runtime.blobs.list_keys(EVENTS) if k.endswith(MANIFEST_SUFFIX)]
+
+
+def test_known_contents_follows_manifests_down():
+    holds = {"m2": ("m1a", "m1b"), "m1a": ("a", "b"), "m1b": ("c",)}
+    assert known_contents("m2", holds, {"a", "b", "c"}) == ["a", "b", "c"]
+    assert known_contents("m2", holds, {"a", "b", "m1b"}) == ["a", "b", "m1b"]
+    assert known_contents("m2", holds, {"a", "b"}) is None  # c was never counted
+    assert known_contents("m2", holds, {"a", "b"}, lambda key: key == "c") == ["a", "b"]
 
 
 def test_items_keep_the_newest_row_per_id_and_training_agrees(runtime, tmp_path):
@@ -192,7 +266,7 @@ def test_items_keep_the_newest_row_per_id_and_training_agrees(runtime, tmp_path)
 
     write_batch(runtime, [item("i1", "old", T0 + 1), item("i2", "kept", T0 + 2)], ITEM_ROWS)
     write_batch(runtime, [item("i1", "newer", T0 + 5)], ITEM_ROWS)
-    compact_folder(runtime, ITEM_ROWS, "ITEM_ID", now=LATER)
+    compact(runtime, ITEM_ROWS, "ITEM_ID")
     assert [(row["ITEM_ID"], row["GENRE"]) for row in rows(runtime, ITEM_ROWS)] == [
         ("i2", "kept"),
         ("i1", "newer"),
@@ -234,6 +308,9 @@ def test_training_reads_the_same_interactions_before_and_after_a_merge(runtime, 
 
     before = training_view(tmp_path / "before")
     compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    assert len(keys(runtime)) == 3  # sources and merged file, during the grace period
+    assert training_view(tmp_path / "during") == before
+    compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER + GRACE_SECONDS)
     assert training_view(tmp_path / "after") == before
     assert len(before) == 3
 
@@ -285,13 +362,18 @@ def test_the_embedded_consumer_merges_settled_files_in_the_background(tmp_path):
             },
         )
         runtime.events.flush(timeout=5)  # type: ignore[attr-defined]
+        old = keys(runtime)[:2]
         deadline = event_compaction.time.monotonic() + 10
-        while len(keys(runtime)) > 2 and event_compaction.time.monotonic() < deadline:
+        holds: dict[str, tuple[str, ...]] = {}
+        while not holds and event_compaction.time.monotonic() < deadline:
             event_compaction.time.sleep(0.05)
-        assert len(keys(runtime)) == 2  # the two old batches merged; the new one waits
-        merged, recorded = (read_files(runtime, [key]).to_pylist() for key in keys(runtime))
-        assert [row["EVENT_ID"] for row in merged] == ["old1", "old2"]
-        assert [row["ITEM_ID"] for row in recorded] == ["c"]
+            holds = merged_sources(runtime, list(runtime.blobs.list_keys(EVENTS)))
+        ((merged, sources),) = holds.items()  # the two old batches; the new one waits
+        assert sources == tuple(old)
+        assert [row["EVENT_ID"] for row in read_files(runtime, [merged]).to_pylist()] == [
+            "old1",
+            "old2",
+        ]
     finally:
         runtime.workflows.shutdown()  # type: ignore[attr-defined]
         runtime.events.close()  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from augury.personalize import serving_catalogs, serving_sources
-from augury.personalize.serving_catalogs import CatalogCache
+from augury.personalize.serving_catalogs import CatalogCache, EventFiles
 
 GROUP = "arn:aws:personalize:us-east-1:000000000000:dataset-group/shop"
 
@@ -29,6 +29,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
         files={"events/0001-x.parquet": _rows(("u1", "c", "click", 3))},
         version=("dataset-arn", "data/v1", 2),
         reads=[],
+        holds={},
     )
     cache = CatalogCache(freshness=0.0)
     monkeypatch.setattr(
@@ -38,7 +39,11 @@ def world(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     )
     # the generation changes with the listing, as CatalogCache.event_files's does
     monkeypatch.setattr(
-        cache, "event_files", lambda runtime, group: (tuple(state.files), len(state.files))
+        cache,
+        "event_files",
+        lambda runtime, group: EventFiles(
+            tuple(state.files), dict(state.holds), len(state.files) + len(state.holds)
+        ),
     )
 
     def read_table(runtime, prefix):
@@ -101,8 +106,17 @@ def test_a_new_import_builds_the_index_again_and_a_merge_does_not(
     world.files["events/0002-y.parquet"] = _rows(("u1", "d", "click", 4))
     assert _items(world, "u1") == ["c", "d", "z"]
     world.reads.clear()
-    # event_compaction merges files: the sources vanish, one file holds their events
-    merged = [world.files.pop("events/0001-x.parquet"), world.files.pop("events/0002-y.parquet")]
-    world.files["events/0002-merged.parquet"] = pa.concat_tables(merged)
-    assert _items(world, "u1") == ["c", "d", "z"]  # each once
-    assert world.reads == ["events/0002-merged.parquet"]  # not the dataset again
+    # event_compaction merges files: one file holds their events (its manifest says which)
+    sources = ("events/0001-x.parquet", "events/0002-y.parquet")
+    merged = [world.files.pop(source) for source in sources]
+    world.files["events/0002-m1.parquet"] = pa.concat_tables(merged)
+    world.holds["events/0002-m1.parquet"] = sources
+    assert _items(world, "u1") == ["c", "d", "z"]
+    assert world.reads == []  # every file it holds was indexed: taken over unread
+    # a merge holding a file never indexed is read, and what was indexed counts once
+    never_seen = _rows(("u1", "w", "click", 6))
+    world.files["events/0003-m2.parquet"] = pa.concat_tables([*merged, never_seen])
+    world.holds["events/0003-m2.parquet"] = ("events/0002-m1.parquet", "events/0003-w.parquet")
+    del world.files["events/0002-m1.parquet"]
+    assert _items(world, "u1") == ["c", "d", "w", "z"]
+    assert world.reads == ["events/0003-m2.parquet"]  # not the dataset again

@@ -7,7 +7,7 @@ files go through the client's managed transfer (multipart for large files).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,21 +73,33 @@ class S3BlobStore:
         deleted = 0
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self._full_prefix(prefix)):
-            objects = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
-            if not objects:
-                continue
-            response = self.client.delete_objects(
-                Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True}
-            )
-            errors = response.get("Errors", [])
-            if errors:
-                first = errors[0]
-                raise OSError(
-                    f"could not delete {len(errors)} objects under s3://{self.bucket}/; "
-                    f"first: {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
-                )
-            deleted += len(objects)
+            deleted += self._delete_objects([obj["Key"] for obj in page.get("Contents", [])])
         return deleted
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """DeleteObjects, 1,000 keys a call (its limit); S3 counts an absent key as deleted,
+        so the count is of keys asked for."""
+        names = [self.object_key(key) for key in keys]
+        return sum(
+            self._delete_objects(names[start : start + 1000])
+            for start in range(0, len(names), 1000)
+        )
+
+    def _delete_objects(self, object_keys: Sequence[str]) -> int:
+        if not object_keys:
+            return 0
+        response = self.client.delete_objects(
+            Bucket=self.bucket,
+            Delete={"Objects": [{"Key": key} for key in object_keys], "Quiet": True},
+        )
+        errors = response.get("Errors", [])
+        if errors:
+            first = errors[0]
+            raise OSError(
+                f"could not delete {len(errors)} objects under s3://{self.bucket}/; "
+                f"first: {first.get('Key')}: {first.get('Code')} {first.get('Message')}"
+            )
+        return len(object_keys)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.object_key(key)}"

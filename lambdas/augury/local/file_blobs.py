@@ -16,7 +16,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from augury.ports import BlobNotFound
@@ -122,10 +122,13 @@ class FileBlobStore:
         return iter(sorted(keys))
 
     def delete_prefix(self, prefix: str) -> int:
+        return self.delete_keys(list(self.list_keys(prefix)))
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
         deleted = 0
         directories: set[Path] = set()
-        for key in list(self.list_keys(prefix)):
-            target = self.root / key
+        for key in keys:
+            target = self.path(key)
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
                 deleted += 1

@@ -11,8 +11,9 @@ size in :data:`BUCKET_SECONDS`. Once a bucket ended :data:`SETTLE_SECONDS` ago
 and holds more than one file, its files become one, smallest buckets first: a
 1,000-second bucket's batches become one file, ten of those become one
 10,000-second file, ten of those one 100,000-second file (about a day). A
-folder keeps at most about ten files per size beside the last few minutes'
-batches, however long the stream runs.
+folder keeps a file per day, at most about ten per smaller size and the last
+few minutes' batches. A bucket of more than :data:`MAX_MERGE_ROWS` rows is left
+in its smaller files, so a merge's memory stays bounded.
 
 What a merged file keeps, in arrival order (:data:`event_files.ARRIVAL_COLUMN`;
 rows of files written before that column existed take their file's time):
@@ -22,28 +23,32 @@ rows of files written before that column existed take their file's time):
   once;
 - users and items: the newest row per ID, which is all any reader uses.
 
-Readers are never shown less than was recorded. The merged file is written
-before its sources are deleted, so a listing in between shows both: training
-keeps one row per ``EVENT_ID`` and per ID, the filters' index the latest per
-event type, and Trending-Now recounts once a file it read is gone. A crash in
-between leaves both, and the next run merges them. Two compactors at once
-write the same key when they read the same files (a merged file is named by
-its content's digest) and each deletes only files it read. A file named into
-a merged bucket later (a redelivered batch, a session merged into a user)
-is merged on the next run.
+Beside it goes a *manifest* (``<merged name>.sources.json``) naming the files it
+holds. They stay :data:`GRACE_SECONDS` more, so a reader that listed them just
+before (a training job downloading its channel) still finds them: training keeps
+one row per ``EVENT_ID`` and per ID, and serving reads the manifests
+(:func:`merged_sources`) to count a merged file instead of what it holds, without
+reading it again when it counted those already. The next run after the grace
+period deletes them and the manifest. Every step can be repeated: a crash leaves
+files a later run merges again, two compactors reading the same files write the
+same key (a merged file is named by its content's digest), and each deletes only
+files a manifest names. A file named into a merged bucket later (a redelivered
+batch, a session merged into a user) is merged on a later run.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import logging
+import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,6 +63,7 @@ from augury.personalize.event_data import (
 from augury.personalize.event_files import ARRIVAL_COLUMN, EVENT_ID_COLUMN, arrival_of, keyed
 from augury.personalize.group_data import download_all
 from augury.personalize.resource_types import DATASET_GROUP
+from augury.ports import BlobNotFound
 from augury.scratch import scratch_directory
 
 if TYPE_CHECKING:
@@ -71,6 +77,14 @@ one before, so a bucket holds at most about ten files once the smaller ones are 
 SETTLE_SECONDS = 300.0
 """How long after a bucket ends its files are left alone: batches in flight at its end
 (a retried Kinesis batch, a consumer behind) have landed by then."""
+GRACE_SECONDS = 3_600.0
+"""How long a merged file's sources outlive it: longer than a reader takes from listing
+them to reading them (a training job's channel download, a serving process's refresh)."""
+MAX_MERGE_ROWS = 2_000_000
+"""The most rows one merge reads: about 700 MiB of memory at its peak
+(docs/benchmarks/event_compaction.md), inside the deployed compactor's 2 GB."""
+MANIFEST_SUFFIX = ".sources.json"
+"""A merged file's manifest: its key with this instead of ``.parquet``."""
 KEEP_PER_ID = {
     INTERACTIONS_FOLDER: EVENT_ID_COLUMN,
     USERS_FOLDER: "USER_ID",
@@ -91,50 +105,87 @@ class Merge:
     rows_out: int
 
 
-def compact_all(runtime: Runtime, now: float | None = None) -> list[Merge]:
-    """Merge the settled buckets of every dataset group's recorded events."""
-    merges: list[Merge] = []
+def compact_all(
+    runtime: Runtime, now: float | None = None, deadline: float | None = None
+) -> list[Merge]:
+    """Merge the settled buckets of every dataset group's recorded events, groups in a new
+    random order each run, so one slow group cannot keep the others waiting; no new
+    merge starts after ``deadline`` (``time.monotonic()``)."""
+    groups: list[str] = []
     cursor = None
     while True:
         page = runtime.metadata.list(kind=DATASET_GROUP.kind, limit=100, cursor=cursor)
-        for group in page.items:
-            merges.extend(compact_group(runtime, group.arn, now))
+        groups.extend(group.arn for group in page.items)
         cursor = page.cursor
         if not cursor:
-            return merges
+            break
+    random.shuffle(groups)
+    merges: list[Merge] = []
+    for group in groups:
+        if _past(deadline):
+            log.warning("compaction stopped at its deadline; the next run goes on")
+            break
+        merges.extend(compact_group(runtime, group, now, deadline))
+    return merges
 
 
 def compact_group(
-    runtime: Runtime, dataset_group_arn: str, now: float | None = None
+    runtime: Runtime,
+    dataset_group_arn: str,
+    now: float | None = None,
+    deadline: float | None = None,
 ) -> list[Merge]:
-    """Merge the settled buckets of one dataset group's recorded events, every folder."""
+    """Merge the settled buckets of one dataset group's recorded events, every folder.
+
+    Should the group be deleted (or deleted and created again) meanwhile, what was
+    written under its prefix is deleted: the group's deletion removed its events, and
+    a merge must not bring them back.
+    """
+    before = runtime.metadata.get(dataset_group_arn)
     merges: list[Merge] = []
     for folder, id_column in KEEP_PER_ID.items():
         prefix = events_prefix(dataset_group_arn) + folder
-        merges.extend(compact_folder(runtime, prefix, id_column, now))
+        merges.extend(compact_folder(runtime, prefix, id_column, now, deadline))
+    after = runtime.metadata.get(dataset_group_arn)
+    if merges and (after is None or before is None or after.created_at != before.created_at):
+        runtime.blobs.delete_keys([merge.key for merge in merges])
+        runtime.blobs.delete_keys([manifest_key(merge.key) for merge in merges])
+        return []
     return merges
 
 
 def compact_folder(
-    runtime: Runtime, folder_prefix: str, id_column: str, now: float | None = None
+    runtime: Runtime,
+    folder_prefix: str,
+    id_column: str,
+    now: float | None = None,
+    deadline: float | None = None,
 ) -> list[Merge]:
-    """Merge each settled bucket of ``folder_prefix`` that holds more than one file.
+    """Delete what merges done :data:`GRACE_SECONDS` ago hold, then merge each settled
+    bucket of ``folder_prefix`` that holds more than one file.
 
     A bucket that cannot be merged (a source deleted by another compactor meanwhile,
     files whose columns no longer agree) is left as it is and logged; the others go on.
     """
-    settled_before = (time.time() if now is None else now) - SETTLE_SECONDS
-    keys = [key for key in runtime.blobs.list_keys(folder_prefix) if key.endswith(".parquet")]
+    moment = time.time() if now is None else now
+    listed = list(runtime.blobs.list_keys(folder_prefix))
+    keys = [key for key in listed if key.endswith(".parquet")]
+    held = _finish_merges(runtime, folder_prefix, listed, moment)
+    keys = [key for key in keys if key not in held.deleted and key not in held.pending]
     merges = []
     for size in BUCKET_SECONDS:
         merged_now: list[str] = []
-        for bucket_keys in _settled_buckets(keys, size, settled_before):
+        for bucket_keys in _settled_buckets(keys, size, moment - SETTLE_SECONDS):
+            if _past(deadline):
+                return merges
             try:
-                merge = _merge(runtime, folder_prefix, bucket_keys, id_column)
+                merge = _merge(runtime, folder_prefix, bucket_keys, id_column, moment)
             except Exception:
                 log.exception(
                     "could not merge %d event files under %s", len(bucket_keys), folder_prefix
                 )
+                continue
+            if merge is None:
                 continue
             merges.append(merge)
             gone = set(bucket_keys) - {merge.key}
@@ -142,6 +193,83 @@ def compact_folder(
             merged_now.append(merge.key)
         keys = sorted({*keys, *merged_now})
     return merges
+
+
+@dataclass(frozen=True)
+class _Held:
+    deleted: set[str]
+    """Sources deleted now, their grace over."""
+    pending: set[str]
+    """Sources still in their grace period: never merged again."""
+
+
+def _finish_merges(runtime: Runtime, folder_prefix: str, listed: list[str], now: float) -> _Held:
+    """Delete the sources (and manifest) of each merge whose grace period is over."""
+    present = set(listed)
+    deleted: set[str] = set()
+    pending: set[str] = set()
+    for key in listed:
+        if not key.endswith(MANIFEST_SUFFIX):
+            continue
+        manifest = _read_manifest(runtime, key)
+        if manifest is None:
+            continue
+        sources = [folder_prefix + name for name in manifest["sources"]]
+        if float(manifest["mergedAt"]) + GRACE_SECONDS <= now:
+            gone = [source for source in sources if source in present]
+            runtime.blobs.delete_keys(gone)
+            runtime.blobs.delete_keys([key])
+            deleted.update(gone)
+        else:
+            pending.update(sources)
+    return _Held(deleted, pending)
+
+
+def manifest_key(merged_key: str) -> str:
+    return merged_key.removesuffix(".parquet") + MANIFEST_SUFFIX
+
+
+def _read_manifest(runtime: Runtime, key: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(runtime.blobs.get_bytes(key))
+    except (BlobNotFound, ValueError):
+        return None
+
+
+_MANIFESTS: dict[str, tuple[str, ...]] = {}
+_MANIFESTS_LOCK = threading.Lock()
+
+
+def merged_sources(runtime: Runtime, keys: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """For each merged file among ``keys`` whose manifest is listed too, the files it
+    holds (those still in their grace period, or gone since). Manifests never change, so
+    each is read once per process."""
+    listed = set(keys)
+    found: dict[str, tuple[str, ...]] = {}
+    for key in keys:
+        if not key.endswith(MANIFEST_SUFFIX):
+            continue
+        merged = key.removesuffix(MANIFEST_SUFFIX) + ".parquet"
+        if merged not in listed:
+            continue
+        with _MANIFESTS_LOCK:
+            sources = _MANIFESTS.get(key)
+        if sources is None:
+            manifest = _read_manifest(runtime, key)
+            if manifest is None:
+                continue
+            folder = key.rsplit("/", 1)[0] + "/"
+            sources = tuple(folder + name for name in manifest["sources"])
+            with _MANIFESTS_LOCK:
+                if len(_MANIFESTS) > 100_000:
+                    _MANIFESTS.clear()
+                _MANIFESTS[key] = sources
+        found[merged] = sources
+    return found
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
 
 
 def _settled_buckets(keys: Iterable[str], size: int, settled_before: float) -> list[list[str]]:
@@ -159,10 +287,22 @@ def _settled_buckets(keys: Iterable[str], size: int, settled_before: float) -> l
     ]
 
 
-def _merge(runtime: Runtime, folder_prefix: str, keys: Sequence[str], id_column: str) -> Merge:
-    """Write ``keys``' rows as one file, then delete them."""
+def _merge(
+    runtime: Runtime, folder_prefix: str, keys: Sequence[str], id_column: str, now: float
+) -> Merge | None:
+    """Write ``keys``' rows as one file and its manifest (``None``: too many rows)."""
     with scratch_directory(runtime, "augury-compact-") as scratch:
         local = download_all(runtime, keys, Path(scratch))
+        rows = sum(pq.ParquetFile(path).metadata.num_rows for path in local)
+        if rows > MAX_MERGE_ROWS:
+            log.warning(
+                "left %d event files of %d rows under %s unmerged: above %d rows a merge",
+                len(keys),
+                rows,
+                folder_prefix,
+                MAX_MERGE_ROWS,
+            )
+            return None
         tables = [
             _with_arrival(pq.read_table(path), arrival_of(key))
             for path, key in zip(local, keys, strict=True)
@@ -176,9 +316,9 @@ def _merge(runtime: Runtime, folder_prefix: str, keys: Sequence[str], id_column:
     arrival = max(arrival_of(key) for key in keys) if newest is None else float(newest)
     key = keyed(folder_prefix, arrival, content)
     runtime.blobs.put_bytes(key, content)
-    for source in keys:
-        if source != key:
-            runtime.blobs.delete_prefix(source)  # the exact key: names end in a digest
+    names = [source[len(folder_prefix) :] for source in keys if source != key]
+    manifest = {"sources": names, "mergedAt": now}
+    runtime.blobs.put_bytes(manifest_key(key), json.dumps(manifest).encode())
     return Merge(key=key, sources=len(keys), rows_in=table.num_rows, rows_out=merged.num_rows)
 
 
@@ -244,7 +384,7 @@ class CompactionScheduler:
                 if now - self._last.get(group, float("-inf")) >= self._interval:
                     self._last[group] = now
                     self._due.add(group)
-            if self._due and (self._thread is None or not self._thread.is_alive()):
+            if self._due and self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="augury-event-compaction", daemon=True
                 )
@@ -261,9 +401,36 @@ class CompactionScheduler:
         while True:
             with self._lock:
                 if not self._due:
+                    self._thread = None  # under the lock: a notice now starts a new thread
                     return
                 group = self._due.pop()
             try:
                 compact_group(self._runtime, group)
             except Exception:
                 log.exception("compacting the recorded events of %s failed", group)
+
+
+def known_contents(
+    key: str,
+    holds: Mapping[str, Sequence[str]],
+    known: Container[str],
+    irrelevant: Callable[[str], bool] = lambda key: False,
+) -> list[str] | None:
+    """The ``known`` files that together hold what file ``key`` holds, following merged
+    files' manifests (``holds``, :func:`merged_sources`) down; ``None`` when it holds a file
+    neither known nor ``irrelevant``, whose rows a reader has yet to read.
+
+    A reader that already counted a merged file's sources takes the merged file over
+    without reading it: the same rows, once.
+    """
+    if key in known:
+        return [key]
+    if key in holds:
+        found: list[str] = []
+        for source in holds[key]:
+            part = known_contents(source, holds, known, irrelevant)
+            if part is None:
+                return None
+            found.extend(part)
+        return found
+    return [] if irrelevant(key) else None

@@ -81,13 +81,9 @@ def table_for(schema: ParsedSchema, rows: Sequence[Mapping[str, Any]]) -> pa.Tab
 
 
 def file_key(folder_prefix: str, arrival: float, rows: Sequence[Mapping[str, Any]]) -> str:
-    """``<prefix><arrival, fixed width>-<digest of the rows>.parquet``.
-
-    The digest leaves the rows' arrival times out: a session merge done again after a
-    crash writes the same events, later, and must replace its file rather than add one.
-    """
-    content = [{k: v for k, v in row.items() if k != ARRIVAL_COLUMN} for row in rows]
-    return keyed(folder_prefix, arrival, encode(content).encode())
+    """``<prefix><arrival, fixed width>-<digest of the rows>.parquet``: a batch delivered
+    again (with the arrival time its record carries) writes the same key."""
+    return keyed(folder_prefix, arrival, encode(list(rows)).encode())
 
 
 def keyed(folder_prefix: str, arrival: float, content: bytes) -> str:

@@ -19,8 +19,9 @@ The Interactions index grows with the event files instead of being built again:
 under a steady stream a new file lands about every second, and reading the
 dataset and every file again each time cost as much as the data. Files are never
 changed once written, so the index reads only the files it has not seen and
-merges them into the users' latest interactions; a new import of the dataset (or
-a file gone) builds it again.
+merges them into the users' latest interactions; a new import of the dataset
+builds it again. A merged file (``event_compaction``) whose sources were indexed
+is taken over without being read.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class CatalogCache:
         self._tables: dict[tuple[str, str], RowIndex] = {}
         self._bases: dict[tuple[str, str], tuple[Hashable, Any]] = {}
         self._interactions: dict[str, _InteractionIndex] = {}
+        self._event_views: dict[str, EventFiles] = {}
         self._catalogs: weakref.WeakKeyDictionary[Any, tuple[Hashable, Any]] = (
             weakref.WeakKeyDictionary()
         )
@@ -173,35 +175,56 @@ class CatalogCache:
 
     # -- Interactions ---------------------------------------------------------------------
 
-    def event_files(self, runtime: Runtime, group: str) -> tuple[tuple[str, ...], int]:
-        """The group's persisted PutEvents files and a generation that changes with them.
+    def event_files(self, runtime: Runtime, group: str) -> EventFiles:
+        """The group's persisted PutEvents files to count, and a generation that changes
+        with them.
 
         Listed at most once per ``FRESHNESS_SECONDS``; comparing generations tells a
-        caller whether anything arrived without comparing the lists.
+        caller whether anything arrived without comparing the lists. A merged file
+        (``event_compaction``) stands for the files it holds, which stay a while after.
         """
+        from augury.personalize.event_compaction import merged_sources
+
         prefix = _join(serving_sources.events_prefix(group), INTERACTIONS_EVENTS)
-        files = self._fresh(group, "event-files", lambda: tuple(runtime.blobs.list_keys(prefix)))
-        return files.value, files.generation
+        listed = self._fresh(group, "event-files", lambda: tuple(runtime.blobs.list_keys(prefix)))
+        with self._lock:
+            view = self._event_views.get(group)
+        if view is not None and view.generation == listed.generation:
+            return view
+        holds = merged_sources(runtime, listed.value)
+        covered = {source for sources in holds.values() for source in sources}
+        keys = tuple(k for k in listed.value if k.endswith(".parquet") and k not in covered)
+        view = EventFiles(keys, holds, listed.generation)
+        with self._lock:
+            self._event_views[group] = view
+        return view
 
     def interactions(self, runtime: Runtime, group: str, user_id: str) -> list[Interaction]:
         """The user's stored interactions (dataset and persisted events), oldest first."""
+        from augury.personalize.event_compaction import known_contents
+
         dataset = self._dataset_versions(runtime, group).get(INTERACTIONS)
-        listed, generation = self.event_files(runtime, group)
+        events = self.event_files(runtime, group)
+        generation, files = events.generation, list(events.keys)
         version = dataset[:3] if dataset else None
         with self._lock:
             cached = self._interactions.get(group)
         if cached is not None and (cached.dataset, cached.generation) == (version, generation):
             return cached.by_user.get(user_id, [])  # the common case: a look-up, no listing
-        files = [key for key in listed if key.endswith(".parquet")]
-        # Files that disappeared were merged into one (``event_compaction``): the merged
-        # file's events are already in the index, and growing it with them changes nothing.
         if cached is None or cached.dataset != version:
             tables = [serving_sources.read_table(runtime, dataset[1] if dataset else None)]
             tables.append(serving_sources.read_files(runtime, files))
             by_user = _index_interactions(tables)
             cached = _InteractionIndex(version, generation, frozenset(files), by_user)
         else:
-            new = [key for key in files if key not in cached.files]
+            # A merged file whose sources were indexed holds nothing new (``event_compaction``);
+            # one that holds files never indexed is read, and what was indexed counts once.
+            new = [
+                key
+                for key in files
+                if key not in cached.files
+                and known_contents(key, events.holds, cached.files) is None
+            ]
             added = _index_interactions([serving_sources.read_files(runtime, new)])
             cached = cached.grown(generation, frozenset(files), added)
         with self._lock:
@@ -214,6 +237,7 @@ class CatalogCache:
             self._tables.clear()
             self._bases.clear()
             self._interactions.clear()
+            self._event_views.clear()
             self._catalogs = weakref.WeakKeyDictionary()
 
 
@@ -267,6 +291,18 @@ def _overlay(
         rows[str(row[id_column])] = row  # PutItems / PutUsers replace the record
         fields.extend([name for name in row if name not in fields])
     return RowIndex(rows=rows, fields=tuple(fields), key=key)
+
+
+@dataclass(frozen=True)
+class EventFiles:
+    """A group's PutEvents files as readers count them."""
+
+    keys: tuple[str, ...]
+    """The Parquet files to count: merged files, not the files they hold."""
+    holds: Mapping[str, tuple[str, ...]]
+    """Each merged file's sources (``event_compaction.merged_sources``)."""
+    generation: int
+    """Changes whenever the listing does."""
 
 
 @dataclass(frozen=True)

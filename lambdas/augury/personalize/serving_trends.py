@@ -8,8 +8,9 @@ since training read its data: the Parquet files the event consumer writes under
 the group's ``events/interactions/`` (their names start with their newest
 row's arrival time, so the files training already read are skipped by name, and
 each row keeps its own, so a merged file's rows from before training are too).
-Once files it read are merged into one (``event_compaction``), a process drops
-what they gave and reads the merged file, which holds the same events once.
+A merged file (``event_compaction``) counts instead of the files it holds: a
+process that read them all takes it over without reading it, and otherwise drops
+what they gave and reads it, so each event counts once.
 
 Each process keeps, per solution version, the events read so far (only new
 files are read, and events too old to fall in any later window are dropped)
@@ -35,12 +36,14 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from augury.personalize import serving_sources
+from augury.personalize.event_compaction import known_contents
 from augury.personalize.event_files import ARRIVAL_COLUMN, arrival_of
 from augury.personalize.serving_catalogs import INTERACTIONS, catalogs
 from augury_training.event_rule import EventRule
@@ -89,6 +92,13 @@ class _Live:
         self.weights = self.weights[:0]
         self.origins = self.origins[:0]
 
+    def adopt(self, merged: str, sources: Sequence[str]) -> None:
+        """Count ``sources``' rows as the merged file's, which holds the same events."""
+        numbers = [self.read.pop(source) for source in sources if source in self.read]
+        number = max([*self.read.values(), *numbers], default=-1) + 1
+        self.origins = np.where(np.isin(self.origins, numbers), number, self.origins)
+        self.read[merged] = number
+
     def forget(self, keys: set[str]) -> None:
         """Drop what the files ``keys`` gave: they were merged into a file read next
         (``event_compaction``), which holds their events once."""
@@ -115,15 +125,16 @@ def trending_scores(runtime: Runtime, model: ServingModel) -> TrendScores:
         if live is None:
             live = _LIVE[recommender] = _Live()
     found = catalogs(runtime)
-    files, generation = found.event_files(runtime, model.dataset_group_arn)
+    events = found.event_files(runtime, model.dataset_group_arn)
+    files, generation = events.keys, events.generation
     base = _reimported(found.datasets(runtime, model.dataset_group_arn), model)
     with live.lock:
         if live.scores is not None and live.generation == generation and live.base == base:
             return live.scores
         if live.base != base:  # a new dataset version: count everything again from it
             live.restart(base)
-        else:  # files merged into one (``event_compaction``): the merged file counts instead
-            live.forget(set(live.read) - {base} - set(files))
+        else:
+            _take_over_merged_files(live, events.holds, files, model, base)
         unread = [key for key in _countable_files(files, model, base) if key not in live.read]
         if base is not None and base not in live.read:
             unread.insert(0, base)  # the re-imported dataset, read once like an event file
@@ -140,6 +151,28 @@ def trending_scores(runtime: Runtime, model: ServingModel) -> TrendScores:
             live.scores = TrendScores(scores, named)
         live.generation = generation
         return live.scores
+
+
+def _take_over_merged_files(
+    live: _Live,
+    holds: Mapping[str, Sequence[str]],
+    files: Sequence[str],
+    model: ServingModel,
+    base: str | None,
+) -> None:
+    """Files read that were merged into one (``event_compaction``) give way to it: when every
+    file it holds was read (or holds nothing this model counts), their rows become its rows
+    unread; otherwise theirs are dropped and it is read, so each event counts once."""
+    listed = set(files)
+    for key in files:
+        if key in live.read or key not in holds:
+            continue
+        counted = known_contents(
+            key, holds, live.read, lambda other: not _countable_files((other,), model, base)
+        )
+        if counted is not None:
+            live.adopt(key, counted)
+    live.forget(set(live.read) - {base} - listed)
 
 
 def _reimported(datasets: dict[str, Any], model: ServingModel) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,10 +37,16 @@ COUNT_COLUMNS = ("USER_ID", "EVENT_TYPE", "EVENT_VALUE")
 """The interaction columns the minimum-data rules need."""
 
 
-def read_columns(runtime: Runtime, prefixes: Iterable[str], wanted: Sequence[str]) -> pa.Table:
-    """The ``wanted`` columns (those present) of every Parquet file under ``prefixes``."""
+def read_columns(
+    runtime: Runtime,
+    prefixes: Iterable[str],
+    wanted: Sequence[str],
+    skip: Container[str] = (),
+) -> pa.Table:
+    """The ``wanted`` columns (those present) of every Parquet file under ``prefixes``
+    but those in ``skip``."""
     tables = []
-    keys = [key for prefix in prefixes for key in parquet_keys(runtime, prefix)]
+    keys = [key for prefix in prefixes for key in parquet_keys(runtime, prefix) if key not in skip]
     with scratch_directory(runtime, "augury-count-") as scratch:
         for local in download_all(runtime, keys, Path(scratch)):
             present = [c for c in wanted if c in pq.read_schema(local).names]

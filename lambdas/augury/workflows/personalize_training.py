@@ -108,6 +108,16 @@ def _events_prefix(runtime: Runtime, group_arn: str) -> str | None:
     return prefix if parquet_keys(runtime, prefix) else None
 
 
+def _merged_away(runtime: Runtime, folder: str) -> set[str]:
+    """Event files a merged file holds (``event_compaction``), not to be counted twice.
+
+    The job itself reads them all and counts each event once."""
+    from augury.personalize.event_compaction import merged_sources
+
+    holds = merged_sources(runtime, list(runtime.blobs.list_keys(folder)))
+    return {source for sources in holds.values() for source in sources}
+
+
 def _prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
     arn = state["arn"]
     record = forecast_jobs.current(runtime, arn)
@@ -166,9 +176,11 @@ def _check_minimum_data(
     config: dict[str, Any],
 ) -> None:
     prefixes = [p for p in (interactions.data_prefix,) if p]
+    merged: set[str] = set()
     if events:
         prefixes.append(events + "interactions/")
-    table = solution_data.read_columns(runtime, prefixes, solution_data.COUNT_COLUMNS)
+        merged = _merged_away(runtime, events + "interactions/")
+    table = solution_data.read_columns(runtime, prefixes, solution_data.COUNT_COLUMNS, merged)
     kept = solution_data.training_rows(
         table,
         event_type=attributes.get("eventType"),
