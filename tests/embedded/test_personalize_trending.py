@@ -22,7 +22,7 @@ import pytest
 
 from augury.bootstrap import DEFAULT_CONTAINERS
 from augury.personalize import serving_sources, serving_trends
-from augury.personalize.event_compaction import GRACE_SECONDS, compact_group
+from augury.personalize.event_compaction import GRACE_SECONDS, compact_group, merged_sources
 from augury.personalize.event_data import INTERACTIONS_FOLDER, events_prefix
 from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
 from augury.personalize.event_properties import cached_schema
@@ -211,20 +211,26 @@ def test_merged_event_files_leave_the_trend_as_it_was(shop, monkeypatch):
     assert filtered_before and "i050" not in filtered_before  # visitor-0 clicked it
 
     merges = compact_group(server.runtime, shop["group"], now=time.time() + 1_000_000)
-    reads: list[str | None] = []
-    read_table = serving_sources.read_table
+    reads: list[Any] = []
+    read_table, read_many = serving_sources.read_table, serving_sources.read_files
     monkeypatch.setattr(
         serving_sources,
         "read_table",
         lambda runtime, prefix: reads.append(prefix) or read_table(runtime, prefix),
+    )
+    monkeypatch.setattr(
+        serving_sources,
+        "read_files",
+        lambda runtime, keys: reads.extend(keys) or read_many(runtime, keys),
     )
     merged = [read_files(server.runtime, [merge.key]) for merge in merges]
     assert any("stale-hit" in table.column("ITEM_ID").to_pylist() for table in merged)
     time.sleep(FRESHNESS_SECONDS + 0.2)  # serving lists the files again
     assert trending(runtime, shop["all"]) == before
     assert filtered() == filtered_before  # the filters' index still holds visitor-0's clicks
-    # Serving took the merged files over (it had read what they hold), not the datasets again.
-    assert all(str(prefix).startswith(folder) for prefix in reads)
+    # Serving took the merged files over unread (it had read what they hold): the trend and
+    # the filters' index, neither of which read the datasets again either.
+    assert reads == []
     merged_scores = trending_scores(server.runtime, model)  # the later events counted once
     assert merged_scores.new_item_ids == scores.new_item_ids
     np.testing.assert_allclose(merged_scores.scores, scores.scores)
@@ -239,6 +245,21 @@ def test_merged_event_files_leave_the_trend_as_it_was(shop, monkeypatch):
     assert fresh.new_item_ids == scores.new_item_ids
     np.testing.assert_allclose(fresh.scores, scores.scores)
     assert trending(runtime, shop["all"]) == before
+
+    # A process that read files which were merged and whose grace ended before it looked
+    # again finds no manifest: it drops what they gave and reads the merged file.
+    send(events, shop["trackingId"], "i051", "click", 3)
+    server.runtime.events.flush()
+    time.sleep(FRESHNESS_SECONDS + 0.2)
+    grown = trending_scores(server.runtime, model)
+    later = time.time() + 2_000_000
+    compact_group(server.runtime, shop["group"], now=later)
+    compact_group(server.runtime, shop["group"], now=later + GRACE_SECONDS)
+    assert not merged_sources(server.runtime, list(server.runtime.blobs.list_keys(folder)))
+    time.sleep(FRESHNESS_SECONDS + 0.2)
+    after_grace = trending_scores(server.runtime, model)
+    assert after_grace.new_item_ids == grown.new_item_ids
+    np.testing.assert_allclose(after_grace.scores, grown.scores)
 
 
 def test_an_incremental_import_counts_without_retraining(shop):
