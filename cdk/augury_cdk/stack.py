@@ -10,8 +10,9 @@ Events              /personalize-events                   read resources, put on
 PersonalizeRuntime  /personalize-runtime                  read resources, blobs, user history
 ForecastQuery       /forecastquery                        read resources, blobs
 WorkflowStep        every state machine's tasks           read/write resources and blobs, read
-                                                          history, run training jobs, assume
-                                                          users' data-access roles
+                                                          history (and delete from it: data
+                                                          deletion jobs), run training jobs,
+                                                          assume users' data-access roles
 EventsConsumer      the Kinesis stream                    write history, put event files, read
                                                           resources
 EventsCompactor     a schedule (every 15 minutes)         read resources, read/write/delete
@@ -33,6 +34,7 @@ from typing import Any
 from aws_cdk import App, CfnOutput, Duration, Environment, Stack, Tags
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -171,6 +173,13 @@ class AuguryStack(Stack):
         grant_metadata(self.workflow_step, self.storage, write=True)
         grant_blobs(self.workflow_step, self.storage, access="read-write")
         grant_table(self.workflow_step, self.storage.history_table, write=False)  # batch jobs
+        # Data deletion jobs forget users' recent events (``discard``/``discard_row``); the
+        # consumer alone writes the table.
+        self.workflow_step.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:DeleteItem"], resources=[self.storage.history_table.table_arn]
+            )
+        )
         self.trainers.grant_run(self.workflow_step)
         grant_data_access_roles(
             self.workflow_step, self.settings.data_access_role_arns, self.settings.prefix

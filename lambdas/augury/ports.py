@@ -268,5 +268,9 @@ class UserHistoryStore(Protocol):
     def get_row(self, scope: str, row_id: str) -> dict[str, Any] | None:
         """The stored row, or ``None``."""
 
+    def discard_row(self, scope: str, row_id: str) -> None:
+        """Forget the row, whatever its stamp (missing is not an error): a later ``put_row``
+        stores its row again."""
+
     def rows(self, scope: str) -> dict[str, dict[str, Any]]:
         """Every stored row of the scope, by row ID."""

@@ -613,6 +613,13 @@ def test_table_grants_name_their_table_and_indexes_never_a_wildcard(synth: Synth
         if "dynamodb:PutItem" in s["Action"] and history in json.dumps(s["Resource"])
     )
     assert history_writers == ["EventsConsumer"]
+    history_deleters = sorted(
+        name
+        for name, role in _roles(synth.stack).items()
+        for s in synth.statements(role)
+        if "dynamodb:DeleteItem" in s["Action"] and history in json.dumps(s["Resource"])
+    )
+    assert history_deleters == ["EventsConsumer", "WorkflowStep"]  # data deletion jobs
 
 
 def test_no_wildcard_action_and_star_resources_only_where_aws_requires(

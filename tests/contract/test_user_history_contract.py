@@ -150,6 +150,17 @@ def test_discard_forgets_one_subject(store):
     assert store.append(SCOPE, "s:1", [event("a", 1)]) == ["a"]
 
 
+def test_discard_row_forgets_a_row_whatever_its_stamp(store):
+    store.put_row(SCOPE, "u1", {"USER_ID": "u1"}, stamp=50.0)
+    store.put_row(SCOPE, "u2", {"USER_ID": "u2"}, stamp=50.0)
+    store.discard_row(SCOPE, "u1")
+    store.discard_row(SCOPE, "never")
+    assert store.get_row(SCOPE, "u1") is None
+    assert store.rows(SCOPE) == {"u2": {"USER_ID": "u2"}}
+    assert store.put_row(SCOPE, "u1", {"USER_ID": "u1", "AGE": 3}, stamp=1.0)  # older: fine now
+    assert store.get_row(SCOPE, "u1") == {"USER_ID": "u1", "AGE": 3}
+
+
 def test_rows_keep_the_newest_stamp(store):
     assert store.put_row(SCOPE, "item-1", {"ITEM_ID": "item-1", "GENRE": "a"}, stamp=10.0)
     assert store.put_row(SCOPE, "item-1", {"ITEM_ID": "item-1", "GENRE": "b"}, stamp=11.0)

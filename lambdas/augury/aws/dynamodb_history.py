@@ -167,6 +167,9 @@ class DynamoDBUserHistoryStore:
             return False
         return True
 
+    def discard_row(self, scope: str, row_id: str) -> None:
+        self.client.delete_item(TableName=self.table_name, Key=row_key(scope, row_id))
+
     def get_row(self, scope: str, row_id: str) -> dict[str, Any] | None:
         item = self._get(row_key(scope, row_id))
         if item is None or _expired(item, self._clock()):

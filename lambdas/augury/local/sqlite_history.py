@@ -132,6 +132,12 @@ class SqliteUserHistoryStore:
             self._after_write(now)
             return cursor.rowcount == 1
 
+    def discard_row(self, scope: str, row_id: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM latest_rows WHERE scope = ? AND row_id = ?", (scope, row_id)
+            )
+
     def get_row(self, scope: str, row_id: str) -> dict[str, Any] | None:
         with self._lock:
             found = self._db.execute(

@@ -3,6 +3,7 @@
 from augury.personalize import (
     batch_jobs,
     campaigns,
+    data_deletions,
     dataset_exports,
     dataset_groups,
     datasets,
@@ -24,6 +25,7 @@ OPERATION_SETS = [
     datasets.operations,
     imports.operations,
     dataset_exports.operations,
+    data_deletions.operations,
     filters.operations,
     recipes.operations,
     solutions.operations,

@@ -259,7 +259,9 @@ def merged_sources(runtime: Runtime, keys: Sequence[str]) -> dict[str, tuple[str
             if manifest is None:
                 continue
             folder = key.rsplit("/", 1)[0] + "/"
-            sources = tuple(folder + name for name in manifest["sources"])
+            sources = tuple(
+                folder + name for name in manifest["sources"] if folder + name != merged
+            )
             with _MANIFESTS_LOCK:
                 if len(_MANIFESTS) > 100_000:
                     _MANIFESTS.clear()

@@ -64,7 +64,7 @@ def create_dataset_import_job(runtime: Runtime, request: dict[str, Any]) -> dict
         tags=request.get("tags"),
     )
     try:
-        _claim_dataset(runtime, dataset_arn, arn)
+        claim_dataset(runtime, dataset_arn, arn)
     except Exception:
         runtime.metadata.delete(arn)  # refused: the job never existed
         raise
@@ -114,8 +114,9 @@ def _job_attributes(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]
     return attributes
 
 
-def _claim_dataset(runtime: Runtime, dataset_arn: str, job_arn: str) -> None:
-    """Make ``job_arn`` the dataset's one running import, or refuse."""
+def claim_dataset(runtime: Runtime, dataset_arn: str, job_arn: str) -> None:
+    """Make ``job_arn`` the one job changing the dataset's data (an import, a data
+    deletion job), or refuse."""
 
     def change(record: Resource) -> Resource:
         status = Status(record.status)
@@ -126,9 +127,14 @@ def _claim_dataset(runtime: Runtime, dataset_arn: str, job_arn: str) -> None:
             )
         owner = record.attributes.get(IMPORTING)
         if owner and owner != job_arn and _still_running(runtime, owner):
+            if ":dataset-import-job/" in owner:
+                raise ResourceInUse(
+                    f"Dataset {dataset_arn} is already importing data (dataset import job "
+                    f"{owner}); try again once it has finished"
+                )
             raise ResourceInUse(
-                f"Dataset {dataset_arn} is already importing data (dataset import job {owner}); "
-                "create another import job once it has finished"
+                f"Dataset {dataset_arn} is having users' data deleted (data deletion job "
+                f"{owner}); try again once it has finished"
             )
         return record.with_attributes(**{IMPORTING: job_arn})
 

@@ -65,6 +65,19 @@ DATASET_EXPORT_JOB = register(
     )
 )
 
+DATA_DELETION_JOB = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="data-deletion-job",
+        arn_member="dataDeletionJobArn",
+        name_member="jobName",
+        list_member="dataDeletionJobs",
+        label="data deletion job",
+        describe_wrapper="dataDeletionJob",
+        parent_member="datasetGroupArn",
+    )
+)
+
 SOLUTION = register(
     ResourceType(
         service="personalize",

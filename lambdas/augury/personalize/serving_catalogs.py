@@ -19,9 +19,10 @@ The Interactions index grows with the event files instead of being built again:
 under a steady stream a new file lands about every second, and reading the
 dataset and every file again each time cost as much as the data. Files are never
 changed once written, so the index reads only the files it has not seen and
-merges them into the users' latest interactions; a new import of the dataset
-builds it again. A merged file (``event_compaction``) whose sources were indexed
-is taken over without being read.
+merges them into the users' latest interactions; a new import of the dataset, or
+a file gone that no merged file holds (rewritten by a data deletion job), builds it
+again. A merged file (``event_compaction``) whose sources were indexed is taken
+over without being read.
 """
 
 from __future__ import annotations
@@ -211,7 +212,10 @@ class CatalogCache:
             cached = self._interactions.get(group)
         if cached is not None and (cached.dataset, cached.generation) == (version, generation):
             return cached.by_user.get(user_id, [])  # the common case: a look-up, no listing
-        if cached is None or cached.dataset != version:
+        # A file gone that no merged file holds was rewritten (a data deletion job): the
+        # index holds rows that are gone, so it is built again.
+        covered = {source for sources in events.holds.values() for source in sources}
+        if cached is None or cached.dataset != version or cached.files - set(files) - covered:
             tables = [serving_sources.read_table(runtime, dataset[1] if dataset else None)]
             tables.append(serving_sources.read_files(runtime, files))
             by_user = _index_interactions(tables)

@@ -26,11 +26,12 @@ for _forecast_workflow in (
 
 from augury.workflows import (  # noqa: E402  (Personalize's own workflows)
     personalize_batch,
+    personalize_deletion,
     personalize_import,
     personalize_training,
 )
 
-for _module in (personalize_import, personalize_training, personalize_batch):
+for _module in (personalize_import, personalize_training, personalize_batch, personalize_deletion):
     for _personalize_workflow in _module.WORKFLOWS:
         WORKFLOWS[_personalize_workflow.name] = _personalize_workflow
 
