@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from augury.personalize import event_data
 from augury.personalize.event_compaction import compact_group, merged_sources
 from augury.personalize.group_data import read_files, read_table
+from augury.resources import crud
 from tests.conftest import dummy_aws_credentials
 from tests.embedded.personalize_helpers import (
     ROLE,
@@ -169,6 +170,16 @@ def test_a_deletion_job_removes_the_users_everywhere_and_counts_what_it_removed(
     listed = personalize.list_data_deletion_jobs(datasetGroupArn=shop["group"])["dataDeletionJobs"]
     assert [(j["jobName"], j["status"]) for j in listed] == [("forget", "COMPLETED")]
 
+    # Their sessions are no longer tied to them: an anonymous event there stays anonymous.
+    shop["events"].put_events(
+        trackingId=shop["trackingId"],
+        sessionId="visit-u01",
+        eventList=[{"eventType": "click", "itemId": "i009", "sentAt": datetime.now(UTC)}],
+    )
+    server.runtime.events.flush()
+    assert event_data.recent_events(runtime, shop["group"], "u01") == []
+    assert "u01" not in {row["USER_ID"] for row in recorded(shop, "interactions/")}
+
     # A deleted user who comes back is a new user: their new events are kept.
     shop["events"].put_events(
         trackingId=shop["trackingId"],
@@ -266,3 +277,68 @@ def test_what_is_refused_at_once(shop):
     )["dataDeletionJobArn"]
     job = wait_for(lambda: personalize.describe_data_deletion_job(dataDeletionJobArn=missing), DONE)
     assert job["status"] == "FAILED" and "absent.csv" in job["failureReason"]
+
+
+def test_no_copy_of_the_users_is_left_in_an_older_version(shop):
+    """A dataset's previous version (kept by an import for work still reading it) holds the
+    users too: it goes, even when the current version holds none of their rows."""
+    runtime = shop["server"].runtime
+    older = [{"USER_ID": "u29", "TIER": "gone"}, {"USER_ID": "u28", "TIER": "kept"}]
+    previous = put_data(shop["server"], shop["USERS"], older).replace("/test/", "/older/")
+    for key in list(runtime.blobs.list_keys(previous.replace("/older/", "/test/"))):
+        runtime.blobs.put_bytes(key.replace("/test/", "/older/"), runtime.blobs.get_bytes(key))
+    put_data(shop["server"], shop["USERS"], [{"USER_ID": "u28", "TIER": "kept"}])
+    crud.update(runtime, shop["USERS"], lambda r: r.with_attributes(_previous_data_prefix=previous))
+    assert delete_users(shop, "older", "USER_ID\nu29\n")["status"] == "COMPLETED"
+    record = runtime.metadata.get(shop["USERS"])
+    assert record.attributes.get("_previous_data_prefix") is None
+    assert list(runtime.blobs.list_keys(previous)) == []
+    assert dataset_rows(shop, "USERS") == [{"USER_ID": "u28", "TIER": "kept"}]
+
+
+def test_a_dataset_made_after_the_job_was_asked_for_is_left_alone(tmp_path):
+    with dummy_aws_credentials():
+        server = start_server(tmp_path)
+        try:
+            personalize = client_for(server)
+            arns = make_group(personalize, server, "late", interactions(users=30, per_user=40))
+            shop = {"server": server, "personalize": personalize, **arns}
+            with held_workflows(server):
+                arn = personalize.create_data_deletion_job(
+                    jobName="early",
+                    datasetGroupArn=arns["group"],
+                    dataSource={"dataLocation": deletion_file(shop, "early.csv", "USER_ID\nu01\n")},
+                    roleArn=ROLE,
+                )["dataDeletionJobArn"]
+                schema = personalize.create_schema(
+                    name="late-users", schema=json.dumps(USERS_SCHEMA)
+                )
+                shop["USERS"] = personalize.create_dataset(
+                    name="late-users",
+                    schemaArn=schema["schemaArn"],
+                    datasetGroupArn=arns["group"],
+                    datasetType="Users",
+                )["datasetArn"]
+                # data in a Users dataset the job could not claim when it was asked for
+                put_data(server, shop["USERS"], [{"USER_ID": "u01", "TIER": "gold"}])
+            wait_idle(server)
+            job = wait_for(
+                lambda: personalize.describe_data_deletion_job(dataDeletionJobArn=arn), DONE
+            )
+            assert job["status"] == "COMPLETED" and job["numDeleted"] == 40
+            assert dataset_rows(shop, "USERS") == [{"USER_ID": "u01", "TIER": "gold"}]
+        finally:
+            server.stop()
+
+
+def test_the_group_can_still_be_deleted_after_a_deletion_job(shop):
+    personalize = shop["personalize"]
+    assert delete_users(shop, "before-goodbye", "USER_ID\nu03\n")["status"] == "COMPLETED"
+    personalize.delete_event_tracker(eventTrackerArn=shop["eventTrackerArn"])
+    for kind in ("INTERACTIONS", "USERS"):
+        personalize.delete_dataset(datasetArn=shop[kind])
+    wait_idle(shop["server"])
+    personalize.delete_dataset_group(datasetGroupArn=shop["group"])
+    wait_idle(shop["server"])
+    code, _ = refused(lambda: personalize.describe_dataset_group(datasetGroupArn=shop["group"]))
+    assert code == "ResourceNotFoundException"

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from augury.bootstrap import DEFAULT_CONTAINERS
 from augury.embedded.server import EmbeddedServer
 from augury.personalize.event_data import events_prefix
+from augury.workflows.lifecycle import blob_prefix
 from augury_training.personalize_contract import SOLUTION_METRICS
 from tests.embedded.personalize_helpers import (
     RECIPE,
@@ -249,6 +250,9 @@ def test_a_version_trains_with_hpo_and_reports_the_containers_metrics(personaliz
     job = model_file(server, version, "job.json")
     assert job["channels"] == ["interactions", "items"]
     assert "DEVICE" not in job["columns"]["interactions"]
+    # the copies without DEVICE served the job alone: none outlives it (a data deletion job
+    # could not reach them)
+    assert list(server.runtime.blobs.list_keys(blob_prefix(version) + "input/")) == []
     assert "EVENT_TYPE" in job["columns"]["interactions"]
     assert job["config"]["event_type"] == "click" and job["config"]["perform_hpo"] is True
     assert job["config"]["field_kinds"] == {

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
-from augury.personalize.resource_types import DATASET_GROUP
+from augury.personalize.resource_types import DATA_DELETION_JOB, DATASET_GROUP
 from augury.resources import crud
+from augury.resources.errors import ResourceInUse
 from augury.resources.status import Status
 
 if TYPE_CHECKING:
@@ -53,6 +54,26 @@ def list_dataset_groups(runtime: Runtime, request: dict[str, Any]) -> dict[str, 
 
 @operations("DeleteDatasetGroup")
 def delete_dataset_group(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    """Amazon refuses while datasets, solutions, filters or trackers remain in the group."""
-    crud.request_delete(runtime, DATASET_GROUP, request["datasetGroupArn"])
+    """Amazon refuses while datasets, solutions, filters or trackers remain in the group.
+
+    Finished data deletion jobs are history, not resources (Personalize has no call to
+    delete one): they go with the group. One still running holds it.
+    """
+    arn = request["datasetGroupArn"]
+    crud.get_record(runtime, DATASET_GROUP, arn)
+    cursor = None
+    while True:
+        page = runtime.metadata.list(parent_arn=arn, limit=100, cursor=cursor)
+        for child in page.items:
+            if child.kind == DATA_DELETION_JOB.kind and Status(child.status).finalized:
+                continue
+            running = child.kind == DATA_DELETION_JOB.kind
+            raise ResourceInUse(
+                f"dataset group {arn} still has resources that depend on it, such as "
+                f"{child.arn}; " + ("wait for it to finish" if running else "delete them first")
+            )
+        cursor = page.cursor
+        if cursor is None:
+            break
+    crud.request_delete(runtime, DATASET_GROUP, arn, blocking_children=False)
     return {}

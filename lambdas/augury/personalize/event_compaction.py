@@ -292,7 +292,8 @@ def _settled_buckets(keys: Iterable[str], size: int, settled_before: float) -> l
 def _merge(
     runtime: Runtime, folder_prefix: str, keys: Sequence[str], id_column: str, now: float
 ) -> Merge | None:
-    """Write ``keys``' rows as one file and its manifest (``None``: too many rows)."""
+    """Write ``keys``' rows as one file and its manifest (``None``: too many rows, or a file
+    read was rewritten meanwhile)."""
     with scratch_directory(runtime, "augury-compact-") as scratch:
         local = download_all(runtime, keys, Path(scratch))
         rows = sum(pq.ParquetFile(path).metadata.num_rows for path in local)
@@ -321,6 +322,13 @@ def _merge(
     names = [source[len(folder_prefix) :] for source in keys if source != key]
     manifest = {"sources": names, "mergedAt": now}
     runtime.blobs.put_bytes(manifest_key(key), json.dumps(manifest).encode())
+    # A source rewritten meanwhile (a data deletion job removing users' rows) must not come
+    # back through this merge: should one be gone now, the merge is taken back.
+    present = set(runtime.blobs.list_keys(folder_prefix))
+    if any(source not in present for source in keys):
+        runtime.blobs.delete_keys([manifest_key(key)] + ([] if key in keys else [key]))
+        log.warning("took a merge under %s back: a file it read was rewritten", folder_prefix)
+        return None
     return Merge(key=key, sources=len(keys), rows_in=table.num_rows, rows_out=merged.num_rows)
 
 

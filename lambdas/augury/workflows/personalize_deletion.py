@@ -5,22 +5,34 @@
 ``start``
     The job goes IN_PROGRESS.
 ``delete``
-    Reads the user IDs (a CSV file, or every file under a folder, with one
-    ``USER_ID`` column); then, for the Interactions and Users datasets, writes
-    their current data less those users' rows as a new version and moves the
-    dataset to it (the older versions, which hold the users, are deleted: a
-    deletion keeps no copy for work still reading, unlike an import); then
-    rewrites every recorded-events file (``events/interactions/``,
-    ``events/users/``) that holds a row of theirs that arrived before the job
-    began, keeping merged files' manifests (``event_compaction``) true, and
-    looks again until no file holding them is left (a merge running meanwhile
-    writes one); last, forgets their recent events and PutUsers rows in the
-    history serving reads. The job is COMPLETED with ``numDeleted``, the rows
-    removed. What each dataset gave is recorded on the job as it goes, so a
-    retried step neither deletes nor counts twice.
+    Lets events already received land (embedded mode's stream says when), reads
+    the user IDs (a CSV file, or every file under a folder, with one ``USER_ID``
+    column, IDs as written), then:
+
+    - the Interactions and Users datasets the job claimed when it was asked for
+      (one made later is not touched) get their current data less those users'
+      rows as a new version, and no other version is kept: each older one may
+      hold the users (an import keeps the one before for work still reading it;
+      a deletion does not). The claim holds to the end, so no import runs
+      meanwhile;
+    - every recorded-events file (``events/interactions/``, ``events/users/``)
+      holding a row of theirs that arrived before the job began is rewritten,
+      merged files' manifests (``event_compaction``) renamed along, and the
+      folder looked at again until no such file is left (a merge that read a
+      file rewritten meanwhile takes itself back);
+    - their recent events, PutUsers rows and session links go from the history
+      serving and the consumer read.
+
+    The job is COMPLETED with ``numDeleted``, the records removed (a merged file
+    and the files it holds count once). What each dataset gave, and the version
+    it is being moved to, are recorded on the job as it goes, so a retried step
+    neither deletes nor counts twice.
 
 A file of user IDs that cannot be read fails the job (FAILED, a failureReason
-naming the file and line) before anything is deleted.
+naming the file and line) before anything is deleted. Models already trained
+keep what they learned until the next training, as Amazon's do; the copies a
+solution version's trainingDataConfig makes are deleted when its training ends
+(``personalize_training``).
 """
 
 from __future__ import annotations
@@ -36,18 +48,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from augury.personalize.data_deletions import CLAIMED, DELETED_FROM, DELETION_WORKFLOW
+from augury.personalize.data_deletions import CLAIMED, DELETION_WORKFLOW
 from augury.personalize.event_compaction import MANIFEST_SUFFIX, manifest_key, merged_sources
 from augury.personalize.event_data import (
     INTERACTIONS_FOLDER,
     USERS_FOLDER,
     dataset_scope,
     events_prefix,
+    sessions_scope,
     user_subject,
 )
 from augury.personalize.event_files import ARRIVAL_COLUMN, arrival_of, keyed
-from augury.personalize.group_data import DATA_ROWS, group_datasets, parquet_keys
-from augury.personalize.imports import release_dataset
+from augury.personalize.group_data import DATA_ROWS, parquet_keys
+from augury.personalize.imports import IMPORTING, release_dataset
 from augury.ports import BlobNotFound, ExternalDataError
 from augury.resources import crud
 from augury.resources.data_versions import (
@@ -66,6 +79,8 @@ if TYPE_CHECKING:
     from augury.runtime import Runtime
 
 USER_ID = "USER_ID"
+SWITCHING = "_switching_to"
+"""Job attribute: the version each dataset is being moved to, and the rows it drops."""
 DONE = "_deleted_rows"
 """Job attribute: rows deleted so far, by dataset ARN (and ``events``), for a retried step."""
 BEGAN = "_deleting_since"
@@ -85,21 +100,29 @@ def _delete(runtime: Runtime, state: State) -> None:
     if BEGAN not in job.attributes:
         job = crud.update(runtime, job.arn, lambda r: r.with_attributes(**{BEGAN: time.time()}))
     group = str(job.parent_arn)
+    _let_the_stream_land(runtime)
     with scratch_directory(runtime, "augury-deletion-") as scratch:
         users = _read_users(runtime, job, Path(scratch))
-        datasets = group_datasets(runtime, group)
-        for kind in DELETED_FROM:
-            if kind in datasets and datasets[kind].arn not in job.attributes.get(DONE, {}):
-                deleted = _delete_from_dataset(runtime, job, datasets[kind].arn, users)
-                job = _record(runtime, job.arn, datasets[kind].arn, deleted)
+        for dataset_arn in job.attributes.get(CLAIMED, []):
+            if dataset_arn not in job.attributes.get(DONE, {}):
+                deleted = _delete_from_dataset(runtime, job, dataset_arn, users, Path(scratch))
+                job = _record(runtime, job.arn, dataset_arn, deleted)
         if "events" not in job.attributes.get(DONE, {}):
             since = float(job.attributes[BEGAN])
             deleted = _delete_from_events(runtime, group, users, since, Path(scratch))
             job = _record(runtime, job.arn, "events", deleted)
-    _forget_recent(runtime, datasets, users)
+    _forget_recent(runtime, job.attributes.get(CLAIMED, []), users)
     for dataset_arn in job.attributes.get(CLAIMED, []):
         release_dataset(runtime, dataset_arn, job.arn)
     forecast_jobs.finish(runtime, job.arn, numDeleted=sum(job.attributes[DONE].values()))
+
+
+def _let_the_stream_land(runtime: Runtime) -> None:
+    """Events received before the job began but not yet applied land first (embedded mode's
+    stream can say when; Kinesis is read within a second or so, ``IteratorAge`` alarms)."""
+    drain = getattr(runtime.events, "drain", None)
+    if callable(drain):
+        drain(60)
 
 
 def _record(runtime: Runtime, job_arn: str, what: str, deleted: int) -> Resource:
@@ -156,7 +179,8 @@ def _user_ids(uri: str, path: Path) -> list[str]:
             raise ResourceFailed(
                 f"{uri} line {rows.line_num}: field USER_ID: expected one value, found {len(row)}"
             )
-        found.append(row[0].strip())
+        if row[0]:
+            found.append(row[0])  # as written: an import keeps IDs exactly so too
     if not header_seen:
         raise ResourceFailed(f"{uri} line 1 (header): the file is empty; it needs a USER_ID header")
     return found
@@ -180,35 +204,66 @@ def _user_mask(table: pa.Table, users: frozenset[str]) -> pa.ChunkedArray | None
 
 
 def _delete_from_dataset(
-    runtime: Runtime, job: Resource, dataset_arn: str, users: frozenset[str]
+    runtime: Runtime, job: Resource, dataset_arn: str, users: frozenset[str], scratch: Path
 ) -> int:
-    """Write the dataset's data less the users' rows as a new version and move to it."""
+    """Write the dataset's data less the users' rows as a new version and move to it; no
+    older version is kept (each may hold the users). Only a dataset the job still holds."""
     dataset = runtime.metadata.get(dataset_arn)
-    prefix = dataset.attributes.get(DATA_PREFIX) if dataset is not None else None
-    if dataset is None or not prefix:
+    if dataset is None or dataset.attributes.get(IMPORTING) != job.arn:
+        return 0  # deleted meanwhile: no data of it is left
+    current = dataset.attributes.get(DATA_PREFIX)
+    switching = job.attributes.get(SWITCHING, {}).get(dataset_arn)
+    if switching and current == switching["version"]:  # switched before a retry
+        _keep_only(runtime, dataset_arn, job.arn, current)
+        return int(switching["rows"])
+    if not current:
         return 0
     version = version_prefix(dataset, f"deletion-{job.name}")
     runtime.blobs.delete_prefix(version)  # a retried run starts clean
     deleted = kept = 0
-    with scratch_directory(runtime, "augury-deletion-") as scratch:
-        for number, key in enumerate(parquet_keys(runtime, prefix)):
-            local = Path(scratch) / f"{number:05d}.parquet"
-            runtime.blobs.download_file(key, local)
-            table = pq.read_table(local)
-            mask = _user_mask(table, users)
-            gone = int(pc.sum(mask).as_py() or 0) if mask is not None else 0
-            if gone:
-                table = table.filter(pc.invert(mask))
-                pq.write_table(table, local)
-            deleted, kept = deleted + gone, kept + table.num_rows
-            runtime.blobs.upload_file(local, f"{version}part-{number:05d}.parquet")
+    for number, key in enumerate(parquet_keys(runtime, current)):
+        local = scratch / f"part-{number:05d}.parquet"
+        runtime.blobs.download_file(key, local)
+        table = pq.read_table(local)
+        mask = _user_mask(table, users)
+        gone = int(pc.sum(mask).as_py() or 0) if mask is not None else 0
+        if gone:
+            table = table.filter(pc.invert(mask))
+            pq.write_table(table, local)
+        deleted, kept = deleted + gone, kept + table.num_rows
+        runtime.blobs.upload_file(local, f"{version}part-{number:05d}.parquet")
+        local.unlink()
     if not deleted:
         runtime.blobs.delete_prefix(version)
+        _keep_only(runtime, dataset_arn, job.arn, current)  # the previous version may hold them
         return 0
-    data = {DATA_PREFIX: version, PREVIOUS_DATA_PREFIX: None, DATA_ROWS: kept}
-    release_dataset(runtime, dataset_arn, job.arn, data)
-    delete_old_versions(runtime, dataset_arn, keep={version})
+
+    def note(record: Resource) -> Resource:
+        switches = {**record.attributes.get(SWITCHING, {}), dataset_arn: {"version": version}}
+        switches[dataset_arn]["rows"] = deleted
+        return record.with_attributes(**{SWITCHING: switches})
+
+    crud.update(runtime, job.arn, note)
+    _keep_only(runtime, dataset_arn, job.arn, version, rows=kept)
     return deleted
+
+
+def _keep_only(
+    runtime: Runtime, dataset_arn: str, job_arn: str, version: str, rows: int | None = None
+) -> None:
+    """Make ``version`` the dataset's data and its only version; the job keeps its claim."""
+
+    def change(record: Resource) -> Resource:
+        if record.attributes.get(IMPORTING) != job_arn:
+            return record
+        data: dict[str, Any] = {DATA_PREFIX: version, PREVIOUS_DATA_PREFIX: None}
+        if rows is not None:
+            data[DATA_ROWS] = rows
+        return record.with_attributes(**data)
+
+    updated = crud.update(runtime, dataset_arn, change)
+    if updated.attributes.get(DATA_PREFIX) == version:
+        delete_old_versions(runtime, dataset_arn, keep={version})
 
 
 # --- the recorded events -----------------------------------------------------------------
@@ -305,18 +360,24 @@ def _rename_in_manifests(runtime: Runtime, prefix: str, renamed: dict[str, str |
 # --- what serving keeps ------------------------------------------------------------------
 
 
-def _forget_recent(runtime: Runtime, datasets: dict[str, Any], users: frozenset[str]) -> None:
-    """The users' recent events and PutUsers rows, which serving reads, go too."""
-    scopes = {}
-    for kind in DELETED_FROM:
-        record = runtime.metadata.get(datasets[kind].arn) if kind in datasets else None
-        if record is not None:
-            scopes[kind] = dataset_scope(record)
-    for user in users:
-        if "INTERACTIONS" in scopes:
-            runtime.history.discard(scopes["INTERACTIONS"], user_subject(user))
-        if "USERS" in scopes:
-            runtime.history.discard_row(scopes["USERS"], user)
+def _forget_recent(runtime: Runtime, dataset_arns: list[str], users: frozenset[str]) -> None:
+    """The users' recent events, PutUsers rows and session links, which serving and the
+    consumer read, go too (a session tied to a user must not tie later events to them)."""
+    for dataset_arn in dataset_arns:
+        record = runtime.metadata.get(dataset_arn)
+        if record is None:
+            continue
+        scope = dataset_scope(record)
+        if str(record.attributes.get("datasetType", "")).upper() == "USERS":
+            for user in users:
+                runtime.history.discard_row(scope, user)
+            continue
+        for user in users:
+            runtime.history.discard(scope, user_subject(user))
+        links = sessions_scope(scope)
+        for session, link in runtime.history.rows(links).items():
+            if str(link.get("userId")) in users:
+                runtime.history.discard_row(links, session)
 
 
 def _deletion_failed(runtime: Runtime, state: State, reason: str) -> None:

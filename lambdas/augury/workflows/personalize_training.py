@@ -275,6 +275,7 @@ def _wait(runtime: Runtime, state: State) -> dict[str, Any] | None:
         return None
     arn = state["arn"]
     job = forecast_jobs.wait_for_job(runtime, arn, state["job"])
+    _drop_input_copies(runtime, arn)
     if job is None:
         return {forecast_jobs.STOPPED: True}
     model_prefix = blob_prefix(arn) + "model/"
@@ -297,6 +298,18 @@ def _wait(runtime: Runtime, state: State) -> dict[str, Any] | None:
     if status.value == "ACTIVE":
         sync_campaigns(runtime, str(record.parent_arn), arn)
     return None
+
+
+def _drop_input_copies(runtime: Runtime, arn: str) -> None:
+    """The datasets' copies a trainingDataConfig made for the job (``_channels``) served it
+    alone: kept, they would hold users' data a data deletion job has since removed."""
+    runtime.blobs.delete_prefix(blob_prefix(arn) + "input/")
+
+
+def _training_failed(runtime: Runtime, state: State, reason: str) -> None:
+    forecast_jobs.fail(runtime, state, reason)
+    if runtime.metadata.get(state["arn"]) is not None:
+        _drop_input_copies(runtime, state["arn"])
 
 
 def _read_json(runtime: Runtime, key: str, job: str, *, required: bool) -> dict[str, Any]:
@@ -332,7 +345,7 @@ TRAIN_SOLUTION_VERSION = Workflow(
         Step("start", _start),
         Step("wait", _wait, retry=JOB_WAIT),
     ),
-    on_failure=forecast_jobs.fail,
+    on_failure=_training_failed,
 )
 
 WORKFLOWS: tuple[Workflow, ...] = (TRAIN_SOLUTION_VERSION, DEPLOY_CAMPAIGN)
