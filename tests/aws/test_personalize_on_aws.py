@@ -26,6 +26,7 @@ import pytest
 from augury import handlers
 from augury.personalize import event_consumer
 from augury.personalize.event_data import events_prefix, group_scope, user_subject
+from augury.personalize.group_data import read_table
 from tests.aws.moto_stack import DATA_BUCKET, HISTORY_TABLE, REGION, USER_ROLE, Stack
 
 USERS, PER_USER, ITEMS = 30, 40, 60
@@ -262,3 +263,65 @@ def test_the_scheduled_compactor_merges_event_files_in_s3(stack: Stack) -> None:
     assert len(held) == 3 and set(held) < set(sources)
     table = pq.read_table(io.BytesIO(s3.get_object(Bucket=DATA_BUCKET, Key=merged)["Body"].read()))
     assert table.column("ITEM_ID").to_pylist() == ["i0", "i1", "i2"]
+
+
+def test_a_data_deletion_job_runs_on_the_compiled_state_machine(stack: Stack) -> None:
+    """CreateDataDeletionJob on AWS's engines: the state machine's step rewrites the dataset
+    in S3, the recorded events, and forgets the user's history in DynamoDB."""
+    personalize = stack.api.client("personalize")
+    events = stack.api.client("personalize-events")
+    source = stack.upload("clicks/interactions.csv", interactions_csv())
+    group = personalize.create_dataset_group(name="forgetful")["datasetGroupArn"]
+    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
+    schema = personalize.create_schema(name="forgetful-interactions", schema=json.dumps(SCHEMA))
+    dataset = personalize.create_dataset(
+        name="forgetful-interactions",
+        schemaArn=schema["schemaArn"],
+        datasetGroupArn=group,
+        datasetType="Interactions",
+    )["datasetArn"]
+    wait_active(lambda: personalize.describe_dataset(datasetArn=dataset))
+    job = personalize.create_dataset_import_job(
+        jobName="all", datasetArn=dataset, dataSource={"dataLocation": source}, roleArn=USER_ROLE
+    )["datasetImportJobArn"]
+    wait_active(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
+    tracker = personalize.create_event_tracker(name="site", datasetGroupArn=group)
+    wait_active(
+        lambda: personalize.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])
+    )
+    for user in ("u03", "u04"):
+        events.put_events(
+            trackingId=tracker["trackingId"],
+            userId=user,
+            sessionId=f"session-{user}",
+            eventList=[{"eventType": "click", "itemId": "i001", "sentAt": time.time()}],
+        )
+    assert stack.events.drain() == 2
+
+    deletion = personalize.create_data_deletion_job(
+        jobName="forget-u03",
+        datasetGroupArn=group,
+        dataSource={"dataLocation": stack.upload("deletions/users.csv", b"USER_ID\nu03\n")},
+        roleArn=USER_ROLE,
+    )["dataDeletionJobArn"]
+    deadline = time.monotonic() + 60
+    while True:
+        body = personalize.describe_data_deletion_job(dataDeletionJobArn=deletion)
+        found = body["dataDeletionJob"]
+        if found["status"] in ("COMPLETED", "FAILED") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert found["status"] == "COMPLETED", found.get("failureReason")
+    assert found["numDeleted"] == PER_USER + 1  # u03's imported rows and its one event
+
+    runtime = handlers.runtime()
+    record = runtime.metadata.get(dataset)
+    table = read_table(runtime, record.attributes["_data_prefix"])
+    assert table.num_rows == USERS * PER_USER - PER_USER
+    assert "u03" not in set(table.column("USER_ID").to_pylist())
+    recorded = read_table(runtime, events_prefix(group) + "interactions/")
+    assert recorded.column("USER_ID").to_pylist() == ["u04"]
+    scope = str(group_scope(runtime, group, "INTERACTIONS"))
+    assert runtime.history.history(scope, user_subject("u03")) == []
+    assert len(runtime.history.history(scope, user_subject("u04"))) == 1
+    assert "personalize-delete-users" in stack.executions()
