@@ -26,7 +26,6 @@ from augury.personalize.event_compaction import (
     compact_folder,
     compact_group,
     known_contents,
-    manifest_key,
     merged_sources,
 )
 from augury.personalize.event_data import events_prefix
@@ -211,7 +210,7 @@ def test_a_second_compactor_that_read_the_same_files_writes_the_same_file(runtim
     write_batch(runtime, [click("e2", "b", T0 + 2)])
     (first,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
     content = runtime.blobs.get_bytes(first.key)
-    runtime.blobs.delete_keys([first.key, manifest_key(first.key)])
+    runtime.blobs.delete_keys([first.key, first.manifest])
     (second,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
     assert second.key == first.key and runtime.blobs.get_bytes(second.key) == content
 
@@ -389,7 +388,58 @@ def test_the_filters_interaction_index_holds_a_merged_files_events_once():
 
     events = [(f"i{n}", "click", None, 1_000 + n) for n in range(INTERACTIONS_PER_EVENT_TYPE)]
     index = _InteractionIndex(None, 1, frozenset({"a", "b"}), {"u1": list(events)})
-    merged = index.grown(2, frozenset({"merged"}), {"u1": events[50:] + events[50:]})
+    repeated = {"u1": events[50:] + events[50:]}
+    merged = index.grown(2, frozenset({"merged"}), repeated, repeats=True)
     assert merged.by_user["u1"] == events
-    later = merged.grown(3, frozenset({"merged", "c"}), {"u1": [("new", "click", None, 5_000)]})
-    assert later.by_user["u1"] == [*events[1:], ("new", "click", None, 5_000)]
+    twice = [("new", "click", None, 5_000)] * 2  # two clicks in one second, a new file
+    later = merged.grown(3, frozenset({"merged", "c"}), {"u1": twice})
+    assert later.by_user["u1"] == [*events[2:], *twice]
+
+
+def test_a_late_file_repeating_a_merge_joins_its_manifest_and_every_source_goes_at_last(runtime):
+    write_batch(runtime, [click("e1", "a", T0 + 1)])
+    write_batch(runtime, [click("e2", "b", T0 + 2)])
+    sources = keys(runtime)
+    (merge,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER)
+    # a stream retry delivers both events again, split differently, into the merged bucket
+    late = write_batch(runtime, [click("e2", "b", T0 + 2), click("e1", "a", T0 + 1)])
+    (again,) = compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER + 60)
+    assert again.key == merge.key  # nothing new: the same file
+    listed = list(runtime.blobs.list_keys(EVENTS))
+    assert merged_sources(runtime, listed) == {merge.key: tuple(sorted([*sources, late]))}
+    assert compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER + 120) == []  # settled
+    assert compact_folder(runtime, EVENTS, "EVENT_ID", now=LATER + 60 + GRACE_SECONDS) == []
+    assert list(runtime.blobs.list_keys(EVENTS)) == [merge.key]
+
+
+def test_serving_reads_leave_out_a_file_gone_since_it_was_listed(runtime):
+    from augury.personalize import serving_sources
+    from augury.ports import BlobNotFound
+
+    kept = write_batch(runtime, [click("e1", "a", T0 + 1)])
+    gone = write_batch(runtime, [click("e2", "b", T0 + 2)])
+    runtime.blobs.delete_keys([gone])  # merged or rewritten between listing and reading
+    with pytest.raises(BlobNotFound):
+        read_files(runtime, [kept, gone])  # training and exports must not skip data
+    table = serving_sources.read_files(runtime, [kept, gone])
+    assert table.column("EVENT_ID").to_pylist() == ["e1"]
+
+
+def test_an_export_keeps_the_newest_recorded_row_per_id_by_arrival():
+    import pyarrow as pa
+
+    from augury.personalize.dataset_exports import exported_table
+
+    schema = pa.schema([("ITEM_ID", pa.string()), ("GENRE", pa.string())])
+    bulk = pa.table({"ITEM_ID": ["i1"], "GENRE": ["imported"]})
+    # a merged file (named by its newest row) read after a late file named before it
+    put = pa.table(
+        {
+            "ITEM_ID": ["i1", "i1"],
+            "GENRE": ["late-but-newer", "merged-older"],
+            ARRIVAL_COLUMN: [T0 + 5, T0 + 1],
+        }
+    )
+    assert exported_table(bulk, put, schema, "ITEM_ID").to_pylist() == [
+        {"ITEM_ID": "i1", "GENRE": "late-but-newer"}
+    ]

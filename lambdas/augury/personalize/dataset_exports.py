@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from augury.api.operations import OperationSet
+from augury.personalize.event_files import ARRIVAL_COLUMN
 from augury.personalize.resource_types import DATASET, DATASET_EXPORT_JOB
 from augury.ports import ExternalDataError
 from augury.resources import crud
@@ -107,6 +108,11 @@ def exported_table(
     Exact duplicates appear once; with both sources, a Users or Items dataset
     keeps the newest row per ID (PUT rows are newer than bulk rows).
     """
+    if put is not None and ARRIVAL_COLUMN in put.column_names:
+        # recorded rows in the order they arrived: a merged file (``event_compaction``) is
+        # named by its newest row, so file order alone may put an older row last
+        arrived = pc.fill_null(put.column(ARRIVAL_COLUMN).cast(pa.float64()), float("-inf"))
+        put = put.take(pc.sort_indices(arrived))  # stable; rows without an arrival first
     tables = [conform_table(t, schema) for t in (bulk, put) if t is not None]
     table = pa.concat_tables(tables) if tables else schema.empty_table()
     if id_column and bulk is not None and put is not None and table.num_rows:

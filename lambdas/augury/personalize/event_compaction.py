@@ -23,8 +23,8 @@ rows of files written before that column existed take their file's time):
   once;
 - users and items: the newest row per ID, which is all any reader uses.
 
-Beside it goes a *manifest* (``<merged name>.sources.json``) naming the files it
-holds. They stay :data:`GRACE_SECONDS` more, so a reader that listed them just
+Beside it goes a *manifest* (``<merged name>.<token>.sources.json``, written once)
+naming the files it holds. They stay :data:`GRACE_SECONDS` more, so a reader that listed them just
 before (a training job downloading its channel) still finds them: training keeps
 one row per ``EVENT_ID`` and per ID, and serving reads the manifests
 (:func:`merged_sources`) to count a merged file instead of what it holds, without
@@ -44,6 +44,8 @@ import logging
 import random
 import threading
 import time
+import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -103,6 +105,8 @@ class Merge:
     sources: int
     rows_in: int
     rows_out: int
+    manifest: str = ""
+    """Its manifest's key."""
 
 
 def compact_all(
@@ -149,7 +153,7 @@ def compact_group(
     after = runtime.metadata.get(dataset_group_arn)
     if merges and (after is None or before is None or after.created_at != before.created_at):
         runtime.blobs.delete_keys([merge.key for merge in merges])
-        runtime.blobs.delete_keys([manifest_key(merge.key) for merge in merges])
+        runtime.blobs.delete_keys([merge.manifest for merge in merges])
         return []
     return merges
 
@@ -226,7 +230,23 @@ def _finish_merges(runtime: Runtime, folder_prefix: str, listed: list[str], now:
 
 
 def manifest_key(merged_key: str) -> str:
-    return merged_key.removesuffix(".parquet") + MANIFEST_SUFFIX
+    """A new manifest's key for ``merged_key``: ``<merged name>.<token>.sources.json``.
+
+    Manifests are written once and never changed (a reader caches them): a change is a
+    new manifest and the old one deleted, and a merged file with several holds them all.
+    """
+    return f"{merged_key.removesuffix('.parquet')}.{uuid.uuid4().hex[:16]}{MANIFEST_SUFFIX}"
+
+
+def merged_key_of(manifest: str) -> str:
+    """The merged file a manifest key describes."""
+    return manifest.removesuffix(MANIFEST_SUFFIX).rsplit(".", 1)[0] + ".parquet"
+
+
+def manifests_of(merged_key: str, listed: Iterable[str]) -> list[str]:
+    return [
+        key for key in listed if key.endswith(MANIFEST_SUFFIX) and merged_key_of(key) == merged_key
+    ]
 
 
 def _read_manifest(runtime: Runtime, key: str) -> dict[str, Any] | None:
@@ -236,38 +256,38 @@ def _read_manifest(runtime: Runtime, key: str) -> dict[str, Any] | None:
         return None
 
 
-_MANIFESTS: dict[str, tuple[str, ...]] = {}
+_MANIFESTS: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, ...]]] = weakref.WeakKeyDictionary()
+"""Each blob store's manifests read so far, by key (a manifest never changes)."""
 _MANIFESTS_LOCK = threading.Lock()
 
 
 def merged_sources(runtime: Runtime, keys: Sequence[str]) -> dict[str, tuple[str, ...]]:
     """For each merged file among ``keys`` whose manifest is listed too, the files it
-    holds (those still in their grace period, or gone since). Manifests never change, so
-    each is read once per process."""
+    holds (those still in their grace period, or gone since): the union of its manifests'.
+    Each manifest is read once per process."""
     listed = set(keys)
-    found: dict[str, tuple[str, ...]] = {}
+    found: dict[str, set[str]] = {}
     for key in keys:
         if not key.endswith(MANIFEST_SUFFIX):
             continue
-        merged = key.removesuffix(MANIFEST_SUFFIX) + ".parquet"
+        merged = merged_key_of(key)
         if merged not in listed:
             continue
         with _MANIFESTS_LOCK:
-            sources = _MANIFESTS.get(key)
+            sources = _MANIFESTS.setdefault(runtime.blobs, {}).get(key)
         if sources is None:
             manifest = _read_manifest(runtime, key)
             if manifest is None:
                 continue
             folder = key.rsplit("/", 1)[0] + "/"
-            sources = tuple(
-                folder + name for name in manifest["sources"] if folder + name != merged
-            )
+            sources = tuple(folder + name for name in manifest["sources"])
             with _MANIFESTS_LOCK:
-                if len(_MANIFESTS) > 100_000:
-                    _MANIFESTS.clear()
-                _MANIFESTS[key] = sources
-        found[merged] = sources
-    return found
+                cached = _MANIFESTS.setdefault(runtime.blobs, {})
+                if len(cached) > 100_000:
+                    cached.clear()
+                cached[key] = sources
+        found.setdefault(merged, set()).update(s for s in sources if s != merged)
+    return {merged: tuple(sorted(sources)) for merged, sources in found.items() if sources}
 
 
 def _past(deadline: float | None) -> bool:
@@ -319,17 +339,30 @@ def _merge(
     arrival = max(arrival_of(key) for key in keys) if newest is None else float(newest)
     key = keyed(folder_prefix, arrival, content)
     runtime.blobs.put_bytes(key, content)
-    names = [source[len(folder_prefix) :] for source in keys if source != key]
-    manifest = {"sources": names, "mergedAt": now}
-    runtime.blobs.put_bytes(manifest_key(key), json.dumps(manifest).encode())
+    # The merge may give a file that exists already (a late file repeating what it holds):
+    # its manifests' sources stay named, or they would never be deleted.
+    earlier = manifests_of(key, runtime.blobs.list_keys(folder_prefix))
+    names = {source[len(folder_prefix) :] for source in keys if source != key}
+    for old in earlier:
+        names.update((_read_manifest(runtime, old) or {}).get("sources", []))
+    manifest = manifest_key(key)
+    document = {"sources": sorted(names), "mergedAt": now}
+    runtime.blobs.put_bytes(manifest, json.dumps(document).encode())
+    runtime.blobs.delete_keys(earlier)
     # A source rewritten meanwhile (a data deletion job removing users' rows) must not come
     # back through this merge: should one be gone now, the merge is taken back.
     present = set(runtime.blobs.list_keys(folder_prefix))
     if any(source not in present for source in keys):
-        runtime.blobs.delete_keys([manifest_key(key)] + ([] if key in keys else [key]))
+        runtime.blobs.delete_keys([manifest] + ([] if key in keys else [key]))
         log.warning("took a merge under %s back: a file it read was rewritten", folder_prefix)
         return None
-    return Merge(key=key, sources=len(keys), rows_in=table.num_rows, rows_out=merged.num_rows)
+    return Merge(
+        key=key,
+        sources=len(keys),
+        rows_in=table.num_rows,
+        rows_out=merged.num_rows,
+        manifest=manifest,
+    )
 
 
 def _with_arrival(table: pa.Table, file_arrival: float) -> pa.Table:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from augury.personalize.resource_types import DATASET
+from augury.ports import BlobNotFound
 from augury.resources.data_versions import DATA_PREFIX
 from augury.scratch import scratch_directory
 from augury_training.personalize_contract import RESERVED_NAMES
@@ -92,33 +93,52 @@ DOWNLOAD_THREADS = 16
 answers each in tens of milliseconds, so a day of events read one by one took minutes."""
 
 
-def download_all(runtime: Runtime, keys: Sequence[str], folder: Path) -> list[Path]:
-    """Fetch ``keys`` into ``folder``, several at a time; the local paths, in ``keys`` order."""
+def download_all(
+    runtime: Runtime, keys: Sequence[str], folder: Path, *, missing_ok: bool = False
+) -> list[Path]:
+    """Fetch ``keys`` into ``folder``, several at a time; the local paths, in ``keys`` order.
+
+    With ``missing_ok``, a key gone since it was listed is left out instead of failing.
+    """
     paths = [folder / f"{number:06d}.parquet" for number in range(len(keys))]
-    if len(keys) <= 1:
-        for key, path in zip(keys, paths, strict=True):
+
+    def fetch(key: str, path: Path) -> Path | None:
+        try:
             runtime.blobs.download_file(key, path)
-        return paths
-    with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
-        list(pool.map(runtime.blobs.download_file, keys, paths))
-    return paths
+        except BlobNotFound:
+            if not missing_ok:
+                raise
+            return None
+        return path
+
+    if len(keys) <= 1:
+        fetched = [fetch(key, path) for key, path in zip(keys, paths, strict=True)]
+    else:
+        with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
+            fetched = list(pool.map(fetch, keys, paths))
+    return [path for path in fetched if path is not None]
 
 
-def read_files(runtime: Runtime, keys: Sequence[str]) -> pa.Table:
+def read_files(runtime: Runtime, keys: Sequence[str], *, missing_ok: bool = False) -> pa.Table:
     """The Parquet files ``keys``, concatenated in order (schemas unified, as
-    :func:`read_table` does); an empty table for none."""
+    :func:`read_table` does); an empty table for none. With ``missing_ok``, files gone
+    since they were listed (merged, rewritten by a data deletion job) are left out."""
     if not keys:
         return pa.table({})
     with scratch_directory(runtime, "augury-read-") as scratch:
-        tables = [pq.read_table(local) for local in download_all(runtime, keys, Path(scratch))]
+        local = download_all(runtime, keys, Path(scratch), missing_ok=missing_ok)
+        tables = [pq.read_table(path) for path in local]
+    if not tables:
+        return pa.table({})
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
 
 
-def read_table(runtime: Runtime, prefix: str | None) -> pa.Table:
+def read_table(runtime: Runtime, prefix: str | None, *, missing_ok: bool = False) -> pa.Table:
     """Every Parquet file under ``prefix``, concatenated; an empty table when there are none.
 
     Parts of one version share a schema; files written at different times (the
     event sub-folders, say) may differ by a nullable column or a numeric width,
     so schemas are unified rather than required to match.
     """
-    return read_files(runtime, parquet_keys(runtime, prefix) if prefix else [])
+    keys = parquet_keys(runtime, prefix) if prefix else []
+    return read_files(runtime, keys, missing_ok=missing_ok)

@@ -230,7 +230,8 @@ class CatalogCache:
                 and known_contents(key, events.holds, cached.files) is None
             ]
             added = _index_interactions([serving_sources.read_files(runtime, new)])
-            cached = cached.grown(generation, frozenset(files), added)
+            repeats = any(key in events.holds for key in new)  # a merged file read in full
+            cached = cached.grown(generation, frozenset(files), added, repeats=repeats)
         with self._lock:
             self._interactions[group] = cached
         return cached.by_user.get(user_id, [])
@@ -322,17 +323,24 @@ class _InteractionIndex:
     by_user: dict[str, list[Interaction]]
 
     def grown(
-        self, generation: int, files: frozenset[str], added: Mapping[str, list[Interaction]]
+        self,
+        generation: int,
+        files: frozenset[str],
+        added: Mapping[str, list[Interaction]],
+        *,
+        repeats: bool = False,
     ) -> _InteractionIndex:
         """With ``added`` (read from the new files) merged in: each user's latest per event
-        type of what was kept and what arrived is what reading everything would keep. An
-        interaction already held (a merged file repeats its sources') counts once."""
+        type of what was kept and what arrived is what reading everything would keep. With
+        ``repeats`` (a merged file read in full repeats its sources'), an interaction
+        already held counts once."""
         by_user = dict(self.by_user)
         for user, events in added.items():
             known = by_user.get(user, [])
-            held = set(known)
-            fresh = [event for event in dict.fromkeys(events) if event not in held]
-            by_user[user] = latest_per_event_type([*known, *fresh])
+            if repeats:
+                held = set(known)
+                events = [event for event in dict.fromkeys(events) if event not in held]
+            by_user[user] = latest_per_event_type([*known, *events])
         return _InteractionIndex(self.dataset, generation, files, by_user)
 
 

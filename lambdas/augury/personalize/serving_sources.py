@@ -42,17 +42,23 @@ def group_datasets(runtime: Runtime, dataset_group_arn: str) -> Mapping[str, Gro
 
 
 def read_table(runtime: Runtime, prefix: str | None) -> pa.Table:
-    """Every Parquet file under ``prefix``, as one table (empty when none)."""
+    """Every Parquet file under ``prefix``, as one table (empty when none).
+
+    A file gone between listing and reading (a version a data deletion job replaced, an
+    event file merged or rewritten) is left out rather than failing the request: the
+    next refresh sees what replaced it.
+    """
     from augury.personalize import group_data
 
-    return group_data.read_table(runtime, prefix)
+    return group_data.read_table(runtime, prefix, missing_ok=True)
 
 
 def read_files(runtime: Runtime, keys: Sequence[str]) -> pa.Table:
-    """The Parquet files ``keys``, as one table (empty when none)."""
+    """The Parquet files ``keys``, as one table (empty when none); files gone since they
+    were listed are left out, as :func:`read_table` does."""
     from augury.personalize import group_data
 
-    return group_data.read_files(runtime, keys)
+    return group_data.read_files(runtime, keys, missing_ok=True)
 
 
 def recent_events(

@@ -49,7 +49,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from augury.personalize.data_deletions import CLAIMED, DELETION_WORKFLOW
-from augury.personalize.event_compaction import MANIFEST_SUFFIX, manifest_key, merged_sources
+from augury.personalize.event_compaction import (
+    MANIFEST_SUFFIX,
+    manifest_key,
+    merged_key_of,
+    merged_sources,
+)
 from augury.personalize.event_data import (
     INTERACTIONS_FOLDER,
     USERS_FOLDER,
@@ -341,7 +346,7 @@ def _rename_in_manifests(runtime: Runtime, prefix: str, renamed: dict[str, str |
             manifest = json.loads(runtime.blobs.get_bytes(key))
         except (BlobNotFound, ValueError):
             continue
-        merged = key.removesuffix(MANIFEST_SUFFIX) + ".parquet"
+        merged = merged_key_of(key)
         sources = [prefix + name for name in manifest["sources"]]
         new_merged = renamed.get(merged, merged)
         new_sources = [renamed.get(source, source) for source in sources]
@@ -353,8 +358,7 @@ def _rename_in_manifests(runtime: Runtime, prefix: str, renamed: dict[str, str |
         if new_merged is not None and kept:
             manifest["sources"] = [source[len(prefix) :] for source in kept]
             runtime.blobs.put_bytes(manifest_key(new_merged), json.dumps(manifest).encode())
-        if new_merged != merged or not kept:
-            runtime.blobs.delete_keys([key])
+        runtime.blobs.delete_keys([key])  # manifests are written once: a change is a new one
 
 
 # --- what serving keeps ------------------------------------------------------------------
