@@ -338,6 +338,18 @@ def test_the_group_can_still_be_deleted_after_a_deletion_job(shop):
     for kind in ("INTERACTIONS", "USERS"):
         personalize.delete_dataset(datasetArn=shop[kind])
     wait_idle(shop["server"])
+    with held_workflows(shop["server"]):  # one still running holds the group
+        personalize.create_data_deletion_job(
+            jobName="running",
+            datasetGroupArn=shop["group"],
+            dataSource={"dataLocation": deletion_file(shop, "running.csv", "USER_ID\nu04\n")},
+            roleArn=ROLE,
+        )
+        code, message = refused(
+            lambda: personalize.delete_dataset_group(datasetGroupArn=shop["group"])
+        )
+        assert code == "ResourceInUseException" and "wait for it to finish" in message
+    wait_idle(shop["server"])
     personalize.delete_dataset_group(datasetGroupArn=shop["group"])
     wait_idle(shop["server"])
     code, _ = refused(lambda: personalize.describe_dataset_group(datasetGroupArn=shop["group"]))

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from augury.api.operations import OperationSet
 from augury.personalize.resource_types import DATA_DELETION_JOB, DATASET_GROUP
 from augury.resources import crud
-from augury.resources.errors import ResourceInUse
 from augury.resources.status import Status
 
 if TYPE_CHECKING:
@@ -59,21 +58,7 @@ def delete_dataset_group(runtime: Runtime, request: dict[str, Any]) -> dict[str,
     Finished data deletion jobs are history, not resources (Personalize has no call to
     delete one): they go with the group. One still running holds it.
     """
-    arn = request["datasetGroupArn"]
-    crud.get_record(runtime, DATASET_GROUP, arn)
-    cursor = None
-    while True:
-        page = runtime.metadata.list(parent_arn=arn, limit=100, cursor=cursor)
-        for child in page.items:
-            if child.kind == DATA_DELETION_JOB.kind and Status(child.status).finalized:
-                continue
-            running = child.kind == DATA_DELETION_JOB.kind
-            raise ResourceInUse(
-                f"dataset group {arn} still has resources that depend on it, such as "
-                f"{child.arn}; " + ("wait for it to finish" if running else "delete them first")
-            )
-        cursor = page.cursor
-        if cursor is None:
-            break
-    crud.request_delete(runtime, DATASET_GROUP, arn, blocking_children=False)
+    crud.request_delete(
+        runtime, DATASET_GROUP, request["datasetGroupArn"], history={DATA_DELETION_JOB.kind}
+    )
     return {}

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from augury.ports import AlreadyExists, ConcurrentUpdate, NotFound
@@ -186,11 +186,14 @@ def request_delete(
     arn: str,
     *,
     blocking_children: bool = True,
+    history: Collection[str] = (),
 ) -> None:
     """Start deleting a resource: DELETE_PENDING now, gone when the workflow ends.
 
     A resource that is still being worked on, or (when ``blocking_children``)
-    that has children, cannot be deleted: ``ResourceInUseException``.
+    that has children, cannot be deleted: ``ResourceInUseException``. Children of a
+    kind in ``history`` (jobs the API has no call to delete, such as Personalize's data
+    deletion jobs) block only while they run; finished, they go with the resource.
     """
     record = get_record(runtime, resource_type, arn)
     status = Status(record.status)
@@ -200,14 +203,28 @@ def request_delete(
             "it can be deleted once it is ACTIVE or has failed"
         )
     if blocking_children:
-        children = runtime.metadata.list(parent_arn=arn, limit=1).items
-        if children:
-            raise ResourceInUse(
-                f"{resource_type.label} {arn} still has resources that depend on it, "
-                f"such as {children[0].arn}; delete them first"
-            )
+        _refuse_while_children(runtime, resource_type, arn, history)
     set_status(runtime, arn, Status.DELETE_PENDING)
     start_workflow(runtime, DELETE_WORKFLOW, arn)
+
+
+def _refuse_while_children(
+    runtime: Runtime, resource_type: ResourceType, arn: str, history: Collection[str]
+) -> None:
+    cursor = None
+    while True:
+        page = runtime.metadata.list(parent_arn=arn, limit=1 if not history else 100, cursor=cursor)
+        for child in page.items:
+            if child.kind in history and Status(child.status).finalized:
+                continue
+            what = "wait for it to finish" if child.kind in history else "delete them first"
+            raise ResourceInUse(
+                f"{resource_type.label} {arn} still has resources that depend on it, "
+                f"such as {child.arn}; {what}"
+            )
+        cursor = page.cursor
+        if not history or cursor is None:
+            return
 
 
 def start_workflow(runtime: Runtime, workflow: str, arn: str) -> None:
