@@ -75,17 +75,16 @@ def wait_active(describe: Callable[[], dict[str, Any]], timeout: float = 60) -> 
         time.sleep(0.1)
 
 
-def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
+def imported_group(stack: Stack, name: str) -> tuple[str, str]:
+    """An ACTIVE dataset group whose Interactions dataset holds ``interactions_csv()``,
+    imported through the state machines: (group ARN, dataset ARN)."""
     personalize = stack.api.client("personalize")
-    runtime = stack.api.client("personalize-runtime")
-    events = stack.api.client("personalize-events")
     source = stack.upload("clicks/interactions.csv", interactions_csv())
-
-    group = personalize.create_dataset_group(name="shop")["datasetGroupArn"]
+    group = personalize.create_dataset_group(name=name)["datasetGroupArn"]
     wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    schema = personalize.create_schema(name="shop-interactions", schema=json.dumps(SCHEMA))
+    schema = personalize.create_schema(name=f"{name}-interactions", schema=json.dumps(SCHEMA))
     dataset = personalize.create_dataset(
-        name="shop-interactions",
+        name=f"{name}-interactions",
         schemaArn=schema["schemaArn"],
         datasetGroupArn=group,
         datasetType="Interactions",
@@ -95,6 +94,14 @@ def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
         jobName="first", datasetArn=dataset, dataSource={"dataLocation": source}, roleArn=USER_ROLE
     )["datasetImportJobArn"]
     wait_active(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
+    return group, dataset
+
+
+def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
+    personalize = stack.api.client("personalize")
+    runtime = stack.api.client("personalize-runtime")
+    events = stack.api.client("personalize-events")
+    group, _ = imported_group(stack, "shop")
 
     solution = personalize.create_solution(
         name="popular", datasetGroupArn=group, recipeArn=RECIPES + "aws-popularity-count"
@@ -270,21 +277,7 @@ def test_a_data_deletion_job_runs_on_the_compiled_state_machine(stack: Stack) ->
     in S3, the recorded events, and forgets the user's history in DynamoDB."""
     personalize = stack.api.client("personalize")
     events = stack.api.client("personalize-events")
-    source = stack.upload("clicks/interactions.csv", interactions_csv())
-    group = personalize.create_dataset_group(name="forgetful")["datasetGroupArn"]
-    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    schema = personalize.create_schema(name="forgetful-interactions", schema=json.dumps(SCHEMA))
-    dataset = personalize.create_dataset(
-        name="forgetful-interactions",
-        schemaArn=schema["schemaArn"],
-        datasetGroupArn=group,
-        datasetType="Interactions",
-    )["datasetArn"]
-    wait_active(lambda: personalize.describe_dataset(datasetArn=dataset))
-    job = personalize.create_dataset_import_job(
-        jobName="all", datasetArn=dataset, dataSource={"dataLocation": source}, roleArn=USER_ROLE
-    )["datasetImportJobArn"]
-    wait_active(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
+    group, dataset = imported_group(stack, "forgetful")
     tracker = personalize.create_event_tracker(name="site", datasetGroupArn=group)
     wait_active(
         lambda: personalize.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])

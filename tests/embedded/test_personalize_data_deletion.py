@@ -49,6 +49,17 @@ USERS_SCHEMA = {
 DONE = ("COMPLETED", "FAILED")
 
 
+def users_dataset(personalize: Any, group: str, name: str) -> str:
+    """A Users dataset (USERS_SCHEMA) in ``group``: its ARN."""
+    schema = personalize.create_schema(name=f"{name}-users", schema=json.dumps(USERS_SCHEMA))
+    return personalize.create_dataset(
+        name=f"{name}-users",
+        schemaArn=schema["schemaArn"],
+        datasetGroupArn=group,
+        datasetType="Users",
+    )["datasetArn"]
+
+
 @pytest.fixture
 def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
     with dummy_aws_credentials():
@@ -56,13 +67,7 @@ def shop(tmp_path: Path) -> Iterator[dict[str, Any]]:
         personalize = client_for(server)
         events = client_for(server, "personalize-events")
         arns = make_group(personalize, server, "shop", interactions(users=30, per_user=40))
-        schema = personalize.create_schema(name="shop-users", schema=json.dumps(USERS_SCHEMA))
-        arns["USERS"] = personalize.create_dataset(
-            name="shop-users",
-            schemaArn=schema["schemaArn"],
-            datasetGroupArn=arns["group"],
-            datasetType="Users",
-        )["datasetArn"]
+        arns["USERS"] = users_dataset(personalize, arns["group"], "shop")
         wait_idle(server)
         put_data(
             server, arns["USERS"], [{"USER_ID": f"u{n:02d}", "TIER": "gold"} for n in range(30)]
@@ -310,15 +315,7 @@ def test_a_dataset_made_after_the_job_was_asked_for_is_left_alone(tmp_path):
                     dataSource={"dataLocation": deletion_file(shop, "early.csv", "USER_ID\nu01\n")},
                     roleArn=ROLE,
                 )["dataDeletionJobArn"]
-                schema = personalize.create_schema(
-                    name="late-users", schema=json.dumps(USERS_SCHEMA)
-                )
-                shop["USERS"] = personalize.create_dataset(
-                    name="late-users",
-                    schemaArn=schema["schemaArn"],
-                    datasetGroupArn=arns["group"],
-                    datasetType="Users",
-                )["datasetArn"]
+                shop["USERS"] = users_dataset(personalize, arns["group"], "late")
                 # data in a Users dataset the job could not claim when it was asked for
                 put_data(server, shop["USERS"], [{"USER_ID": "u01", "TIER": "gold"}])
             wait_idle(server)

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.personalize.group_data import group_datasets
-from augury.personalize.imports import claim_dataset, release_dataset
+from augury.personalize.imports import claim_dataset, release_dataset, source_location
 from augury.personalize.resource_types import DATA_DELETION_JOB, DATASET_GROUP
-from augury.ports import ExternalDataError
 from augury.resources import crud
-from augury.resources.errors import InvalidInput, ResourceAlreadyExists, ResourceInUse
+from augury.resources.errors import ResourceAlreadyExists, ResourceInUse
 from augury.resources.status import Status
 
 if TYPE_CHECKING:
@@ -58,16 +57,7 @@ def create_data_deletion_job(runtime: Runtime, request: dict[str, Any]) -> dict[
     arn = runtime.arns.build("personalize", "data-deletion-job", name)
     if runtime.metadata.get(arn) is not None:
         raise ResourceAlreadyExists(f"The data deletion job {arn} already exists")
-    location = (request.get("dataSource") or {}).get("dataLocation")
-    if not location:
-        raise InvalidInput(
-            "dataSource.dataLocation is required: the s3:// path of a CSV file with a USER_ID "
-            "column, or of a folder (ending in /) of such files"
-        )
-    try:
-        runtime.external.check_uri(location)
-    except ExternalDataError as error:
-        raise InvalidInput(str(error)) from None
+    location = source_location(runtime, request, "CSV files with one USER_ID column")
     datasets = group_datasets(runtime, group_arn)
     claimed = [datasets[kind].arn for kind in DELETED_FROM if kind in datasets]
     crud.create(

@@ -93,16 +93,7 @@ def list_dataset_import_jobs(runtime: Runtime, request: dict[str, Any]) -> dict[
 
 def _job_attributes(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     """The job's Describe members, the source location checked where it can be without I/O."""
-    location = (request.get("dataSource") or {}).get("dataLocation")
-    if not location:
-        raise InvalidInput(
-            "dataSource.dataLocation is required: the s3:// path of a CSV file, or of a "
-            "folder (ending in /) holding CSV files"
-        )
-    try:
-        runtime.external.check_uri(location)
-    except ExternalDataError as error:
-        raise InvalidInput(str(error)) from None
+    location = source_location(runtime, request, "CSV files")
     attributes: dict[str, Any] = {
         "dataSource": {"dataLocation": location},
         "importMode": request.get("importMode") or FULL,
@@ -112,6 +103,22 @@ def _job_attributes(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]
     if "publishAttributionMetricsToS3" in request:
         attributes["publishAttributionMetricsToS3"] = bool(request["publishAttributionMetricsToS3"])
     return attributes
+
+
+def source_location(runtime: Runtime, request: dict[str, Any], files: str) -> str:
+    """The request's ``dataSource.dataLocation``, checked where it can be without I/O (a
+    job reading the user's storage: imports, data deletion jobs)."""
+    location = (request.get("dataSource") or {}).get("dataLocation")
+    if not location:
+        raise InvalidInput(
+            "dataSource.dataLocation is required: the s3:// path of a file, or of a folder "
+            f"(ending in /) of them: {files}"
+        )
+    try:
+        runtime.external.check_uri(location)
+    except ExternalDataError as error:
+        raise InvalidInput(str(error)) from None
+    return str(location)
 
 
 def claim_dataset(runtime: Runtime, dataset_arn: str, job_arn: str) -> None:
