@@ -62,9 +62,10 @@ def one_case(files: int, rows: int) -> dict[str, Any]:
     import pyarrow as pa
 
     from augury.bootstrap import bootstrap
-    from augury.personalize.event_compaction import compact_folder, merged_sources
+    from augury.personalize.event_compaction import compact_folder
     from augury.personalize.event_data import events_prefix
     from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
+    from augury.personalize.event_manifests import merged_sources
     from augury.personalize.event_properties import cached_schema
     from augury.personalize.group_data import read_files
     from augury.settings import Settings

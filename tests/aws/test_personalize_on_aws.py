@@ -225,8 +225,8 @@ def test_the_scheduled_compactor_merges_event_files_in_s3(stack: Stack) -> None:
     each dataset group's settled event files in the data bucket, as the consumer wrote them."""
     from types import SimpleNamespace
 
-    from augury.personalize.event_compaction import merged_sources
     from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
+    from augury.personalize.event_manifests import merged_sources
     from augury.personalize.event_properties import cached_schema
 
     personalize = stack.api.client("personalize")

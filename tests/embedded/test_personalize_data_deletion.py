@@ -19,7 +19,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from augury.personalize import event_data
-from augury.personalize.event_compaction import compact_group, merged_sources
+from augury.personalize.event_compaction import compact_group
+from augury.personalize.event_manifests import merged_sources
 from augury.personalize.group_data import read_files, read_table
 from augury.resources import crud
 from tests.conftest import dummy_aws_credentials

@@ -22,9 +22,10 @@ import pytest
 
 from augury.bootstrap import DEFAULT_CONTAINERS
 from augury.personalize import serving_sources, serving_trends
-from augury.personalize.event_compaction import GRACE_SECONDS, compact_group, merged_sources
+from augury.personalize.event_compaction import GRACE_SECONDS, compact_group
 from augury.personalize.event_data import INTERACTIONS_FOLDER, events_prefix
 from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
+from augury.personalize.event_manifests import merged_sources
 from augury.personalize.event_properties import cached_schema
 from augury.personalize.group_data import read_files
 from augury.personalize.serving_catalogs import FRESHNESS_SECONDS, catalogs

@@ -19,17 +19,15 @@ from augury.bootstrap import bootstrap
 from augury.personalize import event_compaction
 from augury.personalize.event_compaction import (
     GRACE_SECONDS,
-    MANIFEST_SUFFIX,
     SETTLE_SECONDS,
     Merge,
     compact_all,
     compact_folder,
     compact_group,
-    known_contents,
-    merged_sources,
 )
 from augury.personalize.event_data import events_prefix
 from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
+from augury.personalize.event_manifests import MANIFEST_SUFFIX, known_contents, merged_sources
 from augury.personalize.event_properties import cached_schema
 from augury.personalize.group_data import read_files
 from augury.runtime import Runtime

@@ -27,7 +27,7 @@ Beside it goes a *manifest* (``<merged name>.<token>.sources.json``, written onc
 naming the files it holds. They stay :data:`GRACE_SECONDS` more, so a reader that listed them just
 before (a training job downloading its channel) still finds them: training keeps
 one row per ``EVENT_ID`` and per ID, and serving reads the manifests
-(:func:`merged_sources`) to count a merged file instead of what it holds, without
+(``event_manifests``) to count a merged file instead of what it holds, without
 reading it again when it counted those already. The next run after the grace
 period deletes them and the manifest. Every step can be repeated: a crash leaves
 files a later run merges again, two compactors reading the same files write the
@@ -44,13 +44,11 @@ import logging
 import random
 import threading
 import time
-import uuid
-import weakref
 from collections import defaultdict
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -63,9 +61,14 @@ from augury.personalize.event_data import (
     events_prefix,
 )
 from augury.personalize.event_files import ARRIVAL_COLUMN, EVENT_ID_COLUMN, arrival_of, keyed
+from augury.personalize.event_manifests import (
+    MANIFEST_SUFFIX,
+    manifest_key,
+    manifests_of,
+    read_manifest,
+)
 from augury.personalize.group_data import download_all
 from augury.personalize.resource_types import DATASET_GROUP
-from augury.ports import BlobNotFound
 from augury.scratch import scratch_directory
 
 if TYPE_CHECKING:
@@ -85,8 +88,6 @@ them to reading them (a training job's channel download, a serving process's ref
 MAX_MERGE_ROWS = 2_000_000
 """The most rows one merge reads: about 700 MiB of memory at its peak
 (docs/benchmarks/event_compaction.md), inside the deployed compactor's 2 GB."""
-MANIFEST_SUFFIX = ".sources.json"
-"""A merged file's manifest: its key with this instead of ``.parquet``."""
 KEEP_PER_ID = {
     INTERACTIONS_FOLDER: EVENT_ID_COLUMN,
     USERS_FOLDER: "USER_ID",
@@ -215,7 +216,7 @@ def _finish_merges(runtime: Runtime, folder_prefix: str, listed: list[str], now:
     for key in listed:
         if not key.endswith(MANIFEST_SUFFIX):
             continue
-        manifest = _read_manifest(runtime, key)
+        manifest = read_manifest(runtime, key)
         if manifest is None:
             continue
         sources = [folder_prefix + name for name in manifest["sources"]]
@@ -227,67 +228,6 @@ def _finish_merges(runtime: Runtime, folder_prefix: str, listed: list[str], now:
         else:
             pending.update(sources)
     return _Held(deleted, pending)
-
-
-def manifest_key(merged_key: str) -> str:
-    """A new manifest's key for ``merged_key``: ``<merged name>.<token>.sources.json``.
-
-    Manifests are written once and never changed (a reader caches them): a change is a
-    new manifest and the old one deleted, and a merged file with several holds them all.
-    """
-    return f"{merged_key.removesuffix('.parquet')}.{uuid.uuid4().hex[:16]}{MANIFEST_SUFFIX}"
-
-
-def merged_key_of(manifest: str) -> str:
-    """The merged file a manifest key describes."""
-    return manifest.removesuffix(MANIFEST_SUFFIX).rsplit(".", 1)[0] + ".parquet"
-
-
-def manifests_of(merged_key: str, listed: Iterable[str]) -> list[str]:
-    return [
-        key for key in listed if key.endswith(MANIFEST_SUFFIX) and merged_key_of(key) == merged_key
-    ]
-
-
-def _read_manifest(runtime: Runtime, key: str) -> dict[str, Any] | None:
-    try:
-        return json.loads(runtime.blobs.get_bytes(key))
-    except (BlobNotFound, ValueError):
-        return None
-
-
-_MANIFESTS: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, ...]]] = weakref.WeakKeyDictionary()
-"""Each blob store's manifests read so far, by key (a manifest never changes)."""
-_MANIFESTS_LOCK = threading.Lock()
-
-
-def merged_sources(runtime: Runtime, keys: Sequence[str]) -> dict[str, tuple[str, ...]]:
-    """For each merged file among ``keys`` whose manifest is listed too, the files it
-    holds (those still in their grace period, or gone since): the union of its manifests'.
-    Each manifest is read once per process."""
-    listed = set(keys)
-    found: dict[str, set[str]] = {}
-    for key in keys:
-        if not key.endswith(MANIFEST_SUFFIX):
-            continue
-        merged = merged_key_of(key)
-        if merged not in listed:
-            continue
-        with _MANIFESTS_LOCK:
-            sources = _MANIFESTS.setdefault(runtime.blobs, {}).get(key)
-        if sources is None:
-            manifest = _read_manifest(runtime, key)
-            if manifest is None:
-                continue
-            folder = key.rsplit("/", 1)[0] + "/"
-            sources = tuple(folder + name for name in manifest["sources"])
-            with _MANIFESTS_LOCK:
-                cached = _MANIFESTS.setdefault(runtime.blobs, {})
-                if len(cached) > 100_000:
-                    cached.clear()
-                cached[key] = sources
-        found.setdefault(merged, set()).update(s for s in sources if s != merged)
-    return {merged: tuple(sorted(sources)) for merged, sources in found.items() if sources}
 
 
 def _past(deadline: float | None) -> bool:
@@ -344,7 +284,7 @@ def _merge(
     earlier = manifests_of(key, runtime.blobs.list_keys(folder_prefix))
     names = {source[len(folder_prefix) :] for source in keys if source != key}
     for old in earlier:
-        names.update((_read_manifest(runtime, old) or {}).get("sources", []))
+        names.update((read_manifest(runtime, old) or {}).get("sources", []))
     manifest = manifest_key(key)
     document = {"sources": sorted(names), "mergedAt": now}
     runtime.blobs.put_bytes(manifest, json.dumps(document).encode())
@@ -433,13 +373,6 @@ class CompactionScheduler:
                 )
                 self._thread.start()
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Wait for the compaction under way, if any (tests, shutdown)."""
-        with self._lock:
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
-
     def _run(self) -> None:
         while True:
             with self._lock:
@@ -451,29 +384,3 @@ class CompactionScheduler:
                 compact_group(self._runtime, group)
             except Exception:
                 log.exception("compacting the recorded events of %s failed", group)
-
-
-def known_contents(
-    key: str,
-    holds: Mapping[str, Sequence[str]],
-    known: Container[str],
-    irrelevant: Callable[[str], bool] = lambda key: False,
-) -> list[str] | None:
-    """The ``known`` files that together hold what file ``key`` holds, following merged
-    files' manifests (``holds``, :func:`merged_sources`) down; ``None`` when it holds a file
-    neither known nor ``irrelevant``, whose rows a reader has yet to read.
-
-    A reader that already counted a merged file's sources takes the merged file over
-    without reading it: the same rows, once.
-    """
-    if key in known:
-        return [key]
-    if key in holds:
-        found: list[str] = []
-        for source in holds[key]:
-            part = known_contents(source, holds, known, irrelevant)
-            if part is None:
-                return None
-            found.extend(part)
-        return found
-    return [] if irrelevant(key) else None

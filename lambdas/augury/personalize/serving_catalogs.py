@@ -184,7 +184,7 @@ class CatalogCache:
         caller whether anything arrived without comparing the lists. A merged file
         (``event_compaction``) stands for the files it holds, which stay a while after.
         """
-        from augury.personalize.event_compaction import merged_sources
+        from augury.personalize.event_manifests import merged_sources
 
         prefix = _join(serving_sources.events_prefix(group), INTERACTIONS_EVENTS)
         listed = self._fresh(group, "event-files", lambda: tuple(runtime.blobs.list_keys(prefix)))
@@ -202,7 +202,7 @@ class CatalogCache:
 
     def interactions(self, runtime: Runtime, group: str, user_id: str) -> list[Interaction]:
         """The user's stored interactions (dataset and persisted events), oldest first."""
-        from augury.personalize.event_compaction import known_contents
+        from augury.personalize.event_manifests import known_contents
 
         dataset = self._dataset_versions(runtime, group).get(INTERACTIONS)
         events = self.event_files(runtime, group)

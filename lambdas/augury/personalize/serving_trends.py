@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from augury.personalize import serving_sources
-from augury.personalize.event_compaction import known_contents
 from augury.personalize.event_files import ARRIVAL_COLUMN, arrival_of
+from augury.personalize.event_manifests import known_contents
 from augury.personalize.serving_catalogs import INTERACTIONS, catalogs
 from augury_training.event_rule import EventRule
 

@@ -49,12 +49,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from augury.personalize.data_deletions import CLAIMED, DELETION_WORKFLOW
-from augury.personalize.event_compaction import (
-    MANIFEST_SUFFIX,
-    manifest_key,
-    merged_key_of,
-    merged_sources,
-)
 from augury.personalize.event_data import (
     INTERACTIONS_FOLDER,
     USERS_FOLDER,
@@ -64,6 +58,13 @@ from augury.personalize.event_data import (
     user_subject,
 )
 from augury.personalize.event_files import ARRIVAL_COLUMN, arrival_of, keyed
+from augury.personalize.event_manifests import (
+    MANIFEST_SUFFIX,
+    manifest_key,
+    merged_key_of,
+    merged_sources,
+    read_manifest,
+)
 from augury.personalize.group_data import DATA_ROWS, parquet_keys
 from augury.personalize.imports import IMPORTING, release_dataset
 from augury.ports import BlobNotFound, ExternalDataError
@@ -342,9 +343,8 @@ def _rename_in_manifests(runtime: Runtime, prefix: str, renamed: dict[str, str |
     for key in list(runtime.blobs.list_keys(prefix)):
         if not key.endswith(MANIFEST_SUFFIX):
             continue
-        try:
-            manifest = json.loads(runtime.blobs.get_bytes(key))
-        except (BlobNotFound, ValueError):
+        manifest = read_manifest(runtime, key)
+        if manifest is None:
             continue
         merged = merged_key_of(key)
         sources = [prefix + name for name in manifest["sources"]]

@@ -112,7 +112,7 @@ def _merged_away(runtime: Runtime, folder: str) -> set[str]:
     """Event files a merged file holds (``event_compaction``), not to be counted twice.
 
     The job itself reads them all and counts each event once."""
-    from augury.personalize.event_compaction import merged_sources
+    from augury.personalize.event_manifests import merged_sources
 
     holds = merged_sources(runtime, list(runtime.blobs.list_keys(folder)))
     return {source for sources in holds.values() for source in sources}
