@@ -10,8 +10,9 @@ read it, so a recipe's rules are written once.
 Where Amazon's documentation names no feature transformation for a recipe (the
 v2 recipes, Similar-Items, Trending-Now), ``featureTransformationArn`` is left
 out rather than invented; their featurization parameters still live here.
-Augury offers no domain (use-case) recipes, so ListRecipes with a ``domain``
-lists nothing.
+ListRecipes and DescribeRecipe also show the domain use cases
+(``augury.personalize.use_cases``), the recipes of recommenders; a solution
+cannot use them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
+from augury.personalize.use_cases import UseCase, is_use_case_arn, use_case_for_arn, use_cases
 from augury.resources.errors import InvalidInput, InvalidNextToken, ResourceNotFound
 from augury_training.personalize_contract import (
     PERSONALIZED_RANKING,
@@ -362,7 +364,16 @@ ALGORITHMS: dict[str, Recipe] = {recipe.algorithm_arn: recipe for recipe in _REC
 
 
 def recipe_for_arn(arn: str) -> Recipe:
-    """The recipe behind ``arn``; ``ResourceNotFoundException`` for any other ARN."""
+    """The recipe behind ``arn``; ``ResourceNotFoundException`` for any other ARN.
+
+    A domain use case's ARN is ``InvalidInputException``: it is a recipe, but only
+    a recommender can use it.
+    """
+    if is_use_case_arn(arn):
+        raise InvalidInput(
+            f"Recipe {arn} is a domain use case: create a recommender with it "
+            "(CreateRecommender) in a Domain dataset group. Solutions use custom recipes"
+        )
     recipe = (
         RECIPES.get(arn.removeprefix(RECIPE_ARN_PREFIX))
         if arn.startswith(RECIPE_ARN_PREFIX)
@@ -397,25 +408,26 @@ def _recipe_body(recipe: Recipe) -> dict[str, Any]:
 
 @operations("ListRecipes")
 def list_recipes(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    """Every recipe (recipeProvider SERVICE is the only provider); none for a domain."""
-    recipes = [] if request.get("domain") else list(_RECIPES)
+    """The custom recipes then the use cases; with ``domain``, that domain's use cases only.
+
+    recipeProvider SERVICE is the only provider.
+    """
+    domain = request.get("domain")
+    summaries = [] if domain else [_summary(r.name, r.arn) for r in _RECIPES]
+    summaries += [_summary(u.name, u.arn, u.domain) for u in use_cases(domain)]
     start = _decode_offset(request.get("nextToken"))
     size = int(request.get("maxResults") or 100)
-    page = recipes[start : start + size]
-    result: dict[str, Any] = {
-        "recipes": [
-            {
-                "name": r.name,
-                "recipeArn": r.arn,
-                "status": "ACTIVE",
-                **_dates(),
-            }
-            for r in page
-        ]
-    }
-    if start + size < len(recipes):
+    result: dict[str, Any] = {"recipes": summaries[start : start + size]}
+    if start + size < len(summaries):
         result["nextToken"] = _encode_offset(start + size)
     return result
+
+
+def _summary(name: str, arn: str, domain: str | None = None) -> dict[str, Any]:
+    summary: dict[str, Any] = {"name": name, "recipeArn": arn, "status": "ACTIVE", **_dates()}
+    if domain:
+        summary["domain"] = domain
+    return summary
 
 
 def _encode_offset(offset: int) -> str:
@@ -436,7 +448,22 @@ def _decode_offset(token: str | None) -> int:
 
 @operations("DescribeRecipe")
 def describe_recipe(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    return {"recipe": _recipe_body(recipe_for_arn(request["recipeArn"]))}
+    arn = request["recipeArn"]
+    if is_use_case_arn(arn):
+        return {"recipe": _use_case_body(use_case_for_arn(arn))}
+    return {"recipe": _recipe_body(recipe_for_arn(arn))}
+
+
+def _use_case_body(use_case: UseCase) -> dict[str, Any]:
+    """A use case as DescribeRecipe shows it: its own name and description, and the type
+    and algorithm of the custom recipe Augury trains it with."""
+    base = _recipe_body(RECIPES[use_case.recipe])
+    return {
+        **base,
+        "name": use_case.name,
+        "recipeArn": use_case.arn,
+        "description": f"{use_case.title}: {use_case.description}",
+    }
 
 
 @operations("DescribeAlgorithm")

@@ -23,6 +23,12 @@ class Status(StrEnum):
     DELETE_PENDING = "DELETE_PENDING"
     DELETE_IN_PROGRESS = "DELETE_IN_PROGRESS"
     DELETE_FAILED = "DELETE_FAILED"
+    STOP_PENDING = "STOP_PENDING"
+    STOP_IN_PROGRESS = "STOP_IN_PROGRESS"
+    INACTIVE = "INACTIVE"
+    START_PENDING = "START_PENDING"
+    START_IN_PROGRESS = "START_IN_PROGRESS"
+    """Stopping and starting: Personalize recommenders (StopRecommender / StartRecommender)."""
 
     @property
     def finalized(self) -> bool:
@@ -66,5 +72,6 @@ _FINAL = frozenset(
         Status.CREATE_STOPPED,
         Status.UPDATE_FAILED,
         Status.DELETE_FAILED,
+        Status.INACTIVE,
     }
 )
