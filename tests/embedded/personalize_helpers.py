@@ -240,3 +240,24 @@ def held_workflows(server: EmbeddedServer) -> Iterator[list[tuple[str, dict[str,
         engine.start = original
         for workflow, payload in held:
             original(workflow, payload)
+
+
+def watches(event_types: tuple[str, str] = ("Watch", "Click")) -> list[dict[str, Any]]:
+    """30 users x 80 interactions over 200 items, even steps Watch and odd ones Click.
+
+    1,200 Watch events: enough for the use cases that train on Watch only.
+    """
+    rows = interactions(per_user=80, items=200)
+    for number, row in enumerate(rows):
+        row["EVENT_TYPE"] = event_types[number % 2]
+    return rows
+
+
+def create_recommender(
+    personalize: Any, group: str, name: str, use_case: str, **request: Any
+) -> dict:
+    """A recommender of ``use_case`` once its training ended (the description)."""
+    arn = personalize.create_recommender(
+        name=name, datasetGroupArn=group, recipeArn=RECIPE + use_case, **request
+    )["recommenderArn"]
+    return wait_for(lambda: personalize.describe_recommender(recommenderArn=arn))

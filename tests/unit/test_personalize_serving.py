@@ -844,8 +844,8 @@ def test_metadata_columns_need_the_campaign_setting_and_known_columns(world: Wor
         )
 
 
-def test_recommender_arns_and_unusable_campaigns_are_refused(world: World) -> None:
-    with pytest.raises(InvalidInput, match="no domain recommenders"):
+def test_unknown_recommenders_and_unusable_campaigns_are_refused(world: World) -> None:
+    with pytest.raises(ResourceNotFound, match="No recommender"):
         recommendations.get_recommendations(
             world.runtime,
             {"recommenderArn": "arn:aws:personalize:us-east-1:000000000000:recommender/r"},

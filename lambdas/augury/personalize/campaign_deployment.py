@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from augury.personalize.campaign_config import update_summary
-from augury.personalize.resource_types import SOLUTION_VERSION
+from augury.personalize.resource_types import MODEL_KINDS
 from augury.personalize.solution_versions import MODEL_PREFIX
 from augury.ports import BlobNotFound
 from augury.resources import crud
@@ -40,20 +40,18 @@ def _campaign(runtime: Runtime, arn: str) -> Resource:
     return record
 
 
-def _check_model(runtime: Runtime, version_arn: str) -> None:
-    """The version is still ACTIVE and its model can be loaded."""
+def check_model(runtime: Runtime, version_arn: str, what: str = "solution version") -> None:
+    """The version (or recommender model: ``what``) is still ACTIVE and its model loads."""
     version = runtime.metadata.get(version_arn)
-    if version is None or version.kind != SOLUTION_VERSION.kind:
-        raise ResourceFailed(f"Solution version {version_arn} no longer exists")
+    if version is None or version.kind not in MODEL_KINDS:
+        raise ResourceFailed(f"The {what} {version_arn} no longer exists")
     if Status(version.status) != Status.ACTIVE:
-        raise ResourceFailed(f"Solution version {version_arn} is no longer ACTIVE")
+        raise ResourceFailed(f"The {what} {version_arn} is no longer ACTIVE")
     prefix = version.attributes.get(MODEL_PREFIX)
     try:
         runtime.blobs.get_bytes(f"{prefix}{MANIFEST_FILE}")
     except BlobNotFound:
-        raise ResourceFailed(
-            f"The model of solution version {version_arn} is missing; retrain the solution"
-        ) from None
+        raise ResourceFailed(f"The model of {what} {version_arn} is missing; retrain") from None
     try:
         from augury.serving.recommender_cache import recommender_for
     except ModuleNotFoundError as error:  # serving not built in this tree: nothing to warm
@@ -63,9 +61,8 @@ def _check_model(runtime: Runtime, version_arn: str) -> None:
     try:
         recommender_for(runtime, version_arn)
     except Exception as error:
-        raise ResourceFailed(
-            f"The model of solution version {version_arn} could not be loaded: {error}"
-        ) from None
+        reason = f"The model of {what} {version_arn} could not be loaded: {error}"
+        raise ResourceFailed(reason) from None
 
 
 def _deploy(runtime: Runtime, state: State) -> None:
@@ -77,7 +74,7 @@ def _deploy(runtime: Runtime, state: State) -> None:
     if Status(record.status) == Status.ACTIVE:
         return
     crud.set_status(runtime, arn, Status.CREATE_IN_PROGRESS)
-    _check_model(runtime, str(record.attributes["solutionVersionArn"]))
+    check_model(runtime, str(record.attributes["solutionVersionArn"]))
     crud.set_status(runtime, arn, Status.ACTIVE)
 
 
@@ -95,7 +92,7 @@ def _apply_update(runtime: Runtime, record: Resource) -> None:
             }
         ),
     )
-    _check_model(runtime, pending["solutionVersionArn"])
+    check_model(runtime, pending["solutionVersionArn"])
 
     def change(current: Resource) -> Resource:
         attributes = dict(current.attributes)

@@ -24,7 +24,14 @@ from augury.personalize.avro_rules import (
     normalize_dataset_type,
 )
 from augury.personalize.dataset_groups import ACTIVATE_WORKFLOW
-from augury.personalize.resource_types import DATASET, DATASET_GROUP, SOLUTION, SOLUTION_VERSION
+from augury.personalize.resource_types import (
+    DATASET,
+    DATASET_GROUP,
+    RECOMMENDER,
+    RECOMMENDER_MODEL,
+    SOLUTION,
+    SOLUTION_VERSION,
+)
 from augury.personalize.schemas import parsed, schema_record
 from augury.personalize.solutions import children
 from augury.resources import crud
@@ -141,14 +148,19 @@ def delete_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def _work_in_progress(runtime: Runtime, dataset: Resource) -> Resource | None:
-    """A job of ``dataset``, or a solution version of its group, still working."""
+    """A job of ``dataset``, or a solution version or recommender model of its group, still
+    training."""
     for child in children(runtime, dataset.arn):
         if Status(child.status).working:
             return child
-    for solution in children(runtime, dataset.parent_arn or "", SOLUTION.kind):
-        for version in children(runtime, solution.arn, SOLUTION_VERSION.kind):
-            if Status(version.status).working:
-                return version
+    for parent_kind, model_kind in (
+        (SOLUTION.kind, SOLUTION_VERSION.kind),
+        (RECOMMENDER.kind, RECOMMENDER_MODEL.kind),
+    ):
+        for parent in children(runtime, dataset.parent_arn or "", parent_kind):
+            for model in children(runtime, parent.arn, model_kind):
+                if Status(model.status).working:
+                    return model
     return None
 
 

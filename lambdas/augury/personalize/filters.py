@@ -68,6 +68,11 @@ def _compiled(expression: str) -> CompiledFilter:
     return compile_filter(expression)
 
 
+def built_in_filter(expression: str) -> CompiledFilter:
+    """An expression Augury writes itself (a use case's exclusion), compiled once."""
+    return _compiled(expression)
+
+
 def _compile_request(expression: str) -> CompiledFilter:
     try:
         return _compiled(expression)

@@ -3,11 +3,14 @@
 Both answer from a campaign: the campaign must exist (else
 ResourceNotFoundException, HTTP 404 as in Amazon's model) and be ACTIVE; it
 names the solution version it deploys (``solutionVersionArn``) and its
-``campaignConfig`` (exploration, metadata). The work itself is
-``augury.personalize.serving_core``; this module reads the request, checks
-what belongs to the API (limits that depend on metadata, the recommender ARN
-Augury does not serve) and shapes the answer. Every answer carries a fresh
-``recommendationId`` to quote in PutEvents.
+``campaignConfig`` (exploration, metadata). GetRecommendations also answers
+from a Domain group's recommender (``recommenderArn``): its model, its
+``recommenderConfig``, what its use case requires of the request and the
+items the use case leaves out for the user (``augury.personalize.recommenders``).
+The work itself is ``augury.personalize.serving_core``; this module reads the
+request, checks what belongs to the API (limits that depend on metadata) and
+shapes the answer. Every answer carries a fresh ``recommendationId`` to quote
+in PutEvents.
 
 ``numResults`` of 0 (or absent) means Amazon's default of 25.
 """
@@ -15,9 +18,13 @@ Augury does not serve) and shapes the answer. Every answer carries a fresh
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
+from augury.personalize.filters import built_in_filter
+from augury.personalize.recommenders import CONFIG_MEMBER, check_request, serving_recommender
 from augury.personalize.resource_types import CAMPAIGN
 from augury.personalize.serving_core import (
     DEFAULT_RESULTS,
@@ -49,14 +56,14 @@ SERVING_STATUSES = frozenset(
 
 @operations("GetRecommendations")
 def get_recommendations(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    if request.get("recommenderArn"):
-        raise InvalidInput(
-            "Augury serves custom campaigns only: it has no domain recommenders, so "
-            "recommenderArn cannot be used. Pass the campaignArn of a campaign instead"
-        )
-    campaign = _serving_campaign(runtime, request.get("campaignArn"))
-    config = campaign.attributes.get("campaignConfig") or {}
-    columns = requested_columns(request.get("metadataColumns"), config, campaign.arn)
+    source = _source(runtime, request)
+    columns = requested_columns(
+        request.get("metadataColumns"),
+        source.config,
+        source.arn,
+        source=source.label,
+        config_member=source.config_member,
+    )
     num_results = int(request.get("numResults") or DEFAULT_RESULTS)
     if columns and num_results > MAX_ITEMS_WITH_METADATA:
         raise InvalidInput(
@@ -64,7 +71,7 @@ def get_recommendations(runtime: Runtime, request: dict[str, Any]) -> dict[str, 
             f"requested; got {num_results}"
         )
     recommendation_id = _recommendation_id()
-    version_arn = campaign.attributes["solutionVersionArn"]
+    version_arn = source.model_arn
     found = recommend_items(
         runtime,
         version_arn,
@@ -73,10 +80,11 @@ def get_recommendations(runtime: Runtime, request: dict[str, Any]) -> dict[str, 
         num_results=num_results,
         filter_arn=request.get("filterArn"),
         filter_values=request.get("filterValues"),
-        exploration=config.get("itemExplorationConfig"),
+        exploration=source.config.get("itemExplorationConfig"),
         context=request.get("context"),
         promotion=parse_promotions(request.get("promotions")),
         seed=recommendation_id,
+        use_case_filter=source.use_case_filter,
     )
     metadata = _metadata(runtime, version_arn, [entry.item_id for entry in found], columns)
     items = []
@@ -126,10 +134,51 @@ def get_personalized_ranking(runtime: Runtime, request: dict[str, Any]) -> dict[
     return {"personalizedRanking": items, "recommendationId": _recommendation_id()}
 
 
+@dataclass(frozen=True)
+class _Source:
+    """What answers a GetRecommendations call: a campaign or a recommender."""
+
+    arn: str
+    model_arn: str
+    config: Mapping[str, Any]
+    label: str
+    config_member: str
+    use_case_filter: Any = None
+
+
+def _source(runtime: Runtime, request: Mapping[str, Any]) -> _Source:
+    recommender_arn = request.get("recommenderArn")
+    if not recommender_arn:
+        campaign = _serving_campaign(runtime, request.get("campaignArn"))
+        return _Source(
+            campaign.arn,
+            str(campaign.attributes["solutionVersionArn"]),
+            campaign.attributes.get("campaignConfig") or {},
+            "Campaign",
+            "campaignConfig",
+        )
+    if request.get("campaignArn"):
+        raise InvalidInput("Give campaignArn or recommenderArn, not both")
+    record, use_case, model_arn = serving_recommender(runtime, recommender_arn)
+    check_request(use_case, request.get("userId"), request.get("itemId"))
+    expression = use_case.exclusion_expression()
+    return _Source(
+        record.arn,
+        model_arn,
+        record.attributes.get(CONFIG_MEMBER) or {},
+        "Recommender",
+        CONFIG_MEMBER,
+        built_in_filter(expression) if expression else None,
+    )
+
+
 def _serving_campaign(runtime: Runtime, arn: str | None) -> Resource:
     """The campaign behind ``arn``, which must be able to answer now."""
     if not arn:
-        raise InvalidInput("campaignArn is required: name the campaign to get recommendations from")
+        raise InvalidInput(
+            "campaignArn (or, for GetRecommendations, recommenderArn) is required: name the "
+            "campaign to get recommendations from"
+        )
     record = runtime.metadata.get(arn)
     if record is None or record.kind != CAMPAIGN.kind:
         raise ResourceNotFound(f"No campaign found with ARN {arn}")

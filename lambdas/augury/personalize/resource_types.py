@@ -165,3 +165,33 @@ BATCH_SEGMENT_JOB = register(
         describe_wrapper="batchSegmentJob",
     )
 )
+
+RECOMMENDER = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="recommender",
+        arn_member="recommenderArn",
+        name_member="name",
+        list_member="recommenders",
+        label="recommender",
+        describe_wrapper="recommender",
+        parent_member="datasetGroupArn",
+    )
+)
+
+RECOMMENDER_MODEL = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="recommender-model",
+        arn_member="recommenderModelArn",
+        name_member="name",
+        list_member="recommenderModels",
+        label="recommender model",
+        parent_member="recommenderArn",
+    )
+)
+"""One training of a recommender (Augury's own: no API names it). It holds what a solution
+version holds, so the training workflow and serving take either."""
+
+MODEL_KINDS = frozenset({SOLUTION_VERSION.kind, RECOMMENDER_MODEL.kind})
+"""Records that hold a trained model serving can load."""

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from augury.personalize import serving_sources, serving_trends
-from augury.personalize.resource_types import SOLUTION_VERSION
+from augury.personalize.resource_types import MODEL_KINDS
 from augury.personalize.serving_exploration import (
     NONE,
     blend,
@@ -133,7 +133,7 @@ _GROUPS_LOCK = threading.Lock()
 def serving_model(runtime: Runtime, solution_version_arn: str) -> ServingModel:
     """The solution version's model (from memory after the first call) and group."""
     record = runtime.metadata.get(solution_version_arn)
-    if record is None or record.kind != SOLUTION_VERSION.kind:
+    if record is None or record.kind not in MODEL_KINDS:
         raise ResourceNotFound(f"No solution version found with ARN {solution_version_arn}")
     recommender = recommender_for_record(runtime, record)
     key = (solution_version_arn, record.created_at.isoformat())
@@ -194,11 +194,15 @@ def recommend_items(
     context: Mapping[str, str] | None = None,
     promotion: Promotion | None = None,
     seed: Any = None,
+    use_case_filter: Any = None,
 ) -> list[Recommended]:
     """The recommendation list with promotions and reasons (what GetRecommendations shows).
 
     ``exploration`` is the campaign's or job's ``itemExplorationConfig``
     (Amazon's defaults when None); ``seed`` fixes where promoted items land.
+    ``use_case_filter`` (a compiled filter) is what a recommender's use case leaves
+    out for the user, such as the videos they watched; it applies before
+    ``filter_arn`` and to promoted items too.
     """
     model = serving_model(runtime, solution_version_arn)
     recommender = model.recommender
@@ -238,15 +242,20 @@ def recommend_items(
             keep[index] = False  # never the query item itself
 
     def filter_mask(arn: str, values: Mapping[str, str] | None) -> np.ndarray:
-        """What the filter keeps of every scored item: the catalog, then the new items."""
         compiled = item_filter(runtime, arn, model.dataset_group_arn, for_item=item_id is not None)
         check_values(compiled, arn, values)
+        return compiled_mask(compiled, values)
+
+    def compiled_mask(compiled: Any, values: Mapping[str, str] | None) -> np.ndarray:
+        """What the filter keeps of every scored item: the catalog, then the new items."""
         subject = RequestSubject(model.dataset_group_arn, user_id, item_id, events.get())
         mask = mask_catalog(runtime, compiled, values, subject, recommender)
         if not new_item_ids:
             return mask
         return np.concatenate([mask, mask_items(runtime, compiled, values, subject, new_item_ids)])
 
+    if use_case_filter is not None and user_id:
+        keep &= compiled_mask(use_case_filter, None)
     rest_keep = keep & filter_mask(filter_arn, filter_values) if filter_arn else keep
     promoted = np.zeros(0, dtype=np.int64)
     if promotion is not None:

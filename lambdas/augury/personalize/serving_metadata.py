@@ -30,8 +30,12 @@ def requested_columns(
     metadata_columns: Mapping[str, Sequence[str]] | None,
     campaign_config: Mapping[str, Any] | None,
     campaign_arn: str,
+    *,
+    source: str = "Campaign",
+    config_member: str = "campaignConfig",
 ) -> list[str]:
-    """The Items columns a request asks for ([] when none), checked against the campaign."""
+    """The Items columns a request asks for ([] when none), checked against the campaign
+    (or the recommender: ``source``, ``config_member``)."""
     if not metadata_columns:
         return []
     unknown = sorted(key for key in metadata_columns if key != ITEMS_KEY)
@@ -45,8 +49,8 @@ def requested_columns(
         return []
     if not (campaign_config or {}).get(ENABLE_MEMBER):
         raise InvalidInput(
-            f"Campaign {campaign_arn} does not return item metadata: create or update it with "
-            f"campaignConfig {ENABLE_MEMBER}=true to use metadataColumns"
+            f"{source} {campaign_arn} does not return item metadata: create or update it with "
+            f"{config_member} {ENABLE_MEMBER}=true to use metadataColumns"
         )
     if len(columns) > MAX_COLUMNS:
         raise InvalidInput(

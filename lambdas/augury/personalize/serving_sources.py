@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from augury.personalize.resource_types import SOLUTION, SOLUTION_VERSION
+from augury.personalize.resource_types import MODEL_KINDS, SOLUTION
 from augury.resources.errors import ResourceNotFound
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def compiled_filter(runtime: Runtime, filter_arn: str, dataset_group_arn: str) -
 def solution_version_group(runtime: Runtime, solution_version_arn: str) -> str:
     """The dataset group a solution version was trained on (version → solution → group)."""
     version = runtime.metadata.get(solution_version_arn)
-    if version is None or version.kind != SOLUTION_VERSION.kind:
+    if version is None or version.kind not in MODEL_KINDS:
         raise ResourceNotFound(f"No solution version found with ARN {solution_version_arn}")
     group = version.attributes.get("datasetGroupArn")
     if group:

@@ -81,7 +81,7 @@ def check_solution_config(
     if "optimizationObjective" in config:
         _check_objective(recipe, config["optimizationObjective"], datasets)
     if "trainingDataConfig" in config:
-        _check_training_data(config["trainingDataConfig"], datasets)
+        check_training_data(config["trainingDataConfig"], datasets)
     return config
 
 
@@ -273,10 +273,15 @@ def _check_objective(
             raise InvalidInput(f"{where}.itemAttribute {attribute} must be a numeric field")
 
 
-def _check_training_data(training: Mapping[str, Any], datasets: Mapping[str, GroupDataset]) -> None:
+def check_training_data(
+    training: Mapping[str, Any],
+    datasets: Mapping[str, GroupDataset],
+    member_path: str = "solutionConfig.trainingDataConfig",
+) -> None:
+    """The columns a trainingDataConfig names exist and may be left out of training."""
     for member in ("excludedDatasetColumns", "includedDatasetColumns"):
         for dataset_type, columns in (training.get(member) or {}).items():
-            where = f"solutionConfig.trainingDataConfig.{member}.{dataset_type}"
+            where = f"{member_path}.{member}.{dataset_type}"
             key = dataset_type.upper()
             if key not in DATASET_TYPE_KEYS:
                 raise InvalidInput(

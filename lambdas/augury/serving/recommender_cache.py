@@ -31,7 +31,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from augury.personalize.resource_types import SOLUTION_VERSION
+from augury.personalize.resource_types import MODEL_KINDS
 from augury.ports import BlobStore
 from augury.resources.errors import InvalidInput, ResourceNotFound
 from augury.resources.record import Resource
@@ -180,7 +180,7 @@ def _cache_root(runtime: Runtime) -> Path:
 def recommender_for(runtime: Runtime, solution_version_arn: str) -> Recommender:
     """The trained model of an ACTIVE solution version, loaded once per process."""
     record = runtime.metadata.get(solution_version_arn)
-    if record is None or record.kind != SOLUTION_VERSION.kind:
+    if record is None or record.kind not in MODEL_KINDS:
         raise ResourceNotFound(f"No solution version found with ARN {solution_version_arn}")
     return recommender_for_record(runtime, record)
 

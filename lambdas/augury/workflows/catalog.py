@@ -28,10 +28,17 @@ from augury.workflows import (  # noqa: E402  (Personalize's own workflows)
     personalize_batch,
     personalize_deletion,
     personalize_import,
+    personalize_recommenders,
     personalize_training,
 )
 
-for _module in (personalize_import, personalize_training, personalize_batch, personalize_deletion):
+for _module in (
+    personalize_import,
+    personalize_training,
+    personalize_recommenders,
+    personalize_batch,
+    personalize_deletion,
+):
     for _personalize_workflow in _module.WORKFLOWS:
         WORKFLOWS[_personalize_workflow.name] = _personalize_workflow
 

@@ -118,7 +118,7 @@ def _merged_away(runtime: Runtime, folder: str) -> set[str]:
     return {source for sources in holds.values() for source in sources}
 
 
-def _prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
+def prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
     arn = state["arn"]
     record = forecast_jobs.current(runtime, arn)
     if forecast_jobs.stop_requested(record):
@@ -240,7 +240,7 @@ def _previous_model(runtime: Runtime, solution_arn: str) -> str:
     return str(prefix)
 
 
-def _start(runtime: Runtime, state: State) -> dict[str, Any] | None:
+def start(runtime: Runtime, state: State) -> dict[str, Any] | None:
     if state.get(forecast_jobs.STOPPED):
         return None
     arn = state["arn"]
@@ -270,7 +270,7 @@ def _start(runtime: Runtime, state: State) -> dict[str, Any] | None:
     return None
 
 
-def _wait(runtime: Runtime, state: State) -> dict[str, Any] | None:
+def wait(runtime: Runtime, state: State) -> dict[str, Any] | None:
     if state.get(forecast_jobs.STOPPED):
         return None
     arn = state["arn"]
@@ -306,7 +306,7 @@ def _drop_input_copies(runtime: Runtime, arn: str) -> None:
     runtime.blobs.delete_prefix(blob_prefix(arn) + "input/")
 
 
-def _training_failed(runtime: Runtime, state: State, reason: str) -> None:
+def training_failed(runtime: Runtime, state: State, reason: str) -> None:
     forecast_jobs.fail(runtime, state, reason)
     if runtime.metadata.get(state["arn"]) is not None:
         _drop_input_copies(runtime, state["arn"])
@@ -341,11 +341,11 @@ def _solution_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 TRAIN_SOLUTION_VERSION = Workflow(
     name=TRAIN_WORKFLOW,
     steps=(
-        Step("prepare", _prepare),
-        Step("start", _start),
-        Step("wait", _wait, retry=JOB_WAIT),
+        Step("prepare", prepare),
+        Step("start", start),
+        Step("wait", wait, retry=JOB_WAIT),
     ),
-    on_failure=_training_failed,
+    on_failure=training_failed,
 )
 
 WORKFLOWS: tuple[Workflow, ...] = (TRAIN_SOLUTION_VERSION, DEPLOY_CAMPAIGN)
