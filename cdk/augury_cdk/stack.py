@@ -17,6 +17,8 @@ EventsConsumer      the Kinesis stream                    write history, put eve
                                                           resources
 EventsCompactor     a schedule (every 15 minutes)         read resources, read/write/delete
                                                           event files
+RecommenderRetrainer  a schedule (every hour)             read/write resources, start the
+                                                          train-recommender state machine
 ==================  ====================================  =====================================
 
 The serving functions run the same handler as the API function but on their
@@ -38,6 +40,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from augury.workflows.personalize_recommenders import TRAIN_WORKFLOW as RECOMMENDER_TRAINING
 from augury_cdk.alarms import Alarms
 from augury_cdk.api import SERVICES, AuguryApi
 from augury_cdk.checks import add_checks
@@ -75,6 +78,9 @@ WORKFLOW_EPHEMERAL_MB = 10240  # users' import files and exports pass through /t
 COMPACTION_RATE = Duration.minutes(15)
 """How often recorded events' settled files are merged (``augury.personalize.event_compaction``:
 a bucket is merged 5 minutes after it ends, the smallest every 1,000 seconds)."""
+RETRAINING_CHECK_RATE = Duration.hours(1)
+"""How often recommenders are checked for their weekly retraining
+(``augury.personalize.recommender_retraining``)."""
 
 
 class AuguryStack(Stack):
@@ -118,6 +124,7 @@ class AuguryStack(Stack):
         self._serving(functions)
         self._consumer(functions)
         self._compactor(functions)
+        self._retrainer(functions)
         self.api = AuguryApi(
             self,
             "Api",
@@ -287,12 +294,34 @@ class AuguryStack(Stack):
             targets=[targets.LambdaFunction(self.compactor, retry_attempts=0)],
         )
 
+    def _retrainer(self, functions: PythonFunctions) -> None:
+        """Starts recommenders' weekly retraining on a schedule; one run at a time."""
+        self.retrainer = functions.function(
+            "RecommenderRetrainer",
+            handler="augury.handlers.retrain_recommenders",
+            description="Starts the weekly retraining of Personalize recommenders",
+            timeout=Duration.minutes(5),
+            memory_size=512,
+            reserved_concurrency=1,
+        )
+        # It claims a recommender (one attribute) and starts its training, nothing more.
+        grant_metadata(self.retrainer, self.storage, write=True)
+        train = self.workflows.state_machines[RECOMMENDER_TRAINING]
+        grant_state_machine_start(self.retrainer, [train.state_machine_arn])
+        events.Rule(
+            self,
+            "RecommenderRetraining",
+            description="Retrain recommenders whose model is 7 days old (Augury)",
+            schedule=events.Schedule.rate(RETRAINING_CHECK_RATE),
+            targets=[targets.LambdaFunction(self.retrainer, retry_attempts=0)],
+        )
+
     def _alarms(self) -> None:
         s = self.settings
         self.alarms = Alarms(self, "Alarms", prefix=s.prefix, email=s.alarm_email or None)
         self.alarms.workflows(self.workflows.state_machines, step_function=self.workflow_step)
         functions = [self.api_function, self.events_function, *self.serving_functions.values()]
-        for function in [*functions, self.consumer, self.compactor]:
+        for function in [*functions, self.consumer, self.compactor, self.retrainer]:
             self.alarms.function(function)
         # Its Errors count every ResourcePending poll; failed workflows alarm instead.
         self.alarms.function(self.workflow_step, errors=False)

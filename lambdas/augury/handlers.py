@@ -3,8 +3,9 @@
 ``api`` serves API Gateway proxy events through the same ``Dispatcher`` as the
 embedded server; ``workflow_step`` is the one Lambda every compiled Step
 Functions state machine invokes, once per step; ``events`` consumes the
-Kinesis stream PutEvents, PutUsers and PutItems publish to, and ``compact_events``
-merges the files it leaves, on a schedule. The runtime is built on the
+Kinesis stream PutEvents, PutUsers and PutItems publish to, ``compact_events``
+merges the files it leaves, on a schedule, and ``retrain_recommenders`` starts the
+weekly retraining of recommenders, on another. The runtime is built on the
 first invocation and reused while the container lives.
 """
 
@@ -97,6 +98,17 @@ def events(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from augury.personalize.event_consumer import handle_kinesis_event
 
     return handle_kinesis_event(runtime(), event)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def retrain_recommenders(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Start retraining the recommenders whose model is 7 days old (an hourly schedule)."""
+    from augury.personalize.recommender_retraining import retrain_due
+
+    started = retrain_due(runtime())
+    logger.info("retraining recommenders", extra={"started": started})
+    return {"started": started}
 
 
 @logger.inject_lambda_context

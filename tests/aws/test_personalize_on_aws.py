@@ -17,6 +17,7 @@ import io
 import json
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -27,6 +28,7 @@ from augury import handlers
 from augury.personalize import event_consumer
 from augury.personalize.event_data import events_prefix, group_scope, user_subject
 from augury.personalize.group_data import read_table
+from augury.resources import crud
 from tests.aws.moto_stack import DATA_BUCKET, HISTORY_TABLE, REGION, USER_ROLE, Stack
 
 USERS, PER_USER, ITEMS = 30, 40, 60
@@ -75,14 +77,17 @@ def wait_active(describe: Callable[[], dict[str, Any]], timeout: float = 60) -> 
         time.sleep(0.1)
 
 
-def imported_group(stack: Stack, name: str) -> tuple[str, str]:
-    """An ACTIVE dataset group whose Interactions dataset holds ``interactions_csv()``,
-    imported through the state machines: (group ARN, dataset ARN)."""
+def imported_group(stack: Stack, name: str, domain: str | None = None) -> tuple[str, str]:
+    """An ACTIVE dataset group (a Domain one with ``domain``) whose Interactions dataset holds
+    ``interactions_csv()``, imported through the state machines: (group ARN, dataset ARN)."""
     personalize = stack.api.client("personalize")
     source = stack.upload("clicks/interactions.csv", interactions_csv())
-    group = personalize.create_dataset_group(name=name)["datasetGroupArn"]
+    in_domain = {"domain": domain} if domain else {}
+    group = personalize.create_dataset_group(name=name, **in_domain)["datasetGroupArn"]
     wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    schema = personalize.create_schema(name=f"{name}-interactions", schema=json.dumps(SCHEMA))
+    schema = personalize.create_schema(
+        name=f"{name}-interactions", schema=json.dumps(SCHEMA), **in_domain
+    )
     dataset = personalize.create_dataset(
         name=f"{name}-interactions",
         schemaArn=schema["schemaArn"],
@@ -220,11 +225,53 @@ def test_a_failed_batch_is_delivered_again_and_applied_once(
     assert [event["ITEM_ID"] for event in history] == ["i0", "i1", "i2"]
 
 
+def lambda_context(name: str, timeout_minutes: int) -> SimpleNamespace:
+    """What Lambda hands a scheduled function, for calling its handler in-process."""
+    return SimpleNamespace(
+        function_name=name,
+        function_version="$LATEST",
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:{name}",
+        memory_limit_in_mb=2048,
+        aws_request_id=name.lower(),
+        log_group_name=f"/aws/lambda/{name}",
+        log_stream_name="in-process",
+        get_remaining_time_in_millis=lambda: timeout_minutes * 60_000,
+    )
+
+
+def test_a_recommender_trains_serves_and_retrains_on_the_state_machines(stack: Stack) -> None:
+    """CreateRecommender's training runs as a state machine execution; the hourly
+    RecommenderRetrainer (``augury.handlers.retrain_recommenders``) starts another once
+    the model is a week old, and the recommender serves the new model when it is ACTIVE."""
+    personalize = stack.api.client("personalize")
+    group, _ = imported_group(stack, "videos", domain="VIDEO_ON_DEMAND")
+    arn = personalize.create_recommender(
+        name="trending", datasetGroupArn=group, recipeArn=RECIPES + "aws-vod-trending-now"
+    )["recommenderArn"]
+    body = wait_active(lambda: personalize.describe_recommender(recommenderArn=arn))
+    assert body["modelMetrics"]
+    runtime_client = stack.api.client("personalize-runtime")
+    listed = runtime_client.get_recommendations(recommenderArn=arn, userId="u01")["itemList"]
+    assert len(listed) == 25
+
+    runtime = handlers.runtime()
+    first = runtime.metadata.get(arn).attributes["_model"]
+    context = lambda_context("RecommenderRetrainer", 5)
+    assert handlers.retrain_recommenders({"source": "aws.events"}, context) == {"started": []}
+    week_ago = time.time() - 8 * 86_400
+    crud.update(runtime, arn, lambda record: record.with_attributes(_trained_at=week_ago))
+    assert handlers.retrain_recommenders({"source": "aws.events"}, context) == {"started": [arn]}
+    deadline = time.monotonic() + 60
+    while runtime.metadata.get(arn).attributes["_model"] == first:
+        assert time.monotonic() < deadline, "the retrained model never became the served one"
+        time.sleep(0.1)
+    assert runtime_client.get_recommendations(recommenderArn=arn, userId="u01")["itemList"]
+    assert "train-recommender" in stack.executions()
+
+
 def test_the_scheduled_compactor_merges_event_files_in_s3(stack: Stack) -> None:
     """``augury.handlers.compact_events`` (EventBridge invokes it every 15 minutes) merges
     each dataset group's settled event files in the data bucket, as the consumer wrote them."""
-    from types import SimpleNamespace
-
     from augury.personalize.event_files import ARRIVAL_COLUMN, write_rows
     from augury.personalize.event_manifests import merged_sources
     from augury.personalize.event_properties import cached_schema
@@ -252,16 +299,7 @@ def test_the_scheduled_compactor_merges_event_files_in_s3(stack: Stack) -> None:
         return [item["Key"] for item in found]
 
     assert len(listed()) == 3
-    context = SimpleNamespace(
-        function_name="EventsCompactor",
-        function_version="$LATEST",
-        invoked_function_arn=f"arn:aws:lambda:{REGION}:123456789012:function:EventsCompactor",
-        memory_limit_in_mb=2048,
-        aws_request_id="compaction",
-        log_group_name="/aws/lambda/EventsCompactor",
-        log_stream_name="in-process",
-        get_remaining_time_in_millis=lambda: 14 * 60_000,  # its timeout; it stops a minute early
-    )
+    context = lambda_context("EventsCompactor", 14)  # its timeout; it stops a minute early
     summary = handlers.compact_events({"source": "aws.events"}, context)
     assert summary["filesMerged"] >= 3 and summary["rowsKept"] >= 3
     sources = listed()

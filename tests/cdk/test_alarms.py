@@ -49,7 +49,7 @@ def test_every_alarm_notifies_the_topic_both_ways_and_says_what_to_look_at(
     synth: Synthesized,
 ) -> None:
     alarms = _alarms(synth)
-    functions = 7  # six behind the API and the stream, and the events compactor
+    functions = 8  # six behind the API and the stream, the events compactor, the retrainer
     assert len(alarms) == 2 * len(WORKFLOWS) + 2 * functions - 1 + 2 + 1
     topic = {"Ref": synth.logical_id(synth.stack.alarms.topic)}
     for name, alarm in alarms.items():

@@ -257,6 +257,7 @@ def test_functions_are_traced_and_share_the_aws_configuration(synth: Synthesized
         "augury.handlers.api",
         "augury.handlers.compact_events",
         "augury.handlers.events",
+        "augury.handlers.retrain_recommenders",
         "augury.handlers.workflow_step",
     ]
     for function in functions.values():
@@ -521,6 +522,7 @@ def test_only_the_workflow_step_starts_training_and_passes_only_the_training_rol
         "ForecastQuery": [],
         "EventsConsumer": [],
         "EventsCompactor": [],
+        "RecommenderRetrainer": [],
     }
     for role in (stack.workflow_step.role, stack.api_function.role):
         for statement in synth.statements(role):
@@ -579,9 +581,29 @@ def test_each_function_may_call_exactly_what_its_adapters_call(synth: Synthesize
         "EventsCompactor": COMMON
         | {"dynamodb:GetItem", "dynamodb:Query", "s3:ListBucket", "s3:GetObject"}
         | {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
+        "RecommenderRetrainer": COMMON
+        | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"}
+        | {"states:StartExecution"},
     }
     actual = {name: synth.actions(role) for name, role in _roles(synth.stack).items()}
     assert actual == expected
+
+
+def test_the_retrainer_starts_only_recommender_training_every_hour(synth: Synthesized) -> None:
+    stack = synth.stack
+    (start,) = [
+        s for s in synth.statements(stack.retrainer.role) if "states:StartExecution" in s["Action"]
+    ]
+    machine = stack.workflows.state_machines["train-recommender"]
+    assert start["Resource"] == {"Ref": synth.logical_id(machine)}
+    rules = [
+        rule["Properties"]
+        for rule in synth.of_type("AWS::Events::Rule").values()
+        if "Retrain" in rule["Properties"].get("Description", "")
+    ]
+    assert [rule["ScheduleExpression"] for rule in rules] == ["rate(1 hour)"]
+    (target,) = rules[0]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [synth.logical_id(stack.retrainer), "Arn"]}
 
 
 def test_serving_roles_cannot_write_anything(synth: Synthesized) -> None:
@@ -758,13 +780,14 @@ def test_state_machine_roles_may_only_invoke_the_workflow_step_function(
 
 
 def test_only_the_api_function_may_start_workflows_and_only_augurys(synth: Synthesized) -> None:
+    """The retrainer may start one: recommender training (its own test)."""
     machines = set(synth.of_type("AWS::StepFunctions::StateMachine"))
     starters = [
         name
         for name, role in _roles(synth.stack).items()
         if "states:StartExecution" in synth.actions(role)
     ]
-    assert starters == ["Api"]
+    assert starters == ["Api", "RecommenderRetrainer"]
     for statement in synth.statements(synth.stack.api_function.role):
         if "states:StartExecution" in statement["Action"]:
             assert {ref["Ref"] for ref in statement["Resource"]} == machines
@@ -808,6 +831,7 @@ def _roles(stack: Any) -> dict[str, Any]:
         stack.workflow_step,
         stack.consumer,
         stack.compactor,
+        stack.retrainer,
         *stack.serving_functions.values(),
     ]
     return {function.node.id: function.role for function in functions}

@@ -41,6 +41,7 @@ from augury.api.operations import default_registry
 from augury.api.serialization import error_response
 from augury.bootstrap import bootstrap
 from augury.embedded.data_lock import DataDirectoryLock
+from augury.personalize.recommender_retraining import RetrainingScheduler
 from augury.resources.errors import (
     RequestTooLarge,
     SerializationError,
@@ -224,6 +225,8 @@ class EmbeddedServer:
     thread: threading.Thread | None = None
     in_flight: InFlight = field(default_factory=InFlight)
     lock: DataDirectoryLock | None = None
+    retraining: RetrainingScheduler | None = None
+    """Retrains recommenders every 7 days, as Amazon does (``recommender_retraining``)."""
 
     @property
     def url(self) -> str:
@@ -248,6 +251,8 @@ class EmbeddedServer:
             logger.warning("stopping with requests still running after %.0f s", STOP_GRACE_SECONDS)
         self.http.shutdown()
         self.http.server_close()
+        if self.retraining is not None:
+            self.retraining.stop()
         _close_runtime(self.runtime)
         if self.lock is not None:
             self.lock.release()
@@ -294,4 +299,7 @@ def create_server(
     recovered = runtime.workflows.recover()  # type: ignore[attr-defined]
     if recovered:
         logger.warning("marked %d interrupted resources as failed", recovered)
-    return EmbeddedServer(runtime=runtime, http=http, in_flight=in_flight, lock=lock)
+    retraining = RetrainingScheduler(runtime).start()
+    return EmbeddedServer(
+        runtime=runtime, http=http, in_flight=in_flight, lock=lock, retraining=retraining
+    )

@@ -1,0 +1,130 @@
+"""Recommenders retrain every 7 days (``recommender_retraining``), keeping their last models."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from augury.embedded.server import EmbeddedServer
+from augury.personalize.recommender_retraining import (
+    RETRAIN_AFTER_SECONDS,
+    RetrainingScheduler,
+    retrain_due,
+)
+from augury.personalize.resource_types import RECOMMENDER_MODEL
+from augury.resources import crud
+from tests.embedded.personalize_helpers import (
+    client_for,
+    create_recommender,
+    make_group,
+    put_data,
+    start_server,
+    wait_for,
+    wait_idle,
+    watches,
+)
+from tests.fixtures.fake_personalization_container import FAIL_ITEM, FAIL_REASON
+
+WEEK = RETRAIN_AFTER_SECONDS + 1
+
+
+@pytest.fixture
+def server(tmp_path) -> Iterator[EmbeddedServer]:
+    running = start_server(tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def personalize(server: EmbeddedServer) -> Any:
+    return client_for(server)
+
+
+@pytest.fixture
+def films(personalize: Any, server: EmbeddedServer) -> dict[str, str]:
+    arns = make_group(personalize, server, "films", watches(), domain="VIDEO_ON_DEMAND")
+    body = create_recommender(personalize, arns["group"], "picks", "aws-vod-top-picks")
+    assert body["status"] == "ACTIVE", body.get("failureReason")
+    return {**arns, "recommender": body["recommenderArn"]}
+
+
+def served_model(server: EmbeddedServer, arn: str) -> str:
+    return server.runtime.metadata.get(arn).attributes["_model"]
+
+
+def models(server: EmbeddedServer) -> list[str]:
+    listed = server.runtime.metadata.list(kind=RECOMMENDER_MODEL.kind, limit=100).items
+    return [record.arn for record in listed]
+
+
+def test_a_recommender_retrains_after_a_week_and_keeps_two_models(server, films):
+    arn = films["recommender"]
+    runtime = server.runtime
+    assert retrain_due(runtime) == []
+    first = served_model(server, arn)
+    now = time.time()
+    assert retrain_due(runtime, now + WEEK) == [arn]
+    assert retrain_due(runtime, now + WEEK) == [], "claimed: started once"
+    wait_idle(server)
+    second = served_model(server, arn)
+    assert second != first and sorted(models(server)) == sorted([first, second])
+    trained_at = runtime.metadata.get(arn).attributes["_trained_at"]
+    assert trained_at >= now and retrain_due(runtime, trained_at + WEEK - 2) == []
+
+    assert retrain_due(runtime, trained_at + WEEK) == [arn]
+    wait_idle(server)
+    third = served_model(server, arn)
+    assert sorted(models(server)) == sorted([second, third]), "the oldest model is deleted"
+    assert not list(runtime.blobs.list_keys(f"resources/personalize/{first.split(':', 5)[5]}/"))
+
+
+def test_a_stopped_recommender_does_not_retrain(personalize, server, films):
+    arn = films["recommender"]
+    personalize.stop_recommender(recommenderArn=arn)
+    wait_for(lambda: personalize.describe_recommender(recommenderArn=arn), statuses=["INACTIVE"])
+    assert retrain_due(server.runtime, time.time() + WEEK) == []
+    personalize.start_recommender(recommenderArn=arn)
+    wait_for(lambda: personalize.describe_recommender(recommenderArn=arn), statuses=["ACTIVE"])
+    assert retrain_due(server.runtime, time.time() + WEEK) == [arn]
+    wait_idle(server)
+
+
+def test_a_failed_retraining_leaves_the_recommender_serving_its_model(
+    personalize, server, films, caplog
+):
+    arn = films["recommender"]
+    before = served_model(server, arn)
+    put_data(server, films["INTERACTIONS"], [*watches(), {**watches()[0], "ITEM_ID": FAIL_ITEM}])
+    assert retrain_due(server.runtime, time.time() + WEEK) == [arn]
+    wait_idle(server)
+    body = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+    assert body["status"] == "ACTIVE" and "failureReason" not in body
+    assert served_model(server, arn) == before and models(server) == [before]
+    assert "_training" not in server.runtime.metadata.get(arn).attributes
+    runtime_client = client_for(server, "personalize-runtime")
+    assert runtime_client.get_recommendations(recommenderArn=arn, userId="u01")["itemList"]
+    # Amazon shows no reason for an automatic training; the operator's log has it
+    assert any(FAIL_REASON in record.getMessage() for record in caplog.records)
+
+
+def test_the_embedded_server_looks_for_due_recommenders_on_its_own(server, films):
+    arn = films["recommender"]
+    first = served_model(server, arn)
+    crud.update(
+        server.runtime,
+        arn,
+        lambda record: record.with_attributes(_trained_at=time.time() - WEEK),
+    )
+    scheduler = RetrainingScheduler(server.runtime, interval=0.05).start()
+    try:
+        deadline = time.monotonic() + 30
+        while served_model(server, arn) == first:
+            assert time.monotonic() < deadline, "not retrained"
+            time.sleep(0.05)
+    finally:
+        scheduler.stop()
+    wait_idle(server)
+    assert server.retraining is not None, "the server runs one of its own"
