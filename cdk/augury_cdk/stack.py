@@ -40,7 +40,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from augury.workflows.personalize_recommenders import TRAIN_WORKFLOW as RECOMMENDER_TRAINING
+from augury.personalize.recommender_records import TRAIN_WORKFLOW as RECOMMENDER_TRAINING
 from augury_cdk.alarms import Alarms
 from augury_cdk.api import SERVICES, AuguryApi
 from augury_cdk.checks import add_checks

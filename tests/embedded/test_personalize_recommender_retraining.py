@@ -11,11 +11,14 @@ import pytest
 from augury.embedded.server import EmbeddedServer
 from augury.personalize.recommender_retraining import (
     RETRAIN_AFTER_SECONDS,
+    STALE_CLAIM_SECONDS,
     RetrainingScheduler,
     retrain_due,
 )
 from augury.personalize.resource_types import RECOMMENDER_MODEL
+from augury.ports import TRAINING_STOPPED
 from augury.resources import crud
+from augury.workflows.forecast_jobs import JOB_ATTRIBUTE
 from tests.embedded.personalize_helpers import (
     client_for,
     create_recommender,
@@ -26,7 +29,12 @@ from tests.embedded.personalize_helpers import (
     wait_idle,
     watches,
 )
-from tests.fixtures.fake_personalization_container import FAIL_ITEM, FAIL_REASON
+from tests.fixtures.fake_personalization_container import (
+    FAIL_ITEM,
+    FAIL_REASON,
+    SLEEP_ITEM,
+    SLEEP_SECONDS,
+)
 
 WEEK = RETRAIN_AFTER_SECONDS + 1
 
@@ -71,10 +79,10 @@ def test_a_recommender_retrains_after_a_week_and_keeps_two_models(server, films)
     wait_idle(server)
     second = served_model(server, arn)
     assert second != first and sorted(models(server)) == sorted([first, second])
-    trained_at = runtime.metadata.get(arn).attributes["_trained_at"]
-    assert trained_at >= now and retrain_due(runtime, trained_at + WEEK - 2) == []
+    assert runtime.metadata.get(arn).attributes["_trained_at"] >= now
+    assert retrain_due(runtime, now + 2 * WEEK - 2) == [], "a week after the last one"
 
-    assert retrain_due(runtime, trained_at + WEEK) == [arn]
+    assert retrain_due(runtime, now + 2 * WEEK) == [arn]
     wait_idle(server)
     third = served_model(server, arn)
     assert sorted(models(server)) == sorted([second, third]), "the oldest model is deleted"
@@ -127,4 +135,87 @@ def test_the_embedded_server_looks_for_due_recommenders_on_its_own(server, films
     finally:
         scheduler.stop()
     wait_idle(server)
-    assert server.retraining is not None, "the server runs one of its own"
+    assert server.retraining is not None and server.retraining.running, "the server runs one"
+
+
+def test_a_failed_retraining_waits_a_week_before_the_next_try(server, films):
+    arn = films["recommender"]
+    put_data(server, films["INTERACTIONS"], [*watches(), {**watches()[0], "ITEM_ID": FAIL_ITEM}])
+    now = time.time()
+    assert retrain_due(server.runtime, now + WEEK) == [arn]
+    wait_idle(server)
+    assert retrain_due(server.runtime, now + WEEK + 60) == [], "no retry storm"
+    assert retrain_due(server.runtime, now + 2 * WEEK) == [arn]
+    wait_idle(server)
+
+
+@pytest.mark.parametrize("action", ["stop", "delete", "update"])
+def test_a_users_call_stops_an_automatic_retraining(personalize, server, films, action):
+    """Amazon's retraining is invisible: Stop, Delete and a retraining Update go ahead, and
+    the automatic training under way stops and leaves nothing behind."""
+    arn = films["recommender"]
+    runtime = server.runtime
+    served = served_model(server, arn)
+    put_data(server, films["INTERACTIONS"], [*watches(), {**watches()[0], "ITEM_ID": SLEEP_ITEM}])
+    assert retrain_due(runtime, time.time() + WEEK) == [arn]
+    model = runtime.metadata.get(arn).attributes["_training"]
+    deadline = time.monotonic() + 20
+    while (runtime.metadata.get(model) is None) or not runtime.metadata.get(model).attributes.get(
+        JOB_ATTRIBUTE
+    ):
+        assert time.monotonic() < deadline, "the retraining's job never started"
+        time.sleep(0.05)
+    job = runtime.metadata.get(model).attributes[JOB_ATTRIBUTE]
+    started = time.monotonic()
+    if action == "stop":
+        personalize.stop_recommender(recommenderArn=arn)
+    elif action == "delete":
+        personalize.delete_recommender(recommenderArn=arn)
+    else:
+        personalize.update_recommender(
+            recommenderArn=arn, recommenderConfig={"minRecommendationRequestsPerSecond": 3}
+        )  # no new columns: applies at once, the retraining goes on
+        assert runtime.metadata.get(arn).attributes.get("_training") == model
+        put_data(server, films["INTERACTIONS"], watches())
+        excluded = {"excludedDatasetColumns": {"INTERACTIONS": ["DEVICE"]}}
+        personalize.update_recommender(
+            recommenderArn=arn, recommenderConfig={"trainingDataConfig": excluded}
+        )
+    wait_idle(server, timeout=60)
+    while runtime.trainer.describe(job).status != TRAINING_STOPPED:  # a stop takes a moment
+        assert time.monotonic() - started < SLEEP_SECONDS, "the job was not stopped"
+        time.sleep(0.05)
+    assert runtime.metadata.get(model) is None
+    assert not list(runtime.blobs.list_keys(f"resources/personalize/{model.split(':', 5)[5]}/"))
+    if action == "stop":
+        body = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+        assert body["status"] == "INACTIVE" and served_model(server, arn) == served
+    elif action == "delete":
+        assert models(server) == []
+    else:
+        body = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+        assert body["latestRecommenderUpdate"]["status"] == "ACTIVE"
+        assert served_model(server, arn) not in (served, model)
+
+
+def test_claims_no_training_took_up_are_released(server, films, tmp_path):
+    arn = films["recommender"]
+    runtime = server.runtime
+    orphan = arn.replace(":recommender/", ":recommender-model/") + "/gone"
+    claim = {"_training": orphan, "_training_since": time.time()}
+    crud.update(runtime, arn, lambda record: record.with_attributes(**claim))
+    assert retrain_due(runtime, time.time() + WEEK) == [], "claimed: not due"
+    later = time.time() + STALE_CLAIM_SECONDS + 1
+    assert retrain_due(runtime, later) == []
+    assert "_training" not in runtime.metadata.get(arn).attributes, "stale: released"
+
+    crud.update(runtime, arn, lambda record: record.with_attributes(**claim))
+    crud.update(runtime, arn, lambda record: record.evolve(status="STOP_PENDING"))
+    server.stop()  # a crash between the claim, or the stop, and its workflow
+    restarted = start_server(tmp_path)
+    try:
+        record = restarted.runtime.metadata.get(arn)
+        assert record.status == "ACTIVE", "a stop that never ran leaves it ACTIVE"
+        assert "_training" not in record.attributes
+    finally:
+        restarted.stop()

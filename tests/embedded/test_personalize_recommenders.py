@@ -20,6 +20,7 @@ from tests.embedded.personalize_helpers import (
     RECIPE,
     client_for,
     create_recommender,
+    held_workflows,
     interactions,
     make_group,
     model_file,
@@ -29,7 +30,19 @@ from tests.embedded.personalize_helpers import (
     wait_idle,
     watches,
 )
+from tests.fixtures.fake_personalization_container import FAIL_ITEM, FAIL_REASON
 
+SHOP_ITEMS_SCHEMA = {
+    "type": "record",
+    "name": "Items",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "PRICE", "type": "float"},
+        {"name": "CATEGORY_L1", "type": "string", "categorical": True},
+    ],
+    "version": "1.0",
+}
 VOD_ITEMS_SCHEMA = {
     "type": "record",
     "name": "Items",
@@ -222,13 +235,25 @@ def test_update_stop_start_and_delete(personalize, runtime_client, server):
     assert server.runtime.metadata.get(arn).attributes["_model"] == first_model
 
     excluded = {"excludedDatasetColumns": {"INTERACTIONS": ["DEVICE"]}}
-    personalize.update_recommender(
-        recommenderArn=arn, recommenderConfig={"trainingDataConfig": excluded}
-    )
-    update = personalize.describe_recommender(recommenderArn=arn)["recommender"]
-    assert update["status"] == "ACTIVE"  # it keeps serving while the model retrains
-    assert update["latestRecommenderUpdate"]["status"] in ("UPDATE PENDING", "UPDATE IN_PROGRESS")
-    runtime_client.get_recommendations(recommenderArn=arn, userId="u01")
+    with held_workflows(server):
+        personalize.update_recommender(
+            recommenderArn=arn, recommenderConfig={"trainingDataConfig": excluded}
+        )
+        update = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+        assert update["status"] == "ACTIVE"  # it keeps serving while the model retrains
+        assert update["latestRecommenderUpdate"]["status"] == "UPDATE PENDING"
+        assert update["latestRecommenderUpdate"]["recommenderConfig"]["trainingDataConfig"] == (
+            excluded
+        )
+        assert "trainingDataConfig" not in update["recommenderConfig"], "the old one serves"
+        assert items_of(runtime_client.get_recommendations(recommenderArn=arn, userId="u01"))
+        for call, request in (
+            (personalize.update_recommender, {"recommenderConfig": {}}),
+            (personalize.stop_recommender, {}),
+            (personalize.delete_recommender, {}),
+        ):
+            code, message = refused(call, recommenderArn=arn, **request)
+            assert code == "ResourceInUseException" and "update in progress" in message
     wait_idle(server)
     body = personalize.describe_recommender(recommenderArn=arn)["recommender"]
     assert body["latestRecommenderUpdate"]["status"] == "ACTIVE"
@@ -361,3 +386,98 @@ def test_the_real_sims_recipe_serves_because_you_watched_x(tmp_path):
         assert all(item.startswith("b") for item in items_of(seen)), items_of(seen)
     finally:
         server.stop()
+
+
+def test_a_failed_update_leaves_the_recommender_as_it_was(personalize, runtime_client, server):
+    arns = make_group(personalize, server, "films", watches(), domain="VIDEO_ON_DEMAND")
+    arn = create_recommender(personalize, arns["group"], "picks", "aws-vod-top-picks")[
+        "recommenderArn"
+    ]
+    served = server.runtime.metadata.get(arn).attributes["_model"]
+    put_data(server, arns["INTERACTIONS"], [*watches(), {**watches()[0], "ITEM_ID": FAIL_ITEM}])
+    excluded = {"excludedDatasetColumns": {"INTERACTIONS": ["DEVICE"]}}
+    personalize.update_recommender(
+        recommenderArn=arn, recommenderConfig={"trainingDataConfig": excluded}
+    )
+    wait_idle(server)
+    body = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+    assert body["status"] == "ACTIVE" and "trainingDataConfig" not in body["recommenderConfig"]
+    update = body["latestRecommenderUpdate"]
+    assert update["status"] == "UPDATE FAILED" and FAIL_REASON in update["failureReason"]
+    assert update["recommenderConfig"]["trainingDataConfig"] == excluded
+    record = server.runtime.metadata.get(arn)
+    assert record.attributes["_model"] == served and "_training" not in record.attributes
+    assert server.runtime.metadata.list(kind=RECOMMENDER_MODEL.kind, limit=10).items == [
+        server.runtime.metadata.get(served)
+    ]
+    assert items_of(runtime_client.get_recommendations(recommenderArn=arn, userId="u01"))
+    personalize.update_recommender(  # and it can be updated again
+        recommenderArn=arn, recommenderConfig={"minRecommendationRequestsPerSecond": 2}
+    )
+
+
+def shop_rows() -> list[dict[str, Any]]:
+    """The shared interactions as an online shop's: even steps View, odd ones Purchase."""
+    return watches(("View", "Purchase"))
+
+
+def test_recommended_for_you_leaves_out_purchases_and_returns_metadata(
+    personalize, runtime_client, server
+):
+    arns = make_group(personalize, server, "shop", shop_rows(), domain="ECOMMERCE")
+    schema = personalize.create_schema(
+        name="shop-items", schema=json.dumps(SHOP_ITEMS_SCHEMA), domain="ECOMMERCE"
+    )["schemaArn"]
+    items = personalize.create_dataset(
+        name="shop-items", schemaArn=schema, datasetGroupArn=arns["group"], datasetType="Items"
+    )["datasetArn"]
+    wait_idle(server)
+    put_data(
+        server,
+        items,
+        [{"ITEM_ID": f"i{k:03d}", "PRICE": float(k), "CATEGORY_L1": "shoes"} for k in range(200)],
+    )
+    arn = create_recommender(
+        personalize, arns["group"], "for-you", "aws-ecomm-recommended-for-you"
+    )["recommenderArn"]
+    answer = runtime_client.get_recommendations(recommenderArn=arn, userId="u01", numResults=200)
+    bought = {
+        r["ITEM_ID"] for r in shop_rows() if r["USER_ID"] == "u01" and r["EVENT_TYPE"] == "Purchase"
+    }
+    viewed = {r["ITEM_ID"] for r in shop_rows() if r["USER_ID"] == "u01"} - bought
+    assert not set(items_of(answer)) & bought and viewed & set(items_of(answer))
+
+    code, message = refused(
+        runtime_client.get_recommendations,
+        recommenderArn=arn,
+        userId="u01",
+        metadataColumns={"ITEMS": ["PRICE"]},
+    )
+    assert code == "InvalidInputException" and "recommenderConfig" in message
+    personalize.update_recommender(
+        recommenderArn=arn, recommenderConfig={"enableMetadataWithRecommendations": True}
+    )
+    described = personalize.describe_recommender(recommenderArn=arn)["recommender"]
+    assert described["recommenderConfig"]["enableMetadataWithRecommendations"] is True
+    listed = runtime_client.get_recommendations(
+        recommenderArn=arn, userId="u01", numResults=3, metadataColumns={"ITEMS": ["PRICE"]}
+    )["itemList"]
+    assert [float(item["metadata"]["PRICE"]) for item in listed] == [
+        float(item["itemId"][1:]) for item in listed
+    ]
+
+    together = create_recommender(
+        personalize, arns["group"], "together", "aws-ecomm-frequently-bought-together"
+    )
+    assert job_of(server, together["recommenderArn"])["config"]["event_type"] == "Purchase"
+    answer = runtime_client.get_recommendations(
+        recommenderArn=together["recommenderArn"], itemId="i010", numResults=5
+    )  # no userId: this use case needs none
+    assert len(items_of(answer)) == 5
+    code, message = refused(
+        runtime_client.get_recommendations,
+        recommenderArn=together["recommenderArn"].replace("together", "for-you"),
+        userId="u01",
+        itemId="i010",
+    )
+    assert code == "InvalidInputException" and "does not use itemId" in message

@@ -41,7 +41,7 @@ from augury.api.operations import default_registry
 from augury.api.serialization import error_response
 from augury.bootstrap import bootstrap
 from augury.embedded.data_lock import DataDirectoryLock
-from augury.personalize.recommender_retraining import RetrainingScheduler
+from augury.personalize.recommender_retraining import RetrainingScheduler, release_claims
 from augury.resources.errors import (
     RequestTooLarge,
     SerializationError,
@@ -299,6 +299,7 @@ def create_server(
     recovered = runtime.workflows.recover()  # type: ignore[attr-defined]
     if recovered:
         logger.warning("marked %d interrupted resources as failed", recovered)
+    release_claims(runtime)  # no recommender training survived the restart
     retraining = RetrainingScheduler(runtime).start()
     return EmbeddedServer(
         runtime=runtime, http=http, in_flight=in_flight, lock=lock, retraining=retraining

@@ -140,27 +140,27 @@ def delete_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     busy = _work_in_progress(runtime, dataset)
     if busy is not None:
         raise ResourceInUse(
-            f"Dataset {arn} has work in progress ({busy.arn} is {_status(busy)}); "
-            "delete it once that work has finished"
+            f"Dataset {arn} has work in progress ({busy}); delete it once that work has finished"
         )
     crud.request_delete(runtime, DATASET, arn, blocking_children=False)
     return {}
 
 
-def _work_in_progress(runtime: Runtime, dataset: Resource) -> Resource | None:
-    """A job of ``dataset``, or a solution version or recommender model of its group, still
-    training."""
+def _work_in_progress(runtime: Runtime, dataset: Resource) -> str | None:
+    """What still works on ``dataset``'s data: a job of it, or a solution version or a
+    recommender of its group training."""
     for child in children(runtime, dataset.arn):
         if Status(child.status).working:
-            return child
-    for parent_kind, model_kind in (
-        (SOLUTION.kind, SOLUTION_VERSION.kind),
-        (RECOMMENDER.kind, RECOMMENDER_MODEL.kind),
-    ):
-        for parent in children(runtime, dataset.parent_arn or "", parent_kind):
-            for model in children(runtime, parent.arn, model_kind):
-                if Status(model.status).working:
-                    return model
+            return f"{child.arn} is {_status(child)}"
+    group = dataset.parent_arn or ""
+    for solution in children(runtime, group, SOLUTION.kind):
+        for version in children(runtime, solution.arn, SOLUTION_VERSION.kind):
+            if Status(version.status).working:
+                return f"{version.arn} is {_status(version)}"
+    for recommender in children(runtime, group, RECOMMENDER.kind):
+        for model in children(runtime, recommender.arn, RECOMMENDER_MODEL.kind):
+            if Status(model.status).working:
+                return f"recommender {recommender.arn} is training"
     return None
 
 

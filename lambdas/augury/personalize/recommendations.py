@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.personalize.filters import built_in_filter
-from augury.personalize.recommenders import CONFIG_MEMBER, check_request, serving_recommender
+from augury.personalize.recommender_records import CONFIG_MEMBER
+from augury.personalize.recommenders import check_request, serving_recommender
 from augury.personalize.resource_types import CAMPAIGN
 from augury.personalize.serving_core import (
     DEFAULT_RESULTS,

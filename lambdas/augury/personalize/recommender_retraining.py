@@ -2,15 +2,19 @@
 
 Amazon retrains the models behind an ACTIVE recommender every 7 days, in
 full, on all the data then in its datasets (and recorded through PutEvents);
-a stopped recommender does not retrain. ``retrain_due`` starts the
-``train-recommender`` workflow for each recommender whose model is that old;
-the recommender keeps serving its model until the new one is ACTIVE, and a
-failed retraining leaves it as it was (the reason is logged).
+a stopped recommender does not retrain. ``retrain_due`` claims each
+recommender whose model, or last retraining, is that old and starts the
+``train-recommender`` workflow; the recommender keeps serving its model until
+the new one is ACTIVE. A failed retraining is logged, leaves the recommender as
+it was, and is tried again 7 days later (not at once: the data that failed it
+rarely changes within the hour).
 
 It runs on a schedule: in embedded mode a thread of the server
 (``RetrainingScheduler``), on AWS the ``RecommenderRetrainer`` function every
-hour. Starting a retraining first claims the recommender (its ``_training``
-attribute, written only if still unset), so two runs at once start it once.
+hour. Each round also releases claims that no run took up within
+``STALE_CLAIM_SECONDS`` (a process that died between claiming and starting the
+workflow); the embedded server releases every claim when it starts, since no
+run survives a restart (``release_claims``).
 """
 
 from __future__ import annotations
@@ -21,19 +25,26 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from augury.personalize.resource_types import RECOMMENDER, RECOMMENDER_MODEL
-from augury.ports import NotFound
-from augury.resources import crud
-from augury.resources.record import Resource
-from augury.resources.status import Status
-from augury.workflows.personalize_recommenders import (
+from augury.personalize.recommender_records import (
+    LAST_RETRAINING,
     PENDING_UPDATE,
     RUN,
     TRAIN_WORKFLOW,
     TRAINED_AT,
     TRAINING,
-    training_state,
+    TRAINING_SINCE,
+    claim,
+    model_arn,
+    new_run,
+    owns,
+    update_summary,
+    without_claim,
 )
+from augury.personalize.resource_types import RECOMMENDER
+from augury.ports import NotFound
+from augury.resources import crud
+from augury.resources.record import Resource
+from augury.resources.status import Status
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -41,12 +52,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RETRAIN_AFTER_SECONDS = 7 * 86_400
+STALE_CLAIM_SECONDS = 3_600
+"""A claim whose model record does not exist this long after it was made has no run."""
 CHECK_EVERY_SECONDS = 60.0
 """How often the embedded server looks for recommenders due (a cheap metadata listing)."""
+INTERRUPTED = "The training was interrupted before it began; ask again"
 
 
-class _NotDue(Exception):
-    """The recommender changed since it was listed: it is no longer due."""
+class _Changed(Exception):
+    """The recommender changed since it was listed."""
 
 
 def _recommenders(runtime: Runtime) -> Iterator[Resource]:
@@ -60,56 +74,92 @@ def _recommenders(runtime: Runtime) -> Iterator[Resource]:
 
 
 def is_due(record: Resource, now: float) -> bool:
-    """ACTIVE, not training, and its model trained ``RETRAIN_AFTER_SECONDS`` ago or more."""
+    """ACTIVE, unclaimed, and neither trained nor retrained for ``RETRAIN_AFTER_SECONDS``."""
     attributes = record.attributes
-    if Status(record.status) != Status.ACTIVE:
+    if Status(record.status) != Status.ACTIVE or attributes.get(TRAINING):
         return False
-    if attributes.get(TRAINING) or attributes.get(PENDING_UPDATE):
-        return False
-    trained_at = attributes.get(TRAINED_AT)
-    if not isinstance(trained_at, int | float):
-        trained_at = record.updated_at.timestamp()
-    return now - float(trained_at) >= RETRAIN_AFTER_SECONDS
+    moments = [attributes.get(TRAINED_AT), attributes.get(LAST_RETRAINING)]
+    known = [float(m) for m in moments if isinstance(m, int | float)]
+    last = max(known) if known else record.updated_at.timestamp()
+    return now - last >= RETRAIN_AFTER_SECONDS
 
 
 def retrain_due(runtime: Runtime, now: float | None = None) -> list[str]:
-    """Start retraining every recommender due at ``now``; the ARNs started."""
+    """Release stale claims, then start retraining every recommender due at ``now``; the
+    ARNs started."""
     moment = time.time() if now is None else now
     started = []
     for record in _recommenders(runtime):
-        if is_due(record, moment) and _start(runtime, record.arn, moment):
+        if _stale(runtime, record, moment):
+            _release(runtime, record.arn, str(record.attributes[TRAINING]))
+        elif is_due(record, moment) and _start(runtime, record.arn, moment):
             started.append(record.arn)
     return started
 
 
-def _start(runtime: Runtime, arn: str, now: float) -> bool:
-    state = training_state(arn)
-    name = arn.rsplit("/", 1)[-1]
-    model_arn = runtime.arns.build("personalize", RECOMMENDER_MODEL.arn_kind, name, state[RUN])
+def release_claims(runtime: Runtime) -> int:
+    """Release every claim (after a restart none has a run left); how many were."""
+    released = 0
+    for record in _recommenders(runtime):
+        held = record.attributes.get(TRAINING)
+        if held and _release(runtime, record.arn, str(held)):
+            released += 1
+    return released
 
-    def claim(record: Resource) -> Resource:
-        if not is_due(record, now):
-            raise _NotDue(arn)
-        return record.with_attributes(**{TRAINING: model_arn})
+
+def _stale(runtime: Runtime, record: Resource, now: float) -> bool:
+    held = record.attributes.get(TRAINING)
+    since = record.attributes.get(TRAINING_SINCE)
+    if not held or not isinstance(since, int | float) or now - since < STALE_CLAIM_SECONDS:
+        return False
+    return runtime.metadata.get(str(held)) is None
+
+
+def _release(runtime: Runtime, arn: str, held: str) -> bool:
+    """Drop the claim on ``held``: a creation fails, an update fails, a retraining is off."""
+
+    def change(record: Resource) -> Resource:
+        if not owns(record, held):
+            raise _Changed(arn)
+        pending = record.attributes.get(PENDING_UPDATE)
+        attributes = without_claim(record)
+        if Status(record.status) in (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS):
+            attributes["failureReason"] = INTERRUPTED
+            return record.evolve(status=Status.CREATE_FAILED.value, attributes=attributes)
+        if pending is not None:
+            attributes["latestRecommenderUpdate"] = update_summary(
+                pending, "UPDATE FAILED", INTERRUPTED
+            )
+        return record.evolve(attributes=attributes)
 
     try:
-        crud.update(runtime, arn, claim)
-    except (_NotDue, NotFound):
+        crud.update(runtime, arn, change)
+    except (_Changed, NotFound):
+        return False
+    logger.warning("released recommender %s's claim for %s: no training took it up", arn, held)
+    return True
+
+
+def _start(runtime: Runtime, arn: str, now: float) -> bool:
+    run = new_run()
+    model = model_arn(runtime, arn, run)
+
+    def take(record: Resource) -> Resource:
+        if not is_due(record, now):
+            raise _Changed(arn)
+        return record.with_attributes(**claim(model, now), **{LAST_RETRAINING: now})
+
+    try:
+        crud.update(runtime, arn, take)
+    except (_Changed, NotFound):
         return False  # retrained, updated, stopped or deleted meanwhile
     try:
-        runtime.workflows.start(TRAIN_WORKFLOW, state)
+        runtime.workflows.start(TRAIN_WORKFLOW, {"arn": arn, RUN: run})
     except Exception:
         logger.exception("could not start retraining recommender %s", arn)
-
-        def release(record: Resource) -> Resource:
-            attributes = dict(record.attributes)
-            if attributes.get(TRAINING) == model_arn:
-                attributes.pop(TRAINING)
-            return record.evolve(attributes=attributes)
-
-        crud.update(runtime, arn, release)
+        _release(runtime, arn, model)
         return False
-    logger.info("retraining recommender %s (model %s)", arn, model_arn)
+    logger.info("retraining recommender %s (model %s)", arn, model)
     return True
 
 
@@ -121,6 +171,10 @@ class RetrainingScheduler:
         self._interval = interval
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="retraining", daemon=True)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def start(self) -> RetrainingScheduler:
         self._thread.start()

@@ -19,28 +19,36 @@ and it serves as soon as it is ACTIVE.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.personalize.campaign_config import check_exploration
 from augury.personalize.group_data import group_datasets
 from augury.personalize.recipes import RECIPES
+from augury.personalize.recommender_records import (
+    CONFIG_MEMBER,
+    MODEL,
+    PENDING_UPDATE,
+    RUN,
+    SWITCH_WORKFLOW,
+    TRAIN_WORKFLOW,
+    automatic_claim,
+    claim,
+    model_arn,
+    new_run,
+    update_summary,
+    without_claim,
+)
 from augury.personalize.resource_types import DATASET_GROUP, RECOMMENDER
 from augury.personalize.solution_config import check_training_data
 from augury.personalize.use_cases import UseCase, is_use_case_arn, use_case_for_arn
+from augury.ports import NotFound
 from augury.resources import crud
+from augury.resources.crud import DELETE_WORKFLOW
 from augury.resources.errors import InvalidInput, ResourceInUse, ResourceNotFound
 from augury.resources.record import Resource
 from augury.resources.status import Status
-from augury.workflows.personalize_recommenders import (
-    MODEL,
-    PENDING_UPDATE,
-    SWITCH_WORKFLOW,
-    TRAIN_WORKFLOW,
-    TRAINING,
-    training_state,
-    update_summary,
-)
 from augury_training.personalize_contract import recipe_name
 
 if TYPE_CHECKING:
@@ -49,7 +57,6 @@ if TYPE_CHECKING:
 operations = OperationSet("personalize")
 
 DEFAULT_REQUESTS_PER_SECOND = 1
-CONFIG_MEMBER = "recommenderConfig"
 
 
 def _status(record: Resource) -> str:
@@ -140,6 +147,7 @@ def create_recommender(runtime: Runtime, request: dict[str, Any]) -> dict[str, A
     config = _config(use_case, request.get(CONFIG_MEMBER) or {}, group.arn, runtime)
     name = request["name"]
     arn = runtime.arns.build("personalize", "recommender", name)
+    run = new_run()
     crud.create(
         runtime,
         RECOMMENDER,
@@ -147,21 +155,38 @@ def create_recommender(runtime: Runtime, request: dict[str, Any]) -> dict[str, A
         name,
         status=Status.CREATE_PENDING,
         parent_arn=group.arn,
-        attributes={"recipeArn": use_case.arn, CONFIG_MEMBER: config},
+        attributes={
+            "recipeArn": use_case.arn,
+            CONFIG_MEMBER: config,
+            **claim(model_arn(runtime, arn, run)),
+        },
         tags=request.get("tags"),
     )
     try:
-        runtime.workflows.start(TRAIN_WORKFLOW, training_state(arn))
+        runtime.workflows.start(TRAIN_WORKFLOW, {"arn": arn, RUN: run})
     except Exception as error:
         reason = f"Could not start the {TRAIN_WORKFLOW} workflow: {error}"
-        crud.set_status(runtime, arn, Status.CREATE_FAILED, reason)
+        crud.update(
+            runtime,
+            arn,
+            lambda record: record.evolve(
+                status=Status.CREATE_FAILED.value,
+                attributes={**without_claim(record), "failureReason": reason},
+            ),
+        )
         raise
     return {"recommenderArn": arn}
 
 
 @operations("DescribeRecommender")
 def describe_recommender(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    return crud.describe(runtime, RECOMMENDER, request["recommenderArn"])
+    """modelMetrics only while a model serves or can serve (Amazon: none while the
+    recommender is created or deleted)."""
+    described = crud.describe(runtime, RECOMMENDER, request["recommenderArn"])
+    body = described["recommender"]
+    if Status.parse(body["status"]).deleting:
+        body.pop("modelMetrics", None)
+    return described
 
 
 @operations("ListRecommenders")
@@ -173,97 +198,138 @@ def list_recommenders(runtime: Runtime, request: dict[str, Any]) -> dict[str, An
     return crud.list_page(runtime, RECOMMENDER, request, parent_arn=group_arn)
 
 
-def _idle_recommender(runtime: Runtime, arn: str, action: str) -> Resource:
-    """The recommender, ACTIVE with no update in progress, or ResourceInUseException."""
-    record = crud.get_record(runtime, RECOMMENDER, arn)
+def _refuse_during_update(record: Resource, action: str) -> None:
+    """ResourceInUseException while a user's update trains (an automatic retraining gives
+    way instead: ``_preempt``)."""
+    if record.attributes.get(PENDING_UPDATE) is not None:
+        raise ResourceInUse(
+            f"Recommender {record.arn} has an update in progress; it can be {action} once the "
+            "update ends (see latestRecommenderUpdate)"
+        )
+
+
+def _require_active(record: Resource, action: str) -> None:
     if Status(record.status) != Status.ACTIVE:
         raise ResourceInUse(
-            f"Recommender {arn} is {_status(record)}; it can be {action} when it is ACTIVE"
+            f"Recommender {record.arn} is {_status(record)}; it can be {action} when it is ACTIVE"
         )
-    if record.attributes.get(TRAINING) or record.attributes.get(PENDING_UPDATE):
-        raise ResourceInUse(
-            f"Recommender {arn} has an update in progress; it can be {action} once the update "
-            "ends (see latestRecommenderUpdate)"
-        )
-    return record
+
+
+def _preempt(runtime: Runtime, cancelled: str | None) -> None:
+    """Stop the automatic retraining whose claim a user's call just dropped: its run sees
+    the stop (or the missing claim) and discards its model."""
+    if not cancelled:
+        return
+
+    def stop(record: Resource) -> Resource:
+        status = Status(record.status)
+        if status == Status.CREATE_PENDING:
+            return record.evolve(status=Status.CREATE_STOPPED.value)
+        if status == Status.CREATE_IN_PROGRESS:
+            return record.evolve(status=Status.CREATE_STOPPING.value)
+        return record
+
+    with contextlib.suppress(NotFound):
+        crud.update(runtime, cancelled, stop)
 
 
 @operations("UpdateRecommender")
 def update_recommender(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     """Change recommenderConfig; members left out keep their values.
 
-    New training columns retrain the model in the background; anything else
-    applies at once.
+    New training columns retrain the model in the background (an automatic
+    retraining under way gives way); anything else applies at once.
     """
     arn = request["recommenderArn"]
-    record = _idle_recommender(runtime, arn, "updated")
+    record = crud.get_record(runtime, RECOMMENDER, arn)
+    _require_active(record, "updated")
+    _refuse_during_update(record, "updated")
     use_case = use_case_for_arn(str(record.attributes["recipeArn"]))
     current = dict(record.attributes.get(CONFIG_MEMBER) or {})
     merged = {**current, **(request.get(CONFIG_MEMBER) or {})}
     config = _config(use_case, merged, str(record.parent_arn), runtime)
-    if config.get("trainingDataConfig") == current.get("trainingDataConfig"):
-        summary = update_summary(config, "ACTIVE")
+    retrain = config.get("trainingDataConfig") != current.get("trainingDataConfig")
+    run = new_run()
+    cancelled: list[str] = []
+
+    def change(latest: Resource) -> Resource:
+        _require_active(latest, "updated")
+        _refuse_during_update(latest, "updated")
+        if latest.attributes.get(CONFIG_MEMBER) != record.attributes.get(CONFIG_MEMBER):
+            raise ResourceInUse(f"Recommender {arn} changed meanwhile; try again")
+        if not retrain:
+            summary = update_summary(config, "ACTIVE")
+            return latest.with_attributes(
+                **{CONFIG_MEMBER: config, "latestRecommenderUpdate": summary}
+            )
+        cancelled[:] = [c for c in (automatic_claim(latest),) if c]
+        return latest.evolve(
+            attributes={
+                **without_claim(latest),
+                PENDING_UPDATE: config,
+                "latestRecommenderUpdate": update_summary(config, "UPDATE PENDING"),
+                **claim(model_arn(runtime, arn, run)),
+            }
+        )
+
+    crud.update(runtime, arn, change)
+    if not retrain:
+        return {"recommenderArn": arn}
+    _preempt(runtime, cancelled[0] if cancelled else None)
+    try:
+        runtime.workflows.start(TRAIN_WORKFLOW, {"arn": arn, RUN: run})
+    except Exception as error:
+        failed = update_summary(config, "UPDATE FAILED", f"Could not start the update: {error}")
         crud.update(
             runtime,
             arn,
-            lambda latest: latest.with_attributes(
-                **{CONFIG_MEMBER: config, "latestRecommenderUpdate": summary}
+            lambda latest: latest.evolve(
+                attributes={**without_claim(latest), "latestRecommenderUpdate": failed}
             ),
         )
-        return {"recommenderArn": arn}
-    pending = update_summary(config, "UPDATE PENDING")
-    crud.update(
-        runtime,
-        arn,
-        lambda latest: latest.with_attributes(
-            **{PENDING_UPDATE: config, "latestRecommenderUpdate": pending}
-        ),
-    )
-    try:
-        runtime.workflows.start(TRAIN_WORKFLOW, training_state(arn))
-    except Exception as error:
-        failed = update_summary(config, "UPDATE FAILED", f"Could not start the update: {error}")
-
-        def undo(latest: Resource) -> Resource:
-            attributes = dict(latest.attributes)
-            attributes.pop(PENDING_UPDATE, None)
-            attributes["latestRecommenderUpdate"] = failed
-            return latest.evolve(attributes=attributes)
-
-        crud.update(runtime, arn, undo)
         raise
     return {"recommenderArn": arn}
 
 
 @operations("StopRecommender")
 def stop_recommender(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    """ACTIVE → STOP PENDING → INACTIVE; an automatic retraining under way stops too."""
     arn = request["recommenderArn"]
-    _idle_recommender(runtime, arn, "stopped")
-    _switch(runtime, arn, Status.STOP_PENDING, Status.ACTIVE)
+    crud.get_record(runtime, RECOMMENDER, arn)
+    cancelled: list[str] = []
+
+    def change(record: Resource) -> Resource:
+        _require_active(record, "stopped")
+        _refuse_during_update(record, "stopped")
+        cancelled[:] = [c for c in (automatic_claim(record),) if c]
+        return record.evolve(status=Status.STOP_PENDING.value, attributes=without_claim(record))
+
+    crud.update(runtime, arn, change)
+    _preempt(runtime, cancelled[0] if cancelled else None)
+    _start_switch(runtime, arn, Status.ACTIVE)
     return {"recommenderArn": arn}
 
 
 @operations("StartRecommender")
 def start_recommender(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     arn = request["recommenderArn"]
-    record = crud.get_record(runtime, RECOMMENDER, arn)
-    if Status(record.status) != Status.INACTIVE:
-        raise ResourceInUse(
-            f"Recommender {arn} is {_status(record)}; only an INACTIVE recommender can be started"
-        )
-    _switch(runtime, arn, Status.START_PENDING, Status.INACTIVE)
+    crud.get_record(runtime, RECOMMENDER, arn)
+
+    def change(record: Resource) -> Resource:
+        if Status(record.status) != Status.INACTIVE:
+            raise ResourceInUse(
+                f"Recommender {arn} is {_status(record)}; only an INACTIVE recommender can be "
+                "started"
+            )
+        return record.evolve(status=Status.START_PENDING.value)
+
+    crud.update(runtime, arn, change)
+    _start_switch(runtime, arn, Status.INACTIVE)
     return {"recommenderArn": arn}
 
 
-def _switch(runtime: Runtime, arn: str, pending: Status, before: Status) -> None:
-    """Move to ``pending`` if still ``before`` and start the switch; undo if it cannot start."""
-
-    def change(record: Resource) -> Resource:
-        if Status(record.status) != before:
-            raise ResourceInUse(f"Recommender {arn} is {_status(record)}; try again")
-        return record.evolve(status=pending.value)
-
-    crud.update(runtime, arn, change)
+def _start_switch(runtime: Runtime, arn: str, before: Status) -> None:
+    """Start the switch workflow; if it cannot start, the recommender is as ``before``."""
     try:
         runtime.workflows.start(SWITCH_WORKFLOW, {"arn": arn})
     except Exception:
@@ -273,14 +339,26 @@ def _switch(runtime: Runtime, arn: str, pending: Status, before: Status) -> None
 
 @operations("DeleteRecommender")
 def delete_recommender(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    """Its models go with it; refused while it is being created, trained or switched."""
+    """Its models go with it. Refused while it is created, switched or updated; an
+    automatic retraining under way stops."""
     arn = request["recommenderArn"]
-    record = crud.get_record(runtime, RECOMMENDER, arn)
-    if record.attributes.get(TRAINING) or record.attributes.get(PENDING_UPDATE):
-        raise ResourceInUse(
-            f"Recommender {arn} has an update in progress; delete it once the update ends"
-        )
-    crud.request_delete(runtime, RECOMMENDER, arn, blocking_children=False)
+    crud.get_record(runtime, RECOMMENDER, arn)
+    cancelled: list[str] = []
+
+    def change(record: Resource) -> Resource:
+        status = Status(record.status)
+        if status.working:
+            raise ResourceInUse(
+                f"Recommender {arn} is {_status(record)}; it can be deleted once it is ACTIVE, "
+                "INACTIVE or has failed"
+            )
+        _refuse_during_update(record, "deleted")
+        cancelled[:] = [c for c in (automatic_claim(record),) if c]
+        return record.evolve(status=Status.DELETE_PENDING.value, attributes=without_claim(record))
+
+    crud.update(runtime, arn, change)
+    _preempt(runtime, cancelled[0] if cancelled else None)
+    crud.start_workflow(runtime, DELETE_WORKFLOW, arn)
     return {}
 
 

@@ -134,7 +134,7 @@ def serving_model(runtime: Runtime, solution_version_arn: str) -> ServingModel:
     """The solution version's model (from memory after the first call) and group."""
     record = runtime.metadata.get(solution_version_arn)
     if record is None or record.kind not in MODEL_KINDS:
-        raise ResourceNotFound(f"No solution version found with ARN {solution_version_arn}")
+        raise ResourceNotFound(f"No trained model found with ARN {solution_version_arn}")
     recommender = recommender_for_record(runtime, record)
     key = (solution_version_arn, record.created_at.isoformat())
     with _GROUPS_LOCK:

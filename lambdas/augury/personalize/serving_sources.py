@@ -110,7 +110,7 @@ def solution_version_group(runtime: Runtime, solution_version_arn: str) -> str:
     """The dataset group a solution version was trained on (version → solution → group)."""
     version = runtime.metadata.get(solution_version_arn)
     if version is None or version.kind not in MODEL_KINDS:
-        raise ResourceNotFound(f"No solution version found with ARN {solution_version_arn}")
+        raise ResourceNotFound(f"No trained model found with ARN {solution_version_arn}")
     group = version.attributes.get("datasetGroupArn")
     if group:
         return str(group)

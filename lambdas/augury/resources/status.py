@@ -28,7 +28,7 @@ class Status(StrEnum):
     INACTIVE = "INACTIVE"
     START_PENDING = "START_PENDING"
     START_IN_PROGRESS = "START_IN_PROGRESS"
-    """Stopping and starting: Personalize recommenders (StopRecommender / StartRecommender)."""
+    # STOP_* / INACTIVE / START_*: Personalize recommenders (StopRecommender, StartRecommender)
 
     @property
     def finalized(self) -> bool:
@@ -49,8 +49,13 @@ class Status(StrEnum):
         return self in (Status.DELETE_PENDING, Status.DELETE_IN_PROGRESS)
 
     def failure(self) -> Status:
-        """The failed status that ends this status's phase."""
+        """The status a failure in this status's phase ends in: its FAILED status, or for a
+        stop or start that failed, where the resource was before (ACTIVE / INACTIVE)."""
         phase = self.value.split("_", 1)[0]
+        if phase == "STOP":
+            return Status.ACTIVE
+        if phase == "START":
+            return Status.INACTIVE
         return Status(f"{phase}_FAILED")
 
     def render(self, service: str) -> str:

@@ -181,7 +181,7 @@ def recommender_for(runtime: Runtime, solution_version_arn: str) -> Recommender:
     """The trained model of an ACTIVE solution version, loaded once per process."""
     record = runtime.metadata.get(solution_version_arn)
     if record is None or record.kind not in MODEL_KINDS:
-        raise ResourceNotFound(f"No solution version found with ARN {solution_version_arn}")
+        raise ResourceNotFound(f"No trained model found with ARN {solution_version_arn}")
     return recommender_for_record(runtime, record)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from augury.resources.crud import DELETE_WORKFLOW, set_status
+from augury.resources.record import Resource
 from augury.resources.status import Status
-from augury.workflows.definition import ResourceFailed, State, Step, Workflow
+from augury.workflows.definition import ResourceFailed, ResourcePending, State, Step, Workflow
 from augury.workflows.validators import validate_for_activation
 
 if TYPE_CHECKING:
@@ -46,8 +47,27 @@ def _delete(runtime: Runtime, state: State) -> None:
     arn = state["arn"]
     if runtime.metadata.get(arn) is None:
         return
+    busy = _working_child(runtime, arn)
+    if busy is not None:  # a recommender's automatic retraining, stopping: let it clean up
+        raise ResourcePending(f"{busy.arn} is still {busy.status}")
     set_status(runtime, arn, Status.DELETE_IN_PROGRESS)
     _delete_tree(runtime, arn)
+
+
+def _working_child(runtime: Runtime, arn: str) -> Resource | None:
+    """A child a workflow still owns. Deletion is refused while children work, except
+    where the API lets a user's deletion stop them first; it then waits for them here, so
+    that nothing they write afterwards outlives the resource."""
+    cursor = None
+    while True:
+        page = runtime.metadata.list(parent_arn=arn, limit=100, cursor=cursor)
+        for child in page.items:
+            status = Status(child.status)
+            if status.working and not status.deleting:  # deleting ones go with the tree
+                return child
+        cursor = page.cursor
+        if cursor is None:
+            return None
 
 
 def _delete_tree(runtime: Runtime, arn: str) -> None:

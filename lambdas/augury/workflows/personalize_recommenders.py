@@ -1,24 +1,27 @@
 """The recommender workflows: training a recommender's model, and stopping or starting it.
 
-``train-recommender`` runs for CreateRecommender and for an UpdateRecommender
-that changes the columns training reads. It creates a recommender model (a
-record holding what a solution version holds, under the recommender), trains
-it with the solution-version training steps of
-``augury.workflows.personalize_training`` (the same minimum-data rules, counted
-on the use case's event type, the same container), then ``activate`` makes it
-the one the recommender serves:
+``train-recommender`` runs for CreateRecommender, for an UpdateRecommender that
+changes the columns training reads, and for the weekly retraining
+(``recommender_retraining``). Whoever starts it has claimed the recommender
+(``recommender_records``). The run creates a recommender model (a record
+holding what a solution version holds, under the recommender), trains it with
+the solution-version training steps of ``augury.workflows.personalize_training``
+(the same minimum-data rules, counted on the use case's event type, the same
+container), then ``activate`` makes it the one the recommender serves:
 
 - creating: CREATE PENDING → CREATE IN_PROGRESS → ACTIVE (or CREATE FAILED
   with the reason, as a solution version would have it);
-- updating (and retraining every 7 days, ``recommender_retraining``): the
-  recommender stays ACTIVE on its current model and
+- updating: the recommender stays ACTIVE on its current model and
   configuration, ``latestRecommenderUpdate`` goes UPDATE PENDING → UPDATE
   IN_PROGRESS → ACTIVE, and the new model and configuration replace the old
-  at once (or UPDATE FAILED, leaving the recommender as it was; a failed
-  retraining is logged).
+  at once (or UPDATE FAILED, leaving the recommender as it was);
+- retraining: the same without ``latestRecommenderUpdate`` (Amazon shows
+  none); a failure is logged and changes nothing.
 
-The model before the current one is kept, so a request that read the
-recommender just before a switch still finds its model; older ones are deleted.
+A run whose claim was dropped meanwhile (the user stopped or deleted the
+recommender during an automatic retraining) discards its model quietly. The
+model before the current one is kept, so a request that read the recommender
+just before a switch still finds its model; older ones are deleted.
 
 ``switch-recommender`` takes STOP PENDING → STOP IN_PROGRESS → INACTIVE and
 START PENDING → START IN_PROGRESS → ACTIVE (once the model loads again).
@@ -29,19 +32,35 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from augury.personalize.campaign_deployment import check_model
+from augury.personalize.recommender_records import (
+    CONFIG_MEMBER,
+    MODEL,
+    PENDING_UPDATE,
+    RUN,
+    SWITCH_WORKFLOW,
+    TRAIN_WORKFLOW,
+    TRAINED_AT,
+    TRAINING,
+    job_id,
+    model_arn,
+    owns,
+    update_summary,
+    without_claim,
+)
 from augury.personalize.resource_types import RECOMMENDER, RECOMMENDER_MODEL
 from augury.personalize.solution_versions import JOB_ID, METRICS
+from augury.personalize.solutions import children
 from augury.personalize.use_cases import use_case_for_arn
+from augury.ports import NotFound
 from augury.resources import crud
 from augury.resources.errors import ResourceAlreadyExists
 from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.workflows import forecast_jobs, personalize_training
-from augury.workflows.definition import ResourceFailed, State, Step, StepFunction, Workflow
+from augury.workflows.definition import State, Step, StepFunction, Workflow
 from augury.workflows.lifecycle import blob_prefix
 
 if TYPE_CHECKING:
@@ -49,62 +68,33 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TRAIN_WORKFLOW = "train-recommender"
-SWITCH_WORKFLOW = "switch-recommender"
-MODEL = "_model"
-"""Recommender attribute: the recommender model serving answers with."""
-TRAINING = "_training"
-"""Recommender attribute: the recommender model being trained, while one is."""
-TRAINED_AT = "_trained_at"
-"""Recommender attribute (epoch seconds): when its current model became the one it serves
-(``recommender_retraining`` retrains it 7 days later)."""
-PENDING_UPDATE = "_pending_update"
-"""Recommender attribute: the recommenderConfig an update applies once its model is ACTIVE."""
-RUN = "run"
-"""Workflow state: the training's ID (the model's ARN ends with it, so a retry finds it)."""
 MODEL_KEEP = 2
 """Models a recommender keeps: the one it serves and the one before."""
+JOB_KIND = "recommender"
+"""The training job's name: ``<prefix>recommender-<job id>``."""
 _CREATING = (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)
 
 
-def training_state(arn: str) -> dict[str, Any]:
-    """The input of a ``train-recommender`` run for the recommender ``arn``."""
-    return {"arn": arn, RUN: uuid.uuid4().hex[:8]}
+class _Superseded(Exception):
+    """The run's claim was dropped: its model is not wanted any more."""
 
 
-def update_summary(config: dict[str, Any], status: str, reason: str | None = None) -> dict:
-    """A RecommenderUpdateSummary."""
-    now = time.time()
-    summary: dict[str, Any] = {
-        "recommenderConfig": dict(config),
-        "status": status,
-        "creationDateTime": now,
-        "lastUpdatedDateTime": now,
-    }
-    if reason:
-        summary["failureReason"] = reason[:1024]
-    return summary
-
-
-def _recommender(runtime: Runtime, arn: str) -> Resource:
-    record = runtime.metadata.get(arn)
-    if record is None:
-        raise ResourceFailed(f"Recommender {arn} was deleted while its model was being trained")
-    return record
+def _own_model(runtime: Runtime, state: State) -> str:
+    return model_arn(runtime, state["arn"], state[RUN])
 
 
 def _create_model(runtime: Runtime, state: State) -> dict[str, Any]:
     """The run's recommender model, created once: the use case's recipe and event type."""
     arn = state["arn"]
-    recommender = _recommender(runtime, arn)
-    model_arn = runtime.arns.build(
-        "personalize", RECOMMENDER_MODEL.arn_kind, recommender.name, state[RUN]
-    )
-    if runtime.metadata.get(model_arn) is None:
+    model = _own_model(runtime, state)
+    recommender = runtime.metadata.get(arn)
+    if recommender is None or not owns(recommender, model):
+        return {forecast_jobs.STOPPED: True}  # deleted, stopped or preempted before it began
+    if runtime.metadata.get(model) is None:
         use_case = use_case_for_arn(str(recommender.attributes["recipeArn"]))
         config = (
             recommender.attributes.get(PENDING_UPDATE)
-            or recommender.attributes.get("recommenderConfig")
+            or recommender.attributes.get(CONFIG_MEMBER)
             or {}
         )
         solution_config = {}
@@ -116,7 +106,8 @@ def _create_model(runtime: Runtime, state: State) -> dict[str, Any]:
             "performHPO": False,
             "solutionConfig": solution_config,
             "trainingMode": "FULL",
-            JOB_ID: uuid.uuid4().hex[:20],
+            JOB_ID: job_id(model),
+            personalize_training.JOB_KIND_ATTRIBUTE: JOB_KIND,
         }
         if use_case.training_event_type:
             attributes["eventType"] = use_case.training_event_type
@@ -124,7 +115,7 @@ def _create_model(runtime: Runtime, state: State) -> dict[str, Any]:
             crud.create(
                 runtime,
                 RECOMMENDER_MODEL,
-                model_arn,
+                model,
                 state[RUN],
                 status=Status.CREATE_PENDING,
                 parent_arn=arn,
@@ -132,9 +123,10 @@ def _create_model(runtime: Runtime, state: State) -> dict[str, Any]:
             )
 
     def change(record: Resource) -> Resource:
-        updated = record.with_attributes(**{TRAINING: model_arn})
-        pending = record.attributes.get(PENDING_UPDATE)
-        if pending is not None:
+        if not owns(record, model):
+            return record
+        updated = record
+        if record.attributes.get(PENDING_UPDATE) is not None:
             summary = dict(record.attributes.get("latestRecommenderUpdate") or {})
             summary.update(status="UPDATE IN_PROGRESS", lastUpdatedDateTime=time.time())
             updated = updated.with_attributes(latestRecommenderUpdate=summary)
@@ -143,7 +135,7 @@ def _create_model(runtime: Runtime, state: State) -> dict[str, Any]:
         return updated
 
     crud.update(runtime, arn, change)
-    return {"model": model_arn}
+    return {"model": model}
 
 
 def _on_model(step: StepFunction) -> StepFunction:
@@ -152,105 +144,116 @@ def _on_model(step: StepFunction) -> StepFunction:
     def run(runtime: Runtime, state: State) -> Any:
         if state.get(forecast_jobs.STOPPED):
             return None
-        return step(runtime, {**state, "arn": state["model"]})
+        return step(runtime, {**state, "arn": _own_model(runtime, state)})
 
     run.__name__ = step.__name__
     return run
 
 
 def _activate(runtime: Runtime, state: State) -> None:
-    """The trained model becomes the recommender's (with a pending update's configuration)."""
-    arn, model_arn = state["arn"], state["model"]
+    """The trained model becomes the recommender's (with a pending update's configuration),
+    if the run still holds its claim; otherwise the model goes."""
+    arn, model = state["arn"], _own_model(runtime, state)
     if state.get(forecast_jobs.STOPPED):
-        raise ResourceFailed(f"The training of recommender {arn} was stopped")
-    check_model(runtime, model_arn, "recommender model")
-    model = runtime.metadata.get(model_arn)
-    metrics = dict(model.attributes.get(METRICS) or {}) if model is not None else {}
+        _discard_unserved(runtime, arn, model)
+        return
+    check_model(runtime, model, "recommender model")
+    record = runtime.metadata.get(model)
+    metrics = dict(record.attributes.get(METRICS) or {}) if record is not None else {}
 
-    def change(record: Resource) -> Resource:
-        attributes = dict(record.attributes)
-        if attributes.get(MODEL) == model_arn and TRAINING not in attributes:
-            return record  # a retry after the switch
-        pending = attributes.pop(PENDING_UPDATE, None)
-        attributes.pop(TRAINING, None)
+    def change(current: Resource) -> Resource:
+        if current.attributes.get(MODEL) == model and not owns(current, model):
+            return current  # a retry after the switch
+        if not owns(current, model):
+            raise _Superseded(arn)
+        pending = current.attributes.get(PENDING_UPDATE)
+        attributes = without_claim(current)
         attributes.pop("failureReason", None)
-        attributes.update({MODEL: model_arn, "modelMetrics": metrics, TRAINED_AT: time.time()})
+        attributes.update({MODEL: model, "modelMetrics": metrics, TRAINED_AT: time.time()})
         if pending is not None:
-            attributes["recommenderConfig"] = pending
-            created = (attributes.get("latestRecommenderUpdate") or {}).get("creationDateTime")
-            summary = update_summary(pending, "ACTIVE")
-            summary["creationDateTime"] = created or summary["creationDateTime"]
-            attributes["latestRecommenderUpdate"] = summary
-        status = Status.ACTIVE.value if Status(record.status) in _CREATING else record.status
-        return record.evolve(status=status, attributes=attributes)
+            attributes[CONFIG_MEMBER] = pending
+            attributes["latestRecommenderUpdate"] = _summary(current, pending, "ACTIVE")
+        status = Status.ACTIVE.value if Status(current.status) in _CREATING else current.status
+        return current.evolve(status=status, attributes=attributes)
 
-    crud.update(runtime, arn, change)
-    _retire_old_models(runtime, arn)
+    try:
+        crud.update(runtime, arn, change)
+    except (_Superseded, NotFound):
+        _discard_unserved(runtime, arn, model)
+        return
+    try:
+        _retire_old_models(runtime, arn)
+    except Exception:  # the switch is done; old models go at the next one
+        logger.exception("could not delete the old models of recommender %s", arn)
+
+
+def _summary(record: Resource, config: dict[str, Any], status: str, reason: str = "") -> dict:
+    """The update's summary in ``status``, keeping when the update was asked for."""
+    summary = update_summary(config, status, reason or None)
+    created = (record.attributes.get("latestRecommenderUpdate") or {}).get("creationDateTime")
+    summary["creationDateTime"] = created or summary["creationDateTime"]
+    return summary
 
 
 def _retire_old_models(runtime: Runtime, arn: str) -> None:
-    """Delete the recommender's models but the newest ``MODEL_KEEP`` it served and any
-    model being trained."""
+    """Delete the recommender's ACTIVE models but the newest ``MODEL_KEEP``, never the one
+    it serves or one being trained."""
     recommender = runtime.metadata.get(arn)
     if recommender is None:
         return
-    training = recommender.attributes.get(TRAINING)
-    served = [m for m in _models(runtime, arn) if m.arn != training and _is_active(m)]
-    for model in served[:-MODEL_KEEP]:
-        if model.arn != recommender.attributes.get(MODEL):
-            _delete_model(runtime, model.arn)
+    keep = {recommender.attributes.get(MODEL), recommender.attributes.get(TRAINING)}
+    served = [
+        m
+        for m in children(runtime, arn, RECOMMENDER_MODEL.kind)
+        if m.arn not in keep and Status(m.status) == Status.ACTIVE
+    ]
+    served.sort(key=lambda m: m.created_at)
+    for model in served[: max(len(served) - (MODEL_KEEP - 1), 0)]:
+        _delete_model(runtime, model.arn)
 
 
-def _models(runtime: Runtime, arn: str) -> list[Resource]:
-    """The recommender's models, oldest first."""
-    found: list[Resource] = []
-    cursor = None
-    while True:
-        page = runtime.metadata.list(parent_arn=arn, limit=100, cursor=cursor)
-        found.extend(r for r in page.items if r.kind == RECOMMENDER_MODEL.kind)
-        cursor = page.cursor
-        if cursor is None:
-            return sorted(found, key=lambda r: r.created_at)
+def _delete_model(runtime: Runtime, model: str) -> None:
+    runtime.blobs.delete_prefix(blob_prefix(model))
+    with contextlib.suppress(NotFound):
+        runtime.metadata.delete(model)
 
 
-def _is_active(record: Resource) -> bool:
-    return Status(record.status) == Status.ACTIVE
-
-
-def _delete_model(runtime: Runtime, model_arn: str) -> None:
-    runtime.blobs.delete_prefix(blob_prefix(model_arn))
-    runtime.metadata.delete(model_arn)
+def _discard_unserved(runtime: Runtime, arn: str, model: str) -> None:
+    """Stop the run's job and delete its model, unless the recommender serves it."""
+    forecast_jobs.stop_job_quietly(
+        runtime, runtime.settings.training_job_name(JOB_KIND, job_id(model))
+    )
+    recommender = runtime.metadata.get(arn)
+    if recommender is None or recommender.attributes.get(MODEL) != model:
+        _delete_model(runtime, model)
 
 
 def _training_failed(runtime: Runtime, state: State, reason: str) -> None:
-    """The run's model goes; the recommender fails to be created, or its update fails."""
+    """The run's model goes; if the run still holds its claim, the recommender fails to be
+    created, its update fails, or (a retraining) nothing changes but the log."""
     arn = state["arn"]
-    model_arn = state.get("model")
-    recommender = runtime.metadata.get(arn)
-    if model_arn is None and recommender is not None:
-        model_arn = recommender.attributes.get(TRAINING)
-    if model_arn and runtime.metadata.get(model_arn) is not None:
-        personalize_training.training_failed(runtime, {**state, "arn": model_arn}, reason)
-        _delete_model(runtime, model_arn)
-    if recommender is None:
-        return
-    logger.warning("training recommender %s failed: %s", arn, reason)
+    model = _own_model(runtime, state)
+    _discard_unserved(runtime, arn, model)
 
     def change(record: Resource) -> Resource:
-        attributes = dict(record.attributes)
-        attributes.pop(TRAINING, None)
-        pending = attributes.pop(PENDING_UPDATE, None)
+        if not owns(record, model):
+            return record
+        pending = record.attributes.get(PENDING_UPDATE)
+        attributes = without_claim(record)
         if Status(record.status) in _CREATING:
             attributes["failureReason"] = reason[:1024]
             return record.evolve(status=Status.CREATE_FAILED.value, attributes=attributes)
         if pending is not None:
-            summary = update_summary(pending, "UPDATE FAILED", reason)
-            created = (attributes.get("latestRecommenderUpdate") or {}).get("creationDateTime")
-            summary["creationDateTime"] = created or summary["creationDateTime"]
-            attributes["latestRecommenderUpdate"] = summary
+            attributes["latestRecommenderUpdate"] = _summary(
+                record, pending, "UPDATE FAILED", reason
+            )
         return record.evolve(attributes=attributes)
 
-    crud.update(runtime, arn, change)
+    try:
+        crud.update(runtime, arn, change)
+    except NotFound:
+        return
+    logger.warning("training recommender %s failed: %s", arn, reason)
 
 
 def _switch(runtime: Runtime, state: State) -> None:
@@ -270,13 +273,14 @@ def _switch(runtime: Runtime, state: State) -> None:
 
 
 def _switch_failed(runtime: Runtime, state: State, reason: str) -> None:
-    """A stop that failed leaves the recommender ACTIVE; a start, INACTIVE; with the reason."""
+    """A stop that failed leaves the recommender ACTIVE; a start, INACTIVE with the reason."""
     record = runtime.metadata.get(state["arn"])
     if record is None:
         return
     status = Status(record.status)
+    logger.warning("switching recommender %s failed: %s", record.arn, reason)
     if status in (Status.STOP_PENDING, Status.STOP_IN_PROGRESS):
-        crud.set_status(runtime, record.arn, Status.ACTIVE, reason)
+        crud.set_status(runtime, record.arn, Status.ACTIVE)
     elif status in (Status.START_PENDING, Status.START_IN_PROGRESS):
         crud.set_status(runtime, record.arn, Status.INACTIVE, reason)
 

@@ -75,6 +75,8 @@ STARTED_AT = "_started_at"
 DATA_READ_AT = "_data_read_at"
 """Version attribute (epoch seconds): when the job's channels were handed to the container.
 Serving (``serving_sources.DATA_READ_AT``) reads only events recorded after it."""
+JOB_KIND_ATTRIBUTE = "_job_kind"
+"""Record attribute: the kind in the training job's name (``solution`` unless set)."""
 MAX_RUNTIME_SECONDS = 2 * 86_400
 CPU_INSTANCE = "ml.m5.xlarge"
 GPU_INSTANCE = "ml.g5.xlarge"
@@ -156,7 +158,8 @@ def prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
         optimization_objective=config.get("optimizationObjective"),
         field_kinds=solution_data.field_kinds({k: d.schema for k, d in datasets.items()}),
     )
-    name = runtime.settings.training_job_name("solution", attributes[JOB_ID])
+    kind = str(attributes.get(JOB_KIND_ATTRIBUTE) or "solution")
+    name = runtime.settings.training_job_name(kind, attributes[JOB_ID])
     update = {
         CONFIG_ATTRIBUTE: job_config.to_json(),
         CHANNELS: channels,
