@@ -7,7 +7,9 @@ drives it with stock boto3 clients only, as a user would:
    reads ``s3://`` paths, create a dataset group, schemas, the Interactions,
    Items and Users datasets and import them;
 2. train a solution version (``aws-user-personalization`` unless
-   ``--recipe``), create a campaign and an event tracker;
+   ``--recipe``), create a campaign and an event tracker; or, with
+   ``--use-case``, import into a VIDEO_ON_DEMAND group (every rating a Watch
+   event) and create that use case's recommender instead of the campaign;
 3. GetRecommendations latency: ``--calls`` calls (default 10,000) for random
    known users from ``--threads`` concurrent clients (one boto3 client per
    thread), after a short warm-up; p50/p90/p99/max and throughput;
@@ -30,6 +32,7 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -54,12 +57,15 @@ import numpy as np
 from botocore.config import Config
 
 import movielens
+from augury.personalize import use_cases
 from benchmark_ml100k import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "augury-bench"
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeBenchmark"
 RECIPE_ARN = "arn:aws:personalize:::recipe/"
+WATCH = "Watch"
+"""The event type of a VIDEO_ON_DEMAND recommender's data here: every rating is a view."""
 FAILED = {"CREATE FAILED", "CREATE_FAILED", "CREATE STOPPED", "CREATE_STOPPED"}
 SECTION = "latency"
 EVENT_BLIND_RECIPES = ("aws-popularity-count", "aws-trending-now")
@@ -80,7 +86,9 @@ CREDENTIALS = {
 @dataclass
 class Report:
     recipe: str
+    """The recipe, or the use case when a recommender answers (``domain`` set)."""
     hyperparameters: dict[str, str] = field(default_factory=dict)
+    domain: str | None = None
     steps: dict[str, float] = field(default_factory=dict)
     """Control-plane step -> seconds (import, training, campaign...)."""
     metrics: dict[str, float] = field(default_factory=dict)
@@ -194,18 +202,23 @@ def stage_data(data_dir: Path, data: movielens.MovieLens) -> dict[str, str]:
     return {kind: f"s3://{BUCKET}/ml-100k/{path.name}" for kind, path in paths.items()}
 
 
-def build_campaign(
-    server: Server,
-    data: movielens.MovieLens,
-    recipe: str,
-    hyperparameters: dict[str, str],
-    report: Report,
-    timeout: float,
-) -> tuple[str, str]:
-    """Import, train, deploy: the campaign ARN and an event tracker's tracking ID."""
+def imported_group(
+    server: Server, data: movielens.MovieLens, report: Report, timeout: float
+) -> str:
+    """A dataset group (of the ``report.domain`` domain, if any) with ml-100k imported."""
     personalize = server.client("personalize")
+    in_domain = {"domain": report.domain} if report.domain else {}
+    schemas = movielens.schemas()
+    if report.domain:  # every rating a Watch event; the VOD Items schema's GENRES is required
+        data = dataclasses.replace(
+            data,
+            interactions=data.interactions.assign(EVENT_TYPE=WATCH),
+            items=data.items.assign(GENRES=data.items["GENRES"].fillna("unknown")),
+        )
+        genres = next(f for f in schemas["Items"]["fields"] if f["name"] == "GENRES")
+        genres["type"] = "string"
     locations = stage_data(server.data_dir, data)
-    group = personalize.create_dataset_group(name="ml-100k-latency")["datasetGroupArn"]
+    group = personalize.create_dataset_group(name="ml-100k-latency", **in_domain)["datasetGroupArn"]
     wait_active(
         "dataset group",
         lambda: personalize.describe_dataset_group(datasetGroupArn=group)["datasetGroup"],
@@ -213,9 +226,9 @@ def build_campaign(
     )
     started = time.perf_counter()
     jobs = []
-    for dataset_type, schema in movielens.schemas().items():
+    for dataset_type, schema in schemas.items():
         schema_arn = personalize.create_schema(
-            name=f"ml-100k-{dataset_type.lower()}", schema=json.dumps(schema)
+            name=f"ml-100k-{dataset_type.lower()}", schema=json.dumps(schema), **in_domain
         )["schemaArn"]
         dataset = personalize.create_dataset(
             name=f"ml-100k-{dataset_type.lower()}",
@@ -244,7 +257,21 @@ def build_campaign(
             timeout,
         )
     report.steps["import (3 datasets)"] = time.perf_counter() - started
+    return group
 
+
+def build_campaign(
+    server: Server,
+    data: movielens.MovieLens,
+    hyperparameters: dict[str, str],
+    report: Report,
+    timeout: float,
+) -> tuple[dict[str, str], str]:
+    """Import, train, deploy: the campaign (as GetRecommendations names it) and an event
+    tracker's tracking ID."""
+    personalize = server.client("personalize")
+    recipe = report.recipe
+    group = imported_group(server, data, report, timeout)
     extra = (
         {"solutionConfig": {"algorithmHyperParameters": dict(hyperparameters)}}
         if hyperparameters
@@ -275,6 +302,30 @@ def build_campaign(
         lambda: personalize.describe_campaign(campaignArn=campaign)["campaign"],
         timeout,
     )
+    return {"campaignArn": campaign}, event_tracker(personalize, group)
+
+
+def build_recommender(
+    server: Server, data: movielens.MovieLens, report: Report, timeout: float
+) -> tuple[dict[str, str], str]:
+    """Import into a VIDEO_ON_DEMAND group and create the ``report.recipe`` use case's
+    recommender: the recommender (as GetRecommendations names it) and a tracking ID."""
+    personalize = server.client("personalize")
+    group = imported_group(server, data, report, timeout)
+    recommender = personalize.create_recommender(
+        name=f"ml-100k-{report.recipe}", datasetGroupArn=group, recipeArn=RECIPE_ARN + report.recipe
+    )["recommenderArn"]
+    report.steps["training (recommender)"] = wait_active(
+        "recommender",
+        lambda: personalize.describe_recommender(recommenderArn=recommender)["recommender"],
+        timeout,
+    )
+    described = personalize.describe_recommender(recommenderArn=recommender)["recommender"]
+    report.metrics = described.get("modelMetrics", {})
+    return {"recommenderArn": recommender}, event_tracker(personalize, group)
+
+
+def event_tracker(personalize: Any, group: str) -> str:
     tracker = personalize.create_event_tracker(name="ml-100k-events", datasetGroupArn=group)
     wait_active(
         "event tracker",
@@ -283,21 +334,26 @@ def build_campaign(
         ],
         60,
     )
-    return campaign, tracker["trackingId"]
+    return tracker["trackingId"]
 
 
 # ----------------------------------------------------------------- latency
 
 
 def measure_latency(
-    server: Server, campaign: str, users: Sequence[str], calls: int, threads: int, seed: int
+    server: Server,
+    target: dict[str, str],
+    users: Sequence[str],
+    calls: int,
+    threads: int,
+    seed: int,
 ) -> tuple[np.ndarray, int, float]:
     """Latencies (ms) of ``calls`` GetRecommendations from ``threads`` clients; errors; wall s."""
     shares = [calls // threads + (1 if t < calls % threads else 0) for t in range(threads)]
     clients = [server.client("personalize-runtime") for _ in range(threads)]
     for client in clients:  # warm-up: connections, the model cache
         for user in users[:5]:
-            client.get_recommendations(campaignArn=campaign, userId=user)
+            client.get_recommendations(**target, userId=user)
 
     def worker(index: int) -> tuple[list[float], int]:
         rng = random.Random(seed * 1000 + index)
@@ -306,7 +362,7 @@ def measure_latency(
             user = users[rng.randrange(len(users))]
             started = time.perf_counter()
             try:
-                client.get_recommendations(campaignArn=campaign, userId=user)
+                client.get_recommendations(**target, userId=user)
             except Exception:
                 errors += 1
                 continue
@@ -323,7 +379,7 @@ def measure_latency(
 
 def measure_freshness(
     server: Server,
-    campaign: str,
+    target: dict[str, str],
     tracking_id: str,
     users: Sequence[str],
     items: Sequence[str],
@@ -340,7 +396,7 @@ def measure_freshness(
         user = users[rng.randrange(len(users))]
 
         def answer(user: str = user) -> list[tuple[str, Any]]:
-            body = runtime.get_recommendations(campaignArn=campaign, userId=user)
+            body = runtime.get_recommendations(**target, userId=user)
             return [(row["itemId"], row.get("score")) for row in body["itemList"]]
 
         before = answer()
@@ -356,7 +412,7 @@ def measure_freshness(
             sessionId=f"bench-{trial}",
             eventList=[
                 {
-                    "eventType": "rating",
+                    "eventType": WATCH if "recommenderArn" in target else movielens.EVENT_TYPE,
                     "eventValue": 5.0,
                     "itemId": item,
                     "sentAt": datetime.now(UTC),
@@ -377,17 +433,34 @@ def measure_freshness(
 # ------------------------------------------------------------------ report
 
 
+def event_blind(report: Report) -> bool:
+    """Whether answers cannot follow a user's events (freshness cannot show)."""
+    if not report.domain:
+        return report.recipe in EVENT_BLIND_RECIPES
+    use_case = use_cases.USE_CASES[report.recipe]
+    return use_case.recipe in EVENT_BLIND_RECIPES and use_case.excluded_event_type is None
+
+
+def _served_by(report: Report) -> str:
+    if report.domain:
+        return (
+            f"the `{report.recipe}` recommender of a {report.domain} dataset group (every "
+            "rating a Watch event, so each user's rated films are left out of the answers)"
+        )
+    tuned = f" with {json.dumps(report.hyperparameters)}" if report.hyperparameters else ""
+    return f"recipe `{report.recipe}`{tuned}"
+
+
 def render(report: Report, command: str) -> str:
+    title = "GetRecommendations from a recommender:" if report.domain else "GetRecommendations"
     lines = [
-        "## GetRecommendations latency and event freshness (embedded mode, HTTP)",
+        f"## {title} latency and event freshness (embedded mode, HTTP)",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `{command}` on "
         f"{platform.machine()} with {os.cpu_count()} CPU cores, Python "
         f"{platform.python_version()}: `augury serve` in a subprocess, stock boto3 clients "
         "in this process over 127.0.0.1 (client and server share the cores). ml-100k "
-        f"imported (Interactions, Items, Users), recipe `{report.recipe}`"
-        + (f" with {json.dumps(report.hyperparameters)}" if report.hyperparameters else "")
-        + ".",
+        f"imported (Interactions, Items, Users), {_served_by(report)}.",
         "",
         "| Step | Seconds |",
         "|---|---:|",
@@ -396,7 +469,7 @@ def render(report: Report, command: str) -> str:
     ]
     if report.metrics:
         lines += [
-            "GetSolutionMetrics: "
+            ("DescribeRecommender's modelMetrics: " if report.domain else "GetSolutionMetrics: ")
             + ", ".join(f"{name} {value:.4f}" for name, value in sorted(report.metrics.items())),
             "",
         ]
@@ -429,7 +502,7 @@ def render(report: Report, command: str) -> str:
             row + f"{report.stale} |",
             "",
         ]
-    if report.recipe in EVENT_BLIND_RECIPES:
+    if event_blind(report):
         lines += [
             f"`{report.recipe}` answers every user alike, whatever their events: its answers "
             "are not expected to change, and freshness needs a personalized recipe.",
@@ -445,6 +518,11 @@ def render(report: Report, command: str) -> str:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--recipe", default="aws-user-personalization")
+    parser.add_argument(
+        "--use-case",
+        choices=sorted(u.name for u in use_cases.use_cases(use_cases.VIDEO_ON_DEMAND)),
+        help="a VIDEO_ON_DEMAND recommender instead of a campaign (every rating a Watch event)",
+    )
     parser.add_argument("--calls", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--trials", type=int, default=30, help="freshness trials")
@@ -474,25 +552,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     data = movielens.load_ml100k(args.cache)
     users = sorted(set(data.interactions["USER_ID"]))
     items = sorted(set(data.items["ITEM_ID"]))
-    report = Report(args.recipe, args.hyperparameters, threads=args.threads)
+    recipe = args.use_case or args.recipe
+    domain = use_cases.USE_CASES[recipe].domain if args.use_case else None
+    report = Report(recipe, args.hyperparameters, threads=args.threads, domain=domain)
     with tempfile.TemporaryDirectory(prefix="augury-latency-") as temporary:
         data_dir = args.keep or Path(temporary) / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
         server = Server(data_dir)
         print(f"augury serve at {server.url} (log: {server.log_path})", flush=True)
         try:
-            campaign, tracking_id = build_campaign(
-                server, data, args.recipe, args.hyperparameters, report, args.timeout
-            )
+            if report.domain:
+                target, tracking_id = build_recommender(server, data, report, args.timeout)
+            else:
+                target, tracking_id = build_campaign(
+                    server, data, args.hyperparameters, report, args.timeout
+                )
             for step, seconds in report.steps.items():
                 print(f"  {step}: {seconds:.1f} s", flush=True)
             print(f"latency: {args.calls} calls, {args.threads} threads ...", flush=True)
             report.latency_ms, report.errors, report.wall_seconds = measure_latency(
-                server, campaign, users, args.calls, args.threads, args.seed
+                server, target, users, args.calls, args.threads, args.seed
             )
             print(f"freshness: {args.trials} trials ...", flush=True)
             report.freshness_ms, report.stale, report.notes = measure_freshness(
-                server, campaign, tracking_id, users, items, args.trials, args.seed
+                server, target, tracking_id, users, items, args.trials, args.seed
             )
         finally:
             server.stop()
@@ -507,9 +590,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(text)
     if args.output:
-        write_section(args.output, SECTION, text)
-        print(f"wrote the {SECTION} section of {args.output}")
-    stale_ok = report.stale == 0 or args.recipe in EVENT_BLIND_RECIPES
+        section = f"{SECTION}-recommender" if report.domain else SECTION
+        write_section(args.output, section, text)
+        print(f"wrote the {section} section of {args.output}")
+    stale_ok = report.stale == 0 or event_blind(report)
     return 0 if report.errors == 0 and stale_ok else 1
 
 
