@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 
 import pytest
 
@@ -103,3 +105,23 @@ def test_step_functions_errors_become_user_reasons():
     internal = {"Error": "ValueError", "Cause": json.dumps({"errorMessage": "x"})}
     assert reason_from_step_functions_error(internal) == "Internal error (ValueError): x"
     assert reason_from_step_functions_error(None) == "The workflow failed"
+
+
+def test_checks_come_at_most_a_few_seconds_apart_but_wait_the_whole_schedule(runtime, monkeypatch):
+    """Step Functions' schedule may space checks a minute apart; locally they come every
+    ``max_poll_seconds`` at most, and the step still waits as long as the schedule does."""
+    moments: list[float] = []
+
+    def never(rt, state):
+        moments.append(time.monotonic())
+        raise ResourcePending("training job still running")
+
+    runtime.workflows._max_poll_seconds = 0.05
+    retry = Retry(interval_seconds=1, backoff_rate=1, max_interval_seconds=1, max_attempts=2)
+    name = _register(monkeypatch, Step("never", never, retry))
+    runtime.workflows.start(name, {"arn": ARN})
+    assert runtime.workflows.wait_idle(5)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(moments)]
+    assert max(gaps) < 0.5, "checked at the local cap, not the schedule's 1 s"
+    assert moments[-1] - moments[0] >= 1.9, "still waited the schedule's 2 s"
+    assert "Timed out waiting" in runtime.metadata.get(ARN).attributes["failureReason"]

@@ -32,9 +32,18 @@ EXECUTION_KIND = "augury:workflow-execution"
 RESTART_REASON = "Augury restarted while this work was in progress; nothing was lost, run it again"
 
 
+MAX_POLL_SECONDS = 5.0
+"""The longest a waiting step sleeps here between checks. Step Functions' schedules space
+checks up to a minute apart to fit a long job's wait in one execution's history; locally a
+check is a file read, and a model that is ready serves within seconds instead."""
+
+
 class LocalWorkflowRunner:
-    def __init__(self, runtime: Runtime, *, workers: int = 4) -> None:
+    def __init__(
+        self, runtime: Runtime, *, workers: int = 4, max_poll_seconds: float = MAX_POLL_SECONDS
+    ) -> None:
         self._runtime = runtime
+        self._max_poll_seconds = max_poll_seconds
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="augury-workflow")
         self._running: set[Future[None]] = set()
         self._lock = threading.Lock()
@@ -71,16 +80,19 @@ class LocalWorkflowRunner:
         definition = find_workflow(workflow_name)
         try:
             for step in definition.steps:
-                attempt = 0
+                attempt, waited = 0, 0.0
+                patience = step.retry.total_seconds()  # the schedule's wait, however spaced
                 while True:
                     try:
                         state = run_step(self._runtime, workflow_name, step.name, state)
                         break
                     except ResourcePending as pending:
                         attempt += 1
-                        if attempt >= step.retry.max_attempts:
+                        if waited >= patience:
                             raise ResourceFailed(f"Timed out waiting: {pending}") from None
-                        if self._stopping.wait(step.retry.delay(attempt)):
+                        delay = min(step.retry.delay(attempt), self._max_poll_seconds)
+                        waited += delay
+                        if self._stopping.wait(delay):
                             return  # shutting down: recover() fails it on the next start
         except ResourceFailed as failed:
             run_failure(self._runtime, workflow_name, state, str(failed))
