@@ -115,6 +115,27 @@ def job_of(server: EmbeddedServer, recommender_arn: str) -> dict[str, Any]:
     return model_file(server, model, "job.json")
 
 
+def add_items(
+    personalize: Any,
+    server: EmbeddedServer,
+    group: str,
+    domain: str,
+    schema: dict[str, Any],
+    rows: list[dict[str, Any]],
+) -> str:
+    """An Items dataset of the domain's schema in ``group``, holding ``rows``."""
+    name = f"{group.rsplit('/', 1)[-1]}-items"
+    schema_arn = personalize.create_schema(name=name, schema=json.dumps(schema), domain=domain)[
+        "schemaArn"
+    ]
+    dataset = personalize.create_dataset(
+        name=name, schemaArn=schema_arn, datasetGroupArn=group, datasetType="Items"
+    )["datasetArn"]
+    wait_idle(server)
+    put_data(server, dataset, rows)
+    return dataset
+
+
 def items_of(answer: dict[str, Any]) -> list[str]:
     return [item["itemId"] for item in answer["itemList"]]
 
@@ -337,21 +358,11 @@ def test_create_recommender_refuses_what_amazon_refuses(personalize, server):
 
 def test_more_like_x_trains_with_the_items_dataset(personalize, runtime_client, server):
     arns = make_group(personalize, server, "films", watches(), domain="VIDEO_ON_DEMAND")
-    schema = personalize.create_schema(
-        name="films-items", schema=json.dumps(VOD_ITEMS_SCHEMA), domain="VIDEO_ON_DEMAND"
-    )["schemaArn"]
-    items = personalize.create_dataset(
-        name="films-items", schemaArn=schema, datasetGroupArn=arns["group"], datasetType="Items"
-    )["datasetArn"]
-    wait_idle(server)
-    put_data(
-        server,
-        items,
-        [
-            {"ITEM_ID": f"i{k:03d}", "GENRES": "drama|crime", "CREATION_TIMESTAMP": 1_700_000_000}
-            for k in range(60)
-        ],
-    )
+    films = [
+        {"ITEM_ID": f"i{k:03d}", "GENRES": "drama|crime", "CREATION_TIMESTAMP": 1_700_000_000}
+        for k in range(60)
+    ]
+    add_items(personalize, server, arns["group"], "VIDEO_ON_DEMAND", VOD_ITEMS_SCHEMA, films)
     body = create_recommender(personalize, arns["group"], "like", "aws-vod-more-like-x")
     assert body["status"] == "ACTIVE", body.get("failureReason")
     assert job_of(server, body["recommenderArn"])["channels"] == ["interactions", "items"]
@@ -425,18 +436,8 @@ def test_recommended_for_you_leaves_out_purchases_and_returns_metadata(
     personalize, runtime_client, server
 ):
     arns = make_group(personalize, server, "shop", shop_rows(), domain="ECOMMERCE")
-    schema = personalize.create_schema(
-        name="shop-items", schema=json.dumps(SHOP_ITEMS_SCHEMA), domain="ECOMMERCE"
-    )["schemaArn"]
-    items = personalize.create_dataset(
-        name="shop-items", schemaArn=schema, datasetGroupArn=arns["group"], datasetType="Items"
-    )["datasetArn"]
-    wait_idle(server)
-    put_data(
-        server,
-        items,
-        [{"ITEM_ID": f"i{k:03d}", "PRICE": float(k), "CATEGORY_L1": "shoes"} for k in range(200)],
-    )
+    shoes = [{"ITEM_ID": f"i{k:03d}", "PRICE": float(k), "CATEGORY_L1": "shop"} for k in range(200)]
+    add_items(personalize, server, arns["group"], "ECOMMERCE", SHOP_ITEMS_SCHEMA, shoes)
     arn = create_recommender(
         personalize, arns["group"], "for-you", "aws-ecomm-recommended-for-you"
     )["recommenderArn"]
