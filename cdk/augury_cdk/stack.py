@@ -17,8 +17,9 @@ EventsConsumer      the Kinesis stream                    write history, put eve
                                                           resources
 EventsCompactor     a schedule (every 15 minutes)         read resources, read/write/delete
                                                           event files
-RecommenderRetrainer  a schedule (every hour)             read/write resources, start the
-                                                          train-recommender state machine
+RecommenderRetrainer  a schedule (every hour)             read/write resources, list event
+                                                          files, start the train-recommender
+                                                          state machine
 ==================  ====================================  =====================================
 
 The serving functions run the same handler as the API function but on their
@@ -304,8 +305,10 @@ class AuguryStack(Stack):
             memory_size=512,
             reserved_concurrency=1,
         )
-        # It claims a recommender (one attribute) and starts its training, nothing more.
+        # It claims a recommender (one attribute) and starts its training, nothing more; it
+        # lists event files only to see whether new events arrived (the two-hourly update).
         grant_metadata(self.retrainer, self.storage, write=True)
+        grant_blobs(self.retrainer, self.storage, access="read", keys=event_file_keys())
         train = self.workflows.state_machines[RECOMMENDER_TRAINING]
         grant_state_machine_start(self.retrainer, [train.state_machine_arn])
         events.Rule(

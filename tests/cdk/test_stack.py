@@ -583,7 +583,7 @@ def test_each_function_may_call_exactly_what_its_adapters_call(synth: Synthesize
         | {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
         "RecommenderRetrainer": COMMON
         | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"}
-        | {"states:StartExecution"},
+        | {"s3:ListBucket", "s3:GetObject", "states:StartExecution"},
     }
     actual = {name: synth.actions(role) for name, role in _roles(synth.stack).items()}
     assert actual == expected

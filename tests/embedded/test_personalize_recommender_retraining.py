@@ -12,6 +12,7 @@ from augury.embedded.server import EmbeddedServer
 from augury.personalize.recommender_retraining import (
     RETRAIN_AFTER_SECONDS,
     STALE_CLAIM_SECONDS,
+    UPDATE_AFTER_SECONDS,
     RetrainingScheduler,
     retrain_due,
 )
@@ -23,6 +24,7 @@ from tests.embedded.personalize_helpers import (
     client_for,
     create_recommender,
     make_group,
+    model_file,
     put_data,
     start_server,
     wait_for,
@@ -140,13 +142,20 @@ def test_the_embedded_server_looks_for_due_recommenders_on_its_own(server, films
 
 def test_a_failed_retraining_waits_a_week_before_the_next_try(server, films):
     arn = films["recommender"]
+    runtime = server.runtime
     put_data(server, films["INTERACTIONS"], [*watches(), {**watches()[0], "ITEM_ID": FAIL_ITEM}])
     now = time.time()
-    assert retrain_due(server.runtime, now + WEEK) == [arn]
+    assert retrain_due(runtime, now + WEEK) == [arn]
     wait_idle(server)
-    assert retrain_due(server.runtime, now + WEEK + 60) == [], "no retry storm"
-    assert retrain_due(server.runtime, now + 2 * WEEK) == [arn]
+    assert runtime.metadata.get(arn).attributes["_last_retraining"] == now + WEEK
+    # the new data is due a two-hourly update, which fails the same way, once
+    assert retrain_due(runtime, now + WEEK + 60) == [arn]
     wait_idle(server)
+    assert runtime.metadata.get(arn).attributes["_last_update"] == now + WEEK + 60
+    assert retrain_due(runtime, now + WEEK + 120) == [], "no retry storm"
+    assert retrain_due(runtime, now + 2 * WEEK) == [arn]
+    wait_idle(server)
+    assert runtime.metadata.get(arn).attributes["_last_retraining"] == now + 2 * WEEK
 
 
 @pytest.mark.parametrize("action", ["stop", "delete", "update"])
@@ -219,3 +228,34 @@ def test_claims_no_training_took_up_are_released(server, films, tmp_path):
         assert "_training" not in record.attributes
     finally:
         restarted.stop()
+
+
+def test_top_picks_updates_with_new_data_every_two_hours(personalize, server, films):
+    """Amazon's automatic updates: an UPDATE training on the served model, only when the
+    group has data the model has not read, and only for the personalized use cases."""
+    arn = films["recommender"]
+    runtime = server.runtime
+    popular = create_recommender(personalize, films["group"], "popular", "aws-vod-most-popular")
+    first = served_model(server, arn)
+    trained_at = runtime.metadata.get(arn).attributes["_trained_at"]
+    later = time.time() + UPDATE_AFTER_SECONDS + 1
+    assert retrain_due(runtime, later) == [], "nothing new to learn"
+
+    put_data(server, films["INTERACTIONS"], watches())  # an import: new data
+    assert retrain_due(runtime, later) == [arn], "Most popular gets no two-hourly update"
+    wait_idle(server)
+    updated = served_model(server, arn)
+    assert updated != first
+    job = model_file(server, updated, "job.json")
+    assert job["config"]["training_mode"] == "UPDATE" and "previous_model" in job["channels"]
+    record = runtime.metadata.get(arn)
+    assert record.attributes["_trained_at"] == trained_at, "an update is not a full training"
+    put_data(server, films["INTERACTIONS"], watches())
+    assert retrain_due(runtime, later + 60) == [], "two hours after the last update"
+
+    assert sorted(retrain_due(runtime, trained_at + WEEK)) == sorted(
+        [arn, popular["recommenderArn"]]
+    ), "the weekly full training still comes"
+    wait_idle(server)
+    full = model_file(server, served_model(server, arn), "job.json")
+    assert full["config"]["training_mode"] == "FULL"

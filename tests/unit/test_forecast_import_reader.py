@@ -380,7 +380,10 @@ def test_distinct_counts_stay_bounded_and_close():
             counter.add(pa.array([make(i) for i in range(start, start + 10_000)], kind))
             counter.add(pa.array([make(i) for i in range(0, 5_000)], kind))  # seen before
         assert not counter.exact
-        assert counter.count() == pytest.approx(300_000, rel=0.06)
+        # 2,048 smallest hashes: a relative error of about 1/sqrt(2048) = 2.2%. Strings hash
+        # with Python's per-process seed, so the estimate differs run to run: 10% is 4.5 sigma
+        # (6% failed about one run in 150).
+        assert counter.count() == pytest.approx(300_000, rel=0.10)
     small = DistinctCounter()
     small.add(pa.array([1, 2, 2, 3]))
     assert small.exact and small.count() == 3

@@ -2,7 +2,11 @@
 
 Amazon retrains the models behind an ACTIVE recommender every 7 days, in
 full, on all the data then in its datasets (and recorded through PutEvents);
-a stopped recommender does not retrain. ``retrain_due`` claims each
+a stopped recommender does not retrain. Top picks for you and Recommended for
+you are also updated every two hours, so that new items can be recommended:
+here an UPDATE training of their User-Personalization model (as trainingMode
+UPDATE does for a solution), started only when the group has data the served
+model has not read. ``retrain_due`` claims each
 recommender whose model, or last retraining, is that old and starts the
 ``train-recommender`` workflow; the recommender keeps serving its model until
 the new one is ACTIVE. A failed retraining is logged, leaves the recommender as
@@ -25,8 +29,14 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from augury.personalize.event_data import events_prefix
+from augury.personalize.event_files import arrival_of
+from augury.personalize.recipes import RECIPES
 from augury.personalize.recommender_records import (
     LAST_RETRAINING,
+    LAST_UPDATE,
+    MODE,
+    MODEL,
     PENDING_UPDATE,
     RUN,
     TRAIN_WORKFLOW,
@@ -40,7 +50,10 @@ from augury.personalize.recommender_records import (
     update_summary,
     without_claim,
 )
-from augury.personalize.resource_types import RECOMMENDER
+from augury.personalize.resource_types import DATASET, RECOMMENDER
+from augury.personalize.serving_sources import DATA_READ_AT
+from augury.personalize.solutions import children
+from augury.personalize.use_cases import use_case_for_arn
 from augury.ports import NotFound
 from augury.resources import crud
 from augury.resources.record import Resource
@@ -52,6 +65,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RETRAIN_AFTER_SECONDS = 7 * 86_400
+UPDATE_AFTER_SECONDS = 2 * 3_600
+"""Amazon updates Top picks and Recommended for you with new items every two hours."""
 STALE_CLAIM_SECONDS = 3_600
 """A claim whose model record does not exist this long after it was made has no run."""
 CHECK_EVERY_SECONDS = 60.0
@@ -84,15 +99,50 @@ def is_due(record: Resource, now: float) -> bool:
     return now - last >= RETRAIN_AFTER_SECONDS
 
 
+def is_update_due(runtime: Runtime, record: Resource, now: float) -> bool:
+    """A personalized use case, ACTIVE and unclaimed, not trained or updated for
+    ``UPDATE_AFTER_SECONDS``, whose group has data its model has not read."""
+    attributes = record.attributes
+    if Status(record.status) != Status.ACTIVE or attributes.get(TRAINING):
+        return False
+    use_case = use_case_for_arn(str(attributes["recipeArn"]))
+    if not RECIPES[use_case.recipe].updatable:
+        return False
+    moments = [attributes.get(TRAINED_AT), attributes.get(LAST_UPDATE)]
+    known = [float(m) for m in moments if isinstance(m, int | float)]
+    if known and now - max(known) < UPDATE_AFTER_SECONDS:
+        return False
+    return _new_data(runtime, record)
+
+
+def _new_data(runtime: Runtime, record: Resource) -> bool:
+    """Whether a dataset of the group changed, or events arrived, since the served model
+    read its data."""
+    model = runtime.metadata.get(str(record.attributes.get(MODEL)))
+    read_at = model.attributes.get(DATA_READ_AT) if model is not None else None
+    if not isinstance(read_at, int | float):
+        return model is not None
+    group = str(record.parent_arn)
+    if any(d.updated_at.timestamp() > read_at for d in children(runtime, group, DATASET.kind)):
+        return True
+    keys = runtime.blobs.list_keys(events_prefix(group))
+    return any(key.endswith(".parquet") and arrival_of(key) > read_at for key in keys)
+
+
 def retrain_due(runtime: Runtime, now: float | None = None) -> list[str]:
-    """Release stale claims, then start retraining every recommender due at ``now``; the
-    ARNs started."""
+    """Release stale claims, then start retraining every recommender due at ``now`` (in
+    full weekly, or an update with new data every two hours); the ARNs started."""
     moment = time.time() if now is None else now
     started = []
     for record in _recommenders(runtime):
         if _stale(runtime, record, moment):
             _release(runtime, record.arn, str(record.attributes[TRAINING]))
-        elif is_due(record, moment) and _start(runtime, record.arn, moment):
+        elif is_due(record, moment):
+            if _start(runtime, record.arn, moment, "FULL"):
+                started.append(record.arn)
+        elif is_update_due(runtime, record, moment) and _start(
+            runtime, record.arn, moment, "UPDATE"
+        ):
             started.append(record.arn)
     return started
 
@@ -140,26 +190,29 @@ def _release(runtime: Runtime, arn: str, held: str) -> bool:
     return True
 
 
-def _start(runtime: Runtime, arn: str, now: float) -> bool:
+def _start(runtime: Runtime, arn: str, now: float, mode: str) -> bool:
     run = new_run()
     model = model_arn(runtime, arn, run)
+    full = mode == "FULL"
 
     def take(record: Resource) -> Resource:
-        if not is_due(record, now):
+        still = is_due(record, now) if full else is_update_due(runtime, record, now)
+        if not still:
             raise _Changed(arn)
-        return record.with_attributes(**claim(model, now), **{LAST_RETRAINING: now})
+        tried = {LAST_RETRAINING if full else LAST_UPDATE: now}
+        return record.with_attributes(**claim(model, now), **tried)
 
     try:
         crud.update(runtime, arn, take)
     except (_Changed, NotFound):
         return False  # retrained, updated, stopped or deleted meanwhile
     try:
-        runtime.workflows.start(TRAIN_WORKFLOW, {"arn": arn, RUN: run})
+        runtime.workflows.start(TRAIN_WORKFLOW, {"arn": arn, RUN: run, MODE: mode})
     except Exception:
         logger.exception("could not start retraining recommender %s", arn)
         _release(runtime, arn, model)
         return False
-    logger.info("retraining recommender %s (model %s)", arn, model)
+    logger.info("retraining recommender %s (%s, model %s)", arn, mode, model)
     return True
 
 

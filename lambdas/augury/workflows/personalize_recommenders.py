@@ -15,8 +15,11 @@ container), then ``activate`` makes it the one the recommender serves:
   configuration, ``latestRecommenderUpdate`` goes UPDATE PENDING → UPDATE
   IN_PROGRESS → ACTIVE, and the new model and configuration replace the old
   at once (or UPDATE FAILED, leaving the recommender as it was);
-- retraining: the same without ``latestRecommenderUpdate`` (Amazon shows
-  none); a failure is logged and changes nothing.
+- retraining (every 7 days in full, and every two hours with ``MODE`` UPDATE
+  for the personalized use cases when new data arrived: Amazon's automatic
+  updates, which bring new items in without training from scratch): the same
+  without ``latestRecommenderUpdate`` (Amazon shows none); a failure is
+  logged and changes nothing.
 
 A run whose claim was dropped meanwhile (the user stopped or deleted the
 recommender during an automatic retraining) discards its model quietly. The
@@ -37,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 from augury.personalize.campaign_deployment import check_model
 from augury.personalize.recommender_records import (
     CONFIG_MEMBER,
+    MODE,
     MODEL,
     PENDING_UPDATE,
     RUN,
@@ -51,7 +55,7 @@ from augury.personalize.recommender_records import (
     without_claim,
 )
 from augury.personalize.resource_types import RECOMMENDER, RECOMMENDER_MODEL
-from augury.personalize.solution_versions import JOB_ID, METRICS
+from augury.personalize.solution_versions import JOB_ID, METRICS, MODEL_PREFIX
 from augury.personalize.solutions import children
 from augury.personalize.use_cases import use_case_for_arn
 from augury.ports import NotFound
@@ -60,7 +64,7 @@ from augury.resources.errors import ResourceAlreadyExists
 from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.workflows import forecast_jobs, personalize_training
-from augury.workflows.definition import State, Step, StepFunction, Workflow
+from augury.workflows.definition import ResourceFailed, State, Step, StepFunction, Workflow
 from augury.workflows.lifecycle import blob_prefix
 
 if TYPE_CHECKING:
@@ -90,6 +94,7 @@ def _create_model(runtime: Runtime, state: State) -> dict[str, Any]:
     recommender = runtime.metadata.get(arn)
     if recommender is None or not owns(recommender, model):
         return {forecast_jobs.STOPPED: True}  # deleted, stopped or preempted before it began
+    mode = str(state.get(MODE) or "FULL")
     if runtime.metadata.get(model) is None:
         use_case = use_case_for_arn(str(recommender.attributes["recipeArn"]))
         config = (
@@ -105,10 +110,14 @@ def _create_model(runtime: Runtime, state: State) -> dict[str, Any]:
             "datasetGroupArn": recommender.parent_arn,
             "performHPO": False,
             "solutionConfig": solution_config,
-            "trainingMode": "FULL",
+            "trainingMode": mode,
             JOB_ID: job_id(model),
             personalize_training.JOB_KIND_ATTRIBUTE: JOB_KIND,
         }
+        if mode == "UPDATE":
+            attributes[personalize_training.PREVIOUS_MODEL_ATTRIBUTE] = _served_prefix(
+                runtime, recommender
+            )
         if use_case.training_event_type:
             attributes["eventType"] = use_case.training_event_type
         with contextlib.suppress(ResourceAlreadyExists):  # a retry after it was written
@@ -136,6 +145,15 @@ def _create_model(runtime: Runtime, state: State) -> dict[str, Any]:
 
     crud.update(runtime, arn, change)
     return {"model": model}
+
+
+def _served_prefix(runtime: Runtime, recommender: Resource) -> str:
+    """Where the model an UPDATE builds on (the one served) keeps its files."""
+    served = runtime.metadata.get(str(recommender.attributes.get(MODEL)))
+    prefix = served.attributes.get(MODEL_PREFIX) if served is not None else None
+    if not prefix:
+        raise ResourceFailed(f"Recommender {recommender.arn} has no model to update")
+    return str(prefix)
 
 
 def _on_model(step: StepFunction) -> StepFunction:
@@ -169,7 +187,9 @@ def _activate(runtime: Runtime, state: State) -> None:
         pending = current.attributes.get(PENDING_UPDATE)
         attributes = without_claim(current)
         attributes.pop("failureReason", None)
-        attributes.update({MODEL: model, "modelMetrics": metrics, TRAINED_AT: time.time()})
+        attributes.update({MODEL: model, "modelMetrics": metrics})
+        if state.get(MODE) != "UPDATE":
+            attributes[TRAINED_AT] = time.time()
         if pending is not None:
             attributes[CONFIG_MEMBER] = pending
             attributes["latestRecommenderUpdate"] = _summary(current, pending, "ACTIVE")

@@ -75,6 +75,9 @@ STARTED_AT = "_started_at"
 DATA_READ_AT = "_data_read_at"
 """Version attribute (epoch seconds): when the job's channels were handed to the container.
 Serving (``serving_sources.DATA_READ_AT``) reads only events recorded after it."""
+PREVIOUS_MODEL_ATTRIBUTE = "_previous_model_prefix"
+"""Record attribute: the model an UPDATE builds on, when the record names it itself (a
+recommender's; a solution version's is its solution's latest ACTIVE one)."""
 JOB_KIND_ATTRIBUTE = "_job_kind"
 """Record attribute: the kind in the training job's name (``solution`` unless set)."""
 MAX_RUNTIME_SECONDS = 2 * 86_400
@@ -140,7 +143,10 @@ def prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
     _check_minimum_data(runtime, interactions, events, attributes, config)
     channels = _channels(runtime, arn, datasets, events, config)
     if attributes.get("trainingMode") == "UPDATE":
-        channels[PREVIOUS_MODEL_CHANNEL] = _previous_model(runtime, str(record.parent_arn))
+        channels[PREVIOUS_MODEL_CHANNEL] = str(
+            attributes.get(PREVIOUS_MODEL_ATTRIBUTE)
+            or _previous_model(runtime, str(record.parent_arn))
+        )
     job_config = SolutionJobConfig(
         recipe=recipe_name(attributes["recipeArn"]),
         training_mode=str(attributes.get("trainingMode") or "FULL"),
