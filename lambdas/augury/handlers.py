@@ -106,7 +106,7 @@ def retrain_recommenders(event: dict[str, Any], context: LambdaContext) -> dict[
     """Start retraining the recommenders whose model is 7 days old (an hourly schedule)."""
     from augury.personalize.recommender_retraining import retrain_due
 
-    started = retrain_due(runtime())
+    started = retrain_due(runtime(), release_stale=True)
     logger.info("retraining recommenders", extra={"started": started})
     return {"started": started}
 

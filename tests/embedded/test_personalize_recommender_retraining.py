@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from augury.embedded.server import EmbeddedServer
+from augury.personalize.recommender_records import job_id
 from augury.personalize.recommender_retraining import (
     RETRAIN_AFTER_SECONDS,
     STALE_CLAIM_SECONDS,
@@ -17,7 +18,7 @@ from augury.personalize.recommender_retraining import (
     retrain_due,
 )
 from augury.personalize.resource_types import RECOMMENDER_MODEL
-from augury.ports import TRAINING_STOPPED
+from augury.ports import TRAINING_STOPPED, NotFound
 from augury.resources import crud
 from augury.workflows.forecast_jobs import JOB_ATTRIBUTE
 from tests.embedded.personalize_helpers import (
@@ -213,9 +214,11 @@ def test_claims_no_training_took_up_are_released(server, films, tmp_path):
     orphan = arn.replace(":recommender/", ":recommender-model/") + "/gone"
     claim = {"_training": orphan, "_training_since": time.time()}
     crud.update(runtime, arn, lambda record: record.with_attributes(**claim))
-    assert retrain_due(runtime, time.time() + WEEK) == [], "claimed: not due"
+    assert retrain_due(runtime, time.time() + WEEK, release_stale=False) == [], "claimed"
     later = time.time() + STALE_CLAIM_SECONDS + 1
-    assert retrain_due(runtime, later) == []
+    assert retrain_due(runtime, later, release_stale=False) == []
+    assert runtime.metadata.get(arn).attributes["_training"] == orphan, "embedded: kept"
+    assert retrain_due(runtime, later) == []  # as the hourly AWS function calls it
     assert "_training" not in runtime.metadata.get(arn).attributes, "stale: released"
 
     crud.update(runtime, arn, lambda record: record.with_attributes(**claim))
@@ -225,7 +228,7 @@ def test_claims_no_training_took_up_are_released(server, films, tmp_path):
     try:
         record = restarted.runtime.metadata.get(arn)
         assert record.status == "ACTIVE", "a stop that never ran leaves it ACTIVE"
-        assert "_training" not in record.attributes
+        assert "_training" not in record.attributes and "failureReason" not in record.attributes
     finally:
         restarted.stop()
 
@@ -253,9 +256,38 @@ def test_top_picks_updates_with_new_data_every_two_hours(personalize, server, fi
     put_data(server, films["INTERACTIONS"], watches())
     assert retrain_due(runtime, later + 60) == [], "two hours after the last update"
 
-    assert sorted(retrain_due(runtime, trained_at + WEEK)) == sorted(
+    popular_at = runtime.metadata.get(popular["recommenderArn"]).attributes["_trained_at"]
+    assert sorted(retrain_due(runtime, max(trained_at, popular_at) + WEEK)) == sorted(
         [arn, popular["recommenderArn"]]
     ), "the weekly full training still comes"
     wait_idle(server)
     full = model_file(server, served_model(server, arn), "job.json")
     assert full["config"]["training_mode"] == "FULL"
+
+
+def test_a_retraining_preempted_while_its_model_is_created_never_trains(
+    personalize, server, films, monkeypatch
+):
+    """The claim alone decides: a run that loses it just before it creates its model (the
+    user stopped the recommender then: nothing to stop yet) stops before its job starts,
+    and leaves nothing."""
+    arn = films["recommender"]
+    served = served_model(server, arn)
+    create = crud.create
+
+    def stop_then_create(runtime, resource_type, *args, **kwargs):
+        if resource_type is RECOMMENDER_MODEL:  # after the run checked its claim
+            personalize.stop_recommender(recommenderArn=arn)
+        return create(runtime, resource_type, *args, **kwargs)
+
+    monkeypatch.setattr(crud, "create", stop_then_create)
+    assert retrain_due(server.runtime, time.time() + WEEK) == [arn]
+    model = server.runtime.metadata.get(arn).attributes["_training"]
+    wait_idle(server)
+    job = server.runtime.settings.training_job_name("recommender", job_id(model))
+    with pytest.raises(NotFound):
+        server.runtime.trainer.describe(job)
+    assert personalize.describe_recommender(recommenderArn=arn)["recommender"]["status"] == (
+        "INACTIVE"
+    )
+    assert models(server) == [served] and served_model(server, arn) == served

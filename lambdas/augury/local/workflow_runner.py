@@ -158,7 +158,9 @@ class LocalWorkflowRunner:
                         crud.set_status(self._runtime, record.arn, Status.CREATE_STOPPED)
                         failed += 1
                     elif status.working:
-                        crud.set_status(self._runtime, record.arn, status.failure(), RESTART_REASON)
+                        ended = status.failure()  # a stop or start goes back where it was
+                        reason = RESTART_REASON if ended.failed else None
+                        crud.set_status(self._runtime, record.arn, ended, reason)
                         failed += 1
                 cursor = page.cursor
                 if cursor is None:

@@ -14,13 +14,17 @@ claim of an automatic retraining, and that run then quietly discards its model.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from augury.personalize.resource_types import RECOMMENDER_MODEL
+from augury.ports import NotFound
+from augury.resources import crud
 from augury.resources.record import Resource
+from augury.resources.status import Status
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -88,6 +92,23 @@ def automatic_claim(record: Resource) -> str | None:
     if record.attributes.get(PENDING_UPDATE) is not None:
         return None
     return record.attributes.get(TRAINING)
+
+
+def stop_model(runtime: Runtime, model: str) -> None:
+    """Ask the run training ``model`` to stop (its record, as StopSolutionVersionCreation
+    does): CREATE PENDING ends CREATE STOPPED, CREATE IN_PROGRESS becomes CREATE STOPPING
+    and the run stops its job."""
+
+    def stop(record: Resource) -> Resource:
+        status = Status(record.status)
+        if status == Status.CREATE_PENDING:
+            return record.evolve(status=Status.CREATE_STOPPED.value)
+        if status == Status.CREATE_IN_PROGRESS:
+            return record.evolve(status=Status.CREATE_STOPPING.value)
+        return record
+
+    with contextlib.suppress(NotFound):
+        crud.update(runtime, model, stop)
 
 
 def update_summary(config: dict[str, Any], status: str, reason: str | None = None) -> dict:

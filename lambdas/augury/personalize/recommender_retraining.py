@@ -15,10 +15,11 @@ rarely changes within the hour).
 
 It runs on a schedule: in embedded mode a thread of the server
 (``RetrainingScheduler``), on AWS the ``RecommenderRetrainer`` function every
-hour. Each round also releases claims that no run took up within
+hour. On AWS each round also releases claims that no run acted on within
 ``STALE_CLAIM_SECONDS`` (a process that died between claiming and starting the
-workflow); the embedded server releases every claim when it starts, since no
-run survives a restart (``release_claims``).
+workflow, an execution aborted by hand); the embedded server releases every
+claim when it starts instead, since no run survives a restart
+(``release_claims``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from augury.ports import NotFound
 from augury.resources import crud
 from augury.resources.record import Resource
 from augury.resources.status import Status
+from augury.workflows.personalize_training import PREPARED_AT
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -122,29 +124,40 @@ def _new_data(runtime: Runtime, record: Resource) -> bool:
     read_at = model.attributes.get(DATA_READ_AT) if model is not None else None
     if not isinstance(read_at, int | float):
         return model is not None
+    prepared_at = model.attributes.get(PREPARED_AT)
+    datasets_at = float(prepared_at) if isinstance(prepared_at, int | float) else read_at
     group = str(record.parent_arn)
-    if any(d.updated_at.timestamp() > read_at for d in children(runtime, group, DATASET.kind)):
+    if any(d.updated_at.timestamp() > datasets_at for d in children(runtime, group, DATASET.kind)):
         return True
     keys = runtime.blobs.list_keys(events_prefix(group))
     return any(key.endswith(".parquet") and arrival_of(key) > read_at for key in keys)
 
 
-def retrain_due(runtime: Runtime, now: float | None = None) -> list[str]:
-    """Release stale claims, then start retraining every recommender due at ``now`` (in
-    full weekly, or an update with new data every two hours); the ARNs started."""
+def retrain_due(
+    runtime: Runtime, now: float | None = None, *, release_stale: bool = True
+) -> list[str]:
+    """Release stale claims (``release_stale``), then start retraining every recommender
+    due at ``now`` (in full weekly, or an update with new data every two hours); the ARNs
+    started. One recommender's trouble is logged and does not hold the others back."""
     moment = time.time() if now is None else now
     started = []
     for record in _recommenders(runtime):
-        if _stale(runtime, record, moment):
-            _release(runtime, record.arn, str(record.attributes[TRAINING]))
-        elif is_due(record, moment):
-            if _start(runtime, record.arn, moment, "FULL"):
+        try:
+            if _next_step(runtime, record, moment, release_stale):
                 started.append(record.arn)
-        elif is_update_due(runtime, record, moment) and _start(
-            runtime, record.arn, moment, "UPDATE"
-        ):
-            started.append(record.arn)
+        except Exception:
+            logger.exception("checking recommender %s for retraining failed", record.arn)
     return started
+
+
+def _next_step(runtime: Runtime, record: Resource, now: float, release_stale: bool) -> bool:
+    """Release the record's stale claim, or start its due training; whether one started."""
+    if release_stale and _stale(runtime, record, now):
+        _release(runtime, record.arn, str(record.attributes[TRAINING]))
+        return False
+    if is_due(record, now):
+        return _start(runtime, record.arn, now, "FULL")
+    return is_update_due(runtime, record, now) and _start(runtime, record.arn, now, "UPDATE")
 
 
 def release_claims(runtime: Runtime) -> int:
@@ -158,11 +171,19 @@ def release_claims(runtime: Runtime) -> int:
 
 
 def _stale(runtime: Runtime, record: Resource, now: float) -> bool:
+    """A claim an hour old whose model was never created, or has been finished for an
+    hour without the run acting on it (an execution that ended without its failure
+    handler). Only for Step Functions, which starts a run at once: the embedded engine may
+    queue one behind long trainings, and no run outlives its process (``release_claims``)."""
     held = record.attributes.get(TRAINING)
     since = record.attributes.get(TRAINING_SINCE)
     if not held or not isinstance(since, int | float) or now - since < STALE_CLAIM_SECONDS:
         return False
-    return runtime.metadata.get(str(held)) is None
+    model = runtime.metadata.get(str(held))
+    if model is None:
+        return True
+    finished = Status(model.status).finalized
+    return finished and now - model.updated_at.timestamp() >= STALE_CLAIM_SECONDS
 
 
 def _release(runtime: Runtime, arn: str, held: str) -> bool:
@@ -241,6 +262,6 @@ class RetrainingScheduler:
     def _run(self) -> None:
         while not self._stopped.wait(self._interval):
             try:
-                retrain_due(self._runtime)
+                retrain_due(self._runtime, release_stale=False)
             except Exception:  # the next round tries again; serving is not affected
                 logger.exception("looking for recommenders to retrain failed")

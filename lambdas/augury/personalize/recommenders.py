@@ -19,7 +19,6 @@ and it serves as soon as it is ACTIVE.
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
@@ -37,13 +36,13 @@ from augury.personalize.recommender_records import (
     claim,
     model_arn,
     new_run,
+    stop_model,
     update_summary,
     without_claim,
 )
 from augury.personalize.resource_types import DATASET_GROUP, RECOMMENDER
 from augury.personalize.solution_config import check_training_data
 from augury.personalize.use_cases import UseCase, is_use_case_arn, use_case_for_arn
-from augury.ports import NotFound
 from augury.resources import crud
 from augury.resources.crud import DELETE_WORKFLOW
 from augury.resources.errors import InvalidInput, ResourceInUse, ResourceNotFound
@@ -218,19 +217,8 @@ def _require_active(record: Resource, action: str) -> None:
 def _preempt(runtime: Runtime, cancelled: str | None) -> None:
     """Stop the automatic retraining whose claim a user's call just dropped: its run sees
     the stop (or the missing claim) and discards its model."""
-    if not cancelled:
-        return
-
-    def stop(record: Resource) -> Resource:
-        status = Status(record.status)
-        if status == Status.CREATE_PENDING:
-            return record.evolve(status=Status.CREATE_STOPPED.value)
-        if status == Status.CREATE_IN_PROGRESS:
-            return record.evolve(status=Status.CREATE_STOPPING.value)
-        return record
-
-    with contextlib.suppress(NotFound):
-        crud.update(runtime, cancelled, stop)
+    if cancelled:
+        stop_model(runtime, cancelled)
 
 
 @operations("UpdateRecommender")

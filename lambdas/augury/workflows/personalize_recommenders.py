@@ -51,6 +51,7 @@ from augury.personalize.recommender_records import (
     job_id,
     model_arn,
     owns,
+    stop_model,
     update_summary,
     without_claim,
 )
@@ -162,7 +163,11 @@ def _on_model(step: StepFunction) -> StepFunction:
     def run(runtime: Runtime, state: State) -> Any:
         if state.get(forecast_jobs.STOPPED):
             return None
-        return step(runtime, {**state, "arn": _own_model(runtime, state)})
+        model = _own_model(runtime, state)
+        recommender = runtime.metadata.get(state["arn"])
+        if recommender is None or not owns(recommender, model):
+            stop_model(runtime, model)  # preempted: the step sees the stop and ends the job
+        return step(runtime, {**state, "arn": model})
 
     run.__name__ = step.__name__
     return run

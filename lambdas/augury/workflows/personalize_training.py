@@ -78,6 +78,8 @@ Serving (``serving_sources.DATA_READ_AT``) reads only events recorded after it."
 PREVIOUS_MODEL_ATTRIBUTE = "_previous_model_prefix"
 """Record attribute: the model an UPDATE builds on, when the record names it itself (a
 recommender's; a solution version's is its solution's latest ACTIVE one)."""
+PREPARED_AT = "_prepared_at"
+"""Record attribute (epoch seconds): when ``prepare`` read the datasets it handed over."""
 JOB_KIND_ATTRIBUTE = "_job_kind"
 """Record attribute: the kind in the training job's name (``solution`` unless set)."""
 MAX_RUNTIME_SECONDS = 2 * 86_400
@@ -129,6 +131,7 @@ def prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
     if forecast_jobs.stop_requested(record):
         return forecast_jobs.end_stopped(runtime, arn)
     record = forecast_jobs.begin(runtime, arn)
+    prepared_at = time.time()  # before the datasets are read: later changes are news
     attributes = record.attributes
     group_arn = str(attributes["datasetGroupArn"])
     datasets = group_datasets(runtime, group_arn)
@@ -172,6 +175,7 @@ def prepare(runtime: Runtime, state: State) -> dict[str, Any] | None:
         # which Interactions version this is: Trending-Now rescores once an import replaces it
         serving_sources.INTERACTIONS_READ: interactions.data_prefix,
         forecast_jobs.JOB_ATTRIBUTE: name,
+        PREPARED_AT: prepared_at,
     }
     crud.update(runtime, arn, lambda current: current.with_attributes(**update))
     return {"job": name}
