@@ -36,14 +36,10 @@ import dataclasses
 import json
 import os
 import platform
-import queue
 import random
-import re
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -52,13 +48,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
-from botocore.config import Config
 
 import movielens
 from augury.personalize import use_cases
 from benchmark_ml100k import write_section
+from serve_process import Server
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "augury-bench"
@@ -70,17 +65,6 @@ FAILED = {"CREATE FAILED", "CREATE_FAILED", "CREATE STOPPED", "CREATE_STOPPED"}
 SECTION = "latency"
 EVENT_BLIND_RECIPES = ("aws-popularity-count", "aws-trending-now")
 """Recipes whose answers never depend on a user's events: freshness cannot show there."""
-CLIENT_CONFIG = Config(
-    retries={"max_attempts": 1, "mode": "standard"},
-    max_pool_connections=4,
-    connect_timeout=10,
-    read_timeout=120,
-)
-CREDENTIALS = {
-    "region_name": "us-east-1",
-    "aws_access_key_id": "embedded",
-    "aws_secret_access_key": "embedded",
-}
 
 
 @dataclass
@@ -100,81 +84,6 @@ class Report:
     stale: int = 0
     """Freshness trials whose answer never changed within the timeout."""
     notes: list[str] = field(default_factory=list)
-
-
-# ------------------------------------------------------------------ server
-
-
-class Server:
-    """``augury serve --port 0`` on a data directory, its URL read from its first line."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.log_path = data_dir.parent / f"{data_dir.name}-serve.log"
-        command = [
-            sys.executable,
-            "-m",
-            "augury.embedded.cli",
-            "serve",
-            "--port",
-            "0",
-            "--data-dir",
-            str(data_dir),
-            "--log-level",
-            "WARNING",
-        ]
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.url = self._wait_for_url()
-        self._drain = threading.Thread(target=self._copy_output, daemon=True)
-        self._drain.start()
-
-    def _wait_for_url(self) -> str:
-        lines: queue.Queue[str] = queue.Queue()
-        assert self.process.stdout is not None
-        reader = threading.Thread(
-            target=lambda: lines.put(self.process.stdout.readline()), daemon=True
-        )
-        reader.start()
-        try:
-            first = lines.get(timeout=60)
-        except queue.Empty:
-            self.stop()
-            raise RuntimeError("augury serve printed nothing within 60 s") from None
-        match = re.search(r"listening on (http://\S+)", first)
-        if not match:
-            self.stop()
-            raise RuntimeError(f"augury serve did not start: {first.strip()}")
-        return match.group(1)
-
-    def _copy_output(self) -> None:
-        assert self.process.stdout is not None
-        with self.log_path.open("w") as log:
-            for line in self.process.stdout:
-                log.write(line)
-
-    def endpoint(self, service: str) -> str:
-        return f"{self.url}/{service}"
-
-    def client(self, service: str) -> Any:
-        session = boto3.session.Session()
-        return session.client(
-            service, endpoint_url=self.endpoint(service), config=CLIENT_CONFIG, **CREDENTIALS
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
 
 
 # ----------------------------------------------------------- control plane
