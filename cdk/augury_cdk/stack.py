@@ -287,20 +287,20 @@ class AuguryStack(Stack):
         grant_metadata(self.compactor, self.storage, write=False)
         # Event files only: it can delete what the consumer wrote, nothing else.
         grant_blobs(self.compactor, self.storage, access="read-write", keys=event_file_keys())
-        events.Rule(
-            self,
+        self._every(
+            COMPACTION_RATE,
+            self.compactor,
             "EventsCompaction",
-            description="Merge recorded events' small files (Augury EventsCompactor)",
-            schedule=events.Schedule.rate(COMPACTION_RATE),
-            targets=[targets.LambdaFunction(self.compactor, retry_attempts=0)],
+            "Merge recorded events' small files (Augury EventsCompactor)",
         )
 
     def _retrainer(self, functions: PythonFunctions) -> None:
-        """Starts recommenders' weekly retraining on a schedule; one run at a time."""
+        """Starts recommenders' weekly retraining and two-hourly updates on a schedule; one
+        run at a time."""
         self.retrainer = functions.function(
             "RecommenderRetrainer",
             handler="augury.handlers.retrain_recommenders",
-            description="Starts the weekly retraining of Personalize recommenders",
+            description="Starts the retraining and updates of Personalize recommenders",
             timeout=Duration.minutes(5),
             memory_size=512,
             reserved_concurrency=1,
@@ -311,12 +311,24 @@ class AuguryStack(Stack):
         grant_blobs(self.retrainer, self.storage, access="read", keys=event_file_keys())
         train = self.workflows.state_machines[RECOMMENDER_TRAINING]
         grant_state_machine_start(self.retrainer, [train.state_machine_arn])
+        self._every(
+            RETRAINING_CHECK_RATE,
+            self.retrainer,
+            "RecommenderRetraining",
+            "Retrain recommenders whose model is 7 days old, or update them (Augury)",
+        )
+
+    def _every(
+        self, rate: Duration, function: lambda_.Function, rule_id: str, description: str
+    ) -> None:
+        """Invoke ``function`` on an EventBridge schedule. No retries: the next run comes
+        soon and does the same work (both scheduled functions are idempotent)."""
         events.Rule(
             self,
-            "RecommenderRetraining",
-            description="Retrain recommenders whose model is 7 days old (Augury)",
-            schedule=events.Schedule.rate(RETRAINING_CHECK_RATE),
-            targets=[targets.LambdaFunction(self.retrainer, retry_attempts=0)],
+            rule_id,
+            description=description,
+            schedule=events.Schedule.rate(rate),
+            targets=[targets.LambdaFunction(function, retry_attempts=0)],
         )
 
     def _alarms(self) -> None:
