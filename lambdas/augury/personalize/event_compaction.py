@@ -69,6 +69,7 @@ from augury.personalize.event_manifests import (
 )
 from augury.personalize.group_data import download_all
 from augury.personalize.resource_types import DATASET_GROUP
+from augury.resources import crud
 from augury.scratch import scratch_directory
 
 if TYPE_CHECKING:
@@ -116,14 +117,7 @@ def compact_all(
     """Merge the settled buckets of every dataset group's recorded events, groups in a new
     random order each run, so one slow group cannot keep the others waiting; no new
     merge starts after ``deadline`` (``time.monotonic()``)."""
-    groups: list[str] = []
-    cursor = None
-    while True:
-        page = runtime.metadata.list(kind=DATASET_GROUP.kind, limit=100, cursor=cursor)
-        groups.extend(group.arn for group in page.items)
-        cursor = page.cursor
-        if not cursor:
-            break
+    groups = [group.arn for group in crud.every(runtime, DATASET_GROUP.kind)]
     random.shuffle(groups)
     merges: list[Merge] = []
     for group in groups:

@@ -273,12 +273,7 @@ def _children(runtime: Runtime, parent_arn: str) -> list[Resource]:
 
 
 def _running_job_using(runtime: Runtime, filter_arn: str) -> Resource | None:
-    cursor = None
-    while True:
-        page = runtime.metadata.list(kind=BATCH_INFERENCE_JOB.kind, limit=100, cursor=cursor)
-        for record in page.items:
-            if record.attributes.get("filterArn") == filter_arn and Status(record.status).working:
-                return record
-        cursor = page.cursor
-        if cursor is None:
-            return None
+    for record in crud.every(runtime, BATCH_INFERENCE_JOB.kind):
+        if record.attributes.get("filterArn") == filter_arn and Status(record.status).working:
+            return record
+    return None

@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from augury.personalize.event_data import events_prefix
@@ -78,16 +77,6 @@ INTERRUPTED = "The training was interrupted before it began; ask again"
 
 class _Changed(Exception):
     """The recommender changed since it was listed."""
-
-
-def _recommenders(runtime: Runtime) -> Iterator[Resource]:
-    cursor = None
-    while True:
-        page = runtime.metadata.list(kind=RECOMMENDER.kind, limit=100, cursor=cursor)
-        yield from page.items
-        cursor = page.cursor
-        if cursor is None:
-            return
 
 
 def is_due(record: Resource, now: float) -> bool:
@@ -141,7 +130,7 @@ def retrain_due(
     started. One recommender's trouble is logged and does not hold the others back."""
     moment = time.time() if now is None else now
     started = []
-    for record in _recommenders(runtime):
+    for record in crud.every(runtime, RECOMMENDER.kind):
         try:
             if _next_step(runtime, record, moment, release_stale):
                 started.append(record.arn)
@@ -163,7 +152,7 @@ def _next_step(runtime: Runtime, record: Resource, now: float, release_stale: bo
 def release_claims(runtime: Runtime) -> int:
     """Release every claim (after a restart none has a run left); how many were."""
     released = 0
-    for record in _recommenders(runtime):
+    for record in crud.every(runtime, RECOMMENDER.kind):
         held = record.attributes.get(TRAINING)
         if held and _release(runtime, record.arn, str(held)):
             released += 1

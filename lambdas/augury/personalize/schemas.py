@@ -34,15 +34,10 @@ def parsed(text: str) -> ParsedSchema:
 
 def first_dataset_using(runtime: Runtime, schema_arn: str) -> str | None:
     """A dataset whose current schema is ``schema_arn``; the store lists by kind, so scan them."""
-    cursor = None
-    while True:
-        page = runtime.metadata.list(kind=DATASET.kind, limit=100, cursor=cursor)
-        for record in page.items:
-            if record.attributes.get("schemaArn") == schema_arn:
-                return record.arn
-        cursor = page.cursor
-        if cursor is None:
-            return None
+    for record in crud.every(runtime, DATASET.kind):
+        if record.attributes.get("schemaArn") == schema_arn:
+            return record.arn
+    return None
 
 
 def schema_record(runtime: Runtime, arn: str) -> Resource:

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from augury.ports import AlreadyExists, ConcurrentUpdate, NotFound
@@ -124,6 +124,17 @@ def set_status(runtime: Runtime, arn: str, status: Status, reason: str | None = 
         return record.evolve(status=status.value, attributes=attributes)
 
     return update(runtime, arn, change)
+
+
+def every(runtime: Runtime, kind: str) -> Iterator[Resource]:
+    """Every record of ``kind``, a store page at a time (scans and schedulers)."""
+    cursor = None
+    while True:
+        page = runtime.metadata.list(kind=kind, limit=100, cursor=cursor)
+        yield from page.items
+        cursor = page.cursor
+        if cursor is None:
+            return
 
 
 def list_page(
