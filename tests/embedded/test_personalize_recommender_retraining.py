@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from augury.embedded.server import EmbeddedServer
+from augury.personalize import recommender_retraining
 from augury.personalize.recommender_records import job_id
 from augury.personalize.recommender_retraining import (
     RETRAIN_AFTER_SECONDS,
@@ -20,6 +21,7 @@ from augury.personalize.recommender_retraining import (
 from augury.personalize.resource_types import RECOMMENDER_MODEL
 from augury.ports import TRAINING_STOPPED, NotFound
 from augury.resources import crud
+from augury.resources.status import Status
 from augury.workflows.forecast_jobs import JOB_ATTRIBUTE
 from tests.embedded.personalize_helpers import (
     client_for,
@@ -291,3 +293,37 @@ def test_a_retraining_preempted_while_its_model_is_created_never_trains(
         "INACTIVE"
     )
     assert models(server) == [served] and served_model(server, arn) == served
+
+
+def test_a_claim_whose_model_ended_without_its_run_is_released(server, films):
+    """On AWS an execution aborted by hand runs no failure handler: its finished model's
+    claim goes an hour after the model last changed."""
+    arn = films["recommender"]
+    runtime = server.runtime
+    ended = arn.replace(":recommender/", ":recommender-model/") + "/aborted"
+    crud.create(runtime, RECOMMENDER_MODEL, ended, "aborted", parent_arn=arn)
+    crud.set_status(runtime, ended, Status.CREATE_FAILED, "aborted")
+    claim = {"_training": ended, "_training_since": time.time()}
+    crud.update(runtime, arn, lambda record: record.with_attributes(**claim))
+    soon = time.time() + STALE_CLAIM_SECONDS - 60
+    assert retrain_due(runtime, soon) == []
+    assert runtime.metadata.get(arn).attributes["_training"] == ended, "not yet an hour"
+    assert retrain_due(runtime, time.time() + STALE_CLAIM_SECONDS + 1) == []
+    assert "_training" not in runtime.metadata.get(arn).attributes
+
+
+def test_one_recommenders_trouble_does_not_hold_the_others_back(
+    personalize, server, films, monkeypatch
+):
+    arn = films["recommender"]
+    other = create_recommender(personalize, films["group"], "other", "aws-vod-top-picks")
+    checked = recommender_retraining.is_due
+
+    def broken_for_picks(record, now):
+        if record.arn == arn:
+            raise OSError("the store hiccuped")
+        return checked(record, now)
+
+    monkeypatch.setattr(recommender_retraining, "is_due", broken_for_picks)
+    assert retrain_due(server.runtime, time.time() + WEEK) == [other["recommenderArn"]]
+    wait_idle(server)
