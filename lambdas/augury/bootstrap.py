@@ -16,6 +16,7 @@ from augury.ports import (
     EventStream,
     ExternalStorage,
     MetadataStore,
+    MetricsPublisher,
     StreamRecord,
     Trainer,
     UserHistoryStore,
@@ -57,6 +58,7 @@ def bootstrap(
         events=_event_stream(settings, event_consumer),
         external=_external_storage(settings),
         history=_history_store(settings.history_uri),
+        metrics=_metrics_publisher(settings.metrics_uri),
     )
     runtime.workflows = _workflow_engine(settings, runtime)
     if event_consumer is None and hasattr(runtime.events, "set_consumer"):
@@ -112,6 +114,26 @@ def _history_store(uri: str) -> UserHistoryStore:
 
         return DynamoDBUserHistoryStore(parsed.netloc, **options)  # type: ignore[arg-type]
     raise ValueError(f"AUGURY_HISTORY: unsupported store {uri!r} (sqlite:/// or dynamodb://)")
+
+
+def _metrics_publisher(uri: str) -> MetricsPublisher:
+    """``file:///directory``, ``cloudwatch://namespace`` or ``none://``."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        from augury.local.metric_files import MetricFiles
+
+        return MetricFiles(Path(parsed.path))
+    if parsed.scheme == "cloudwatch":
+        from augury.aws.cloudwatch_metrics import CloudWatchMetrics
+
+        return CloudWatchMetrics(parsed.netloc + parsed.path)
+    if parsed.scheme == "none":
+        from augury.local.metric_files import DiscardedMetrics
+
+        return DiscardedMetrics()
+    raise ValueError(
+        f"AUGURY_METRICS: unsupported publisher {uri!r} (file://, cloudwatch:// or none://)"
+    )
 
 
 def _scheme(uri: str) -> tuple[str, str]:

@@ -190,6 +190,58 @@ class EventStream(Protocol):
         """Append records in order; raise on failure so nothing is silently lost."""
 
 
+@dataclass(frozen=True)
+class AttributionPoint:
+    """One metric attribution's value for one source in one 15-minute window.
+
+    What Amazon Personalize sends CloudWatch for streamed and incremental data:
+    ``value`` is the window's sum (``SUM``) or count (``SAMPLECOUNT``) of the
+    events of ``event_type`` that ``source`` (a campaign or recommender ARN, a
+    third party, or ``SOURCE_NAME_UNDEFINED``) brought about. Points for the same
+    window may be published more than once (each batch of events adds its own);
+    a reader sums them.
+    """
+
+    attribution_arn: str
+    metric_name: str
+    event_type: str
+    function: str
+    """``SUM`` or ``SAMPLECOUNT``."""
+    source: str
+    window_start: int
+    """Epoch seconds, a multiple of 900."""
+    value: float
+
+    def report_row(self) -> list[str]:
+        """The point as a row of Amazon's report CSV (``REPORT_COLUMNS``)."""
+        return [
+            self.metric_name,
+            self.event_type,
+            repr(float(self.value)),
+            self.function.lower(),
+            self.source,
+            str(self.window_start),
+        ]
+
+
+REPORT_COLUMNS = (
+    "METRIC_NAME",
+    "EVENT_TYPE",
+    "VALUE",
+    "MATH_FUNCTION",
+    "EVENT_ATTRIBUTION_SOURCE",
+    "TIMESTAMP",
+)
+"""The columns of Amazon Personalize's metric attribution reports, in its order."""
+
+
+class MetricsPublisher(Protocol):
+    """Where metric attributions report streamed data: CloudWatch on AWS, files embedded."""
+
+    def publish(self, points: Sequence[AttributionPoint]) -> None:
+        """Record the points; raise on failure, so the caller can log what was lost."""
+
+
 class ExternalDataError(Exception):
     """The user's own data cannot be read or written where the request says; the message says why.
 

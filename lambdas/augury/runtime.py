@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from augury.ports import (
     BlobStore,
     EventStream,
     ExternalStorage,
     MetadataStore,
+    MetricsPublisher,
     Trainer,
     UserHistoryStore,
     WorkflowEngine,
@@ -27,6 +28,7 @@ class Runtime:
     events: EventStream
     external: ExternalStorage
     history: UserHistoryStore
+    metrics: MetricsPublisher = field(default_factory=lambda: _discarded())
 
     @property
     def arns(self) -> ArnFactory:
@@ -34,3 +36,9 @@ class Runtime:
         return ArnFactory(
             region=settings.region, account=settings.account, partition=settings.partition
         )
+
+
+def _discarded() -> MetricsPublisher:
+    from augury.local.metric_files import DiscardedMetrics
+
+    return DiscardedMetrics()

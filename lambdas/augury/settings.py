@@ -13,6 +13,7 @@ AUGURY_TRAINER      ``local://``                           ``sagemaker://?role_a
 AUGURY_EVENTS       ``local://``                           ``kinesis://<stream>``
 AUGURY_EXTERNAL     ``local://`` (``<data>/s3/<bucket>/``)  ``s3://``
 AUGURY_HISTORY      ``sqlite:///<data>/history.db``        ``dynamodb://<table>``
+AUGURY_METRICS      ``file:///<data>/metrics``             ``cloudwatch://<namespace>``
 ==================  ====================================  ===========================
 
 ``AUGURY_EXTERNAL`` is where users' own data is read and written (import
@@ -23,6 +24,10 @@ sources, export targets): ``local://`` maps ``s3://<bucket>/<key>`` to
 ``AUGURY_HISTORY`` holds what real-time events leave for serving (each user's
 recent events, the newest PutUsers / PutItems rows). Either form takes
 ``?max_events=500&ttl_days=90`` to change how much is kept, and for how long.
+
+``AUGURY_METRICS`` is where metric attributions report events and incremental
+imports: CloudWatch custom metrics on AWS, one CSV file per metric attribution
+in embedded mode (``augury.local.metric_files``); ``none://`` reports nowhere.
 
 ``AUGURY_REGION``, ``AUGURY_ACCOUNT`` and ``AUGURY_PARTITION`` set the ARNs' region,
 account and partition (``aws``; ``aws-cn`` or ``aws-us-gov`` where the stack is
@@ -59,6 +64,7 @@ class Settings:
     events_uri: str = "local://"
     external_uri: str = "local://"
     history_uri: str = "sqlite:///:memory:"
+    metrics_uri: str = "none://"
     region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
     partition: str = DEFAULT_PARTITION
@@ -89,6 +95,7 @@ class Settings:
             "metadata_uri": f"sqlite:///{root / 'augury.db'}",
             "blobs_uri": f"file://{root / 'blobs'}",
             "history_uri": f"sqlite:///{root / 'history.db'}",
+            "metrics_uri": f"file://{root / 'metrics'}",
             "work_dir": str(root / "work"),
             "data_dir": str(root),
             **overrides,
@@ -109,6 +116,7 @@ class Settings:
             events_uri=env.get("AUGURY_EVENTS", base.events_uri),
             external_uri=env.get("AUGURY_EXTERNAL", base.external_uri),
             history_uri=env.get("AUGURY_HISTORY", base.history_uri),
+            metrics_uri=env.get("AUGURY_METRICS", base.metrics_uri),
             region=env.get("AUGURY_REGION", env.get("AWS_REGION", DEFAULT_REGION)),
             account=env.get("AUGURY_ACCOUNT", DEFAULT_ACCOUNT),
             partition=env.get("AUGURY_PARTITION", DEFAULT_PARTITION),

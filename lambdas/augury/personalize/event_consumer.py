@@ -25,7 +25,10 @@ merge's steps are ordered so that repeating any prefix of them is harmless:
 write the Parquet file, append to the user, store the link, drop the session.
 
 History is written before Parquet, so serving sees an event as early as
-possible (PutEvents' freshness goal is one second in embedded mode).
+possible (PutEvents' freshness goal is one second in embedded mode). Last, the
+events the histories took for the first time are counted for the group's
+metric attribution, if it has one (``attribution_reports``): the history's
+dedupe by ``EVENT_ID`` is what keeps a redelivered batch from counting twice.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from augury.personalize.attribution_reports import report_events
 from augury.personalize.avro_rules import ParsedSchema
 from augury.personalize.event_data import (
     INTERACTIONS_FOLDER,
@@ -77,10 +81,21 @@ class _Batch:
     )
     last_arrival: dict[tuple[str, str, str], float] = field(default_factory=dict)
     schemas: dict[str, ParsedSchema | None] = field(default_factory=dict)
+    groups: dict[str, str] = field(default_factory=dict)
+    """Each history scope's dataset group."""
+    new_events: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    """Per group, the events histories took for the first time (what metrics count)."""
+
+    def append(self, scope: str, subject: str, events: list[dict[str, Any]]) -> None:
+        """Append this batch's events to a history, noting which ones are new."""
+        added = set(self.runtime.history.append(scope, subject, events))
+        group = self.groups.get(scope)
+        if group and added:
+            self.new_events[group].extend(e for e in events if e.get("EVENT_ID") in added)
 
     def flush_appends(self) -> None:
         for (scope, subject), events in self.appends.items():
-            self.runtime.history.append(scope, subject, events)
+            self.append(scope, subject, events)
         self.appends.clear()
 
     def add_file_row(
@@ -131,10 +146,13 @@ def apply_records(runtime: Runtime, records: Sequence[StreamRecord]) -> None:
             log.exception("skipping a malformed %s record", kind)
     batch.flush_appends()
     batch.write_files()
+    if batch.new_events:
+        report_events(runtime, batch.new_events)
 
 
 def _interaction(batch: _Batch, data: Mapping[str, Any]) -> None:
     scope, group, dataset = data["scope"], data["group"], data["dataset"]
+    batch.groups[scope] = group
     event = dict(data["event"])
     user_id, session_id = data.get("userId"), data.get("sessionId")
     arrival = float(data.get("receivedAt") or time.time())
@@ -178,7 +196,7 @@ def _link_session(
     subject = session_subject(session_id)
     pending_key = (scope, subject)
     if pending_key in batch.appends:
-        history.append(scope, subject, batch.appends.pop(pending_key))
+        batch.append(scope, subject, batch.appends.pop(pending_key))
     pending = history.history(scope, subject)
     now = time.time()
     if pending:

@@ -9,7 +9,8 @@ the generic delete workflow):
 - a *tracking ID record* at ``tracking-id/<trackingId>``, so the ID is found
   with one keyed read, never a scan;
 - a *slot record* at ``event-tracker-slot/<group name>``, whose conditional
-  create makes "one tracker per group" hold even for two concurrent calls.
+  create makes "one tracker per group" hold even for two concurrent calls
+  (``augury.resources.group_slots``).
 
 Their kinds are not ``personalize:`` kinds, so no Personalize API lists, tags
 or describes them.
@@ -19,22 +20,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.personalize.dataset_groups import ACTIVATE_WORKFLOW
 from augury.personalize.resource_types import DATASET_GROUP, EVENT_TRACKER
-from augury.ports import AlreadyExists
 from augury.resources import crud
-from augury.resources.arns import parse_arn
 from augury.resources.errors import (
-    LimitExceeded,
     ResourceAlreadyExists,
     ResourceInUse,
     ResourceNotFound,
 )
-from augury.resources.record import Resource, utcnow
+from augury.resources.group_slots import slot_arn, take_slot
+from augury.resources.record import Resource
 from augury.resources.status import Status
 
 if TYPE_CHECKING:
@@ -44,8 +42,6 @@ operations = OperationSet("personalize")
 
 TRACKING_ID_KIND = "augury:tracking-id"
 SLOT_KIND = "augury:event-tracker-slot"
-MAX_TRACKERS_PER_GROUP = 1
-SLOT_GRACE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -62,8 +58,7 @@ def _tracking_id_arn(runtime: Runtime, tracking_id: str) -> str:
 
 
 def _slot_arn(runtime: Runtime, group_arn: str) -> str:
-    parsed = parse_arn(group_arn)
-    return runtime.arns.build("personalize", "event-tracker-slot", parsed.name if parsed else "")
+    return slot_arn(runtime, "event-tracker-slot", group_arn)
 
 
 @operations("CreateEventTracker")
@@ -86,7 +81,7 @@ def create_event_tracker(runtime: Runtime, request: dict[str, Any]) -> dict[str,
         status="ACTIVE",
         parent_arn=arn,
     )
-    _take_slot(runtime, slot, group.arn)
+    take_slot(runtime, slot, group.arn, "an event tracker")
     tracking_id = str(uuid.uuid4())
     try:
         crud.create(
@@ -114,31 +109,6 @@ def create_event_tracker(runtime: Runtime, request: dict[str, Any]) -> dict[str,
     )
     crud.start_workflow(runtime, ACTIVATE_WORKFLOW, arn)
     return {"eventTrackerArn": arn, "trackingId": tracking_id}
-
-
-def _take_slot(runtime: Runtime, slot: Resource, group_arn: str) -> None:
-    """Claim the group's one tracker slot, or ``LimitExceededException`` naming the holder.
-
-    A slot whose tracker does not exist was left by a create that died half
-    way; it is reclaimed once it is old enough that no create can still be using it.
-    """
-    for _ in range(2):
-        try:
-            runtime.metadata.create(slot)
-            return
-        except AlreadyExists:
-            holder = runtime.metadata.get(slot.arn)
-            tracker = holder.parent_arn if holder else None
-            stale = holder is not None and utcnow() - holder.created_at > SLOT_GRACE
-            if stale and tracker and runtime.metadata.get(tracker) is None:
-                runtime.metadata.delete(slot.arn)
-                continue
-            raise LimitExceeded(
-                f"Dataset group {group_arn} already has an event tracker"
-                + (f" ({tracker})" if tracker else "")
-                + f"; a dataset group can have at most {MAX_TRACKERS_PER_GROUP}"
-            ) from None
-    raise LimitExceeded(f"Dataset group {group_arn} already has an event tracker")
 
 
 @operations("DescribeEventTracker")

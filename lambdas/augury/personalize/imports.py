@@ -16,6 +16,10 @@ the dataset's children, and DeleteDataset refuses while one is working.
 
 ImportMode FULL replaces the dataset's data; INCREMENTAL adds to it, rows of
 a Users or Items dataset replacing those with the same ID.
+
+``publishAttributionMetricsToS3`` asks for the group's metric attribution report
+on the imported interactions (``attribution_reports``); it is refused at once
+where there is no attribution with an S3 destination to publish to.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
+from augury.personalize.metric_attributions import OUTPUT, active_attribution
 from augury.personalize.resource_types import DATASET, DATASET_IMPORT_JOB
 from augury.ports import ExternalDataError
 from augury.resources import crud
@@ -52,6 +57,7 @@ def create_dataset_import_job(runtime: Runtime, request: dict[str, Any]) -> dict
     if runtime.metadata.get(arn) is not None:
         raise ResourceAlreadyExists(f"The dataset import job {arn} already exists")
     attributes = _job_attributes(runtime, request)
+    _check_report_request(runtime, request, dataset)
     attributes[JOB_DATA_PREFIX] = version_prefix(dataset, name)
     crud.create(
         runtime,
@@ -103,6 +109,29 @@ def _job_attributes(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]
     if "publishAttributionMetricsToS3" in request:
         attributes["publishAttributionMetricsToS3"] = bool(request["publishAttributionMetricsToS3"])
     return attributes
+
+
+def _check_report_request(runtime: Runtime, request: dict[str, Any], dataset: Resource) -> None:
+    """publishAttributionMetricsToS3 needs an Interactions import into a group whose metric
+    attribution has an S3 destination; otherwise there is nowhere to publish."""
+    if not request.get("publishAttributionMetricsToS3"):
+        return
+    if str(dataset.attributes.get("datasetType", "")).upper() != "INTERACTIONS":
+        raise InvalidInput(
+            "publishAttributionMetricsToS3 applies to Interactions imports; "
+            f"{dataset.arn} is a {dataset.attributes.get('datasetType')} dataset"
+        )
+    attribution = active_attribution(runtime, str(dataset.parent_arn))
+    if attribution is None:
+        raise InvalidInput(
+            f"publishAttributionMetricsToS3 needs an ACTIVE metric attribution in dataset "
+            f"group {dataset.parent_arn}; create one first"
+        )
+    if not (attribution.attributes.get(OUTPUT) or {}).get("s3DataDestination"):
+        raise InvalidInput(
+            f"Metric attribution {attribution.arn} has no metricsOutputConfig."
+            "s3DataDestination to publish to; add one with UpdateMetricAttribution"
+        )
 
 
 def source_location(runtime: Runtime, request: dict[str, Any], files: str) -> str:

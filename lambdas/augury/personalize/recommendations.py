@@ -10,19 +10,20 @@ items the use case leaves out for the user (``augury.personalize.recommenders``)
 The work itself is ``augury.personalize.serving_core``; this module reads the
 request, checks what belongs to the API (limits that depend on metadata) and
 shapes the answer. Every answer carries a fresh ``recommendationId`` to quote
-in PutEvents.
+in PutEvents; it names the campaign or recommender that answered, so a metric
+attribution can credit the events (``augury.personalize.attribution_sources``).
 
 ``numResults`` of 0 (or absent) means Amazon's default of 25.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
+from augury.personalize.attribution_sources import recommendation_id as recommendation_id_for
 from augury.personalize.filters import built_in_filter
 from augury.personalize.recommender_records import CONFIG_MEMBER
 from augury.personalize.recommenders import check_request, serving_recommender
@@ -71,7 +72,7 @@ def get_recommendations(runtime: Runtime, request: dict[str, Any]) -> dict[str, 
             f"numResults can be at most {MAX_ITEMS_WITH_METADATA} when metadataColumns are "
             f"requested; got {num_results}"
         )
-    recommendation_id = _recommendation_id()
+    recommendation_id = recommendation_id_for(source.arn)
     version_arn = source.model_arn
     found = recommend_items(
         runtime,
@@ -132,7 +133,7 @@ def get_personalized_ranking(runtime: Runtime, request: dict[str, Any]) -> dict[
         if metadata is not None:
             item["metadata"] = metadata[position]
         items.append(item)
-    return {"personalizedRanking": items, "recommendationId": _recommendation_id()}
+    return {"personalizedRanking": items, "recommendationId": recommendation_id_for(campaign.arn)}
 
 
 @dataclass(frozen=True)
@@ -198,8 +199,3 @@ def _metadata(
         return None
     group = serving_model(runtime, version_arn).dataset_group_arn
     return item_metadata(runtime, group, item_ids, columns)
-
-
-def _recommendation_id() -> str:
-    """A new recommendation ID, Amazon-style (``RID-`` then a UUID)."""
-    return f"RID-{uuid.uuid4()}"

@@ -195,3 +195,16 @@ version holds, so the training workflow and serving take either."""
 
 MODEL_KINDS = frozenset({SOLUTION_VERSION.kind, RECOMMENDER_MODEL.kind})
 """Records that hold a trained model serving can load."""
+
+METRIC_ATTRIBUTION = register(
+    ResourceType(
+        service="personalize",
+        arn_kind="metric-attribution",
+        arn_member="metricAttributionArn",
+        name_member="name",
+        list_member="metricAttributions",
+        label="metric attribution",
+        describe_wrapper="metricAttribution",
+        parent_member="datasetGroupArn",
+    )
+)

@@ -13,6 +13,10 @@
     when every row has passed does the dataset's ``_data_prefix`` move to the
     new version, in the update that releases the dataset; then the job is
     ACTIVE. A failed import leaves the dataset's data exactly as it was.
+    An Interactions import into a group with a metric attribution also counts
+    its rows (``attribution_reports.ImportMetrics``): the S3 report it asks
+    for is written before the switch (so one that cannot be written fails the
+    job), the CloudWatch metrics of an INCREMENTAL import after it.
 
 On failure the job is CREATE FAILED with a failureReason naming the file,
 line and field, and the partial version is removed. The version before the
@@ -37,6 +41,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from augury.forecast import export_files
+from augury.personalize.attribution_reports import ImportMetrics
 from augury.personalize.avro_rules import SchemaRuleError, parse_schema_text
 from augury.personalize.dataset_exports import (
     ALL,
@@ -96,14 +101,25 @@ def _import(runtime: Runtime, state: State) -> None:
         raise ResourceFailed(f"Dataset {job.parent_arn} was deleted during the import")
     version = job.attributes[JOB_DATA_PREFIX]
     runtime.blobs.delete_prefix(version)  # a retried run starts clean
+    metrics = ImportMetrics.for_job(
+        runtime,
+        job,
+        str(dataset.parent_arn),
+        _dataset_type(dataset),
+        job.attributes.get("importMode") or "FULL",
+    )
     try:
         with scratch_directory(runtime, "augury-import-") as scratch:
-            written = _read_files(runtime, job, dataset, Path(scratch))
+            written = _read_files(runtime, job, dataset, Path(scratch), metrics)
             for part in written.parts:
                 runtime.blobs.upload_file(part, f"{version}{part.name}")
+            if metrics is not None:
+                metrics.write_report(Path(scratch))
     except (ImportFailure, ExternalDataError) as error:
         raise ResourceFailed(str(error)) from None
     _finish(runtime, job, dataset, written)
+    if metrics is not None:
+        metrics.publish()
 
 
 def dataset_fields(runtime: Runtime, dataset: Resource) -> tuple[ImportField, ...]:
@@ -122,7 +138,11 @@ def _dataset_type(dataset: Resource) -> str:
 
 
 def _read_files(
-    runtime: Runtime, job: Resource, dataset: Resource, scratch: Path
+    runtime: Runtime,
+    job: Resource,
+    dataset: Resource,
+    scratch: Path,
+    metrics: ImportMetrics | None = None,
 ) -> WrittenVersion:
     location = job.attributes["dataSource"]["dataLocation"]
     role = job.attributes.get("roleArn")
@@ -146,6 +166,8 @@ def _read_files(
             )
         for batch in reader.batches(SourceFile(uri, local)):
             builder.add(batch)
+            if metrics is not None:
+                metrics.add(batch)
         local.unlink()
     if not builder.rows:
         raise ImportFailure(f"{location} holds no data rows; there is nothing to import")
