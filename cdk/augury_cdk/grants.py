@@ -117,6 +117,35 @@ def event_file_keys() -> str:
     return events_prefix("arn:aws:personalize:region:account:dataset-group/*") + "*"
 
 
+def dataset_data_keys(dataset_type: str) -> str:
+    """The keys of every dataset group's ``dataset_type`` dataset versions (imported data).
+
+    Derived from ``augury.workflows.lifecycle.blob_prefix`` (a dataset's ARN is
+    ``dataset/<group>/<TYPE>``) and the import's ``data/`` version prefix.
+    """
+    from augury.workflows.lifecycle import blob_prefix
+
+    datasets = f"arn:aws:personalize:region:account:dataset/*/{dataset_type}"
+    return f"{blob_prefix(datasets)}data/*"
+
+
+def grant_put_metrics(function: lambda_.Function, namespace: str) -> None:
+    """PutMetricData into ``namespace`` only (``CloudWatchMetrics``, metric attributions)."""
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": namespace}},
+        )
+    )
+    acknowledge(
+        function.role,  # type: ignore[arg-type]
+        "AwsSolutions-IAM5[Resource::*]",
+        "cloudwatch:PutMetricData has no resource-level permissions; the grant is limited to "
+        "the stack's metric attribution namespace by condition.",
+    )
+
+
 def grant_state_machine_start(function: lambda_.IFunction, state_machine_arns: list[str]) -> None:
     """StartExecution on exactly these state machines (``StepFunctionsEngine.start``)."""
     function.add_to_role_policy(

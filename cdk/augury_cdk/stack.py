@@ -47,11 +47,13 @@ from augury_cdk.api import SERVICES, AuguryApi
 from augury_cdk.checks import add_checks
 from augury_cdk.functions import PythonFunctions, lambda_code
 from augury_cdk.grants import (
+    dataset_data_keys,
     event_file_keys,
     grant_blobs,
     grant_data_access_roles,
     grant_metadata,
     grant_publish,
+    grant_put_metrics,
     grant_state_machine_start,
     grant_table,
 )
@@ -97,6 +99,9 @@ class AuguryStack(Stack):
             **kwargs,
         )
         self.settings = s = settings
+        # Metric attributions' CloudWatch namespace: one per stack, as Amazon's own
+        # AWS/Personalize cannot be written.
+        self.metrics_namespace = f"{s.stack_name}/Personalize"
         self.storage = Storage(self, "Storage", removal_policy=s.removal_policy)
         self.trainers = Trainers(self, "Trainers", storage=self.storage, settings=s)
         self.ingestion = Ingestion(
@@ -163,6 +168,7 @@ class AuguryStack(Stack):
             "AUGURY_TRAINER": self.trainers.uri(),
             "AUGURY_JOB_PREFIX": self.trainers.job_prefix,
             "AUGURY_EXTERNAL": "s3://",
+            "AUGURY_METRICS": f"cloudwatch://{self.metrics_namespace}",
             "AUGURY_REGION": self.region,
             "AUGURY_ACCOUNT": self.account,
             "AUGURY_PARTITION": self.partition,
@@ -189,6 +195,7 @@ class AuguryStack(Stack):
             )
         )
         self.trainers.grant_run(self.workflow_step)
+        grant_put_metrics(self.workflow_step, self.metrics_namespace)  # incremental imports
         grant_data_access_roles(
             self.workflow_step, self.settings.data_access_role_arns, self.settings.prefix
         )
@@ -267,6 +274,9 @@ class AuguryStack(Stack):
         grant_metadata(self.consumer, self.storage, write=False)
         # Event files only: the consumer cannot overwrite datasets, models or forecasts.
         grant_blobs(self.consumer, self.storage, access="put", keys=event_file_keys())
+        # Metric attributions: SUM(Items.X) reads the items, the metrics go to CloudWatch.
+        grant_blobs(self.consumer, self.storage, access="read", keys=dataset_data_keys("ITEMS"))
+        grant_put_metrics(self.consumer, self.metrics_namespace)
         self.ingestion.attach_consumer(
             self.consumer,
             batch_size=self.settings.consumer_batch_size,

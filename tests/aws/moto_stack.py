@@ -130,6 +130,10 @@ class Stack:
         return {key: s3.get_object(Bucket=USER_BUCKET, Key=key)["Body"].read() for key in keys}
 
 
+METRICS_NAMESPACE = "Augury/Personalize"
+"""The stack's metric attribution namespace (``AuguryStack.metrics_namespace``)."""
+
+
 def environment(work_dir: Path) -> dict[str, str]:
     """The Lambda functions' configuration, as the CDK app sets it (with its defaults)."""
     trainer = [("role_arn", f"arn:aws:iam::{ACCOUNT}:role/augury-training")]
@@ -150,6 +154,7 @@ def environment(work_dir: Path) -> dict[str, str]:
         "AUGURY_TRAINER": "sagemaker://?" + "&".join(f"{k}={v}" for k, v in trainer),
         "AUGURY_EVENTS": f"kinesis://{STREAM}",
         "AUGURY_EXTERNAL": "s3://",
+        "AUGURY_METRICS": f"cloudwatch://{METRICS_NAMESPACE}",
         "AUGURY_HISTORY": f"dynamodb://{HISTORY_TABLE}?ttl_days=90&max_events=500",
         "AUGURY_REGION": REGION,
         "AUGURY_ACCOUNT": ACCOUNT,

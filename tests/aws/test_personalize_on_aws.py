@@ -17,6 +17,7 @@ import io
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,7 +30,14 @@ from augury.personalize import event_consumer
 from augury.personalize.event_data import events_prefix, group_scope, user_subject
 from augury.personalize.group_data import read_table
 from augury.resources import crud
-from tests.aws.moto_stack import DATA_BUCKET, HISTORY_TABLE, REGION, USER_ROLE, Stack
+from tests.aws.moto_stack import (
+    DATA_BUCKET,
+    HISTORY_TABLE,
+    METRICS_NAMESPACE,
+    REGION,
+    USER_ROLE,
+    Stack,
+)
 
 USERS, PER_USER, ITEMS = 30, 40, 60
 RECIPES = "arn:aws:personalize:::recipe/"
@@ -115,6 +123,13 @@ def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
         name="unwatched", datasetGroupArn=group, filterExpression=UNWATCHED
     )["filterArn"]
     tracker = personalize.create_event_tracker(name="site", datasetGroupArn=group)
+    attribution = personalize.create_metric_attribution(
+        name="shop-metrics",
+        datasetGroupArn=group,
+        metrics=[{"eventType": "watch", "metricName": "WATCHES", "expression": "SAMPLECOUNT()"}],
+        metricsOutputConfig={"roleArn": USER_ROLE},
+    )["metricAttributionArn"]
+    wait_active(lambda: personalize.describe_metric_attribution(metricAttributionArn=attribution))
     wait_active(lambda: personalize.describe_solution(solutionArn=solution))
     version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
     wait_active(lambda: personalize.describe_solution_version(solutionVersionArn=version))
@@ -131,8 +146,10 @@ def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
         answer = runtime.get_recommendations(
             campaignArn=campaign, userId="u07", numResults=10, filterArn=unwatched
         )
+        shown.append(answer["recommendationId"])
         return [item["itemId"] for item in answer["itemList"]]
 
+    shown: list[str] = []
     before = recommended()
     assert before[0] == "i000" and len(before) == 10  # the most popular item leads
 
@@ -142,7 +159,9 @@ def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
             trackingId=tracker["trackingId"],
             userId="u07",
             sessionId="session-7",
-            eventList=[{"eventType": "watch", "itemId": item, "sentAt": now}],
+            eventList=[
+                {"eventType": "watch", "itemId": item, "sentAt": now, "recommendationId": shown[0]}
+            ],
         )
     events.put_events(
         trackingId=tracker["trackingId"],
@@ -168,6 +187,20 @@ def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
         Bucket=DATA_BUCKET, Prefix=events_prefix(group)
     )
     assert [item["Key"] for item in landed.get("Contents", [])], "events written for training"
+    # The metric attribution credited both watches to the campaign that recommended them.
+    watches = boto3.client("cloudwatch", region_name=REGION).get_metric_statistics(
+        Namespace=METRICS_NAMESPACE,
+        MetricName="WATCHES",
+        Dimensions=[
+            {"Name": "MetricAttributionArn", "Value": attribution},
+            {"Name": "EventAttributionSource", "Value": campaign},
+        ],
+        StartTime=datetime.fromtimestamp(now - 3600, UTC),
+        EndTime=datetime.fromtimestamp(now + 3600, UTC),
+        Period=900,
+        Statistics=["Sum"],
+    )
+    assert [point["Sum"] for point in watches["Datapoints"]] == [2.0]
 
     executions = stack.executions()
     expected = {"activate-resource", "personalize-import-dataset", "train-solution-version"}

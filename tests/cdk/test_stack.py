@@ -572,10 +572,14 @@ def test_each_function_may_call_exactly_what_its_adapters_call(synth: Synthesize
         "Events": COMMON | {"dynamodb:GetItem", "dynamodb:Query", "kinesis:PutRecords"},
         "PersonalizeRuntime": COMMON | READ,
         "ForecastQuery": COMMON | READ,
-        "WorkflowStep": COMMON | READ | WRITE | TRAINING | {"iam:PassRole", "sts:AssumeRole"},
+        "WorkflowStep": COMMON
+        | READ
+        | WRITE
+        | TRAINING
+        | {"iam:PassRole", "sts:AssumeRole", "cloudwatch:PutMetricData"},
         "EventsConsumer": COMMON
         | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"}
-        | {"s3:PutObject"}
+        | {"s3:PutObject", "s3:ListBucket", "s3:GetObject", "cloudwatch:PutMetricData"}
         | KINESIS_READ
         | {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
         "EventsCompactor": COMMON
@@ -587,6 +591,25 @@ def test_each_function_may_call_exactly_what_its_adapters_call(synth: Synthesize
     }
     actual = {name: synth.actions(role) for name, role in _roles(synth.stack).items()}
     assert actual == expected
+
+
+def test_metric_attributions_write_only_the_stacks_namespace(synth: Synthesized) -> None:
+    stack = synth.stack
+    namespace = "Augury/Personalize"
+    assert stack.metrics_namespace == namespace
+    for function in (stack.consumer, stack.workflow_step):
+        (put,) = [
+            s for s in synth.statements(function.role) if "cloudwatch:PutMetricData" in s["Action"]
+        ]
+        assert put["Condition"] == {"StringEquals": {"cloudwatch:namespace": namespace}}
+    consumer = synth.resources[synth.logical_id(stack.consumer)]
+    variables = consumer["Properties"]["Environment"]["Variables"]
+    assert variables["AUGURY_METRICS"] == f"cloudwatch://{namespace}"
+    # The consumer reads imported items (SUM(Items.PRICE)) and nothing else it did not write.
+    (read,) = [s for s in synth.statements(stack.consumer.role) if "s3:GetObject" in s["Action"]]
+    assert json.dumps(read["Resource"]).endswith(
+        '/resources/personalize/dataset/*/ITEMS/data/*"]]}'
+    )
 
 
 def test_the_retrainer_starts_only_recommender_training_every_hour(synth: Synthesized) -> None:
