@@ -27,11 +27,10 @@ from augury.personalize.dataset_groups import ACTIVATE_WORKFLOW
 from augury.personalize.resource_types import DATASET_GROUP, EVENT_TRACKER
 from augury.resources import crud
 from augury.resources.errors import (
-    ResourceAlreadyExists,
     ResourceInUse,
     ResourceNotFound,
 )
-from augury.resources.group_slots import slot_arn, take_slot
+from augury.resources.group_slots import create_one_per_group
 from augury.resources.record import Resource
 from augury.resources.status import Status
 
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
 operations = OperationSet("personalize")
 
 TRACKING_ID_KIND = "augury:tracking-id"
-SLOT_KIND = "augury:event-tracker-slot"
+SLOT_KIND = "event-tracker-slot"
 
 
 @dataclass(frozen=True)
@@ -57,46 +56,22 @@ def _tracking_id_arn(runtime: Runtime, tracking_id: str) -> str:
     return runtime.arns.build("personalize", "tracking-id", tracking_id)
 
 
-def _slot_arn(runtime: Runtime, group_arn: str) -> str:
-    return slot_arn(runtime, "event-tracker-slot", group_arn)
-
-
 @operations("CreateEventTracker")
 def create_event_tracker(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     """CREATE PENDING now; ACTIVE once the activation workflow has run, as Amazon reports it."""
     name = request["name"]
     group = crud.get_record(runtime, DATASET_GROUP, request["datasetGroupArn"])
-    if Status(group.status) != Status.ACTIVE:
-        raise ResourceInUse(
-            f"Dataset group {group.arn} is {Status(group.status).render('personalize')}; "
-            "an event tracker can be added once it is ACTIVE"
-        )
-    arn = runtime.arns.build("personalize", "event-tracker", name)
-    if runtime.metadata.get(arn) is not None:
-        raise ResourceAlreadyExists(f"The event tracker {arn} already exists")
-    slot = Resource(
-        arn=_slot_arn(runtime, group.arn),
-        kind=SLOT_KIND,
-        name=name,
-        status="ACTIVE",
-        parent_arn=arn,
-    )
-    take_slot(runtime, slot, group.arn, "an event tracker")
     tracking_id = str(uuid.uuid4())
-    try:
-        crud.create(
-            runtime,
-            EVENT_TRACKER,
-            arn,
-            name,
-            status=Status.CREATE_PENDING,
-            parent_arn=group.arn,
-            attributes={"trackingId": tracking_id, "accountId": runtime.settings.account},
-            tags=request.get("tags"),
-        )
-    except Exception:
-        runtime.metadata.delete(slot.arn)
-        raise
+    arn = create_one_per_group(
+        runtime,
+        EVENT_TRACKER,
+        group,
+        name,
+        slot_kind=SLOT_KIND,
+        label="an event tracker",
+        attributes={"trackingId": tracking_id, "accountId": runtime.settings.account},
+        tags=request.get("tags"),
+    ).arn
     runtime.metadata.create(
         Resource(
             arn=_tracking_id_arn(runtime, tracking_id),

@@ -41,7 +41,7 @@ from augury.resources.errors import (
     ResourceAlreadyExists,
     ResourceInUse,
 )
-from augury.resources.group_slots import slot_arn, slot_holder, take_slot
+from augury.resources.group_slots import create_one_per_group, slot_holder
 from augury.resources.iam_arns import ROLE_ARN_FORM, is_kms_key_arn, is_role_arn
 from augury.resources.record import Resource
 from augury.resources.status import Status
@@ -61,40 +61,19 @@ DEFAULT_PAGE = 100
 @operations("CreateMetricAttribution")
 def create_metric_attribution(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     """CREATE PENDING now; ACTIVE once the activation workflow has run."""
-    name = request["name"]
     group = crud.get_record(runtime, DATASET_GROUP, request["datasetGroupArn"])
-    if Status(group.status) != Status.ACTIVE:
-        raise ResourceInUse(
-            f"Dataset group {group.arn} is {Status(group.status).render('personalize')}; "
-            "a metric attribution can be added once it is ACTIVE"
-        )
     metrics = list(request["metrics"])
     _check_metrics(runtime, group.arn, metrics)
     output = _checked_output(runtime, request["metricsOutputConfig"])
-    arn = runtime.arns.build("personalize", "metric-attribution", name)
-    if runtime.metadata.get(arn) is not None:
-        raise ResourceAlreadyExists(f"The metric attribution {arn} already exists")
-    slot = Resource(
-        arn=slot_arn(runtime, SLOT_KIND, group.arn),
-        kind=f"augury:{SLOT_KIND}",
-        name=name,
-        status="ACTIVE",
-        parent_arn=arn,
-    )
-    take_slot(runtime, slot, group.arn, "a metric attribution")
-    try:
-        crud.create(
-            runtime,
-            METRIC_ATTRIBUTION,
-            arn,
-            name,
-            status=Status.CREATE_PENDING,
-            parent_arn=group.arn,
-            attributes={METRICS: [_stored(m) for m in metrics], OUTPUT: output},
-        )
-    except Exception:
-        runtime.metadata.delete(slot.arn)
-        raise
+    arn = create_one_per_group(
+        runtime,
+        METRIC_ATTRIBUTION,
+        group,
+        request["name"],
+        slot_kind=SLOT_KIND,
+        label="a metric attribution",
+        attributes={METRICS: [_stored(m) for m in metrics], OUTPUT: output},
+    ).arn
     crud.start_workflow(runtime, ACTIVATE_WORKFLOW, arn)
     return {"metricAttributionArn": arn}
 

@@ -10,13 +10,17 @@ workflow removes the slot with that resource.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from augury.ports import AlreadyExists
+from augury.resources import crud
 from augury.resources.arns import parse_arn
-from augury.resources.errors import LimitExceeded
+from augury.resources.errors import LimitExceeded, ResourceAlreadyExists, ResourceInUse
 from augury.resources.record import Resource, utcnow
+from augury.resources.status import Status
+from augury.resources.types import ResourceType
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -61,3 +65,53 @@ def slot_holder(runtime: Runtime, slot_kind: str, group_arn: str) -> str | None:
     """The ARN of the resource holding the group's slot, if one does."""
     slot = runtime.metadata.get(slot_arn(runtime, slot_kind, group_arn))
     return slot.parent_arn if slot is not None else None
+
+
+def create_one_per_group(
+    runtime: Runtime,
+    resource_type: ResourceType,
+    group: Resource,
+    name: str,
+    *,
+    slot_kind: str,
+    label: str,
+    attributes: Mapping[str, Any],
+    tags: Sequence[Mapping[str, str]] | None = None,
+) -> Resource:
+    """Create the group's one ``resource_type``, CREATE PENDING, holding the group's slot.
+
+    The group must be ACTIVE; the name must be free (``ResourceAlreadyExistsException``);
+    the slot must be free (``LimitExceededException``). A create that fails gives the
+    slot back.
+    """
+    status = Status(group.status)
+    if status != Status.ACTIVE:
+        raise ResourceInUse(
+            f"Dataset group {group.arn} is {status.render('personalize')}; "
+            f"{label} can be added once it is ACTIVE"
+        )
+    arn = runtime.arns.build("personalize", resource_type.arn_kind, name)
+    if runtime.metadata.get(arn) is not None:
+        raise ResourceAlreadyExists(f"The {resource_type.label} {arn} already exists")
+    slot = Resource(
+        arn=slot_arn(runtime, slot_kind, group.arn),
+        kind=f"augury:{slot_kind}",
+        name=name,
+        status="ACTIVE",
+        parent_arn=arn,
+    )
+    take_slot(runtime, slot, group.arn, label)
+    try:
+        return crud.create(
+            runtime,
+            resource_type,
+            arn,
+            name,
+            status=Status.CREATE_PENDING,
+            parent_arn=group.arn,
+            attributes=attributes,
+            tags=tags,
+        )
+    except Exception:
+        runtime.metadata.delete(slot.arn)
+        raise
