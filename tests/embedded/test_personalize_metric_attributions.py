@@ -21,6 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from augury.embedded.server import EmbeddedServer
+from augury.personalize import event_consumer
 from augury.workflows import personalize_import
 from tests.conftest import dummy_aws_credentials
 from tests.embedded.personalize_helpers import (
@@ -202,6 +203,38 @@ def test_events_are_credited_to_their_source(setup: dict[str, Any]) -> None:
     )
     settle(server)
     assert reported(metric_file(server)) == counted
+
+
+def test_an_event_repeated_in_a_call_or_retried_after_a_failure_counts_once(
+    setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = setup["server"]
+    events = client_for(server, "personalize-events")
+    original, calls = event_consumer.write_rows, []
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the event files could not be written")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(event_consumer, "write_rows", fails_once)
+    before = reported(metric_file(server))
+    click = {
+        "eventId": "twice",
+        "eventType": "click",
+        "itemId": "i009",
+        "sentAt": time.time(),
+        "metricAttribution": {"eventAttributionSource": "retried"},
+    }
+    events.put_events(
+        trackingId=setup["trackingId"], userId="u03", sessionId="s3", eventList=[click, click]
+    )
+    settle(server)
+    assert len(calls) == 2, "the batch failed once and was applied again"
+    counted = reported(metric_file(server))
+    gained = {key: counted[key] - before.get(key, 0.0) for key in counted}
+    assert {k: v for k, v in gained.items() if v} == {("CLICKS", "retried"): 1.0}
 
 
 def test_an_incremental_import_reports_to_s3_and_its_recent_rows_as_events_do(
@@ -401,3 +434,40 @@ def test_publishing_to_s3_needs_an_attribution_with_a_destination(
     personalize.delete_dataset_group(datasetGroupArn=arns["group"])
     wait_idle(server)
     assert personalize.list_dataset_groups()["datasetGroups"] == []
+
+
+def test_a_full_import_reports_every_row_to_s3_and_nothing_to_cloudwatch(
+    server: EmbeddedServer, personalize: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(personalize_import, "MIN_INTERACTIONS_PER_IMPORT", 3)
+    arns = make_group(personalize, server, "shop", None, items=item_rows())
+    create(personalize, arns["group"], METRICS, s3DataDestination={"path": "s3://reports/full"})
+    wait_idle(server)
+    data_dir = Path(server.runtime.settings.data_dir)
+    source = data_dir / "s3" / "imports" / "all.csv"
+    source.parent.mkdir(parents=True)
+    now = int(time.time())
+    source.write_text(
+        "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE,EVENT_VALUE,DEVICE\n"
+        f"u01,i003,{now},purchase,2.0,tv\n"
+        f"u02,i004,{now - 40 * 86_400},purchase,1.5,tv\n"
+        f"u03,i004,{now},click,,tv\n"
+    )
+    job = personalize.create_dataset_import_job(
+        jobName="everything",
+        datasetArn=arns["INTERACTIONS"],
+        dataSource={"dataLocation": "s3://imports/all.csv"},
+        roleArn=ROLE,
+        importMode="FULL",
+        publishAttributionMetricsToS3=True,
+    )["datasetImportJobArn"]
+    body = wait_for(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
+    assert body["status"] == "ACTIVE", body.get("failureReason")
+    [report] = (data_dir / "s3" / "reports" / "full").glob("*.csv")
+    assert report.name.startswith("AggregatedAttributionMetrics-FULL-")
+    assert reported(report) == {
+        ("VALUE", "SOURCE_NAME_UNDEFINED"): 3.5,
+        ("REVENUE", "SOURCE_NAME_UNDEFINED"): 3.0 + 4.0,
+        ("CLICKS", "SOURCE_NAME_UNDEFINED"): 1.0,
+    }
+    assert not (data_dir / "metrics" / "metrics.csv").exists()  # FULL imports: S3 only

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from types import SimpleNamespace
 
+import pyarrow as pa
 import pytest
 
 from augury.local.sqlite_store import SqliteMetadataStore
@@ -13,10 +14,11 @@ from augury.personalize.attribution_metrics import (
     MetricError,
     MetricSpec,
     Tally,
+    cloudwatch_bounds,
     parse_metric,
     window_of,
 )
-from augury.personalize.attribution_sources import SourceResolver, recommendation_id
+from augury.personalize.attribution_sources import SourceResolver, recommendation_id, source_tag
 from augury.resources.record import Resource
 
 CAMPAIGN = "arn:aws:personalize:us-east-1:000000000000:campaign/popular"
@@ -49,44 +51,42 @@ def test_a_tally_credits_the_events_own_source_then_its_recommendation() -> None
         MetricSpec("VALUE", "purchase", "SUM", "INTERACTIONS", "EVENT_VALUE"),
         MetricSpec("REVENUE", "purchase", "SUM", "ITEMS", "PRICE"),
     ]
-    prices = {"a": {"PRICE": 2.5}, "b": {"PRICE": None}}
-    tally = Tally(
-        "arn:ma",
-        specs,
-        {"RID-1": CAMPAIGN}.get,
-        item_row=prices.get,
-    )
+    ours = recommendation_id(CAMPAIGN)
+    prices = pa.table({"ITEM_ID": ["a", "b"], "PRICE": [2.5, None]})
+    tally = Tally("arn:ma", specs, {source_tag(CAMPAIGN): CAMPAIGN}.get, item_values=lambda: prices)
     at = 1_700_000_000
-    tally.add_all(
+    tally.add_rows(
         [
-            {"EVENT_TYPE": "click", "TIMESTAMP": at, "RECOMMENDATION_ID": "RID-1"},
+            {"EVENT_TYPE": "click", "TIMESTAMP": at, "RECOMMENDATION_ID": ours},
             {
                 "EVENT_TYPE": "click",
                 "TIMESTAMP": at,
-                "RECOMMENDATION_ID": "RID-1",
+                "RECOMMENDATION_ID": ours,
                 "EVENT_ATTRIBUTION_SOURCE": "email",
             },
-            {"EVENT_TYPE": "click", "TIMESTAMP": at + 900, "RECOMMENDATION_ID": "RID-2"},
+            {"EVENT_TYPE": "click", "TIMESTAMP": at + 900, "RECOMMENDATION_ID": "RID-nothex!"},
+            {"EVENT_TYPE": "click", "TIMESTAMP": at + 900, "RECOMMENDATION_ID": "x" + ours},
             {
                 "EVENT_TYPE": "purchase",
                 "TIMESTAMP": at,
                 "ITEM_ID": "a",
                 "EVENT_VALUE": 4.0,
-                "RECOMMENDATION_ID": "RID-1",
+                "RECOMMENDATION_ID": ours,
             },
             {
                 "EVENT_TYPE": "purchase",
                 "TIMESTAMP": at,
                 "ITEM_ID": "b",
                 "EVENT_VALUE": None,
-                "RECOMMENDATION_ID": "RID-1",
+                "RECOMMENDATION_ID": ours,
             },
             {
                 "EVENT_TYPE": "purchase",
                 "TIMESTAMP": at,
                 "ITEM_ID": "unknown",
                 "EVENT_VALUE": 1.0,
-                "RECOMMENDATION_ID": "RID-1",
+                "RECOMMENDATION_ID": ours,
+                "EVENT_ATTRIBUTION_SOURCE": "",
             },
             {"EVENT_TYPE": "view", "TIMESTAMP": at},
             {"EVENT_TYPE": "click", "TIMESTAMP": None},
@@ -97,10 +97,43 @@ def test_a_tally_credits_the_events_own_source_then_its_recommendation() -> None
     assert found == {
         ("M", CAMPAIGN, window): 1.0,
         ("M", "email", window): 1.0,
-        ("M", "SOURCE_NAME_UNDEFINED", window + 900): 1.0,
+        ("M", "SOURCE_NAME_UNDEFINED", window + 900): 2.0,  # not IDs Augury made
         ("VALUE", CAMPAIGN, window): 5.0,  # a missing EVENT_VALUE adds nothing
         ("REVENUE", CAMPAIGN, window): 2.5,  # nor does an item without a price, or unknown
     }
+
+
+def test_a_tally_counts_tables_in_batches_as_one(monkeypatch) -> None:
+    spec = MetricSpec("VALUE", "buy", "SUM", "INTERACTIONS", "EVENT_VALUE")
+    whole, parts = (Tally("arn:ma", [spec], lambda _tag: None) for _ in range(2))
+    table = pa.table(
+        {
+            "EVENT_TYPE": ["buy"] * 6,
+            "TIMESTAMP": [0, 100, 899, 900, 1800, 1801],
+            "EVENT_VALUE": [1.0, 2.0, float("nan"), 4.0, 5.0, 6.0],
+        }
+    )
+    whole.add_table(table)
+    for start in range(0, 6, 2):
+        parts.add_table(table.slice(start, 2))
+    assert whole.points() == parts.points()
+    assert [(p.window_start, p.value) for p in whole.points()] == [
+        (0, 3.0),
+        (900, 4.0),
+        (1800, 11.0),
+    ]
+
+
+def test_metric_names_cloudwatch_cannot_take_are_refused() -> None:
+    with pytest.raises(MetricError, match="at most 255"):
+        parse_metric({"eventType": "a", "metricName": "M" * 256, "expression": "SAMPLECOUNT()"})
+
+
+def test_cloudwatch_bounds_keep_clear_of_its_two_week_and_two_hour_limits() -> None:
+    now = 1_700_000_000.0
+    low, high = cloudwatch_bounds(now)
+    assert window_of(low) >= now - 14 * 86_400 + 3_600 - 900
+    assert high <= now + 2 * 3_600 - 3_600
 
 
 def test_recommendation_ids_name_their_source_and_look_like_amazons(tmp_path) -> None:

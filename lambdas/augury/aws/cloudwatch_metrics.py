@@ -12,6 +12,7 @@ why metric attributions report only events less than 14 days old there.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,19 +27,35 @@ class CloudWatchMetrics:
     """``MetricsPublisher`` calling PutMetricData."""
 
     def __init__(self, namespace: str, client: Any = None) -> None:
-        if client is None:
+        self.namespace = namespace
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """Made on first use: most functions bootstrap this adapter and never publish."""
+        if self._client is None:
             import boto3
 
-            client = boto3.client("cloudwatch")
-        self.namespace = namespace
-        self.client = client
+            self._client = boto3.client("cloudwatch")
+        return self._client
 
     def publish(self, points: Sequence[AttributionPoint]) -> None:
-        data = [_datum(point) for point in points]
+        """Every chunk is tried; the first failure is raised once all have been.
+
+        CloudWatch refuses a whole call for one bad datum, so points it could never take
+        (a value that is not a finite number) are left out here.
+        """
+        data = [_datum(point) for point in points if math.isfinite(point.value)]
+        failure: Exception | None = None
         for start in range(0, len(data), MAX_DATA_PER_CALL):
-            self.client.put_metric_data(
-                Namespace=self.namespace, MetricData=data[start : start + MAX_DATA_PER_CALL]
-            )
+            try:
+                self.client.put_metric_data(
+                    Namespace=self.namespace, MetricData=data[start : start + MAX_DATA_PER_CALL]
+                )
+            except Exception as error:  # the other chunks still go out
+                failure = failure or error
+        if failure is not None:
+            raise failure
 
 
 def _datum(point: AttributionPoint) -> dict[str, Any]:

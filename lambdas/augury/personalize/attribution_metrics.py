@@ -13,19 +13,30 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from augury.personalize.attribution_sources import UNDEFINED_SOURCE
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from augury.personalize.attribution_sources import PREFIX, TAG_SLICE, UNDEFINED_SOURCE
 from augury.personalize.avro_rules import ParsedSchema
 from augury.ports import AttributionPoint
 
 WINDOW_SECONDS = 15 * 60
 MAX_METRICS = 10
 """Amazon's limit of metrics per metric attribution."""
+MAX_METRIC_NAME = 255
+"""CloudWatch's limit on a metric name (Personalize's model allows 256)."""
 CLOUDWATCH_MAX_AGE_SECONDS = 14 * 86_400
 """Records older than this do not reach CloudWatch (Amazon's rule; CloudWatch's own)."""
+CLOUDWATCH_MAX_AHEAD_SECONDS = 2 * 3_600
+"""CloudWatch refuses data stamped more than two hours ahead."""
+CLOUDWATCH_MARGIN_SECONDS = 3_600
+"""Kept clear of both limits: a point is stamped with its window's start (up to 15 minutes
+before the event), and reaches CloudWatch a little after it is counted."""
 SAMPLECOUNT = "SAMPLECOUNT"
 SUM = "SUM"
 SUMMABLE = {"INTERACTIONS": "Interactions", "ITEMS": "Items"}
@@ -68,6 +79,11 @@ def parse_metric(metric: Mapping[str, Any]) -> MetricSpec:
     """A ``MetricAttribute`` as a spec; ``MetricError`` for an expression Amazon refuses."""
     name, event_type = str(metric["metricName"]), str(metric["eventType"])
     expression = str(metric["expression"])
+    if len(name) > MAX_METRIC_NAME:
+        raise MetricError(
+            f"Metric name {name[:40]}... has {len(name)} characters; CloudWatch takes metric "
+            f"names of at most {MAX_METRIC_NAME}"
+        )
     match = _EXPRESSION.match(expression)
     if match is None:
         raise MetricError(
@@ -118,6 +134,12 @@ def check_column(spec: MetricSpec, schemas: Mapping[str, ParsedSchema]) -> None:
         )
 
 
+def cloudwatch_bounds(now: float) -> tuple[float, float]:
+    """The interaction timestamps whose points CloudWatch takes, ``low <= t < high``."""
+    low = now - CLOUDWATCH_MAX_AGE_SECONDS + CLOUDWATCH_MARGIN_SECONDS + WINDOW_SECONDS
+    return low, now + CLOUDWATCH_MAX_AHEAD_SECONDS - CLOUDWATCH_MARGIN_SECONDS
+
+
 def window_of(timestamp: float) -> int:
     """The start of the 15-minute window holding ``timestamp`` (epoch seconds)."""
     return int(timestamp // WINDOW_SECONDS) * WINDOW_SECONDS
@@ -125,59 +147,127 @@ def window_of(timestamp: float) -> int:
 
 @dataclass
 class Tally:
-    """Metric values per (metric, source, window), added up over interactions."""
+    """Metric values per (metric, source, window), added up over tables of interactions.
+
+    Columnar, so an import of millions of rows is counted in a few Arrow operations per
+    batch: recommendation IDs resolve once per distinct tag, items are looked up by
+    index, and each metric is one group-by of (source, window).
+    """
 
     attribution_arn: str
     specs: Sequence[MetricSpec]
-    resolve: Callable[[str | None], str | None]
-    """A recommendation ID's source, or ``None``."""
-    item_row: Callable[[str], Mapping[str, Any] | None] = lambda _item: None
-    """An item's Items row (upper-cased columns), for ``SUM(Items.X)``."""
+    resolve_tag: Callable[[str], str | None]
+    """A recommendation-ID tag's source (``attribution_sources``), or ``None``."""
+    item_values: Callable[[], pa.Table | None] = lambda: None
+    """ITEM_ID and the summed Items columns (upper-cased), read on first need."""
 
     def __post_init__(self) -> None:
         self._by_type: dict[str, list[MetricSpec]] = defaultdict(list)
         for spec in self.specs:
             self._by_type[spec.event_type].append(spec)
         self._values: dict[tuple[MetricSpec, str, int], float] = defaultdict(float)
+        self._items: pa.Table | None = None
 
     @property
     def event_types(self) -> list[str]:
         return list(self._by_type)
 
-    def add(self, row: Mapping[str, Any]) -> None:
-        """One interaction, its columns upper-cased."""
-        specs = self._by_type.get(str(row.get("EVENT_TYPE")))
-        timestamp = row.get("TIMESTAMP")
-        if not specs or timestamp is None:
+    @property
+    def columns(self) -> set[str]:
+        """The Interactions columns (upper-cased) the tally reads."""
+        summed = {s.column for s in self.specs if s.dataset == "INTERACTIONS" and s.column}
+        return {*COLUMNS_READ, *summed}
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._values
+
+    def add_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Interactions as dicts (upper-cased keys), such as PutEvents' events."""
+        if rows:
+            self.add_table(pa.table({c: [row.get(c) for row in rows] for c in self.columns}))
+
+    def add_table(self, table: pa.Table) -> None:
+        """Interactions as a table whose column names are upper-cased."""
+        if "EVENT_TYPE" not in table.column_names or "TIMESTAMP" not in table.column_names:
             return
-        source = (
-            row.get("EVENT_ATTRIBUTION_SOURCE")
-            or self.resolve(row.get("RECOMMENDATION_ID"))
-            or UNDEFINED_SOURCE
-        )
-        window = window_of(float(timestamp))
-        for spec in specs:
-            value = self._value(spec, row)
-            if value is not None:
-                self._values[(spec, str(source), window)] += value
+        kinds = table["EVENT_TYPE"].cast(pa.string())
+        for event_type, specs in self._by_type.items():
+            rows = table.filter(
+                pc.and_(pc.equal(kinds, event_type), pc.is_valid(table["TIMESTAMP"]))
+            )
+            if rows.num_rows == 0:
+                continue
+            seconds = rows["TIMESTAMP"].cast(pa.float64())
+            windows = pc.multiply(
+                pc.floor(pc.divide(seconds, float(WINDOW_SECONDS))), float(WINDOW_SECONDS)
+            )
+            sources = self._sources(rows)
+            for spec in specs:
+                self._accumulate(
+                    spec, sources, windows.cast(pa.int64()), self._values_of(spec, rows)
+                )
 
-    def add_all(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        for row in rows:
-            self.add(row)
+    def _sources(self, rows: pa.Table) -> pa.ChunkedArray | pa.Array:
+        """Per row: its eventAttributionSource, else its recommendation's source."""
+        candidates = []
+        if "EVENT_ATTRIBUTION_SOURCE" in rows.column_names:
+            given = rows["EVENT_ATTRIBUTION_SOURCE"].cast(pa.string())
+            candidates.append(pc.if_else(pc.equal(given, ""), pa.scalar(None, pa.string()), given))
+        if "RECOMMENDATION_ID" in rows.column_names:
+            candidates.append(self._recommendation_sources(rows["RECOMMENDATION_ID"]))
+        candidates.append(pa.repeat(pa.scalar(UNDEFINED_SOURCE), rows.num_rows))
+        return pc.coalesce(*candidates)
 
-    def _value(self, spec: MetricSpec, row: Mapping[str, Any]) -> float | None:
+    def _recommendation_sources(self, ids: pa.ChunkedArray) -> pa.ChunkedArray:
+        text = ids.cast(pa.string())
+        ours = pc.starts_with(text, PREFIX)
+        tags = pc.utf8_lower(pc.utf8_slice_codeunits(text, TAG_SLICE.start, TAG_SLICE.stop))
+        known = {tag: self.resolve_tag(tag) for tag in pc.unique(tags).to_pylist() if tag}
+        found = {tag: arn for tag, arn in known.items() if arn}
+        if not found:
+            return pa.chunked_array([pa.nulls(len(ids), pa.string())])
+        keys = pa.array(list(found), pa.string())
+        index = pc.index_in(tags, value_set=keys)
+        sources = pc.take(pa.array(list(found.values()), pa.string()), index)
+        return pc.if_else(ours, sources, pa.scalar(None, pa.string()))
+
+    def _values_of(self, spec: MetricSpec, rows: pa.Table) -> pa.Array | pa.ChunkedArray:
         if spec.function == SAMPLECOUNT:
-            return 1.0
+            return pa.array(np.ones(rows.num_rows))
         if spec.dataset == "ITEMS":
-            item = row.get("ITEM_ID")
-            found = self.item_row(str(item)) if item is not None else None
-            number = found.get(spec.column) if found else None
-        else:
-            number = row.get(spec.column or "")
-        try:
-            return float(number) if number is not None else None
-        except (TypeError, ValueError):
-            return None
+            items = self._item_table()
+            if items is None or spec.column not in items.column_names:
+                return pa.nulls(rows.num_rows, pa.float64())
+            if "ITEM_ID" not in rows.column_names:
+                return pa.nulls(rows.num_rows, pa.float64())
+            index = pc.index_in(rows["ITEM_ID"].cast(pa.string()), value_set=items["ITEM_ID"])
+            return pc.take(_numbers(items[spec.column]), index)
+        if spec.column not in rows.column_names:
+            return pa.nulls(rows.num_rows, pa.float64())
+        return _numbers(rows[spec.column])
+
+    def _item_table(self) -> pa.Table | None:
+        if self._items is None:
+            found = self.item_values()
+            self._items = (
+                found if found is not None else pa.table({"ITEM_ID": pa.array([], pa.string())})
+            )
+        return self._items
+
+    def _accumulate(self, spec: MetricSpec, sources: Any, windows: Any, values: Any) -> None:
+        frame = pa.table({"source": sources, "window": windows, "value": values})
+        frame = frame.filter(pc.is_finite(frame["value"]))
+        if frame.num_rows == 0:
+            return
+        sums = frame.group_by(["source", "window"]).aggregate([("value", "sum")])
+        for source, window, total in zip(
+            sums["source"].to_pylist(),
+            sums["window"].to_pylist(),
+            sums["value_sum"].to_pylist(),
+            strict=True,
+        ):
+            self._values[(spec, str(source), int(window))] += float(total)
 
     def points(self) -> list[AttributionPoint]:
         """What was counted, ordered by window, metric and source."""
@@ -195,5 +285,10 @@ class Tally:
         ]
         return sorted(found, key=lambda p: (p.window_start, p.metric_name, p.source))
 
-    def __bool__(self) -> bool:
-        return bool(self._values)
+
+def _numbers(values: Any) -> Any:
+    """A column as float64; what is not a number becomes null."""
+    try:
+        return values.cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.nulls(len(values), pa.float64())

@@ -1,15 +1,17 @@
 """When a metric attribution reports, and where (Amazon's rules, applied to both modes).
 
 - **Events** (PutEvents): each new event of a group with an ACTIVE metric
-  attribution, received after the attribution was created and less than 14
-  days old, is counted and published through ``runtime.metrics`` (CloudWatch on
-  AWS, a CSV file per attribution in embedded mode). The consumer calls
-  :func:`report_events` with the events the history took for the first time, so
-  a batch delivered twice is counted once.
+  attribution, received after the attribution was created and recent enough
+  for CloudWatch (under 14 days old, not ahead of the clock), is counted and
+  published through ``runtime.metrics`` (CloudWatch on AWS, a CSV file per
+  attribution in embedded mode). The consumer calls :func:`report_events` with
+  the events the history took for the first time, so a batch delivered twice
+  is counted once.
 - **Imports** into the Interactions dataset, by jobs created after the
   attribution (:class:`ImportMetrics`):
 
-  - an INCREMENTAL import's rows less than 14 days old are published like events;
+  - an INCREMENTAL import's rows recent enough for CloudWatch are published
+    like events;
   - with ``publishAttributionMetricsToS3``, every row of a FULL or INCREMENTAL
     import is counted into ``AggregatedAttributionMetrics-<mode>-<epoch>.csv``
     under the attribution's ``s3DataDestination``, written before the import
@@ -17,60 +19,111 @@
     and the data stays as it was.
 
 Publishing to CloudWatch is best effort: a failure is logged, never lost data.
+``SUM(Items.X)`` reads only the item IDs and the summed columns of the Items
+dataset, overlaid by PutItems rows, kept ``ITEM_VALUES_FRESHNESS`` seconds.
 """
 
 from __future__ import annotations
 
 import csv
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from augury.forecast.export_files import join_uri
-from augury.personalize.attribution_metrics import (
-    CLOUDWATCH_MAX_AGE_SECONDS,
-    COLUMNS_READ,
-    Tally,
-)
+from augury.personalize.attribution_metrics import Tally, cloudwatch_bounds
 from augury.personalize.attribution_sources import resolver
 from augury.personalize.metric_attributions import OUTPUT, active_attribution, specs_of
 from augury.ports import REPORT_COLUMNS
 from augury.resources.record import Resource
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from augury.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 REPORT_PREFIX = "AggregatedAttributionMetrics"
+ITEM_VALUES_FRESHNESS = 5.0
+_ITEM_VALUES: dict[tuple[str, tuple[str, ...]], tuple[float, pa.Table]] = {}
+_ITEM_VALUES_LOCK = threading.Lock()
 
 
 def new_tally(runtime: Runtime, attribution: Resource) -> Tally:
     """A tally of the attribution's metrics, reading items only if a metric sums them."""
     specs = specs_of(attribution)
-    tally = Tally(attribution.arn, specs, resolver(runtime).source)
-    if any(spec.dataset == "ITEMS" for spec in specs):
-        tally.item_row = _item_lookup(runtime, str(attribution.parent_arn))
-    return tally
+    group = str(attribution.parent_arn)
+    columns = tuple(sorted({s.column for s in specs if s.dataset == "ITEMS" and s.column}))
+    return Tally(
+        attribution.arn,
+        specs,
+        resolver(runtime).source_of_tag,
+        item_values=lambda: item_values(runtime, group, columns) if columns else None,
+    )
 
 
-def _item_lookup(runtime: Runtime, group: str) -> Callable[[str], Mapping[str, Any] | None]:
-    """The group's Items rows by ID (imported, overlaid by PutItems), read on first use."""
-    from augury.personalize.serving_catalogs import catalogs
+def item_values(runtime: Runtime, group: str, columns: Sequence[str]) -> pa.Table:
+    """ITEM_ID and ``columns`` (upper-cased) per item: the Items dataset's rows overlaid by
+    the newest PutItems row, cached a few seconds per process."""
+    key = (group, tuple(columns))
+    with _ITEM_VALUES_LOCK:
+        cached = _ITEM_VALUES.get(key)
+        if cached is not None and time.monotonic() - cached[0] < ITEM_VALUES_FRESHNESS:
+            return cached[1]
+    table = _read_item_values(runtime, group, columns)
+    with _ITEM_VALUES_LOCK:
+        _ITEM_VALUES[key] = (time.monotonic(), table)
+    return table
 
-    rows: Mapping[str, Mapping[str, Any]] | None = None
 
-    def item_row(item_id: str) -> Mapping[str, Any] | None:
-        nonlocal rows
-        if rows is None:
-            rows = catalogs(runtime).items(runtime, group).rows
-        return rows.get(item_id)
+def _read_item_values(runtime: Runtime, group: str, columns: Sequence[str]) -> pa.Table:
+    from augury.personalize import event_data
+    from augury.personalize.group_data import group_datasets, read_table
 
-    return item_row
+    wanted = ["ITEM_ID", *columns]
+    items = group_datasets(runtime, group).get("ITEMS")
+    tables = []
+    if items is not None and items.data_prefix:
+        stored = {name.upper(): name for name in items.field_names()}
+        names = [stored[c] for c in wanted if c in stored]
+        base = read_table(runtime, items.data_prefix, missing_ok=True, columns=names)
+        tables.append(_upper(base))
+    recent = event_data.recent_items(runtime, group)
+    if recent:
+        tables.append(pa.table({c: [row.get(c) for row in recent] for c in wanted}))
+    tables = [_conformed(t, wanted) for t in tables if t.num_rows]
+    if not tables:
+        return pa.table(
+            {c: pa.array([], pa.string() if c == "ITEM_ID" else pa.float64()) for c in wanted}
+        )
+    table = pa.concat_tables(tables)
+    order = pa.array(range(table.num_rows), pa.int64())
+    table = table.append_column("_order", order)
+    newest = table.group_by("ITEM_ID").aggregate([("_order", "max")])["_order_max"]
+    return table.filter(pc.is_in(table["_order"], value_set=newest)).drop_columns("_order")
+
+
+def _upper(table: pa.Table) -> pa.Table:
+    return table.rename_columns([name.upper() for name in table.column_names])
+
+
+def _conformed(table: pa.Table, wanted: Sequence[str]) -> pa.Table:
+    columns = {}
+    for name in wanted:
+        kind = pa.string() if name == "ITEM_ID" else pa.float64()
+        if name in table.column_names:
+            try:
+                columns[name] = table[name].cast(kind)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                columns[name] = pa.nulls(table.num_rows, kind)
+        else:
+            columns[name] = pa.nulls(table.num_rows, kind)
+    return pa.table(columns)
 
 
 def report_events(
@@ -81,6 +134,7 @@ def report_events(
 ) -> None:
     """Publish the metrics of new events, by dataset group; errors are logged, not raised."""
     now = time.time() if now is None else now
+    low, high = cloudwatch_bounds(now)
     for group, group_events in events.items():
         try:
             attribution = active_attribution(runtime, group)
@@ -88,20 +142,18 @@ def report_events(
                 continue
             created = attribution.created_at.timestamp()
             tally = new_tally(runtime, attribution)
-            tally.add_all(
-                event
-                for event in group_events
-                if float(event.get("RECEIVED_AT") or now) >= created
-                and _recent(event.get("TIMESTAMP"), now)
+            tally.add_rows(
+                [
+                    event
+                    for event in group_events
+                    if float(event.get("RECEIVED_AT") or now) >= created
+                    and low <= float(event.get("TIMESTAMP") or 0) < high
+                ]
             )
-            if tally:
+            if not tally.is_empty:
                 runtime.metrics.publish(tally.points())
         except Exception:
             log.exception("could not report metric attribution data for %s", group)
-
-
-def _recent(timestamp: Any, now: float) -> bool:
-    return timestamp is not None and float(timestamp) >= now - CLOUDWATCH_MAX_AGE_SECONDS
 
 
 class ImportMetrics:
@@ -112,7 +164,7 @@ class ImportMetrics:
         self.job = job
         self.attribution = attribution
         self.mode = mode
-        self.now = time.time()
+        self.bounds = cloudwatch_bounds(time.time())
         publish = bool(job.attributes.get("publishAttributionMetricsToS3"))
         destination = (attribution.attributes.get(OUTPUT) or {}).get("s3DataDestination")
         self.report = new_tally(runtime, attribution) if publish and destination else None
@@ -133,11 +185,18 @@ class ImportMetrics:
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Count one batch of imported rows."""
-        rows = _rows(batch, self.report or self.recent)
+        tally = self.report if self.report is not None else self.recent
+        if tally is None:
+            return
+        table = _upper(pa.Table.from_batches([batch]))
+        table = table.select([c for c in tally.columns if c in table.column_names])
         if self.report is not None:
-            self.report.add_all(rows)
-        if self.recent is not None:
-            self.recent.add_all(r for r in rows if _recent(r.get("TIMESTAMP"), self.now))
+            self.report.add_table(table)
+        if self.recent is not None and "TIMESTAMP" in table.column_names:
+            seconds = table["TIMESTAMP"].cast(pa.float64())
+            low, high = self.bounds
+            recent = pc.and_(pc.greater_equal(seconds, low), pc.less(seconds, high))
+            self.recent.add_table(table.filter(recent))
 
     def write_report(self, scratch: Path) -> None:
         """The S3 report, if asked for; raises ``ExternalDataError`` if it cannot be written."""
@@ -161,27 +220,9 @@ class ImportMetrics:
 
     def publish(self) -> None:
         """The recent rows' metrics to CloudWatch (or embedded mode's files); logged on error."""
-        if not self.recent:
+        if self.recent is None or self.recent.is_empty:
             return
         try:
             self.runtime.metrics.publish(self.recent.points())
         except Exception:
             log.exception("could not publish metric attribution data for %s", self.job.arn)
-
-
-def _rows(batch: pa.RecordBatch, tally: Tally | None) -> list[dict[str, Any]]:
-    """The batch's rows of the tally's event types, with the columns it reads, upper-cased."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if tally is None:
-        return []
-    upper = {name.upper(): name for name in batch.schema.names}
-    if "EVENT_TYPE" not in upper:
-        return []
-    wanted = set(COLUMNS_READ) | {s.column for s in tally.specs if s.dataset == "INTERACTIONS"}
-    names = [name for name in wanted if name in upper]
-    table = pa.Table.from_batches([batch]).select([upper[name] for name in names])
-    table = table.rename_columns(names)
-    mask = pc.is_in(table["EVENT_TYPE"], value_set=pa.array(tally.event_types, pa.string()))
-    return table.filter(mask).to_pylist()

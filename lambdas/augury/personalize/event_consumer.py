@@ -25,10 +25,13 @@ merge's steps are ordered so that repeating any prefix of them is harmless:
 write the Parquet file, append to the user, store the link, drop the session.
 
 History is written before Parquet, so serving sees an event as early as
-possible (PutEvents' freshness goal is one second in embedded mode). Last, the
+possible (PutEvents' freshness goal is one second in embedded mode). Then the
 events the histories took for the first time are counted for the group's
-metric attribution, if it has one (``attribution_reports``): the history's
-dedupe by ``EVENT_ID`` is what keeps a redelivered batch from counting twice.
+metric attribution, if it has one (``attribution_reports``), before the
+Parquet files are written: the history's dedupe by ``EVENT_ID`` is what keeps
+a redelivered batch from counting twice, so counting comes right after it. An
+event older than everything a user's bounded history keeps is not taken, and
+not counted.
 """
 
 from __future__ import annotations
@@ -90,8 +93,10 @@ class _Batch:
         """Append this batch's events to a history, noting which ones are new."""
         added = set(self.runtime.history.append(scope, subject, events))
         group = self.groups.get(scope)
-        if group and added:
-            self.new_events[group].extend(e for e in events if e.get("EVENT_ID") in added)
+        for event in events if group else ():
+            if event.get("EVENT_ID") in added:
+                added.discard(event["EVENT_ID"])  # a repeat within the batch counts once
+                self.new_events[group].append(event)
 
     def flush_appends(self) -> None:
         for (scope, subject), events in self.appends.items():
@@ -144,10 +149,14 @@ def apply_records(runtime: Runtime, records: Sequence[StreamRecord]) -> None:
                 _row(batch, kind, data)
         except (KeyError, TypeError, ValueError):
             log.exception("skipping a malformed %s record", kind)
-    batch.flush_appends()
+    try:
+        batch.flush_appends()
+    finally:
+        # Counted as soon as the histories took them: a retry after a later failure finds
+        # them there already and will not count them again.
+        if batch.new_events:
+            report_events(runtime, batch.new_events)
     batch.write_files()
-    if batch.new_events:
-        report_events(runtime, batch.new_events)
 
 
 def _interaction(batch: _Batch, data: Mapping[str, Any]) -> None:

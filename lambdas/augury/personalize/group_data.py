@@ -119,21 +119,41 @@ def download_all(
     return [path for path in fetched if path is not None]
 
 
-def read_files(runtime: Runtime, keys: Sequence[str], *, missing_ok: bool = False) -> pa.Table:
+def read_files(
+    runtime: Runtime,
+    keys: Sequence[str],
+    *,
+    missing_ok: bool = False,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
     """The Parquet files ``keys``, concatenated in order (schemas unified, as
     :func:`read_table` does); an empty table for none. With ``missing_ok``, files gone
-    since they were listed (merged, rewritten by a data deletion job) are left out."""
+    since they were listed (merged, rewritten by a data deletion job) are left out.
+    ``columns`` reads only those of them each file has."""
     if not keys:
         return pa.table({})
     with scratch_directory(runtime, "augury-read-") as scratch:
         local = download_all(runtime, keys, Path(scratch), missing_ok=missing_ok)
-        tables = [pq.read_table(path) for path in local]
+        tables = [_read(path, columns) for path in local]
     if not tables:
         return pa.table({})
     return tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
 
 
-def read_table(runtime: Runtime, prefix: str | None, *, missing_ok: bool = False) -> pa.Table:
+def _read(path: Path, columns: Sequence[str] | None) -> pa.Table:
+    if columns is None:
+        return pq.read_table(path)
+    present = set(pq.read_schema(path).names)
+    return pq.read_table(path, columns=[c for c in columns if c in present])
+
+
+def read_table(
+    runtime: Runtime,
+    prefix: str | None,
+    *,
+    missing_ok: bool = False,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
     """Every Parquet file under ``prefix``, concatenated; an empty table when there are none.
 
     Parts of one version share a schema; files written at different times (the
@@ -141,4 +161,4 @@ def read_table(runtime: Runtime, prefix: str | None, *, missing_ok: bool = False
     so schemas are unified rather than required to match.
     """
     keys = parquet_keys(runtime, prefix) if prefix else []
-    return read_files(runtime, keys, missing_ok=missing_ok)
+    return read_files(runtime, keys, missing_ok=missing_ok, columns=columns)
