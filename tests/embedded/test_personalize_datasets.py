@@ -253,12 +253,17 @@ def test_textual_field_only_on_items(personalize: Any, group: str) -> None:
     assert code == "InvalidInputException" and "BIO" in message
 
 
-@pytest.mark.parametrize("dataset_type", ["Ratings", "Actions"])
-def test_unknown_or_unsupported_type(
-    personalize: Any, group: str, schemas: dict[str, str], dataset_type: str
-) -> None:
-    code, message = error_of(lambda: create(personalize, group, schemas["Users"], dataset_type))
+def test_an_unknown_type(personalize: Any, group: str, schemas: dict[str, str]) -> None:
+    code, message = error_of(lambda: create(personalize, group, schemas["Users"], "Ratings"))
     assert code == "InvalidInputException" and "datasetType" in message
+
+
+def test_an_actions_dataset_needs_an_actions_schema(
+    personalize: Any, group: str, schemas: dict[str, str]
+) -> None:
+    code, message = error_of(lambda: create(personalize, group, schemas["Users"], "Actions"))
+    assert code == "InvalidInputException"
+    assert message == "Actions schemas need the field ACTION_ID (string)"
 
 
 def test_group_must_be_active(

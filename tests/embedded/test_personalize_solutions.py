@@ -52,7 +52,7 @@ def personalize(server: EmbeddedServer) -> Any:
 def test_recipes_are_amazons_with_their_algorithms_and_transformations(personalize):
     names = [r["name"] for r in personalize.list_recipes(recipeProvider="SERVICE")["recipes"]]
     assert "aws-user-personalization" in names and "aws-sims" in names
-    assert len(names) == 8 + 10  # the custom recipes, then the domain use cases
+    assert len(names) == 9 + 10  # the custom recipes, then the domain use cases
     first = personalize.list_recipes(maxResults=3)
     rest = personalize.list_recipes(maxResults=20, nextToken=first["nextToken"])
     assert [r["name"] for r in first["recipes"] + rest["recipes"]] == names

@@ -40,12 +40,14 @@ def test_unimplemented_operations_answer_cleanly_not_500(client):
 
 
 @pytest.mark.parametrize(
-    ("service", "call", "kwargs"),
+    ("service", "call", "kwargs", "code", "status"),
     [
         (
             "personalize-runtime",
             "get_action_recommendations",
             {"campaignArn": "arn:aws:personalize:us-east-1:000000000000:campaign/c", "userId": "u"},
+            "ResourceNotFoundException",
+            404,
         ),
         (
             "personalize-events",
@@ -57,23 +59,29 @@ def test_unimplemented_operations_answer_cleanly_not_500(client):
                         "actionId": "a",
                         "sessionId": "s",
                         "timestamp": 1_700_000_000,
-                        "eventType": "click",
+                        "eventType": "Taken",
                     }
                 ],
             },
+            "ResourceNotFoundException",
+            404,
         ),
         (
             "forecastquery",
             "query_what_if_forecast",
             {"WhatIfForecastArn": "arn:x", "Filters": {"item_id": "1"}},
+            "NotImplementedException",
+            501,
         ),
     ],
 )
-def test_every_service_is_routed_on_its_base_path(client, service, call, kwargs):
+def test_every_service_is_routed_on_its_base_path(client, service, call, kwargs, code, status):
+    """Each call reaches its own operation: one that is there answers for the unknown
+    campaign or tracker, one that is not answers 501."""
     with pytest.raises(ClientError) as error:
         getattr(client(service), call)(**kwargs)
-    assert error.value.response["Error"]["Code"] == "NotImplementedException"
-    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert error.value.response["Error"]["Code"] == code
+    assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
 
 
 def test_unknown_target_is_unknown_operation(server):

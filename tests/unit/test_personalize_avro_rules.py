@@ -226,10 +226,51 @@ def test_unknown_dataset_type_names_the_member() -> None:
     assert caught.value.field == "datasetType" and "Ratings" in str(caught.value)
 
 
+# --- Actions and Action_Interactions (Next-Best-Action) ----------------------------------
+
+ACTION_ID = field("ACTION_ID")
+
+
+def test_actions_need_an_id_and_a_metadata_field() -> None:
+    check_for_dataset(
+        parse(
+            ACTION_ID,
+            field("VALUE", ["null", "double"]),
+            field("ACTION_EXPIRATION_TIMESTAMP", ["null", "long"]),
+            field("REPEAT_FREQUENCY", ["null", "long"]),
+        ),
+        "ACTIONS",
+        None,
+    )
+    with pytest.raises(SchemaRuleError, match="at least one metadata field"):
+        check_for_dataset(parse(ACTION_ID), "ACTIONS", None)
+    rejects_for((field("VALUE", "long"),), "ACTIONS", "ACTION_ID")
+
+
+@pytest.mark.parametrize(
+    ("keyword", "wrong", "said"),
+    [
+        ("VALUE", "string", "long, int, float or double, null"),
+        ("REPEAT_FREQUENCY", "double", "int or long, null"),
+        ("ACTION_EXPIRATION_TIMESTAMP", "int", "long, null"),
+    ],
+)
+def test_action_keywords_keep_their_types(keyword: str, wrong: str, said: str) -> None:
+    error = rejects_for((ACTION_ID, field(keyword, ["null", wrong])), "ACTIONS", keyword)
+    assert said in str(error)
+
+
+def test_action_interactions_need_user_action_time_and_event_type() -> None:
+    fields = (USER_ID, ACTION_ID, TIMESTAMP, field("EVENT_TYPE"))
+    check_for_dataset(parse(*fields), "ACTION_INTERACTIONS", None)
+    rejects_for(fields[:3], "ACTION_INTERACTIONS", "EVENT_TYPE")
+
+
 @pytest.mark.parametrize("dataset_type", ["ACTIONS", "ACTION_INTERACTIONS"])
-def test_action_datasets_are_not_supported_yet(dataset_type: str) -> None:
-    error = rejects_for(INTERACTIONS, dataset_type, "datasetType")
-    assert "not support" in str(error)
+def test_domain_groups_have_no_action_datasets(dataset_type: str) -> None:
+    fields = (USER_ID, ACTION_ID, TIMESTAMP, field("EVENT_TYPE"), field("VALUE", "long"))
+    error = rejects_for(fields, dataset_type, "datasetType", domain="ECOMMERCE")
+    assert "Custom dataset group" in str(error)
 
 
 # --- Interactions ------------------------------------------------------------------------

@@ -10,11 +10,16 @@ A solution-version job reads these channels (each a folder of Parquet files):
     The Interactions dataset's current data (required).
 ``users``, ``items``
     The Users and Items datasets' current data, when the group has them.
+``actions``, ``action_interactions``
+    The Actions and Action_Interactions datasets' current data, when the group
+    has them (Next-Best-Action reads them; other recipes ignore them).
 ``events``
-    What arrived through PutEvents / PutUsers / PutItems since the datasets
-    were imported, in sub-folders ``interactions/``, ``users/`` and ``items/``
-    (same columns as the datasets). Users and items found in both the dataset
-    and the events take the event's row (the later one).
+    What arrived through PutEvents / PutUsers / PutItems / PutActions /
+    PutActionInteractions since the datasets were imported, in sub-folders
+    ``interactions/``, ``users/``, ``items/``, ``actions/`` and
+    ``action_interactions/`` (same columns as the datasets). Users, items and
+    actions found in both the dataset and the events take the event's row (the
+    later one).
 ``previous_model``
     For ``trainingMode=UPDATE``: the model files of the solution's latest
     ACTIVE version, which the job updates instead of training from scratch.
@@ -45,6 +50,8 @@ CONFIG_HYPERPARAMETER = "config"
 INTERACTIONS_CHANNEL = "interactions"
 USERS_CHANNEL = "users"
 ITEMS_CHANNEL = "items"
+ACTIONS_CHANNEL = "actions"
+ACTION_INTERACTIONS_CHANNEL = "action_interactions"
 EVENTS_CHANNEL = "events"
 PREVIOUS_MODEL_CHANNEL = "previous_model"
 
@@ -54,6 +61,7 @@ METRICS_FILE = "metrics.json"
 USER_PERSONALIZATION = "USER_PERSONALIZATION"
 PERSONALIZED_RANKING = "PERSONALIZED_RANKING"
 RELATED_ITEMS = "RELATED_ITEMS"
+PERSONALIZED_ACTIONS = "PERSONALIZED_ACTIONS"
 
 RECIPE_ARN_PREFIX = "arn:aws:personalize:::recipe/"
 
@@ -66,6 +74,7 @@ RECIPE_TYPES: dict[str, str] = {
     "aws-personalized-ranking-v2": PERSONALIZED_RANKING,
     "aws-sims": RELATED_ITEMS,
     "aws-similar-items": RELATED_ITEMS,
+    "aws-next-best-action": PERSONALIZED_ACTIONS,
 }
 """Every recipe Augury trains, by Amazon's name, with Amazon's recipe type."""
 

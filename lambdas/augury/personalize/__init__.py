@@ -1,6 +1,7 @@
 """Amazon Personalize, Personalize Runtime and Personalize Events operations."""
 
 from augury.personalize import (
+    action_recommendations,
     batch_jobs,
     campaigns,
     data_deletions,
@@ -38,6 +39,7 @@ OPERATION_SETS = [
     event_trackers.operations,
     metric_attributions.operations,
     recommendations.operations,
+    action_recommendations.operations,
     events.operations,
     tag_operations("personalize"),
 ]

@@ -47,7 +47,9 @@ DATASET_TYPES = {
 }
 """Amazon's dataset types by their upper-case (ARN) form, with the spelling its docs use."""
 
-SUPPORTED_DATASET_TYPES = ("INTERACTIONS", "ITEMS", "USERS")
+SUPPORTED_DATASET_TYPES = ("INTERACTIONS", "ITEMS", "USERS", "ACTIONS", "ACTION_INTERACTIONS")
+ACTION_DATASET_TYPES = ("ACTIONS", "ACTION_INTERACTIONS")
+"""Next-Best-Action's datasets, which Domain dataset groups cannot have (Amazon's rule)."""
 REPLACEABLE_DATASET_TYPES = ("ITEMS", "USERS")
 
 
@@ -233,8 +235,14 @@ class FieldRule:
     nullable: bool = False
     categorical: bool = False
     textual: bool = False
+    also: tuple[str, ...] = ()
+    """Other types the field may have (a numeric keyword takes any number type)."""
 
     def describe(self) -> str:
+        if self.also:
+            types = [self.type, *self.also]
+            text = ", ".join(types[:-1]) + f" or {types[-1]}"
+            return f"{text}, null" if self.nullable else text
         return SchemaField("", self.type, self.nullable, self.categorical, self.textual).describe()
 
 
@@ -269,6 +277,23 @@ _INTERACTION_KEYWORDS = {
 }
 _INTERACTION_IDS = {"USER_ID": _STRING, "ITEM_ID": _STRING, "TIMESTAMP": _LONG}
 
+_ACTION_KEYWORDS = {
+    "VALUE": FieldRule("long", nullable=True, also=("int", "float", "double")),
+    "CREATION_TIMESTAMP": _LONG,
+    "ACTION_EXPIRATION_TIMESTAMP": FieldRule("long", nullable=True),
+    "REPEAT_FREQUENCY": FieldRule("int", nullable=True, also=("long",)),
+}
+_ACTION_INTERACTION_IDS = {
+    "USER_ID": _STRING,
+    "ACTION_ID": _STRING,
+    "TIMESTAMP": _LONG,
+    "EVENT_TYPE": _STRING,
+}
+_ACTION_INTERACTION_KEYWORDS = {
+    "IMPRESSION": _NULLABLE_STRING,
+    "RECOMMENDATION_ID": _NULLABLE_STRING,
+}
+
 _CUSTOM = {
     "INTERACTIONS": DatasetRules(
         "Interactions",
@@ -296,6 +321,24 @@ _CUSTOM = {
         min_metadata=1,
         max_metadata=100,
         textual_allowed=True,
+    ),
+    "ACTIONS": DatasetRules(
+        "Actions",
+        required={"ACTION_ID": _STRING},
+        reserved=_ACTION_KEYWORDS,
+        not_metadata=frozenset({"ACTION_ID"}),
+        min_metadata=1,
+        max_metadata=10,
+        textual_allowed=False,
+    ),
+    "ACTION_INTERACTIONS": DatasetRules(
+        "Action_Interactions",
+        required=_ACTION_INTERACTION_IDS,
+        reserved=_ACTION_INTERACTION_KEYWORDS,
+        not_metadata=frozenset({*_ACTION_INTERACTION_IDS, *_ACTION_INTERACTION_KEYWORDS}),
+        min_metadata=0,
+        max_metadata=10,
+        textual_allowed=False,
     ),
 }
 
@@ -340,6 +383,12 @@ def rules_for(dataset_type: str, domain: str | None) -> DatasetRules:
     base = _CUSTOM[dataset_type]
     if not domain:
         return base
+    if dataset_type in ACTION_DATASET_TYPES:
+        raise SchemaRuleError(
+            f"datasetType {DATASET_TYPES[dataset_type]}: a {domain} (Domain) dataset group "
+            "cannot have Next-Best-Action datasets; create them in a Custom dataset group",
+            "datasetType",
+        )
     extra_required = _DOMAIN_REQUIRED.get((domain, dataset_type), {})
     reserved = {**base.reserved, **_DOMAIN_RESERVED.get((domain, dataset_type), {})}
     required = {**base.required, **extra_required}
@@ -385,7 +434,7 @@ def _missing(schema: ParsedSchema, label: str, name: str, rule: FieldRule) -> st
 
 
 def _check_rule(field: SchemaField, rule: FieldRule, role: str) -> None:
-    if field.type != rule.type or (field.nullable and not rule.nullable):
+    if field.type not in (rule.type, *rule.also) or (field.nullable and not rule.nullable):
         raise SchemaRuleError(
             f"{field.name} is a {role} of type {rule.describe()}; this schema makes it "
             f"{field.describe()}",

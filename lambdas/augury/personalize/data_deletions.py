@@ -33,8 +33,8 @@ if TYPE_CHECKING:
 operations = OperationSet("personalize")
 
 DELETION_WORKFLOW = "personalize-delete-users"
-DELETED_FROM = ("INTERACTIONS", "USERS")
-"""The dataset types that hold users' data (Items holds none)."""
+DELETED_FROM = ("INTERACTIONS", "USERS", "ACTION_INTERACTIONS")
+"""The dataset types that hold users' data (Items and Actions hold none)."""
 CLAIMED = "_claimed_datasets"
 """Job attribute: the datasets the job holds while it runs."""
 WIRE_STATUS = {

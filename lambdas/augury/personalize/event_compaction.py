@@ -55,6 +55,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from augury.personalize.event_data import (
+    ACTION_INTERACTIONS_FOLDER,
+    ACTIONS_FOLDER,
     INTERACTIONS_FOLDER,
     ITEMS_FOLDER,
     USERS_FOLDER,
@@ -93,9 +95,11 @@ KEEP_PER_ID = {
     INTERACTIONS_FOLDER: EVENT_ID_COLUMN,
     USERS_FOLDER: "USER_ID",
     ITEMS_FOLDER: "ITEM_ID",
+    ACTIONS_FOLDER: "ACTION_ID",
+    ACTION_INTERACTIONS_FOLDER: EVENT_ID_COLUMN,
 }
 """The column a folder's merge keeps one row per value of: the first event per eventId,
-the newest user or item row per ID."""
+the newest user, item or action row per ID."""
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 from augury.personalize.attribution_reports import report_events
 from augury.personalize.avro_rules import ParsedSchema
 from augury.personalize.event_data import (
+    ACTION_INTERACTIONS_FOLDER,
+    ACTIONS_FOLDER,
     INTERACTIONS_FOLDER,
     ITEMS_FOLDER,
     USERS_FOLDER,
@@ -66,8 +68,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = {"interaction", "user", "item"}
-ROW_FOLDERS = {"user": USERS_FOLDER, "item": ITEMS_FOLDER}
+KINDS = {"interaction", "user", "item", "action", "action-interaction"}
+ROW_FOLDERS = {"user": USERS_FOLDER, "item": ITEMS_FOLDER, "action": ACTIONS_FOLDER}
 
 
 @dataclass
@@ -145,6 +147,8 @@ def apply_records(runtime: Runtime, records: Sequence[StreamRecord]) -> None:
         try:
             if kind == "interaction":
                 _interaction(batch, data)
+            elif kind == "action-interaction":
+                _action_interaction(batch, data)
             else:
                 _row(batch, kind, data)
         except (KeyError, TypeError, ValueError):
@@ -174,6 +178,24 @@ def _interaction(batch: _Batch, data: Mapping[str, Any]) -> None:
         return
     batch.appends[(scope, user_subject(user_id))].append(event)
     batch.add_file_row(group, INTERACTIONS_FOLDER, dataset, _training_row(event, user_id), arrival)
+
+
+def _action_interaction(batch: _Batch, data: Mapping[str, Any]) -> None:
+    """A user's action interaction: their action history (Next-Best-Action's repeat rule and
+    real-time scores read it) and the Action_Interactions training data. Always a user's:
+    PutActionInteractions takes no anonymous events. Metric attributions do not report
+    action interactions (Amazon's rule), so these are never counted."""
+    event = dict(data["event"])
+    user_id = str(data["userId"])
+    arrival = float(data.get("receivedAt") or time.time())
+    batch.appends[(data["scope"], user_subject(user_id))].append(event)
+    batch.add_file_row(
+        data["group"],
+        ACTION_INTERACTIONS_FOLDER,
+        data["dataset"],
+        _training_row(event, user_id),
+        arrival,
+    )
 
 
 def _training_row(event: Mapping[str, Any], user_id: str) -> dict[str, Any]:

@@ -6,8 +6,9 @@ PutEvents, PutUsers and PutItems reach two places through the event consumer
 - the ``UserHistoryStore`` (``runtime.history``): each user's recent events
   and the newest PutUsers / PutItems row per ID, read here by serving on
   every call;
-- Parquet files under :func:`events_prefix`, in ``interactions/``, ``users/``
-  and ``items/``, which the next training job reads as its ``events`` channel.
+- Parquet files under :func:`events_prefix`, in ``interactions/``, ``users/``,
+  ``items/``, ``actions/`` and ``action_interactions/``, which the next
+  training job reads as its ``events`` channel.
 
 The store is partitioned by a *scope*: a dataset's ARN plus its creation time,
 so a dataset deleted and created again under the same ARN starts with no
@@ -46,6 +47,8 @@ INTERNAL_FIELDS = ("RECEIVED_AT",)
 INTERACTIONS_FOLDER = "interactions/"
 USERS_FOLDER = "users/"
 ITEMS_FOLDER = "items/"
+ACTIONS_FOLDER = "actions/"
+ACTION_INTERACTIONS_FOLDER = "action_interactions/"
 
 SCOPE_CACHE_SECONDS = 1.0
 """How long a dataset's scope is remembered; bounds staleness after a delete and re-create."""
@@ -180,6 +183,16 @@ def recent_events(
     return [public_event(event) for event in events[-limit:]]
 
 
+def recent_action_events(
+    runtime: Runtime, dataset_group_arn: str, user_id: str
+) -> list[dict[str, Any]]:
+    """The user's recorded action interactions, oldest first (ACTION_ID, EVENT_TYPE, TIMESTAMP)."""
+    scope = group_scope(runtime, dataset_group_arn, "ACTION_INTERACTIONS")
+    if scope is None:
+        return []
+    return runtime.history.history(scope, user_subject(user_id))
+
+
 def recent_items(runtime: Runtime, dataset_group_arn: str) -> list[dict[str, Any]]:
     """Rows PutItems recorded for the group's Items dataset, the newest per item ID.
 
@@ -192,6 +205,11 @@ def recent_items(runtime: Runtime, dataset_group_arn: str) -> list[dict[str, Any
 def recent_users(runtime: Runtime, dataset_group_arn: str) -> list[dict[str, Any]]:
     """Rows PutUsers recorded for the group's Users dataset, the newest per user ID."""
     return _recent_rows(runtime, dataset_group_arn, "USERS")
+
+
+def recent_actions(runtime: Runtime, dataset_group_arn: str) -> list[dict[str, Any]]:
+    """Rows PutActions recorded for the group's Actions dataset, the newest per action ID."""
+    return _recent_rows(runtime, dataset_group_arn, "ACTIONS")
 
 
 def _recent_rows(runtime: Runtime, dataset_group_arn: str, dataset_type: str) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Personalize Events: PutEvents, PutUsers, PutItems.
+"""Personalize Events: PutEvents, PutUsers, PutItems, PutActions, PutActionInteractions.
 
 Each call is checked in full against the dataset's schema before anything is
 accepted (a bad event refuses the whole call, naming the event and field),
@@ -47,6 +47,21 @@ operations = OperationSet("personalize-events")
 INTERACTION = "interaction"
 USER = "user"
 ITEM = "item"
+ACTION = "action"
+ACTION_INTERACTION = "action-interaction"
+
+ACTION_EVENT_TYPES = {"TAKEN": "TAKEN", "NOT_TAKEN": "NOT_TAKEN", "VIEWED": "VIEWED"}
+"""Action interaction event types, by their upper-case form with spaces as underscores:
+Amazon's API writes ``Taken``, ``Not Taken`` and ``Viewed``, its datasets ``TAKEN``..."""
+ACTION_INTERACTION_MEMBERS = {
+    "USER_ID": "userId",
+    "ACTION_ID": "actionId",
+    "TIMESTAMP": "timestamp",
+    "EVENT_TYPE": "eventType",
+    "IMPRESSION": "impression",
+    "RECOMMENDATION_ID": "recommendationId",
+}
+"""Action interactions fields a PutActionInteractions call sets through its own members."""
 
 EVENT_MEMBERS = {
     "USER_ID": "userId",
@@ -208,6 +223,13 @@ def put_items(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+@operations("PutActions")
+def put_actions(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    """Add or replace up to 10 actions of an Actions dataset."""
+    _put_rows(runtime, request, "ACTIONS", "actions", "actionId", ACTION)
+    return {}
+
+
 def _put_rows(
     runtime: Runtime,
     request: Mapping[str, Any],
@@ -223,7 +245,7 @@ def _put_rows(
     actual = str(dataset.attributes.get("datasetType", "")).upper()
     label = dataset_type.capitalize()
     if actual != dataset_type:
-        operation = "PutUsers" if kind == USER else "PutItems"
+        operation = {USER: "PutUsers", ITEM: "PutItems", ACTION: "PutActions"}[kind]
         raise InvalidInput(
             f"Dataset {arn} is the group's {dataset.attributes.get('datasetType')} dataset; "
             f"{operation} records into its {label} dataset"
@@ -261,3 +283,91 @@ def _put_rows(
             )
         )
     runtime.events.publish(records)
+
+
+# --- PutActionInteractions ---------------------------------------------------------------
+
+
+@operations("PutActionInteractions")
+def put_action_interactions(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    """Record up to 10 interactions of users with actions (Next-Best-Action's events)."""
+    tracker = tracker_for(runtime, request["trackingId"])
+    group = tracker.dataset_group_arn
+    dataset = _dataset(runtime, dataset_arn(group, "ACTION_INTERACTIONS"))
+    if dataset is None:
+        raise InvalidInput(
+            f"Dataset group {group} has no Action_Interactions dataset; create one (it can be "
+            "empty) before recording action interactions"
+        )
+    _usable(dataset)
+    schema = _schema(runtime, dataset)
+    received = time.time()
+    records = []
+    for index, entry in enumerate(request["actionInteractions"]):
+        where = f"actionInteractions[{index}]"
+        row = action_interaction_row(entry, schema, where=where)
+        row["RECEIVED_AT"] = received
+        session = entry["sessionId"]
+        records.append(
+            StreamRecord(
+                partition_key=_partition(tracker.tracking_id, session),
+                data={
+                    "kind": ACTION_INTERACTION,
+                    "group": group,
+                    "dataset": dataset.arn,
+                    "scope": dataset_scope(dataset),
+                    "userId": entry.get("userId"),
+                    "sessionId": session,
+                    "event": row,
+                    "receivedAt": received,
+                },
+            )
+        )
+    runtime.events.publish(records)
+    return {}
+
+
+def action_interaction_row(
+    entry: Mapping[str, Any], schema: ParsedSchema, *, where: str
+) -> dict[str, Any]:
+    """One action interaction as the Action_Interactions columns hold it."""
+    if not entry.get("userId"):
+        raise InvalidInput(
+            f"{where} has no userId; Next-Best-Action learns from identified users, and the "
+            "Action_Interactions schema requires USER_ID"
+        )
+    written = str(entry["eventType"])
+    event_type = ACTION_EVENT_TYPES.get(written.strip().upper().replace(" ", "_"))
+    if event_type is None:
+        raise InvalidInput(
+            f"{where}.eventType {written!r} is not an action interaction event type; use "
+            "Taken, Not Taken or Viewed"
+        )
+    properties = parse_properties(
+        entry.get("properties"),
+        schema,
+        where=f"{where}.properties",
+        label="Action_Interactions",
+        from_members=ACTION_INTERACTION_MEMBERS,
+    )
+    sent_at = entry["timestamp"]
+    timestamp = sent_at.timestamp() if isinstance(sent_at, datetime) else float(sent_at)
+    problem = timestamp_problem("TIMESTAMP", timestamp, str(sent_at))
+    if problem is not None:
+        raise InvalidInput(f"{where}.timestamp: {problem}")
+    impression = entry.get("impression")
+    row: dict[str, Any] = {
+        "USER_ID": entry["userId"],
+        "ACTION_ID": entry["actionId"],
+        "EVENT_TYPE": event_type,
+        "TIMESTAMP": timestamp,
+        "RECOMMENDATION_ID": entry.get("recommendationId"),
+        "IMPRESSION": "|".join(impression) if impression else None,
+        **properties,
+    }
+    present = {name for name, value in row.items() if value is not None}
+    missing_required(schema, present, where=where, label="Action_Interactions")
+    row["EVENT_ID"] = entry.get("eventId") or _content_id(
+        entry["userId"], str(entry["sessionId"]), row
+    )
+    return row

@@ -22,8 +22,8 @@ import pyarrow as pa
 from augury.personalize.avro_rules import ParsedSchema, SchemaField
 from augury.personalize.group_data import column_name
 
-ID_FIELDS = frozenset({"USER_ID", "ITEM_ID"})
-TIMESTAMP_FIELDS = frozenset({"TIMESTAMP", "CREATION_TIMESTAMP"})
+ID_FIELDS = frozenset({"USER_ID", "ITEM_ID", "ACTION_ID"})
+TIMESTAMP_FIELDS = frozenset({"TIMESTAMP", "CREATION_TIMESTAMP", "ACTION_EXPIRATION_TIMESTAMP"})
 MAX_ID_CHARACTERS = 256
 MAX_STRING_CHARACTERS = 1_000
 MAX_TEXTUAL_CHARACTERS = 20_000
@@ -43,7 +43,7 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 """How each Avro type is stored: one integer and one float width keep readers simple."""
 
-ID_COLUMN = {"USERS": "USER_ID", "ITEMS": "ITEM_ID"}
+ID_COLUMN = {"USERS": "USER_ID", "ITEMS": "ITEM_ID", "ACTIONS": "ACTION_ID"}
 """The column that names a row in the datasets where a newer row replaces an older one."""
 
 

@@ -27,6 +27,7 @@ from augury.api.operations import OperationSet
 from augury.personalize.use_cases import UseCase, is_use_case_arn, use_case_for_arn, use_cases
 from augury.resources.errors import InvalidInput, InvalidNextToken, ResourceNotFound
 from augury_training.personalize_contract import (
+    PERSONALIZED_ACTIONS,
     PERSONALIZED_RANKING,
     RECIPE_ARN_PREFIX,
     RECIPE_TYPES,
@@ -352,6 +353,18 @@ _RECIPES = (
             HyperParameter("min_cointeraction_count", INTEGER, "1", 0, 10, tunable=True),
             HyperParameter("max_neighbours", INTEGER, "100", 1, 1000),
         ),
+    ),
+    Recipe(
+        name="aws-next-best-action",
+        recipe_type=PERSONALIZED_ACTIONS,
+        description=(
+            "Ranks the actions of the Actions dataset by how likely the user is to take each "
+            "within the action optimization period, from their interactions with items and "
+            "actions; equally likely actions rank by their VALUE."
+        ),
+        algorithm="aws-next-best-action",
+        feature_parameters=(HyperParameter("action_optimization_period", INTEGER, "14", 1, 30),),
+        batch=False,
     ),
 )
 

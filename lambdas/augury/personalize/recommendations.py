@@ -106,7 +106,7 @@ def get_recommendations(runtime: Runtime, request: dict[str, Any]) -> dict[str, 
 
 @operations("GetPersonalizedRanking")
 def get_personalized_ranking(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    campaign = _serving_campaign(runtime, request.get("campaignArn"))
+    campaign = serving_campaign(runtime, request.get("campaignArn"))
     config = campaign.attributes.get("campaignConfig") or {}
     columns = requested_columns(request.get("metadataColumns"), config, campaign.arn)
     input_list = list(request.get("inputList") or [])
@@ -151,7 +151,7 @@ class _Source:
 def _source(runtime: Runtime, request: Mapping[str, Any]) -> _Source:
     recommender_arn = request.get("recommenderArn")
     if not recommender_arn:
-        campaign = _serving_campaign(runtime, request.get("campaignArn"))
+        campaign = serving_campaign(runtime, request.get("campaignArn"))
         return _Source(
             campaign.arn,
             str(campaign.attributes["solutionVersionArn"]),
@@ -174,7 +174,7 @@ def _source(runtime: Runtime, request: Mapping[str, Any]) -> _Source:
     )
 
 
-def _serving_campaign(runtime: Runtime, arn: str | None) -> Resource:
+def serving_campaign(runtime: Runtime, arn: str | None) -> Resource:
     """The campaign behind ``arn``, which must be able to answer now."""
     if not arn:
         raise InvalidInput(

@@ -48,8 +48,9 @@ INTERACTIONS_PER_EVENT_TYPE = 100
 
 ITEMS = "ITEMS"
 USERS = "USERS"
+ACTIONS = "ACTIONS"
 INTERACTIONS = "INTERACTIONS"
-ID_COLUMN = {ITEMS: "ITEM_ID", USERS: "USER_ID"}
+ID_COLUMN = {ITEMS: "ITEM_ID", USERS: "USER_ID", ACTIONS: "ACTION_ID"}
 INTERACTIONS_EVENTS = "interactions/"
 """The sub-folder of a group's events prefix holding the PutEvents files."""
 
@@ -134,6 +135,10 @@ class CatalogCache:
     def users(self, runtime: Runtime, group: str) -> RowIndex:
         """Users rows by USER_ID: the dataset overlaid by PutUsers rows."""
         return self._rows(runtime, group, USERS, serving_sources.recent_users)
+
+    def actions(self, runtime: Runtime, group: str) -> RowIndex:
+        """Actions rows by ACTION_ID: the dataset overlaid by PutActions rows."""
+        return self._rows(runtime, group, ACTIONS, serving_sources.recent_actions)
 
     def _rows(
         self,

@@ -67,6 +67,7 @@ from augury.personalize.serving_promotions import Promotion, place_promoted
 from augury.resources.errors import InvalidInput, ResourceNotFound
 from augury.serving.recommender_cache import recommender_for_record
 from augury_training.personalize_contract import (
+    PERSONALIZED_ACTIONS,
     PERSONALIZED_RANKING,
     RELATED_ITEMS,
     USER_PERSONALIZATION,
@@ -230,6 +231,11 @@ def recommend_items(
         raise InvalidInput(
             f"The {model.recipe} recipe re-ranks items: call GetPersonalizedRanking with an "
             "inputList instead of GetRecommendations"
+        )
+    elif model.recipe_type == PERSONALIZED_ACTIONS:
+        raise InvalidInput(
+            f"The {model.recipe} recipe recommends actions: call GetActionRecommendations "
+            "instead of GetRecommendations"
         )
     else:
         raise InvalidInput(f"Recipe type {model.recipe_type} does not recommend items")

@@ -74,6 +74,22 @@ def recent_events(
     )
 
 
+def recent_action_events(
+    runtime: Runtime, dataset_group_arn: str, user_id: str
+) -> list[dict[str, Any]]:
+    """PutActionInteractions events of the user, oldest first."""
+    from augury.personalize import event_data
+
+    return event_data.recent_action_events(runtime, dataset_group_arn, user_id)
+
+
+def recent_actions(runtime: Runtime, dataset_group_arn: str) -> list[dict[str, Any]]:
+    """PutActions rows, upper-cased field names, the newest row per action."""
+    from augury.personalize import event_data
+
+    return event_data.recent_actions(runtime, dataset_group_arn)
+
+
 def recent_items(runtime: Runtime, dataset_group_arn: str) -> list[dict[str, Any]]:
     """PutItems rows, upper-cased field names, the newest row per item."""
     from augury.personalize import event_data

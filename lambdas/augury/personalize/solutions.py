@@ -35,6 +35,7 @@ from augury.resources import crud
 from augury.resources.errors import InvalidInput, ResourceInUse
 from augury.resources.record import Resource
 from augury.resources.status import Status
+from augury_training.personalize_contract import PERSONALIZED_ACTIONS
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -79,6 +80,11 @@ def create_solution(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]
         raise InvalidInput(
             f"Dataset group {group.arn} has no Interactions dataset; every recipe trains on "
             "interactions, so create one (and import data) first"
+        )
+    if recipe.recipe_type == PERSONALIZED_ACTIONS and "ACTIONS" not in datasets:
+        raise InvalidInput(
+            f"Dataset group {group.arn} has no Actions dataset; the {recipe.name} recipe "
+            "recommends the actions it holds, so create one (and import actions) first"
         )
     perform_hpo = bool(request.get("performHPO"))
     if perform_hpo and not recipe.tunable:

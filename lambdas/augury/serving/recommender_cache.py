@@ -4,8 +4,9 @@ A solution version's model files sit in the blob store under the prefix its
 record names (``_model_prefix``, written by the training workflow). The first
 call for a version downloads them once into a local cache directory (the data
 directory in embedded mode, the temporary directory elsewhere), loads them
-with ``augury_training.recommender_artifacts.load_recommender`` (NumPy only:
-no training framework is imported) and keeps the loaded model. Later calls
+with ``augury_training.recommender_artifacts.load_recommender`` (or, for a
+Next-Best-Action model, ``augury_training.action_artifacts.load_action_model``;
+NumPy only: no training framework is imported) and keeps the loaded model. Later calls
 are answered from memory. The cache is an LRU bounded by model count, shared
 by every request thread, and one thread loads a model while the others wait.
 
@@ -22,6 +23,7 @@ would otherwise fill its disk one version at a time.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -36,6 +38,8 @@ from augury.ports import BlobStore
 from augury.resources.errors import InvalidInput, ResourceNotFound
 from augury.resources.record import Resource
 from augury.resources.status import Status
+from augury_training.action_artifacts import KIND as ACTIONS_KIND
+from augury_training.action_artifacts import ActionModel, load_action_model
 from augury_training.recommender_artifacts import MANIFEST_FILE, Recommender, load_recommender
 
 if TYPE_CHECKING:
@@ -47,6 +51,16 @@ DEFAULT_CAPACITY = 8
 """Models kept in memory per process (an ml-100k model is a few MB)."""
 
 CacheKey = tuple[str, str, str]
+Model = Recommender | ActionModel
+"""A loaded model: items for a user or an item, or actions for a user."""
+
+
+def load_model(model_dir: Path) -> Model:
+    """The model in ``model_dir``, read as its manifest's kind says."""
+    manifest = json.loads((model_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    if manifest.get("kind") == ACTIONS_KIND:
+        return load_action_model(model_dir)
+    return load_recommender(model_dir)
 
 
 class RecommenderCache:
@@ -56,11 +70,11 @@ class RecommenderCache:
         self.blobs = blobs
         self.root = Path(root)
         self.capacity = capacity
-        self._models: OrderedDict[CacheKey, Recommender] = OrderedDict()
+        self._models: OrderedDict[CacheKey, Model] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[CacheKey, threading.Lock] = {}
 
-    def get(self, key: CacheKey) -> Recommender:
+    def get(self, key: CacheKey) -> Model:
         """The model stored under ``key`` = (ARN, model prefix, creation time)."""
         with self._lock:
             found = self._models.get(key)
@@ -74,7 +88,7 @@ class RecommenderCache:
             if found is not None:
                 return found
             single_threaded_blas()
-            model = load_recommender(self._local_copy(key))
+            model = load_model(self._local_copy(key))
             with self._lock:
                 self._loading.pop(key, None)
                 self._models[key] = model
@@ -177,7 +191,7 @@ def _cache_root(runtime: Runtime) -> Path:
     return Path(tempfile.gettempdir()) / "augury-recommenders"
 
 
-def recommender_for(runtime: Runtime, solution_version_arn: str) -> Recommender:
+def recommender_for(runtime: Runtime, solution_version_arn: str) -> Model:
     """The trained model of an ACTIVE solution version, loaded once per process."""
     record = runtime.metadata.get(solution_version_arn)
     if record is None or record.kind not in MODEL_KINDS:
@@ -185,7 +199,7 @@ def recommender_for(runtime: Runtime, solution_version_arn: str) -> Recommender:
     return recommender_for_record(runtime, record)
 
 
-def recommender_for_record(runtime: Runtime, record: Resource) -> Recommender:
+def recommender_for_record(runtime: Runtime, record: Resource) -> Model:
     """``recommender_for`` when the solution-version record is already read."""
     prefix = record.attributes.get(MODEL_PREFIX)
     if not prefix:

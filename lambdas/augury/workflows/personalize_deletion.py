@@ -9,13 +9,14 @@
     the user IDs (a CSV file, or every file under a folder, with one ``USER_ID``
     column, IDs as written), then:
 
-    - the Interactions and Users datasets the job claimed when it was asked for
+    - the Interactions, Users and Action_Interactions datasets the job claimed when it was asked for
       (one made later is not touched) get their current data less those users'
       rows as a new version, and no other version is kept: each older one may
       hold the users (an import keeps the one before for work still reading it;
       a deletion does not). The claim holds to the end, so no import runs
       meanwhile;
-    - every recorded-events file (``events/interactions/``, ``events/users/``)
+    - every recorded-events file (``events/interactions/``, ``events/users/``,
+      ``events/action_interactions/``)
       holding a row of theirs that arrived before the job began is rewritten,
       merged files' manifests (``event_compaction``) renamed along, and the
       folder looked at again until no such file is left (a merge that read a
@@ -50,6 +51,7 @@ import pyarrow.parquet as pq
 
 from augury.personalize.data_deletions import CLAIMED, DELETION_WORKFLOW
 from augury.personalize.event_data import (
+    ACTION_INTERACTIONS_FOLDER,
     INTERACTIONS_FOLDER,
     USERS_FOLDER,
     dataset_scope,
@@ -281,7 +283,7 @@ def _delete_from_events(
     """Rewrite each recorded-events file holding the users' rows that arrived before
     ``since``, until a look finds none left."""
     deleted = 0
-    for folder in (INTERACTIONS_FOLDER, USERS_FOLDER):
+    for folder in (INTERACTIONS_FOLDER, USERS_FOLDER, ACTION_INTERACTIONS_FOLDER):
         prefix = events_prefix(group) + folder
         looked: set[str] = set()
         for _ in range(LOOKS):

@@ -81,7 +81,13 @@ BYTES_PER_GB = 1024**3
 MAX_BYTES = {"FULL": 100 * BYTES_PER_GB, "INCREMENTAL": 1 * BYTES_PER_GB}
 MIN_INTERACTIONS_PER_IMPORT = 1_000
 """Amazon's quota: "Minimum number of item interaction records per dataset import job"."""
-EVENT_FOLDERS = {"INTERACTIONS": "interactions", "USERS": "users", "ITEMS": "items"}
+EVENT_FOLDERS = {
+    "INTERACTIONS": "interactions",
+    "USERS": "users",
+    "ITEMS": "items",
+    "ACTIONS": "actions",
+    "ACTION_INTERACTIONS": "action_interactions",
+}
 """Where PutEvents / PutUsers / PutItems data lies under the group's events prefix."""
 
 

@@ -52,6 +52,8 @@ from augury.workflows import forecast_jobs
 from augury.workflows.definition import ResourceFailed, Retry, State, Step, Workflow
 from augury.workflows.lifecycle import blob_prefix
 from augury_training.personalize_contract import (
+    ACTION_INTERACTIONS_CHANNEL,
+    ACTIONS_CHANNEL,
     CONFIG_HYPERPARAMETER,
     EVENTS_CHANNEL,
     INTERACTIONS_CHANNEL,
@@ -100,6 +102,8 @@ DATASET_CHANNELS = {
     "INTERACTIONS": INTERACTIONS_CHANNEL,
     "USERS": USERS_CHANNEL,
     "ITEMS": ITEMS_CHANNEL,
+    "ACTIONS": ACTIONS_CHANNEL,
+    "ACTION_INTERACTIONS": ACTION_INTERACTIONS_CHANNEL,
 }
 
 

@@ -126,7 +126,7 @@ def load_interactions(paths: TrainPaths, context_columns: tuple[str, ...] = ()) 
     """
     events_dir = paths.channel(EVENTS_CHANNEL) / "interactions"
     columns = (*INTERACTION_COLUMNS, *context_columns)
-    events = _in_arrival_order(
+    events = in_arrival_order(
         read_parquet(parquet_files(events_dir), (*columns, EVENT_ID, ARRIVAL))
     )
     if events is not None:
@@ -186,7 +186,7 @@ def load_unchosen_impressions(paths: TrainPaths) -> pd.Series | None:
     events = read_parquet(
         parquet_files(events_dir), (ITEM_ID, IMPRESSION, USER_ID, TIMESTAMP, EVENT_ID, ARRIVAL)
     )
-    events = _in_arrival_order(events)
+    events = in_arrival_order(events)
     if events is not None and IMPRESSION in events:
         add(_first_of_each_event_id(events).drop_duplicates(ignore_index=True))
     return totals
@@ -204,11 +204,12 @@ def _unchosen_counts(rows: pd.DataFrame) -> pd.Series | None:
 
 
 def load_metadata(paths: TrainPaths, channel: str, id_column: str) -> pd.DataFrame | None:
-    """A Users or Items table: the dataset's rows then PutUsers / PutItems rows, latest per ID."""
-    sub = "users" if channel == USERS_CHANNEL else "items"
+    """A Users, Items or Actions table: the dataset's rows then PutUsers / PutItems /
+    PutActions rows, latest per ID (the events sub-folder is named as the channel)."""
+    sub = channel
     frames = [
         read_parquet(parquet_files(paths.channel(channel))),
-        _in_arrival_order(read_parquet(parquet_files(paths.channel(EVENTS_CHANNEL) / sub))),
+        in_arrival_order(read_parquet(parquet_files(paths.channel(EVENTS_CHANNEL) / sub))),
     ]
     frames = [f for f in frames if f is not None and len(f)]
     if not frames:
@@ -222,7 +223,7 @@ def load_metadata(paths: TrainPaths, channel: str, id_column: str) -> pd.DataFra
     return frame.reset_index(drop=True)
 
 
-def _in_arrival_order(recorded: pd.DataFrame | None) -> pd.DataFrame | None:
+def in_arrival_order(recorded: pd.DataFrame | None) -> pd.DataFrame | None:
     """Recorded rows oldest first, without their arrival column.
 
     Files sort by their newest row's arrival, which orders rows well until files are

@@ -60,6 +60,7 @@ from augury_training.personalization.recipes import (
 from augury_training.personalize_contract import (
     CONFIG_HYPERPARAMETER,
     METRICS_FILE,
+    PERSONALIZED_ACTIONS,
     PREVIOUS_MODEL_CHANNEL,
     RECIPE_TYPES,
     SOLUTION_METRICS,
@@ -134,6 +135,13 @@ def train(paths: TrainPaths, config: SolutionJobConfig) -> None:
     minimum_data.check(
         len(frame), minimum_data.active_users(frame[USER_ID].to_numpy()), data.filtered
     )
+    if config.recipe_type == PERSONALIZED_ACTIONS:
+        from augury_training.personalization.next_best_action import train_actions
+
+        metrics = train_actions(paths, config, frame, progress)
+        _write_json(paths.model_dir / METRICS_FILE, metrics)
+        progress(f"trained {config.recipe} in {time.monotonic() - started:.1f} s")
+        return
     context = RecipeContext(
         recipe=config.recipe,
         seed=config.seed,

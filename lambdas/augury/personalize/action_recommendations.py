@@ -1,0 +1,127 @@
+"""Personalize Runtime: GetActionRecommendations, from a Next-Best-Action campaign.
+
+The campaign's model (``augury_training.action_artifacts``) gives each action
+it was trained on the user's propensity to take it; actions added since
+(PutActions, a later import) score 0.0, as Amazon's new actions do until they
+have interactions. The user's features are what training saw plus what they
+did since: item events from PutEvents and actions taken through
+PutActionInteractions (``serving_sources``). Then, as Amazon's recipe does:
+
+- actions whose ``ACTION_EXPIRATION_TIMESTAMP`` has passed are left out;
+- an action the user took is left out for ``REPEAT_FREQUENCY`` days after
+  they took it; an action without a repeat frequency is not recommended to
+  them again (Augury's choice where Amazon's guide is silent: most actions,
+  such as joining a loyalty program, are taken once);
+- actions rank by propensity, best first; equally likely actions rank by their
+  ``VALUE``, the higher first (propensities equal to four decimals count as
+  equally likely).
+
+``numResults`` is 5 by default, 100 at most (Amazon's limits). Action filters
+are not supported yet: a request with ``filterArn`` is refused.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from augury.api.operations import OperationSet
+from augury.personalize import serving_sources
+from augury.personalize.attribution_sources import recommendation_id
+from augury.personalize.recommendations import serving_campaign
+from augury.personalize.serving_catalogs import catalogs
+from augury.personalize.serving_core import serving_model
+from augury.resources.errors import InvalidInput
+from augury_training.personalize_contract import PERSONALIZED_ACTIONS
+
+if TYPE_CHECKING:
+    from augury.runtime import Runtime
+    from augury_training.action_artifacts import ActionModel
+
+operations = OperationSet("personalize-runtime")
+
+DEFAULT_ACTIONS = 5
+MAX_ACTIONS = 100
+TAKEN = "TAKEN"
+DAY_SECONDS = 86_400
+TIE_DECIMALS = 4
+
+
+@operations("GetActionRecommendations")
+def get_action_recommendations(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
+    campaign = serving_campaign(runtime, request.get("campaignArn"))
+    user_id = request.get("userId")
+    if not user_id:
+        raise InvalidInput("GetActionRecommendations needs a userId: it recommends for a user")
+    count = int(request.get("numResults") or DEFAULT_ACTIONS)
+    if not 1 <= count <= MAX_ACTIONS:
+        raise InvalidInput(f"numResults must be from 1 to {MAX_ACTIONS}; got {count}")
+    if request.get("filterArn"):
+        raise InvalidInput(
+            "Augury does not apply filters to action recommendations yet; leave filterArn out"
+        )
+    model = serving_model(runtime, str(campaign.attributes["solutionVersionArn"]))
+    if model.recipe_type != PERSONALIZED_ACTIONS:
+        raise InvalidInput(
+            f"Campaign {campaign.arn} deploys a {model.recipe} solution version, which "
+            "recommends items: call GetRecommendations (GetActionRecommendations needs a "
+            "Next-Best-Action campaign)"
+        )
+    ranked = rank_actions(
+        runtime, model.recommender, model.dataset_group_arn, str(user_id), time.time()
+    )
+    return {
+        "actionList": [{"actionId": action, "score": score} for action, score in ranked[:count]],
+        "recommendationId": recommendation_id(campaign.arn),
+    }
+
+
+def rank_actions(
+    runtime: Runtime, model: ActionModel, group: str, user_id: str, now: float
+) -> list[tuple[str, float]]:
+    """Every action the user may be shown now, with its propensity, best first."""
+    recent = serving_sources.recent_events(runtime, group, user_id)
+    actions_done = serving_sources.recent_action_events(runtime, group, user_id)
+    taken_now = [e for e in actions_done if str(e.get("EVENT_TYPE")) == TAKEN]
+    scores = model.propensities(
+        user_id,
+        [str(event["ITEM_ID"]) for event in recent],
+        [str(event["ACTION_ID"]) for event in taken_now],
+    )
+    last_taken = dict(model.taken(user_id))
+    for event in taken_now:
+        action, moment = str(event["ACTION_ID"]), float(event.get("TIMESTAMP") or 0)
+        last_taken[action] = max(moment, last_taken.get(action, moment))
+    catalog = catalogs(runtime).actions(runtime, group).rows
+    ids = list(catalog) if catalog else list(model.action_ids)
+    ranked = []
+    for action in ids:
+        row = catalog.get(action, {})
+        if _expired(row, now) or _resting(row, last_taken.get(action), now):
+            continue
+        index = model.action_index(action)
+        score = float(scores[index]) if index is not None else 0.0
+        ranked.append((action, score, _number(row.get("VALUE")) or 0.0))
+    ranked.sort(key=lambda entry: (-round(entry[1], TIE_DECIMALS), -entry[2], -entry[1], entry[0]))
+    return [(action, score) for action, score, _value in ranked]
+
+
+def _expired(row: Mapping[str, Any], now: float) -> bool:
+    expiry = _number(row.get("ACTION_EXPIRATION_TIMESTAMP"))
+    return expiry is not None and expiry <= now
+
+
+def _resting(row: Mapping[str, Any], taken_at: float | None, now: float) -> bool:
+    """Taken, and not yet due again (never, without a REPEAT_FREQUENCY)."""
+    if taken_at is None:
+        return False
+    days = _number(row.get("REPEAT_FREQUENCY"))
+    return days is None or now < taken_at + days * DAY_SECONDS
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,379 @@
+"""Next-Best-Action end to end through stock boto3 clients: Actions and Action_Interactions
+datasets, PutActions / PutActionInteractions, the real aws-next-best-action recipe, and
+GetActionRecommendations.
+
+The shop's 200 users come in two kinds. "Shoppers" (even users) interact with items
+i000-i019 and mostly join the loyalty programme when shown it; "readers" (odd users)
+interact with i020-i039 and mostly subscribe to the newsletter. Both download the app
+about half the time. A new user's first few item events should be enough for the
+model to tell which kind they are, without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from augury.bootstrap import DEFAULT_CONTAINERS
+from tests.conftest import dummy_aws_credentials
+from tests.embedded.personalize_helpers import (
+    RECIPE,
+    ROLE,
+    client_for,
+    error_of,
+    start_server,
+    wait_for,
+    wait_idle,
+)
+
+START = 1_700_000_000
+USERS = 200
+ACTIONS_SCHEMA = {
+    "type": "record",
+    "name": "Actions",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "ACTION_ID", "type": "string"},
+        {"name": "VALUE", "type": ["null", "long"]},
+        {"name": "ACTION_EXPIRATION_TIMESTAMP", "type": ["null", "long"]},
+        {"name": "REPEAT_FREQUENCY", "type": ["null", "int"]},
+        {"name": "CHANNEL", "type": ["null", "string"], "categorical": True},
+    ],
+    "version": "1.0",
+}
+ACTION_INTERACTIONS_SCHEMA = {
+    "type": "record",
+    "name": "ActionInteractions",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ACTION_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+        {"name": "EVENT_TYPE", "type": "string"},
+    ],
+    "version": "1.0",
+}
+INTERACTIONS_SCHEMA = {
+    "type": "record",
+    "name": "Interactions",
+    "namespace": "com.amazonaws.personalize.schema",
+    "fields": [
+        {"name": "USER_ID", "type": "string"},
+        {"name": "ITEM_ID", "type": "string"},
+        {"name": "TIMESTAMP", "type": "long"},
+    ],
+    "version": "1.0",
+}
+TAKE_RATES = {  # (shopper, reader)
+    "join-loyalty": (0.85, 0.10),
+    "subscribe-newsletter": (0.10, 0.85),
+    "download-app": (0.45, 0.45),
+}
+
+
+def shopper(user: int) -> bool:
+    return user % 2 == 0
+
+
+def interactions_csv() -> str:
+    rng = random.Random(7)
+    lines = ["USER_ID,ITEM_ID,TIMESTAMP"]
+    for user in range(USERS):
+        first = 0 if shopper(user) else 20
+        for step in range(10):
+            lines.append(
+                f"u{user:03d},i{first + rng.randrange(20):03d},{START + user * 100 + step}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def actions_csv() -> str:
+    return (
+        "ACTION_ID,VALUE,ACTION_EXPIRATION_TIMESTAMP,REPEAT_FREQUENCY,CHANNEL\n"
+        "join-loyalty,10,,,web\n"
+        "subscribe-newsletter,1,,,email\n"
+        "download-app,5,,30,web\n"
+        f"summer-sale,50,{START},,web\n"
+    )
+
+
+def action_interactions_csv() -> str:
+    rng = random.Random(11)
+    lines = ["USER_ID,ACTION_ID,TIMESTAMP,EVENT_TYPE"]
+    for user in range(USERS):
+        moment = START + 50_000 + user * 100
+        for action, rates in TAKE_RATES.items():
+            lines.append(f"u{user:03d},{action},{moment},VIEWED")
+            took = rng.random() < rates[0 if shopper(user) else 1]
+            lines.append(f"u{user:03d},{action},{moment + 60},{'TAKEN' if took else 'NOT_TAKEN'}")
+    return "\n".join(lines) + "\n"
+
+
+def make_dataset(personalize: Any, group: str, kind: str, schema: dict[str, Any]) -> str:
+    schema_arn = personalize.create_schema(name=f"shop-{kind}", schema=json.dumps(schema))
+    return personalize.create_dataset(
+        name=f"shop-{kind}",
+        schemaArn=schema_arn["schemaArn"],
+        datasetGroupArn=group,
+        datasetType=kind,
+    )["datasetArn"]
+
+
+def run_import(personalize: Any, dataset: str, name: str, location: str) -> None:
+    job = personalize.create_dataset_import_job(
+        jobName=name, datasetArn=dataset, dataSource={"dataLocation": location}, roleArn=ROLE
+    )["datasetImportJobArn"]
+    body = wait_for(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
+    assert body["status"] == "ACTIVE", body.get("failureReason")
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with dummy_aws_credentials():
+        server = start_server(
+            tmp_path_factory.mktemp("nba"),
+            containers={"personalization": list(DEFAULT_CONTAINERS["personalization"])},
+        )
+        personalize = client_for(server)
+        bucket = Path(server.runtime.settings.data_dir) / "s3" / "shop"
+        bucket.mkdir(parents=True)
+        for name, text in (
+            ("interactions.csv", interactions_csv()),
+            ("actions.csv", actions_csv()),
+            ("action_interactions.csv", action_interactions_csv()),
+        ):
+            (bucket / name).write_text(text)
+        group = personalize.create_dataset_group(name="shop")["datasetGroupArn"]
+        wait_idle(server)
+        datasets = {
+            kind: make_dataset(personalize, group, kind, schema)
+            for kind, schema in (
+                ("Interactions", INTERACTIONS_SCHEMA),
+                ("Actions", ACTIONS_SCHEMA),
+                ("Action_Interactions", ACTION_INTERACTIONS_SCHEMA),
+            )
+        }
+        wait_idle(server)
+        for kind, file in (
+            ("Interactions", "interactions.csv"),
+            ("Actions", "actions.csv"),
+            ("Action_Interactions", "action_interactions.csv"),
+        ):
+            run_import(personalize, datasets[kind], f"{kind.lower()}-import", f"s3://shop/{file}")
+        solution = personalize.create_solution(
+            name="next-best", datasetGroupArn=group, recipeArn=RECIPE + "aws-next-best-action"
+        )["solutionArn"]
+        wait_for(lambda: personalize.describe_solution(solutionArn=solution))
+        version = personalize.create_solution_version(solutionArn=solution)["solutionVersionArn"]
+        body = wait_for(
+            lambda: personalize.describe_solution_version(solutionVersionArn=version), timeout=180
+        )
+        assert body["status"] == "ACTIVE", body.get("failureReason")
+        campaign = personalize.create_campaign(name="actions", solutionVersionArn=version)
+        wait_for(lambda: personalize.describe_campaign(campaignArn=campaign["campaignArn"]))
+        tracker = personalize.create_event_tracker(name="site", datasetGroupArn=group)
+        wait_idle(server)
+        yield {
+            "server": server,
+            "personalize": personalize,
+            "group": group,
+            "datasets": datasets,
+            "version": version,
+            "campaign": campaign["campaignArn"],
+            "trackingId": tracker["trackingId"],
+        }
+        server.stop()
+
+
+def recommend(shop: dict[str, Any], user: str, **request: Any) -> list[tuple[str, float]]:
+    runtime = client_for(shop["server"], "personalize-runtime")
+    answer = runtime.get_action_recommendations(
+        campaignArn=shop["campaign"], userId=user, **request
+    )
+    assert answer["recommendationId"].startswith("RID-")
+    return [(entry["actionId"], entry["score"]) for entry in answer["actionList"]]
+
+
+def settle(shop: dict[str, Any]) -> None:
+    assert shop["server"].runtime.events.drain(timeout=10)
+
+
+def test_a_new_users_first_item_events_decide_their_next_best_action(shop) -> None:
+    events = client_for(shop["server"], "personalize-events")
+    for user, items in (
+        ("new-shopper", ("i001", "i005", "i007")),
+        ("new-reader", ("i021", "i025")),
+    ):
+        events.put_events(
+            trackingId=shop["trackingId"],
+            userId=user,
+            sessionId=f"{user}-session",
+            eventList=[
+                {"eventType": "click", "itemId": item, "sentAt": time.time()} for item in items
+            ],
+        )
+    settle(shop)
+    shopper_list = recommend(shop, "new-shopper")
+    reader_list = recommend(shop, "new-reader")
+    assert shopper_list[0][0] == "join-loyalty", shopper_list
+    assert reader_list[0][0] == "subscribe-newsletter", reader_list
+    scores = dict(shopper_list)
+    assert 0.5 < scores["join-loyalty"] < 1.0 and scores["subscribe-newsletter"] < 0.5
+    assert "summer-sale" not in scores  # expired
+    assert len(shopper_list) == 3 and [s for _, s in shopper_list] == sorted(
+        (s for _, s in shopper_list), reverse=True
+    )
+
+
+def test_taken_actions_rest_for_their_repeat_frequency_or_for_good(shop) -> None:
+    events = client_for(shop["server"], "personalize-events")
+    events.put_action_interactions(
+        trackingId=shop["trackingId"],
+        actionInteractions=[
+            {
+                "actionId": "download-app",
+                "userId": "new-taker",
+                "sessionId": "t1",
+                "timestamp": time.time(),
+                "eventType": "Taken",
+            },
+            {
+                "actionId": "join-loyalty",
+                "userId": "new-taker",
+                "sessionId": "t1",
+                "timestamp": time.time() - 40 * 86_400,
+                "eventType": "Taken",
+            },
+        ],
+    )
+    settle(shop)
+    listed = [action for action, _ in recommend(shop, "new-taker")]
+    # download-app rests 30 days; join-loyalty has no repeat frequency: never again
+    assert listed == ["subscribe-newsletter"]
+    # known users who took an action in the training data are not offered it again either
+    took_loyalty = next(
+        line.split(",")[0]
+        for line in action_interactions_csv().splitlines()
+        if ",join-loyalty," in line and line.endswith(",TAKEN")
+    )
+    assert "join-loyalty" not in [a for a, _ in recommend(shop, took_loyalty)]
+
+
+def test_a_new_action_is_offered_unscored_until_it_has_interactions(shop) -> None:
+    events = client_for(shop["server"], "personalize-events")
+    events.put_actions(
+        datasetArn=shop["datasets"]["Actions"],
+        actions=[{"actionId": "refer-a-friend", "properties": json.dumps({"value": 100})}],
+    )
+    settle(shop)
+    deadline = time.monotonic() + 5
+    while True:  # the actions catalog is re-read within a second
+        listed = recommend(shop, "u000", numResults=10)
+        if "refer-a-friend" in dict(listed) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert dict(listed)["refer-a-friend"] == 0.0
+    assert listed[-1][0] == "refer-a-friend" or all(score == 0.0 for _, score in listed)
+    assert len(recommend(shop, "u000", numResults=1)) == 1
+
+
+def test_metrics_and_what_is_refused(shop) -> None:
+    personalize = shop["personalize"]
+    metrics = personalize.get_solution_metrics(solutionVersionArn=shop["version"])["metrics"]
+    assert metrics["normalized_discounted_cumulative_gain_at_5"] > 0.5
+    assert metrics["coverage"] > 0
+    runtime = client_for(shop["server"], "personalize-runtime")
+    with pytest.raises(ClientError) as raised:
+        runtime.get_recommendations(campaignArn=shop["campaign"], userId="u000")
+    assert "GetActionRecommendations" in error_of(raised)[1]
+    for request, words in (
+        ({"numResults": 101}, "numResults"),
+        ({"filterArn": shop["group"].replace("dataset-group", "filter")}, "filterArn"),
+    ):
+        with pytest.raises(ClientError) as raised:
+            runtime.get_action_recommendations(
+                campaignArn=shop["campaign"], userId="u000", **request
+            )
+        assert error_of(raised)[0] == "InvalidInputException" and words in error_of(raised)[1]
+    events = client_for(shop["server"], "personalize-events")
+    with pytest.raises(ClientError) as raised:
+        events.put_action_interactions(
+            trackingId=shop["trackingId"],
+            actionInteractions=[
+                {
+                    "actionId": "download-app",
+                    "userId": "u000",
+                    "sessionId": "s",
+                    "timestamp": time.time(),
+                    "eventType": "Clicked",
+                }
+            ],
+        )
+    assert "Taken, Not Taken or Viewed" in error_of(raised)[1]
+
+
+def test_a_data_deletion_job_forgets_the_users_action_interactions(shop) -> None:
+    personalize = shop["personalize"]
+    assert "download-app" not in [a for a, _ in recommend(shop, "new-taker")]
+    ids = Path(shop["server"].runtime.settings.data_dir) / "s3" / "shop" / "forget.csv"
+    ids.write_text("USER_ID\nnew-taker\n")
+    job = personalize.create_data_deletion_job(
+        jobName="forget",
+        datasetGroupArn=shop["group"],
+        dataSource={"dataLocation": "s3://shop/forget.csv"},
+        roleArn=ROLE,
+    )["dataDeletionJobArn"]
+    body = wait_for(
+        lambda: personalize.describe_data_deletion_job(dataDeletionJobArn=job),
+        statuses=("COMPLETED", "FAILED"),
+    )
+    assert body["status"] == "COMPLETED", body.get("failureReason")
+    assert body["numDeleted"] == 2  # the two actions new-taker took, recorded as events
+    listed = [a for a, _ in recommend(shop, "new-taker")]
+    assert "download-app" in listed and "join-loyalty" in listed
+
+
+def test_action_datasets_belong_to_custom_groups_and_the_recipe_needs_actions(
+    server, client
+) -> None:
+    personalize = client("personalize")
+    domain = personalize.create_dataset_group(name="films", domain="VIDEO_ON_DEMAND")
+    custom = personalize.create_dataset_group(name="bare")
+    wait_idle(server)
+    schema = personalize.create_schema(
+        name="actions", schema=json.dumps(ACTIONS_SCHEMA), domain="VIDEO_ON_DEMAND"
+    )
+    with pytest.raises(ClientError) as raised:
+        personalize.create_dataset(
+            name="actions",
+            schemaArn=schema["schemaArn"],
+            datasetGroupArn=domain["datasetGroupArn"],
+            datasetType="Actions",
+        )
+    assert "Custom dataset group" in error_of(raised)[1]
+    make_dataset(personalize, custom["datasetGroupArn"], "Interactions", INTERACTIONS_SCHEMA)
+    wait_idle(server)
+    with pytest.raises(ClientError) as raised:
+        personalize.create_solution(
+            name="nba",
+            datasetGroupArn=custom["datasetGroupArn"],
+            recipeArn=RECIPE + "aws-next-best-action",
+        )
+    assert "no Actions dataset" in error_of(raised)[1]
+    bad = dict(ACTIONS_SCHEMA, fields=[{"name": "ACTION_ID", "type": "string"}])
+    bad_schema = personalize.create_schema(name="bare-actions", schema=json.dumps(bad))
+    with pytest.raises(ClientError) as raised:
+        personalize.create_dataset(
+            name="bare-actions",
+            schemaArn=bad_schema["schemaArn"],
+            datasetGroupArn=custom["datasetGroupArn"],
+            datasetType="Actions",
+        )
+    assert "at least one metadata field" in error_of(raised)[1]

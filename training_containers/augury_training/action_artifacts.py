@@ -1,0 +1,198 @@
+"""A trained Next-Best-Action model on disk, and how it scores a user (NumPy and stdlib only).
+
+The personalization container writes these files for ``aws-next-best-action``;
+serving (GetActionRecommendations) loads them with :func:`load_action_model`.
+Like ``recommender_artifacts``, nothing here imports torch or pandas, and no
+file is a pickle.
+
+Layout::
+
+    recommender.json      the manifest: kind "actions" (read first, as for every model)
+    actions.json          action IDs; an action's index is its position
+    items.json            item IDs; rows of item_factors
+    item_factors.npy      float32 items x K: each item's direction in the users' item space
+    users.json            user IDs known at training time
+    user_items_offsets.npy / user_items.npy    each user's items (catalog indices)
+    user_taken_offsets.npy / user_taken.npy    each user's TAKEN actions (action indices)
+    user_taken_times.npy  float64, beside user_taken: when the user last took it
+    weights.npy           float64 actions x (K + actions): one logistic model per action
+    bias.npy              float64 per action
+    eligible.npy          bool per action: enough interactions to be scored at all
+
+A user's features are the mean of their items' (unit-length) factors, then one
+indicator per action they have taken. An action's propensity is
+``sigmoid(bias + weights · features)``: the probability that the user takes the
+action once shown it. Actions without enough interactions (``eligible`` false)
+score 0.0, as Amazon's do until they have 50 TAKEN and 50 other interactions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["KIND", "ActionModel", "load_action_model", "write_action_model"]
+
+KIND = "actions"
+MANIFEST_FILE = "recommender.json"
+FORMAT_VERSION = 1
+
+
+class ActionModel:
+    """A loaded Next-Best-Action model: propensities for any user, known or not."""
+
+    def __init__(self, model_dir: Path, manifest: Mapping[str, Any]) -> None:
+        self.manifest = dict(manifest)
+        self.recipe = str(manifest.get("recipe", ""))
+        self.recipe_type = "PERSONALIZED_ACTIONS"
+        self.action_ids: list[str] = _read_json(model_dir / "actions.json")
+        self.item_ids: list[str] = _read_json(model_dir / "items.json")
+        self.user_ids: list[str] = _read_json(model_dir / "users.json")
+        self._actions = {action: i for i, action in enumerate(self.action_ids)}
+        self._items = {item: i for i, item in enumerate(self.item_ids)}
+        self._users = {user: i for i, user in enumerate(self.user_ids)}
+        self.item_factors = np.load(model_dir / "item_factors.npy")
+        self._user_items = (
+            np.load(model_dir / "user_items_offsets.npy"),
+            np.load(model_dir / "user_items.npy"),
+        )
+        self._user_taken = (
+            np.load(model_dir / "user_taken_offsets.npy"),
+            np.load(model_dir / "user_taken.npy"),
+        )
+        self._user_taken_times = np.load(model_dir / "user_taken_times.npy")
+        self.weights = np.load(model_dir / "weights.npy")
+        self.bias = np.load(model_dir / "bias.npy")
+        self.eligible = np.load(model_dir / "eligible.npy")
+
+    def __repr__(self) -> str:
+        return f"ActionModel({self.recipe}, {len(self.action_ids)} actions)"
+
+    def action_index(self, action_id: str) -> int | None:
+        return self._actions.get(action_id)
+
+    def knows_user(self, user_id: str) -> bool:
+        return user_id in self._users
+
+    def taken(self, user_id: str) -> dict[str, float]:
+        """Action ID → when the user last took it, as of training."""
+        row = self._users.get(user_id)
+        if row is None:
+            return {}
+        offsets, taken = self._user_taken
+        start, end = int(offsets[row]), int(offsets[row + 1])
+        times = self._user_taken_times[start:end]
+        return {
+            self.action_ids[int(a)]: float(t) for a, t in zip(taken[start:end], times, strict=True)
+        }
+
+    def features(
+        self, user_id: str | None, recent_items: Sequence[str], recent_taken: Sequence[str]
+    ) -> np.ndarray:
+        """The user's feature vector: items then taken actions, training's and recent ones."""
+        items = {self._items[i] for i in recent_items if i in self._items}
+        taken = {self._actions[a] for a in recent_taken if a in self._actions}
+        row = self._users.get(user_id) if user_id else None
+        if row is not None:
+            offsets, stored = self._user_items
+            items.update(int(i) for i in stored[offsets[row] : offsets[row + 1]])
+            offsets, stored = self._user_taken
+            taken.update(int(a) for a in stored[offsets[row] : offsets[row + 1]])
+        return user_features(self.item_factors, sorted(items), sorted(taken), len(self.action_ids))
+
+    def propensities(
+        self, user_id: str | None, recent_items: Sequence[str], recent_taken: Sequence[str]
+    ) -> np.ndarray:
+        """One probability per action (``action_ids`` order); 0.0 for ineligible actions."""
+        x = self.features(user_id, recent_items, recent_taken)
+        return propensities(self.weights, self.bias, self.eligible, x)
+
+
+def user_features(
+    item_factors: np.ndarray, items: Sequence[int], taken: Sequence[int], n_actions: int
+) -> np.ndarray:
+    """Mean of the items' factors, then an indicator per taken action (training and serving
+    build features with this one function, so they cannot drift apart)."""
+    k = item_factors.shape[1]
+    out = np.zeros(k + n_actions, dtype=np.float64)
+    if len(items):
+        out[:k] = item_factors[np.asarray(items, dtype=np.int64)].mean(axis=0)
+    if len(taken):
+        out[k + np.asarray(taken, dtype=np.int64)] = 1.0
+    return out
+
+
+def propensities(
+    weights: np.ndarray, bias: np.ndarray, eligible: np.ndarray, x: np.ndarray
+) -> np.ndarray:
+    logits = bias + weights @ x
+    scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
+    return np.where(eligible, scores, 0.0)
+
+
+def load_action_model(model_dir: Path) -> ActionModel:
+    model_dir = Path(model_dir)
+    manifest = _read_json(model_dir / MANIFEST_FILE)
+    if manifest.get("kind") != KIND:
+        raise ValueError(f"{MANIFEST_FILE} is a {manifest.get('kind')!r} model, not {KIND!r}")
+    if int(manifest.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
+        raise ValueError(f"{MANIFEST_FILE} is newer than this reader (format {FORMAT_VERSION})")
+    return ActionModel(model_dir, manifest)
+
+
+def write_action_model(
+    model_dir: Path,
+    manifest: Mapping[str, Any],
+    *,
+    action_ids: Sequence[str],
+    item_ids: Sequence[str],
+    item_factors: np.ndarray,
+    user_ids: Sequence[str],
+    user_items: Sequence[np.ndarray],
+    user_taken: Sequence[np.ndarray],
+    user_taken_times: Sequence[np.ndarray],
+    weights: np.ndarray,
+    bias: np.ndarray,
+    eligible: np.ndarray,
+) -> None:
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    document = {
+        "format_version": FORMAT_VERSION,
+        **manifest,
+        "kind": KIND,
+        "n_actions": len(action_ids),
+        "n_items": len(item_ids),
+        "n_users": len(user_ids),
+    }
+    _write_json(model_dir / MANIFEST_FILE, document)
+    _write_json(model_dir / "actions.json", list(action_ids))
+    _write_json(model_dir / "items.json", list(item_ids))
+    _write_json(model_dir / "users.json", list(user_ids))
+    np.save(model_dir / "item_factors.npy", np.asarray(item_factors, dtype=np.float32))
+    for name, lists, dtype in (
+        ("user_items", user_items, np.int32),
+        ("user_taken", user_taken, np.int32),
+    ):
+        offsets = np.zeros(len(lists) + 1, dtype=np.int64)
+        offsets[1:] = np.cumsum([len(values) for values in lists])
+        flat = np.concatenate(list(lists)) if len(lists) else np.zeros(0)
+        np.save(model_dir / f"{name}_offsets.npy", offsets)
+        np.save(model_dir / f"{name}.npy", flat.astype(dtype))
+    times = np.concatenate(list(user_taken_times)) if len(user_taken_times) else np.zeros(0)
+    np.save(model_dir / "user_taken_times.npy", times.astype(np.float64))
+    np.save(model_dir / "weights.npy", np.asarray(weights, dtype=np.float64))
+    np.save(model_dir / "bias.npy", np.asarray(bias, dtype=np.float64))
+    np.save(model_dir / "eligible.npy", np.asarray(eligible, dtype=bool))
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _write_json(path: Path, document: Any) -> None:
+    path.write_text(json.dumps(document, separators=(",", ":")), encoding="utf-8")

@@ -1,0 +1,389 @@
+"""Next-Best-Action (``aws-next-best-action``): the actions a user will most likely take.
+
+Amazon's recipe predicts, from a user's interactions with items and with
+actions, how likely they are to take each action of the Actions dataset within
+the *action optimization period* (a featurization hyperparameter, 14 days by
+default), and ranks actions by that propensity. This module trains the model
+``augury_training.action_artifacts`` describes:
+
+- **Features.** Items get factors from a truncated SVD of the user-item matrix
+  (log-scaled counts): users who interact with the same items get similar
+  features, which is what lets the model generalise from users who took an
+  action to users who have not been shown it yet. A user is the mean of their
+  items' unit-length factors, plus one indicator per action they have taken.
+- **Labels.** Each (user, action) pair with action interactions is one
+  example: 1 if the user took the action within the optimization period after
+  first seeing it (or took it unprompted), 0 if they were shown it (``VIEWED``
+  or ``NOT_TAKEN``) and did not.
+- **Model.** One L2-regularised logistic regression per action on those
+  features (the action's own "taken" indicator masked out, since it is the
+  label), fitted with L-BFGS. Its output is the propensity serving returns.
+- **Amazon's thresholds.** An action is scored only once it has at least 50
+  ``TAKEN`` and 50 ``NOT_TAKEN`` or ``VIEWED`` interactions within six weeks
+  of the newest action interaction; until then it scores 0.0, as Amazon's do.
+
+Metrics follow Amazon's split over action interactions: 10% of users are held
+out; each keeps its oldest 90% of action interactions (and its items from
+before then) as input, and the actions it took in its newest 10% are the
+targets; the ranked actions are scored with ``SOLUTION_METRICS``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from augury_training.action_artifacts import propensities, user_features, write_action_model
+from augury_training.contract import TrainPaths
+from augury_training.personalization.data import (
+    ARRIVAL,
+    EVENT_ID,
+    EVENT_TYPE,
+    ITEM_ID,
+    TIMESTAMP,
+    USER_ID,
+    DataError,
+    in_arrival_order,
+    load_metadata,
+    parquet_files,
+    read_parquet,
+)
+from augury_training.personalize_contract import (
+    ACTION_INTERACTIONS_CHANNEL,
+    ACTIONS_CHANNEL,
+    EVENTS_CHANNEL,
+    SOLUTION_METRICS,
+    SolutionJobConfig,
+)
+
+ACTION_ID = "ACTION_ID"
+TAKEN, NOT_TAKEN, VIEWED = "TAKEN", "NOT_TAKEN", "VIEWED"
+MIN_TAKEN = 50
+MIN_NOT_TAKEN = 50
+"""Amazon's thresholds: an action is scored once it has this many TAKEN, and this many
+NOT_TAKEN or VIEWED, interactions within ``RECENT_SECONDS`` of the newest one."""
+RECENT_SECONDS = 6 * 7 * 86_400
+PERIOD_PARAMETER = "action_optimization_period"
+DEFAULT_PERIOD_DAYS = 14
+FACTORS = 32
+REGULARIZATION = 1.0
+MAX_ITERATIONS = 200
+
+
+@dataclass
+class ActionData:
+    """What a Next-Best-Action job trains on."""
+
+    interactions: pd.DataFrame
+    """Item interactions: USER_ID, ITEM_ID, TIMESTAMP (oldest first)."""
+    actions: pd.DataFrame
+    """The Actions rows, one per ACTION_ID."""
+    action_events: pd.DataFrame
+    """Action interactions: USER_ID, ACTION_ID, TIMESTAMP, EVENT_TYPE (oldest first)."""
+
+
+@dataclass
+class FittedActions:
+    """A trained model, as ``write_action_model`` stores it."""
+
+    action_ids: list[str]
+    item_ids: list[str]
+    item_factors: np.ndarray
+    user_ids: list[str]
+    user_items: list[np.ndarray]
+    user_taken: list[np.ndarray]
+    user_taken_times: list[np.ndarray]
+    weights: np.ndarray
+    bias: np.ndarray
+    eligible: np.ndarray
+
+    def propensities(self, items: list[int], taken: list[int]) -> np.ndarray:
+        x = user_features(self.item_factors, items, taken, len(self.action_ids))
+        return propensities(self.weights, self.bias, self.eligible, x)
+
+
+# --- data ----------------------------------------------------------------------------------
+
+
+def load_action_data(paths: TrainPaths, interactions: pd.DataFrame) -> ActionData:
+    """The Actions and Action_Interactions channels (datasets, then recorded events)."""
+    actions = load_metadata(paths, ACTIONS_CHANNEL, ACTION_ID)
+    if actions is None or actions.empty:
+        raise DataError(
+            "There are no actions to recommend: import data into the Actions dataset or "
+            "record actions with PutActions first."
+        )
+    return ActionData(interactions, actions, load_action_events(paths))
+
+
+def load_action_events(paths: TrainPaths) -> pd.DataFrame:
+    """Action interactions, oldest first, event types upper-cased (an event ID counts once)."""
+    columns = (USER_ID, ACTION_ID, TIMESTAMP, EVENT_TYPE)
+    recorded = in_arrival_order(
+        read_parquet(
+            parquet_files(paths.channel(EVENTS_CHANNEL) / ACTION_INTERACTIONS_CHANNEL),
+            (*columns, EVENT_ID, ARRIVAL),
+        )
+    )
+    if recorded is not None and EVENT_ID in recorded:
+        repeated = recorded[EVENT_ID].notna() & recorded[EVENT_ID].duplicated(keep="first")
+        recorded = recorded.loc[~repeated].drop(columns=EVENT_ID)
+    frames = [
+        read_parquet(parquet_files(paths.channel(ACTION_INTERACTIONS_CHANNEL)), columns),
+        recorded,
+    ]
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in columns})
+    frame = pd.concat(frames, ignore_index=True).dropna(subset=list(columns))
+    kinds = frame[EVENT_TYPE].astype(str).str.strip().str.upper().str.replace(" ", "_")
+    frame = frame.assign(
+        USER_ID=frame[USER_ID].astype(str),
+        ACTION_ID=frame[ACTION_ID].astype(str),
+        TIMESTAMP=frame[TIMESTAMP].astype(np.int64),
+        EVENT_TYPE=kinds,
+    )
+    frame = frame.loc[frame[EVENT_TYPE].isin([TAKEN, NOT_TAKEN, VIEWED])]
+    return frame.sort_values(TIMESTAMP, kind="stable").reset_index(drop=True)
+
+
+def period_seconds(config: SolutionJobConfig) -> float:
+    """The action optimization period, in seconds (days in the featurization parameters)."""
+    text = (config.feature_transformation_parameters or {}).get(PERIOD_PARAMETER)
+    try:
+        days = float(text) if text is not None else DEFAULT_PERIOD_DAYS
+    except ValueError:
+        raise DataError(f"{PERIOD_PARAMETER} must be a number of days, not {text!r}") from None
+    return days * 86_400
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+def item_space(
+    interactions: pd.DataFrame, factors: int, seed: int
+) -> tuple[list[str], np.ndarray, dict[str, list[int]]]:
+    """Item IDs, their unit-length SVD factors, and each user's item indices."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.linalg import svds
+
+    user_codes, user_ids = pd.factorize(interactions[USER_ID], sort=True)
+    item_codes, item_ids = pd.factorize(interactions[ITEM_ID], sort=True)
+    counts = csr_matrix(
+        (np.ones(len(interactions)), (user_codes, item_codes)),
+        shape=(len(user_ids), len(item_ids)),
+    )
+    counts.sum_duplicates()
+    counts.data = np.log1p(counts.data)
+    k = min(factors, min(counts.shape) - 1)
+    if k >= 1:
+        start = np.random.default_rng(seed).standard_normal(min(counts.shape))
+        _, strengths, vt = svds(counts, k=k, v0=start)
+        vectors = vt.T * strengths
+    else:
+        vectors = np.ones((len(item_ids), 1))
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = vectors / np.where(norms > 0, norms, 1.0)
+    by_user = pd.Series(item_codes).groupby(user_codes).agg(lambda v: sorted(set(v)))
+    user_items = {str(user_ids[u]): list(v) for u, v in by_user.items()}
+    return [str(i) for i in item_ids], vectors.astype(np.float64), user_items
+
+
+def labelled_pairs(events: pd.DataFrame, period: float) -> pd.DataFrame:
+    """One row per (user, action) with action interactions: LABEL 1 if taken within the
+    period after first being shown it (or unprompted), else 0."""
+    if events.empty:
+        return pd.DataFrame({USER_ID: [], ACTION_ID: [], "LABEL": []})
+    shown = events[events[EVENT_TYPE] != TAKEN].groupby([USER_ID, ACTION_ID])[TIMESTAMP].min()
+    taken = events[events[EVENT_TYPE] == TAKEN][[USER_ID, ACTION_ID, TIMESTAMP]]
+    taken = taken.join(shown.rename("SHOWN"), on=[USER_ID, ACTION_ID])
+    in_time = taken["SHOWN"].isna() | (
+        (taken[TIMESTAMP] >= taken["SHOWN"]) & (taken[TIMESTAMP] <= taken["SHOWN"] + period)
+    )
+    positives = taken.loc[in_time, [USER_ID, ACTION_ID]].drop_duplicates().assign(LABEL=1)
+    pairs = shown.reset_index()[[USER_ID, ACTION_ID]].assign(LABEL=0)
+    both = pd.concat([positives, pairs], ignore_index=True)
+    return both.groupby([USER_ID, ACTION_ID], as_index=False)["LABEL"].max()
+
+
+def eligible_actions(events: pd.DataFrame, action_ids: list[str]) -> np.ndarray:
+    """Amazon's rule: 50 TAKEN and 50 other interactions within six weeks of the newest."""
+    if events.empty:
+        return np.zeros(len(action_ids), dtype=bool)
+    recent = events[events[TIMESTAMP] >= events[TIMESTAMP].max() - RECENT_SECONDS]
+    kinds = recent.assign(TOOK=recent[EVENT_TYPE] == TAKEN)
+    counts = kinds.groupby(ACTION_ID)["TOOK"].agg(["sum", "size"])
+    took = counts["sum"].reindex(action_ids, fill_value=0).to_numpy()
+    others = (counts["size"] - counts["sum"]).reindex(action_ids, fill_value=0).to_numpy()
+    return (took >= MIN_TAKEN) & (others >= MIN_NOT_TAKEN)
+
+
+def fit(data: ActionData, period: float, seed: int, log: Callable[[str], None]) -> FittedActions:
+    """Train on every interaction: item factors, labels, one logistic model per action."""
+    action_ids = sorted(set(data.actions[ACTION_ID].astype(str)))
+    action_index = {action: i for i, action in enumerate(action_ids)}
+    item_ids, factors, items_of = item_space(data.interactions, FACTORS, seed)
+    events = data.action_events[data.action_events[ACTION_ID].isin(action_index)]
+    taken = events[events[EVENT_TYPE] == TAKEN].groupby([USER_ID, ACTION_ID])[TIMESTAMP].max()
+    taken_of: dict[str, dict[int, float]] = {}
+    for (user, action), moment in taken.items():
+        taken_of.setdefault(str(user), {})[action_index[str(action)]] = float(moment)
+    user_ids = sorted(set(items_of) | set(taken_of))
+    n_actions, k = len(action_ids), factors.shape[1]
+    features = np.zeros((len(user_ids), k + n_actions))
+    for row, user in enumerate(user_ids):
+        features[row] = user_features(
+            factors, items_of.get(user, []), sorted(taken_of.get(user, {})), n_actions
+        )
+    eligible = eligible_actions(events, action_ids)
+    weights = np.zeros((n_actions, k + n_actions))
+    bias = np.zeros(n_actions)
+    pairs = labelled_pairs(events, period)
+    user_row = {user: row for row, user in enumerate(user_ids)}
+    for action, group in pairs.groupby(ACTION_ID):
+        a = action_index[str(action)]
+        rows = np.array([user_row[u] for u in group[USER_ID]], dtype=np.int64)
+        x = features[rows].copy()
+        x[:, k + a] = 0.0  # the action's own "taken" is its label
+        weights[a], bias[a] = _logistic(x, group["LABEL"].to_numpy(float))
+        weights[a, k + a] = 0.0
+    log(
+        f"next best action: {n_actions} actions ({int(eligible.sum())} with enough "
+        f"interactions to score), {len(pairs)} labelled user-action pairs, {len(item_ids)} "
+        f"items in {k} factors"
+    )
+    return FittedActions(
+        action_ids=action_ids,
+        item_ids=item_ids,
+        item_factors=factors,
+        user_ids=user_ids,
+        user_items=[np.asarray(items_of.get(u, []), dtype=np.int64) for u in user_ids],
+        user_taken=[np.asarray(sorted(taken_of.get(u, {})), dtype=np.int64) for u in user_ids],
+        user_taken_times=[
+            np.asarray([taken_of[u][a] for a in sorted(taken_of[u])] if u in taken_of else [])
+            for u in user_ids
+        ],
+        weights=weights,
+        bias=bias,
+        eligible=eligible,
+    )
+
+
+def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression (the bias unpenalised) by L-BFGS."""
+    from scipy.optimize import minimize
+
+    if y.min() == y.max():  # one class only: the bias says it all
+        rate = (y.sum() + 0.5) / (len(y) + 1.0)
+        return np.zeros(x.shape[1]), float(np.log(rate / (1.0 - rate)))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:-1], theta[-1]
+        z = x @ w + b
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+        value = np.logaddexp(0.0, z).sum() - (y * z).sum() + 0.5 * REGULARIZATION * (w @ w)
+        error = p - y
+        gradient = np.concatenate([x.T @ error + REGULARIZATION * w, [error.sum()]])
+        return float(value), gradient
+
+    result = minimize(
+        loss,
+        np.zeros(x.shape[1] + 1),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": MAX_ITERATIONS},
+    )
+    return result.x[:-1], float(result.x[-1])
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+
+def evaluate(data: ActionData, period: float, seed: int) -> dict[str, float]:
+    """``SOLUTION_METRICS`` on Amazon's split of the action interactions."""
+    from augury_training.personalization.evaluation import amazon_split, solution_metrics
+
+    events = data.action_events
+    if events.empty:
+        return dict.fromkeys(SOLUTION_METRICS, 0.0)
+    split = amazon_split(events.rename(columns={ACTION_ID: ITEM_ID}), seed=seed)
+    if not split.test_inputs:
+        return dict.fromkeys(SOLUTION_METRICS, 0.0)
+    train = ActionData(
+        data.interactions, data.actions, split.train.rename(columns={ITEM_ID: ACTION_ID})
+    )
+    fitted = fit(train, period, seed, log=lambda _message: None)
+    action_index = {a: i for i, a in enumerate(fitted.action_ids)}
+    item_index = {item: i for i, item in enumerate(fitted.item_ids)}
+    inputs = split.test_input_rows
+    targets = split.test_target_rows
+    cutoff = targets.groupby(USER_ID)[TIMESTAMP].min()
+    tested = data.interactions[data.interactions[USER_ID].isin(set(inputs[USER_ID]))]
+    history = {str(user): rows for user, rows in tested.groupby(USER_ID)}
+    empty = data.interactions.iloc[:0]
+    recommended: dict[str, list[str]] = {}
+    wanted: dict[str, list[str]] = {}
+    for user, rows in inputs.groupby(USER_ID):
+        taken = rows[rows[EVENT_TYPE] == TAKEN][ITEM_ID]
+        took = sorted({action_index[a] for a in taken if a in action_index})
+        own = history.get(str(user), empty)
+        before = own[own[TIMESTAMP] < cutoff.get(user, np.inf)]
+        items = sorted({item_index[i] for i in before[ITEM_ID] if i in item_index})
+        scores = fitted.propensities(items, took)
+        scores[took] = -np.inf
+        order = sorted(range(len(scores)), key=lambda a: (-scores[a], a))
+        recommended[str(user)] = [fitted.action_ids[a] for a in order if np.isfinite(scores[a])]
+        user_targets = targets[(targets[USER_ID] == user) & (targets[EVENT_TYPE] == TAKEN)]
+        wanted[str(user)] = sorted(set(user_targets[ITEM_ID]))
+    return solution_metrics(recommended, wanted, len(fitted.action_ids))
+
+
+# --- the job ------------------------------------------------------------------------------
+
+
+def train_actions(
+    paths: TrainPaths,
+    config: SolutionJobConfig,
+    interactions: pd.DataFrame,
+    log: Callable[[str], None],
+) -> dict[str, float]:
+    """Train, evaluate and write a Next-Best-Action model; its metrics."""
+    started = time.monotonic()
+    data = load_action_data(paths, interactions[[USER_ID, ITEM_ID, TIMESTAMP]])
+    period = period_seconds(config)
+    log(
+        f"{len(data.actions)} actions, {len(data.action_events)} action interactions, "
+        f"optimization period {period / 86_400:g} days"
+    )
+    metrics: dict[str, float] = {}
+    if config.evaluate:
+        metrics = evaluate(data, period, config.seed)
+    fitted = fit(data, period, config.seed, log)
+    manifest: Mapping[str, Any] = {
+        "recipe": config.recipe,
+        "recipe_type": config.recipe_type,
+        "action_optimization_period_days": period / 86_400,
+        "factors": int(fitted.item_factors.shape[1]),
+        "training_seconds": round(time.monotonic() - started, 3),
+        "training_mode": config.training_mode,
+    }
+    write_action_model(
+        paths.model_dir,
+        manifest,
+        action_ids=fitted.action_ids,
+        item_ids=fitted.item_ids,
+        item_factors=fitted.item_factors,
+        user_ids=fitted.user_ids,
+        user_items=fitted.user_items,
+        user_taken=fitted.user_taken,
+        user_taken_times=fitted.user_taken_times,
+        weights=fitted.weights,
+        bias=fitted.bias,
+        eligible=fitted.eligible,
+    )
+    return metrics
