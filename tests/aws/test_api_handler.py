@@ -131,9 +131,17 @@ def test_rest_json_services_and_errors_through_the_handler(aws_env):
     assert body["__type"] == "ResourceNotFoundException"
     assert "campaign/c" in body["message"]
 
-    unimplemented = proxy_event(
+    actions = proxy_event(
         "/personalize-runtime/action-recommendations",
         {"campaignArn": "arn:aws:personalize:us-east-1:123456789012:campaign/c", "userId": "u"},
+    )
+    status, body = invoke(actions)
+    assert (status, body["__type"]) == (404, "ResourceNotFoundException")
+
+    unimplemented = proxy_event(
+        "/forecastquery/",
+        {"WhatIfForecastArn": "arn:x"},
+        "AmazonForecastRuntime.QueryWhatIfForecast",
     )
     status, body = invoke(unimplemented)
     assert status == 501
