@@ -284,6 +284,30 @@ def test_a_new_action_is_offered_unscored_until_it_has_interactions(shop) -> Non
     assert len(recommend(shop, "u000", numResults=1)) == 1
 
 
+def test_an_export_of_the_actions_holds_imported_and_put_actions(shop) -> None:
+    personalize = shop["personalize"]
+    job = personalize.create_dataset_export_job(
+        jobName="actions-out",
+        datasetArn=shop["datasets"]["Actions"],
+        ingestionMode="ALL",
+        roleArn=ROLE,
+        jobOutput={"s3DataDestination": {"path": "s3://shop/out/"}},
+    )["datasetExportJobArn"]
+    body = wait_for(lambda: personalize.describe_dataset_export_job(datasetExportJobArn=job))
+    assert body["status"] == "ACTIVE", body.get("failureReason")
+    out = Path(shop["server"].runtime.settings.data_dir) / "s3" / "shop" / "out"
+    lines = "".join(path.read_text() for path in sorted(out.glob("*.csv"))).splitlines()
+    assert lines[0].startswith("ACTION_ID,VALUE")
+    exported = {line.split(",")[0] for line in lines[1:]}
+    assert exported == {
+        "join-loyalty",
+        "subscribe-newsletter",
+        "download-app",
+        "summer-sale",
+        "refer-a-friend",
+    }
+
+
 def test_metrics_and_what_is_refused(shop) -> None:
     personalize = shop["personalize"]
     metrics = personalize.get_solution_metrics(solutionVersionArn=shop["version"])["metrics"]
