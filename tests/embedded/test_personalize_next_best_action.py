@@ -286,6 +286,12 @@ def test_a_new_action_is_offered_unscored_until_it_has_interactions(shop) -> Non
 
 def test_an_export_of_the_actions_holds_imported_and_put_actions(shop) -> None:
     personalize = shop["personalize"]
+    events = client_for(shop["server"], "personalize-events")
+    events.put_actions(
+        datasetArn=shop["datasets"]["Actions"],
+        actions=[{"actionId": "refer-a-friend", "properties": json.dumps({"value": 100})}],
+    )
+    settle(shop)
     job = personalize.create_dataset_export_job(
         jobName="actions-out",
         datasetArn=shop["datasets"]["Actions"],
@@ -345,9 +351,24 @@ def test_metrics_and_what_is_refused(shop) -> None:
 
 def test_a_data_deletion_job_forgets_the_users_action_interactions(shop) -> None:
     personalize = shop["personalize"]
-    assert "download-app" not in [a for a, _ in recommend(shop, "new-taker")]
+    events = client_for(shop["server"], "personalize-events")
+    events.put_action_interactions(
+        trackingId=shop["trackingId"],
+        actionInteractions=[
+            {
+                "actionId": action,
+                "userId": "forgotten",
+                "sessionId": "f1",
+                "timestamp": time.time(),
+                "eventType": "TAKEN",
+            }
+            for action in ("download-app", "join-loyalty")
+        ],
+    )
+    settle(shop)
+    assert "download-app" not in [a for a, _ in recommend(shop, "forgotten")]
     ids = Path(shop["server"].runtime.settings.data_dir) / "s3" / "shop" / "forget.csv"
-    ids.write_text("USER_ID\nnew-taker\n")
+    ids.write_text("USER_ID\nforgotten\n")
     job = personalize.create_data_deletion_job(
         jobName="forget",
         datasetGroupArn=shop["group"],
@@ -359,8 +380,8 @@ def test_a_data_deletion_job_forgets_the_users_action_interactions(shop) -> None
         statuses=("COMPLETED", "FAILED"),
     )
     assert body["status"] == "COMPLETED", body.get("failureReason")
-    assert body["numDeleted"] == 2  # the two actions new-taker took, recorded as events
-    listed = [a for a, _ in recommend(shop, "new-taker")]
+    assert body["numDeleted"] == 2  # the two actions the user took, recorded as events
+    listed = [a for a, _ in recommend(shop, "forgotten")]
     assert "download-app" in listed and "join-loyalty" in listed
 
 

@@ -80,22 +80,7 @@ def test_the_model_learns_which_kind_of_user_takes_which_action(tmp_path, monkey
     assert second_kind[newsletter] > 0.6 > second_kind[loyalty]
     assert first_kind[unseen] == 0.0  # no interactions: not scored
 
-    from augury_training.action_artifacts import write_action_model
-
-    write_action_model(
-        tmp_path,
-        {"recipe": "aws-next-best-action"},
-        action_ids=fitted.action_ids,
-        item_ids=fitted.item_ids,
-        item_factors=fitted.item_factors,
-        user_ids=fitted.user_ids,
-        user_items=fitted.user_items,
-        user_taken=fitted.user_taken,
-        user_taken_times=fitted.user_taken_times,
-        weights=fitted.weights,
-        bias=fitted.bias,
-        eligible=fitted.eligible,
-    )
+    fitted.write(tmp_path, {"recipe": "aws-next-best-action"})
     model = load_action_model(tmp_path)
     served = model.propensities(None, ["i1", "i2"], [])
     assert np.allclose(served, first_kind, atol=1e-5)  # serving scores as training did

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.local.history_window import encode
-from augury.personalize.avro_rules import ParsedSchema
+from augury.personalize.avro_rules import DATASET_TYPES, ParsedSchema
 from augury.personalize.event_data import dataset_arn, dataset_scope
 from augury.personalize.event_properties import (
     cached_schema,
     missing_required,
     parse_properties,
 )
-from augury.personalize.event_trackers import tracker_for
+from augury.personalize.event_trackers import Tracker, tracker_for
 from augury.personalize.import_fields import MAX_STRING_CHARACTERS, timestamp_problem
 from augury.personalize.resource_types import DATASET
 from augury.ports import StreamRecord
@@ -104,22 +104,30 @@ def _schema(runtime: Runtime, dataset: Resource) -> ParsedSchema:
     return cached_schema(record.attributes["schema"])
 
 
+def _tracked(
+    runtime: Runtime, request: Mapping[str, Any], dataset_type: str, what: str
+) -> tuple[Tracker, Resource, ParsedSchema]:
+    """The request's tracker, and its group's ``dataset_type`` dataset (ACTIVE) and schema."""
+    tracker = tracker_for(runtime, request["trackingId"])
+    group = tracker.dataset_group_arn
+    dataset = _dataset(runtime, dataset_arn(group, dataset_type))
+    if dataset is None:
+        raise InvalidInput(
+            f"Dataset group {group} has no {DATASET_TYPES[dataset_type]} dataset; create one "
+            f"(it can be empty) before recording {what}"
+        )
+    _usable(dataset)
+    return tracker, dataset, _schema(runtime, dataset)
+
+
 # --- PutEvents ---------------------------------------------------------------------------
 
 
 @operations("PutEvents")
 def put_events(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     """Record up to 10 interactions of one user (or anonymous session)."""
-    tracker = tracker_for(runtime, request["trackingId"])
+    tracker, interactions, schema = _tracked(runtime, request, "INTERACTIONS", "events")
     group = tracker.dataset_group_arn
-    interactions = _dataset(runtime, dataset_arn(group, "INTERACTIONS"))
-    if interactions is None:
-        raise InvalidInput(
-            f"Dataset group {group} has no Interactions dataset; create one (it can be "
-            "empty) before recording events"
-        )
-    _usable(interactions)
-    schema = _schema(runtime, interactions)
     user_id, session_id = request.get("userId"), request["sessionId"]
     received = time.time()
     records = []
@@ -291,16 +299,10 @@ def _put_rows(
 @operations("PutActionInteractions")
 def put_action_interactions(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     """Record up to 10 interactions of users with actions (Next-Best-Action's events)."""
-    tracker = tracker_for(runtime, request["trackingId"])
+    tracker, dataset, schema = _tracked(
+        runtime, request, "ACTION_INTERACTIONS", "action interactions"
+    )
     group = tracker.dataset_group_arn
-    dataset = _dataset(runtime, dataset_arn(group, "ACTION_INTERACTIONS"))
-    if dataset is None:
-        raise InvalidInput(
-            f"Dataset group {group} has no Action_Interactions dataset; create one (it can be "
-            "empty) before recording action interactions"
-        )
-    _usable(dataset)
-    schema = _schema(runtime, dataset)
     received = time.time()
     records = []
     for index, entry in enumerate(request["actionInteractions"]):

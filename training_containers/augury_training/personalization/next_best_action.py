@@ -33,6 +33,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,23 @@ class FittedActions:
     def propensities(self, items: list[int], taken: list[int]) -> np.ndarray:
         x = user_features(self.item_factors, items, taken, len(self.action_ids))
         return propensities(self.weights, self.bias, self.eligible, x)
+
+    def write(self, model_dir: Path, manifest: Mapping[str, Any]) -> None:
+        """The model files serving loads (``action_artifacts.load_action_model``)."""
+        write_action_model(
+            model_dir,
+            manifest,
+            action_ids=self.action_ids,
+            item_ids=self.item_ids,
+            item_factors=self.item_factors,
+            user_ids=self.user_ids,
+            user_items=self.user_items,
+            user_taken=self.user_taken,
+            user_taken_times=self.user_taken_times,
+            weights=self.weights,
+            bias=self.bias,
+            eligible=self.eligible,
+        )
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -372,18 +390,5 @@ def train_actions(
         "training_seconds": round(time.monotonic() - started, 3),
         "training_mode": config.training_mode,
     }
-    write_action_model(
-        paths.model_dir,
-        manifest,
-        action_ids=fitted.action_ids,
-        item_ids=fitted.item_ids,
-        item_factors=fitted.item_factors,
-        user_ids=fitted.user_ids,
-        user_items=fitted.user_items,
-        user_taken=fitted.user_taken,
-        user_taken_times=fitted.user_taken_times,
-        weights=fitted.weights,
-        bias=fitted.bias,
-        eligible=fitted.eligible,
-    )
+    fitted.write(paths.model_dir, manifest)
     return metrics
