@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from botocore.exceptions import ClientError
 
@@ -32,6 +33,7 @@ from tests.embedded.personalize_helpers import (
     wait_for,
     wait_idle,
 )
+from tests.unit.test_personalization_next_best_action import most_taken_metrics
 
 START = 1_700_000_000
 USERS = 200
@@ -108,11 +110,14 @@ def action_interactions_csv() -> str:
     rng = random.Random(11)
     lines = ["USER_ID,ACTION_ID,TIMESTAMP,EVENT_TYPE"]
     for user in range(USERS):
-        moment = START + 50_000 + user * 100
-        for action, rates in TAKE_RATES.items():
-            lines.append(f"u{user:03d},{action},{moment},VIEWED")
-            took = rng.random() < rates[0 if shopper(user) else 1]
-            lines.append(f"u{user:03d},{action},{moment + 60},{'TAKEN' if took else 'NOT_TAKEN'}")
+        moment = START + 50_000 + user * 1_000
+        order = list(TAKE_RATES)
+        rng.shuffle(order)  # each user is shown the actions in their own order
+        for step, action in enumerate(order):
+            shown = moment + step * 100
+            lines.append(f"u{user:03d},{action},{shown},VIEWED")
+            took = rng.random() < TAKE_RATES[action][0 if shopper(user) else 1]
+            lines.append(f"u{user:03d},{action},{shown + 60},{'TAKEN' if took else 'NOT_TAKEN'}")
     return "\n".join(lines) + "\n"
 
 
@@ -317,8 +322,20 @@ def test_an_export_of_the_actions_holds_imported_and_put_actions(shop) -> None:
 def test_metrics_and_what_is_refused(shop) -> None:
     personalize = shop["personalize"]
     metrics = personalize.get_solution_metrics(solutionVersionArn=shop["version"])["metrics"]
-    assert metrics["normalized_discounted_cumulative_gain_at_5"] > 0.5
-    assert metrics["coverage"] > 0
+    rows = [line.split(",") for line in action_interactions_csv().splitlines()[1:]]
+    shown = pd.DataFrame(rows, columns=["USER_ID", "ACTION_ID", "TIMESTAMP", "EVENT_TYPE"])
+    peer = most_taken_metrics(shown.astype({"TIMESTAMP": int}), seed=42)  # the job's seed
+    for name in ("normalized_discounted_cumulative_gain_at_5", "mean_reciprocal_rank_at_25"):
+        assert metrics[name] > peer[name] + 0.05, (name, metrics[name], peer[name])
+    assert metrics["coverage"] == 1.0
+    with pytest.raises(ClientError) as raised:
+        personalize.create_solution(
+            name="clicks-only",
+            datasetGroupArn=shop["group"],
+            recipeArn=RECIPE + "aws-next-best-action",
+            eventType="click",
+        )
+    assert "leave out eventType" in error_of(raised)[1]
     runtime = client_for(shop["server"], "personalize-runtime")
     with pytest.raises(ClientError) as raised:
         runtime.get_recommendations(campaignArn=shop["campaign"], userId="u000")
@@ -422,3 +439,54 @@ def test_action_datasets_belong_to_custom_groups_and_the_recipe_needs_actions(
             datasetType="Actions",
         )
     assert "at least one metadata field" in error_of(raised)[1]
+
+
+def test_trimming_one_dataset_leaves_the_other_event_folders_whole(server) -> None:
+    """trainingDataConfig drops EVENT_TYPE from Interactions: the Interactions events lose it,
+    the action interactions (which need it) keep it."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from augury.personalize.group_data import GroupDataset
+    from augury.workflows import personalize_training
+
+    runtime = server.runtime
+
+    def put(key: str, table: pa.Table) -> None:
+        sink = io.BytesIO()
+        pq.write_table(table, sink)
+        runtime.blobs.put_bytes(key, sink.getvalue())
+
+    events = "resources/personalize/dataset-group/g/events/"
+    put(
+        events + "interactions/a.parquet",
+        pa.table({"USER_ID": ["u"], "ITEM_ID": ["i"], "TIMESTAMP": [1], "EVENT_TYPE": ["x"]}),
+    )
+    put(
+        events + "action_interactions/b.parquet",
+        pa.table({"USER_ID": ["u"], "ACTION_ID": ["a"], "TIMESTAMP": [1], "EVENT_TYPE": ["TAKEN"]}),
+    )
+    put("data/interactions/part.parquet", pa.table({"USER_ID": ["u"], "ITEM_ID": ["i"]}))
+    fields = [{"name": n, "type": "string"} for n in ("USER_ID", "ITEM_ID", "EVENT_TYPE")]
+    interactions = GroupDataset(
+        arn="arn:aws:personalize:us-east-1:000000000000:dataset/g/INTERACTIONS",
+        dataset_type="INTERACTIONS",
+        schema={"fields": [*fields, {"name": "TIMESTAMP", "type": "long"}]},
+        data_prefix="data/interactions/",
+        rows=1,
+    )
+    config = {"trainingDataConfig": {"excludedDatasetColumns": {"INTERACTIONS": ["EVENT_TYPE"]}}}
+    version = "arn:aws:personalize:us-east-1:000000000000:solution/s/v1"
+    channels = personalize_training._channels(
+        runtime, version, {"INTERACTIONS": interactions}, events, config
+    )
+    trimmed = channels["events"]
+    assert trimmed != events
+
+    def columns(key: str) -> list[str]:
+        return pq.read_table(io.BytesIO(runtime.blobs.get_bytes(key))).column_names
+
+    assert "EVENT_TYPE" not in columns(trimmed + "interactions/a.parquet")
+    assert "EVENT_TYPE" in columns(trimmed + "action_interactions/b.parquet")

@@ -15,15 +15,17 @@ Layout::
     user_items_offsets.npy / user_items.npy    each user's items (catalog indices)
     user_taken_offsets.npy / user_taken.npy    each user's TAKEN actions (action indices)
     user_taken_times.npy  float64, beside user_taken: when the user last took it
-    weights.npy           float64 actions x (K + actions): one logistic model per action
-    bias.npy              float64 per action
-    eligible.npy          bool per action: enough interactions to be scored at all
+    trained.npy           int64: the actions with a model (indices into actions.json),
+                          at most 1,000; every other action scores 0.0
+    weights.npy           float64 trained x (K + trained): one logistic model per trained action
+    bias.npy              float64 per trained action
 
 A user's features are the mean of their items' (unit-length) factors, then one
-indicator per action they have taken. An action's propensity is
+indicator per trained action they have taken. A trained action's propensity is
 ``sigmoid(bias + weights · features)``: the probability that the user takes the
-action once shown it. Actions without enough interactions (``eligible`` false)
-score 0.0, as Amazon's do until they have 50 TAKEN and 50 other interactions.
+action once shown it. Only actions with enough interactions are trained (Amazon
+scores an action once it has 50 TAKEN and 50 other interactions); the others
+score 0.0, as Amazon's do.
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ class ActionModel:
             np.load(model_dir / "user_taken.npy"),
         )
         self._user_taken_times = np.load(model_dir / "user_taken_times.npy")
+        self.trained = np.load(model_dir / "trained.npy")
+        self._position = {int(a): p for p, a in enumerate(self.trained)}
         self.weights = np.load(model_dir / "weights.npy")
         self.bias = np.load(model_dir / "bias.npy")
-        self.eligible = np.load(model_dir / "eligible.npy")
 
     def __repr__(self) -> str:
         return f"ActionModel({self.recipe}, {len(self.action_ids)} actions)"
@@ -102,23 +105,25 @@ class ActionModel:
             items.update(int(i) for i in stored[offsets[row] : offsets[row + 1]])
             offsets, stored = self._user_taken
             taken.update(int(a) for a in stored[offsets[row] : offsets[row + 1]])
-        return user_features(self.item_factors, sorted(items), sorted(taken), len(self.action_ids))
+        positions = sorted(self._position[a] for a in taken if a in self._position)
+        return user_features(self.item_factors, sorted(items), positions, len(self.trained))
 
     def propensities(
         self, user_id: str | None, recent_items: Sequence[str], recent_taken: Sequence[str]
     ) -> np.ndarray:
-        """One probability per action (``action_ids`` order); 0.0 for ineligible actions."""
+        """One probability per action (``action_ids`` order); 0.0 for untrained actions."""
         x = self.features(user_id, recent_items, recent_taken)
-        return propensities(self.weights, self.bias, self.eligible, x)
+        return propensities(self.weights, self.bias, self.trained, len(self.action_ids), x)
 
 
 def user_features(
-    item_factors: np.ndarray, items: Sequence[int], taken: Sequence[int], n_actions: int
+    item_factors: np.ndarray, items: Sequence[int], taken: Sequence[int], n_trained: int
 ) -> np.ndarray:
-    """Mean of the items' factors, then an indicator per taken action (training and serving
-    build features with this one function, so they cannot drift apart)."""
+    """Mean of the items' factors, then an indicator per taken trained action (by its
+    position among the trained). Training and serving build features with this one
+    function, so they cannot drift apart."""
     k = item_factors.shape[1]
-    out = np.zeros(k + n_actions, dtype=np.float64)
+    out = np.zeros(k + n_trained, dtype=np.float64)
     if len(items):
         out[:k] = item_factors[np.asarray(items, dtype=np.int64)].mean(axis=0)
     if len(taken):
@@ -127,11 +132,14 @@ def user_features(
 
 
 def propensities(
-    weights: np.ndarray, bias: np.ndarray, eligible: np.ndarray, x: np.ndarray
+    weights: np.ndarray, bias: np.ndarray, trained: np.ndarray, n_actions: int, x: np.ndarray
 ) -> np.ndarray:
-    logits = bias + weights @ x
-    scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
-    return np.where(eligible, scores, 0.0)
+    """Every action's propensity: the trained ones' logistic models, 0.0 for the rest."""
+    out = np.zeros(n_actions, dtype=np.float64)
+    if len(trained):
+        logits = bias + weights @ x
+        out[trained] = 1.0 / (1.0 + np.exp(-np.clip(logits, -50.0, 50.0)))
+    return out
 
 
 def load_action_model(model_dir: Path) -> ActionModel:
@@ -155,9 +163,9 @@ def write_action_model(
     user_items: Sequence[np.ndarray],
     user_taken: Sequence[np.ndarray],
     user_taken_times: Sequence[np.ndarray],
+    trained: np.ndarray,
     weights: np.ndarray,
     bias: np.ndarray,
-    eligible: np.ndarray,
 ) -> None:
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -185,9 +193,9 @@ def write_action_model(
         np.save(model_dir / f"{name}.npy", flat.astype(dtype))
     times = np.concatenate(list(user_taken_times)) if len(user_taken_times) else np.zeros(0)
     np.save(model_dir / "user_taken_times.npy", times.astype(np.float64))
+    np.save(model_dir / "trained.npy", np.asarray(trained, dtype=np.int64))
     np.save(model_dir / "weights.npy", np.asarray(weights, dtype=np.float64))
     np.save(model_dir / "bias.npy", np.asarray(bias, dtype=np.float64))
-    np.save(model_dir / "eligible.npy", np.asarray(eligible, dtype=bool))
 
 
 def _read_json(path: Path) -> Any:

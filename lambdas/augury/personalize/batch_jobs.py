@@ -36,7 +36,7 @@ from augury.ports import ExternalDataError
 from augury.resources import crud
 from augury.resources.errors import InvalidInput, ResourceInUse
 from augury.resources.status import Status
-from augury_training.personalize_contract import RELATED_ITEMS
+from augury_training.personalize_contract import PERSONALIZED_ACTIONS, RELATED_ITEMS
 
 if TYPE_CHECKING:
     from augury.personalize.recipes import Recipe
@@ -82,9 +82,14 @@ def create_batch_inference_job(runtime: Runtime, request: dict[str, Any]) -> dic
     )
     recipe = recipe_of(version)
     if not recipe.batch:
+        call = (
+            "GetActionRecommendations"
+            if recipe.recipe_type == PERSONALIZED_ACTIONS
+            else ("GetRecommendations")
+        )
         raise InvalidInput(
-            f"You can't get batch recommendations with the {recipe.name} recipe; use "
-            "GetRecommendations with a campaign instead"
+            f"Augury does not make batch recommendations with the {recipe.name} recipe; use "
+            f"{call} with a campaign instead"
         )
     mode = request.get("batchInferenceJobMode") or "BATCH_INFERENCE"
     if mode != "BATCH_INFERENCE" or request.get("themeGenerationConfig"):

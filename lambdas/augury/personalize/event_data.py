@@ -49,6 +49,14 @@ USERS_FOLDER = "users/"
 ITEMS_FOLDER = "items/"
 ACTIONS_FOLDER = "actions/"
 ACTION_INTERACTIONS_FOLDER = "action_interactions/"
+DATASET_FOLDERS = {
+    "INTERACTIONS": INTERACTIONS_FOLDER,
+    "USERS": USERS_FOLDER,
+    "ITEMS": ITEMS_FOLDER,
+    "ACTIONS": ACTIONS_FOLDER,
+    "ACTION_INTERACTIONS": ACTION_INTERACTIONS_FOLDER,
+}
+"""Each dataset type's sub-folder of the events prefix."""
 
 SCOPE_CACHE_SECONDS = 1.0
 """How long a dataset's scope is remembered; bounds staleness after a delete and re-create."""

@@ -22,7 +22,7 @@ says so rather than accepted and ignored:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
@@ -81,11 +81,8 @@ def create_solution(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]
             f"Dataset group {group.arn} has no Interactions dataset; every recipe trains on "
             "interactions, so create one (and import data) first"
         )
-    if recipe.recipe_type == PERSONALIZED_ACTIONS and "ACTIONS" not in datasets:
-        raise InvalidInput(
-            f"Dataset group {group.arn} has no Actions dataset; the {recipe.name} recipe "
-            "recommends the actions it holds, so create one (and import actions) first"
-        )
+    if recipe.recipe_type == PERSONALIZED_ACTIONS:
+        _check_actions_solution(recipe.name, group.arn, datasets, request)
     perform_hpo = bool(request.get("performHPO"))
     if perform_hpo and not recipe.tunable:
         raise InvalidInput(
@@ -152,6 +149,33 @@ def version_summary(record: Resource) -> dict[str, Any]:
     if record.attributes.get("failureReason"):
         summary["failureReason"] = record.attributes["failureReason"]
     return summary
+
+
+def _check_actions_solution(
+    recipe: str, group_arn: str, datasets: Mapping[str, Any], request: Mapping[str, Any]
+) -> None:
+    """Next-Best-Action needs an Actions dataset, and learns from every item interaction: a
+    selection of events would leave serving's features (every recent event) unlike
+    training's."""
+    if "ACTIONS" not in datasets:
+        raise InvalidInput(
+            f"Dataset group {group_arn} has no Actions dataset; the {recipe} recipe "
+            "recommends the actions it holds, so create one (and import actions) first"
+        )
+    config = request.get("solutionConfig") or {}
+    chosen = [
+        name
+        for name, given in (
+            ("eventType", request.get("eventType")),
+            ("solutionConfig.eventValueThreshold", config.get("eventValueThreshold")),
+            ("solutionConfig.eventsConfig", config.get("eventsConfig")),
+        )
+        if given
+    ]
+    if chosen:
+        raise InvalidInput(
+            f"The {recipe} recipe learns from every item interaction; leave out {', '.join(chosen)}"
+        )
 
 
 @operations("DescribeSolution")

@@ -81,14 +81,6 @@ BYTES_PER_GB = 1024**3
 MAX_BYTES = {"FULL": 100 * BYTES_PER_GB, "INCREMENTAL": 1 * BYTES_PER_GB}
 MIN_INTERACTIONS_PER_IMPORT = 1_000
 """Amazon's quota: "Minimum number of item interaction records per dataset import job"."""
-EVENT_FOLDERS = {
-    "INTERACTIONS": "interactions",
-    "USERS": "users",
-    "ITEMS": "items",
-    "ACTIONS": "actions",
-    "ACTION_INTERACTIONS": "action_interactions",
-}
-"""Where PutEvents / PutUsers / PutItems data lies under the group's events prefix."""
 
 
 # --- import ------------------------------------------------------------------------------
@@ -288,11 +280,10 @@ def _export(runtime: Runtime, state: State) -> None:
 def _events_prefix(runtime: Runtime, dataset: Resource, dataset_type: str) -> str | None:
     """Where the group's PutEvents / PutUsers / PutItems data for this dataset type lies."""
     try:
-        from augury.personalize.event_data import events_prefix
+        from augury.personalize.event_data import DATASET_FOLDERS, events_prefix
     except ImportError:  # event ingestion not installed: nothing arrived through it
         return None
-    base = events_prefix(str(dataset.parent_arn))
-    return f"{base.rstrip('/')}/{EVENT_FOLDERS[dataset_type]}/"
+    return events_prefix(str(dataset.parent_arn)) + DATASET_FOLDERS[dataset_type]
 
 
 def _export_failed(runtime: Runtime, state: State, reason: str) -> None:

@@ -237,11 +237,16 @@ def _channels(
             solution_data.project_prefix(runtime, dataset.data_prefix, prefix, drop)
         channels[channel] = prefix
     if events:
-        event_drop = set().union(*drops.values()) if drops else set()
         prefix = events
-        if event_drop:
+        if any(drops.values()):
+            from augury.personalize.event_data import DATASET_FOLDERS  # there, as events are
+
+            # each sub-folder loses its own dataset's columns, and no other's
             prefix = blob_prefix(arn) + f"input/{EVENTS_CHANNEL}/"
-            solution_data.project_prefix(runtime, events, prefix, event_drop)
+            for dataset_type, folder in DATASET_FOLDERS.items():
+                solution_data.project_prefix(
+                    runtime, events + folder, prefix + folder, drops.get(dataset_type, set())
+                )
         channels[EVENTS_CHANNEL] = prefix
     return channels
 

@@ -74,6 +74,8 @@ DEFAULT_PERIOD_DAYS = 14
 FACTORS = 32
 REGULARIZATION = 1.0
 MAX_ITERATIONS = 200
+MAX_TRAINED_ACTIONS = 1_000
+"""Amazon's Next-Best-Action trains on at most 1,000 actions."""
 
 
 @dataclass
@@ -99,13 +101,16 @@ class FittedActions:
     user_items: list[np.ndarray]
     user_taken: list[np.ndarray]
     user_taken_times: list[np.ndarray]
+    trained: np.ndarray
     weights: np.ndarray
     bias: np.ndarray
-    eligible: np.ndarray
 
     def propensities(self, items: list[int], taken: list[int]) -> np.ndarray:
-        x = user_features(self.item_factors, items, taken, len(self.action_ids))
-        return propensities(self.weights, self.bias, self.eligible, x)
+        """Every action's propensity for a user with these items and taken actions."""
+        position = {int(a): p for p, a in enumerate(self.trained)}
+        positions = sorted(position[a] for a in taken if a in position)
+        x = user_features(self.item_factors, items, positions, len(self.trained))
+        return propensities(self.weights, self.bias, self.trained, len(self.action_ids), x)
 
     def write(self, model_dir: Path, manifest: Mapping[str, Any]) -> None:
         """The model files serving loads (``action_artifacts.load_action_model``)."""
@@ -119,9 +124,9 @@ class FittedActions:
             user_items=self.user_items,
             user_taken=self.user_taken,
             user_taken_times=self.user_taken_times,
+            trained=self.trained,
             weights=self.weights,
             bias=self.bias,
-            eligible=self.eligible,
         )
 
 
@@ -213,20 +218,23 @@ def item_space(
 
 
 def labelled_pairs(events: pd.DataFrame, period: float) -> pd.DataFrame:
-    """One row per (user, action) with action interactions: LABEL 1 if taken within the
-    period after first being shown it (or unprompted), else 0."""
+    """One row per (user, action) with action interactions: LABEL 1 if the user took it
+    within the period after the latest showing before the take (or unprompted), else 0."""
     if events.empty:
         return pd.DataFrame({USER_ID: [], ACTION_ID: [], "LABEL": []})
-    shown = events[events[EVENT_TYPE] != TAKEN].groupby([USER_ID, ACTION_ID])[TIMESTAMP].min()
-    taken = events[events[EVENT_TYPE] == TAKEN][[USER_ID, ACTION_ID, TIMESTAMP]]
-    taken = taken.join(shown.rename("SHOWN"), on=[USER_ID, ACTION_ID])
-    in_time = taken["SHOWN"].isna() | (
-        (taken[TIMESTAMP] >= taken["SHOWN"]) & (taken[TIMESTAMP] <= taken["SHOWN"] + period)
+    keys = [USER_ID, ACTION_ID]
+    shown = events.loc[events[EVENT_TYPE] != TAKEN, [*keys, TIMESTAMP]]
+    shown = shown.rename(columns={TIMESTAMP: "SHOWN"}).sort_values("SHOWN", kind="stable")
+    taken = events.loc[events[EVENT_TYPE] == TAKEN, [*keys, TIMESTAMP]]
+    taken = taken.sort_values(TIMESTAMP, kind="stable")
+    matched = pd.merge_asof(
+        taken, shown, left_on=TIMESTAMP, right_on="SHOWN", by=keys, direction="backward"
     )
-    positives = taken.loc[in_time, [USER_ID, ACTION_ID]].drop_duplicates().assign(LABEL=1)
-    pairs = shown.reset_index()[[USER_ID, ACTION_ID]].assign(LABEL=0)
-    both = pd.concat([positives, pairs], ignore_index=True)
-    return both.groupby([USER_ID, ACTION_ID], as_index=False)["LABEL"].max()
+    in_time = matched["SHOWN"].isna() | (matched[TIMESTAMP] - matched["SHOWN"] <= period)
+    positives = matched.loc[in_time, keys].drop_duplicates().assign(LABEL=1)
+    negatives = shown[keys].drop_duplicates().assign(LABEL=0)
+    both = pd.concat([positives, negatives], ignore_index=True)
+    return both.groupby(keys, as_index=False)["LABEL"].max()
 
 
 def eligible_actions(events: pd.DataFrame, action_ids: list[str]) -> np.ndarray:
@@ -241,8 +249,21 @@ def eligible_actions(events: pd.DataFrame, action_ids: list[str]) -> np.ndarray:
     return (took >= MIN_TAKEN) & (others >= MIN_NOT_TAKEN)
 
 
+def trained_actions(events: pd.DataFrame, action_ids: list[str]) -> np.ndarray:
+    """The actions to model: those Amazon would score, at most ``MAX_TRAINED_ACTIONS``, the
+    most recently interacted with first (Amazon's order for its own cap)."""
+    chosen = np.flatnonzero(eligible_actions(events, action_ids))
+    if len(chosen) > MAX_TRAINED_ACTIONS:
+        latest = events.groupby(ACTION_ID)[TIMESTAMP].max()
+        recency = latest.reindex([action_ids[a] for a in chosen]).to_numpy()
+        chosen = np.sort(chosen[np.argsort(-recency, kind="stable")[:MAX_TRAINED_ACTIONS]])
+    return chosen.astype(np.int64)
+
+
 def fit(data: ActionData, period: float, seed: int, log: Callable[[str], None]) -> FittedActions:
-    """Train on every interaction: item factors, labels, one logistic model per action."""
+    """Train on every interaction: item factors, labels, one logistic model per trained
+    action. Features are built for the labelled users only, so memory follows the action
+    interactions, not the whole user base."""
     action_ids = sorted(set(data.actions[ACTION_ID].astype(str)))
     action_index = {action: i for i, action in enumerate(action_ids)}
     item_ids, factors, items_of = item_space(data.interactions, FACTORS, seed)
@@ -251,30 +272,31 @@ def fit(data: ActionData, period: float, seed: int, log: Callable[[str], None]) 
     taken_of: dict[str, dict[int, float]] = {}
     for (user, action), moment in taken.items():
         taken_of.setdefault(str(user), {})[action_index[str(action)]] = float(moment)
-    user_ids = sorted(set(items_of) | set(taken_of))
-    n_actions, k = len(action_ids), factors.shape[1]
-    features = np.zeros((len(user_ids), k + n_actions))
-    for row, user in enumerate(user_ids):
-        features[row] = user_features(
-            factors, items_of.get(user, []), sorted(taken_of.get(user, {})), n_actions
-        )
-    eligible = eligible_actions(events, action_ids)
-    weights = np.zeros((n_actions, k + n_actions))
-    bias = np.zeros(n_actions)
+    trained = trained_actions(events, action_ids)
+    position = {int(a): p for p, a in enumerate(trained)}
+    k, n_trained = factors.shape[1], len(trained)
+    weights = np.zeros((n_trained, k + n_trained))
+    bias = np.zeros(n_trained)
     pairs = labelled_pairs(events, period)
-    user_row = {user: row for row, user in enumerate(user_ids)}
+    pairs = pairs[pairs[ACTION_ID].map(action_index).isin(list(position))]
+    labelled = sorted(set(pairs[USER_ID].astype(str)))
+    row_of = {user: row for row, user in enumerate(labelled)}
+    features = np.zeros((len(labelled), k + n_trained))
+    for user, row in row_of.items():
+        took = sorted(position[a] for a in taken_of.get(user, {}) if a in position)
+        features[row] = user_features(factors, items_of.get(user, []), took, n_trained)
     for action, group in pairs.groupby(ACTION_ID):
-        a = action_index[str(action)]
-        rows = np.array([user_row[u] for u in group[USER_ID]], dtype=np.int64)
-        x = features[rows].copy()
-        x[:, k + a] = 0.0  # the action's own "taken" is its label
-        weights[a], bias[a] = _logistic(x, group["LABEL"].to_numpy(float))
-        weights[a, k + a] = 0.0
+        p = position[action_index[str(action)]]
+        x = features[[row_of[str(u)] for u in group[USER_ID]]].copy()
+        x[:, k + p] = 0.0  # the action's own "taken" is its label
+        weights[p], bias[p] = _logistic(x, group["LABEL"].to_numpy(float))
+        weights[p, k + p] = 0.0
     log(
-        f"next best action: {n_actions} actions ({int(eligible.sum())} with enough "
-        f"interactions to score), {len(pairs)} labelled user-action pairs, {len(item_ids)} "
-        f"items in {k} factors"
+        f"next best action: {len(action_ids)} actions ({n_trained} with enough interactions "
+        f"to score), {len(pairs)} labelled user-action pairs, {len(item_ids)} items in {k} "
+        "factors"
     )
+    user_ids = sorted(set(items_of) | set(taken_of))
     return FittedActions(
         action_ids=action_ids,
         item_ids=item_ids,
@@ -286,9 +308,9 @@ def fit(data: ActionData, period: float, seed: int, log: Callable[[str], None]) 
             np.asarray([taken_of[u][a] for a in sorted(taken_of[u])] if u in taken_of else [])
             for u in user_ids
         ],
+        trained=trained,
         weights=weights,
         bias=bias,
-        eligible=eligible,
     )
 
 
@@ -323,7 +345,11 @@ def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def evaluate(data: ActionData, period: float, seed: int) -> dict[str, float]:
-    """``SOLUTION_METRICS`` on Amazon's split of the action interactions."""
+    """``SOLUTION_METRICS`` on Amazon's split of the action interactions.
+
+    The held-out users' item interactions from their first target on are left out of
+    training too (the item space included), so nothing they did later informs the model.
+    """
     from augury_training.personalization.evaluation import amazon_split, solution_metrics
 
     events = data.action_events
@@ -332,32 +358,29 @@ def evaluate(data: ActionData, period: float, seed: int) -> dict[str, float]:
     split = amazon_split(events.rename(columns={ACTION_ID: ITEM_ID}), seed=seed)
     if not split.test_inputs:
         return dict.fromkeys(SOLUTION_METRICS, 0.0)
-    train = ActionData(
-        data.interactions, data.actions, split.train.rename(columns={ITEM_ID: ACTION_ID})
-    )
+    inputs, targets = split.test_input_rows, split.test_target_rows
+    cutoff = targets.groupby(USER_ID)[TIMESTAMP].min()
+    item_rows = data.interactions
+    limit = item_rows[USER_ID].map(cutoff)
+    known = item_rows[limit.isna() | (item_rows[TIMESTAMP] < limit)]
+    train = ActionData(known, data.actions, split.train.rename(columns={ITEM_ID: ACTION_ID}))
     fitted = fit(train, period, seed, log=lambda _message: None)
     action_index = {a: i for i, a in enumerate(fitted.action_ids)}
     item_index = {item: i for i, item in enumerate(fitted.item_ids)}
-    inputs = split.test_input_rows
-    targets = split.test_target_rows
-    cutoff = targets.groupby(USER_ID)[TIMESTAMP].min()
-    tested = data.interactions[data.interactions[USER_ID].isin(set(inputs[USER_ID]))]
-    history = {str(user): rows for user, rows in tested.groupby(USER_ID)}
-    empty = data.interactions.iloc[:0]
+    tested = known[known[USER_ID].isin(set(inputs[USER_ID]))]
+    items_of = tested.groupby(USER_ID)[ITEM_ID].agg(set).to_dict()
+    took_of = inputs[inputs[EVENT_TYPE] == TAKEN].groupby(USER_ID)[ITEM_ID].agg(set).to_dict()
+    wanted_of = targets[targets[EVENT_TYPE] == TAKEN].groupby(USER_ID)[ITEM_ID].agg(set)
     recommended: dict[str, list[str]] = {}
     wanted: dict[str, list[str]] = {}
-    for user, rows in inputs.groupby(USER_ID):
-        taken = rows[rows[EVENT_TYPE] == TAKEN][ITEM_ID]
-        took = sorted({action_index[a] for a in taken if a in action_index})
-        own = history.get(str(user), empty)
-        before = own[own[TIMESTAMP] < cutoff.get(user, np.inf)]
-        items = sorted({item_index[i] for i in before[ITEM_ID] if i in item_index})
+    for user in sorted(set(inputs[USER_ID])):
+        took = sorted({action_index[a] for a in took_of.get(user, ()) if a in action_index})
+        items = sorted({item_index[i] for i in items_of.get(user, ()) if i in item_index})
         scores = fitted.propensities(items, took)
         scores[took] = -np.inf
         order = sorted(range(len(scores)), key=lambda a: (-scores[a], a))
         recommended[str(user)] = [fitted.action_ids[a] for a in order if np.isfinite(scores[a])]
-        user_targets = targets[(targets[USER_ID] == user) & (targets[EVENT_TYPE] == TAKEN)]
-        wanted[str(user)] = sorted(set(user_targets[ITEM_ID]))
+        wanted[str(user)] = sorted(wanted_of.get(user, ()))
     return solution_metrics(recommended, wanted, len(fitted.action_ids))
 
 
