@@ -83,12 +83,12 @@ Ranker = Callable[[str, list[str]], list[str]]
 
 def score(data: nba.ActionData, split, rank: Ranker) -> dict[str, float]:
     inputs, targets = split.test_input_rows, split.test_target_rows
+    took_of = inputs[inputs["EVENT_TYPE"] == "TAKEN"].groupby("USER_ID")["ITEM_ID"].agg(set)
+    wanted_of = targets[targets["EVENT_TYPE"] == "TAKEN"].groupby("USER_ID")["ITEM_ID"].agg(set)
     recommended, wanted = {}, {}
-    for user, rows in inputs.groupby("USER_ID"):
-        took = sorted(set(rows.loc[rows["EVENT_TYPE"] == "TAKEN", "ITEM_ID"]))
-        recommended[user] = rank(str(user), took)
-        own = targets[(targets["USER_ID"] == user) & (targets["EVENT_TYPE"] == "TAKEN")]
-        wanted[user] = sorted(set(own["ITEM_ID"]))
+    for user in sorted(set(inputs["USER_ID"])):
+        recommended[user] = rank(str(user), sorted(took_of.get(user, ())))
+        wanted[user] = sorted(wanted_of.get(user, ()))
     return solution_metrics(recommended, wanted, len(data.actions))
 
 
