@@ -114,7 +114,7 @@ def test_field_names_are_case_insensitive_and_current_item_reads_items() -> None
 BAD = [
     ("", None, "empty"),
     ('KEEP ItemID WHERE Items.A IN ("x")', 0, "starts with INCLUDE or EXCLUDE"),
-    ('INCLUDE Items WHERE Items.A IN ("x")', 8, "expected ItemID or UserID"),
+    ('INCLUDE Items WHERE Items.A IN ("x")', 8, "expected ItemID, UserID or ActionID"),
     ('INCLUDE ItemID Items.A IN ("x")', 15, "expected WHERE"),
     ('INCLUDE ItemID WHERE Items.A IN ("x"', 36, "expected , or )"),
     ('INCLUDE ItemID WHERE Items.A IN ("x)', 33, "no closing double quote"),
@@ -129,7 +129,9 @@ BAD = [
     ('INCLUDE ItemID WHERE Items.A LIKE ("x")', 29, "expected an operator"),
     ('INCLUDE ItemID WHERE Items IN ("x")', 27, "expected .FIELD"),
     ('INCLUDE ItemID WHERE Products.A IN ("x")', 21, "unknown dataset"),
-    ('INCLUDE ItemID WHERE Actions.A IN ("x")', 21, "not action filters"),
+    ('INCLUDE ItemID WHERE Actions.A IN ("x")', 21, "ItemID filters can test Items or"),
+    ('INCLUDE ActionID WHERE Items.A IN ("x")', 23, "ActionID filters can test Actions or"),
+    ('EXCLUDE ActionID WHERE Action_Interactions.X IN ("x")', 23, "only EVENT_TYPE"),
     ('INCLUDE ItemID WHERE Items.A IN ("x") Items.B IN ("y")', 38, "join conditions"),
     ('INCLUDE ItemID WHERE Items.A IN ("x") INCLUDE ItemID', 38, "chain expressions with |"),
     ('INCLUDE ItemID WHERE Items.A IN ("x") |', 39, "expected an expression after |"),
@@ -169,7 +171,11 @@ BAD = [
     ("INCLUDE ItemID WHERE CurrentItem.PRICE < 3", 21, "right of a condition"),
     ("INCLUDE UserID WHERE Users.A IN CurrentItem.A", 29, "CurrentItem"),
     ('INCLUDE UserID WHERE Items.A IN ("x")', 21, "Users or Interactions"),
-    ('INCLUDE UserID WHERE Users.A IN ("x") IF CurrentUser.B = 1', 41, "only to item filters"),
+    (
+        'INCLUDE UserID WHERE Users.A IN ("x") IF CurrentUser.B = 1',
+        41,
+        "only to item and action filters",
+    ),
     ('INCLUDE ItemID WHERE Items.A IN ("x") | INCLUDE UserID WHERE Users.B IN ("y")', 40, "same"),
     ('EXCLUDE ItemID WHERE Interactions.ITEM_ID IN ("x")', 21, "only EVENT_TYPE"),
     ('INCLUDE ItemID WHERE Interactions.EVENT_TYPE NOT IN ("click")', 45, "only with IN"),
@@ -332,6 +338,52 @@ def test_interactions_filters_use_the_users_events_case_insensitively() -> None:
     assert kept('INCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("*")') == []
     by_parameter = "EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ($E)"
     assert kept(by_parameter, {"E": '"purchase"'}, history) == ["i1", "i3", "i4", "i5", "i6"]
+
+
+ACTIONS = ItemCatalog(
+    item_ids=["join", "app", "newsletter"],
+    columns={"CATEGORY": ["loyalty", "mobile", "email"], "VALUE": [10, 5, 1]},
+)
+
+
+def test_action_filters_read_actions_and_the_users_action_interactions() -> None:
+    """Amazon's own examples (its guide writes one with "Action." for "Actions.")."""
+    history = FilterContext(
+        user={"MEMBERSHIP": "premium"},
+        interactions=[
+            {"ITEM_ID": "app", "EVENT_TYPE": "NOT_TAKEN", "TIMESTAMP": 1},
+            {"ITEM_ID": "join", "EVENT_TYPE": "TAKEN", "TIMESTAMP": 2},
+        ],
+    )
+
+    def kept_actions(expression: str, values: dict[str, str] | None = None) -> list[str]:
+        mask = compile_filter(expression).action_mask(ACTIONS, history, values or {})
+        return [a for a, keep in zip(ACTIONS.item_ids, mask, strict=True) if keep]
+
+    assert kept_actions(
+        'EXCLUDE ActionID WHERE Action_Interactions.EVENT_TYPE IN ("NOT_TAKEN")'
+    ) == [
+        "join",
+        "newsletter",
+    ]
+    assert kept_actions(
+        "INCLUDE ActionID WHERE Action_Interactions.EVENT_TYPE IN ($EVENT_TYPE)",
+        {"EVENT_TYPE": '"TAKEN"'},
+    ) == ["join"]
+    assert kept_actions(
+        "EXCLUDE ActionID WHERE Actions.CATEGORY IN ($CATEGORY)", {"CATEGORY": '"email","mobile"'}
+    ) == ["join"]
+    assert kept_actions("INCLUDE ActionID WHERE Actions.VALUE > ($VALUE)", {"VALUE": "4"}) == [
+        "join",
+        "app",
+    ]
+    premium = 'INCLUDE ActionID WHERE Action.CATEGORY IN ("loyalty") IF CurrentUser.MEMBERSHIP = $M'
+    assert kept_actions(premium, {"M": '"premium"'}) == ["join"]
+    assert kept_actions(premium, {"M": '"basic"'}) == ACTIONS.item_ids
+    with pytest.raises(FilterApplicationError, match="ActionID filter"):
+        compile_filter('INCLUDE ItemID WHERE Items.A IN ("x")').action_mask(ACTIONS)
+    with pytest.raises(FilterApplicationError):
+        compile_filter('INCLUDE ActionID WHERE Actions.A IN ("x")').item_mask(CATALOG)
 
 
 def test_only_the_newest_interactions_per_event_type_count() -> None:

@@ -16,8 +16,12 @@ PutActionInteractions (``serving_sources``). Then, as Amazon's recipe does:
   ``VALUE``, the higher first (propensities equal to four decimals count as
   equally likely).
 
-``numResults`` is 5 by default, 100 at most (Amazon's limits). Action filters
-are not supported yet: a request with ``filterArn`` is refused.
+``numResults`` is 5 by default, 100 at most (Amazon's limits). A ``filterArn``
+names an action filter (``INCLUDE``/``EXCLUDE ActionID WHERE Actions.<field> ...``,
+``Action_Interactions.EVENT_TYPE IN (...)``, ``IF CurrentUser.<field> ...``),
+applied to the actions left after the rules above: Actions fields read the
+actions catalog, Action_Interactions the user's latest 100 action interactions
+of each event type (imported and recorded).
 """
 
 from __future__ import annotations
@@ -30,9 +34,14 @@ from augury.api.operations import OperationSet
 from augury.personalize import serving_sources
 from augury.personalize.attribution_sources import recommendation_id
 from augury.personalize.recommendations import serving_campaign
-from augury.personalize.serving_catalogs import catalogs
+from augury.personalize.serving_catalogs import (
+    ACTION_INTERACTIONS,
+    catalogs,
+    latest_per_event_type,
+)
 from augury.personalize.serving_core import serving_model
-from augury.resources.errors import InvalidInput
+from augury.personalize.serving_filters import check_values
+from augury.resources.errors import InvalidInput, ServiceError
 from augury_training.personalize_contract import PERSONALIZED_ACTIONS
 
 if TYPE_CHECKING:
@@ -46,6 +55,7 @@ MAX_ACTIONS = 100
 TAKEN = "TAKEN"
 DAY_SECONDS = 86_400
 TIE_DECIMALS = 4
+ACTION_FILTER_TARGET = "ActionID"
 
 
 @operations("GetActionRecommendations")
@@ -57,10 +67,6 @@ def get_action_recommendations(runtime: Runtime, request: dict[str, Any]) -> dic
     count = int(request.get("numResults") or DEFAULT_ACTIONS)
     if not 1 <= count <= MAX_ACTIONS:
         raise InvalidInput(f"numResults must be from 1 to {MAX_ACTIONS}; got {count}")
-    if request.get("filterArn"):
-        raise InvalidInput(
-            "Augury does not apply filters to action recommendations yet; leave filterArn out"
-        )
     model = serving_model(runtime, str(campaign.attributes["solutionVersionArn"]))
     if model.recipe_type != PERSONALIZED_ACTIONS:
         raise InvalidInput(
@@ -68,9 +74,11 @@ def get_action_recommendations(runtime: Runtime, request: dict[str, Any]) -> dic
             "recommends items: call GetRecommendations (GetActionRecommendations needs a "
             "Next-Best-Action campaign)"
         )
-    ranked = rank_actions(
-        runtime, model.recommender, model.dataset_group_arn, str(user_id), time.time()
-    )
+    group = model.dataset_group_arn
+    ranked = rank_actions(runtime, model.recommender, group, str(user_id), time.time())
+    filter_arn = request.get("filterArn")
+    if filter_arn:
+        ranked = _filtered(runtime, ranked, group, str(user_id), filter_arn, request)
     return {
         "actionList": [{"actionId": action, "score": score} for action, score in ranked[:count]],
         "recommendationId": recommendation_id(campaign.arn),
@@ -125,3 +133,62 @@ def _number(value: Any) -> float | None:
         return float(value) if value is not None else None
     except (TypeError, ValueError):
         return None
+
+
+def _filtered(
+    runtime: Runtime,
+    ranked: list[tuple[str, float]],
+    group: str,
+    user_id: str,
+    filter_arn: str,
+    request: Mapping[str, Any],
+) -> list[tuple[str, float]]:
+    """The ranked actions the action filter keeps, in order."""
+    from augury.personalize.filter_expressions import FilterContext, ItemCatalog
+
+    compiled = serving_sources.compiled_filter(runtime, filter_arn, group)
+    if compiled.target != ACTION_FILTER_TARGET:
+        raise InvalidInput(
+            f"Filter {filter_arn} filters {compiled.target}; action recommendations need a "
+            "filter on ActionID (INCLUDE ActionID / EXCLUDE ActionID)"
+        )
+    values = request.get("filterValues")
+    check_values(compiled, filter_arn, values)
+    rows = catalogs(runtime).actions(runtime, group)
+    ids = [action for action, _ in ranked]
+    catalog = ItemCatalog(ids, {f: [rows.rows.get(a, {}).get(f) for a in ids] for f in rows.fields})
+    history = catalogs(runtime).interactions(runtime, group, user_id, ACTION_INTERACTIONS)
+    recent = serving_sources.recent_action_events(runtime, group, user_id)
+    merged = latest_per_event_type(
+        list(
+            dict.fromkeys(
+                [
+                    *history,
+                    *(
+                        (
+                            str(e["ACTION_ID"]),
+                            e.get("EVENT_TYPE"),
+                            None,
+                            int(e.get("TIMESTAMP") or 0),
+                        )
+                        for e in recent
+                    ),
+                ]
+            )
+        )
+    )
+    uses_user = "Users" in compiled.dataset_types or compiled.uses_current_user
+    context = FilterContext(
+        user=catalogs(runtime).users(runtime, group).rows.get(user_id) if uses_user else None,
+        interactions=[
+            {"ITEM_ID": action, "EVENT_TYPE": kind, "TIMESTAMP": moment}
+            for action, kind, _value, moment in merged
+        ],
+    )
+    try:
+        keep = compiled.action_mask(catalog, context, dict(values or {}))
+    except ServiceError:
+        raise
+    except (KeyError, ValueError, TypeError) as error:
+        raise InvalidInput(f"The filter could not be applied: {error}") from None
+    return [entry for entry, kept in zip(ranked, keep, strict=True) if kept]

@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from augury.personalize.filter_grammar import (
+    ACTION_ID,
+    HISTORY_DATASETS,
     INCLUDE,
-    INTERACTIONS,
     ITEM_ID,
     MAX_INTERACTIONS_PER_EVENT_TYPE,
     NOT_IN,
@@ -342,11 +343,12 @@ class CompiledFilter:
     expression: str
     expressions: tuple[Expression, ...]
     target: str
-    """``ItemID`` or ``UserID``."""
+    """``ItemID``, ``UserID`` or ``ActionID``."""
     parameters: list[str]
     """Placeholder names, in order of first appearance, without the ``$``."""
     dataset_types: set[str]
-    """The datasets the filter reads: Items, Users, Interactions."""
+    """The datasets the filter reads: Items, Users, Interactions, Actions,
+    Action_Interactions."""
     fields: tuple[FieldUse, ...]
     uses_current_user: bool
     uses_current_item: bool
@@ -366,6 +368,21 @@ class CompiledFilter:
         if self.target != ITEM_ID:
             raise FilterApplicationError("this is a UserID filter; it filters users, not items")
         return _Run(self, catalog.table(), context or FilterContext(), values).keep()
+
+    def action_mask(
+        self,
+        actions: ItemCatalog,
+        context: FilterContext | None = None,
+        values: Mapping[str, str] | None = None,
+    ) -> np.ndarray:
+        """True for each action the filter keeps: ``actions`` holds the Actions fields in
+        the item fields' place, and the context's interactions are the user's action
+        interactions (the action's ID as ``ITEM_ID``)."""
+        if self.target != ACTION_ID:
+            raise FilterApplicationError(
+                f"this is a {self.target} filter; action recommendations need an ActionID filter"
+            )
+        return _Run(self, actions.table(), context or FilterContext(), values).keep()
 
     def user_mask(
         self,
@@ -461,7 +478,7 @@ class _Run:
         return texts if given else None
 
     def test_mask(self, test: Test) -> _Mask:
-        if test.dataset == INTERACTIONS:
+        if test.dataset in HISTORY_DATASETS:
             texts = self.resolved(test)
             if texts is None:
                 return None

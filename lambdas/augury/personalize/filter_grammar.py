@@ -45,8 +45,11 @@ MAX_INTERACTIONS_PER_EVENT_TYPE = 100
 """Amazon considers up to 100 of a user's most recent interactions per event type."""
 
 INCLUDE, EXCLUDE = "INCLUDE", "EXCLUDE"
-ITEM_ID, USER_ID = "ItemID", "UserID"
+ITEM_ID, USER_ID, ACTION_ID = "ItemID", "UserID", "ActionID"
 ITEMS, USERS, INTERACTIONS = "Items", "Users", "Interactions"
+ACTIONS, ACTION_INTERACTIONS = "Actions", "Action_Interactions"
+HISTORY_DATASETS = frozenset({INTERACTIONS, ACTION_INTERACTIONS})
+"""The datasets a filter reads the current user's history from (EVENT_TYPE only)."""
 CURRENT_USER, CURRENT_ITEM = "CurrentUser", "CurrentItem"
 IN, NOT_IN = "IN", "NOT IN"
 NUMBER_OPERATORS = frozenset({"!=", "<", "<=", ">", ">="})
@@ -54,17 +57,23 @@ NUMBER_OPERATORS = frozenset({"!=", "<", "<=", ">", ">="})
 to test numerical data"; ``=`` also matches a string, as ``IN`` with one value does."""
 WILDCARD = "*"
 
-_TARGETS = {"ITEMID": ITEM_ID, "USERID": USER_ID}
+_TARGETS = {"ITEMID": ITEM_ID, "USERID": USER_ID, "ACTIONID": ACTION_ID}
 _DATASETS = {
     "ITEMS": ITEMS,
     "USERS": USERS,
     "INTERACTIONS": INTERACTIONS,
+    "ACTIONS": ACTIONS,
+    "ACTION": ACTIONS,  # as one of Amazon's own examples writes it
+    "ACTION_INTERACTIONS": ACTION_INTERACTIONS,
     "CURRENTUSER": CURRENT_USER,
     "CURRENTITEM": CURRENT_ITEM,
 }
-_UNSUPPORTED_DATASETS = {"ACTIONS", "ACTION_INTERACTIONS", "ACTION", "ACTIONID"}
 _KEYWORDS = frozenset({"INCLUDE", "EXCLUDE", "WHERE", "AND", "OR", "IF", "IN", "NOT"})
-WHERE_DATASETS = {ITEM_ID: (ITEMS, INTERACTIONS), USER_ID: (USERS, INTERACTIONS)}
+WHERE_DATASETS = {
+    ITEM_ID: (ITEMS, INTERACTIONS),
+    USER_ID: (USERS, INTERACTIONS),
+    ACTION_ID: (ACTIONS, ACTION_INTERACTIONS),
+}
 
 
 class FilterExpressionError(ValueError):
@@ -388,13 +397,9 @@ class Parser:
         target_token = self.peek()
         target = _TARGETS.get(target_token.text.upper()) if target_token.kind == "word" else None
         if target is None:
-            hint = (
-                "; Augury supports item and user filters, not action filters"
-                if target_token.text.upper() == "ACTIONID"
-                else ""
-            )
             raise self.error(
-                f"expected ItemID or UserID after {action}, found {_describe(target_token)}" + hint,
+                f"expected ItemID, UserID or ActionID after {action}, found "
+                f"{_describe(target_token)}",
                 target_token.offset,
             )
         self.advance()
@@ -477,14 +482,11 @@ class Parser:
         self.advance()
         dataset = _DATASETS.get(token.text.upper())
         if dataset is None:
-            if token.text.upper() in _UNSUPPORTED_DATASETS:
-                reason = f"{token.text}: Augury supports item and user filters, not action filters"
-            else:
-                reason = (
-                    f"unknown dataset {token.text!r}; use Items, Users, Interactions, "
-                    "CurrentUser or CurrentItem followed by .FIELD"
-                )
-            raise self.error(reason, token.offset)
+            raise self.error(
+                f"unknown dataset {token.text!r}; use Items, Users, Interactions, Actions, "
+                "Action_Interactions, CurrentUser or CurrentItem followed by .FIELD",
+                token.offset,
+            )
         if self.peek().kind != ".":
             raise self.error(
                 f"expected .FIELD after {dataset}, such as {dataset}.GENRE", self.peek().offset

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from augury.personalize.filter_grammar import (
+    ACTION_ID,
     CURRENT_ITEM,
     CURRENT_USER,
     EXCLUDE,
+    HISTORY_DATASETS,
     IN,
     INCLUDE,
-    INTERACTIONS,
     ITEM_ID,
     ITEMS,
     MAX_DISTINCT_FIELDS,
@@ -75,9 +76,10 @@ class _Checker:
                 )
         for test in tests:
             self.check_test(test, expression)
-        if expression.conditions and expression.target != ITEM_ID:
+        if expression.conditions and expression.target not in (ITEM_ID, ACTION_ID):
             raise self.error(
-                "IF CurrentUser conditions apply only to item filters (INCLUDE/EXCLUDE ItemID)",
+                "IF CurrentUser conditions apply only to item and action filters "
+                "(INCLUDE/EXCLUDE ItemID or ActionID)",
                 expression.conditions[0].offset,
             )
         for condition in expression.conditions:
@@ -112,7 +114,7 @@ class _Checker:
         raise self.error(reason, test.offset)
 
     def check_test(self, test: Test, expression: Expression) -> None:
-        if test.dataset == INTERACTIONS:
+        if test.dataset in HISTORY_DATASETS:
             self.check_interactions(test)
         if test.current_item_field is not None and (
             test.dataset != ITEMS or expression.target != ITEM_ID
@@ -122,7 +124,8 @@ class _Checker:
                 test.operator_offset,
             )
         for value in test.values:
-            if value.kind == "string" and value.text == WILDCARD and test.dataset != INTERACTIONS:
+            wild = value.kind == "string" and value.text == WILDCARD
+            if wild and test.dataset not in HISTORY_DATASETS:
                 raise self.error('"*" can be used only with Interactions.EVENT_TYPE', value.offset)
             if value.kind == "param" and test.operator == NOT_IN:
                 raise self.error(
@@ -141,12 +144,12 @@ class _Checker:
     def check_interactions(self, test: Test) -> None:
         if test.field != "EVENT_TYPE":
             raise self.error(
-                f"Interactions filters can use only EVENT_TYPE, not {test.field}", test.offset
+                f"{test.dataset} filters can use only EVENT_TYPE, not {test.field}", test.offset
             )
         if test.operator != IN:
             hint = "; use the opposite action with IN" if test.operator == NOT_IN else ""
             raise self.error(
-                f"Interactions.EVENT_TYPE can be tested only with IN, not {test.operator}" + hint,
+                f"{test.dataset}.EVENT_TYPE can be tested only with IN, not {test.operator}" + hint,
                 test.operator_offset,
             )
         for value in test.values:

@@ -28,6 +28,8 @@ from augury.personalize.avro_rules import (
 from augury.personalize.dataset_groups import ACTIVATE_WORKFLOW
 from augury.personalize.filter_expressions import CompiledFilter, compile_filter
 from augury.personalize.filter_grammar import (
+    ACTION_INTERACTIONS,
+    ACTIONS,
     INTERACTIONS,
     ITEMS,
     USERS,
@@ -55,7 +57,13 @@ MAX_FILTERS_PER_GROUP = 30
 MAX_GROUP_FIELDS = 20
 """Amazon's quota: at most 20 distinct dataset fields across all of a group's filters."""
 NUMERIC_TYPES = frozenset({"int", "long", "float", "double"})
-_DATASET_TYPES = {ITEMS: "ITEMS", USERS: "USERS", INTERACTIONS: "INTERACTIONS"}
+_DATASET_TYPES = {
+    ITEMS: "ITEMS",
+    USERS: "USERS",
+    INTERACTIONS: "INTERACTIONS",
+    ACTIONS: "ACTIONS",
+    ACTION_INTERACTIONS: "ACTION_INTERACTIONS",
+}
 
 
 def _status(record: Resource) -> str:

@@ -53,6 +53,12 @@ INTERACTIONS = "INTERACTIONS"
 ID_COLUMN = {ITEMS: "ITEM_ID", USERS: "USER_ID", ACTIONS: "ACTION_ID"}
 INTERACTIONS_EVENTS = "interactions/"
 """The sub-folder of a group's events prefix holding the PutEvents files."""
+ACTION_INTERACTIONS = "ACTION_INTERACTIONS"
+HISTORIES = {
+    INTERACTIONS: (INTERACTIONS_EVENTS, "ITEM_ID"),
+    ACTION_INTERACTIONS: ("action_interactions/", "ACTION_ID"),
+}
+"""The datasets of users' histories: their events sub-folder and what they interact with."""
 
 Interaction = tuple[str, str | None, float | None, int]
 """One stored interaction: item ID, event type, event value, timestamp (seconds)."""
@@ -95,8 +101,8 @@ class CatalogCache:
         self._timed: dict[tuple[str, str], _Timed] = defaultdict(_Timed)
         self._tables: dict[tuple[str, str], RowIndex] = {}
         self._bases: dict[tuple[str, str], tuple[Hashable, Any]] = {}
-        self._interactions: dict[str, _InteractionIndex] = {}
-        self._event_views: dict[str, EventFiles] = {}
+        self._interactions: dict[tuple[str, str], _InteractionIndex] = {}
+        self._event_views: dict[tuple[str, str], EventFiles] = {}
         self._catalogs: weakref.WeakKeyDictionary[Any, tuple[Hashable, Any]] = (
             weakref.WeakKeyDictionary()
         )
@@ -181,9 +187,9 @@ class CatalogCache:
 
     # -- Interactions ---------------------------------------------------------------------
 
-    def event_files(self, runtime: Runtime, group: str) -> EventFiles:
-        """The group's persisted PutEvents files to count, and a generation that changes
-        with them.
+    def event_files(self, runtime: Runtime, group: str, history: str = INTERACTIONS) -> EventFiles:
+        """The group's persisted PutEvents (or, for ``ACTION_INTERACTIONS``,
+        PutActionInteractions) files to count, and a generation that changes with them.
 
         Listed at most once per ``FRESHNESS_SECONDS``; comparing generations tells a
         caller whether anything arrived without comparing the lists. A merged file
@@ -191,10 +197,13 @@ class CatalogCache:
         """
         from augury.personalize.event_manifests import merged_sources
 
-        prefix = _join(serving_sources.events_prefix(group), INTERACTIONS_EVENTS)
-        listed = self._fresh(group, "event-files", lambda: tuple(runtime.blobs.list_keys(prefix)))
+        folder = HISTORIES[history][0]
+        prefix = _join(serving_sources.events_prefix(group), folder)
+        listed = self._fresh(
+            group, f"event-files:{folder}", lambda: tuple(runtime.blobs.list_keys(prefix))
+        )
         with self._lock:
-            view = self._event_views.get(group)
+            view = self._event_views.get((group, history))
         if view is not None and view.generation == listed.generation:
             return view
         holds = merged_sources(runtime, listed.value)
@@ -202,19 +211,24 @@ class CatalogCache:
         keys = tuple(k for k in listed.value if k.endswith(".parquet") and k not in covered)
         view = EventFiles(keys, holds, listed.generation)
         with self._lock:
-            self._event_views[group] = view
+            self._event_views[(group, history)] = view
         return view
 
-    def interactions(self, runtime: Runtime, group: str, user_id: str) -> list[Interaction]:
-        """The user's stored interactions (dataset and persisted events), oldest first."""
+    def interactions(
+        self, runtime: Runtime, group: str, user_id: str, history: str = INTERACTIONS
+    ) -> list[Interaction]:
+        """The user's stored interactions (dataset and persisted events), oldest first:
+        with items, or with actions for ``ACTION_INTERACTIONS`` (the action in the item's
+        place)."""
         from augury.personalize.event_manifests import known_contents
 
-        dataset = self._dataset_versions(runtime, group).get(INTERACTIONS)
-        events = self.event_files(runtime, group)
+        id_column = HISTORIES[history][1]
+        dataset = self._dataset_versions(runtime, group).get(history)
+        events = self.event_files(runtime, group, history)
         generation, files = events.generation, list(events.keys)
         version = dataset[:3] if dataset else None
         with self._lock:
-            cached = self._interactions.get(group)
+            cached = self._interactions.get((group, history))
         if cached is not None and (cached.dataset, cached.generation) == (version, generation):
             return cached.by_user.get(user_id, [])  # the common case: a look-up, no listing
         # A file gone that no merged file holds was rewritten (a data deletion job): the
@@ -223,7 +237,7 @@ class CatalogCache:
         if cached is None or cached.dataset != version or cached.files - set(files) - covered:
             tables = [serving_sources.read_table(runtime, dataset[1] if dataset else None)]
             tables.append(serving_sources.read_files(runtime, files))
-            by_user = _index_interactions(tables)
+            by_user = _index_interactions(tables, id_column)
             cached = _InteractionIndex(version, generation, frozenset(files), by_user)
         else:
             # A merged file whose sources were indexed holds nothing new (``event_compaction``);
@@ -234,11 +248,11 @@ class CatalogCache:
                 if key not in cached.files
                 and known_contents(key, events.holds, cached.files) is None
             ]
-            added = _index_interactions([serving_sources.read_files(runtime, new)])
+            added = _index_interactions([serving_sources.read_files(runtime, new)], id_column)
             repeats = any(key in events.holds for key in new)  # a merged file read in full
             cached = cached.grown(generation, frozenset(files), added, repeats=repeats)
         with self._lock:
-            self._interactions[group] = cached
+            self._interactions[(group, history)] = cached
         return cached.by_user.get(user_id, [])
 
     def clear(self) -> None:
@@ -349,18 +363,20 @@ class _InteractionIndex:
         return _InteractionIndex(self.dataset, generation, files, by_user)
 
 
-def _index_interactions(tables: Sequence[Any]) -> dict[str, list[Interaction]]:
+def _index_interactions(
+    tables: Sequence[Any], id_column: str = "ITEM_ID"
+) -> dict[str, list[Interaction]]:
     """Each user's latest interactions per event type, oldest first."""
     per_user: dict[str, list[Interaction]] = defaultdict(list)
     for table in tables:
         names = {name.upper(): i for i, name in enumerate(table.column_names)}
-        if "USER_ID" not in names or "ITEM_ID" not in names:
+        if "USER_ID" not in names or id_column not in names:
             continue
 
         for user, item, event_type, value, moment in zip(
             *(
                 _column(table, names, name)
-                for name in ("USER_ID", "ITEM_ID", "EVENT_TYPE", "EVENT_VALUE", "TIMESTAMP")
+                for name in ("USER_ID", id_column, "EVENT_TYPE", "EVENT_VALUE", "TIMESTAMP")
             ),
             strict=True,
         ):
