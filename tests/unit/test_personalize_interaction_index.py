@@ -41,7 +41,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     monkeypatch.setattr(
         cache,
         "event_files",
-        lambda runtime, group: EventFiles(
+        lambda runtime, group, history="INTERACTIONS": EventFiles(
             tuple(state.files), dict(state.holds), len(state.files) + len(state.holds)
         ),
     )

@@ -725,6 +725,36 @@ def test_the_model_cache_is_a_bounded_lru(world: World) -> None:
     assert len(list((world.tmp / "lru").iterdir())) == 2
 
 
+def test_a_copy_being_loaded_is_not_pruned_by_another_load(world: World, monkeypatch) -> None:
+    """Two models load at once: the one that finishes first must not delete the other's
+    local copy while it is being read (the copies of models not in memory are pruned)."""
+    import threading
+
+    cache = recommender_cache.RecommenderCache(world.runtime.blobs, world.tmp / "race")
+    keys = []
+    for name in ("up", "sims"):
+        record = world.runtime.metadata.get(world.versions[name])
+        keys.append((record.arn, record.attributes["_model_prefix"], "t"))
+    copied, finish = threading.Event(), threading.Event()
+    real = recommender_cache.load_model
+
+    def slow_first(path):
+        if path.name == recommender_cache._digest(keys[0]):
+            copied.set()
+            assert finish.wait(10)
+        return real(path)
+
+    monkeypatch.setattr(recommender_cache, "load_model", slow_first)
+    loaded: list[object] = []
+    first = threading.Thread(target=lambda: loaded.append(cache.get(keys[0])))
+    first.start()
+    assert copied.wait(10)
+    cache.get(keys[1])  # loads and prunes while the first is still reading its copy
+    finish.set()
+    first.join(10)
+    assert len(loaded) == 1 and len(cache) == 2
+
+
 def test_a_version_without_a_model_is_refused(world: World) -> None:
     solution = world.runtime.metadata.get(world.versions["up"]).parent_arn
     arn = f"{solution}/training"

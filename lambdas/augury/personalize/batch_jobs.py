@@ -88,7 +88,7 @@ def create_batch_inference_job(runtime: Runtime, request: dict[str, Any]) -> dic
             else ("GetRecommendations")
         )
         raise InvalidInput(
-            f"Augury does not make batch recommendations with the {recipe.name} recipe; use "
+            f"You can't get batch recommendations with the {recipe.name} recipe; use "
             f"{call} with a campaign instead"
         )
     mode = request.get("batchInferenceJobMode") or "BATCH_INFERENCE"

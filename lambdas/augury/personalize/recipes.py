@@ -122,7 +122,7 @@ class Recipe:
     updatable: bool = False
     """Accepts trainingMode UPDATE and campaign item exploration (User-Personalization)."""
     batch: bool = True
-    """Can serve batch inference jobs (Amazon refuses Trending-Now)."""
+    """Can serve batch inference jobs (Amazon refuses Trending-Now and Next-Best-Action)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property

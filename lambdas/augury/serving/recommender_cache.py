@@ -88,13 +88,19 @@ class RecommenderCache:
             if found is not None:
                 return found
             single_threaded_blas()
-            model = load_model(self._local_copy(key))
+            try:
+                model = load_model(self._local_copy(key))
+            except BaseException:
+                with self._lock:
+                    self._loading.pop(key, None)
+                raise
             with self._lock:
                 self._loading.pop(key, None)
                 self._models[key] = model
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)
-                kept = {_digest(cached) for cached in self._models}
+                # a copy another thread is loading now is not in memory yet, and stays
+                kept = {_digest(cached) for cached in (*self._models, *self._loading)}
             self._prune_copies(kept)
             return model
 
