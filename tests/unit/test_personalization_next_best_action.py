@@ -175,3 +175,36 @@ def test_the_model_learns_which_kind_of_user_takes_which_action(tmp_path, monkey
     assert np.allclose(served, first_kind, atol=1e-5)  # serving scores as training did
     taker = next(u for u in fitted.user_ids if "loyalty" in model.taken(u))
     assert model.taken(taker)["loyalty"] == 160.0
+
+
+def test_users_metadata_tells_users_apart_when_items_do_not(tmp_path, monkeypatch) -> None:
+    """Users with no items at all, told apart by their Users row only (a categorical tier and
+    a numeric age), including at serving time from the row alone."""
+    monkeypatch.setattr(nba, "MIN_TAKEN", 5)
+    monkeypatch.setattr(nba, "MIN_NOT_TAKEN", 5)
+    rng = np.random.default_rng(1)
+    shown, users = [], []
+    for user in range(200):
+        gold = user % 2 == 0
+        users.append({"USER_ID": f"u{user}", "TIER": "gold|vip" if gold else "basic", "AGE": 30})
+        for action in ("loyalty", "newsletter"):
+            shown.append((f"u{user}", action, 100, "VIEWED"))
+            liked = (action == "loyalty") == gold
+            if rng.random() < (0.85 if liked else 0.1):
+                shown.append((f"u{user}", action, 110, "TAKEN"))
+    data = ActionData(
+        pd.DataFrame({"USER_ID": ["x"], "ITEM_ID": ["i"], "TIMESTAMP": [1]}),
+        pd.DataFrame({"ACTION_ID": ["loyalty", "newsletter"]}),
+        events(shown),
+        pd.DataFrame(users),
+        {"TIER": "categorical", "AGE": "numeric", "USER_ID": "string"},
+    )
+    fitted = fit(data, period=14 * DAY, seed=0, log=lambda _m: None)
+    assert [f["name"] for f in fitted.user_metadata] == ["TIER"]  # AGE never varies
+    loyalty = fitted.action_ids.index("loyalty")
+    gold = fitted.propensities([], [], {"TIER": "gold"})
+    basic = fitted.propensities([], [], {"TIER": "basic"})
+    assert gold[loyalty] > 0.6 > basic[loyalty]
+    fitted.write(tmp_path, {"recipe": "aws-next-best-action"})
+    served = load_action_model(tmp_path).propensities("newcomer", [], [], {"TIER": "vip|gold"})
+    assert served[loyalty] > 0.6

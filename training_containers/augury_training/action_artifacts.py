@@ -12,6 +12,8 @@ Layout::
     items.json            item IDs; rows of item_factors
     item_factors.npy      float32 items x K: each item's direction in the users' item space
     users.json            user IDs known at training time
+    user_metadata.json    how a Users row becomes features: each categorical field's
+                          values, each numeric field's mean and spread
     user_items_offsets.npy / user_items.npy    each user's items (catalog indices)
     user_taken_offsets.npy / user_taken.npy    each user's TAKEN actions (action indices)
     user_taken_times.npy  float64, beside user_taken: when the user last took it
@@ -20,8 +22,9 @@ Layout::
     weights.npy           float64 trained x (K + trained): one logistic model per trained action
     bias.npy              float64 per trained action
 
-A user's features are the mean of their items' (unit-length) factors, then one
-indicator per trained action they have taken. A trained action's propensity is
+A user's features are the mean of their items' (unit-length) factors, their
+Users metadata (``metadata_vector``), then one indicator per trained action they
+have taken. A trained action's propensity is
 ``sigmoid(bias + weights · features)``: the probability that the user takes the
 action once shown it. Only actions with enough interactions are trained (Amazon
 scores an action once it has 50 TAKEN and 50 other interactions); the others
@@ -71,6 +74,10 @@ class ActionModel:
         self._position = {int(a): p for p, a in enumerate(self.trained)}
         self.weights = np.load(model_dir / "weights.npy")
         self.bias = np.load(model_dir / "bias.npy")
+        spec_file = model_dir / "user_metadata.json"
+        self.user_metadata: list[dict[str, Any]] = (
+            _read_json(spec_file) if spec_file.is_file() else []
+        )
 
     def __repr__(self) -> str:
         return f"ActionModel({self.recipe}, {len(self.action_ids)} actions)"
@@ -94,9 +101,14 @@ class ActionModel:
         }
 
     def features(
-        self, user_id: str | None, recent_items: Sequence[str], recent_taken: Sequence[str]
+        self,
+        user_id: str | None,
+        recent_items: Sequence[str],
+        recent_taken: Sequence[str],
+        user_row: Mapping[str, Any] | None = None,
     ) -> np.ndarray:
-        """The user's feature vector: items then taken actions, training's and recent ones."""
+        """The user's feature vector: items, metadata (their Users row, upper-cased
+        columns), then taken actions; training's and recent ones."""
         items = {self._items[i] for i in recent_items if i in self._items}
         taken = {self._actions[a] for a in recent_taken if a in self._actions}
         row = self._users.get(user_id) if user_id else None
@@ -106,28 +118,72 @@ class ActionModel:
             offsets, stored = self._user_taken
             taken.update(int(a) for a in stored[offsets[row] : offsets[row + 1]])
         positions = sorted(self._position[a] for a in taken if a in self._position)
-        return user_features(self.item_factors, sorted(items), positions, len(self.trained))
+        metadata = metadata_vector(user_row, self.user_metadata)
+        return user_features(
+            self.item_factors, sorted(items), positions, len(self.trained), metadata
+        )
 
     def propensities(
-        self, user_id: str | None, recent_items: Sequence[str], recent_taken: Sequence[str]
+        self,
+        user_id: str | None,
+        recent_items: Sequence[str],
+        recent_taken: Sequence[str],
+        user_row: Mapping[str, Any] | None = None,
     ) -> np.ndarray:
         """One probability per action (``action_ids`` order); 0.0 for untrained actions."""
-        x = self.features(user_id, recent_items, recent_taken)
+        x = self.features(user_id, recent_items, recent_taken, user_row)
         return propensities(self.weights, self.bias, self.trained, len(self.action_ids), x)
 
 
 def user_features(
-    item_factors: np.ndarray, items: Sequence[int], taken: Sequence[int], n_trained: int
+    item_factors: np.ndarray,
+    items: Sequence[int],
+    taken: Sequence[int],
+    n_trained: int,
+    metadata: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Mean of the items' factors, then an indicator per taken trained action (by its
-    position among the trained). Training and serving build features with this one
-    function, so they cannot drift apart."""
+    """Mean of the items' factors, then the user's metadata (``metadata_vector``), then an
+    indicator per taken trained action (by its position among the trained). Training and
+    serving build features with this one function, so they cannot drift apart."""
     k = item_factors.shape[1]
-    out = np.zeros(k + n_trained, dtype=np.float64)
+    meta = np.zeros(0) if metadata is None else np.asarray(metadata, dtype=np.float64)
+    out = np.zeros(k + len(meta) + n_trained, dtype=np.float64)
     if len(items):
         out[:k] = item_factors[np.asarray(items, dtype=np.int64)].mean(axis=0)
+    out[k : k + len(meta)] = meta
     if len(taken):
-        out[k + np.asarray(taken, dtype=np.int64)] = 1.0
+        out[k + len(meta) + np.asarray(taken, dtype=np.int64)] = 1.0
+    return out
+
+
+def metadata_width(spec: Sequence[Mapping[str, Any]]) -> int:
+    """How many features ``metadata_vector`` makes."""
+    return sum(len(field["values"]) if field["kind"] == "categorical" else 1 for field in spec)
+
+
+def metadata_vector(row: Mapping[str, Any] | None, spec: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """A Users row (upper-cased columns) as features: one indicator per known categorical
+    value (``|`` separates several), each numeric field standardised; unknown is 0."""
+    out = np.zeros(metadata_width(spec), dtype=np.float64)
+    at = 0
+    for field in spec:
+        value = (row or {}).get(field["name"])
+        if field["kind"] == "categorical":
+            values = field["values"]
+            if value is not None:
+                present = set(str(value).split("|"))
+                for offset, known in enumerate(values):
+                    if known in present:
+                        out[at + offset] = 1.0
+            at += len(values)
+            continue
+        try:
+            number = float(value) if value is not None else float("nan")
+        except (TypeError, ValueError):
+            number = float("nan")
+        if number == number:
+            out[at] = (number - field["mean"]) / field["std"]
+        at += 1
     return out
 
 
@@ -166,6 +222,7 @@ def write_action_model(
     trained: np.ndarray,
     weights: np.ndarray,
     bias: np.ndarray,
+    user_metadata: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -196,6 +253,7 @@ def write_action_model(
     np.save(model_dir / "trained.npy", np.asarray(trained, dtype=np.int64))
     np.save(model_dir / "weights.npy", np.asarray(weights, dtype=np.float64))
     np.save(model_dir / "bias.npy", np.asarray(bias, dtype=np.float64))
+    _write_json(model_dir / "user_metadata.json", [dict(field) for field in user_metadata])
 
 
 def _read_json(path: Path) -> Any:

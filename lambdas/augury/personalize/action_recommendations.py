@@ -1,9 +1,10 @@
 """Personalize Runtime: GetActionRecommendations, from a Next-Best-Action campaign.
 
 The campaign's model (``augury_training.action_artifacts``) gives each action
-it was trained on the user's propensity to take it; actions added since
-(PutActions, a later import) score 0.0, as Amazon's new actions do until they
-have interactions. The user's features are what training saw plus what they
+it was trained on the user's propensity to take it, from their items, their
+Users row (the dataset overlaid by PutUsers) and the actions they took;
+actions added since (PutActions, a later import) score 0.0, as Amazon's new
+actions do until they have interactions. The user's features are what training saw plus what they
 did since: item events from PutEvents and actions taken through
 PutActionInteractions (``serving_sources``). Then, as Amazon's recipe does:
 
@@ -92,10 +93,14 @@ def rank_actions(
     recent = serving_sources.recent_events(runtime, group, user_id)
     actions_done = serving_sources.recent_action_events(runtime, group, user_id)
     taken_now = [e for e in actions_done if str(e.get("EVENT_TYPE")) == TAKEN]
+    user_row = (
+        catalogs(runtime).users(runtime, group).rows.get(user_id) if model.user_metadata else None
+    )
     scores = model.propensities(
         user_id,
         [str(event["ITEM_ID"]) for event in recent],
         [str(event["ACTION_ID"]) for event in taken_now],
+        user_row,
     )
     last_taken = dict(model.taken(user_id))
     for event in taken_now:

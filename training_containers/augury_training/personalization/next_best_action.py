@@ -10,7 +10,9 @@ default), and ranks actions by that propensity. This module trains the model
   (log-scaled counts): users who interact with the same items get similar
   features, which is what lets the model generalise from users who took an
   action to users who have not been shown it yet. A user is the mean of their
-  items' unit-length factors, plus one indicator per action they have taken.
+  items' unit-length factors, their Users metadata (the most common values of
+  each categorical field, numeric fields standardised), and one indicator per
+  action they have taken.
 - **Labels.** Each (user, action) pair with action interactions is one
   example: 1 if the user took the action within the optimization period after
   first seeing it (or took it unprompted), 0 if they were shown it (``VIEWED``
@@ -32,14 +34,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from augury_training.action_artifacts import propensities, user_features, write_action_model
+from augury_training.action_artifacts import (
+    metadata_vector,
+    metadata_width,
+    propensities,
+    user_features,
+    write_action_model,
+)
 from augury_training.contract import TrainPaths
 from augury_training.personalization.data import (
     ARRIVAL,
@@ -59,6 +67,7 @@ from augury_training.personalize_contract import (
     ACTIONS_CHANNEL,
     EVENTS_CHANNEL,
     SOLUTION_METRICS,
+    USERS_CHANNEL,
     SolutionJobConfig,
 )
 
@@ -76,6 +85,8 @@ REGULARIZATION = 1.0
 MAX_ITERATIONS = 200
 MAX_TRAINED_ACTIONS = 1_000
 """Amazon's Next-Best-Action trains on at most 1,000 actions."""
+MAX_CATEGORY_VALUES = 20
+"""The most common values of a Users field that get a feature of their own."""
 
 
 @dataclass
@@ -88,6 +99,10 @@ class ActionData:
     """The Actions rows, one per ACTION_ID."""
     action_events: pd.DataFrame
     """Action interactions: USER_ID, ACTION_ID, TIMESTAMP, EVENT_TYPE (oldest first)."""
+    users: pd.DataFrame | None = None
+    """The Users rows, columns upper-cased, one per USER_ID."""
+    user_kinds: Mapping[str, str] = field(default_factory=dict)
+    """The Users fields' kinds (``SolutionJobConfig.field_kinds``), upper-cased names."""
 
 
 @dataclass
@@ -104,12 +119,17 @@ class FittedActions:
     trained: np.ndarray
     weights: np.ndarray
     bias: np.ndarray
+    user_metadata: list[dict[str, Any]] = field(default_factory=list)
 
-    def propensities(self, items: list[int], taken: list[int]) -> np.ndarray:
-        """Every action's propensity for a user with these items and taken actions."""
+    def propensities(
+        self, items: list[int], taken: list[int], user_row: Mapping[str, Any] | None = None
+    ) -> np.ndarray:
+        """Every action's propensity for a user with these items, taken actions and Users
+        row (upper-cased columns)."""
         position = {int(a): p for p, a in enumerate(self.trained)}
         positions = sorted(position[a] for a in taken if a in position)
-        x = user_features(self.item_factors, items, positions, len(self.trained))
+        metadata = metadata_vector(user_row, self.user_metadata)
+        x = user_features(self.item_factors, items, positions, len(self.trained), metadata)
         return propensities(self.weights, self.bias, self.trained, len(self.action_ids), x)
 
     def write(self, model_dir: Path, manifest: Mapping[str, Any]) -> None:
@@ -127,21 +147,29 @@ class FittedActions:
             trained=self.trained,
             weights=self.weights,
             bias=self.bias,
+            user_metadata=self.user_metadata,
         )
 
 
 # --- data ----------------------------------------------------------------------------------
 
 
-def load_action_data(paths: TrainPaths, interactions: pd.DataFrame) -> ActionData:
-    """The Actions and Action_Interactions channels (datasets, then recorded events)."""
+def load_action_data(
+    paths: TrainPaths, interactions: pd.DataFrame, user_kinds: Mapping[str, str] | None = None
+) -> ActionData:
+    """The Actions and Action_Interactions channels (datasets, then recorded events), and the
+    Users one for the users' metadata."""
     actions = load_metadata(paths, ACTIONS_CHANNEL, ACTION_ID)
     if actions is None or actions.empty:
         raise DataError(
             "There are no actions to recommend: import data into the Actions dataset or "
             "record actions with PutActions first."
         )
-    return ActionData(interactions, actions, load_action_events(paths))
+    users = load_metadata(paths, USERS_CHANNEL, USER_ID)
+    if users is not None:
+        users = users.rename(columns=str.upper)
+    kinds = {name.upper(): kind for name, kind in (user_kinds or {}).items()}
+    return ActionData(interactions, actions, load_action_events(paths), users, kinds)
 
 
 def load_action_events(paths: TrainPaths) -> pd.DataFrame:
@@ -249,6 +277,39 @@ def eligible_actions(events: pd.DataFrame, action_ids: list[str]) -> np.ndarray:
     return (took >= MIN_TAKEN) & (others >= MIN_NOT_TAKEN)
 
 
+def user_metadata_spec(
+    users: pd.DataFrame | None, kinds: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """How Users rows become features: each categorical (or boolean) field's most common
+    values, each numeric field's mean and spread. Free text is left out."""
+    spec: list[dict[str, Any]] = []
+    if users is None or users.empty:
+        return spec
+    for column in sorted(kinds):
+        kind = kinds[column]
+        if column == USER_ID or column not in users:
+            continue
+        values = users[column].dropna()
+        if kind in ("categorical", "boolean"):
+            tokens = values.astype(str).str.split("|").explode()
+            common = [str(v) for v in tokens.value_counts().index[:MAX_CATEGORY_VALUES]]
+            if common:
+                spec.append({"name": column, "kind": "categorical", "values": common})
+        elif kind == "numeric":
+            numbers = pd.to_numeric(values, errors="coerce").dropna()
+            spread = float(numbers.std()) if len(numbers) > 1 else 0.0
+            if spread > 0:
+                spec.append(
+                    {
+                        "name": column,
+                        "kind": "numeric",
+                        "mean": float(numbers.mean()),
+                        "std": spread,
+                    }
+                )
+    return spec
+
+
 def trained_actions(events: pd.DataFrame, action_ids: list[str]) -> np.ndarray:
     """The actions to model: those Amazon would score, at most ``MAX_TRAINED_ACTIONS``, the
     most recently interacted with first (Amazon's order for its own cap)."""
@@ -274,23 +335,26 @@ def fit(data: ActionData, period: float, seed: int, log: Callable[[str], None]) 
         taken_of.setdefault(str(user), {})[action_index[str(action)]] = float(moment)
     trained = trained_actions(events, action_ids)
     position = {int(a): p for p, a in enumerate(trained)}
-    k, n_trained = factors.shape[1], len(trained)
-    weights = np.zeros((n_trained, k + n_trained))
+    spec = user_metadata_spec(data.users, data.user_kinds)
+    rows = data.users.set_index(USER_ID).to_dict("index") if spec else {}
+    k, m, n_trained = factors.shape[1], metadata_width(spec), len(trained)
+    weights = np.zeros((n_trained, k + m + n_trained))
     bias = np.zeros(n_trained)
     pairs = labelled_pairs(events, period)
     pairs = pairs[pairs[ACTION_ID].map(action_index).isin(list(position))]
     labelled = sorted(set(pairs[USER_ID].astype(str)))
     row_of = {user: row for row, user in enumerate(labelled)}
-    features = np.zeros((len(labelled), k + n_trained))
+    features = np.zeros((len(labelled), k + m + n_trained))
     for user, row in row_of.items():
         took = sorted(position[a] for a in taken_of.get(user, {}) if a in position)
-        features[row] = user_features(factors, items_of.get(user, []), took, n_trained)
+        metadata = metadata_vector(rows.get(user), spec)
+        features[row] = user_features(factors, items_of.get(user, []), took, n_trained, metadata)
     for action, group in pairs.groupby(ACTION_ID):
         p = position[action_index[str(action)]]
         x = features[[row_of[str(u)] for u in group[USER_ID]]].copy()
-        x[:, k + p] = 0.0  # the action's own "taken" is its label
+        x[:, k + m + p] = 0.0  # the action's own "taken" is its label
         weights[p], bias[p] = _logistic(x, group["LABEL"].to_numpy(float))
-        weights[p, k + p] = 0.0
+        weights[p, k + m + p] = 0.0
     log(
         f"next best action: {len(action_ids)} actions ({n_trained} with enough interactions "
         f"to score), {len(pairs)} labelled user-action pairs, {len(item_ids)} items in {k} "
@@ -311,6 +375,7 @@ def fit(data: ActionData, period: float, seed: int, log: Callable[[str], None]) 
         trained=trained,
         weights=weights,
         bias=bias,
+        user_metadata=spec,
     )
 
 
@@ -363,7 +428,13 @@ def evaluate(data: ActionData, period: float, seed: int) -> dict[str, float]:
     item_rows = data.interactions
     limit = item_rows[USER_ID].map(cutoff)
     known = item_rows[limit.isna() | (item_rows[TIMESTAMP] < limit)]
-    train = ActionData(known, data.actions, split.train.rename(columns={ITEM_ID: ACTION_ID}))
+    train = ActionData(
+        known,
+        data.actions,
+        split.train.rename(columns={ITEM_ID: ACTION_ID}),
+        data.users,
+        data.user_kinds,
+    )
     fitted = fit(train, period, seed, log=lambda _message: None)
     action_index = {a: i for i, a in enumerate(fitted.action_ids)}
     item_index = {item: i for i, item in enumerate(fitted.item_ids)}
@@ -371,12 +442,13 @@ def evaluate(data: ActionData, period: float, seed: int) -> dict[str, float]:
     items_of = tested.groupby(USER_ID)[ITEM_ID].agg(set).to_dict()
     took_of = inputs[inputs[EVENT_TYPE] == TAKEN].groupby(USER_ID)[ITEM_ID].agg(set).to_dict()
     wanted_of = targets[targets[EVENT_TYPE] == TAKEN].groupby(USER_ID)[ITEM_ID].agg(set)
+    user_rows = data.users.set_index(USER_ID).to_dict("index") if fitted.user_metadata else {}
     recommended: dict[str, list[str]] = {}
     wanted: dict[str, list[str]] = {}
     for user in sorted(set(inputs[USER_ID])):
         took = sorted({action_index[a] for a in took_of.get(user, ()) if a in action_index})
         items = sorted({item_index[i] for i in items_of.get(user, ()) if i in item_index})
-        scores = fitted.propensities(items, took)
+        scores = fitted.propensities(items, took, user_rows.get(user))
         scores[took] = -np.inf
         order = sorted(range(len(scores)), key=lambda a: (-scores[a], a))
         recommended[str(user)] = [fitted.action_ids[a] for a in order if np.isfinite(scores[a])]
@@ -395,7 +467,11 @@ def train_actions(
 ) -> dict[str, float]:
     """Train, evaluate and write a Next-Best-Action model; its metrics."""
     started = time.monotonic()
-    data = load_action_data(paths, interactions[[USER_ID, ITEM_ID, TIMESTAMP]])
+    data = load_action_data(
+        paths,
+        interactions[[USER_ID, ITEM_ID, TIMESTAMP]],
+        (config.field_kinds or {}).get("USERS"),
+    )
     period = period_seconds(config)
     log(
         f"{len(data.actions)} actions, {len(data.action_events)} action interactions, "
