@@ -755,6 +755,55 @@ def test_a_copy_being_loaded_is_not_pruned_by_another_load(world: World, monkeyp
     assert len(loaded) == 1 and len(cache) == 2
 
 
+def test_a_load_taken_over_after_a_failure_is_protected_too(world: World, monkeypatch) -> None:
+    """The first load of a model fails while a second thread waits for it; the second takes
+    over, and its copy must not be pruned by a third thread loading another model."""
+    import threading
+    import time as clock
+
+    cache = recommender_cache.RecommenderCache(world.runtime.blobs, world.tmp / "takeover")
+    keys = []
+    for name in ("up", "sims"):
+        record = world.runtime.metadata.get(world.versions[name])
+        keys.append((record.arn, record.attributes["_model_prefix"], "t"))
+    first_in, second_in, finish = threading.Event(), threading.Event(), threading.Event()
+    calls: list[int] = []
+    real = recommender_cache.load_model
+
+    def flaky(path):
+        if path.name == recommender_cache._digest(keys[0]):
+            calls.append(1)
+            if len(calls) == 1:
+                first_in.set()
+                clock.sleep(0.3)  # the second thread is waiting for this load by now
+                raise RuntimeError("the first load fails")
+            second_in.set()
+            assert finish.wait(10)
+        return real(path)
+
+    monkeypatch.setattr(recommender_cache, "load_model", flaky)
+    outcomes: list[object] = []
+
+    def load() -> None:
+        try:
+            outcomes.append(cache.get(keys[0]))
+        except RuntimeError as error:
+            outcomes.append(error)
+
+    first = threading.Thread(target=load)
+    first.start()
+    assert first_in.wait(10)
+    second = threading.Thread(target=load)
+    second.start()
+    assert second_in.wait(10)
+    cache.get(keys[1])  # loads another model and prunes while the second is reading
+    finish.set()
+    first.join(10)
+    second.join(10)
+    assert sum(isinstance(o, RuntimeError) for o in outcomes) == 1
+    assert len(outcomes) == 2 and len(cache) == 2
+
+
 def test_a_version_without_a_model_is_refused(world: World) -> None:
     solution = world.runtime.metadata.get(world.versions["up"]).parent_arn
     arn = f"{solution}/training"

@@ -162,8 +162,13 @@ def _filtered(
     rows = catalogs(runtime).actions(runtime, group)
     ids = [action for action, _ in ranked]
     catalog = ItemCatalog(ids, {f: [rows.rows.get(a, {}).get(f) for a in ids] for f in rows.fields})
-    history = catalogs(runtime).interactions(runtime, group, user_id, ACTION_INTERACTIONS)
-    recent = serving_sources.recent_action_events(runtime, group, user_id)
+    uses_history = "Action_Interactions" in compiled.dataset_types
+    history = (
+        catalogs(runtime).interactions(runtime, group, user_id, ACTION_INTERACTIONS)
+        if uses_history
+        else []
+    )
+    recent = serving_sources.recent_action_events(runtime, group, user_id) if uses_history else []
     merged = latest_per_event_type(
         list(
             dict.fromkeys(

@@ -85,33 +85,54 @@ class RecommenderCache:
         with loading:  # one thread downloads and loads; the others wait for it
             with self._lock:
                 found = self._models.get(key)
-            if found is not None:
-                return found
+                if found is not None:
+                    return found
+                # registered again: after a failed load, the thread taking over is loading now
+                self._loading[key] = loading
             single_threaded_blas()
             try:
                 model = load_model(self._local_copy(key))
             except BaseException:
                 with self._lock:
-                    self._loading.pop(key, None)
+                    self._release(key, loading)
                 raise
             with self._lock:
-                self._loading.pop(key, None)
+                self._release(key, loading)
                 self._models[key] = model
                 while len(self._models) > self.capacity:
                     self._models.popitem(last=False)
-                # a copy another thread is loading now is not in memory yet, and stays
-                kept = {_digest(cached) for cached in (*self._models, *self._loading)}
-            self._prune_copies(kept)
+                doomed = self._detach_unused_copies()
+            for path in doomed:
+                shutil.rmtree(path, ignore_errors=True)
             return model
 
-    def _prune_copies(self, kept: set[str]) -> None:
-        """Delete the local copies of models no longer in memory (downloads in progress,
-        in ``.``-named staging folders, are left alone)."""
+    def _release(self, key: CacheKey, loading: threading.Lock) -> None:
+        """Forget that ``key`` is loading, unless another load took its place (lock held)."""
+        if self._loading.get(key) is loading:
+            del self._loading[key]
+
+    def _detach_unused_copies(self) -> list[Path]:
+        """Rename the local copies of models neither in memory nor being loaded out of the
+        way (lock held), for deletion outside the lock.
+
+        Deciding and renaming under the lock is what keeps a copy safe: a thread loads a
+        model only once registered in ``_loading``, so a copy renamed here is one no thread
+        is reading, and a later load of it downloads it again. Downloads in progress, in
+        ``.``-named staging folders, are left alone.
+        """
+        kept = {_digest(cached) for cached in (*self._models, *self._loading)}
+        doomed: list[Path] = []
         if not self.root.is_dir():
-            return
+            return doomed
         for path in self.root.iterdir():
             if path.is_dir() and not path.name.startswith(".") and path.name not in kept:
-                shutil.rmtree(path, ignore_errors=True)
+                trash = path.with_name(f".pruned-{path.name}-{os.getpid()}-{id(path)}")
+                try:
+                    os.replace(path, trash)
+                except OSError:
+                    continue
+                doomed.append(trash)
+        return doomed
 
     def _local_copy(self, key: CacheKey) -> Path:
         """The model files on local disk, downloaded once (a complete copy is reused)."""
