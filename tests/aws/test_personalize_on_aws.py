@@ -35,6 +35,7 @@ from tests.aws.moto_stack import (
     HISTORY_TABLE,
     METRICS_NAMESPACE,
     REGION,
+    USER_BUCKET,
     USER_ROLE,
     Stack,
 )
@@ -389,3 +390,73 @@ def test_a_data_deletion_job_runs_on_the_compiled_state_machine(stack: Stack) ->
     assert runtime.history.history(scope, user_subject("u03")) == []
     assert len(runtime.history.history(scope, user_subject("u04"))) == 1
     assert "personalize-delete-users" in stack.executions()
+
+
+def test_an_import_publishes_its_attribution_report_to_the_users_bucket(stack: Stack) -> None:
+    """publishAttributionMetricsToS3 on the compiled import state machine: the report lands in
+    the user's bucket, written as the attribution's role; the INCREMENTAL import's recent rows
+    reach CloudWatch too."""
+    personalize = stack.api.client("personalize")
+    group, dataset = imported_group(stack, "reported")
+    attribution = personalize.create_metric_attribution(
+        name="reported-metrics",
+        datasetGroupArn=group,
+        metrics=[{"eventType": "click", "metricName": "CLICKS", "expression": "SAMPLECOUNT()"}],
+        metricsOutputConfig={
+            "roleArn": USER_ROLE,
+            "s3DataDestination": {"path": f"s3://{USER_BUCKET}/reports/"},
+        },
+    )["metricAttributionArn"]
+    wait_active(lambda: personalize.describe_metric_attribution(metricAttributionArn=attribution))
+    now = int(time.time())
+    rows = "".join(f"u{user:02d},i001,{now},click\n" for user in range(3))
+    source = stack.upload(
+        "clicks/late.csv", f"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n{rows}".encode()
+    )
+    job = personalize.create_dataset_import_job(
+        jobName="late",
+        datasetArn=dataset,
+        dataSource={"dataLocation": source},
+        roleArn=USER_ROLE,
+        importMode="INCREMENTAL",
+        publishAttributionMetricsToS3=True,
+    )["datasetImportJobArn"]
+    # Amazon's 1,000-row minimum applies to every Interactions import: the job fails, and
+    # nothing is reported, as nothing was imported.
+    with pytest.raises(AssertionError, match="1000"):
+        wait_active(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
+    assert stack.user_files("reports/") == {}
+
+    rows = "".join(f"u{n % 30:02d},i{n % 7:03d},{now},click\n" for n in range(1_000))
+    source = stack.upload(
+        "clicks/more.csv", f"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n{rows}".encode()
+    )
+    job = personalize.create_dataset_import_job(
+        jobName="more",
+        datasetArn=dataset,
+        dataSource={"dataLocation": source},
+        roleArn=USER_ROLE,
+        importMode="INCREMENTAL",
+        publishAttributionMetricsToS3=True,
+    )["datasetImportJobArn"]
+    wait_active(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
+    [(key, body)] = stack.user_files("reports/").items()
+    assert key.startswith("reports/AggregatedAttributionMetrics-INCREMENTAL-")
+    lines = body.decode().splitlines()
+    assert (
+        lines[0] == "METRIC_NAME,EVENT_TYPE,VALUE,MATH_FUNCTION,EVENT_ATTRIBUTION_SOURCE,TIMESTAMP"
+    )
+    assert sum(float(line.split(",")[2]) for line in lines[1:]) == 1_000.0
+    clicks = boto3.client("cloudwatch", region_name=REGION).get_metric_statistics(
+        Namespace=METRICS_NAMESPACE,
+        MetricName="CLICKS",
+        Dimensions=[
+            {"Name": "MetricAttributionArn", "Value": attribution},
+            {"Name": "EventAttributionSource", "Value": "SOURCE_NAME_UNDEFINED"},
+        ],
+        StartTime=datetime.fromtimestamp(now - 3600, UTC),
+        EndTime=datetime.fromtimestamp(now + 3600, UTC),
+        Period=900,
+        Statistics=["Sum"],
+    )
+    assert sum(point["Sum"] for point in clicks["Datapoints"]) == 1_000.0
