@@ -90,12 +90,15 @@ from augury_training.personalization.evaluation import (  # noqa: E402
 )
 from augury_training.personalization.train import TUNED_HPO_FILE  # noqa: E402
 from augury_training.personalize_contract import (  # noqa: E402
+    PERSONALIZED_ACTIONS,
     RECIPE_TYPES,
     RELATED_ITEMS,
 )
 
 PEERS = tuple(PEER_FACTORIES)
-AUGURY = tuple(RECIPE_TYPES)
+AUGURY = tuple(name for name, kind in RECIPE_TYPES.items() if kind != PERSONALIZED_ACTIONS)
+"""Every item recipe. Next-Best-Action ranks actions, which ml-100k has none of: it has its
+own benchmark (``benchmark_next_best_action.py``)."""
 ALL_MODELS = (*AUGURY, *PEERS)
 SECTION = "accuracy"
 """The report's part this script (re)writes; the latency benchmark writes its own."""
