@@ -24,11 +24,11 @@ import re
 import threading
 import time
 import uuid
-import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from augury.personalize.resource_types import CAMPAIGN, RECOMMENDER
 from augury.resources import crud
+from augury.resources.per_store import PerStore
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -98,15 +98,9 @@ class SourceResolver:
         return found
 
 
-_BY_STORE: weakref.WeakKeyDictionary[Any, SourceResolver] = weakref.WeakKeyDictionary()
-_BY_STORE_LOCK = threading.Lock()
+_RESOLVERS: PerStore[SourceResolver] = PerStore()
 
 
 def resolver(runtime: Runtime) -> SourceResolver:
     """The process's resolver for the runtime's metadata store."""
-    with _BY_STORE_LOCK:
-        found = _BY_STORE.get(runtime.metadata)
-        if found is None:
-            found = SourceResolver(runtime)
-            _BY_STORE[runtime.metadata] = found
-        return found
+    return _RESOLVERS.get(runtime.metadata, lambda: SourceResolver(runtime))

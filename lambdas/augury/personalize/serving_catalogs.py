@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from augury.personalize import serving_sources
+from augury.resources.per_store import PerStore
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -413,15 +414,9 @@ def latest_per_event_type(
     return kept
 
 
-_BY_STORE: weakref.WeakKeyDictionary[Any, CatalogCache] = weakref.WeakKeyDictionary()
-_BY_STORE_LOCK = threading.Lock()
+_CACHES: PerStore[CatalogCache] = PerStore()
 
 
 def catalogs(runtime: Runtime) -> CatalogCache:
     """The process's catalog cache for the runtime's blob store (one per store)."""
-    with _BY_STORE_LOCK:
-        cache = _BY_STORE.get(runtime.blobs)
-        if cache is None:
-            cache = CatalogCache()
-            _BY_STORE[runtime.blobs] = cache
-        return cache
+    return _CACHES.get(runtime.blobs, CatalogCache)

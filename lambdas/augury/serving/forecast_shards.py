@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import tempfile
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from augury.ports import BlobNotFound, BlobStore
+from augury.resources.per_store import PerStore
 from augury_training.forecast_contract import item_key
 
 DATE_COLUMN = "date"
@@ -136,15 +136,9 @@ class ForecastShards:
             self._shards.clear()
 
 
-_BY_STORE: weakref.WeakKeyDictionary[Any, ForecastShards] = weakref.WeakKeyDictionary()
-_BY_STORE_LOCK = threading.Lock()
+_CACHES: PerStore[ForecastShards] = PerStore()
 
 
 def shards_for(blobs: BlobStore) -> ForecastShards:
     """The process's shard cache for ``blobs`` (one per blob store)."""
-    with _BY_STORE_LOCK:
-        cache = _BY_STORE.get(blobs)
-        if cache is None:
-            cache = ForecastShards(blobs)
-            _BY_STORE[blobs] = cache
-        return cache
+    return _CACHES.get(blobs, lambda: ForecastShards(blobs))

@@ -28,14 +28,14 @@ import os
 import shutil
 import tempfile
 import threading
-import weakref
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from augury.personalize.resource_types import MODEL_KINDS
 from augury.ports import BlobStore
 from augury.resources.errors import InvalidInput, ResourceNotFound
+from augury.resources.per_store import PerStore
 from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury_training.action_artifacts import KIND as ACTIONS_KIND
@@ -197,18 +197,12 @@ def single_threaded_blas() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-_BY_STORE: weakref.WeakKeyDictionary[Any, RecommenderCache] = weakref.WeakKeyDictionary()
-_BY_STORE_LOCK = threading.Lock()
+_CACHES: PerStore[RecommenderCache] = PerStore()
 
 
 def cache_for(runtime: Runtime) -> RecommenderCache:
     """The process's recommender cache for the runtime's blob store."""
-    with _BY_STORE_LOCK:
-        cache = _BY_STORE.get(runtime.blobs)
-        if cache is None:
-            cache = RecommenderCache(runtime.blobs, _cache_root(runtime))
-            _BY_STORE[runtime.blobs] = cache
-        return cache
+    return _CACHES.get(runtime.blobs, lambda: RecommenderCache(runtime.blobs, _cache_root(runtime)))
 
 
 def _cache_root(runtime: Runtime) -> Path:
