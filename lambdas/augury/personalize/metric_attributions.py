@@ -15,9 +15,6 @@ most ten metrics with distinct names; each expression ``SAMPLECOUNT()`` or
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +34,6 @@ from augury.ports import ExternalDataError
 from augury.resources import crud
 from augury.resources.errors import (
     InvalidInput,
-    InvalidNextToken,
     ResourceAlreadyExists,
     ResourceInUse,
 )
@@ -55,7 +51,6 @@ SLOT_KIND = "metric-attribution-slot"
 METRICS = "metrics"
 """Attribute: the ``MetricAttribute`` list, as ListMetricAttributionMetrics returns it."""
 OUTPUT = "metricsOutputConfig"
-DEFAULT_PAGE = 100
 
 
 @operations("CreateMetricAttribution")
@@ -98,13 +93,7 @@ def list_metric_attribution_metrics(runtime: Runtime, request: dict[str, Any]) -
     if not arn:
         raise InvalidInput("metricAttributionArn is required")
     record = crud.get_record(runtime, METRIC_ATTRIBUTION, arn)
-    metrics = list(record.attributes.get(METRICS) or [])
-    start = _decode_offset(request.get("nextToken"), arn)
-    size = int(request.get("maxResults") or DEFAULT_PAGE)
-    result: dict[str, Any] = {"metrics": metrics[start : start + size]}
-    if start + size < len(metrics):
-        result["nextToken"] = _encode_offset(start + size, arn)
-    return result
+    return crud.slice_page(record.attributes.get(METRICS) or [], request, "metrics", arn)
 
 
 @operations("UpdateMetricAttribution")
@@ -265,19 +254,3 @@ def _checked_output(runtime: Runtime, output: Mapping[str, Any]) -> dict[str, An
             )
         checked["s3DataDestination"] = {"path": path, **({"kmsKeyArn": key} if key else {})}
     return checked
-
-
-def _encode_offset(offset: int, arn: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset, "a": arn}).encode()).decode()
-
-
-def _decode_offset(token: str | None, arn: str) -> int:
-    if not token:
-        return 0
-    try:
-        doc = json.loads(base64.urlsafe_b64decode(token.encode()))
-        if doc["a"] == arn and int(doc["o"]) >= 0:
-            return int(doc["o"])
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        pass
-    raise InvalidNextToken("The nextToken is not valid for this request")

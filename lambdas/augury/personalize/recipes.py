@@ -17,15 +17,14 @@ cannot use them.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.personalize.use_cases import UseCase, is_use_case_arn, use_case_for_arn, use_cases
-from augury.resources.errors import InvalidInput, InvalidNextToken, ResourceNotFound
+from augury.resources import crud
+from augury.resources.errors import InvalidInput, ResourceNotFound
 from augury_training.personalize_contract import (
     PERSONALIZED_ACTIONS,
     PERSONALIZED_RANKING,
@@ -428,12 +427,7 @@ def list_recipes(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     domain = request.get("domain")
     summaries = [] if domain else [_summary(r.name, r.arn) for r in _RECIPES]
     summaries += [_summary(u.name, u.arn, u.domain) for u in use_cases(domain)]
-    start = _decode_offset(request.get("nextToken"))
-    size = int(request.get("maxResults") or 100)
-    result: dict[str, Any] = {"recipes": summaries[start : start + size]}
-    if start + size < len(summaries):
-        result["nextToken"] = _encode_offset(start + size)
-    return result
+    return crud.slice_page(summaries, request, "recipes", f"recipes:{domain or ''}")
 
 
 def _summary(name: str, arn: str, domain: str | None = None) -> dict[str, Any]:
@@ -441,22 +435,6 @@ def _summary(name: str, arn: str, domain: str | None = None) -> dict[str, Any]:
     if domain:
         summary["domain"] = domain
     return summary
-
-
-def _encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"recipes:{offset}".encode()).decode()
-
-
-def _decode_offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind == "recipes" and number.isdigit():
-            return int(number)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidNextToken("The nextToken is not valid for ListRecipes")
 
 
 @operations("DescribeRecipe")

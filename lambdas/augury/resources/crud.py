@@ -22,7 +22,7 @@ from augury.resources.errors import (
 )
 from augury.resources.record import Resource
 from augury.resources.status import Status
-from augury.resources.types import STYLES, ApiStyle, ResourceType, by_kind
+from augury.resources.types import PERSONALIZE_STYLE, STYLES, ApiStyle, ResourceType, by_kind
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -169,6 +169,20 @@ def list_page(
     result: dict[str, Any] = {resource_type.list_member: items}
     if cursor is not None:
         result[style.next_token] = _encode_token(cursor, resource_type.kind, parent_arn)
+    return result
+
+
+def slice_page(
+    items: Sequence[Any], request: Mapping[str, Any], member: str, scope: str
+) -> dict[str, Any]:
+    """One page of a list held in memory (Personalize's nextToken and maxResults), for lists
+    that are not records; the token names ``scope``, so it pages no other list."""
+    cursor = _decode_token(request.get("nextToken"), "offset", scope)
+    start = int(cursor) if cursor and cursor.isdigit() else 0
+    size = int(request.get("maxResults") or PERSONALIZE_STYLE.default_page_size)
+    result: dict[str, Any] = {member: list(items[start : start + size])}
+    if start + size < len(items):
+        result["nextToken"] = _encode_token(str(start + size), "offset", scope)
     return result
 
 
