@@ -114,6 +114,9 @@ def test_describe_list_and_its_metrics(setup: dict[str, Any]) -> None:
     )
     assert first["metrics"] + rest["metrics"] == METRICS
     assert "nextToken" not in rest
+    with pytest.raises(ClientError) as raised:  # a token pages only the list it came from
+        personalize.list_recipes(nextToken=first["nextToken"])
+    assert error_of(raised)[0] == "InvalidNextTokenException"
 
 
 def test_a_group_has_one_attribution_and_deleting_the_group_waits_for_it(setup) -> None:
