@@ -21,16 +21,15 @@ import argparse
 import json
 import os
 import platform
-import random
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmark_next_best_action import synthetic
+from benchmark_personalize_latency import measure_latency
 from serve_process import Server
 
 ROLE = "arn:aws:iam::000000000000:role/PersonalizeBenchmark"
@@ -113,36 +112,6 @@ def build(server: Server, users: int, seed: int) -> tuple[str, str, list[str], f
     return campaign, tracker["trackingId"], sorted(set(data.interactions["USER_ID"])), trained
 
 
-def latency(
-    server: Server, campaign: str, users: list[str], calls: int, threads: int, seed: int
-) -> tuple[np.ndarray, int, float]:
-    shares = [calls // threads + (1 if t < calls % threads else 0) for t in range(threads)]
-    clients = [server.client("personalize-runtime") for _ in range(threads)]
-    for client in clients:  # warm-up: connections, the model cache
-        client.get_action_recommendations(campaignArn=campaign, userId=users[0])
-
-    def worker(index: int) -> tuple[list[float], int]:
-        rng = random.Random(seed * 1000 + index)
-        times, errors = [], 0
-        for _ in range(shares[index]):
-            started = time.perf_counter()
-            try:
-                clients[index].get_action_recommendations(
-                    campaignArn=campaign, userId=users[rng.randrange(len(users))]
-                )
-            except Exception:
-                errors += 1
-                continue
-            times.append((time.perf_counter() - started) * 1000.0)
-        return times, errors
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        outcomes = list(pool.map(worker, range(threads)))
-    wall = time.perf_counter() - started
-    return np.array([t for times, _ in outcomes for t in times]), sum(e for _, e in outcomes), wall
-
-
 def freshness(
     server: Server, campaign: str, tracking: str, users: list[str], trials: int
 ) -> tuple[list[float], int]:
@@ -188,8 +157,14 @@ def main() -> None:
         server = Server(Path(scratch) / "data")
         try:
             campaign, tracking, users, trained = build(server, args.users, args.seed)
-            times, errors, wall = latency(
-                server, campaign, users, args.calls, args.threads, args.seed
+            times, errors, wall = measure_latency(
+                server,
+                {"campaignArn": campaign},
+                users,
+                args.calls,
+                args.threads,
+                args.seed,
+                "get_action_recommendations",
             )
             fresh, stale = freshness(server, campaign, tracking, users, args.trials)
         finally:

@@ -256,13 +256,15 @@ def measure_latency(
     calls: int,
     threads: int,
     seed: int,
+    operation: str = "get_recommendations",
 ) -> tuple[np.ndarray, int, float]:
-    """Latencies (ms) of ``calls`` GetRecommendations from ``threads`` clients; errors; wall s."""
+    """Latencies (ms) of ``calls`` requests (GetRecommendations, or the personalize-runtime
+    ``operation`` named) from ``threads`` clients for random users; errors; wall seconds."""
     shares = [calls // threads + (1 if t < calls % threads else 0) for t in range(threads)]
     clients = [server.client("personalize-runtime") for _ in range(threads)]
     for client in clients:  # warm-up: connections, the model cache
         for user in users[:5]:
-            client.get_recommendations(**target, userId=user)
+            getattr(client, operation)(**target, userId=user)
 
     def worker(index: int) -> tuple[list[float], int]:
         rng = random.Random(seed * 1000 + index)
@@ -271,7 +273,7 @@ def measure_latency(
             user = users[rng.randrange(len(users))]
             started = time.perf_counter()
             try:
-                client.get_recommendations(**target, userId=user)
+                getattr(client, operation)(**target, userId=user)
             except Exception:
                 errors += 1
                 continue
