@@ -120,6 +120,31 @@ def _tracked(
     return tracker, dataset, _schema(runtime, dataset)
 
 
+def _tracked_record(
+    kind: str,
+    tracker: Tracker,
+    dataset: Resource,
+    user_id: str | None,
+    session_id: str,
+    row: dict[str, Any],
+    received: float,
+) -> StreamRecord:
+    """One tracked event on the stream, partitioned by session so a session stays in order."""
+    return StreamRecord(
+        partition_key=_partition(tracker.tracking_id, session_id),
+        data={
+            "kind": kind,
+            "group": tracker.dataset_group_arn,
+            "dataset": dataset.arn,
+            "scope": dataset_scope(dataset),
+            "userId": user_id,
+            "sessionId": session_id,
+            "event": row,
+            "receivedAt": received,
+        },
+    )
+
+
 # --- PutEvents ---------------------------------------------------------------------------
 
 
@@ -127,7 +152,6 @@ def _tracked(
 def put_events(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     """Record up to 10 interactions of one user (or anonymous session)."""
     tracker, interactions, schema = _tracked(runtime, request, "INTERACTIONS", "events")
-    group = tracker.dataset_group_arn
     user_id, session_id = request.get("userId"), request["sessionId"]
     received = time.time()
     records = []
@@ -135,19 +159,7 @@ def put_events(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
         row = interaction_row(event, schema, user_id, session_id, where=f"eventList[{index}]")
         row["RECEIVED_AT"] = received
         records.append(
-            StreamRecord(
-                partition_key=_partition(tracker.tracking_id, session_id),
-                data={
-                    "kind": INTERACTION,
-                    "group": group,
-                    "dataset": interactions.arn,
-                    "scope": dataset_scope(interactions),
-                    "userId": user_id,
-                    "sessionId": session_id,
-                    "event": row,
-                    "receivedAt": received,
-                },
-            )
+            _tracked_record(INTERACTION, tracker, interactions, user_id, session_id, row, received)
         )
     runtime.events.publish(records)
     return {}
@@ -302,27 +314,21 @@ def put_action_interactions(runtime: Runtime, request: dict[str, Any]) -> dict[s
     tracker, dataset, schema = _tracked(
         runtime, request, "ACTION_INTERACTIONS", "action interactions"
     )
-    group = tracker.dataset_group_arn
     received = time.time()
     records = []
     for index, entry in enumerate(request["actionInteractions"]):
         where = f"actionInteractions[{index}]"
         row = action_interaction_row(entry, schema, where=where)
         row["RECEIVED_AT"] = received
-        session = entry["sessionId"]
         records.append(
-            StreamRecord(
-                partition_key=_partition(tracker.tracking_id, session),
-                data={
-                    "kind": ACTION_INTERACTION,
-                    "group": group,
-                    "dataset": dataset.arn,
-                    "scope": dataset_scope(dataset),
-                    "userId": entry.get("userId"),
-                    "sessionId": session,
-                    "event": row,
-                    "receivedAt": received,
-                },
+            _tracked_record(
+                ACTION_INTERACTION,
+                tracker,
+                dataset,
+                entry.get("userId"),
+                entry["sessionId"],
+                row,
+                received,
             )
         )
     runtime.events.publish(records)
