@@ -409,36 +409,29 @@ def test_an_import_publishes_its_attribution_report_to_the_users_bucket(stack: S
     )["metricAttributionArn"]
     wait_active(lambda: personalize.describe_metric_attribution(metricAttributionArn=attribution))
     now = int(time.time())
-    rows = "".join(f"u{user:02d},i001,{now},click\n" for user in range(3))
-    source = stack.upload(
-        "clicks/late.csv", f"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n{rows}".encode()
-    )
-    job = personalize.create_dataset_import_job(
-        jobName="late",
-        datasetArn=dataset,
-        dataSource={"dataLocation": source},
-        roleArn=USER_ROLE,
-        importMode="INCREMENTAL",
-        publishAttributionMetricsToS3=True,
-    )["datasetImportJobArn"]
+
+    def reported_import(name: str, rows: str) -> str:
+        header = "USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n"
+        source = stack.upload(f"clicks/{name}.csv", (header + rows).encode())
+        return personalize.create_dataset_import_job(
+            jobName=name,
+            datasetArn=dataset,
+            dataSource={"dataLocation": source},
+            roleArn=USER_ROLE,
+            importMode="INCREMENTAL",
+            publishAttributionMetricsToS3=True,
+        )["datasetImportJobArn"]
+
+    job = reported_import("late", "".join(f"u{user:02d},i001,{now},click\n" for user in range(3)))
     # Amazon's 1,000-row minimum applies to every Interactions import: the job fails, and
     # nothing is reported, as nothing was imported.
     with pytest.raises(AssertionError, match="1000"):
         wait_active(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
     assert stack.user_files("reports/") == {}
 
-    rows = "".join(f"u{n % 30:02d},i{n % 7:03d},{now},click\n" for n in range(1_000))
-    source = stack.upload(
-        "clicks/more.csv", f"USER_ID,ITEM_ID,TIMESTAMP,EVENT_TYPE\n{rows}".encode()
+    job = reported_import(
+        "more", "".join(f"u{n % 30:02d},i{n % 7:03d},{now},click\n" for n in range(1_000))
     )
-    job = personalize.create_dataset_import_job(
-        jobName="more",
-        datasetArn=dataset,
-        dataSource={"dataLocation": source},
-        roleArn=USER_ROLE,
-        importMode="INCREMENTAL",
-        publishAttributionMetricsToS3=True,
-    )["datasetImportJobArn"]
     wait_active(lambda: personalize.describe_dataset_import_job(datasetImportJobArn=job))
     [(key, body)] = stack.user_files("reports/").items()
     assert key.startswith("reports/AggregatedAttributionMetrics-INCREMENTAL-")
