@@ -16,7 +16,8 @@
     An Interactions import into a group with a metric attribution also counts
     its rows (``attribution_reports.ImportMetrics``): the S3 report it asks
     for is written before the switch (so one that cannot be written fails the
-    job), the CloudWatch metrics of an INCREMENTAL import after it.
+    job), the CloudWatch metrics of an INCREMENTAL import after it, before the
+    job is ACTIVE.
 
 On failure the job is CREATE FAILED with a failureReason naming the file,
 line and field, and the partial version is removed. The version before the
@@ -115,9 +116,7 @@ def _import(runtime: Runtime, state: State) -> None:
                 metrics.write_report(Path(scratch))
     except (ImportFailure, ExternalDataError) as error:
         raise ResourceFailed(str(error)) from None
-    _finish(runtime, job, dataset, written)
-    if metrics is not None:
-        metrics.publish()
+    _finish(runtime, job, dataset, written, metrics)
 
 
 def dataset_fields(runtime: Runtime, dataset: Resource) -> tuple[ImportField, ...]:
@@ -196,8 +195,15 @@ def _previous_parts(runtime: Runtime, dataset: Resource, directory: Path) -> lis
     return parts
 
 
-def _finish(runtime: Runtime, job: Resource, dataset: Resource, written: WrittenVersion) -> None:
-    """Switch the dataset to the new version, then mark the job ACTIVE."""
+def _finish(
+    runtime: Runtime,
+    job: Resource,
+    dataset: Resource,
+    written: WrittenVersion,
+    metrics: ImportMetrics | None = None,
+) -> None:
+    """Switch the dataset to the new version, publish its metric attribution's metrics (the
+    data is in by then, and they are out when the job says ACTIVE), then mark it ACTIVE."""
     version = job.attributes[JOB_DATA_PREFIX]
     current = dataset.attributes.get(DATA_PREFIX)
     release_dataset(
@@ -210,6 +216,8 @@ def _finish(runtime: Runtime, job: Resource, dataset: Resource, written: Written
             DATA_ROWS: written.rows,
         },
     )
+    if metrics is not None:
+        metrics.publish()
     forecast_jobs.finish(runtime, job.arn)
     delete_old_versions(runtime, dataset.arn, keep={version, current})
 
