@@ -81,14 +81,17 @@ def workflow_step(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     """Run one workflow step: ``{"workflow", "step", "state"}`` in, the new state out.
 
     ``ResourcePending`` and ``ResourceFailed`` propagate as the Lambda's error
-    type, which the state machine's Retry and Catch match by name.
+    type, which the state machine's Retry and Catch match by name. The step learns
+    when the invocation times out, so work too long for one invocation can go on in
+    the next (``execution.seconds_left``).
     """
     name, step, state = event["workflow"], event["step"], event.get("state") or {}
     if step == FAILURE_STEP:
         reason = reason_from_step_functions_error(state.get("error"))
         run_failure(runtime(), name, state, reason)
         return state
-    return run_step(runtime(), name, step, state)
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    return run_step(runtime(), name, step, state, deadline=deadline)
 
 
 @logger.inject_lambda_context

@@ -93,6 +93,10 @@ class BlobStore(Protocol):
     def download_file(self, key: str, path: Path) -> None:
         """Copy a blob out to a local file; raise ``BlobNotFound``."""
 
+    def copy(self, source: str, target: str) -> None:
+        """Copy a blob to another key, atomically, inside the store (S3: server side, so
+        gigabytes of a dataset's previous version never pass through the function)."""
+
     def list_keys(self, prefix: str) -> Iterator[str]:
         """Every key under ``prefix``, sorted."""
 

@@ -94,6 +94,20 @@ def test_upload_and_download_a_file(blob_store, tmp_path):
     assert target.read_bytes() == b"replaced"
 
 
+def test_copy_duplicates_a_blob_and_leaves_the_source(blob_store):
+    payload = os.urandom(70_000)
+    blob_store.put_bytes("data/v1/part-0.parquet", payload)
+    blob_store.put_bytes("data/v2/part-0.parquet", b"old")
+    blob_store.copy("data/v1/part-0.parquet", "data/v2/part-0.parquet")
+    blob_store.copy("data/v1/part-0.parquet", "data/v3/deeper/part-0.parquet")
+    assert blob_store.get_bytes("data/v2/part-0.parquet") == payload
+    assert blob_store.get_bytes("data/v3/deeper/part-0.parquet") == payload
+    assert blob_store.get_bytes("data/v1/part-0.parquet") == payload
+    with pytest.raises(BlobNotFound):
+        blob_store.copy("data/none", "data/v4/x")
+    assert list(blob_store.list_keys("data/v4/")) == []
+
+
 @pytest.mark.parametrize("key", INVALID_KEYS)
 def test_invalid_keys_are_rejected(blob_store, tmp_path, key):
     with pytest.raises(ValueError):

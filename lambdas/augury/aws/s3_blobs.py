@@ -64,6 +64,19 @@ class S3BlobStore:
                 raise BlobNotFound(key) from exc
             raise
 
+    def copy(self, source: str, target: str) -> None:
+        """The managed copy: CopyObject, or a multipart copy above its 5 GB limit."""
+        try:
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self.object_key(source)},
+                self.bucket,
+                self.object_key(target),
+            )
+        except ClientError as exc:
+            if _code(exc) in _MISSING:
+                raise BlobNotFound(source) from exc
+            raise
+
     def list_keys(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)
         return self._list(self._full_prefix(prefix))

@@ -103,6 +103,15 @@ class FileBlobStore:
             handle.close()
             os.replace(temp, path)
 
+    def copy(self, source: str, target: str) -> None:
+        path = self.path(source)
+        if not path.is_file():
+            raise BlobNotFound(source)
+        try:
+            self.upload_file(path, target)
+        except FileNotFoundError as exc:  # deleted meanwhile
+            raise BlobNotFound(source) from exc
+
     def list_keys(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)
         directory = prefix.rsplit("/", 1)[0] if "/" in prefix else ""

@@ -269,6 +269,23 @@ class Tally:
         ):
             self._values[(spec, str(source), int(window))] += float(total)
 
+    def counted(self) -> list[list[Any]]:
+        """What was counted, JSON-safe: ``[metric name, source, window, value]`` rows, for
+        work that counts in one invocation and reports in another (a long import)."""
+        return [
+            [spec.name, source, window, value]
+            for (spec, source, window), value in self._values.items()
+        ]
+
+    def add_counted(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Add :meth:`counted` rows of a tally of the same metrics; unknown metrics are
+        left out (the attribution was updated meanwhile)."""
+        by_name = {spec.name: spec for spec in self.specs}
+        for name, source, window, value in rows:
+            spec = by_name.get(name)
+            if spec is not None:
+                self._values[(spec, str(source), int(window))] += float(value)
+
     def points(self) -> list[AttributionPoint]:
         """What was counted, ordered by window, metric and source."""
         found = [

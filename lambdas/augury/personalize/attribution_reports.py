@@ -198,6 +198,20 @@ class ImportMetrics:
             recent = pc.and_(pc.greater_equal(seconds, low), pc.less(seconds, high))
             self.recent.add_table(table.filter(recent))
 
+    def counted(self) -> dict[str, list[list[Any]]]:
+        """Both tallies, JSON-safe (``Tally.counted``): a file's share of a long import."""
+        return {
+            name: tally.counted()
+            for name, tally in (("report", self.report), ("recent", self.recent))
+            if tally is not None
+        }
+
+    def add_counted(self, counted: Mapping[str, Sequence[Sequence[Any]]]) -> None:
+        """Add a :meth:`counted` share."""
+        for name, tally in (("report", self.report), ("recent", self.recent)):
+            if tally is not None:
+                tally.add_counted(counted.get(name) or [])
+
     def write_report(self, scratch: Path) -> None:
         """The S3 report, if asked for; raises ``ExternalDataError`` if it cannot be written."""
         if self.report is None:

@@ -98,12 +98,14 @@ class VersionBuilder:
         dataset_type: str,
         scratch: Path,
         rows_per_part: int = ROWS_PER_PART,
+        first_sequence: int = 0,
     ) -> None:
         self.fields = fields
         self.schema = arrow_schema(fields)
         self.id_column = ID_COLUMN.get(dataset_type)
         self.scratch = scratch
         self.rows_per_part = rows_per_part
+        self.first_sequence = first_sequence
         spill_schema = self.schema
         if self.id_column:
             spill_schema = spill_schema.append(pa.field(_SEQUENCE, pa.int64()))
@@ -116,53 +118,83 @@ class VersionBuilder:
 
     def add(self, batch: pa.RecordBatch) -> None:
         if self.id_column:
-            start = self._spill.rows
+            start = self.first_sequence + self._spill.rows
             sequence = pa.array(range(start, start + batch.num_rows), pa.int64())
             batch = pa.RecordBatch.from_arrays(
                 [*batch.columns, sequence], schema=self._spill.schema
             )
         self._spill.write(batch)
 
+    def spilled(self) -> list[Path]:
+        """The rows as added, as Parquet parts: the stored schema, plus each row's sequence
+        (from ``first_sequence``) for datasets with an ID. An import spread over several
+        invocations stores these per file and merges them all with :func:`merge_parts`."""
+        return self._spill.close()
+
     def finish(self, previous: Iterable[Path] = ()) -> WrittenVersion:
         """The new version in ``scratch/parts``: previous rows (still current) then new ones."""
-        new_parts = self._spill.close()
-        out = PartWriter(self.scratch / "parts", self.schema, "part", self.rows_per_part)
-        if self.id_column:
-            replaced, winners = self._winners(new_parts)
-            for batch in self._batches(previous):
-                keep = pc.invert(pc.is_in(batch.column(self.id_column), value_set=replaced))
-                out.write(batch.filter(keep))
-            for path in new_parts:
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS):
-                    keep = pc.is_in(batch.column(_SEQUENCE), value_set=winners)
-                    out.write(batch.filter(keep).select(self.schema.names))
-                path.unlink()
-            parts, rows = out.close(), out.rows
-        else:
-            for batch in self._batches(previous):
-                out.write(batch)
-            parts, rows = out.close(), out.rows + self._spill.rows
-            for path in new_parts:  # already in the stored schema: moved, not rewritten
-                parts.append(path.rename(out.directory / f"part-{len(parts):05d}.parquet"))
-        return WrittenVersion(parts=parts, rows=rows, new_rows=self._spill.rows)
+        new_rows = self._spill.rows
+        return merge_parts(
+            self.schema,
+            self.id_column,
+            self.spilled(),
+            previous,
+            self.scratch / "parts",
+            rows_per_part=self.rows_per_part,
+            new_rows=new_rows,
+        )
 
-    def _winners(self, new_parts: list[Path]) -> tuple[pa.Array, pa.Array]:
-        """The IDs the new rows carry, and the sequence of the last new row for each."""
-        assert self.id_column is not None
-        ids = [pq.read_table(p, columns=[self.id_column, _SEQUENCE]) for p in new_parts]
-        if not ids:
-            empty = pa.array([], pa.string())
-            return empty, pa.array([], pa.int64())
-        last = pa.concat_tables(ids).group_by(self.id_column).aggregate([(_SEQUENCE, "max")])
-        return last.column(self.id_column).combine_chunks(), last.column(
-            f"{_SEQUENCE}_max"
-        ).combine_chunks()
 
-    def _batches(self, parts: Iterable[Path]) -> Iterable[pa.RecordBatch]:
-        """Previous parts' rows in the current schema."""
-        for path in parts:
+def merge_parts(
+    schema: pa.Schema,
+    id_column: str | None,
+    new_parts: list[Path],
+    previous: Iterable[Path],
+    output: Path,
+    *,
+    rows_per_part: int = ROWS_PER_PART,
+    new_rows: int,
+) -> WrittenVersion:
+    """A version's parts in ``output``: ``previous`` rows (those still current) then the
+    new ones, spilled by :meth:`VersionBuilder.spilled`; by ID, the highest sequence wins.
+    The new parts are consumed (moved or deleted)."""
+    out = PartWriter(output, schema, "part", rows_per_part)
+    if id_column:
+        replaced, winners = _winners(id_column, new_parts)
+        for batch in _batches(previous, schema):
+            keep = pc.invert(pc.is_in(batch.column(id_column), value_set=replaced))
+            out.write(batch.filter(keep))
+        for path in new_parts:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS):
-                yield conform(batch, self.schema)
+                keep = pc.is_in(batch.column(_SEQUENCE), value_set=winners)
+                out.write(batch.filter(keep).select(schema.names))
+            path.unlink()
+        return WrittenVersion(parts=out.close(), rows=out.rows, new_rows=new_rows)
+    for batch in _batches(previous, schema):
+        out.write(batch)
+    parts, rows = out.close(), out.rows + new_rows
+    for path in new_parts:  # already in the stored schema: moved, not rewritten
+        parts.append(path.rename(out.directory / f"part-{len(parts):05d}.parquet"))
+    return WrittenVersion(parts=parts, rows=rows, new_rows=new_rows)
+
+
+def _winners(id_column: str, new_parts: list[Path]) -> tuple[pa.Array, pa.Array]:
+    """The IDs the new rows carry, and the sequence of the last new row for each."""
+    ids = [pq.read_table(p, columns=[id_column, _SEQUENCE]) for p in new_parts]
+    if not ids:
+        return pa.array([], pa.string()), pa.array([], pa.int64())
+    last = pa.concat_tables(ids).group_by(id_column).aggregate([(_SEQUENCE, "max")])
+    return (
+        last.column(id_column).combine_chunks(),
+        last.column(f"{_SEQUENCE}_max").combine_chunks(),
+    )
+
+
+def _batches(parts: Iterable[Path], schema: pa.Schema) -> Iterable[pa.RecordBatch]:
+    """Previous parts' rows in the current schema."""
+    for path in parts:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS):
+            yield conform(batch, schema)
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:

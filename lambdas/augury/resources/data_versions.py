@@ -39,6 +39,14 @@ def version_prefix(dataset: Resource, job_name: str) -> str:
     return prefix
 
 
+def staging_prefix(version: str) -> str:
+    """Where the import writing ``version`` keeps its work in progress: ``staging/<job>/``
+    beside the dataset's versions, never under one, so nothing reading a version sees it;
+    the dataset's deletion removes it with the rest."""
+    dataset_prefix, _, name = version.rstrip("/").rpartition("/data/")
+    return f"{dataset_prefix}/staging/{name}/"
+
+
 def delete_old_versions(runtime: Runtime, dataset_arn: str, keep: set[str | None]) -> None:
     """Delete every data version of the dataset but those in ``keep``."""
     base = f"{blob_prefix(dataset_arn)}data/"

@@ -16,12 +16,19 @@ both engines may run a step again after a retry.
   reason the user will read (``FailureReason``/``Message``);
 - any other exception also ends the workflow in failure, reported as an
   internal error.
+
+A step with more work than one Lambda invocation holds asks :func:`seconds_left`,
+keeps its progress outside the state (the state is the input again on a retry)
+and raises ``ResourcePending`` to be called again (``augury.workflows.file_slices``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +41,26 @@ FailureHandler = Callable[["Runtime", State, str], None]
 
 FAILURE_STEP = "__failure__"
 """The step name under which the failure handler is invoked by either engine."""
+
+
+_DEADLINE: ContextVar[float | None] = ContextVar("augury_step_deadline", default=None)
+
+
+@contextmanager
+def invocation_deadline(deadline: float | None) -> Iterator[None]:
+    """The step run inside ends its invocation at ``deadline`` (``time.monotonic()``)."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def seconds_left() -> float:
+    """Seconds until the running step's invocation ends; infinite where nothing ends it
+    (the local runner)."""
+    deadline = _DEADLINE.get()
+    return math.inf if deadline is None else deadline - time.monotonic()
 
 
 class ResourcePending(Exception):

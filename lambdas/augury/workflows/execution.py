@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from augury.workflows.catalog import workflow
-from augury.workflows.definition import State, merge_state
+from augury.workflows.definition import State, invocation_deadline, merge_state
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -20,10 +20,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def run_step(runtime: Runtime, workflow_name: str, step_name: str, state: State) -> State:
-    """Run one step and return the state the next step receives."""
+def run_step(
+    runtime: Runtime,
+    workflow_name: str,
+    step_name: str,
+    state: State,
+    *,
+    deadline: float | None = None,
+) -> State:
+    """Run one step and return the state the next step receives.
+
+    ``deadline`` (``time.monotonic()``) is when the step's invocation ends: a Lambda's
+    timeout. A step with more work than one invocation holds (an import of many files)
+    reads it through ``definition.seconds_left``, saves its progress and raises
+    ``ResourcePending`` to be called again; the local runner gives none.
+    """
     step = workflow(workflow_name).step(step_name)
-    return merge_state(state, step.run(runtime, state))
+    with invocation_deadline(deadline):
+        return merge_state(state, step.run(runtime, state))
 
 
 def run_failure(runtime: Runtime, workflow_name: str, state: State, reason: str) -> None:

@@ -5,22 +5,32 @@
 ``start``
     The job goes CREATE IN_PROGRESS.
 ``import``
-    Lists the source (one file, or every file under a folder), copies each
-    from the user's storage, streams it through ``import_csv`` (header and
-    values checked) into ``import_store`` (Parquet parts; an INCREMENTAL import
-    merges the current version in), and uploads the parts under a new version
-    prefix ``resources/personalize/dataset/<group>/<TYPE>/data/<job>/``. Only
-    when every row has passed does the dataset's ``_data_prefix`` move to the
-    new version, in the update that releases the dataset; then the job is
-    ACTIVE. A failed import leaves the dataset's data exactly as it was.
-    An Interactions import into a group with a metric attribution also counts
-    its rows (``attribution_reports.ImportMetrics``): the S3 report it asks
-    for is written before the switch (so one that cannot be written fails the
-    job), the CloudWatch metrics of an INCREMENTAL import after it, before the
-    job is ACTIVE.
+    Lists the source once (one file, or every file under a folder) and reads the
+    files one at a time: each is copied from the user's storage, streamed through
+    ``import_csv`` (header and values checked) into ``import_store`` and stored
+    as Parquet parts, with a summary (rows, bytes, metric counts) in the job's
+    staging prefix (``augury.workflows.file_slices``). On AWS, when the Lambda
+    invocation has no time for another file, the step saves its progress and
+    raises ``ResourcePending``; Step Functions calls it again at once and it goes
+    on from the next file, so an import is not bound by one invocation's 15
+    minutes. Interactions rows go straight into the new version prefix
+    ``resources/personalize/dataset/<group>/<TYPE>/data/<job>/``; Users, Items
+    and Actions rows wait in staging to be merged by ID.
+``complete``
+    Checks the totals (Amazon's minimum, rows at all), puts the version
+    together (an INCREMENTAL import copies the current Interactions parts in,
+    inside the store, or merges the current Users/Items/Actions rows with the
+    new by ID) and only then moves the dataset's ``_data_prefix`` to the new
+    version, in the update that releases the dataset; then the job is ACTIVE.
+    A failed import leaves the dataset's data exactly as it was. An
+    Interactions import into a group with a metric attribution also counts its
+    rows (``attribution_reports.ImportMetrics``, per file, added up here): the
+    S3 report it asks for is written before the switch (so one that cannot be
+    written fails the job), the CloudWatch metrics of an INCREMENTAL import
+    after it, before the job is ACTIVE.
 
 On failure the job is CREATE FAILED with a failureReason naming the file,
-line and field, and the partial version is removed. The version before the
+line and field, and the partial version and the staging prefix are removed. The version before the
 current one is kept until the next import, for work (a training job) that may
 still be reading it; older ones are deleted.
 
@@ -38,8 +48,9 @@ exports are.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from augury.forecast import export_files
 from augury.personalize.attribution_reports import ImportMetrics
@@ -52,10 +63,10 @@ from augury.personalize.dataset_exports import (
     exported_table,
     write_csv_files,
 )
-from augury.personalize.group_data import DATA_ROWS, parquet_keys, read_table
+from augury.personalize.group_data import DATA_ROWS, download_all, parquet_keys, read_table
 from augury.personalize.import_csv import CsvReader, ImportFailure, SourceFile
 from augury.personalize.import_fields import ID_COLUMN, ImportField, arrow_schema, import_fields
-from augury.personalize.import_store import VersionBuilder, WrittenVersion
+from augury.personalize.import_store import VersionBuilder, merge_parts
 from augury.personalize.imports import (
     IMPORT_WORKFLOW,
     INCREMENTAL,
@@ -68,12 +79,21 @@ from augury.resources.data_versions import (
     DATA_PREFIX,
     PREVIOUS_DATA_PREFIX,
     delete_old_versions,
+    staging_prefix,
 )
 from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.scratch import scratch_directory
 from augury.workflows import forecast_jobs
-from augury.workflows.definition import ResourceFailed, Retry, State, Step, Workflow
+from augury.workflows.definition import (
+    ResourceFailed,
+    ResourcePending,
+    Retry,
+    State,
+    Step,
+    Workflow,
+)
+from augury.workflows.file_slices import CONTINUE, Budget, FileProgress
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -86,37 +106,230 @@ MIN_INTERACTIONS_PER_IMPORT = 1_000
 
 # --- import ------------------------------------------------------------------------------
 
+SEQUENCE_BITS = 40
+"""A row's sequence is its file's index shifted by this much plus its row in the file, so
+rows of later files (and later lines) win by ID whichever invocation read them."""
+NEW_PARTS = "part-1-"
+PREVIOUS_PARTS = "part-0-"
+"""An Interactions version's part names: the previous version's rows first (an INCREMENTAL
+import copies its parts), then each file's parts in file order (``part-1-<file>-<n>``)."""
+
 
 def _start(runtime: Runtime, state: State) -> None:
     forecast_jobs.begin(runtime, state["arn"])
 
 
-def _import(runtime: Runtime, state: State) -> None:
-    job = forecast_jobs.current(runtime, state["arn"])
-    if Status(job.status) == Status.ACTIVE:
-        return  # done before a retry
+@dataclass(frozen=True)
+class _Job:
+    """What every invocation of an import's steps needs to know about it."""
+
+    record: Resource
+    dataset: Resource
+    fields: tuple[ImportField, ...]
+
+    @property
+    def dataset_type(self) -> str:
+        return _dataset_type(self.dataset)
+
+    @property
+    def mode(self) -> str:
+        return self.record.attributes.get("importMode") or "FULL"
+
+    @property
+    def location(self) -> str:
+        return self.record.attributes["dataSource"]["dataLocation"]
+
+    @property
+    def role(self) -> str | None:
+        return self.record.attributes.get("roleArn")
+
+    @property
+    def version(self) -> str:
+        return self.record.attributes[JOB_DATA_PREFIX]
+
+    @property
+    def staging(self) -> str:
+        return staging_prefix(self.version)
+
+    @property
+    def id_column(self) -> str | None:
+        return ID_COLUMN.get(self.dataset_type)
+
+    def progress(self, runtime: Runtime) -> FileProgress:
+        return FileProgress(runtime, f"{self.staging}progress/")
+
+    def file_parts(self, index: int) -> str:
+        """Where file ``index``'s rows go: straight into the version when every row is kept
+        (Interactions), to staging when rows merge by ID at the end."""
+        if self.id_column:
+            return f"{self.staging}spill/{index:05d}-"
+        return f"{self.version}{NEW_PARTS}{index:05d}-"
+
+    def metrics(self, runtime: Runtime) -> ImportMetrics | None:
+        return ImportMetrics.for_job(
+            runtime, self.record, str(self.dataset.parent_arn), self.dataset_type, self.mode
+        )
+
+
+def _job(runtime: Runtime, job: Resource) -> _Job:
     dataset = runtime.metadata.get(str(job.parent_arn))
     if dataset is None:
         raise ResourceFailed(f"Dataset {job.parent_arn} was deleted during the import")
-    version = job.attributes[JOB_DATA_PREFIX]
-    runtime.blobs.delete_prefix(version)  # a retried run starts clean
-    metrics = ImportMetrics.for_job(
-        runtime,
-        job,
-        str(dataset.parent_arn),
-        _dataset_type(dataset),
-        job.attributes.get("importMode") or "FULL",
-    )
+    return _Job(job, dataset, dataset_fields(runtime, dataset))
+
+
+def _import(runtime: Runtime, state: State) -> None:
+    """Read the source files not read yet, as many as this invocation has time for."""
+    record = forecast_jobs.current(runtime, state["arn"])
+    if Status(record.status) == Status.ACTIVE:
+        return  # done before a retry
+    job = _job(runtime, record)
+    progress = job.progress(runtime)
     try:
+        files = progress.files(lambda: _sources(runtime, job))
+        done = progress.done()
+        size = sum(int(summary["bytes"]) for summary in done.values())
+        budget = Budget()
         with scratch_directory(runtime, "augury-import-") as scratch:
-            written = _read_files(runtime, job, dataset, Path(scratch), metrics)
-            for part in written.parts:
-                runtime.blobs.upload_file(part, f"{version}{part.name}")
-            if metrics is not None:
-                metrics.write_report(Path(scratch))
+            for index, uri in enumerate(files):
+                if index in done:
+                    continue
+                if not budget.fits_another():
+                    raise ResourcePending(
+                        f"{len(done)} of {len(files)} files read; the import goes on"
+                    )
+                with budget.reading():
+                    summary = _read_file(runtime, job, index, uri, Path(scratch), size)
+                progress.record(index, summary)
+                done[index] = summary
+                size += int(summary["bytes"])
     except (ImportFailure, ExternalDataError) as error:
         raise ResourceFailed(str(error)) from None
-    _finish(runtime, job, dataset, written, metrics)
+
+
+def _sources(runtime: Runtime, job: _Job) -> list[str]:
+    uris = [
+        uri
+        for uri in runtime.external.list_objects(job.location, role_arn=job.role)
+        if _is_data(uri)
+    ]
+    if not uris:
+        raise ImportFailure(f"No file was found at {job.location}")
+    return uris
+
+
+def _read_file(
+    runtime: Runtime, job: _Job, index: int, uri: str, scratch: Path, size_before: int
+) -> dict[str, Any]:
+    """Check one file and store its rows; what the end of the import needs to know of it."""
+    folder = scratch / f"{index:05d}"
+    local = folder / "source.csv"
+    runtime.external.download(uri, local, role_arn=job.role)
+    size = local.stat().st_size
+    if size_before + size > MAX_BYTES[job.mode]:
+        raise ImportFailure(
+            f"{job.location} holds more than {MAX_BYTES[job.mode] // BYTES_PER_GB} GB of data, "
+            f"the most a {job.mode} import job can bring into a dataset; split it into "
+            "several jobs"
+        )
+    builder = VersionBuilder(
+        job.fields, job.dataset_type, folder / "rows", first_sequence=index << SEQUENCE_BITS
+    )
+    metrics = job.metrics(runtime)
+    for batch in CsvReader(job.fields).batches(SourceFile(uri, local)):
+        builder.add(batch)
+        if metrics is not None:
+            metrics.add(batch)
+    local.unlink()
+    target = job.file_parts(index)
+    runtime.blobs.delete_prefix(target)  # what a read cut short left
+    for number, part in enumerate(builder.spilled()):
+        runtime.blobs.upload_file(part, f"{target}{number:05d}.parquet")
+        part.unlink()
+    return {
+        "uri": uri,
+        "rows": builder.rows,
+        "bytes": size,
+        "metrics": metrics.counted() if metrics is not None else None,
+    }
+
+
+def _complete(runtime: Runtime, state: State) -> None:
+    """Every file is read: check the totals, write the version, switch the dataset to it."""
+    record = forecast_jobs.current(runtime, state["arn"])
+    if Status(record.status) == Status.ACTIVE:
+        return
+    job = _job(runtime, record)
+    progress = job.progress(runtime)
+    done = progress.done()
+    files = progress.files(list)
+    if len(done) < len(files):
+        raise ResourceFailed(f"{len(files) - len(done)} files of the import were never read")
+    metrics = job.metrics(runtime)
+    if metrics is not None:
+        for summary in done.values():
+            metrics.add_counted(summary.get("metrics") or {})
+    if job.dataset.attributes.get(DATA_PREFIX) != job.version:  # not switched before a retry
+        new_rows = sum(int(summary["rows"]) for summary in done.values())
+        try:
+            _check_rows(job, new_rows)
+            with scratch_directory(runtime, "augury-import-") as scratch:
+                rows = _write_version(runtime, job, new_rows, Path(scratch))
+                if metrics is not None:
+                    metrics.write_report(Path(scratch))
+        except (ImportFailure, ExternalDataError) as error:
+            raise ResourceFailed(str(error)) from None
+        _switch(runtime, job, rows)
+    if metrics is not None:
+        metrics.publish()  # the data is in, and the metrics are out when the job says ACTIVE
+    forecast_jobs.finish(runtime, record.arn)
+    dataset = runtime.metadata.get(job.dataset.arn)
+    if dataset is not None:
+        kept = {dataset.attributes.get(DATA_PREFIX), dataset.attributes.get(PREVIOUS_DATA_PREFIX)}
+        delete_old_versions(runtime, dataset.arn, keep={job.version, *kept})
+    runtime.blobs.delete_prefix(job.staging)
+
+
+def _check_rows(job: _Job, rows: int) -> None:
+    if not rows:
+        raise ImportFailure(f"{job.location} holds no data rows; there is nothing to import")
+    if job.dataset_type == "INTERACTIONS" and rows < MIN_INTERACTIONS_PER_IMPORT:
+        raise ImportFailure(
+            f"{job.location} holds {rows} item interaction records; an Interactions "
+            f"dataset import job needs at least {MIN_INTERACTIONS_PER_IMPORT}"
+        )
+
+
+def _write_version(runtime: Runtime, job: _Job, new_rows: int, scratch: Path) -> int:
+    """Put the new version's parts under its prefix; how many rows it holds.
+
+    Interactions keep every row: the files' parts are in place already, and an
+    INCREMENTAL import copies the previous version's parts beside them, inside the
+    store. Users, Items and Actions keep one row per ID, so their parts are merged here,
+    with the previous version's for an INCREMENTAL import.
+    """
+    previous_prefix = job.dataset.attributes.get(DATA_PREFIX) if job.mode == INCREMENTAL else None
+    previous_keys = parquet_keys(runtime, previous_prefix) if previous_prefix else []
+    if not job.id_column:
+        for number, key in enumerate(previous_keys):
+            runtime.blobs.copy(key, f"{job.version}{PREVIOUS_PARTS}{number:05d}.parquet")
+        previous_rows = int(job.dataset.attributes.get(DATA_ROWS) or 0) if previous_keys else 0
+        return previous_rows + new_rows
+    spilled = parquet_keys(runtime, f"{job.staging}spill/")
+    new_parts = download_all(runtime, spilled, scratch / "new")
+    previous = download_all(runtime, previous_keys, scratch / "previous")
+    written = merge_parts(
+        arrow_schema(job.fields),
+        job.id_column,
+        new_parts,
+        previous,
+        scratch / "parts",
+        new_rows=new_rows,
+    )
+    runtime.blobs.delete_prefix(job.version)  # a merge cut short before
+    for part in written.parts:
+        runtime.blobs.upload_file(part, f"{job.version}{part.name}")
+    return written.rows
 
 
 def dataset_fields(runtime: Runtime, dataset: Resource) -> tuple[ImportField, ...]:
@@ -134,92 +347,25 @@ def _dataset_type(dataset: Resource) -> str:
     return str(dataset.attributes.get("datasetType", "")).upper()
 
 
-def _read_files(
-    runtime: Runtime,
-    job: Resource,
-    dataset: Resource,
-    scratch: Path,
-    metrics: ImportMetrics | None = None,
-) -> WrittenVersion:
-    location = job.attributes["dataSource"]["dataLocation"]
-    role = job.attributes.get("roleArn")
-    mode = job.attributes.get("importMode") or "FULL"
-    uris = [u for u in runtime.external.list_objects(location, role_arn=role) if _is_data(u)]
-    if not uris:
-        raise ImportFailure(f"No file was found at {location}")
-    fields = dataset_fields(runtime, dataset)
-    dataset_type = _dataset_type(dataset)
-    builder = VersionBuilder(fields, dataset_type, scratch)
-    reader = CsvReader(fields)
-    size = 0
-    for index, uri in enumerate(uris):
-        local = scratch / "source" / f"{index:05d}.csv"
-        runtime.external.download(uri, local, role_arn=role)
-        size += local.stat().st_size
-        if size > MAX_BYTES[mode]:
-            raise ImportFailure(
-                f"{location} holds more than {MAX_BYTES[mode] // BYTES_PER_GB} GB of data, the "
-                f"most a {mode} import job can bring into a dataset; split it into several jobs"
-            )
-        for batch in reader.batches(SourceFile(uri, local)):
-            builder.add(batch)
-            if metrics is not None:
-                metrics.add(batch)
-        local.unlink()
-    if not builder.rows:
-        raise ImportFailure(f"{location} holds no data rows; there is nothing to import")
-    if dataset_type == "INTERACTIONS" and builder.rows < MIN_INTERACTIONS_PER_IMPORT:
-        raise ImportFailure(
-            f"{location} holds {builder.rows} item interaction records; an Interactions "
-            f"dataset import job needs at least {MIN_INTERACTIONS_PER_IMPORT}"
-        )
-    previous = (
-        _previous_parts(runtime, dataset, scratch / "previous") if mode == INCREMENTAL else []
-    )
-    return builder.finish(previous)
-
-
 def _is_data(uri: str) -> bool:
     """Hidden files and markers (``.DS_Store``, ``_SUCCESS``) are not data."""
     name = PurePosixPath(uri).name
     return bool(name) and not name.startswith((".", "_"))
 
 
-def _previous_parts(runtime: Runtime, dataset: Resource, directory: Path) -> list[Path]:
-    prefix = dataset.attributes.get(DATA_PREFIX)
-    parts = []
-    for number, key in enumerate(parquet_keys(runtime, prefix) if prefix else []):
-        local = directory / f"{number:05d}.parquet"
-        runtime.blobs.download_file(key, local)
-        parts.append(local)
-    return parts
-
-
-def _finish(
-    runtime: Runtime,
-    job: Resource,
-    dataset: Resource,
-    written: WrittenVersion,
-    metrics: ImportMetrics | None = None,
-) -> None:
-    """Switch the dataset to the new version, publish its metric attribution's metrics (the
-    data is in by then, and they are out when the job says ACTIVE), then mark it ACTIVE."""
-    version = job.attributes[JOB_DATA_PREFIX]
-    current = dataset.attributes.get(DATA_PREFIX)
+def _switch(runtime: Runtime, job: _Job, rows: int) -> None:
+    """The dataset's data becomes the new version, and its import lock is released."""
+    current = job.dataset.attributes.get(DATA_PREFIX)
     release_dataset(
         runtime,
-        dataset.arn,
-        job.arn,
+        job.dataset.arn,
+        job.record.arn,
         {
-            DATA_PREFIX: version,
-            PREVIOUS_DATA_PREFIX: current if current != version else None,
-            DATA_ROWS: written.rows,
+            DATA_PREFIX: job.version,
+            PREVIOUS_DATA_PREFIX: current if current != job.version else None,
+            DATA_ROWS: rows,
         },
     )
-    if metrics is not None:
-        metrics.publish()
-    forecast_jobs.finish(runtime, job.arn)
-    delete_old_versions(runtime, dataset.arn, keep={version, current})
 
 
 def _import_failed(runtime: Runtime, state: State, reason: str) -> None:
@@ -235,6 +381,8 @@ def _import_failed(runtime: Runtime, state: State, reason: str) -> None:
     in_use = set()
     if dataset is not None:
         in_use = {dataset.attributes.get(DATA_PREFIX), dataset.attributes.get(PREVIOUS_DATA_PREFIX)}
+    if version:
+        runtime.blobs.delete_prefix(staging_prefix(version))
     if version and version not in in_use:
         runtime.blobs.delete_prefix(version)
 
@@ -243,7 +391,8 @@ IMPORT = Workflow(
     name=IMPORT_WORKFLOW,
     steps=(
         Step("start", _start),
-        Step("import", _import, retry=Retry(max_attempts=1)),
+        Step("import", _import, retry=CONTINUE),
+        Step("complete", _complete, retry=Retry(max_attempts=1)),
     ),
     on_failure=_import_failed,
 )
