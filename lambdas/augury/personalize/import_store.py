@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,6 +32,7 @@ from augury.personalize.import_fields import ID_COLUMN, ImportField, arrow_schem
 
 ROWS_PER_PART = 1_000_000
 READ_BATCH_ROWS = 65_536
+MERGE_BATCH_ROWS = 1 << 20
 _SEQUENCE = "__sequence"
 
 
@@ -161,13 +163,16 @@ def merge_parts(
     out = PartWriter(output, schema, "part", rows_per_part)
     if id_column:
         replaced, winners = _winners(id_column, new_parts)
-        for batch in _batches(previous, schema):
+        # is_in hashes its value set on every call: whole batches of a million rows keep
+        # that to a few calls, and the winning sequences are looked up in sorted order.
+        for batch in _batches(previous, schema, batch_size=MERGE_BATCH_ROWS):
             keep = pc.invert(pc.is_in(batch.column(id_column), value_set=replaced))
             out.write(batch.filter(keep))
+        ordered = np.sort(winners.to_numpy())
         for path in new_parts:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS):
-                keep = pc.is_in(batch.column(_SEQUENCE), value_set=winners)
-                out.write(batch.filter(keep).select(schema.names))
+                keep = _members(batch.column(_SEQUENCE).to_numpy(), ordered)
+                out.write(batch.filter(pa.array(keep)).select(schema.names))
             path.unlink()
         return WrittenVersion(parts=out.close(), rows=out.rows, new_rows=new_rows)
     for batch in _batches(previous, schema):
@@ -190,10 +195,20 @@ def _winners(id_column: str, new_parts: list[Path]) -> tuple[pa.Array, pa.Array]
     )
 
 
-def _batches(parts: Iterable[Path], schema: pa.Schema) -> Iterable[pa.RecordBatch]:
+def _members(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Which ``values`` are in ``ordered`` (sorted, unique): a binary search each."""
+    if not len(ordered):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
+
+
+def _batches(
+    parts: Iterable[Path], schema: pa.Schema, batch_size: int = READ_BATCH_ROWS
+) -> Iterable[pa.RecordBatch]:
     """Previous parts' rows in the current schema."""
     for path in parts:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=READ_BATCH_ROWS):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
             yield conform(batch, schema)
 
 
