@@ -272,6 +272,10 @@ class ExternalStorage(Protocol):
         when nothing is there.
         """
 
+    def list_sizes(self, uri: str, *, role_arn: str | None = None) -> dict[str, int]:
+        """:meth:`list_objects` with each object's size in bytes (what a listing gives
+        for free), in the same order: work over many files plans with it."""
+
     def download(self, uri: str, path: Path, *, role_arn: str | None = None) -> None:
         """Copy one object to a local file, without holding it in memory."""
 

@@ -1,16 +1,18 @@
-"""Personalize imports of many files spread over several workflow-step invocations, in moto.
+"""Imports of many files spread over several workflow-step invocations, in moto.
 
-The in-process Lambda context says a minute is left, less than the import keeps
-free (``file_slices.SPARE_SECONDS``), so every invocation of the ``import`` step
-reads one file, saves its progress and raises ``ResourcePending``; the compiled
-state machine's Retry calls it again for the next file. What must hold, as for an
-import read in one go: every row lands once, later rows win by ID, a bad file fails
-the job naming its line, and the dataset's data is untouched by a failed import.
+The in-process Lambda context says a minute is left, less than an import keeps
+free (``file_slices.SPARE_SECONDS``), so every invocation of a Personalize or
+Forecast ``import`` step reads one file, saves its progress and raises
+``ResourcePending``; the compiled state machine's Retry calls it again for the
+next file. What must hold, as for an import read in one go: every row lands once,
+later rows win by ID (by series and timestamp for Forecast), a bad file fails the
+job naming its line, and the dataset's data is untouched by a failed import.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -197,5 +199,124 @@ def test_a_bad_last_file_fails_the_import_and_leaves_the_data_as_it_was(
     assert after_prefix == before_prefix
     assert after.equals(before)
     failed_version = handlers.runtime().metadata.get(job).attributes["_data_prefix"]
+    assert data_keys(failed_version) == []
+    assert data_keys(staging_prefix(failed_version)) == []
+
+
+# --- Forecast ---------------------------------------------------------------------------
+
+FORECAST_ATTRIBUTES = [
+    {"AttributeName": "item_id", "AttributeType": "string"},
+    {"AttributeName": "timestamp", "AttributeType": "timestamp"},
+    {"AttributeName": "price", "AttributeType": "float"},
+]
+
+
+@pytest.fixture
+def forecast_budgets(monkeypatch: pytest.MonkeyPatch) -> list[CountingBudget]:
+    from augury.workflows import forecast_import
+
+    CountingBudget.invocations = []
+    monkeypatch.setattr(forecast_import, "Budget", CountingBudget)
+    return CountingBudget.invocations
+
+
+def prices(items: range, days: range, price: float = 1.0) -> bytes:
+    return "".join(
+        f"item{item},2024-01-{day:02d},{price + item}\n" for item in items for day in days
+    ).encode()
+
+
+def forecast_import_job(stack: Stack, dataset_arn: str, name: str, folder: str, **extra) -> str:
+    return stack.api.client("forecast").create_dataset_import_job(
+        DatasetImportJobName=name,
+        DatasetArn=dataset_arn,
+        DataSource={"S3Config": {"Path": f"s3://customer-data/{folder}/", "RoleArn": USER_ROLE}},
+        TimestampFormat="yyyy-MM-dd",
+        **extra,
+    )["DatasetImportJobArn"]
+
+
+def forecast_job(stack: Stack, job: str) -> dict[str, Any]:
+    """The job once it is over."""
+    forecast = stack.api.client("forecast")
+    for _ in range(600):
+        body = forecast.describe_dataset_import_job(DatasetImportJobArn=job)
+        if body["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"{job} still {body['Status']}")
+
+
+def test_a_forecast_import_spreads_its_files_over_invocations_and_merges_by_series(
+    stack: Stack, forecast_budgets: list[CountingBudget]
+) -> None:
+    forecast = stack.api.client("forecast")
+    dataset = forecast.create_dataset(
+        DatasetName="prices",
+        Domain="RETAIL",
+        DatasetType="RELATED_TIME_SERIES",
+        DataFrequency="D",
+        Schema={"Attributes": FORECAST_ATTRIBUTES},
+    )["DatasetArn"]
+    stack.upload("prices/a.csv", prices(range(0, 4), range(1, 11)))
+    stack.upload("prices/b.csv", prices(range(4, 8), range(1, 11)))
+    stack.upload("prices/c.csv", prices(range(0, 8), range(11, 15)))
+    first = forecast_job(stack, forecast_import_job(stack, dataset, "first", "prices"))
+    assert first["Status"] == "ACTIVE", first.get("Message")
+    assert [budget.read for budget in forecast_budgets] == [1, 1, 1]
+    assert first["FieldStatistics"]["price"]["Count"] == 8 * 14
+    assert first["FieldStatistics"]["item_id"]["CountDistinct"] == 8
+    assert first["DataSize"] > 0
+    runtime = handlers.runtime()
+    version = runtime.metadata.get(dataset).attributes["_data_prefix"]
+    table = read_table(runtime, version)
+    assert table.num_rows == 8 * 14
+    assert data_keys(staging_prefix(version)) == []
+
+    # INCREMENTAL, over two invocations: the new rows replace the old ones of a series and
+    # timestamp, and the others stay.
+    forecast_budgets.clear()
+    stack.upload("more/a.csv", prices(range(0, 2), range(14, 16), price=100.0))
+    stack.upload("more/b.csv", prices(range(9, 10), range(1, 3), price=100.0))
+    job = forecast_import_job(stack, dataset, "more", "more", ImportMode="INCREMENTAL")
+    more = forecast_job(stack, job)
+    assert more["Status"] == "ACTIVE", more.get("Message")
+    assert [budget.read for budget in forecast_budgets] == [1, 1]
+    version = runtime.metadata.get(dataset).attributes["_data_prefix"]
+    rows = read_table(runtime, version).to_pylist()
+    assert len(rows) == 8 * 14 + 2 + 2  # two new days for items 0 and 1, item9 is new
+    by_key = {(row["item_id"], row["timestamp"].day): row["price"] for row in rows}
+    assert by_key[("item0", 14)] == 100.0 and by_key[("item0", 13)] == 1.0
+    assert by_key[("item9", 1)] == 109.0
+    assert data_keys(staging_prefix(version)) == []
+
+
+def test_a_repeat_across_files_read_in_different_invocations_fails_naming_both_lines(
+    stack: Stack, forecast_budgets: list[CountingBudget]
+) -> None:
+    forecast = stack.api.client("forecast")
+    dataset = forecast.create_dataset(
+        DatasetName="repeats",
+        Domain="RETAIL",
+        DatasetType="RELATED_TIME_SERIES",
+        DataFrequency="D",
+        Schema={"Attributes": FORECAST_ATTRIBUTES},
+    )["DatasetArn"]
+    stack.upload("repeats/a.csv", prices(range(0, 3), range(1, 5)))
+    stack.upload("repeats/b.csv", b"item5,2024-01-01,3.0\nitem1,2024-01-02,9.0\n")
+    failed = forecast_job(stack, forecast_import_job(stack, dataset, "repeats", "repeats"))
+    assert failed["Status"] == "CREATE_FAILED"
+    assert failed["Message"].startswith(
+        "s3://customer-data/repeats/b.csv line 2: item_id item1, timestamp 2024-01-02 "
+        "00:00:00 repeats s3://customer-data/repeats/a.csv line 6; a related time series "
+        "holds one row per series and timestamp"
+    ), failed["Message"]
+    assert [budget.read for budget in forecast_budgets] == [1, 1]
+    record = handlers.runtime().metadata.get(dataset)
+    assert "_data_prefix" not in record.attributes or not record.attributes["_data_prefix"]
+    failed_version = (
+        handlers.runtime().metadata.get(failed["DatasetImportJobArn"]).attributes["_data_prefix"]
+    )
     assert data_keys(failed_version) == []
     assert data_keys(staging_prefix(failed_version)) == []

@@ -71,6 +71,19 @@ def test_a_folder_lists_everything_under_it_sorted(storage: Storage) -> None:
     assert everything == sorted([*expected, uri("salesman.csv"), uri("other/d.csv")])
 
 
+def test_sizes_come_with_the_listing_in_its_order(storage: Storage) -> None:
+    storage.put("sales/b.csv", b"12345")
+    storage.put("sales/a.csv", b"")
+    storage.put("sales/deep/c.csv", b"123")
+    assert list(storage.adapter.list_sizes(uri("sales/")).items()) == [
+        (uri("sales/a.csv"), 0),
+        (uri("sales/b.csv"), 5),
+        (uri("sales/deep/c.csv"), 3),
+    ]
+    assert storage.adapter.list_sizes(uri("sales/b.csv")) == {uri("sales/b.csv"): 5}
+    assert storage.adapter.list_sizes(uri("missing.csv")) == {}
+
+
 def test_nothing_there_is_an_empty_list(storage: Storage) -> None:
     storage.put("sales/a.csv", b"x")
     assert storage.adapter.list_objects(uri("missing.csv")) == []

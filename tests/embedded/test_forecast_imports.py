@@ -370,14 +370,14 @@ class _ImportGate(threading.Event):
 def held_import(monkeypatch):
     """Imports wait for ``release.set()`` before reading, so a test can act meanwhile."""
     release = _ImportGate()
-    real_run = forecast_import._run
+    real_plan = forecast_import._plan
 
     def waiting(*args, **kwargs):
         release.reached.set()
         assert release.wait(10)
-        return real_run(*args, **kwargs)
+        return real_plan(*args, **kwargs)
 
-    monkeypatch.setattr(forecast_import, "_run", waiting)
+    monkeypatch.setattr(forecast_import, "_plan", waiting)
     yield release
     release.set()
 

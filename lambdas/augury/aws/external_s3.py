@@ -54,22 +54,27 @@ class S3ExternalStorage:
         self._locate(uri)
 
     def list_objects(self, uri: str, *, role_arn: str | None = None) -> list[str]:
+        return list(self.list_sizes(uri, role_arn=role_arn))
+
+    def list_sizes(self, uri: str, *, role_arn: str | None = None) -> dict[str, int]:
         bucket, key = self._locate(uri)
         s3 = self._s3(role_arn)
-        if key and not key.endswith("/") and self._exists(s3, uri, bucket, key, role_arn):
-            return [uri]
+        if key and not key.endswith("/"):
+            size = self._size(s3, uri, bucket, key, role_arn)
+            if size is not None:
+                return {uri: size}
         prefix = f"{key.rstrip('/')}/" if key else ""
-        found: list[str] = []
+        found: dict[str, int] = {}
         try:
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                found.extend(
-                    f"s3://{bucket}/{obj['Key']}"
+                found.update(
+                    (f"s3://{bucket}/{obj['Key']}", int(obj.get("Size", 0)))
                     for obj in page.get("Contents", [])
                     if not obj["Key"].endswith("/")
                 )
         except ClientError as error:
             raise _external_error(error, uri, role_arn, "list") from None
-        return sorted(found)
+        return dict(sorted(found.items()))
 
     def download(self, uri: str, path: Path, *, role_arn: str | None = None) -> None:
         bucket, key = self._locate(uri)
@@ -99,15 +104,16 @@ class S3ExternalStorage:
         except ClientError as error:
             raise _external_error(error, uri, role_arn, "write") from None
 
-    def _exists(self, s3: Any, uri: str, bucket: str, key: str, role_arn: str | None) -> bool:
+    def _size(self, s3: Any, uri: str, bucket: str, key: str, role_arn: str | None) -> int | None:
+        """The object's size; ``None`` when there is no such object."""
         try:
-            s3.head_object(Bucket=bucket, Key=key)
+            head = s3.head_object(Bucket=bucket, Key=key)
         except ClientError as error:
             code = _code(error)
             if code in _MISSING or code in _DENIED:
-                return False  # a folder, or unreadable: the listing says which
+                return None  # a folder, or unreadable: the listing says which
             raise _external_error(error, uri, role_arn, "read") from None
-        return True
+        return int(head.get("ContentLength", 0))
 
     def _locate(self, uri: str) -> tuple[str, str]:
         """The bucket and key of ``uri``, refused when the bucket is Augury's own.

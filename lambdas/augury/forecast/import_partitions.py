@@ -103,35 +103,104 @@ class PartitionedWriter:
             self._writer(entry["values"]).write_batch(batch.slice(start, length))
             start += length
 
+    def spilled(self) -> dict[int, Path]:
+        """Close the spill files: each partition's rows (an Arrow IPC stream), by number."""
+        self._close()
+        return {number: self._spill(number) for number in sorted(self._sinks)}
+
     def finish(self, output: Path, *, merge: bool = False) -> WrittenVersion:
         """Write the sorted parts to ``output``; fail on rows that must not repeat."""
-        self._close()
         output.mkdir(parents=True, exist_ok=True)
+        sorter = PartitionSorter(self.spec, self.describe_file, merge=merge)
         parts: list[Path] = []
         rows = 0
-        repeat: tuple[int, int, str] | None = None
-        for number in sorted(self._sinks):
-            table = ipc.open_stream(self._spill(number)).read_all()
-            self._spill(number).unlink()
-            new = table.filter(pc.equal(table[ORIGIN_COLUMN], NEW))
-            new = new.sort_by(self._sort_keys())
-            found = self._first_repeat(new)
-            if found is not None and (repeat is None or found[:2] < repeat[:2]):
-                repeat = found
-            if repeat is not None:
-                continue  # keep looking for an earlier repeat; nothing more is written
-            if merge:
-                new = self._merged(table, new)
-            data = new.drop_columns([FILE_COLUMN, LINE_COLUMN, ORIGIN_COLUMN])
-            if not data.num_rows:
+        for path in self.spilled().values():
+            table = ipc.open_stream(path).read_all()
+            path.unlink()
+            data = sorter.sort(table)
+            if data is None or not data.num_rows:
                 continue
-            path = output / f"part-{len(parts):05d}.parquet"
-            pq.write_table(data, path, compression="snappy", row_group_size=ROW_GROUP_ROWS)
-            parts.append(path)
+            part = output / f"part-{len(parts):05d}.parquet"
+            write_part(data, part)
+            parts.append(part)
             rows += data.num_rows
-        if repeat is not None:
-            raise ImportFailure(repeat[2])
+        sorter.raise_repeat()
         return WrittenVersion(parts, rows)
+
+    def _partition_of(self, batch: pa.RecordBatch) -> pa.Array:
+        """The partition of each row: a hash of its identity, stable across runs and machines."""
+        identity = [batch.column(name) for name in self.spec.identity]
+        joined = (
+            identity[0]
+            if len(identity) == 1
+            else pc.binary_join_element_wise(*identity, _SEPARATOR, null_handling="replace")
+        )
+        encoded = pc.dictionary_encode(pc.fill_null(joined, ""))
+        buckets = pa.array(
+            [_bucket(v, self.partitions) for v in encoded.dictionary.to_pylist()],
+            pa.int32(),
+        )
+        return pc.take(buckets, encoded.indices)
+
+    def _writer(self, number: int) -> Any:
+        writer = self._writers.get(number)
+        if writer is None:
+            sink = pa.OSFile(str(self._spill(number)), "wb")
+            writer = ipc.new_stream(sink, self._schema)
+            self._writers[number], self._sinks[number] = writer, sink
+        return writer
+
+    def _spill(self, number: int) -> Path:
+        return self.directory / f"spill-{number:05d}.arrow"
+
+    def _close(self) -> None:
+        for number, writer in self._writers.items():
+            writer.close()
+            self._sinks[number].close()
+        self._writers.clear()
+
+    def discard(self) -> None:
+        """Close and remove the spill files (after a failure)."""
+        self._close()
+        for number in list(self._sinks):
+            self._spill(number).unlink(missing_ok=True)
+        self._sinks.clear()
+
+
+def write_part(data: pa.Table, path: Path) -> None:
+    """One part of a version: snappy Parquet in large row groups."""
+    pq.write_table(data, path, compression="snappy", row_group_size=ROW_GROUP_ROWS)
+
+
+@dataclass
+class PartitionSorter:
+    """Sorts one partition's rows at a time, checks them for repeats and merges them with
+    the previous version's; remembers the earliest repeat over all the partitions, so the
+    message names the first bad line however the rows were partitioned."""
+
+    spec: ImportSpec
+    describe_file: Callable[[int], str] = str
+    merge: bool = False
+    _repeat: tuple[int, int, str] | None = None
+
+    def sort(self, table: pa.Table) -> pa.Table | None:
+        """The partition's rows as stored (sorted, merged, without the bookkeeping columns);
+        ``None`` once a repeat was found anywhere (nothing more is written)."""
+        new = table.filter(pc.equal(table[ORIGIN_COLUMN], NEW))
+        new = new.sort_by(self._sort_keys())
+        found = self._first_repeat(new)
+        if found is not None and (self._repeat is None or found[:2] < self._repeat[:2]):
+            self._repeat = found
+        if self._repeat is not None:
+            return None  # keep looking for an earlier repeat; nothing more is written
+        if self.merge:
+            new = self._merged(table, new)
+        return new.drop_columns([FILE_COLUMN, LINE_COLUMN, ORIGIN_COLUMN])
+
+    def raise_repeat(self) -> None:
+        """Fail the import on the earliest repeat seen, if any."""
+        if self._repeat is not None:
+            raise ImportFailure(self._repeat[2])
 
     def _sort_keys(self) -> list[tuple[str, str]]:
         return [(name, "ascending") for name in self.spec.key]
@@ -183,45 +252,6 @@ class PartitionedWriter:
         new_keys = new.select(keys).group_by(keys).aggregate([])
         kept = previous.join(new_keys, keys=keys, join_type="left anti")
         return pa.concat_tables([kept.select(new.column_names), new]).sort_by(self._sort_keys())
-
-    def _partition_of(self, batch: pa.RecordBatch) -> pa.Array:
-        """The partition of each row: a hash of its identity, stable across runs and machines."""
-        identity = [batch.column(name) for name in self.spec.identity]
-        joined = (
-            identity[0]
-            if len(identity) == 1
-            else pc.binary_join_element_wise(*identity, _SEPARATOR, null_handling="replace")
-        )
-        encoded = pc.dictionary_encode(pc.fill_null(joined, ""))
-        buckets = pa.array(
-            [_bucket(v, self.partitions) for v in encoded.dictionary.to_pylist()],
-            pa.int32(),
-        )
-        return pc.take(buckets, encoded.indices)
-
-    def _writer(self, number: int) -> Any:
-        writer = self._writers.get(number)
-        if writer is None:
-            sink = pa.OSFile(str(self._spill(number)), "wb")
-            writer = ipc.new_stream(sink, self._schema)
-            self._writers[number], self._sinks[number] = writer, sink
-        return writer
-
-    def _spill(self, number: int) -> Path:
-        return self.directory / f"spill-{number:05d}.arrow"
-
-    def _close(self) -> None:
-        for number, writer in self._writers.items():
-            writer.close()
-            self._sinks[number].close()
-        self._writers.clear()
-
-    def discard(self) -> None:
-        """Close and remove the spill files (after a failure)."""
-        self._close()
-        for number in list(self._sinks):
-            self._spill(number).unlink(missing_ok=True)
-        self._sinks.clear()
 
 
 def _bucket(identity: str, partitions: int) -> int:

@@ -173,6 +173,16 @@ class FileReader:
     parquet_batch_rows: int = PARQUET_BATCH_ROWS
     _grid: _Grid = field(default_factory=_Grid)
 
+    def grid_state(self) -> dict[str, Any]:
+        """What spans files, JSON-safe, for an import that reads its files in several
+        invocations (:meth:`resume_grid` in the next)."""
+        return {"phase": self._grid.phase, "where": self._grid.where, "value": self._grid.value}
+
+    def resume_grid(self, state: dict[str, Any] | None) -> None:
+        """Go on from :meth:`grid_state` of files read before (none: nothing to resume)."""
+        if state and state.get("phase") is not None:
+            self._grid = _Grid(int(state["phase"]), str(state["where"]), str(state["value"]))
+
     def batches(self, source: SourceFile) -> Iterator[pa.RecordBatch]:
         """The file's rows as typed batches (schema ``spec.arrow_schema()``), checked."""
         if self.spec.file_format == PARQUET:

@@ -55,20 +55,24 @@ class LocalExternalFiles:
         self._locate(uri)
 
     def list_objects(self, uri: str, *, role_arn: str | None = None) -> list[str]:
+        return list(self.list_sizes(uri, role_arn=role_arn))
+
+    def list_sizes(self, uri: str, *, role_arn: str | None = None) -> dict[str, int]:
         location = self._locate(uri)
         path = location.path
         if path.is_file():
             self._check_real(uri, path, location.boundary)
-            return [uri]
+            return {uri: path.stat().st_size}
         if not path.is_dir():
-            return []
+            return {}
         self._check_real(uri, path, location.boundary)
-        found = []
+        found = {}
         for entry in self._walk(path):
             self._check_real(uri, entry, location.boundary)
             if entry.is_file():
-                found.append(location.prefix + entry.relative_to(location.boundary).as_posix())
-        return sorted(found)
+                name = location.prefix + entry.relative_to(location.boundary).as_posix()
+                found[name] = entry.stat().st_size
+        return dict(sorted(found.items()))
 
     def download(self, uri: str, path: Path, *, role_arn: str | None = None) -> None:
         location = self._locate(uri)

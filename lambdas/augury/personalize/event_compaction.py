@@ -69,9 +69,9 @@ from augury.personalize.event_manifests import (
     manifests_of,
     read_manifest,
 )
-from augury.personalize.group_data import download_all
 from augury.personalize.resource_types import DATASET_GROUP
 from augury.resources import crud
+from augury.resources.blob_downloads import download_all
 from augury.scratch import scratch_directory
 
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from augury.personalize.resource_types import DATASET
-from augury.ports import BlobNotFound
+from augury.resources.blob_downloads import download_all
 from augury.resources.data_versions import DATA_PREFIX
 from augury.scratch import scratch_directory
 from augury_training.personalize_contract import RESERVED_NAMES
@@ -86,37 +85,6 @@ def group_datasets(runtime: Runtime, dataset_group_arn: str) -> dict[str, GroupD
 def parquet_keys(runtime: Runtime, prefix: str) -> list[str]:
     """The Parquet files under ``prefix``, in name order (parts are numbered)."""
     return sorted(key for key in runtime.blobs.list_keys(prefix) if key.endswith(".parquet"))
-
-
-DOWNLOAD_THREADS = 16
-"""Files fetched at once: recorded events are one small file per consumer batch, and S3
-answers each in tens of milliseconds, so a day of events read one by one took minutes."""
-
-
-def download_all(
-    runtime: Runtime, keys: Sequence[str], folder: Path, *, missing_ok: bool = False
-) -> list[Path]:
-    """Fetch ``keys`` into ``folder``, several at a time; the local paths, in ``keys`` order.
-
-    With ``missing_ok``, a key gone since it was listed is left out instead of failing.
-    """
-    paths = [folder / f"{number:06d}.parquet" for number in range(len(keys))]
-
-    def fetch(key: str, path: Path) -> Path | None:
-        try:
-            runtime.blobs.download_file(key, path)
-        except BlobNotFound:
-            if not missing_ok:
-                raise
-            return None
-        return path
-
-    if len(keys) <= 1:
-        fetched = [fetch(key, path) for key, path in zip(keys, paths, strict=True)]
-    else:
-        with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
-            fetched = list(pool.map(fetch, keys, paths))
-    return [path for path in fetched if path is not None]
 
 
 def read_files(

@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from augury.personalize.avro_rules import SchemaField, parse_schema_text
-from augury.personalize.group_data import column_name, download_all, parquet_keys
+from augury.personalize.group_data import column_name, parquet_keys
+from augury.resources.blob_downloads import download_all
 from augury.scratch import scratch_directory
 
 if TYPE_CHECKING:

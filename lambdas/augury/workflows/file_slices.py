@@ -52,12 +52,19 @@ class FileProgress:
 
     def files(self, list_sources: Callable[[], list[str]]) -> list[str]:
         """The source files: listed by ``list_sources`` on the first call, then as saved."""
-        key = f"{self.prefix}files.json"
+        return list(self.once("files", list_sources))
+
+    def once(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``'s JSON-safe result, computed by the first call to get this far and
+        saved as ``<name>.json``; later calls, in any invocation, read it back. A
+        ``compute`` that stores anything must be safe to run again: an invocation may end
+        between its work and the save."""
+        key = f"{self.prefix}{name}.json"
         try:
-            return list(json.loads(self.runtime.blobs.get_bytes(key)))
+            return json.loads(self.runtime.blobs.get_bytes(key))
         except BlobNotFound:
             pass
-        found = list_sources()
+        found = compute()
         self.runtime.blobs.put_bytes(key, json.dumps(found).encode())
         return found
 

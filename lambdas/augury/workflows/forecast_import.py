@@ -5,23 +5,36 @@ Steps, each safe to run again:
 ``start``
     The job goes CREATE_IN_PROGRESS and its dataset UPDATE_IN_PROGRESS.
 ``import``
-    Lists the source (one object, or every object under a folder or bucket, at
-    most 10,000), copies each file from the user's storage, streams it through
-    ``import_reader`` (checks, FieldStatistics) into ``import_partitions``
-    (sorted Parquet parts), and uploads the parts under a new version prefix
-    ``resources/forecast/dataset/<dataset>/data/<job>/``. Only when every row
-    has passed does the dataset's ``_data_prefix`` move to the new version, in
-    the same update that makes it ACTIVE again: a failed import leaves the
-    dataset's data exactly as it was.
+    Lists the source once (one object, or every object under a folder or
+    bucket, at most 10,000, with their sizes) and decides how many partitions
+    the rows go to (``import_partitions.partition_count``). Then reads the files
+    one at a time: each is copied from the user's storage, streamed through
+    ``import_reader`` (checks) into ``import_partitions``, and its rows stored
+    split by partition (a stable hash of the series) under the job's staging
+    prefix, with a summary (rows, bytes, the related-data grid) that lets the
+    next file go on. On AWS, when the Lambda invocation has no time for another
+    file, the step saves its progress and raises ``ResourcePending``; Step
+    Functions calls it again at once (``augury.workflows.file_slices``). An
+    INCREMENTAL import first splits the current version's rows the same way.
+``complete``
+    Every file read: each partition's rows, from every file, are sorted,
+    checked for repeated rows (the earliest, by file and line, is reported)
+    and merged with the current ones, and become one ``part-NNNNN.parquet``
+    under the new version prefix ``resources/forecast/dataset/<dataset>/data/
+    <job>/``; FieldStatistics are counted over the new rows meanwhile. Only
+    when every row has passed does the dataset's ``_data_prefix`` move to the
+    new version, in the same update that makes it ACTIVE again: a failed import
+    leaves the dataset's data exactly as it was.
 
 StopResource moves the job to CREATE_STOPPING; the reader looks for that
-between batches (at most once a second) and ends the job CREATE_STOPPED, with
-the dataset and its data exactly as on failure.
+between batches (at most once a second), ``complete`` between partitions, and
+the job ends CREATE_STOPPED, with the dataset and its data exactly as on failure.
 
 On failure the job is CREATE_FAILED with a Message naming the file, line and
-field, the dataset is ACTIVE with its previous data, and the partial version is
-removed. The version before the current one is kept until the next import, for
-work (a training job) that may still be reading it; older ones are deleted.
+field, the dataset is ACTIVE with its previous data, and the partial version and
+the staging prefix are removed. The version before the current one is kept until
+the next import, for work (a training job) that may still be reading it; older
+ones are deleted.
 
 Sources for the rules: the Amazon Forecast API reference (CreateDatasetImportJob:
 "Amazon Forecast imports all files up to the limit of 10,000 files") and the
@@ -35,21 +48,27 @@ import logging
 import math
 import re
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from augury.forecast import timestamp_formats
 from augury.forecast.data_spans import DATA_SPAN, Span, local_span
 from augury.forecast.domains import ITEM_METADATA, domain
 from augury.forecast.import_partitions import (
+    NEW,
+    ORIGIN_COLUMN,
     PREVIOUS,
     PartitionedWriter,
-    WrittenVersion,
+    PartitionSorter,
     partition_count,
+    write_part,
 )
 from augury.forecast.import_reader import (
     FileReader,
@@ -70,15 +89,25 @@ from augury.forecast.imports import (
 )
 from augury.ports import ExternalDataError
 from augury.resources import crud
+from augury.resources.blob_downloads import download_all
 from augury.resources.data_versions import (
     DATA_PREFIX,
     PREVIOUS_DATA_PREFIX,
     delete_old_versions,
+    staging_prefix,
 )
 from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.scratch import scratch_directory
-from augury.workflows.definition import ResourceFailed, Retry, State, Step, Workflow
+from augury.workflows.definition import (
+    ResourceFailed,
+    ResourcePending,
+    Retry,
+    State,
+    Step,
+    Workflow,
+)
+from augury.workflows.file_slices import CONTINUE, Budget, FileProgress
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -89,8 +118,9 @@ MAX_FILES = 10_000
 BYTES_PER_GB = 1024**3
 ASSUMED_BYTES_PER_SECOND = 20e6
 """The read rate assumed for EstimatedTimeRemainingInMinutes until one is measured."""
-PREVIOUS_VERSION_EXPANSION = 3
-"""Parquet is compact: a previous version weighs about this much more once spilled."""
+PREVIOUS_ROW_BYTES = 60
+"""About what one row of the current version weighs as CSV, for sizing the partitions of an
+INCREMENTAL import (the rows are counted, not their bytes)."""
 _LETTER = re.compile(r"[^\W\d_]")
 
 
@@ -112,27 +142,55 @@ def _start(runtime: Runtime, state: State) -> None:
 
 
 def _import(runtime: Runtime, state: State) -> None:
+    """Read the source files not read yet, as many as this invocation has time for."""
     job = _job(runtime, state)
-    if Status(job.status) == Status.ACTIVE:
-        return  # done before a retry
+    if Status(job.status) in _OVER:
+        return  # done, stopped or failed before a retry
     dataset = runtime.metadata.get(str(job.parent_arn))
     if dataset is None:
         raise ResourceFailed(f"Dataset {job.parent_arn} was deleted during the import")
-    version = job.attributes[JOB_DATA_PREFIX]
-    runtime.blobs.delete_prefix(version)  # a retried run starts clean
+    staging = staging_prefix(job.attributes[JOB_DATA_PREFIX])
+    progress = FileProgress(runtime, f"{staging}progress/")
     try:
         _raise_if_stopping(job)
+        plan = progress.once("plan", lambda: _plan(runtime, job, dataset))
+        files = [(str(uri), int(size)) for uri, size in plan["files"]]
+        done = progress.done()
+        spec = import_spec(dataset, job)
+        reader = FileReader(spec)
+        for summary in done.values():
+            reader.resume_grid(summary.get("grid"))
+        read = sum(size for index, (_, size) in enumerate(files) if index in done)
+        tracker = _Progress(runtime, job.arn, sum(size for _, size in files), read)
+        budget = Budget()
         with scratch_directory(runtime, "augury-import-") as scratch:
-            outcome = _run(runtime, job, dataset, Path(scratch))
-            for part in outcome.version.parts:
-                runtime.blobs.upload_file(part, f"{version}{part.name}")
+            if job.attributes.get("ImportMode") == INCREMENTAL:
+                progress.once(
+                    "previous",
+                    lambda: _spill_previous(runtime, dataset, spec, plan, staging, Path(scratch)),
+                )
+            for index, (uri, size) in enumerate(files):
+                if index in done:
+                    continue
+                if not budget.fits_another():
+                    raise ResourcePending(
+                        f"{len(done)} of {len(files)} files read; the import goes on"
+                    )
+                with budget.reading():
+                    summary = _read_file(
+                        runtime, job, reader, plan, index, uri, staging, Path(scratch), tracker
+                    )
+                progress.record(index, summary)
+                done[index] = summary
+                tracker.done(size)
         _raise_if_stopping(_job(runtime, state))
     except (ImportFailure, ExternalDataError) as error:
         raise ResourceFailed(str(error)) from None
     except _Stopped:
         _abandon(runtime, job.arn, Status.CREATE_STOPPED)
-        return
-    _finish(runtime, job, dataset, outcome)
+
+
+_OVER = (Status.ACTIVE, Status.CREATE_STOPPED, Status.CREATE_FAILED)
 
 
 def _raise_if_stopping(job: Resource) -> None:
@@ -140,66 +198,169 @@ def _raise_if_stopping(job: Resource) -> None:
         raise _Stopped
 
 
-class _Outcome:
-    """What a successful read produced: the written version, its time span (time series
-    only) and the job's statistics."""
-
-    def __init__(
-        self,
-        version: WrittenVersion,
-        statistics: dict[str, Any],
-        size: int,
-        span: Span | None = None,
-    ) -> None:
-        self.version = version
-        self.statistics = statistics
-        self.size = size
-        self.span = span
-
-
-def _run(runtime: Runtime, job: Resource, dataset: Resource, scratch: Path) -> _Outcome:
+def _plan(runtime: Runtime, job: Resource, dataset: Resource) -> dict[str, Any]:
+    """The files to read, with their sizes, and how many partitions their rows go to
+    (every invocation must agree: it is decided once)."""
     source = job.attributes["DataSource"]["S3Config"]
-    role = source.get("RoleArn")
-    uris = [u for u in runtime.external.list_objects(source["Path"], role_arn=role)]
-    _check_files(source["Path"], uris)
-    downloads = scratch / "source"
-    files: list[SourceFile] = []
-    for index, uri in enumerate(uris):
-        local = downloads / f"{index:05d}"
-        runtime.external.download(uri, local, role_arn=role)
-        files.append(SourceFile(uri, local, index))
-    size = sum(f.path.stat().st_size for f in files)
-    spec = import_spec(dataset, job)
-    incremental = job.attributes.get("ImportMode") == INCREMENTAL
-    previous = _previous_parts(runtime, dataset, scratch / "previous") if incremental else []
-    previous_bytes = sum(p.stat().st_size for p in previous)
-    writer = PartitionedWriter(
-        spec,
-        scratch / "spill",
-        partition_count(size + PREVIOUS_VERSION_EXPANSION * previous_bytes),
-        describe_file=lambda index: uris[index],
+    sizes = runtime.external.list_sizes(source["Path"], role_arn=source.get("RoleArn"))
+    _check_files(source["Path"], list(sizes))
+    previous_rows = 0
+    if job.attributes.get("ImportMode") == INCREMENTAL and dataset.attributes.get(DATA_PREFIX):
+        previous_rows = int(dataset.attributes.get(DATA_ROWS) or 0)
+    input_bytes = sum(sizes.values()) + previous_rows * PREVIOUS_ROW_BYTES
+    return {
+        "files": [[uri, size] for uri, size in sizes.items()],
+        "partitions": partition_count(input_bytes),
+    }
+
+
+def _read_file(
+    runtime: Runtime,
+    job: Resource,
+    reader: FileReader,
+    plan: dict[str, Any],
+    index: int,
+    uri: str,
+    staging: str,
+    scratch: Path,
+    tracker: _Progress,
+) -> dict[str, Any]:
+    """Check one file and store its rows, split by partition, under ``spill/<file>/``."""
+    folder = scratch / f"{index:05d}"
+    local = folder / "source"
+    runtime.external.download(
+        uri, local, role_arn=job.attributes["DataSource"]["S3Config"].get("RoleArn")
     )
-    statistics = DatasetStatistics(spec.attributes)
-    reader = FileReader(spec)
-    progress = _Progress(runtime, job.arn, size)
+    size = local.stat().st_size
+    writer = PartitionedWriter(reader.spec, folder / "spill", int(plan["partitions"]))
+    rows = 0
     try:
-        for file in files:
-            for batch in reader.batches(file):
-                statistics.add(batch)
-                writer.add(batch)
-                progress.check_stop()
-            progress.done(file.path.stat().st_size)
-            file.path.unlink()
-        if not statistics.rows:
-            raise ImportFailure(f"{source['Path']} holds no data rows; there is nothing to import")
-        for batch in _previous_batches(previous, spec):
-            writer.add(batch, origin=PREVIOUS)
-        version = writer.finish(scratch / "parts", merge=incremental)
+        for batch in reader.batches(SourceFile(uri, local, index)):
+            writer.add(batch)
+            rows += batch.num_rows
+            tracker.check_stop()
+        local.unlink()
+        _upload_spill(runtime, writer, f"{staging}spill/{index:05d}/")
     except BaseException:
         writer.discard()
         raise
-    span = local_span(version.parts) if spec.dataset_type != ITEM_METADATA else None
-    return _Outcome(version, statistics.result(), size, span)
+    return {"uri": uri, "bytes": size, "rows": rows, "grid": reader.grid_state()}
+
+
+def _upload_spill(runtime: Runtime, writer: PartitionedWriter, prefix: str) -> None:
+    runtime.blobs.delete_prefix(prefix)  # what a read cut short left
+    for number, path in writer.spilled().items():
+        runtime.blobs.upload_file(path, f"{prefix}{number:05d}.arrow")
+        path.unlink()
+
+
+def _spill_previous(
+    runtime: Runtime,
+    dataset: Resource,
+    spec: ImportSpec,
+    plan: dict[str, Any],
+    staging: str,
+    scratch: Path,
+) -> dict[str, Any]:
+    """An INCREMENTAL import's current rows, split by partition as the new ones are, under
+    ``spill/previous/``, so each partition merges on its own at the end."""
+    writer = PartitionedWriter(spec, scratch / "previous-spill", int(plan["partitions"]))
+    try:
+        for batch in _previous_batches(runtime, dataset, spec, scratch / "previous"):
+            writer.add(batch, origin=PREVIOUS)
+        _upload_spill(runtime, writer, f"{staging}spill/previous/")
+    except BaseException:
+        writer.discard()
+        raise
+    return {"done": True}
+
+
+def _complete(runtime: Runtime, state: State) -> None:
+    """Every file is read: sort each partition, write the version, switch the dataset."""
+    job = _job(runtime, state)
+    if Status(job.status) in _OVER:
+        return
+    dataset = runtime.metadata.get(str(job.parent_arn))
+    if dataset is None:
+        raise ResourceFailed(f"Dataset {job.parent_arn} was deleted during the import")
+    staging = staging_prefix(job.attributes[JOB_DATA_PREFIX])
+    progress = FileProgress(runtime, f"{staging}progress/")
+    try:
+        _raise_if_stopping(job)
+        plan = progress.once("plan", lambda: _plan(runtime, job, dataset))
+        done = progress.done()
+        if len(done) < len(plan["files"]):
+            raise ResourceFailed(f"{len(plan['files']) - len(done)} files were never read")
+        outcome = progress.once(
+            "outcome", lambda: _write_version(runtime, job, dataset, plan, done, staging)
+        )
+    except (ImportFailure, ExternalDataError) as error:
+        raise ResourceFailed(str(error)) from None
+    except _Stopped:
+        _abandon(runtime, job.arn, Status.CREATE_STOPPED)
+        return
+    _finish(runtime, job, dataset, outcome)
+    runtime.blobs.delete_prefix(staging)
+
+
+def _write_version(
+    runtime: Runtime,
+    job: Resource,
+    dataset: Resource,
+    plan: dict[str, Any],
+    done: dict[int, dict[str, Any]],
+    staging: str,
+) -> dict[str, Any]:
+    """Sort and check each partition's rows (merged with the current ones for an
+    INCREMENTAL import) into one sorted part under the version prefix; the outcome."""
+    source = job.attributes["DataSource"]["S3Config"]["Path"]
+    if not sum(int(summary["rows"]) for summary in done.values()):
+        raise ImportFailure(f"{source} holds no data rows; there is nothing to import")
+    spec = import_spec(dataset, job)
+    uris = [str(uri) for uri, _ in plan["files"]]
+    sorter = PartitionSorter(
+        spec, lambda index: uris[index], merge=job.attributes.get("ImportMode") == INCREMENTAL
+    )
+    statistics = DatasetStatistics(spec.attributes)
+    by_partition: dict[int, list[str]] = defaultdict(list)
+    for key in runtime.blobs.list_keys(f"{staging}spill/"):
+        by_partition[int(PurePosixPath(key).stem)].append(key)
+    version = job.attributes[JOB_DATA_PREFIX]
+    runtime.blobs.delete_prefix(version)  # what a write cut short left
+    rows, parts, spans = 0, 0, []
+    for number in sorted(by_partition):
+        _raise_if_stopping(_job(runtime, {"arn": job.arn}))
+        with scratch_directory(runtime, "augury-import-") as scratch:
+            local = download_all(
+                runtime, by_partition[number], Path(scratch) / "spill", suffix=".arrow"
+            )
+            table = pa.concat_tables(ipc.open_stream(path).read_all() for path in local)
+            for batch in table.filter(pc.equal(table[ORIGIN_COLUMN], NEW)).to_batches():
+                statistics.add(batch)
+            data = sorter.sort(table)
+            if data is None or not data.num_rows:
+                continue
+            part = Path(scratch) / "part.parquet"
+            write_part(data, part)
+            if spec.dataset_type != ITEM_METADATA:
+                spans.append(local_span([part]))
+            runtime.blobs.upload_file(part, f"{version}part-{parts:05d}.parquet")
+        parts += 1
+        rows += data.num_rows
+    sorter.raise_repeat()
+    span = _joined([s for s in spans if s is not None])
+    return {
+        "rows": rows,
+        "statistics": statistics.result(),
+        "size": sum(int(summary["bytes"]) for summary in done.values()),
+        "span": span.recorded() if span else None,
+    }
+
+
+def _joined(spans: list[Span]) -> Span | None:
+    if not spans:
+        return None
+    return Span(min(s.start for s in spans), max(s.end for s in spans), sum(s.rows for s in spans))
 
 
 def import_spec(dataset: Resource, job: Resource) -> ImportSpec:
@@ -235,21 +396,18 @@ def _check_files(path: str, uris: list[str]) -> None:
             )
 
 
-def _previous_parts(runtime: Runtime, dataset: Resource, directory: Path) -> list[Path]:
+def _previous_batches(
+    runtime: Runtime, dataset: Resource, spec: ImportSpec, directory: Path
+) -> Iterator[pa.RecordBatch]:
+    """The current version's rows in the reader's schema; their file is -1 (no source line).
+    One part is on local disk at a time."""
     prefix = dataset.attributes.get(DATA_PREFIX)
-    parts = []
-    for number, key in enumerate(runtime.blobs.list_keys(prefix) if prefix else []):
-        if key.endswith(".parquet"):
-            local = directory / f"{number:05d}.parquet"
-            runtime.blobs.download_file(key, local)
-            parts.append(local)
-    return parts
-
-
-def _previous_batches(parts: list[Path], spec: ImportSpec) -> Iterator[pa.RecordBatch]:
-    """The current version's rows in the reader's schema; their file is -1 (no source line)."""
     schema = spec.arrow_schema(with_origin=True)
-    for path in parts:
+    for number, key in enumerate(runtime.blobs.list_keys(prefix) if prefix else []):
+        if not key.endswith(".parquet"):
+            continue
+        path = directory / f"{number:05d}.parquet"
+        runtime.blobs.download_file(key, path)
         for batch in pq.ParquetFile(path).iter_batches(columns=spec.names):
             columns = [batch.column(name).cast(schema.field(name).type) for name in spec.names]
             columns.append(pa.array([-1] * batch.num_rows, pa.int32()))
@@ -264,12 +422,12 @@ class _Progress:
     It also notices a stop request, so the reader need not poll the store itself.
     """
 
-    def __init__(self, runtime: Runtime, arn: str, total: int) -> None:
+    def __init__(self, runtime: Runtime, arn: str, total: int, read: int = 0) -> None:
         self.runtime, self.arn, self.total = runtime, arn, total
-        self.read = 0
+        self.read = self.read_before = read
         self.started = time.monotonic()
         self.checked = self.started
-        self._write(total / ASSUMED_BYTES_PER_SECOND)
+        self._write((total - read) / ASSUMED_BYTES_PER_SECOND)
 
     def check_stop(self) -> None:
         """Raise ``_Stopped`` if the job was asked to stop (re-read at most once a second)."""
@@ -284,7 +442,8 @@ class _Progress:
     def done(self, size: int) -> None:
         self.read += size
         elapsed = time.monotonic() - self.started
-        rate = self.read / elapsed if elapsed > 0 and self.read else ASSUMED_BYTES_PER_SECOND
+        now_read = self.read - self.read_before  # this invocation's rate
+        rate = now_read / elapsed if elapsed > 0 and now_read else ASSUMED_BYTES_PER_SECOND
         self._write((self.total - self.read) / rate)
 
     def _write(self, seconds: float) -> None:
@@ -296,38 +455,46 @@ class _Progress:
         )
 
 
-def _finish(runtime: Runtime, job: Resource, dataset: Resource, outcome: _Outcome) -> None:
-    """Switch the dataset to the new version, then mark the job ACTIVE."""
+def _finish(runtime: Runtime, job: Resource, dataset: Resource, outcome: dict[str, Any]) -> None:
+    """Switch the dataset to the new version (unless a retry finds it done), then mark the
+    job ACTIVE."""
     version = job.attributes[JOB_DATA_PREFIX]
     current = dataset.attributes.get(DATA_PREFIX)
     zone = job.attributes.get("TimeZone") or (
         "geolocation" if job.attributes.get("UseGeolocationForTimeZone") else None
     )
-    release_dataset(
-        runtime,
-        dataset.arn,
-        job.arn,
-        {
-            DATA_PREFIX: version,
-            PREVIOUS_DATA_PREFIX: current if current != version else None,
-            DATA_ROWS: outcome.version.rows,
-            DATA_SETTINGS: {
-                m: job.attributes.get(m) for m in ("TimestampFormat", "Format", "GeolocationFormat")
+    if current != version:
+        release_dataset(
+            runtime,
+            dataset.arn,
+            job.arn,
+            {
+                DATA_PREFIX: version,
+                PREVIOUS_DATA_PREFIX: current,
+                DATA_ROWS: outcome["rows"],
+                DATA_SETTINGS: {
+                    m: job.attributes.get(m)
+                    for m in ("TimestampFormat", "Format", "GeolocationFormat")
+                },
+                DATA_TIME_ZONE: zone,
+                DATA_SPAN: outcome["span"],
             },
-            DATA_TIME_ZONE: zone,
-            DATA_SPAN: outcome.span.recorded() if outcome.span else None,
-        },
-    )
+        )
 
     def complete(record: Resource) -> Resource:
         attributes = {
             k: v for k, v in record.attributes.items() if k != "EstimatedTimeRemainingInMinutes"
         }
-        attributes.update(FieldStatistics=outcome.statistics, DataSize=outcome.size / BYTES_PER_GB)
+        attributes.update(
+            FieldStatistics=outcome["statistics"], DataSize=outcome["size"] / BYTES_PER_GB
+        )
         return record.evolve(status=Status.ACTIVE.value, attributes=attributes)
 
     crud.update(runtime, job.arn, complete)
-    delete_old_versions(runtime, dataset.arn, keep={version, current})
+    switched = runtime.metadata.get(dataset.arn)
+    if switched is not None:
+        kept = {switched.attributes.get(DATA_PREFIX), switched.attributes.get(PREVIOUS_DATA_PREFIX)}
+        delete_old_versions(runtime, dataset.arn, keep={version, *kept})
 
 
 def _failed(runtime: Runtime, state: State, reason: str) -> None:
@@ -358,6 +525,8 @@ def _abandon(runtime: Runtime, arn: str, status: Status, reason: str | None = No
         dataset.attributes.get(DATA_PREFIX) if dataset else None,
         dataset.attributes.get(PREVIOUS_DATA_PREFIX) if dataset else None,
     }
+    if version:
+        runtime.blobs.delete_prefix(staging_prefix(version))
     if version and version not in in_use:
         runtime.blobs.delete_prefix(version)
 
@@ -373,7 +542,8 @@ IMPORT = Workflow(
     name=IMPORT_WORKFLOW,
     steps=(
         Step("start", _start),
-        Step("import", _import, retry=Retry(max_attempts=1)),
+        Step("import", _import, retry=CONTINUE),
+        Step("complete", _complete, retry=Retry(max_attempts=1)),
     ),
     on_failure=_failed,
 )

@@ -63,7 +63,7 @@ from augury.personalize.dataset_exports import (
     exported_table,
     write_csv_files,
 )
-from augury.personalize.group_data import DATA_ROWS, download_all, parquet_keys, read_table
+from augury.personalize.group_data import DATA_ROWS, parquet_keys, read_table
 from augury.personalize.import_csv import CsvReader, ImportFailure, SourceFile
 from augury.personalize.import_fields import ID_COLUMN, ImportField, arrow_schema, import_fields
 from augury.personalize.import_store import VersionBuilder, merge_parts
@@ -75,6 +75,7 @@ from augury.personalize.imports import (
 )
 from augury.ports import ExternalDataError
 from augury.resources import crud
+from augury.resources.blob_downloads import download_all
 from augury.resources.data_versions import (
     DATA_PREFIX,
     PREVIOUS_DATA_PREFIX,
