@@ -1,4 +1,5 @@
-"""What a Personalize dataset import costs, read in one call or over many invocations.
+"""What a dataset import costs, Personalize's and Forecast's, read in one call or over many
+invocations.
 
 Each case writes CSV files under a fresh embedded data directory and imports them
 with the import workflow's own steps, driven here as Step Functions drives them on
@@ -12,16 +13,17 @@ a step that raises ``ResourcePending`` is called again. Two ways per case:
 
 Each case imports ``rows`` rows from ``files`` files (FULL), then a quarter as many
 rows from a quarter as many files (INCREMENTAL: Interactions copy the previous
-version's parts in the store, Users merge with the previous rows by ID). Printed
+version's parts in the store, Users merge with the previous rows by ID, Forecast
+sales replace the previous rows of the same item and day). Printed
 per import: rows, rows stored after it, source size, wall time, rows per second,
 invocations of the ``import`` step, and the process's peak resident memory so far
 (interpreter and libraries included; one case per fresh process).
 
 Usage (from the repository root)::
 
-    .venv/bin/python scripts/benchmark_personalize_import.py
-    .venv/bin/python scripts/benchmark_personalize_import.py --rows 4000000 --files 8 \\
-        --output docs/benchmarks/personalize_import.md
+    .venv/bin/python scripts/benchmark_imports.py
+    .venv/bin/python scripts/benchmark_imports.py --rows 8000000 --files 16 \\
+        --output docs/benchmarks/imports.md
 """
 
 from __future__ import annotations
@@ -67,6 +69,15 @@ USERS = {
 }
 END_MARKER = "<!-- table:end -->"
 KINDS = {"interactions": ("Interactions", INTERACTIONS), "users": ("Users", USERS)}
+SALES = [
+    {"AttributeName": "item_id", "AttributeType": "string"},
+    {"AttributeName": "timestamp", "AttributeType": "timestamp"},
+    {"AttributeName": "demand", "AttributeType": "float"},
+]
+BENCH_ROLE = "arn:aws:iam::000000000000:role/bench"
+"""Forecast asks for a role; embedded mode checks its form and reads the data directory."""
+SALES_DAYS = 100
+"""A Forecast case's rows are items x days: ``rows / SALES_DAYS`` daily series."""
 
 
 def write_files(folder: Path, kind: str, rows: int, files: int, seed: int) -> int:
@@ -89,6 +100,20 @@ def write_files(folder: Path, kind: str, rows: int, files: int, seed: int) -> in
                     "EVENT_TYPE": pa.array(rng.choice(["click", "purchase"], count)),
                 }
             )
+        elif kind == "sales":  # whole series per file, SALES_DAYS days each
+            first = number * per_file // SALES_DAYS + seed * 7
+            items = np.repeat(np.arange(first, first + -(-count // SALES_DAYS)), SALES_DAYS)
+            days = np.tile(np.arange(SALES_DAYS), len(items) // SALES_DAYS)
+            table = pa.table(
+                {
+                    "item_id": pa.array(np.char.add("item", items.astype(str))),
+                    "timestamp": pa.array((np.datetime64("2024-01-01") + days).astype(str)),
+                    "demand": rng.random(len(items)) * 10,
+                }
+            )
+            options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
+            pa_csv.write_csv(table, folder / f"part-{number:04d}.csv", options)
+            continue
         else:  # users: IDs repeat across files, the later row wins
             table = pa.table(
                 {
@@ -153,7 +178,6 @@ def one_case(kind: str, rows: int, files: int, work_seconds: float | None) -> li
     from augury.settings import Settings
     from augury.workflows.file_slices import SPARE_SECONDS
 
-    dataset_type, schema = KINDS[kind]
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         runtime = bootstrap(Settings.embedded(root / "data"))
@@ -161,23 +185,14 @@ def one_case(kind: str, rows: int, files: int, work_seconds: float | None) -> li
         engine = SimulatedStepFunctions(runtime, invocation)
         runtime.workflows = engine
         registry = default_registry()
+        service = "forecast" if kind == "sales" else "personalize"
 
         def call(operation: str, **request: Any) -> dict[str, Any]:
-            found = registry.get("personalize", operation)
+            found = registry.get(service, operation)
             assert found is not None, operation
             return found(runtime, request)
 
-        group = call("CreateDatasetGroup", name="bench")["datasetGroupArn"]
-        engine.run_all()
-        schema_arn = call("CreateSchema", name="bench", schema=json.dumps(schema))["schemaArn"]
-        dataset = call(
-            "CreateDataset",
-            name="bench",
-            schemaArn=schema_arn,
-            datasetGroupArn=group,
-            datasetType=dataset_type,
-        )["datasetArn"]
-        engine.run_all()
+        dataset = _dataset(call, engine, kind)
         results = []
         for mode, count, number in (
             ("FULL", rows, files),
@@ -186,21 +201,12 @@ def one_case(kind: str, rows: int, files: int, work_seconds: float | None) -> li
             # Embedded mode reads s3://<bucket>/<key> from <data>/s3/<bucket>/<key>.
             source = root / "data" / "s3" / "bench" / mode.lower()
             size = write_files(source, kind, count, number, seed=len(results))
-            job = call(
-                "CreateDatasetImportJob",
-                jobName=mode.lower(),
-                datasetArn=dataset,
-                dataSource={"dataLocation": f"s3://bench/{mode.lower()}/"},
-                importMode=mode,
-            )["datasetImportJobArn"]
+            job = _start_import(call, kind, dataset, mode)
             engine.calls.clear()
             started = time.perf_counter()
             engine.run_all()
             seconds = time.perf_counter() - started
-            job_status = call("DescribeDatasetImportJob", datasetImportJobArn=job)
-            status = job_status["datasetImportJob"]
-            if status["status"] != "ACTIVE":
-                raise SystemExit(f"{mode} ended {status['status']}: {status.get('failureReason')}")
+            _check_active(call, kind, job, mode)
             way = "one call" if work_seconds is None else f"sliced ({work_seconds:g} s a call)"
             results.append(
                 {
@@ -218,6 +224,65 @@ def one_case(kind: str, rows: int, files: int, work_seconds: float | None) -> li
                 }
             )
     return results
+
+
+def _dataset(call: Any, engine: SimulatedStepFunctions, kind: str) -> str:
+    """An empty dataset of ``kind``, ACTIVE (its group too)."""
+    if kind == "sales":
+        dataset = call(
+            "CreateDataset",
+            DatasetName="bench",
+            Domain="RETAIL",
+            DatasetType="TARGET_TIME_SERIES",
+            DataFrequency="D",
+            Schema={"Attributes": SALES},
+        )["DatasetArn"]
+        engine.run_all()
+        return dataset
+    dataset_type, schema = KINDS[kind]
+    group = call("CreateDatasetGroup", name="bench")["datasetGroupArn"]
+    engine.run_all()
+    schema_arn = call("CreateSchema", name="bench", schema=json.dumps(schema))["schemaArn"]
+    dataset = call(
+        "CreateDataset",
+        name="bench",
+        schemaArn=schema_arn,
+        datasetGroupArn=group,
+        datasetType=dataset_type,
+    )["datasetArn"]
+    engine.run_all()
+    return dataset
+
+
+def _start_import(call: Any, kind: str, dataset: str, mode: str) -> str:
+    location = f"s3://bench/{mode.lower()}/"
+    if kind == "sales":
+        return call(
+            "CreateDatasetImportJob",
+            DatasetImportJobName=mode.lower(),
+            DatasetArn=dataset,
+            DataSource={"S3Config": {"Path": location, "RoleArn": BENCH_ROLE}},
+            TimestampFormat="yyyy-MM-dd",
+            ImportMode=mode,
+        )["DatasetImportJobArn"]
+    return call(
+        "CreateDatasetImportJob",
+        jobName=mode.lower(),
+        datasetArn=dataset,
+        dataSource={"dataLocation": location},
+        importMode=mode,
+    )["datasetImportJobArn"]
+
+
+def _check_active(call: Any, kind: str, job: str, mode: str) -> None:
+    if kind == "sales":
+        status = call("DescribeDatasetImportJob", DatasetImportJobArn=job)
+        state, reason = status["Status"], status.get("Message")
+    else:
+        status = call("DescribeDatasetImportJob", datasetImportJobArn=job)["datasetImportJob"]
+        state, reason = status["status"], status.get("failureReason")
+    if state != "ACTIVE":
+        raise SystemExit(f"{mode} import ended {state}: {reason}")
 
 
 def run_in_subprocess(
@@ -250,6 +315,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000, help="interactions rows")
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--user-rows", type=int, default=500_000)
+    parser.add_argument("--sales-rows", type=int, default=2_000_000, help="Forecast rows")
     parser.add_argument("--work-seconds", type=float, default=2.0)
     parser.add_argument("--output", type=Path, help="also write the table to this Markdown file")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
@@ -261,7 +327,11 @@ def main() -> None:
         return
     results = [
         row
-        for kind, rows in (("interactions", args.rows), ("users", args.user_rows))
+        for kind, rows in (
+            ("interactions", args.rows),
+            ("users", args.user_rows),
+            ("sales", args.sales_rows),
+        )
         for work in (None, args.work_seconds)
         for row in run_in_subprocess(kind, rows, args.files, work)
     ]
@@ -271,10 +341,11 @@ def main() -> None:
         import pyarrow
 
         header = (
-            "# Personalize import: one call or many invocations\n\n"
+            "# Dataset imports: one call or many invocations\n\n"
             f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python "
-            f"scripts/benchmark_personalize_import.py --rows {args.rows} --files {args.files} "
-            f"--user-rows {args.user_rows} --work-seconds {args.work_seconds:g}` on "
+            f"scripts/benchmark_imports.py --rows {args.rows} --files {args.files} "
+            f"--user-rows {args.user_rows} --sales-rows {args.sales_rows} "
+            f"--work-seconds {args.work_seconds:g}` on "
             f"{platform.machine()} with {os.cpu_count()} CPU cores, Python "
             f"{platform.python_version()}, pyarrow {pyarrow.__version__}; files on local disk "
             "(embedded mode's blob store).\n\n"
