@@ -23,7 +23,7 @@ from augury.personalize.group_data import read_table
 from augury.resources.data_versions import staging_prefix
 from augury.workflows import file_slices, personalize_import
 from tests.aws.moto_stack import DATA_BUCKET, REGION, USER_ROLE, Stack
-from tests.aws.test_personalize_on_aws import wait_active
+from tests.aws.test_personalize_on_aws import SCHEMA, wait_active
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,18 +35,6 @@ USERS_SCHEMA = {
     "fields": [
         {"name": "USER_ID", "type": "string"},
         {"name": "PLAN", "type": "string", "categorical": True},
-    ],
-    "version": "1.0",
-}
-INTERACTIONS_SCHEMA = {
-    "type": "record",
-    "name": "Interactions",
-    "namespace": "com.amazonaws.personalize.schema",
-    "fields": [
-        {"name": "USER_ID", "type": "string"},
-        {"name": "ITEM_ID", "type": "string"},
-        {"name": "TIMESTAMP", "type": "long"},
-        {"name": "EVENT_TYPE", "type": "string"},
     ],
     "version": "1.0",
 }
@@ -121,7 +109,7 @@ def test_an_interactions_import_reads_one_file_per_invocation_and_keeps_every_ro
     personalize = stack.api.client("personalize")
     group = personalize.create_dataset_group(name="sliced")["datasetGroupArn"]
     wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    interactions = dataset(stack, group, "Interactions", INTERACTIONS_SCHEMA)
+    interactions = dataset(stack, group, "Interactions", SCHEMA)
     for number in range(3):
         stack.upload(f"bulk/part-{number}.csv", (HEADER + clicks(400 * number, 400)).encode())
     job = start_import(stack, interactions, "bulk", "bulk")
@@ -182,7 +170,7 @@ def test_a_bad_last_file_fails_the_import_and_leaves_the_data_as_it_was(
     personalize = stack.api.client("personalize")
     group = personalize.create_dataset_group(name="sliced-bad")["datasetGroupArn"]
     wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    interactions = dataset(stack, group, "Interactions", INTERACTIONS_SCHEMA)
+    interactions = dataset(stack, group, "Interactions", SCHEMA)
     stack.upload("good/all.csv", (HEADER + clicks(0, 1_000)).encode())
     job = start_import(stack, interactions, "good", "good")
     wait_active(lambda: describe(stack, job))
@@ -221,6 +209,17 @@ def forecast_budgets(monkeypatch: pytest.MonkeyPatch) -> list[CountingBudget]:
     return CountingBudget.invocations
 
 
+def prices_dataset(stack: Stack, name: str) -> str:
+    """A daily related time series of prices per item."""
+    return stack.api.client("forecast").create_dataset(
+        DatasetName=name,
+        Domain="RETAIL",
+        DatasetType="RELATED_TIME_SERIES",
+        DataFrequency="D",
+        Schema={"Attributes": FORECAST_ATTRIBUTES},
+    )["DatasetArn"]
+
+
 def prices(items: range, days: range, price: float = 1.0) -> bytes:
     return "".join(
         f"item{item},2024-01-{day:02d},{price + item}\n" for item in items for day in days
@@ -251,14 +250,7 @@ def forecast_job(stack: Stack, job: str) -> dict[str, Any]:
 def test_a_forecast_import_spreads_its_files_over_invocations_and_merges_by_series(
     stack: Stack, forecast_budgets: list[CountingBudget]
 ) -> None:
-    forecast = stack.api.client("forecast")
-    dataset = forecast.create_dataset(
-        DatasetName="prices",
-        Domain="RETAIL",
-        DatasetType="RELATED_TIME_SERIES",
-        DataFrequency="D",
-        Schema={"Attributes": FORECAST_ATTRIBUTES},
-    )["DatasetArn"]
+    dataset = prices_dataset(stack, "prices")
     stack.upload("prices/a.csv", prices(range(0, 4), range(1, 11)))
     stack.upload("prices/b.csv", prices(range(4, 8), range(1, 11)))
     stack.upload("prices/c.csv", prices(range(0, 8), range(11, 15)))
@@ -295,14 +287,7 @@ def test_a_forecast_import_spreads_its_files_over_invocations_and_merges_by_seri
 def test_a_repeat_across_files_read_in_different_invocations_fails_naming_both_lines(
     stack: Stack, forecast_budgets: list[CountingBudget]
 ) -> None:
-    forecast = stack.api.client("forecast")
-    dataset = forecast.create_dataset(
-        DatasetName="repeats",
-        Domain="RETAIL",
-        DatasetType="RELATED_TIME_SERIES",
-        DataFrequency="D",
-        Schema={"Attributes": FORECAST_ATTRIBUTES},
-    )["DatasetArn"]
+    dataset = prices_dataset(stack, "repeats")
     stack.upload("repeats/a.csv", prices(range(0, 3), range(1, 5)))
     stack.upload("repeats/b.csv", b"item5,2024-01-01,3.0\nitem1,2024-01-02,9.0\n")
     failed = forecast_job(stack, forecast_import_job(stack, dataset, "repeats", "repeats"))

@@ -143,14 +143,10 @@ def _start(runtime: Runtime, state: State) -> None:
 
 def _import(runtime: Runtime, state: State) -> None:
     """Read the source files not read yet, as many as this invocation has time for."""
-    job = _job(runtime, state)
-    if Status(job.status) in _OVER:
+    going = _going_on(runtime, state)
+    if going is None:
         return  # done, stopped or failed before a retry
-    dataset = runtime.metadata.get(str(job.parent_arn))
-    if dataset is None:
-        raise ResourceFailed(f"Dataset {job.parent_arn} was deleted during the import")
-    staging = staging_prefix(job.attributes[JOB_DATA_PREFIX])
-    progress = FileProgress(runtime, f"{staging}progress/")
+    job, dataset, staging, progress = going
     try:
         _raise_if_stopping(job)
         plan = progress.once("plan", lambda: _plan(runtime, job, dataset))
@@ -191,6 +187,21 @@ def _import(runtime: Runtime, state: State) -> None:
 
 
 _OVER = (Status.ACTIVE, Status.CREATE_STOPPED, Status.CREATE_FAILED)
+
+
+def _going_on(
+    runtime: Runtime, state: State
+) -> tuple[Resource, Resource, str, FileProgress] | None:
+    """The job, its dataset, its staging prefix and its progress; ``None`` when the job is
+    over (a retry after it ended)."""
+    job = _job(runtime, state)
+    if Status(job.status) in _OVER:
+        return None
+    dataset = runtime.metadata.get(str(job.parent_arn))
+    if dataset is None:
+        raise ResourceFailed(f"Dataset {job.parent_arn} was deleted during the import")
+    staging = staging_prefix(job.attributes[JOB_DATA_PREFIX])
+    return job, dataset, staging, FileProgress(runtime, f"{staging}progress/")
 
 
 def _raise_if_stopping(job: Resource) -> None:
@@ -277,14 +288,10 @@ def _spill_previous(
 
 def _complete(runtime: Runtime, state: State) -> None:
     """Every file is read: sort each partition, write the version, switch the dataset."""
-    job = _job(runtime, state)
-    if Status(job.status) in _OVER:
+    going = _going_on(runtime, state)
+    if going is None:
         return
-    dataset = runtime.metadata.get(str(job.parent_arn))
-    if dataset is None:
-        raise ResourceFailed(f"Dataset {job.parent_arn} was deleted during the import")
-    staging = staging_prefix(job.attributes[JOB_DATA_PREFIX])
-    progress = FileProgress(runtime, f"{staging}progress/")
+    job, dataset, staging, progress = going
     try:
         _raise_if_stopping(job)
         plan = progress.once("plan", lambda: _plan(runtime, job, dataset))
