@@ -12,7 +12,10 @@ from botocore.exceptions import ClientError
 
 from augury.embedded.server import EmbeddedServer
 from augury.personalize.group_data import group_datasets, read_table
+from augury.resources.data_versions import staging_prefix
 from augury.workflows import personalize_import
+from augury.workflows.execution import run_failure
+from augury.workflows.lifecycle import blob_prefix
 
 ROLE = "arn:aws:iam::000000000000:role/personalize"
 INTERACTIONS = {
@@ -339,3 +342,53 @@ def test_a_link_out_of_the_data_directory_is_refused(
     job = run_import(personalize, wait_for_workflows, interactions, "link", "s3://bucket/link.csv")
     assert job["status"] == "CREATE FAILED"
     assert "s3://bucket/link.csv" in job["failureReason"]
+
+
+def test_a_failure_after_the_job_is_active_leaves_it_active_with_its_data(
+    server: EmbeddedServer,
+    personalize: Any,
+    bucket: Path,
+    group: str,
+    interactions: str,
+    wait_for_workflows: Callable[[], None],
+) -> None:
+    """Cleanup that fails after the switch (a timeout deleting the staging prefix, on AWS)
+    reaches the failure handler: the job stays ACTIVE and its dataset keeps its data."""
+    (bucket / "clicks.csv").write_text(
+        "USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\nu1,i1,click,100\nu2,i1,click,200\nu2,i2,click,300\n"
+    )
+    job = run_import(
+        personalize, wait_for_workflows, interactions, "clicks", "s3://bucket/clicks.csv"
+    )
+    assert job["status"] == "ACTIVE"
+    arn = job["datasetImportJobArn"]
+    version = server.runtime.metadata.get(arn).attributes["_data_prefix"]
+    stale = f"{staging_prefix(version)}progress/done/00000.json"
+    server.runtime.blobs.put_bytes(stale, b"{}")
+    run_failure(server.runtime, personalize_import.IMPORT.name, {"arn": arn}, "timed out")
+    described = personalize.describe_dataset_import_job(datasetImportJobArn=arn)
+    assert described["datasetImportJob"]["status"] == "ACTIVE"
+    assert group_datasets(server.runtime, group)["INTERACTIONS"].data_prefix == version
+    assert len(rows_of(server, group, "INTERACTIONS")) == 3
+    assert list(server.runtime.blobs.list_keys(staging_prefix(version))) == []
+
+
+def test_a_new_job_of_an_old_name_does_not_take_its_staged_progress(
+    server: EmbeddedServer,
+    personalize: Any,
+    bucket: Path,
+    group: str,
+    items: str,
+    wait_for_workflows: Callable[[], None],
+) -> None:
+    """Progress an earlier job of the same name left under ``staging/<name>/`` (its cleanup
+    cut short) is cleared when the new job starts, so its files are read, not skipped."""
+    stale = staging_prefix(f"{blob_prefix(items)}data/same/")
+    server.runtime.blobs.put_bytes(f"{stale}progress/files.json", b'["s3://bucket/old.csv"]')
+    server.runtime.blobs.put_bytes(f"{stale}progress/done/00000.json", b'{"rows": 0, "bytes": 0}')
+    (bucket / "newer.csv").write_text(
+        "ITEM_ID,GENRES,CREATION_TIMESTAMP\ni2,comedy,100\ni3,drama,200\n"
+    )
+    job = run_import(personalize, wait_for_workflows, items, "same", "s3://bucket/newer.csv")
+    assert job["status"] == "ACTIVE", job.get("failureReason")
+    assert sorted(row["ITEM_ID"] for row in rows_of(server, group, "ITEMS")) == ["i2", "i3"]

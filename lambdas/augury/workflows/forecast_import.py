@@ -135,6 +135,9 @@ class _Stopped(Exception):
 def _start(runtime: Runtime, state: State) -> None:
     job = _job(runtime, state)
     if Status(job.status) == Status.CREATE_PENDING:
+        # Nothing of this job is staged yet; what lies there is an older job's of the
+        # same name, and must not pass for this one's progress.
+        runtime.blobs.delete_prefix(staging_prefix(job.attributes[JOB_DATA_PREFIX]))
         crud.set_status(runtime, job.arn, Status.CREATE_IN_PROGRESS)
     dataset = runtime.metadata.get(str(job.parent_arn))
     if dataset is not None and Status(dataset.status) == Status.UPDATE_PENDING:
@@ -160,11 +163,14 @@ def _import(runtime: Runtime, state: State) -> None:
         tracker = _Progress(runtime, job.arn, sum(size for _, size in files), read)
         budget = Budget()
         with scratch_directory(runtime, "augury-import-") as scratch:
-            if job.attributes.get("ImportMode") == INCREMENTAL:
-                progress.once(
-                    "previous",
-                    lambda: _spill_previous(runtime, dataset, spec, plan, staging, Path(scratch)),
-                )
+            if job.attributes.get("ImportMode") == INCREMENTAL and not progress.has("previous"):
+                with budget.reading():  # as long as a file: the next may wait for a new call
+                    progress.once(
+                        "previous",
+                        lambda: _spill_previous(
+                            runtime, dataset, spec, plan, staging, Path(scratch)
+                        ),
+                    )
             for index, (uri, size) in enumerate(files):
                 if index in done:
                     continue
@@ -196,6 +202,8 @@ def _going_on(
     over (a retry after it ended)."""
     job = _job(runtime, state)
     if Status(job.status) in _OVER:
+        # A retry after the job ended: what an interrupted cleanup left goes now.
+        runtime.blobs.delete_prefix(staging_prefix(job.attributes[JOB_DATA_PREFIX]))
         return None
     dataset = runtime.metadata.get(str(job.parent_arn))
     if dataset is None:
@@ -510,9 +518,14 @@ def _failed(runtime: Runtime, state: State, reason: str) -> None:
 
 
 def _abandon(runtime: Runtime, arn: str, status: Status, reason: str | None = None) -> None:
-    """End the job ``status`` (failed or stopped): the dataset keeps the data it had."""
+    """End the job ``status`` (failed or stopped): the dataset keeps the data it had. A job
+    already ACTIVE keeps that status: its dataset uses its data (what failed after it was
+    cleanup, which the next attempt or import redoes)."""
     job = runtime.metadata.get(arn)
     if job is None:
+        return
+    if Status(job.status) == Status.ACTIVE:
+        runtime.blobs.delete_prefix(staging_prefix(job.attributes[JOB_DATA_PREFIX]))
         return
 
     def end(record: Resource) -> Resource:

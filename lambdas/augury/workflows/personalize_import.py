@@ -117,6 +117,11 @@ import copies its parts), then each file's parts in file order (``part-1-<file>-
 
 
 def _start(runtime: Runtime, state: State) -> None:
+    job = forecast_jobs.current(runtime, state["arn"])
+    if Status(job.status) == Status.CREATE_PENDING:
+        # Nothing of this job is staged yet; what lies there is an older job's of the
+        # same name, and must not pass for this one's progress.
+        runtime.blobs.delete_prefix(staging_prefix(job.attributes[JOB_DATA_PREFIX]))
     forecast_jobs.begin(runtime, state["arn"])
 
 
@@ -259,6 +264,8 @@ def _complete(runtime: Runtime, state: State) -> None:
     """Every file is read: check the totals, write the version, switch the dataset to it."""
     record = forecast_jobs.current(runtime, state["arn"])
     if Status(record.status) == Status.ACTIVE:
+        # A retry after the job ended: what an interrupted cleanup left goes now.
+        runtime.blobs.delete_prefix(staging_prefix(record.attributes[JOB_DATA_PREFIX]))
         return
     job = _job(runtime, record)
     progress = job.progress(runtime)
@@ -370,15 +377,21 @@ def _switch(runtime: Runtime, job: _Job, rows: int) -> None:
 
 
 def _import_failed(runtime: Runtime, state: State, reason: str) -> None:
-    """The job fails with ``reason``; its dataset keeps the data it had."""
+    """The job fails with ``reason``; its dataset keeps the data it had. A job already
+    ACTIVE keeps that status: its dataset uses its data (what failed after it was cleanup,
+    which the next import redoes)."""
     job = runtime.metadata.get(state["arn"])
     if job is None:
+        return
+    version = job.attributes.get(JOB_DATA_PREFIX)
+    if Status(job.status) == Status.ACTIVE:
+        if version:
+            runtime.blobs.delete_prefix(staging_prefix(version))
         return
     crud.set_status(runtime, job.arn, Status.CREATE_FAILED, reason)
     dataset_arn = str(job.parent_arn)
     release_dataset(runtime, dataset_arn, job.arn)
     dataset = runtime.metadata.get(dataset_arn)
-    version = job.attributes.get(JOB_DATA_PREFIX)
     in_use = set()
     if dataset is not None:
         in_use = {dataset.attributes.get(DATA_PREFIX), dataset.attributes.get(PREVIOUS_DATA_PREFIX)}
