@@ -116,7 +116,7 @@ PREVIOUS_PARTS = "part-0-"
 import copies its parts), then each file's parts in file order (``part-1-<file>-<n>``)."""
 
 
-def _start(runtime: Runtime, state: State) -> None:
+def _start_import(runtime: Runtime, state: State) -> None:
     job = forecast_jobs.current(runtime, state["arn"])
     if Status(job.status) == Status.CREATE_PENDING:
         # Nothing of this job is staged yet; what lies there is an older job's of the
@@ -404,7 +404,7 @@ def _import_failed(runtime: Runtime, state: State, reason: str) -> None:
 IMPORT = Workflow(
     name=IMPORT_WORKFLOW,
     steps=(
-        Step("start", _start),
+        Step("start", _start_import),
         Step("import", _import, retry=CONTINUE),
         Step("complete", _complete, retry=Retry(max_attempts=1)),
     ),
@@ -413,6 +413,10 @@ IMPORT = Workflow(
 
 
 # --- export ------------------------------------------------------------------------------
+
+
+def _start_export(runtime: Runtime, state: State) -> None:
+    forecast_jobs.begin(runtime, state["arn"])
 
 
 def _export(runtime: Runtime, state: State) -> None:
@@ -465,7 +469,7 @@ def _export_failed(runtime: Runtime, state: State, reason: str) -> None:
 EXPORT = Workflow(
     name=EXPORT_WORKFLOW,
     steps=(
-        Step("start", _start),
+        Step("start", _start_export),
         Step("export", _export, retry=Retry(max_attempts=1)),
     ),
     on_failure=_export_failed,
