@@ -1,4 +1,5 @@
-"""Imports of many files spread over several workflow-step invocations, in moto.
+"""Imports of many files, and data deletions of many parts, spread over several workflow-step
+invocations, in moto.
 
 The in-process Lambda context says a minute is left, less than an import keeps
 free (``file_slices.SPARE_SECONDS``), so every invocation of a Personalize or
@@ -306,3 +307,45 @@ def test_a_repeat_across_files_read_in_different_invocations_fails_naming_both_l
     )
     assert data_keys(failed_version) == []
     assert data_keys(staging_prefix(failed_version)) == []
+
+
+# --- Personalize data deletion ---------------------------------------------------------
+
+
+def test_a_data_deletion_job_rewrites_one_part_per_invocation(
+    stack: Stack, budgets: list[CountingBudget], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from augury.workflows import personalize_deletion
+
+    monkeypatch.setattr(personalize_deletion, "Budget", CountingBudget)
+    personalize = stack.api.client("personalize")
+    group = personalize.create_dataset_group(name="sliced-deletion")["datasetGroupArn"]
+    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
+    interactions = dataset(stack, group, "Interactions", SCHEMA)
+    for number in range(3):
+        stack.upload(f"parts/part-{number}.csv", (HEADER + clicks(400 * number, 400)).encode())
+    job = start_import(stack, interactions, "parts", "parts")
+    wait_active(lambda: describe(stack, job))
+    _, before = data_of(interactions)
+    u07 = before["USER_ID"].to_pylist().count("u07")
+    assert u07 and len(data_keys(data_of(interactions)[0])) == 3  # one part per file
+
+    budgets.clear()
+    deletion = personalize.create_data_deletion_job(
+        jobName="forget-u07",
+        datasetGroupArn=group,
+        dataSource={"dataLocation": stack.upload("forget/users.csv", b"USER_ID\nu07\n")},
+        roleArn=USER_ROLE,
+    )["dataDeletionJobArn"]
+    for _ in range(600):
+        found = personalize.describe_data_deletion_job(dataDeletionJobArn=deletion)
+        if found["dataDeletionJob"]["status"] in ("COMPLETED", "FAILED"):
+            break
+        time.sleep(0.1)
+    assert found["dataDeletionJob"]["status"] == "COMPLETED", found["dataDeletionJob"]
+    assert found["dataDeletionJob"]["numDeleted"] == u07
+    assert [budget.read for budget in budgets] == [1, 1, 1]
+    version, after = data_of(interactions)
+    assert after.num_rows == 1_200 - u07
+    assert "u07" not in set(after["USER_ID"].to_pylist())
+    assert data_keys(staging_prefix(version)) == []

@@ -24,6 +24,11 @@
     - their recent events, PutUsers rows and session links go from the history
       serving and the consumer read.
 
+    A dataset's parts are rewritten one at a time, each recorded under the new
+    version's staging prefix: on AWS, when the invocation has no time for
+    another part, the step raises ``ResourcePending`` and goes on in the next
+    (``augury.workflows.file_slices``).
+
     The job is COMPLETED with ``numDeleted``, the records removed (a merged file
     and the files it holds count once). What each dataset gave, and the version
     it is being moved to, are recorded on the job as it goes, so a retried step
@@ -75,13 +80,16 @@ from augury.resources.data_versions import (
     DATA_PREFIX,
     PREVIOUS_DATA_PREFIX,
     delete_old_versions,
+    staging_prefix,
     version_prefix,
 )
 from augury.resources.record import Resource
 from augury.resources.status import Status
 from augury.scratch import scratch_directory
 from augury.workflows import forecast_jobs
-from augury.workflows.definition import ResourceFailed, Retry, State, Step, Workflow
+from augury.workflows.definition import ResourceFailed, ResourcePending, State, Step, Workflow
+from augury.workflows.file_slices import CONTINUE, Budget, FileProgress
+from augury.workflows.lifecycle import blob_prefix
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -109,11 +117,14 @@ def _delete(runtime: Runtime, state: State) -> None:
         job = crud.update(runtime, job.arn, lambda r: r.with_attributes(**{BEGAN: time.time()}))
     group = str(job.parent_arn)
     _let_the_stream_land(runtime)
+    budget = Budget()
     with scratch_directory(runtime, "augury-deletion-") as scratch:
         users = _read_users(runtime, job, Path(scratch))
         for dataset_arn in job.attributes.get(CLAIMED, []):
             if dataset_arn not in job.attributes.get(DONE, {}):
-                deleted = _delete_from_dataset(runtime, job, dataset_arn, users, Path(scratch))
+                deleted = _delete_from_dataset(
+                    runtime, job, dataset_arn, users, Path(scratch), budget
+                )
                 job = _record(runtime, job.arn, dataset_arn, deleted)
         if "events" not in job.attributes.get(DONE, {}):
             since = float(job.attributes[BEGAN])
@@ -212,10 +223,19 @@ def _user_mask(table: pa.Table, users: frozenset[str]) -> pa.ChunkedArray | None
 
 
 def _delete_from_dataset(
-    runtime: Runtime, job: Resource, dataset_arn: str, users: frozenset[str], scratch: Path
+    runtime: Runtime,
+    job: Resource,
+    dataset_arn: str,
+    users: frozenset[str],
+    scratch: Path,
+    budget: Budget,
 ) -> int:
     """Write the dataset's data less the users' rows as a new version and move to it; no
-    older version is kept (each may hold the users). Only a dataset the job still holds."""
+    older version is kept (each may hold the users). Only a dataset the job still holds.
+
+    Parts are rewritten one at a time, each with a summary under the version's staging
+    prefix (``file_slices``), so on AWS the work goes on in the next invocation when this
+    one has no time for another part (``ResourcePending``)."""
     dataset = runtime.metadata.get(dataset_arn)
     if dataset is None or dataset.attributes.get(IMPORTING) != job.arn:
         return 0  # deleted meanwhile: no data of it is left
@@ -223,26 +243,31 @@ def _delete_from_dataset(
     switching = job.attributes.get(SWITCHING, {}).get(dataset_arn)
     if switching and current == switching["version"]:  # switched before a retry
         _keep_only(runtime, dataset_arn, job.arn, current)
+        runtime.blobs.delete_prefix(staging_prefix(current))
         return int(switching["rows"])
     if not current:
         return 0
     version = version_prefix(dataset, f"deletion-{job.name}")
-    runtime.blobs.delete_prefix(version)  # a retried run starts clean
-    deleted = kept = 0
-    for number, key in enumerate(parquet_keys(runtime, current)):
-        local = scratch / f"part-{number:05d}.parquet"
-        runtime.blobs.download_file(key, local)
-        table = pq.read_table(local)
-        mask = _user_mask(table, users)
-        gone = int(pc.sum(mask).as_py() or 0) if mask is not None else 0
-        if gone:
-            table = table.filter(pc.invert(mask))
-            pq.write_table(table, local)
-        deleted, kept = deleted + gone, kept + table.num_rows
-        runtime.blobs.upload_file(local, f"{version}part-{number:05d}.parquet")
-        local.unlink()
+    progress = FileProgress(runtime, f"{staging_prefix(version)}progress/")
+    if not progress.has("parts"):
+        runtime.blobs.delete_prefix(version)  # a run begun before is started again
+    keys = progress.once("parts", lambda: parquet_keys(runtime, current))
+    done = progress.done()
+    for number, key in enumerate(keys):
+        if number in done:
+            continue
+        if not budget.fits_another():
+            raise ResourcePending(f"{len(done)} of {len(keys)} parts of {dataset_arn} rewritten")
+        with budget.reading():
+            done[number] = _rewrite_part(
+                runtime, key, f"{version}part-{number:05d}.parquet", users, scratch
+            )
+        progress.record(number, done[number])
+    deleted = sum(int(part["deleted"]) for part in done.values())
+    kept = sum(int(part["kept"]) for part in done.values())
     if not deleted:
         runtime.blobs.delete_prefix(version)
+        runtime.blobs.delete_prefix(staging_prefix(version))
         _keep_only(runtime, dataset_arn, job.arn, current)  # the previous version may hold them
         return 0
 
@@ -253,7 +278,25 @@ def _delete_from_dataset(
 
     crud.update(runtime, job.arn, note)
     _keep_only(runtime, dataset_arn, job.arn, version, rows=kept)
+    runtime.blobs.delete_prefix(staging_prefix(version))
     return deleted
+
+
+def _rewrite_part(
+    runtime: Runtime, key: str, target: str, users: frozenset[str], scratch: Path
+) -> dict[str, int]:
+    """One part less the users' rows, stored at ``target``: how many rows went and stayed."""
+    local = scratch / "part.parquet"
+    runtime.blobs.download_file(key, local)
+    table = pq.read_table(local)
+    mask = _user_mask(table, users)
+    gone = int(pc.sum(mask).as_py() or 0) if mask is not None else 0
+    if gone:
+        table = table.filter(pc.invert(mask))
+        pq.write_table(table, local)
+    runtime.blobs.upload_file(local, target)
+    local.unlink()
+    return {"deleted": gone, "kept": table.num_rows}
 
 
 def _keep_only(
@@ -394,13 +437,15 @@ def _deletion_failed(runtime: Runtime, state: State, reason: str) -> None:
     crud.set_status(runtime, job.arn, Status.CREATE_FAILED, reason)
     for dataset_arn in job.attributes.get(CLAIMED, []):
         release_dataset(runtime, dataset_arn, job.arn)
+        # the parts rewritten so far; the version itself goes with the next import's cleanup
+        runtime.blobs.delete_prefix(f"{blob_prefix(dataset_arn)}staging/deletion-{job.name}/")
 
 
 DELETE_USERS = Workflow(
     name=DELETION_WORKFLOW,
     steps=(
         Step("start", _start),
-        Step("delete", _delete, retry=Retry(max_attempts=1)),
+        Step("delete", _delete, retry=CONTINUE),
     ),
     on_failure=_deletion_failed,
 )
