@@ -159,12 +159,19 @@ def report_events(
 class ImportMetrics:
     """What one Interactions import reports: to CloudWatch, to S3, or both."""
 
-    def __init__(self, runtime: Runtime, job: Resource, attribution: Resource, mode: str) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        job: Resource,
+        attribution: Resource,
+        mode: str,
+        bounds: tuple[float, float] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.job = job
         self.attribution = attribution
         self.mode = mode
-        self.bounds = cloudwatch_bounds(time.time())
+        self.bounds = bounds if bounds is not None else cloudwatch_bounds(time.time())
         publish = bool(job.attributes.get("publishAttributionMetricsToS3"))
         destination = (attribution.attributes.get(OUTPUT) or {}).get("s3DataDestination")
         self.report = new_tally(runtime, attribution) if publish and destination else None
@@ -172,15 +179,23 @@ class ImportMetrics:
 
     @classmethod
     def for_job(
-        cls, runtime: Runtime, job: Resource, group_arn: str, dataset_type: str, mode: str
+        cls,
+        runtime: Runtime,
+        job: Resource,
+        group_arn: str,
+        dataset_type: str,
+        mode: str,
+        bounds: tuple[float, float] | None = None,
     ) -> ImportMetrics | None:
-        """The job's reporting, or ``None`` when there is nothing to report."""
+        """The job's reporting, or ``None`` when there is nothing to report. ``bounds`` are
+        the CloudWatch window of recent rows (``cloudwatch_bounds``), taken once for an
+        import read over several invocations; now's by default."""
         if dataset_type != "INTERACTIONS":
             return None
         attribution = active_attribution(runtime, group_arn)
         if attribution is None or job.created_at < attribution.created_at:
             return None  # Amazon does not report data imported before the attribution
-        found = cls(runtime, job, attribution, mode)
+        found = cls(runtime, job, attribution, mode, bounds)
         return found if found.report is not None or found.recent is not None else None
 
     def add(self, batch: pa.RecordBatch) -> None:

@@ -48,11 +48,13 @@ exports are.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from augury.forecast import export_files
+from augury.personalize.attribution_metrics import cloudwatch_bounds
 from augury.personalize.attribution_reports import ImportMetrics
 from augury.personalize.avro_rules import SchemaRuleError, parse_schema_text
 from augury.personalize.dataset_exports import (
@@ -172,8 +174,20 @@ class _Job:
         return f"{self.version}{NEW_PARTS}{index:05d}-"
 
     def metrics(self, runtime: Runtime) -> ImportMetrics | None:
+        """The job's metric-attribution counting; every file's counts against the one window
+        of recent rows the import's first invocation saw."""
+        if self.dataset_type != "INTERACTIONS":
+            return None
+        low, high = self.progress(runtime).once(
+            "bounds", lambda: list(cloudwatch_bounds(time.time()))
+        )
         return ImportMetrics.for_job(
-            runtime, self.record, str(self.dataset.parent_arn), self.dataset_type, self.mode
+            runtime,
+            self.record,
+            str(self.dataset.parent_arn),
+            self.dataset_type,
+            self.mode,
+            bounds=(float(low), float(high)),
         )
 
 
