@@ -50,6 +50,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +90,7 @@ from augury.forecast.imports import (
 )
 from augury.ports import ExternalDataError
 from augury.resources import crud
-from augury.resources.blob_downloads import download_all
+from augury.resources.blob_downloads import DOWNLOAD_THREADS, download_all
 from augury.resources.data_versions import (
     DATA_PREFIX,
     PREVIOUS_DATA_PREFIX,
@@ -267,10 +268,17 @@ def _read_file(
 
 
 def _upload_spill(runtime: Runtime, writer: PartitionedWriter, prefix: str) -> None:
+    """Store each partition's spill as ``<prefix><partition>.arrow``, several at a time (up
+    to 128 PUTs a file on S3)."""
     runtime.blobs.delete_prefix(prefix)  # what a read cut short left
-    for number, path in writer.spilled().items():
+
+    def upload(item: tuple[int, Path]) -> None:
+        number, path = item
         runtime.blobs.upload_file(path, f"{prefix}{number:05d}.arrow")
         path.unlink()
+
+    with ThreadPoolExecutor(max_workers=DOWNLOAD_THREADS) as pool:
+        list(pool.map(upload, writer.spilled().items()))
 
 
 def _spill_previous(
