@@ -20,6 +20,7 @@ import boto3
 import pytest
 
 from augury import handlers
+from augury.forecast.import_partitions import _bucket
 from augury.personalize.group_data import read_table
 from augury.resources.data_versions import staging_prefix
 from augury.workflows import file_slices, personalize_import
@@ -201,13 +202,24 @@ FORECAST_ATTRIBUTES = [
 ]
 
 
+PARTITIONS = 3
+"""Rows of test-sized imports would all go to one partition; three make the ``complete``
+step's work span invocations too (one partition each)."""
+
+
 @pytest.fixture
 def forecast_budgets(monkeypatch: pytest.MonkeyPatch) -> list[CountingBudget]:
     from augury.workflows import forecast_import
 
     CountingBudget.invocations = []
     monkeypatch.setattr(forecast_import, "Budget", CountingBudget)
+    monkeypatch.setattr(forecast_import, "partition_count", lambda size: PARTITIONS)
     return CountingBudget.invocations
+
+
+def partitions_of(items: list[str]) -> int:
+    """How many of the partitions these items' series fall in."""
+    return len({_bucket(item, PARTITIONS) for item in items})
 
 
 def prices_dataset(stack: Stack, name: str) -> str:
@@ -257,7 +269,9 @@ def test_a_forecast_import_spreads_its_files_over_invocations_and_merges_by_seri
     stack.upload("prices/c.csv", prices(range(0, 8), range(11, 15)))
     first = forecast_job(stack, forecast_import_job(stack, dataset, "first", "prices"))
     assert first["Status"] == "ACTIVE", first.get("Message")
-    assert [budget.read for budget in forecast_budgets] == [1, 1, 1]
+    # three files read, then each partition written, one invocation each
+    written = partitions_of([f"item{item}" for item in range(8)])
+    assert [budget.read for budget in forecast_budgets] == [1, 1, 1] + [1] * written
     assert first["FieldStatistics"]["price"]["Count"] == 8 * 14
     assert first["FieldStatistics"]["item_id"]["CountDistinct"] == 8
     assert first["DataSize"] > 0
@@ -276,7 +290,8 @@ def test_a_forecast_import_spreads_its_files_over_invocations_and_merges_by_seri
     more = forecast_job(stack, job)
     assert more["Status"] == "ACTIVE", more.get("Message")
     # The first invocation splits the current rows by series, which counts as a file read.
-    assert [budget.read for budget in forecast_budgets] == [1, 1, 1]
+    written = partitions_of([f"item{item}" for item in range(10) if item != 8])
+    assert [budget.read for budget in forecast_budgets] == [1, 1, 1] + [1] * written
     version = runtime.metadata.get(dataset).attributes["_data_prefix"]
     rows = read_table(runtime, version).to_pylist()
     assert len(rows) == 8 * 14 + 2 + 2  # two new days for items 0 and 1, item9 is new
@@ -299,7 +314,8 @@ def test_a_repeat_across_files_read_in_different_invocations_fails_naming_both_l
         "00:00:00 repeats s3://customer-data/repeats/a.csv line 6; a related time series "
         "holds one row per series and timestamp"
     ), failed["Message"]
-    assert [budget.read for budget in forecast_budgets] == [1, 1]
+    reads = [budget.read for budget in forecast_budgets]
+    assert reads == [1, 1] + [1] * partitions_of(["item0", "item1", "item2", "item5"])
     record = handlers.runtime().metadata.get(dataset)
     assert "_data_prefix" not in record.attributes or not record.attributes["_data_prefix"]
     failed_version = (

@@ -181,7 +181,9 @@ class PartitionSorter:
     spec: ImportSpec
     describe_file: Callable[[int], str] = str
     merge: bool = False
-    _repeat: tuple[int, int, str] | None = None
+    repeat: tuple[int, int, str] | None = None
+    """The earliest repeat found so far: file, line and message (work spread over several
+    invocations carries it from one to the next)."""
 
     def sort(self, table: pa.Table) -> pa.Table | None:
         """The partition's rows as stored (sorted, merged, without the bookkeeping columns);
@@ -189,9 +191,9 @@ class PartitionSorter:
         new = table.filter(pc.equal(table[ORIGIN_COLUMN], NEW))
         new = new.sort_by(self._sort_keys())
         found = self._first_repeat(new)
-        if found is not None and (self._repeat is None or found[:2] < self._repeat[:2]):
-            self._repeat = found
-        if self._repeat is not None:
+        if found is not None and (self.repeat is None or found[:2] < self.repeat[:2]):
+            self.repeat = found
+        if self.repeat is not None:
             return None  # keep looking for an earlier repeat; nothing more is written
         if self.merge:
             new = self._merged(table, new)
@@ -199,8 +201,8 @@ class PartitionSorter:
 
     def raise_repeat(self) -> None:
         """Fail the import on the earliest repeat seen, if any."""
-        if self._repeat is not None:
-            raise ImportFailure(self._repeat[2])
+        if self.repeat is not None:
+            raise ImportFailure(self.repeat[2])
 
     def _sort_keys(self) -> list[tuple[str, str]]:
         return [(name, "ascending") for name in self.spec.key]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from hashlib import blake2b
 from typing import Any
 
 import pyarrow as pa
@@ -39,7 +40,6 @@ EXACT_DISTINCT_LIMIT = 200_000
 SKETCH_SIZE = 4096
 INT32_MAX = 2_147_483_647
 _HASH_SPACE = float(2**64)
-_MASK = 2**64 - 1
 
 
 class DistinctCounter:
@@ -48,8 +48,10 @@ class DistinctCounter:
     The sketch keeps the ``sketch_size`` smallest distinct 64-bit hashes seen;
     if the k-th smallest is ``h``, about ``(k - 1) * 2**64 / h`` distinct values
     were hashed. Numbers and timestamps are hashed in Arrow (splitmix64 over
-    their 64-bit patterns), strings with Python's own string hash, which is
-    stable within the process that counts.
+    their 64-bit patterns), strings with BLAKE2b: stable across processes, so a
+    count carried from one invocation to the next (an import's ``complete``
+    step, pickled between Lambda invocations) goes on where it stopped. Only a
+    batch's distinct values are hashed.
     """
 
     def __init__(self, exact_limit: int = EXACT_DISTINCT_LIMIT, sketch_size: int = SKETCH_SIZE):
@@ -67,7 +69,7 @@ class DistinctCounter:
             if len(self._exact) <= self.exact_limit:
                 return
             values, self._exact = pa.array(list(self._exact), values.type), None
-        self._offer(_hashes(values))
+        self._offer(_hashes(pc.unique(values)))
 
     @property
     def exact(self) -> bool:
@@ -95,7 +97,13 @@ class DistinctCounter:
 def _hashes(values: pa.Array) -> pa.Array:
     """A well-mixed 64-bit hash of each value."""
     if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-        return pa.array([hash(v) & _MASK for v in values.to_pylist()], pa.uint64())
+        return pa.array(
+            [
+                int.from_bytes(blake2b(v.encode("utf-8"), digest_size=8).digest(), "big")
+                for v in values.to_pylist()
+            ],
+            pa.uint64(),
+        )
     if pa.types.is_floating(values.type):
         bits = pc.cast(values, pa.float64()).view(pa.uint64())
     else:

@@ -39,10 +39,11 @@ SPARE_SECONDS = 90.0
 GROWTH = 1.5
 """A file may take this much longer than the longest read so far in the invocation."""
 
-CONTINUE = Retry(interval_seconds=1, backoff_rate=1.0, max_interval_seconds=1, max_attempts=5_000)
-"""The retry of a step that goes on in its next invocation: a second later, up to 5,000
-invocations (each reads one file at least, usually many), which keeps the execution's
-history (three events an attempt) under Step Functions' 25,000 events."""
+CONTINUE = Retry(interval_seconds=1, backoff_rate=1.0, max_interval_seconds=1, max_attempts=4_000)
+"""The retry of a step that goes on in its next invocation: a second later, up to 4,000
+invocations (each reads one file at least, usually many), so that two such steps (a
+Forecast import's reading and writing) keep the execution's history (three events an
+attempt) under Step Functions' 25,000 events."""
 
 
 class FileProgress:

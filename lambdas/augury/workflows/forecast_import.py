@@ -21,7 +21,9 @@ Steps, each safe to run again:
     checked for repeated rows (the earliest, by file and line, is reported)
     and merged with the current ones, and become one ``part-NNNNN.parquet``
     under the new version prefix ``resources/forecast/dataset/<dataset>/data/
-    <job>/``; FieldStatistics are counted over the new rows meanwhile. Only
+    <job>/``; FieldStatistics are counted over the new rows meanwhile. As many
+    partitions as the invocation has time for; what was done (the statistics
+    too) is saved after each, and the next invocation goes on. Only
     when every row has passed does the dataset's ``_data_prefix`` move to the
     new version, in the same update that makes it ACTIVE again: a failed import
     leaves the dataset's data exactly as it was.
@@ -46,11 +48,13 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import re
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +92,7 @@ from augury.forecast.imports import (
     TIMESTAMP_FORMAT_GIVEN,
     release_dataset,
 )
-from augury.ports import ExternalDataError
+from augury.ports import BlobNotFound, ExternalDataError
 from augury.resources import crud
 from augury.resources.blob_downloads import DOWNLOAD_THREADS, download_all
 from augury.resources.data_versions import (
@@ -103,7 +107,6 @@ from augury.scratch import scratch_directory
 from augury.workflows.definition import (
     ResourceFailed,
     ResourcePending,
-    Retry,
     State,
     Step,
     Workflow,
@@ -326,6 +329,25 @@ def _complete(runtime: Runtime, state: State) -> None:
     runtime.blobs.delete_prefix(staging)
 
 
+SORTING = "sorting.pickle"
+"""Under the job's ``progress/``: how far ``complete`` got (:class:`_Sorting`)."""
+
+
+@dataclass
+class _Sorting:
+    """How far the ``complete`` step got, carried between its invocations: the partitions
+    written, the parts and rows so far, their time spans, the FieldStatistics counted over
+    the new rows and the earliest repeated row found. Saved (pickled, in Augury's own
+    bucket) after each partition, in one write, so a partition counts once."""
+
+    statistics: DatasetStatistics
+    finished: set[int] = field(default_factory=set)
+    parts: int = 0
+    rows: int = 0
+    spans: list[Span] = field(default_factory=list)
+    repeat: tuple[int, int, str] | None = None
+
+
 def _write_version(
     runtime: Runtime,
     job: Resource,
@@ -335,52 +357,86 @@ def _write_version(
     staging: str,
 ) -> dict[str, Any]:
     """Sort and check each partition's rows (merged with the current ones for an
-    INCREMENTAL import) into one sorted part under the version prefix; the outcome."""
+    INCREMENTAL import) into one sorted part under the version prefix, as many partitions
+    as this invocation has time for (``ResourcePending`` goes on in the next); the outcome
+    once all are written."""
     source = job.attributes["DataSource"]["S3Config"]["Path"]
     if not sum(int(summary["rows"]) for summary in done.values()):
         raise ImportFailure(f"{source} holds no data rows; there is nothing to import")
     spec = import_spec(dataset, job)
     uris = [str(uri) for uri, _ in plan["files"]]
-    sorter = PartitionSorter(
-        spec, lambda index: uris[index], merge=job.attributes.get("ImportMode") == INCREMENTAL
-    )
-    statistics = DatasetStatistics(spec.attributes)
     by_partition: dict[int, list[str]] = defaultdict(list)
     for key in runtime.blobs.list_keys(f"{staging}spill/"):
         by_partition[int(PurePosixPath(key).stem)].append(key)
     version = job.attributes[JOB_DATA_PREFIX]
-    runtime.blobs.delete_prefix(version)  # what a write cut short left
-    rows, parts, spans = 0, 0, []
+    saved = f"{staging}progress/{SORTING}"
+    try:
+        sorting = pickle.loads(runtime.blobs.get_bytes(saved))
+    except BlobNotFound:
+        runtime.blobs.delete_prefix(version)  # what a write cut short left
+        sorting = _Sorting(DatasetStatistics(spec.attributes))
+    sorter = PartitionSorter(
+        spec,
+        lambda index: uris[index],
+        merge=job.attributes.get("ImportMode") == INCREMENTAL,
+        repeat=sorting.repeat,
+    )
+    budget = Budget()
     for number in sorted(by_partition):
+        if number in sorting.finished:
+            continue
         _raise_if_stopping(_job(runtime, {"arn": job.arn}))
-        with scratch_directory(runtime, "augury-import-") as scratch:
-            local = download_all(
-                runtime, by_partition[number], Path(scratch) / "spill", suffix=".arrow"
+        if not budget.fits_another():
+            raise ResourcePending(
+                f"{len(sorting.finished)} of {len(by_partition)} partitions written; "
+                "the import goes on"
             )
-            table = pa.concat_tables(ipc.open_stream(path).read_all() for path in local)
-            for batch in table.filter(pc.equal(table[ORIGIN_COLUMN], NEW)).to_batches():
-                statistics.add(batch)
-            data = sorter.sort(table)
-            if data is None or not data.num_rows:
-                continue
-            part = Path(scratch) / "part.parquet"
-            write_part(data, part)
-            if spec.dataset_type != ITEM_METADATA:
-                spans.append(local_span([part]))
-            runtime.blobs.upload_file(part, f"{version}part-{parts:05d}.parquet")
-        parts += 1
-        rows += data.num_rows
+        with budget.reading():
+            _write_partition(runtime, spec, sorter, sorting, by_partition[number], version)
+        sorting.repeat = sorter.repeat
+        sorting.finished.add(number)
+        runtime.blobs.put_bytes(saved, pickle.dumps(sorting))
     sorter.raise_repeat()
-    span = _joined([s for s in spans if s is not None])
+    span = _joined(sorting.spans)
     return {
-        "rows": rows,
-        "statistics": statistics.result(),
+        "rows": sorting.rows,
+        "statistics": sorting.statistics.result(),
         "size": sum(int(summary["bytes"]) for summary in done.values()),
         "span": span.recorded() if span else None,
     }
 
 
+def _write_partition(
+    runtime: Runtime,
+    spec: ImportSpec,
+    sorter: PartitionSorter,
+    sorting: _Sorting,
+    keys: list[str],
+    version: str,
+) -> None:
+    """One partition's spills, from every file, as one sorted part (none once a repeated
+    row was found, or when the partition has no rows to keep)."""
+    with scratch_directory(runtime, "augury-import-") as scratch:
+        local = download_all(runtime, keys, Path(scratch) / "spill", suffix=".arrow")
+        table = pa.concat_tables(ipc.open_stream(path).read_all() for path in local)
+        for batch in table.filter(pc.equal(table[ORIGIN_COLUMN], NEW)).to_batches():
+            sorting.statistics.add(batch)
+        data = sorter.sort(table)
+        if data is None or not data.num_rows:
+            return
+        part = Path(scratch) / "part.parquet"
+        write_part(data, part)
+        if spec.dataset_type != ITEM_METADATA:
+            found = local_span([part])
+            if found is not None:
+                sorting.spans.append(found)
+        runtime.blobs.upload_file(part, f"{version}part-{sorting.parts:05d}.parquet")
+    sorting.parts += 1
+    sorting.rows += data.num_rows
+
+
 def _joined(spans: list[Span]) -> Span | None:
+    """The span the parts' spans cover together."""
     if not spans:
         return None
     return Span(min(s.start for s in spans), max(s.end for s in spans), sum(s.rows for s in spans))
@@ -571,7 +627,7 @@ IMPORT = Workflow(
     steps=(
         Step("start", _start),
         Step("import", _import, retry=CONTINUE),
-        Step("complete", _complete, retry=Retry(max_attempts=1)),
+        Step("complete", _complete, retry=CONTINUE),
     ),
     on_failure=_failed,
 )
