@@ -209,10 +209,11 @@ step's work span invocations too (one partition each)."""
 
 @pytest.fixture
 def forecast_budgets(monkeypatch: pytest.MonkeyPatch) -> list[CountingBudget]:
-    from augury.workflows import forecast_import
+    from augury.workflows import forecast_import, forecast_import_version
 
     CountingBudget.invocations = []
     monkeypatch.setattr(forecast_import, "Budget", CountingBudget)
+    monkeypatch.setattr(forecast_import_version, "Budget", CountingBudget)
     monkeypatch.setattr(forecast_import, "partition_count", lambda size: PARTITIONS)
     return CountingBudget.invocations
 

@@ -48,32 +48,23 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 import re
 import time
-from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from augury.forecast import timestamp_formats
-from augury.forecast.data_spans import DATA_SPAN, Span, local_span
-from augury.forecast.domains import ITEM_METADATA, domain
+from augury.forecast.data_spans import DATA_SPAN
+from augury.forecast.domains import domain
 from augury.forecast.import_partitions import (
-    NEW,
-    ORIGIN_COLUMN,
     PREVIOUS,
     PartitionedWriter,
-    PartitionSorter,
     partition_count,
-    write_part,
 )
 from augury.forecast.import_reader import (
     FileReader,
@@ -81,7 +72,6 @@ from augury.forecast.import_reader import (
     ImportSpec,
     SourceFile,
 )
-from augury.forecast.import_statistics import DatasetStatistics
 from augury.forecast.imports import (
     DATA_ROWS,
     DATA_SETTINGS,
@@ -92,9 +82,9 @@ from augury.forecast.imports import (
     TIMESTAMP_FORMAT_GIVEN,
     release_dataset,
 )
-from augury.ports import BlobNotFound, ExternalDataError
+from augury.ports import ExternalDataError
 from augury.resources import crud
-from augury.resources.blob_downloads import DOWNLOAD_THREADS, download_all
+from augury.resources.blob_downloads import DOWNLOAD_THREADS
 from augury.resources.data_versions import (
     DATA_PREFIX,
     PREVIOUS_DATA_PREFIX,
@@ -112,6 +102,7 @@ from augury.workflows.definition import (
     Workflow,
 )
 from augury.workflows.file_slices import CONTINUE, Budget, FileProgress
+from augury.workflows.forecast_import_version import write_version
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -318,7 +309,7 @@ def _complete(runtime: Runtime, state: State) -> None:
         if len(done) < len(plan["files"]):
             raise ResourceFailed(f"{len(plan['files']) - len(done)} files were never read")
         outcome = progress.once(
-            "outcome", lambda: _write_version(runtime, job, dataset, plan, done, staging)
+            "outcome", lambda: _outcome(runtime, job, dataset, plan, done, staging)
         )
     except (ImportFailure, ExternalDataError) as error:
         raise ResourceFailed(str(error)) from None
@@ -329,26 +320,7 @@ def _complete(runtime: Runtime, state: State) -> None:
     runtime.blobs.delete_prefix(staging)
 
 
-SORTING = "sorting.pickle"
-"""Under the job's ``progress/``: how far ``complete`` got (:class:`_Sorting`)."""
-
-
-@dataclass
-class _Sorting:
-    """How far the ``complete`` step got, carried between its invocations: the partitions
-    written, the parts and rows so far, their time spans, the FieldStatistics counted over
-    the new rows and the earliest repeated row found. Saved (pickled, in Augury's own
-    bucket) after each partition, in one write, so a partition counts once."""
-
-    statistics: DatasetStatistics
-    finished: set[int] = field(default_factory=set)
-    parts: int = 0
-    rows: int = 0
-    spans: list[Span] = field(default_factory=list)
-    repeat: tuple[int, int, str] | None = None
-
-
-def _write_version(
+def _outcome(
     runtime: Runtime,
     job: Resource,
     dataset: Resource,
@@ -356,90 +328,21 @@ def _write_version(
     done: dict[int, dict[str, Any]],
     staging: str,
 ) -> dict[str, Any]:
-    """Sort and check each partition's rows (merged with the current ones for an
-    INCREMENTAL import) into one sorted part under the version prefix, as many partitions
-    as this invocation has time for (``ResourcePending`` goes on in the next); the outcome
-    once all are written."""
+    """Write the version (``forecast_import_version``, as many partitions as this invocation
+    has time for); what the job and the dataset record once it is written."""
     source = job.attributes["DataSource"]["S3Config"]["Path"]
     if not sum(int(summary["rows"]) for summary in done.values()):
         raise ImportFailure(f"{source} holds no data rows; there is nothing to import")
-    spec = import_spec(dataset, job)
-    uris = [str(uri) for uri, _ in plan["files"]]
-    by_partition: dict[int, list[str]] = defaultdict(list)
-    for key in runtime.blobs.list_keys(f"{staging}spill/"):
-        by_partition[int(PurePosixPath(key).stem)].append(key)
-    version = job.attributes[JOB_DATA_PREFIX]
-    saved = f"{staging}progress/{SORTING}"
-    try:
-        sorting = pickle.loads(runtime.blobs.get_bytes(saved))
-    except BlobNotFound:
-        runtime.blobs.delete_prefix(version)  # what a write cut short left
-        sorting = _Sorting(DatasetStatistics(spec.attributes))
-    sorter = PartitionSorter(
-        spec,
-        lambda index: uris[index],
+    written = write_version(
+        runtime,
+        import_spec(dataset, job),
+        staging=staging,
+        version=job.attributes[JOB_DATA_PREFIX],
         merge=job.attributes.get("ImportMode") == INCREMENTAL,
-        repeat=sorting.repeat,
+        uris=[str(uri) for uri, _ in plan["files"]],
+        check_stop=lambda: _raise_if_stopping(_job(runtime, {"arn": job.arn})),
     )
-    budget = Budget()
-    for number in sorted(by_partition):
-        if number in sorting.finished:
-            continue
-        _raise_if_stopping(_job(runtime, {"arn": job.arn}))
-        if not budget.fits_another():
-            raise ResourcePending(
-                f"{len(sorting.finished)} of {len(by_partition)} partitions written; "
-                "the import goes on"
-            )
-        with budget.reading():
-            _write_partition(runtime, spec, sorter, sorting, by_partition[number], version)
-        sorting.repeat = sorter.repeat
-        sorting.finished.add(number)
-        runtime.blobs.put_bytes(saved, pickle.dumps(sorting))
-    sorter.raise_repeat()
-    span = _joined(sorting.spans)
-    return {
-        "rows": sorting.rows,
-        "statistics": sorting.statistics.result(),
-        "size": sum(int(summary["bytes"]) for summary in done.values()),
-        "span": span.recorded() if span else None,
-    }
-
-
-def _write_partition(
-    runtime: Runtime,
-    spec: ImportSpec,
-    sorter: PartitionSorter,
-    sorting: _Sorting,
-    keys: list[str],
-    version: str,
-) -> None:
-    """One partition's spills, from every file, as one sorted part (none once a repeated
-    row was found, or when the partition has no rows to keep)."""
-    with scratch_directory(runtime, "augury-import-") as scratch:
-        local = download_all(runtime, keys, Path(scratch) / "spill", suffix=".arrow")
-        table = pa.concat_tables(ipc.open_stream(path).read_all() for path in local)
-        for batch in table.filter(pc.equal(table[ORIGIN_COLUMN], NEW)).to_batches():
-            sorting.statistics.add(batch)
-        data = sorter.sort(table)
-        if data is None or not data.num_rows:
-            return
-        part = Path(scratch) / "part.parquet"
-        write_part(data, part)
-        if spec.dataset_type != ITEM_METADATA:
-            found = local_span([part])
-            if found is not None:
-                sorting.spans.append(found)
-        runtime.blobs.upload_file(part, f"{version}part-{sorting.parts:05d}.parquet")
-    sorting.parts += 1
-    sorting.rows += data.num_rows
-
-
-def _joined(spans: list[Span]) -> Span | None:
-    """The span the parts' spans cover together."""
-    if not spans:
-        return None
-    return Span(min(s.start for s in spans), max(s.end for s in spans), sum(s.rows for s in spans))
+    return {**written, "size": sum(int(summary["bytes"]) for summary in done.values())}
 
 
 def import_spec(dataset: Resource, job: Resource) -> ImportSpec:
