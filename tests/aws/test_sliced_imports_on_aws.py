@@ -66,9 +66,12 @@ def clicks(first: int, count: int) -> str:
     )
 
 
-def dataset(stack: Stack, group: str, kind: str, schema: dict[str, Any]) -> str:
+def dataset(stack: Stack, group_name: str, kind: str, schema: dict[str, Any]) -> str:
+    """A new ACTIVE dataset group ``group_name`` with one ACTIVE dataset of ``kind``."""
     personalize = stack.api.client("personalize")
-    name = f"{group.rsplit('/', 1)[1]}-{kind.lower()}"
+    group = personalize.create_dataset_group(name=group_name)["datasetGroupArn"]
+    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
+    name = f"{group_name}-{kind.lower()}"
     schema_arn = personalize.create_schema(name=name, schema=json.dumps(schema))["schemaArn"]
     arn = personalize.create_dataset(
         name=name, schemaArn=schema_arn, datasetGroupArn=group, datasetType=kind
@@ -108,10 +111,7 @@ def data_keys(prefix: str) -> list[str]:
 def test_an_interactions_import_reads_one_file_per_invocation_and_keeps_every_row(
     stack: Stack, budgets: list[CountingBudget]
 ) -> None:
-    personalize = stack.api.client("personalize")
-    group = personalize.create_dataset_group(name="sliced")["datasetGroupArn"]
-    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    interactions = dataset(stack, group, "Interactions", SCHEMA)
+    interactions = dataset(stack, "sliced", "Interactions", SCHEMA)
     for number in range(3):
         stack.upload(f"bulk/part-{number}.csv", (HEADER + clicks(400 * number, 400)).encode())
     job = start_import(stack, interactions, "bulk", "bulk")
@@ -143,10 +143,7 @@ def test_an_interactions_import_reads_one_file_per_invocation_and_keeps_every_ro
 def test_users_rows_merge_by_id_across_files_read_in_different_invocations(
     stack: Stack, budgets: list[CountingBudget]
 ) -> None:
-    personalize = stack.api.client("personalize")
-    group = personalize.create_dataset_group(name="sliced-users")["datasetGroupArn"]
-    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    users = dataset(stack, group, "Users", USERS_SCHEMA)
+    users = dataset(stack, "sliced-users", "Users", USERS_SCHEMA)
     stack.upload("users/a.csv", b"USER_ID,PLAN\nu1,free\nu2,free\nu3,free\n")
     stack.upload("users/b.csv", b"USER_ID,PLAN\nu2,pro\nu4,pro\nu2,team\n")
     job = start_import(stack, users, "users", "users")
@@ -169,10 +166,7 @@ def test_users_rows_merge_by_id_across_files_read_in_different_invocations(
 def test_a_bad_last_file_fails_the_import_and_leaves_the_data_as_it_was(
     stack: Stack, budgets: list[CountingBudget]
 ) -> None:
-    personalize = stack.api.client("personalize")
-    group = personalize.create_dataset_group(name="sliced-bad")["datasetGroupArn"]
-    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    interactions = dataset(stack, group, "Interactions", SCHEMA)
+    interactions = dataset(stack, "sliced-bad", "Interactions", SCHEMA)
     stack.upload("good/all.csv", (HEADER + clicks(0, 1_000)).encode())
     job = start_import(stack, interactions, "good", "good")
     wait_active(lambda: describe(stack, job))
@@ -335,10 +329,7 @@ def test_a_data_deletion_job_rewrites_one_part_per_invocation(
     from augury.workflows import personalize_deletion
 
     monkeypatch.setattr(personalize_deletion, "Budget", CountingBudget)
-    personalize = stack.api.client("personalize")
-    group = personalize.create_dataset_group(name="sliced-deletion")["datasetGroupArn"]
-    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    interactions = dataset(stack, group, "Interactions", SCHEMA)
+    interactions = dataset(stack, "sliced-deletion", "Interactions", SCHEMA)
     for number in range(3):
         stack.upload(f"parts/part-{number}.csv", (HEADER + clicks(400 * number, 400)).encode())
     job = start_import(stack, interactions, "parts", "parts")
@@ -348,6 +339,8 @@ def test_a_data_deletion_job_rewrites_one_part_per_invocation(
     assert u07 and len(data_keys(data_of(interactions)[0])) == 3  # one part per file
 
     budgets.clear()
+    personalize = stack.api.client("personalize")
+    group = handlers.runtime().metadata.get(interactions).parent_arn
     deletion = personalize.create_data_deletion_job(
         jobName="forget-u07",
         datasetGroupArn=group,

@@ -47,6 +47,23 @@ def staging_prefix(version: str) -> str:
     return f"{dataset_prefix}/staging/{name}/"
 
 
+def discard_import(runtime: Runtime, dataset_arn: str, version: str | None) -> None:
+    """What a failed or stopped import wrote: its staging prefix, and its version unless
+    the dataset uses it (switched before the failure). Done before the job says it failed,
+    so a caller who sees the failure sees nothing of the import left."""
+    if not version:
+        return
+    runtime.blobs.delete_prefix(staging_prefix(version))
+    dataset = runtime.metadata.get(dataset_arn)
+    in_use = (
+        {dataset.attributes.get(DATA_PREFIX), dataset.attributes.get(PREVIOUS_DATA_PREFIX)}
+        if dataset is not None
+        else set()
+    )
+    if version not in in_use:
+        runtime.blobs.delete_prefix(version)
+
+
 def delete_old_versions(runtime: Runtime, dataset_arn: str, keep: set[str | None]) -> None:
     """Delete every data version of the dataset but those in ``keep``."""
     base = f"{blob_prefix(dataset_arn)}data/"

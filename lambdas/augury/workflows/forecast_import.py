@@ -89,6 +89,7 @@ from augury.resources.data_versions import (
     DATA_PREFIX,
     PREVIOUS_DATA_PREFIX,
     delete_old_versions,
+    discard_import,
     staging_prefix,
 )
 from augury.resources.record import Resource
@@ -503,19 +504,9 @@ def _abandon(runtime: Runtime, arn: str, status: Status, reason: str | None = No
             attributes["Message"] = reason[:1024]
         return record.evolve(status=status.value, attributes=attributes)
 
+    discard_import(runtime, str(job.parent_arn), job.attributes.get(JOB_DATA_PREFIX))
     crud.update(runtime, job.arn, end)
-    dataset_arn = str(job.parent_arn)
-    release_dataset(runtime, dataset_arn, job.arn)
-    dataset = runtime.metadata.get(dataset_arn)
-    version = job.attributes.get(JOB_DATA_PREFIX)
-    in_use = {
-        dataset.attributes.get(DATA_PREFIX) if dataset else None,
-        dataset.attributes.get(PREVIOUS_DATA_PREFIX) if dataset else None,
-    }
-    if version:
-        runtime.blobs.delete_prefix(staging_prefix(version))
-    if version and version not in in_use:
-        runtime.blobs.delete_prefix(version)
+    release_dataset(runtime, str(job.parent_arn), job.arn)
 
 
 def _job(runtime: Runtime, state: State) -> Resource:

@@ -82,6 +82,7 @@ from augury.resources.data_versions import (
     DATA_PREFIX,
     PREVIOUS_DATA_PREFIX,
     delete_old_versions,
+    discard_import,
     staging_prefix,
 )
 from augury.resources.record import Resource
@@ -402,17 +403,9 @@ def _import_failed(runtime: Runtime, state: State, reason: str) -> None:
         if version:
             runtime.blobs.delete_prefix(staging_prefix(version))
         return
+    discard_import(runtime, str(job.parent_arn), version)
     crud.set_status(runtime, job.arn, Status.CREATE_FAILED, reason)
-    dataset_arn = str(job.parent_arn)
-    release_dataset(runtime, dataset_arn, job.arn)
-    dataset = runtime.metadata.get(dataset_arn)
-    in_use = set()
-    if dataset is not None:
-        in_use = {dataset.attributes.get(DATA_PREFIX), dataset.attributes.get(PREVIOUS_DATA_PREFIX)}
-    if version:
-        runtime.blobs.delete_prefix(staging_prefix(version))
-    if version and version not in in_use:
-        runtime.blobs.delete_prefix(version)
+    release_dataset(runtime, str(job.parent_arn), job.arn)
 
 
 IMPORT = Workflow(
