@@ -21,6 +21,9 @@ import pytest
 
 from augury import handlers
 from augury.forecast.import_partitions import _bucket
+from augury.personalize.event_compaction import compact_group
+from augury.personalize.event_data import events_prefix, group_scope, user_subject
+from augury.personalize.event_manifests import merged_sources
 from augury.personalize.group_data import read_table
 from augury.resources.data_versions import staging_prefix
 from augury.workflows import file_slices, personalize_import
@@ -323,7 +326,7 @@ def test_a_repeat_across_files_read_in_different_invocations_fails_naming_both_l
 # --- Personalize data deletion ---------------------------------------------------------
 
 
-def test_a_data_deletion_job_rewrites_one_part_per_invocation(
+def test_a_data_deletion_job_rewrites_one_part_or_events_file_per_invocation(
     stack: Stack, budgets: list[CountingBudget], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from augury.workflows import personalize_deletion
@@ -338,9 +341,26 @@ def test_a_data_deletion_job_rewrites_one_part_per_invocation(
     u07 = before["USER_ID"].to_pylist().count("u07")
     assert u07 and len(data_keys(data_of(interactions)[0])) == 3  # one part per file
 
-    budgets.clear()
     personalize = stack.api.client("personalize")
     group = handlers.runtime().metadata.get(interactions).parent_arn
+    tracker = personalize.create_event_tracker(name="site", datasetGroupArn=group)
+    wait_active(
+        lambda: personalize.describe_event_tracker(eventTrackerArn=tracker["eventTrackerArn"])
+    )
+    for user in ("u07", "u08", "u07"):  # one consumer batch each: three recorded-events files
+        stack.api.client("personalize-events").put_events(
+            trackingId=tracker["trackingId"],
+            userId=user,
+            sessionId=f"visit-{user}",
+            eventList=[{"eventType": "click", "itemId": "i001", "sentAt": time.time()}],
+        )
+        assert stack.events.drain() == 1
+    recorded_prefix = events_prefix(group) + "interactions/"
+    # merged into one file, the three kept beside it for their grace period: four files
+    assert compact_group(handlers.runtime(), group, now=time.time() + 1_000_000)
+    assert len([key for key in data_keys(recorded_prefix) if key.endswith(".parquet")]) == 4
+
+    budgets.clear()
     deletion = personalize.create_data_deletion_job(
         jobName="forget-u07",
         datasetGroupArn=group,
@@ -353,9 +373,21 @@ def test_a_data_deletion_job_rewrites_one_part_per_invocation(
             break
         time.sleep(0.1)
     assert found["dataDeletionJob"]["status"] == "COMPLETED", found["dataDeletionJob"]
-    assert found["dataDeletionJob"]["numDeleted"] == u07
-    assert [budget.read for budget in budgets] == [1, 1, 1]
+    # its rows and its two events, counted once though a merged file holds them too
+    assert found["dataDeletionJob"]["numDeleted"] == u07 + 2
+    # three parts, four events files, the users' recent history, their session links
+    assert [budget.read for budget in budgets] == [1] * 9
     version, after = data_of(interactions)
     assert after.num_rows == 1_200 - u07
     assert "u07" not in set(after["USER_ID"].to_pylist())
     assert data_keys(staging_prefix(version)) == []
+    runtime = handlers.runtime()
+    listed = data_keys(recorded_prefix)
+    held = {key for keys in merged_sources(runtime, listed).values() for key in keys}
+    unheld = [key for key in listed if key.endswith(".parquet") and key not in held]
+    assert len(unheld) == 1, "the rewritten merged file still covers its rewritten sources"
+    assert read_table(runtime, recorded_prefix)["USER_ID"].to_pylist() == ["u08", "u08"]
+    scope = str(group_scope(handlers.runtime(), group, "INTERACTIONS"))
+    assert handlers.runtime().history.history(scope, user_subject("u07")) == []
+    assert len(handlers.runtime().history.history(scope, user_subject("u08"))) == 1
+    assert data_keys(personalize_deletion.job_staging_prefix(group, "forget-u07")) == []

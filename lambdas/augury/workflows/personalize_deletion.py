@@ -24,10 +24,13 @@
     - their recent events, PutUsers rows and session links go from the history
       serving and the consumer read.
 
-    A dataset's parts are rewritten one at a time, each recorded under the new
-    version's staging prefix: on AWS, when the invocation has no time for
-    another part, the step raises ``ResourcePending`` and goes on in the next
-    (``augury.workflows.file_slices``).
+    The work is spread over as many invocations as it needs
+    (``augury.workflows.file_slices``): a dataset's parts are rewritten one at a
+    time, each recorded under the new version's staging prefix; the events files
+    one at a time, what each look rewrote recorded under the job's staging
+    prefix in the group; the users' recent history a batch of users at a time.
+    On AWS, when the invocation has no time for another of these, the step
+    raises ``ResourcePending`` and goes on in the next.
 
     The job is COMPLETED with ``numDeleted``, the records removed (a merged file
     and the files it holds count once). What each dataset gave, and the version
@@ -103,6 +106,9 @@ BEGAN = "_deleting_since"
 """Job attribute: when deletion began; recorded rows that arrived later are a new user's."""
 LOOKS = 5
 """How many times the event files are listed again for a file a merge wrote meanwhile."""
+FORGET_BATCH = 1_000
+"""Users whose recent history one budgeted step forgets: two DynamoDB calls each on AWS, a
+few seconds a batch."""
 
 
 def _start(runtime: Runtime, state: State) -> None:
@@ -116,6 +122,7 @@ def _delete(runtime: Runtime, state: State) -> None:
     if BEGAN not in job.attributes:
         job = crud.update(runtime, job.arn, lambda r: r.with_attributes(**{BEGAN: time.time()}))
     group = str(job.parent_arn)
+    staging = job_staging_prefix(group, job.name)
     _let_the_stream_land(runtime)
     budget = Budget()
     with scratch_directory(runtime, "augury-deletion-") as scratch:
@@ -128,12 +135,23 @@ def _delete(runtime: Runtime, state: State) -> None:
                 job = _record(runtime, job.arn, dataset_arn, deleted)
         if "events" not in job.attributes.get(DONE, {}):
             since = float(job.attributes[BEGAN])
-            deleted = _delete_from_events(runtime, group, users, since, Path(scratch))
+            progress = FileProgress(runtime, f"{staging}events/")
+            deleted = _delete_from_events(
+                runtime, group, users, since, Path(scratch), budget, progress
+            )
             job = _record(runtime, job.arn, "events", deleted)
-    _forget_recent(runtime, job.attributes.get(CLAIMED, []), users)
+    forgetting = FileProgress(runtime, f"{staging}recent/")
+    _forget_recent(runtime, job.attributes.get(CLAIMED, []), users, budget, forgetting)
+    runtime.blobs.delete_prefix(staging)  # before the end: a finished job is not run again
     for dataset_arn in job.attributes.get(CLAIMED, []):
         release_dataset(runtime, dataset_arn, job.arn)
     forecast_jobs.finish(runtime, job.arn, numDeleted=sum(job.attributes[DONE].values()))
+
+
+def job_staging_prefix(group_arn: str, job_name: str) -> str:
+    """Where a job keeps its progress through the recorded events and the users' recent
+    history: in the group's blobs, so deleting the group deletes it."""
+    return f"{blob_prefix(group_arn)}staging/deletion-{job_name}/"
 
 
 def _let_the_stream_land(runtime: Runtime) -> None:
@@ -321,14 +339,29 @@ def _keep_only(
 
 
 def _delete_from_events(
-    runtime: Runtime, group: str, users: frozenset[str], since: float, scratch: Path
+    runtime: Runtime,
+    group: str,
+    users: frozenset[str],
+    since: float,
+    scratch: Path,
+    budget: Budget,
+    progress: FileProgress,
 ) -> int:
     """Rewrite each recorded-events file holding the users' rows that arrived before
-    ``since``, until a look finds none left."""
-    deleted = 0
+    ``since``, until a look finds none left: how many rows went.
+
+    Each look's files are recorded in ``progress`` as it ends, or as the invocation runs
+    out of time (merged files' manifests renamed first), with the rows they gave: a later
+    invocation goes on from the files not looked at yet and counts nothing twice."""
+    before = progress.done()
+    deleted = sum(int(summary["deleted"]) for summary in before.values())
+    chunk = max(before, default=-1) + 1
     for folder in (INTERACTIONS_FOLDER, USERS_FOLDER, ACTION_INTERACTIONS_FOLDER):
+        earlier = [summary for summary in before.values() if summary["folder"] == folder]
+        if any(summary["finished"] for summary in earlier):
+            continue
         prefix = events_prefix(group) + folder
-        looked: set[str] = set()
+        looked = {key for summary in earlier for key in summary["looked"]}
         for _ in range(LOOKS):
             listed = list(runtime.blobs.list_keys(prefix))
             fresh = [key for key in listed if key.endswith(".parquet") and key not in looked]
@@ -337,13 +370,29 @@ def _delete_from_events(
             # rows a merged file repeats from its sources count once, in the merged file
             held = {key for keys in merged_sources(runtime, listed).values() for key in keys}
             renamed: dict[str, str | None] = {}
-            for key in fresh:
-                rewritten, gone = _rewrite_file(runtime, prefix, key, users, since, scratch)
-                if gone:
-                    renamed[key] = rewritten
-                    deleted += 0 if key in held else gone
-                looked.add(rewritten or key)
-            _rename_in_manifests(runtime, prefix, renamed)
+            this_look: list[str] = []
+            gave = 0
+            try:
+                for key in fresh:
+                    if not budget.fits_another():
+                        raise ResourcePending(f"recorded events of {folder} being rewritten")
+                    with budget.reading():
+                        rewritten, gone = _rewrite_file(runtime, prefix, key, users, since, scratch)
+                    if gone:
+                        renamed[key] = rewritten
+                        gave += 0 if key in held else gone
+                    looked.add(rewritten or key)
+                    this_look.append(rewritten or key)
+            finally:
+                _rename_in_manifests(runtime, prefix, renamed)
+                progress.record(
+                    chunk,
+                    {"folder": folder, "looked": this_look, "deleted": gave, "finished": False},
+                )
+                chunk += 1
+                deleted += gave
+        progress.record(chunk, {"folder": folder, "looked": [], "deleted": 0, "finished": True})
+        chunk += 1
     return deleted
 
 
@@ -409,24 +458,55 @@ def _rename_in_manifests(runtime: Runtime, prefix: str, renamed: dict[str, str |
 # --- what serving keeps ------------------------------------------------------------------
 
 
-def _forget_recent(runtime: Runtime, dataset_arns: list[str], users: frozenset[str]) -> None:
+def _forget_recent(
+    runtime: Runtime,
+    dataset_arns: list[str],
+    users: frozenset[str],
+    budget: Budget,
+    progress: FileProgress,
+) -> None:
     """The users' recent events, PutUsers rows and session links, which serving and the
-    consumer read, go too (a session tied to a user must not tie later events to them)."""
-    for dataset_arn in dataset_arns:
-        record = runtime.metadata.get(dataset_arn)
-        if record is None:
+    consumer read, go too (a session tied to a user must not tie later events to them).
+
+    Two DynamoDB calls a user on AWS: a batch of :data:`FORGET_BATCH` users at a time, each
+    recorded in ``progress``, then the session links, so a job of many users goes on in
+    the next invocation (``ResourcePending``) instead of running out of time."""
+    ordered = sorted(users)
+    batches = [ordered[n : n + FORGET_BATCH] for n in range(0, len(ordered), FORGET_BATCH)]
+    records = [r for r in (runtime.metadata.get(arn) for arn in dataset_arns) if r is not None]
+    done = progress.done()
+    for number, batch in enumerate([*batches, None]):
+        if number in done:
             continue
-        scope = dataset_scope(record)
-        if str(record.attributes.get("datasetType", "")).upper() == "USERS":
-            for user in users:
-                runtime.history.discard_row(scope, user)
-            continue
+        if not budget.fits_another():
+            raise ResourcePending(f"{len(done)} of {len(batches)} batches of users forgotten")
+        with budget.reading():
+            for record in records:
+                if batch is None:
+                    _forget_session_links(runtime, record, users)
+                else:
+                    _forget_users(runtime, record, batch)
+        progress.record(number, {"users": len(batch or [])})
+        done[number] = {}
+
+
+def _forget_users(runtime: Runtime, record: Resource, users: list[str]) -> None:
+    scope = dataset_scope(record)
+    if str(record.attributes.get("datasetType", "")).upper() == "USERS":
         for user in users:
-            runtime.history.discard(scope, user_subject(user))
-        links = sessions_scope(scope)
-        for session, link in runtime.history.rows(links).items():
-            if str(link.get("userId")) in users:
-                runtime.history.discard_row(links, session)
+            runtime.history.discard_row(scope, user)
+        return
+    for user in users:
+        runtime.history.discard(scope, user_subject(user))
+
+
+def _forget_session_links(runtime: Runtime, record: Resource, users: frozenset[str]) -> None:
+    if str(record.attributes.get("datasetType", "")).upper() == "USERS":
+        return
+    links = sessions_scope(dataset_scope(record))
+    for session, link in runtime.history.rows(links).items():
+        if str(link.get("userId")) in users:
+            runtime.history.discard_row(links, session)
 
 
 def _deletion_failed(runtime: Runtime, state: State, reason: str) -> None:
@@ -439,6 +519,8 @@ def _deletion_failed(runtime: Runtime, state: State, reason: str) -> None:
         release_dataset(runtime, dataset_arn, job.arn)
         # the parts rewritten so far; the version itself goes with the next import's cleanup
         runtime.blobs.delete_prefix(f"{blob_prefix(dataset_arn)}staging/deletion-{job.name}/")
+    if job.parent_arn:
+        runtime.blobs.delete_prefix(job_staging_prefix(str(job.parent_arn), job.name))
 
 
 DELETE_USERS = Workflow(
