@@ -383,6 +383,17 @@ def test_delete_resource_tree_deletes_everything_below_a_dataset_group(own):
     code, message = error_of(raised)
     assert code == "ResourceInUseException" and arn in message
     wait_for(lambda: forecast.describe_forecast(ForecastArn=arn))
+    # a job is no tree's root: it is deleted by its own Delete operation
+    export = forecast.create_forecast_export_job(
+        ForecastExportJobName="tree_export",
+        ForecastArn=arn,
+        Destination={"S3Config": {"Path": "s3://exports/tree", "RoleArn": ROLE}},
+    )["ForecastExportJobArn"]
+    with pytest.raises(ClientError) as raised:
+        forecast.delete_resource_tree(ResourceArn=export)
+    code, message = error_of(raised)
+    assert code == "InvalidInputException" and "forecast export job" in message
+    wait_for(lambda: forecast.describe_forecast_export_job(ForecastExportJobArn=export))
 
     forecast.delete_resource_tree(ResourceArn=group)
     assert server.runtime.workflows.wait_idle(timeout=30)

@@ -65,6 +65,9 @@ def test_a_campaign_deploys_a_version_serves_it_and_blocks_deletes(personalize, 
     }
     listed = personalize.list_campaigns(solutionArn=solution)["campaigns"]
     assert [c["campaignArn"] for c in listed] == [campaign]
+    # ListCampaigns declares no ResourceNotFoundException: an unknown solution has none
+    unknown = solution.rsplit("/", 1)[0] + "/unknown"
+    assert personalize.list_campaigns(solutionArn=unknown)["campaigns"] == []
 
     runtime = client_for(server, "personalize-runtime")
     items = runtime.get_recommendations(campaignArn=campaign, userId="u03", numResults=5)

@@ -222,6 +222,10 @@ def test_one_dataset_per_type_per_group(
     )
     assert code == "ResourceAlreadyExistsException"
     assert "dataset/shop/USERS" in message
+    # the request's own mistake is reported before the group's lack of room
+    missing_schema = "arn:aws:personalize:us-east-1:000000000000:schema/none"
+    code, message = error_of(lambda: create(personalize, group, missing_schema, "Users"))
+    assert code == "ResourceNotFoundException" and missing_schema in message
 
 
 def test_missing_group_schema_and_dataset_name_the_arn(
@@ -353,6 +357,13 @@ def test_dataset_tags(personalize: Any, group: str, schemas: dict[str, str]) -> 
     personalize.untag_resource(resourceArn=dataset, tagKeys=["team"])
     tags = personalize.list_tags_for_resource(resourceArn=dataset)["tags"]
     assert tags == [{"tagKey": "env", "tagValue": "dev"}]
+    code, _ = error_of(
+        lambda: personalize.untag_resource(
+            resourceArn=dataset, tagKeys=[f"k{n}" for n in range(51)]
+        )
+    )
+    assert code == "TooManyTagKeysException"
+    assert personalize.list_tags_for_resource(resourceArn=dataset)["tags"] == tags
 
 
 def test_update_users_dataset_schema(

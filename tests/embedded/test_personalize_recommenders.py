@@ -179,6 +179,8 @@ def test_a_recommender_trains_on_its_event_type_and_leaves_out_watched_videos(
     assert job["config"]["recipe"] == "aws-sims" and job["config"]["event_type"] == "Watch"
     listed = personalize.list_recommenders(datasetGroupArn=group)["recommenders"]
     assert [(r["name"], r["status"]) for r in listed] == [("because", "ACTIVE")]
+    unknown = group.rsplit("/", 1)[0] + "/unknown"  # the operation declares no NotFound
+    assert personalize.list_recommenders(datasetGroupArn=unknown)["recommenders"] == []
 
     answer = runtime_client.get_recommendations(
         recommenderArn=arn, userId="u01", itemId="i010", numResults=200

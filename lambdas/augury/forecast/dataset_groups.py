@@ -37,6 +37,8 @@ def _checked_datasets(runtime: Runtime, domain: str, dataset_arns: list[str]) ->
                 f"Dataset {arn} is in the {dataset_domain} domain; this dataset group is {domain}"
             )
         dataset_type = record.attributes.get("DatasetType", "")
+        if seen_types.get(dataset_type) == arn:
+            raise InvalidInput(f"Dataset {arn} is listed twice; list each dataset once")
         if dataset_type in seen_types:
             raise InvalidInput(
                 f"Datasets {seen_types[dataset_type]} and {arn} are both {dataset_type}; "

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from augury.api.operations import OperationSet
 from augury.forecast.resource_types import (
+    DATASET,
+    DATASET_GROUP,
     DATASET_IMPORT_JOB,
     FORECAST,
     FORECAST_EXPORT_JOB,
@@ -51,6 +53,10 @@ STOPPABLE = frozenset(
     )
 )
 _BEING_CREATED = (Status.CREATE_PENDING, Status.CREATE_IN_PROGRESS)
+TREE_ROOTS = (DATASET, DATASET_GROUP, PREDICTOR, FORECAST)
+"""The parents DeleteResourceTree takes (Amazon's list, less the what-if analyses,
+explainabilities and monitors Augury does not implement): a job is a leaf, deleted by its
+own Delete operation."""
 
 
 def _label(record: Resource) -> str:
@@ -79,6 +85,12 @@ def descendants(runtime: Runtime, arn: str) -> list[Resource]:
 def delete_resource_tree(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     arn = request["ResourceArn"]
     root = crud.record_for_any_arn(runtime, "forecast", arn)
+    if root.kind not in {kind.kind for kind in TREE_ROOTS}:
+        *others, last = [f"a {kind.label}" for kind in TREE_ROOTS]
+        raise InvalidInput(
+            f"{arn} is a {_label(root)}; DeleteResourceTree deletes {', '.join(others)} or "
+            f"{last}, with what was created from it"
+        )
     tree = [root, *descendants(runtime, arn)]
     for record in tree:
         status = Status(record.status)

@@ -23,7 +23,7 @@ from augury.personalize.campaign_config import (
     update_summary,
 )
 from augury.personalize.campaign_deployment import DEPLOY_WORKFLOW, PENDING_UPDATE
-from augury.personalize.resource_types import CAMPAIGN, SOLUTION
+from augury.personalize.resource_types import CAMPAIGN
 from augury.resources import crud
 from augury.resources.errors import InvalidInput, ResourceInUse
 from augury.resources.record import Resource
@@ -96,10 +96,9 @@ def describe_campaign(runtime: Runtime, request: dict[str, Any]) -> dict[str, An
 
 @operations("ListCampaigns")
 def list_campaigns(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    """Every campaign, or the campaigns deploying versions of ``solutionArn``."""
+    """Every campaign, or the campaigns deploying versions of ``solutionArn`` (none for a
+    solution that does not exist: the operation declares no ResourceNotFoundException)."""
     solution_arn = request.get("solutionArn")
-    if solution_arn:
-        crud.get_record(runtime, SOLUTION, solution_arn)
     return crud.list_page(runtime, CAMPAIGN, request, parent_arn=solution_arn)
 
 

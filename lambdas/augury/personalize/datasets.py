@@ -84,6 +84,11 @@ def create_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
     """Checked now against the type's rules, then CREATE PENDING until the workflow activates it."""
     dataset_type = _dataset_type(request["datasetType"])
     group = _active_group(runtime, request["datasetGroupArn"])
+    # the request's own mistakes first, then whether the group has room for it
+    schema = schema_record(runtime, request["schemaArn"])
+    _check_domain(group, schema)
+    domain = group.attributes.get("domain")
+    _rule_checked(check_for_dataset, parsed(schema.attributes["schema"]), dataset_type, domain)
     arn = runtime.arns.build("personalize", "dataset", group.name, dataset_type)
     existing = runtime.metadata.get(arn)
     if existing is not None:
@@ -91,10 +96,6 @@ def create_dataset(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
             f"Dataset group {group.arn} already has a {dataset_type} dataset, {existing.name}: "
             f"{arn}"
         )
-    schema = schema_record(runtime, request["schemaArn"])
-    _check_domain(group, schema)
-    domain = group.attributes.get("domain")
-    _rule_checked(check_for_dataset, parsed(schema.attributes["schema"]), dataset_type, domain)
     crud.create(
         runtime,
         DATASET,

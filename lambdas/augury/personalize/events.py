@@ -150,8 +150,15 @@ def _tracked_record(
 
 @operations("PutEvents")
 def put_events(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    """Record up to 10 interactions of one user (or anonymous session)."""
-    tracker, interactions, schema = _tracked(runtime, request, "INTERACTIONS", "events")
+    """Record up to 10 interactions of one user (or anonymous session).
+
+    botocore's model declares only InvalidInputException for PutEvents, so an unknown,
+    deleted or not yet ACTIVE tracker is refused with it (PutActionInteractions, which
+    declares them, says ResourceNotFoundException and ResourceInUseException)."""
+    try:
+        tracker, interactions, schema = _tracked(runtime, request, "INTERACTIONS", "events")
+    except (ResourceNotFound, ResourceInUse) as error:
+        raise InvalidInput(error.message) from None
     user_id, session_id = request.get("userId"), request["sessionId"]
     received = time.time()
     records = []

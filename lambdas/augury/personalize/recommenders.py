@@ -190,10 +190,9 @@ def describe_recommender(runtime: Runtime, request: dict[str, Any]) -> dict[str,
 
 @operations("ListRecommenders")
 def list_recommenders(runtime: Runtime, request: dict[str, Any]) -> dict[str, Any]:
-    """The group's recommenders; with no datasetGroupArn, every recommender."""
+    """The group's recommenders; with no datasetGroupArn, every recommender (none for a
+    group that does not exist: the operation declares no ResourceNotFoundException)."""
     group_arn = request.get("datasetGroupArn")
-    if group_arn:
-        crud.get_record(runtime, DATASET_GROUP, group_arn)
     return crud.list_page(runtime, RECOMMENDER, request, parent_arn=group_arn)
 
 

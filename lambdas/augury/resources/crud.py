@@ -18,6 +18,7 @@ from augury.resources.errors import (
     ResourceAlreadyExists,
     ResourceInUse,
     ResourceNotFound,
+    TooManyTagKeys,
     TooManyTags,
 )
 from augury.resources.record import Resource
@@ -296,6 +297,12 @@ def untag_resource(runtime: Runtime, service: str, request: Mapping[str, Any]) -
     arn = request[style.resource_arn]
     record_for_any_arn(runtime, service, arn)
     keys = set(request.get(style.tag_keys) or [])
+    limit = MAX_TAGS[service]
+    if service == "personalize" and len(keys) > limit:  # Forecast declares no such error
+        raise TooManyTagKeys(
+            f"A resource has at most {limit} tags, so at most {limit} tag keys can be removed "
+            f"at once; got {len(keys)}"
+        )
     update(
         runtime,
         arn,
