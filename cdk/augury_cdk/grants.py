@@ -196,6 +196,30 @@ def grant_data_access_roles(
         acknowledge(function.role, f"AwsSolutions-IAM5[Resource::{nag_string(resource)}]", reason)  # type: ignore[arg-type]
 
 
+def grant_role_passing_checks(function: lambda_.Function) -> None:
+    """``IamRolePassing``: may the caller pass the role its request names?
+
+    ``iam:SimulatePrincipalPolicy`` on the caller's principal (an IAM user, or the role of
+    a role session) and ``iam:GetRole`` to find a session's role by name. Any of the
+    account's users and roles may call the API, so the grant names them all; neither
+    action changes anything.
+    """
+    stack = Stack.of(function)
+    users = f"arn:{stack.partition}:iam::{stack.account}:user/*"
+    roles = f"arn:{stack.partition}:iam::{stack.account}:role/*"
+    function.add_to_role_policy(
+        iam.PolicyStatement(actions=["iam:SimulatePrincipalPolicy"], resources=[users, roles])
+    )
+    function.add_to_role_policy(iam.PolicyStatement(actions=["iam:GetRole"], resources=[roles]))
+    reason = (
+        "A request may name only a role its caller may pass (iam:PassRole), as Amazon's "
+        "services require; the caller is any of this account's users or roles, known only "
+        "at run time, and the policy simulator and GetRole only read."
+    )
+    for resource in (users, roles):
+        acknowledge(function.role, f"AwsSolutions-IAM5[Resource::{nag_string(resource)}]", reason)  # type: ignore[arg-type]
+
+
 def logical_id(construct: Construct) -> str:
     """The CloudFormation logical ID of an L2 construct's resource (cdk-nag names it)."""
     child = construct.node.default_child

@@ -5,7 +5,8 @@ function            serves                                may
 ==================  ====================================  =====================================
 Api                 /forecast, /personalize               read/write resources, read blobs,
                                                           start the state machines, stop
-                                                          training jobs
+                                                          training jobs, ask IAM whether a
+                                                          caller may pass the role it names
 Events              /personalize-events                   read resources, put on the stream
 PersonalizeRuntime  /personalize-runtime                  read resources, blobs, user history
 ForecastQuery       /forecastquery                        read resources, blobs
@@ -54,6 +55,7 @@ from augury_cdk.grants import (
     grant_metadata,
     grant_publish,
     grant_put_metrics,
+    grant_role_passing_checks,
     grant_state_machine_start,
     grant_table,
 )
@@ -220,6 +222,7 @@ class AuguryStack(Stack):
         grant_blobs(self.api_function, self.storage, access="read")
         grant_state_machine_start(self.api_function, self.workflows.arns)
         self.trainers.grant_stop(self.api_function)
+        grant_role_passing_checks(self.api_function)
 
     def _event_intake(self, functions: PythonFunctions) -> None:
         """PutEvents, PutUsers and PutItems: the path applications call most, on its own

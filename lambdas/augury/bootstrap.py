@@ -17,6 +17,7 @@ from augury.ports import (
     ExternalStorage,
     MetadataStore,
     MetricsPublisher,
+    RolePassing,
     StreamRecord,
     Trainer,
     UserHistoryStore,
@@ -59,6 +60,7 @@ def bootstrap(
         external=_external_storage(settings),
         history=_history_store(settings.history_uri),
         metrics=_metrics_publisher(settings.metrics_uri),
+        roles=_role_passing(settings),
     )
     runtime.workflows = _workflow_engine(settings, runtime)
     if event_consumer is None and hasattr(runtime.events, "set_consumer"):
@@ -231,6 +233,18 @@ def _event_stream(settings: Settings, consumer: EventConsumer | None) -> EventSt
 
         return KinesisEventStream(rest)
     raise ValueError(f"AUGURY_EVENTS: unsupported stream {uri!r} (local:// or kinesis://)")
+
+
+def _role_passing(settings: Settings) -> RolePassing:
+    """Who may name which role: IAM decides where users' data is in S3 (a deployment);
+    embedded mode, whose data is its own directory, has no IAM to ask."""
+    if urlparse(settings.external_uri).scheme == "s3":
+        from augury.aws.iam_role_passing import IamRolePassing
+
+        return IamRolePassing(region=settings.region)
+    from augury.local.role_passing import UncheckedRolePassing
+
+    return UncheckedRolePassing()
 
 
 def _external_storage(settings: Settings) -> ExternalStorage:

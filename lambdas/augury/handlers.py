@@ -57,6 +57,7 @@ def dispatch_any() -> Response:
         headers=dict(event.headers or {}),
         query={k: list(v) for k, v in (event.multi_value_query_string_parameters or {}).items()},
         body=raw,
+        caller=_caller(event.raw_event),
     )
     response = dispatcher().handle(request)
     metrics.add_metric(name=f"Status{response.status // 100}xx", unit=MetricUnit.Count, value=1)
@@ -66,6 +67,12 @@ def dispatch_any() -> Response:
         body=response.body.decode(),
         headers={k: v for k, v in response.headers.items() if k != "Content-Type"},
     )
+
+
+def _caller(event: dict[str, Any]) -> str | None:
+    """The ARN API Gateway's AWS_IAM authorization found for the request's signature."""
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    return identity.get("userArn") or None
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

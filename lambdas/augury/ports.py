@@ -290,6 +290,20 @@ class ExternalStorage(Protocol):
         """Copy a local file to ``uri``, encrypted with ``kms_key_arn`` where given."""
 
 
+class RolePassing(Protocol):
+    """Whether the caller of a request may hand Augury the IAM role it names.
+
+    Amazon's services take a role only from a caller allowed ``iam:PassRole`` on it,
+    so an API user cannot borrow a role that reaches data they could not reach
+    themselves. On AWS the IAM policy simulator answers for the caller API Gateway
+    authenticated; embedded mode has no IAM (its data directory is the boundary).
+    """
+
+    def check(self, caller: str | None, role_arn: str, service: str) -> None:
+        """Raise ``AccessDenied`` unless ``caller`` (an IAM or STS ARN) may pass
+        ``role_arn`` to ``service`` (``forecast`` or ``personalize``)."""
+
+
 class UserHistoryStore(Protocol):
     """What real-time events leave behind for serving: recent histories and newest rows.
 

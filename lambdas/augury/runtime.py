@@ -10,6 +10,7 @@ from augury.ports import (
     ExternalStorage,
     MetadataStore,
     MetricsPublisher,
+    RolePassing,
     Trainer,
     UserHistoryStore,
     WorkflowEngine,
@@ -29,6 +30,7 @@ class Runtime:
     external: ExternalStorage
     history: UserHistoryStore
     metrics: MetricsPublisher = field(default_factory=lambda: _discarded())
+    roles: RolePassing = field(default_factory=lambda: _unchecked())
 
     @property
     def arns(self) -> ArnFactory:
@@ -42,3 +44,9 @@ def _discarded() -> MetricsPublisher:
     from augury.local.metric_files import DiscardedMetrics
 
     return DiscardedMetrics()
+
+
+def _unchecked() -> RolePassing:
+    from augury.local.role_passing import UncheckedRolePassing
+
+    return UncheckedRolePassing()

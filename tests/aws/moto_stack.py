@@ -14,7 +14,9 @@ Test doubles, each at a boundary moto cannot cross, none inside Augury:
 - SageMaker jobs run the training images' entry points locally
   (``local_sagemaker``);
 - the Kinesis event source mapping is ``kinesis_source``;
-- API Gateway is ``api_gateway``.
+- API Gateway is ``api_gateway``;
+- IAM's policy simulator, which moto lacks, is ``simulate_role_passing``: the
+  caller may pass every role but :data:`NOT_PASSABLE_ROLE`.
 
 Two corrections to moto's executing Step Functions engine:
 
@@ -48,6 +50,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from augury import handlers
 from augury.aws.dynamodb_history import history_table_definition
 from augury.aws.dynamodb_store import table_definition
+from augury.aws.iam_role_passing import IamRolePassing
 from augury.workflows import catalog
 from augury.workflows.asl import compile_workflow, state_machine_name
 from tests.aws.api_gateway import ApiGateway
@@ -66,6 +69,8 @@ PREFIX = "augury-"
 STEP_FUNCTION = "augury-workflow-step"
 EVENTS_FUNCTION = "augury-events"
 USER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ForecastAndPersonalizeAccess"
+NOT_PASSABLE_ROLE = f"arn:aws:iam::{ACCOUNT}:role/SomebodyElsesAccess"
+"""A role the API's caller may not pass (``simulate_role_passing``)."""
 RETRY_SLEEP_CAP = 0.2
 """Seconds: the longest moto's engine sleeps between two attempts of a state."""
 
@@ -182,11 +187,21 @@ def name_executions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(StepFunctionsParserBackend, "start_execution", start_execution)
 
 
+def simulate_role_passing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """See the module docstring: IAM's answer to "may the caller pass this role?"."""
+
+    def decide(passing: IamRolePassing, caller: str, role_arn: str, service: str):
+        return role_arn != NOT_PASSABLE_ROLE, f"simulated for {caller} and {service}"
+
+    monkeypatch.setattr(IamRolePassing, "_decide", decide)
+
+
 def configure(monkeypatch: pytest.MonkeyPatch, work_dir: Path) -> LocalSageMaker:
     """Everything done before moto starts: variables and the test doubles' patches."""
     for name, value in environment(work_dir).items():
         monkeypatch.setenv(name, value)
     run_lambdas_in_process(monkeypatch)
+    simulate_role_passing(monkeypatch)
     cap_retry_sleeps(monkeypatch)
     name_executions(monkeypatch)
     sagemaker = LocalSageMaker(

@@ -568,7 +568,7 @@ def test_each_function_may_call_exactly_what_its_adapters_call(synth: Synthesize
         "Api": COMMON
         | READ
         | {"dynamodb:PutItem", "dynamodb:DeleteItem", "states:StartExecution"}
-        | {"sagemaker:StopTrainingJob"},
+        | {"sagemaker:StopTrainingJob", "iam:SimulatePrincipalPolicy", "iam:GetRole"},
         "Events": COMMON | {"dynamodb:GetItem", "dynamodb:Query", "kinesis:PutRecords"},
         "PersonalizeRuntime": COMMON | READ,
         "ForecastQuery": COMMON | READ,
@@ -701,6 +701,27 @@ def test_data_access_roles_are_assumable_only_when_tagged(synth: Synthesized) ->
     assert statement["Condition"] == {
         "StringEquals": {"aws:ResourceTag/augury:data-access": "augury-"}  # the stack's prefix
     }
+
+
+def test_only_the_api_asks_iam_who_may_pass_roles_and_only_of_this_accounts_principals(
+    synth: Synthesized,
+) -> None:
+    askers = [
+        name
+        for name, role in _roles(synth.stack).items()
+        if synth.actions(role) & {"iam:SimulatePrincipalPolicy", "iam:GetRole"}
+    ]
+    assert askers == ["Api"]
+    resources = {
+        action: json.dumps(statement["Resource"])
+        for statement in synth.statements(synth.stack.api_function.role)
+        for action in statement["Action"]
+        if action.startswith("iam:")
+    }
+    assert set(resources) == {"iam:SimulatePrincipalPolicy", "iam:GetRole"}
+    assert ':user/*"' in resources["iam:SimulatePrincipalPolicy"]
+    assert ':role/*"' in resources["iam:SimulatePrincipalPolicy"]
+    assert ":user/" not in resources["iam:GetRole"] and ':role/*"' in resources["iam:GetRole"]
 
 
 # -- workflows ------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]
     def put_object(key: str, body: bytes) -> None:
         client.put_object(Bucket=BUCKET, Key=key, Body=body)
 
-    yield Storage("s3", S3ExternalStorage(REGION, client=client), put_object)
+    yield Storage("s3", S3ExternalStorage(REGION, client=client, own_credentials=True), put_object)
 
 
 def uri(key: str = "") -> str:
@@ -240,8 +240,12 @@ def test_the_requests_role_is_assumed_and_reused(role_arn: str, tmp_path: Path) 
     storage.download(uri("sales.csv"), tmp_path / "sales.csv", role_arn=role_arn)
     assert (tmp_path / "sales.csv").read_bytes() == b"2019-01-01,socks,1\n"
     assert sts.assumed == [role_arn]  # one AssumeRole, credentials cached
-    storage.list_objects(uri("sales.csv"))
-    assert sts.assumed == [role_arn]  # no role: the adapter's own credentials
+    # no role: refused, not read with the function's own credentials
+    with pytest.raises(ExternalDataError, match="No role was named to reach s3://"):
+        storage.list_objects(uri("sales.csv"))
+    with pytest.raises(ExternalDataError, match="No role was named"):
+        storage.upload(tmp_path / "sales.csv", uri("copy.csv"))
+    assert sts.assumed == [role_arn]
 
 
 def test_uploads_are_encrypted_with_the_requests_key(aws: None, tmp_path: Path) -> None:
@@ -250,14 +254,18 @@ def test_uploads_are_encrypted_with_the_requests_key(aws: None, tmp_path: Path) 
     key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
     local = tmp_path / "forecast.csv"
     local.write_text("x")
-    S3ExternalStorage(REGION, client=s3).upload(local, uri("out/forecast.csv"), kms_key_arn=key)
+    S3ExternalStorage(REGION, client=s3, own_credentials=True).upload(
+        local, uri("out/forecast.csv"), kms_key_arn=key
+    )
     head = s3.head_object(Bucket=BUCKET, Key="out/forecast.csv")
     assert head["ServerSideEncryption"] == "aws:kms"
     assert head["SSEKMSKeyId"] == key
 
 
 def test_a_missing_bucket_is_named(aws: None, tmp_path: Path) -> None:
-    storage = S3ExternalStorage(REGION, client=boto3.client("s3", region_name=REGION))
+    storage = S3ExternalStorage(
+        REGION, client=boto3.client("s3", region_name=REGION), own_credentials=True
+    )
     with pytest.raises(ExternalDataError, match="does not exist"):
         storage.list_objects("s3://no-such-bucket/sales.csv")
 

@@ -18,6 +18,7 @@ from augury.api.parsing import (
     parse_rest_request,
     rest_operation,
 )
+from augury.api.passed_roles import check_passed_roles
 from augury.api.serialization import error_response, success_response
 from augury.api.service_models import operation_model, service_for_path, service_model
 from augury.api.validation import validate
@@ -76,6 +77,7 @@ class Dispatcher:
             function = self._implementation(service, name)
             params = parse_rest_request(request, operation, labels)
         validate(params, operation.input_shape)
+        check_passed_roles(self.runtime, service, request.caller, params)
         logger.debug("%s:%s %s", service, name, request_id)
         result = function(self.runtime, params)
         return success_response(result, operation, request_id)

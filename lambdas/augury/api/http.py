@@ -17,6 +17,8 @@ class HttpRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, list[str]] = field(default_factory=dict)
     body: bytes = b""
+    caller: str | None = None
+    """The authenticated caller's ARN (API Gateway's AWS_IAM identity); none in embedded mode."""
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """Header lookup, case-insensitive as HTTP requires."""

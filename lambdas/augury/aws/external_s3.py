@@ -4,8 +4,12 @@ Amazon Forecast and Personalize read a user's bucket as the IAM role the
 request names (``DataSource.S3Config.RoleArn``), never with the service's own
 permissions; this adapter does the same: with ``role_arn`` it assumes the role
 through STS and uses those temporary credentials, cached per role until shortly
-before they expire. Without a role it uses its own credentials (the Lambda
-function's role).
+before they expire. A request that names no role (Personalize makes ``roleArn``
+optional, for buckets whose policy admits Personalize's service principal) is
+refused: the function's own credentials would reach any bucket whose policy
+admits the whole account or organisation, whoever sent the request. Only a
+storage built with ``own_credentials=True`` (tests of the S3 mechanics) uses
+them.
 
 Errors that mean "the user's data is not reachable" (a missing bucket or
 object, access denied, a role that cannot be assumed) become
@@ -41,8 +45,10 @@ class S3ExternalStorage:
         client: Any = None,
         sts_client: Any = None,
         private_buckets: tuple[str, ...] = (),
+        own_credentials: bool = False,
     ) -> None:
         self.region = region
+        self.own_credentials = own_credentials
         self.private_buckets = frozenset(private_buckets)
         """Augury's own buckets: no request may read or write them (see :meth:`_locate`)."""
         self._client = client or boto3.client("s3", region_name=region)
@@ -58,7 +64,7 @@ class S3ExternalStorage:
 
     def list_sizes(self, uri: str, *, role_arn: str | None = None) -> dict[str, int]:
         bucket, key = self._locate(uri)
-        s3 = self._s3(role_arn)
+        s3 = self._s3(role_arn, uri)
         if key and not key.endswith("/"):
             size = self._size(s3, uri, bucket, key, role_arn)
             if size is not None:
@@ -81,7 +87,7 @@ class S3ExternalStorage:
         destination = Path(path)
         destination.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._s3(role_arn).download_file(bucket, key, str(destination))
+            self._s3(role_arn, uri).download_file(bucket, key, str(destination))
         except ClientError as error:
             raise _external_error(error, uri, role_arn, "read") from None
 
@@ -100,7 +106,7 @@ class S3ExternalStorage:
             {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_arn} if kms_key_arn else {}
         )
         try:
-            self._s3(role_arn).upload_file(str(path), bucket, key, ExtraArgs=extra or None)
+            self._s3(role_arn, uri).upload_file(str(path), bucket, key, ExtraArgs=extra or None)
         except ClientError as error:
             raise _external_error(error, uri, role_arn, "write") from None
 
@@ -118,10 +124,10 @@ class S3ExternalStorage:
     def _locate(self, uri: str) -> tuple[str, str]:
         """The bucket and key of ``uri``, refused when the bucket is Augury's own.
 
-        A request with no RoleArn (Personalize makes it optional) is served with the
-        function's own credentials, which reach Augury's data bucket: every dataset
-        group's data, models and forecasts. As in embedded mode, where the data
-        directory's own state is out of reach, no request may name that bucket.
+        A role a request names may reach Augury's data bucket too (every dataset group's
+        data, models and forecasts) if its owner granted it so. As in embedded mode,
+        where the data directory's own state is out of reach, no request may name that
+        bucket.
         """
         bucket, key = _split(uri)
         if bucket in self.private_buckets:
@@ -131,10 +137,17 @@ class S3ExternalStorage:
             )
         return bucket, key
 
-    def _s3(self, role_arn: str | None) -> Any:
-        """The client to use: our own, or one with the role's temporary credentials."""
+    def _s3(self, role_arn: str | None, uri: str) -> Any:
+        """The client with the role's temporary credentials (our own only where allowed)."""
         if not role_arn:
-            return self._client
+            if self.own_credentials:
+                return self._client
+            raise ExternalDataError(
+                f"No role was named to reach {uri}: on AWS, Augury reads and writes your "
+                "buckets only as an IAM role the request names (roleArn), one tagged "
+                "augury:data-access=<the stack's prefix> whose trust policy lets Augury "
+                "assume it (docs/deploy.md)"
+            )
         with self._lock:
             cached = self._role_clients.get(role_arn)
             if cached and cached[1] - datetime.now(UTC) > REFRESH_BEFORE_EXPIRY:

@@ -51,6 +51,14 @@ class InvalidNextToken(ServiceError):
     status = 400
 
 
+class AccessDenied(ServiceError):
+    """What AWS's authorization answers a caller without a permission the request needs
+    (``iam:PassRole`` on the role it names): no operation's error list declares it."""
+
+    code = "AccessDeniedException"
+    status = 400
+
+
 class TooManyTags(ServiceError):
     code = "TooManyTagsException"
     status = 400
