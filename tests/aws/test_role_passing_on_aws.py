@@ -5,6 +5,7 @@ answer (simulated here: moto has no policy simulator, ``moto_stack``)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from botocore.exceptions import ClientError
@@ -96,3 +97,27 @@ def test_every_personalize_role_member_is_checked(stack: Stack) -> None:
     assert code == "AccessDeniedException"
     assert personalize.list_dataset_import_jobs(datasetArn=dataset)["datasetImportJobs"] == []
     assert personalize.list_metric_attributions(datasetGroupArn=group)["metricAttributions"] == []
+
+
+def test_a_personalize_import_without_a_role_fails_instead_of_using_augurys_own(
+    stack: Stack,
+) -> None:
+    personalize = stack.api.client("personalize")
+    group = personalize.create_dataset_group(name="roleless")["datasetGroupArn"]
+    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
+    schema = personalize.create_schema(name="roleless", schema=json.dumps(SCHEMA))["schemaArn"]
+    dataset = personalize.create_dataset(
+        name="roleless", schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
+    )["datasetArn"]
+    wait_active(lambda: personalize.describe_dataset(datasetArn=dataset))
+    source = stack.upload("open/clicks.csv", b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1700000000\n")
+    job = personalize.create_dataset_import_job(
+        jobName="roleless", datasetArn=dataset, dataSource={"dataLocation": source}
+    )["datasetImportJobArn"]
+    for _ in range(300):
+        found = personalize.describe_dataset_import_job(datasetImportJobArn=job)
+        if found["datasetImportJob"]["status"] not in ("CREATE PENDING", "CREATE IN_PROGRESS"):
+            break
+        time.sleep(0.1)
+    assert found["datasetImportJob"]["status"] == "CREATE FAILED"
+    assert "No role was named to reach " + source in found["datasetImportJob"]["failureReason"]
