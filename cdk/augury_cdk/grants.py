@@ -61,15 +61,21 @@ def service_principal(service: str, *, source_arn: str) -> iam.ServicePrincipal:
     )
 
 
-def grant_table(function: lambda_.Function, table: dynamodb.ITable, *, write: bool) -> None:
-    """Items of ``table`` only (never ``Scan``, never another table)."""
-    actions = [*TABLE_READ, *(TABLE_WRITE if write else ())]
+def grant_table(
+    function: lambda_.Function, table: dynamodb.ITable, *, write: bool, delete: bool = True
+) -> None:
+    """Items of ``table`` only (never ``Scan``, never another table); a writer that never
+    deletes (``delete=False``) gets ``PutItem`` alone."""
+    writes = TABLE_WRITE if delete else ("dynamodb:PutItem",)
+    actions = [*TABLE_READ, *(writes if write else ())]
     function.add_to_role_policy(iam.PolicyStatement(actions=actions, resources=[table.table_arn]))
 
 
-def grant_metadata(function: lambda_.Function, storage: Storage, *, write: bool) -> None:
+def grant_metadata(
+    function: lambda_.Function, storage: Storage, *, write: bool, delete: bool = True
+) -> None:
     """The resources table and, for listing, its named indexes (not ``index/*``)."""
-    grant_table(function, storage.table, write=write)
+    grant_table(function, storage.table, write=write, delete=delete)
     function.add_to_role_policy(
         iam.PolicyStatement(
             actions=["dynamodb:Query"],
@@ -81,21 +87,30 @@ def grant_metadata(function: lambda_.Function, storage: Storage, *, write: bool)
 def grant_blobs(
     function: lambda_.Function, storage: Storage, *, access: str, keys: str = "*"
 ) -> None:
-    """Objects of Augury's data bucket: ``read``, ``read-write``, or ``put`` (write only).
+    """Objects of Augury's data bucket: ``read``, ``read-write``, ``rewrite`` (read, whole-object
+    puts and deletes: no multipart upload to abort), ``put`` (write only) or ``list``.
 
-    Listing (``S3BlobStore.list_keys``) is granted with read access, on the bucket only.
-    ``keys`` narrows the objects (an IAM pattern of object keys; all by default).
+    Listing (``S3BlobStore.list_keys``) comes with every access but ``put``, on the bucket
+    only, and when ``keys`` narrows the objects (an IAM pattern of object keys; all by
+    default) only under prefixes matching it (``s3:prefix``).
     """
     bucket = storage.bucket
     actions = {
         "read": OBJECT_READ,
         "read-write": (*OBJECT_READ, *OBJECT_WRITE),
+        "rewrite": (*OBJECT_READ, "s3:PutObject", "s3:DeleteObject"),
         "put": ("s3:PutObject",),
+        "list": (),
     }[access]
     if access != "put":
+        narrowed = {} if keys == "*" else {"StringLike": {"s3:prefix": [keys]}}
         function.add_to_role_policy(
-            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[bucket.bucket_arn])
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"], resources=[bucket.bucket_arn], conditions=narrowed
+            )
         )
+    if not actions:
+        return
     function.add_to_role_policy(
         iam.PolicyStatement(actions=list(actions), resources=[bucket.arn_for_objects(keys)])
     )

@@ -299,7 +299,7 @@ class AuguryStack(Stack):
         )
         grant_metadata(self.compactor, self.storage, write=False)
         # Event files only: it can delete what the consumer wrote, nothing else.
-        grant_blobs(self.compactor, self.storage, access="read-write", keys=event_file_keys())
+        grant_blobs(self.compactor, self.storage, access="rewrite", keys=event_file_keys())
         self._every(
             COMPACTION_RATE,
             self.compactor,
@@ -320,8 +320,8 @@ class AuguryStack(Stack):
         )
         # It claims a recommender (one attribute) and starts its training, nothing more; it
         # lists event files only to see whether new events arrived (the two-hourly update).
-        grant_metadata(self.retrainer, self.storage, write=True)
-        grant_blobs(self.retrainer, self.storage, access="read", keys=event_file_keys())
+        grant_metadata(self.retrainer, self.storage, write=True, delete=False)
+        grant_blobs(self.retrainer, self.storage, access="list", keys=event_file_keys())
         train = self.workflows.state_machines[RECOMMENDER_TRAINING]
         grant_state_machine_start(self.retrainer, [train.state_machine_arn])
         self._every(

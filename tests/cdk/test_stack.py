@@ -380,6 +380,24 @@ def test_consumer_writes_only_event_files(synth: Synthesized) -> None:
     }
 
 
+def test_functions_narrowed_to_some_keys_list_only_under_them(synth: Synthesized) -> None:
+    stack = synth.stack
+    events = "resources/personalize/dataset-group/*/events/*"
+    items = "resources/personalize/dataset/*/ITEMS/data/*"
+    expected = {
+        "EventsConsumer": [[items]],  # it puts event files without listing them
+        "EventsCompactor": [[events]],
+        "RecommenderRetrainer": [[events]],
+    }
+    for name, role in _roles(stack).items():
+        listings = [s for s in synth.statements(role) if "s3:ListBucket" in s["Action"]]
+        prefixes = [s.get("Condition", {}).get("StringLike", {}).get("s3:prefix") for s in listings]
+        if name in expected:
+            assert prefixes == expected[name], name
+        else:
+            assert prefixes in ([], [None]), name  # the whole bucket's keys, or none
+
+
 def test_only_the_events_function_publishes_events_and_it_can_do_nothing_else(
     synth: Synthesized,
 ) -> None:
@@ -584,10 +602,10 @@ def test_each_function_may_call_exactly_what_its_adapters_call(synth: Synthesize
         | {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"},
         "EventsCompactor": COMMON
         | {"dynamodb:GetItem", "dynamodb:Query", "s3:ListBucket", "s3:GetObject"}
-        | {"s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
-        "RecommenderRetrainer": COMMON
-        | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:DeleteItem"}
-        | {"s3:ListBucket", "s3:GetObject", "states:StartExecution"},
+        | {"s3:PutObject", "s3:DeleteObject"},  # whole-object puts: nothing to abort
+        "RecommenderRetrainer": COMMON  # claims a recommender, lists new event files
+        | {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem"}
+        | {"s3:ListBucket", "states:StartExecution"},
     }
     actual = {name: synth.actions(role) for name, role in _roles(synth.stack).items()}
     assert actual == expected
