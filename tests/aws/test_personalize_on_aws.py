@@ -214,8 +214,8 @@ def test_recommendations_from_dataset_group_to_put_events(stack: Stack) -> None:
 def test_a_failed_batch_is_delivered_again_and_applied_once(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The consumer reports a failed batch (ReportBatchItemFailures); its redelivery is
-    applied once, since applying a batch again changes nothing."""
+    """The consumer reports the first record that fails on its own (ReportBatchItemFailures);
+    the redelivery from it is applied once, since applying records again changes nothing."""
     personalize = stack.api.client("personalize")
     events = stack.api.client("personalize-events")
     group = personalize.create_dataset_group(name="retry")["datasetGroupArn"]
@@ -244,15 +244,15 @@ def test_a_failed_batch_is_delivered_again_and_applied_once(
 
     original, calls = event_consumer.apply_records, []
 
-    def fails_once(runtime: Any, records: Any) -> None:
+    def fails_twice(runtime: Any, records: Any) -> None:
         calls.append(len(records))
         original(runtime, records)  # applied, then the function fails: a partial success
-        if len(calls) == 1:
+        if len(calls) <= 2:  # the batch, then its first record on its own
             raise ConnectionError("DynamoDB throttled")
 
-    monkeypatch.setattr(event_consumer, "apply_records", fails_once)
+    monkeypatch.setattr(event_consumer, "apply_records", fails_twice)
     assert stack.events.drain() == 3
-    assert stack.events.batches == [3, 3] and calls == [3, 3]
+    assert stack.events.batches == [3, 3] and calls == [3, 1, 3]
     runtime = handlers.runtime()
     scope = group_scope(runtime, group, "INTERACTIONS")
     history = runtime.history.history(str(scope), user_subject("u01"))

@@ -21,6 +21,7 @@ from augury.bootstrap import bootstrap
 from augury.personalize import (
     dataset_groups,
     datasets,
+    event_consumer,
     event_data,
     event_trackers,
     events,
@@ -372,3 +373,39 @@ def test_kinesis_batches_apply_and_report_failures(setup: Setup, monkeypatch) ->
     assert handle_kinesis_event(setup.runtime, event) == {
         "batchItemFailures": [{"itemIdentifier": "100"}]
     }
+
+
+def test_a_failing_record_is_reported_and_the_records_before_it_are_applied(
+    setup: Setup, monkeypatch
+) -> None:
+    for number, user in enumerate(("u1", "u2", "u3")):
+        setup.put_events(click(f"i{number}", number), user=user, session=f"s-{user}")
+    event = kinesis_event(setup.take())
+    append = setup.runtime.history.append
+
+    def refuses_u2(scope: str, subject: str, rows: Any) -> list[str]:
+        if subject.endswith("u2"):
+            raise RuntimeError("a value this store cannot hold")
+        return append(scope, subject, rows)
+
+    monkeypatch.setattr(setup.runtime.history, "append", refuses_u2)
+    assert handle_kinesis_event(setup.runtime, event) == {
+        "batchItemFailures": [{"itemIdentifier": "101"}]  # Lambda retries from u2's record
+    }
+    assert items_of(setup, "u1") == ["i0"]
+    assert items_of(setup, "u3") == []  # after the failing record: left for the retry
+
+    monkeypatch.setattr(setup.runtime.history, "append", append)
+    # an error of the batch's own, not of any record: every record applies alone
+    calls: list[int] = []
+
+    def fails_as_a_batch(runtime: Runtime, records: list[StreamRecord]) -> None:
+        calls.append(len(records))
+        if len(records) > 1:
+            raise RuntimeError("throttled")
+        apply_records(runtime, records)
+
+    monkeypatch.setattr(event_consumer, "apply_records", fails_as_a_batch)
+    assert handle_kinesis_event(setup.runtime, event) == {"batchItemFailures": []}
+    assert calls == [3, 1, 1, 1]
+    assert items_of(setup, "u3") == ["i2"]

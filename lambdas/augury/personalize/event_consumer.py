@@ -276,15 +276,30 @@ def records_from_kinesis(event: Mapping[str, Any]) -> list[tuple[str, StreamReco
 def handle_kinesis_event(runtime: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
     """A Kinesis-triggered Lambda's body: apply the batch, report failure for a retry.
 
-    The whole batch is applied in one go (it is idempotent); on an error the
-    first record's sequence number is reported as failed, so with
-    ``ReportBatchItemFailures`` Lambda retries from there, in order.
+    The whole batch is applied in one go (it is idempotent). On an error its records
+    are applied again one at a time, in order, and the first that fails alone is
+    reported (``ReportBatchItemFailures``): Lambda retries from it, and a record that
+    keeps failing goes to the failure destination with what follows it, not with the
+    records before it, which are applied. A batch whose records all apply alone (the
+    error was the batch's: a throttled write, a timeout) is done.
     """
     pairs = records_from_kinesis(event)
     try:
         apply_records(runtime, [record for _, record in pairs])
     except Exception:
         log.exception("applying %d Kinesis records failed", len(pairs))
-        if pairs:
-            return {"batchItemFailures": [{"itemIdentifier": pairs[0][0]}]}
+        failing = _first_failing(runtime, pairs)
+        if failing is not None:
+            return {"batchItemFailures": [{"itemIdentifier": failing}]}
     return {"batchItemFailures": []}
+
+
+def _first_failing(runtime: Runtime, pairs: list[tuple[str, StreamRecord]]) -> str | None:
+    """The sequence number of the first record that fails when applied on its own."""
+    for sequence, record in pairs:
+        try:
+            apply_records(runtime, [record])
+        except Exception:
+            log.exception("Kinesis record %s failed on its own", sequence)
+            return sequence
+    return None
