@@ -275,17 +275,18 @@ def test_a_retraining_preempted_while_its_model_is_created_never_trains(
     and leaves nothing."""
     arn = films["recommender"]
     served = served_model(server, arn)
-    create = crud.create
+    create, made = crud.create, []
 
     def stop_then_create(runtime, resource_type, *args, **kwargs):
         if resource_type is RECOMMENDER_MODEL:  # after the run checked its claim
             personalize.stop_recommender(recommenderArn=arn)
+            made.append(args[0] if args else kwargs["arn"])
         return create(runtime, resource_type, *args, **kwargs)
 
     monkeypatch.setattr(crud, "create", stop_then_create)
     assert retrain_due(server.runtime, time.time() + WEEK) == [arn]
-    model = server.runtime.metadata.get(arn).attributes["_training"]
-    wait_idle(server)
+    wait_idle(server)  # the run may end, releasing its claim, before the test could read it
+    (model,) = made
     job = server.runtime.settings.training_job_name("recommender", job_id(model))
     with pytest.raises(NotFound):
         server.runtime.trainer.describe(job)
