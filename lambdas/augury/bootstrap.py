@@ -241,7 +241,7 @@ def _role_passing(settings: Settings) -> RolePassing:
     if urlparse(settings.external_uri).scheme == "s3":
         from augury.aws.iam_role_passing import IamRolePassing
 
-        return IamRolePassing(region=settings.region)
+        return IamRolePassing(region=settings.region, account=settings.account)
     from augury.local.role_passing import UncheckedRolePassing
 
     return UncheckedRolePassing()

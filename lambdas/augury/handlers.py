@@ -25,6 +25,7 @@ from augury.api.dispatch import Dispatcher
 from augury.api.http import HttpRequest
 from augury.api.operations import default_registry
 from augury.bootstrap import bootstrap
+from augury.ports import Caller
 from augury.runtime import Runtime
 from augury.settings import Settings
 from augury.workflows.definition import FAILURE_STEP
@@ -69,10 +70,11 @@ def dispatch_any() -> Response:
     )
 
 
-def _caller(event: dict[str, Any]) -> str | None:
-    """The ARN API Gateway's AWS_IAM authorization found for the request's signature."""
+def _caller(event: dict[str, Any]) -> Caller | None:
+    """Who API Gateway's AWS_IAM authorization found behind the request's signature."""
     identity = (event.get("requestContext") or {}).get("identity") or {}
-    return identity.get("userArn") or None
+    arn = identity.get("userArn")
+    return Caller(arn=arn, source_ip=identity.get("sourceIp")) if arn else None
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -290,6 +290,15 @@ class ExternalStorage(Protocol):
         """Copy a local file to ``uri``, encrypted with ``kms_key_arn`` where given."""
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request, as API Gateway's AWS_IAM authorization found it: the signing
+    principal's ARN and the address the request came from."""
+
+    arn: str
+    source_ip: str | None = None
+
+
 class RolePassing(Protocol):
     """Whether the caller of a request may hand Augury the IAM role it names.
 
@@ -299,9 +308,9 @@ class RolePassing(Protocol):
     authenticated; embedded mode has no IAM (its data directory is the boundary).
     """
 
-    def check(self, caller: str | None, role_arn: str, service: str) -> None:
-        """Raise ``AccessDenied`` unless ``caller`` (an IAM or STS ARN) may pass
-        ``role_arn`` to ``service`` (``forecast`` or ``personalize``)."""
+    def check(self, caller: Caller | None, role_arn: str, service: str) -> None:
+        """Raise ``AccessDenied`` unless ``caller`` may pass ``role_arn`` to ``service``
+        (``forecast`` or ``personalize``); ``Throttling`` when that cannot be told now."""
 
 
 class UserHistoryStore(Protocol):

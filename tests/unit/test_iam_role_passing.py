@@ -11,10 +11,13 @@ from botocore.stub import Stubber
 
 from augury.api.passed_roles import named_roles
 from augury.aws.iam_role_passing import IamRolePassing
-from augury.resources.errors import AccessDenied
+from augury.ports import Caller
+from augury.resources.errors import AccessDenied, Throttling
 
-ROLE = "arn:aws:iam::123456789012:role/data/ForecastAccess"
-USER = "arn:aws:iam::123456789012:user/ana"
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/data/ForecastAccess"
+USER = f"arn:aws:iam::{ACCOUNT}:user/ana"
+ANA = Caller(arn=USER, source_ip="203.0.113.7")
 
 
 def iam() -> tuple[Any, Stubber]:
@@ -24,35 +27,53 @@ def iam() -> tuple[Any, Stubber]:
     return client, Stubber(client)
 
 
-def simulation(principal: str, decision: str, service: str = "forecast") -> tuple[dict, dict]:
-    response = {
-        "EvaluationResults": [
-            {"EvalActionName": "iam:PassRole", "EvalResourceName": ROLE, "EvalDecision": decision}
-        ],
-        "IsTruncated": False,
+def passing(client: Any) -> IamRolePassing:
+    return IamRolePassing("us-east-1", account=ACCOUNT, client=client)
+
+
+def simulation(
+    principal: str,
+    decision: str,
+    service: str = "forecast",
+    *,
+    source_ip: str | None = "203.0.113.7",
+    missing: list[str] | None = None,
+) -> tuple[dict, dict]:
+    result: dict[str, Any] = {
+        "EvalActionName": "iam:PassRole",
+        "EvalResourceName": ROLE,
+        "EvalDecision": decision,
     }
+    if missing:
+        result["MissingContextValues"] = missing
+    context = [
+        ("iam:PassedToService", f"{service}.amazonaws.com", "string"),
+        ("aws:PrincipalArn", principal, "string"),
+        ("aws:PrincipalAccount", ACCOUNT, "string"),
+        ("aws:SecureTransport", "true", "boolean"),
+        ("aws:RequestedRegion", "us-east-1", "string"),
+    ]
+    if source_ip:
+        context.append(("aws:SourceIp", source_ip, "ip"))
     expected = {
         "PolicySourceArn": principal,
         "ActionNames": ["iam:PassRole"],
         "ResourceArns": [ROLE],
         "ContextEntries": [
-            {
-                "ContextKeyName": "iam:PassedToService",
-                "ContextKeyValues": [f"{service}.amazonaws.com"],
-                "ContextKeyType": "string",
-            }
+            {"ContextKeyName": name, "ContextKeyValues": [value], "ContextKeyType": kind}
+            for name, value, kind in context
         ],
     }
-    return response, expected
+    return {"EvaluationResults": [result], "IsTruncated": False}, expected
 
 
 def test_a_user_allowed_to_pass_the_role_passes_and_the_answer_is_kept() -> None:
     client, stub = iam()
     stub.add_response("simulate_principal_policy", *simulation(USER, "allowed"))
-    passing = IamRolePassing(client=client)
+    checks = passing(client)
     with stub:
-        passing.check(USER, ROLE, "forecast")
-        passing.check(USER, ROLE, "forecast")  # cached: the stub holds one answer only
+        checks.check(ANA, ROLE, "forecast")
+        checks.check(ANA, ROLE, "forecast")  # cached: the stub holds one answer only
     stub.assert_no_pending_responses()
 
 
@@ -60,16 +81,26 @@ def test_a_user_denied_is_refused_in_iams_words() -> None:
     client, stub = iam()
     stub.add_response("simulate_principal_policy", *simulation(USER, "implicitDeny", "personalize"))
     with stub, pytest.raises(AccessDenied) as refused:
-        IamRolePassing(client=client).check(USER, ROLE, "personalize")
+        passing(client).check(ANA, ROLE, "personalize")
     assert f"User: {USER} is not authorized to perform: iam:PassRole on resource: {ROLE}" in str(
         refused.value
     )
     assert refused.value.code == "AccessDeniedException"
 
 
+def test_an_answer_resting_on_context_the_simulation_lacks_is_a_refusal() -> None:
+    client, stub = iam()
+    stub.add_response(
+        "simulate_principal_policy",
+        *simulation(USER, "allowed", missing=["aws:MultiFactorAuthPresent"]),
+    )
+    with stub, pytest.raises(AccessDenied, match="depend on aws:MultiFactorAuthPresent"):
+        passing(client).check(ANA, ROLE, "forecast")
+
+
 def test_a_role_session_is_judged_by_its_role_path_included() -> None:
     client, stub = iam()
-    role_arn = "arn:aws:iam::123456789012:role/teams/analyst"
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/teams/analyst"
     stub.add_response(
         "get_role",
         {
@@ -84,39 +115,49 @@ def test_a_role_session_is_judged_by_its_role_path_included() -> None:
         },
         {"RoleName": "analyst"},
     )
-    stub.add_response("simulate_principal_policy", *simulation(role_arn, "allowed"))
+    stub.add_response("simulate_principal_policy", *simulation(role_arn, "allowed", source_ip=None))
+    session = Caller(arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/analyst/ana@example.com")
     with stub:
-        IamRolePassing(client=client).check(
-            "arn:aws:sts::123456789012:assumed-role/analyst/ana@example.com", ROLE, "forecast"
-        )
+        passing(client).check(session, ROLE, "forecast")
     stub.assert_no_pending_responses()
 
 
-def test_a_simulator_error_refuses_with_the_reason() -> None:
+def test_iams_errors_are_not_kept_and_its_throttling_is_retryable() -> None:
     client, stub = iam()
+    stub.add_client_error("simulate_principal_policy", service_error_code="Throttling")
     stub.add_client_error("simulate_principal_policy", service_error_code="AccessDenied")
-    with stub, pytest.raises(AccessDenied, match=r"could not evaluate .* AccessDenied"):
-        IamRolePassing(client=client).check(USER, ROLE, "forecast")
+    stub.add_response("simulate_principal_policy", *simulation(USER, "allowed"))
+    checks = passing(client)
+    with stub:
+        with pytest.raises(Throttling) as throttled:
+            checks.check(ANA, ROLE, "forecast")
+        assert throttled.value.code == "ThrottlingException"  # botocore retries this code
+        with pytest.raises(AccessDenied, match=r"could not evaluate .* AccessDenied"):
+            checks.check(ANA, ROLE, "forecast")
+        checks.check(ANA, ROLE, "forecast")  # asked again each time: nothing was kept
+    stub.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize(
     ("caller", "why"),
     [
         (None, "no caller identity"),
-        ("arn:aws:sts::123456789012:federated-user/bob", "neither an IAM user nor a role"),
-        ("not-an-arn", "not an IAM or STS ARN"),
+        (Caller(f"arn:aws:sts::{ACCOUNT}:federated-user/bob"), "neither an IAM user nor a role"),
+        (Caller("not-an-arn"), "not an IAM or STS ARN"),
+        (Caller("arn:aws:iam::210987654321:root"), "not of this deployment's account"),
+        (Caller("arn:aws:sts::210987654321:assumed-role/Admin/x"), "not of this deployment's"),
     ],
 )
-def test_callers_it_cannot_judge_may_not_name_roles(caller: str | None, why: str) -> None:
+def test_callers_it_cannot_judge_may_not_name_roles(caller: Caller | None, why: str) -> None:
     client, stub = iam()
     with stub, pytest.raises(AccessDenied, match=why):
-        IamRolePassing(client=client).check(caller, ROLE, "forecast")
+        passing(client).check(caller, ROLE, "forecast")
 
 
 def test_the_root_user_passes_without_asking() -> None:
     client, stub = iam()
     with stub:
-        IamRolePassing(client=client).check("arn:aws:iam::123456789012:root", ROLE, "forecast")
+        passing(client).check(Caller(f"arn:aws:iam::{ACCOUNT}:root"), ROLE, "forecast")
 
 
 def test_every_role_member_of_a_request_is_found_once_each() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from augury.ports import Caller
+
 
 @dataclass(frozen=True)
 class HttpRequest:
@@ -17,8 +19,8 @@ class HttpRequest:
     headers: Mapping[str, str] = field(default_factory=dict)
     query: Mapping[str, list[str]] = field(default_factory=dict)
     body: bytes = b""
-    caller: str | None = None
-    """The authenticated caller's ARN (API Gateway's AWS_IAM identity); none in embedded mode."""
+    caller: Caller | None = None
+    """The authenticated caller (API Gateway's AWS_IAM identity); none in embedded mode."""
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """Header lookup, case-insensitive as HTTP requires."""

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from augury.ports import Caller
     from augury.runtime import Runtime
 
 ROLE_MEMBERS = frozenset({"RoleArn", "roleArn"})
@@ -40,7 +41,7 @@ def named_roles(params: Any) -> Iterator[str]:
             yield from named_roles(value)
 
 
-def check_passed_roles(runtime: Runtime, service: str, caller: str | None, params: Any) -> None:
+def check_passed_roles(runtime: Runtime, service: str, caller: Caller | None, params: Any) -> None:
     """``AccessDeniedException`` unless ``caller`` may pass every role ``params`` names."""
     for role_arn in dict.fromkeys(named_roles(params)):
         runtime.roles.check(caller, role_arn, SERVICE_PRINCIPALS.get(service, service))

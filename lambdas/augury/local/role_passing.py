@@ -8,9 +8,11 @@ owns already.
 
 from __future__ import annotations
 
+from augury.ports import Caller
+
 
 class UncheckedRolePassing:
     """``RolePassing`` with nobody to check: embedded mode's callers are its owner."""
 
-    def check(self, caller: str | None, role_arn: str, service: str) -> None:
+    def check(self, caller: Caller | None, role_arn: str, service: str) -> None:
         return None

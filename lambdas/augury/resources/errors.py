@@ -59,6 +59,13 @@ class AccessDenied(ServiceError):
     status = 400
 
 
+class Throttling(ServiceError):
+    """A dependency refused for now (IAM's rate limit): botocore retries this code."""
+
+    code = "ThrottlingException"
+    status = 400
+
+
 class TooManyTags(ServiceError):
     code = "TooManyTagsException"
     status = 400
