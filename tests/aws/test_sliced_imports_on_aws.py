@@ -326,9 +326,13 @@ def test_a_repeat_across_files_read_in_different_invocations_fails_naming_both_l
 # --- Personalize data deletion ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("killed", [False, True], ids=["whole", "killed-after-a-rewrite"])
 def test_a_data_deletion_job_rewrites_one_part_or_events_file_per_invocation(
-    stack: Stack, budgets: list[CountingBudget], monkeypatch: pytest.MonkeyPatch
+    stack: Stack, budgets: list[CountingBudget], monkeypatch: pytest.MonkeyPatch, killed: bool
 ) -> None:
+    """``killed``: the invocation that first rewrites an events file ends right after it
+    recorded the rewrite, as a Lambda killed at that point would: the file it replaced is
+    still there and no manifest was renamed. The next invocation completes both."""
     from augury.workflows import personalize_deletion
 
     monkeypatch.setattr(personalize_deletion, "Budget", CountingBudget)
@@ -361,6 +365,7 @@ def test_a_data_deletion_job_rewrites_one_part_or_events_file_per_invocation(
     assert len([key for key in data_keys(recorded_prefix) if key.endswith(".parquet")]) == 4
 
     budgets.clear()
+    kills = kill_after_the_first_rewrite(monkeypatch, recorded_prefix) if killed else []
     deletion = personalize.create_data_deletion_job(
         jobName="forget-u07",
         datasetGroupArn=group,
@@ -391,3 +396,30 @@ def test_a_data_deletion_job_rewrites_one_part_or_events_file_per_invocation(
     assert handlers.runtime().history.history(scope, user_subject("u07")) == []
     assert len(handlers.runtime().history.history(scope, user_subject("u08"))) == 1
     assert data_keys(personalize_deletion.job_staging_prefix(group, "forget-u07")) == []
+    assert len(kills) == killed  # the kill happened where it was meant to
+
+
+def kill_after_the_first_rewrite(monkeypatch: pytest.MonkeyPatch, prefix: str) -> list[str]:
+    """The first deletion of a file under ``prefix`` does not happen and the invocation
+    ends there, its manifest renames skipped: what a Lambda killed mid-step leaves."""
+    from augury.workflows import personalize_deletion
+
+    blobs = handlers.runtime().blobs
+    delete_keys, rename = blobs.delete_keys, personalize_deletion._rename_in_manifests
+    killed: list[str] = []
+
+    def delete_once_killed(keys: list[str]) -> None:
+        if not killed and any(key.startswith(prefix) for key in keys):
+            killed.extend(keys)
+            raise personalize_deletion.ResourcePending("killed")
+        delete_keys(keys)
+
+    def rename_unless_killing(runtime: Any, at: str, renamed: dict[str, Any]) -> None:
+        if killed and not getattr(rename_unless_killing, "skipped", False):
+            rename_unless_killing.skipped = True  # type: ignore[attr-defined]
+            return
+        rename(runtime, at, renamed)
+
+    monkeypatch.setattr(blobs, "delete_keys", delete_once_killed)
+    monkeypatch.setattr(personalize_deletion, "_rename_in_manifests", rename_unless_killing)
+    return killed

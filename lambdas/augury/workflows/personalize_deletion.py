@@ -350,9 +350,12 @@ def _delete_from_events(
     """Rewrite each recorded-events file holding the users' rows that arrived before
     ``since``, until a look finds none left: how many rows went.
 
-    Each look's files are recorded in ``progress`` as it ends, or as the invocation runs
-    out of time (merged files' manifests renamed first), with the rows they gave: a later
-    invocation goes on from the files not looked at yet and counts nothing twice."""
+    Every file that gives rows is recorded in ``progress`` (its new name and the rows it
+    gave) after its rewrite is stored and before the file itself goes, so an invocation
+    that ends at any point, out of time or killed, loses nothing: the next one deletes
+    what a recorded rewrite had still to delete, renames recorded rewrites in the merged
+    files' manifests, and counts nothing twice. The files that gave nothing are recorded
+    as each look ends or the invocation runs out of time."""
     before = progress.done()
     deleted = sum(int(summary["deleted"]) for summary in before.values())
     chunk = max(before, default=-1) + 1
@@ -361,6 +364,7 @@ def _delete_from_events(
         if any(summary["finished"] for summary in earlier):
             continue
         prefix = events_prefix(group) + folder
+        _finish_rewrites(runtime, prefix, {k: v for s in earlier for k, v in s["renamed"].items()})
         looked = {key for summary in earlier for key in summary["looked"]}
         for _ in range(LOOKS):
             listed = list(runtime.blobs.list_keys(prefix))
@@ -370,37 +374,65 @@ def _delete_from_events(
             # rows a merged file repeats from its sources count once, in the merged file
             held = {key for keys in merged_sources(runtime, listed).values() for key in keys}
             renamed: dict[str, str | None] = {}
-            this_look: list[str] = []
-            gave = 0
+            unchanged: list[str] = []
             try:
                 for key in fresh:
                     if not budget.fits_another():
                         raise ResourcePending(f"recorded events of {folder} being rewritten")
                     with budget.reading():
                         rewritten, gone = _rewrite_file(runtime, prefix, key, users, since, scratch)
-                    if gone:
-                        renamed[key] = rewritten
-                        gave += 0 if key in held else gone
                     looked.add(rewritten or key)
-                    this_look.append(rewritten or key)
+                    if not gone:
+                        unchanged.append(key)
+                        continue
+                    counted = 0 if key in held else gone
+                    progress.record(chunk, _events_summary(folder, [rewritten], counted, key))
+                    chunk += 1
+                    deleted += counted
+                    runtime.blobs.delete_keys([key])
+                    renamed[key] = rewritten
             finally:
                 _rename_in_manifests(runtime, prefix, renamed)
-                progress.record(
-                    chunk,
-                    {"folder": folder, "looked": this_look, "deleted": gave, "finished": False},
-                )
+                progress.record(chunk, _events_summary(folder, unchanged, 0))
                 chunk += 1
-                deleted += gave
-        progress.record(chunk, {"folder": folder, "looked": [], "deleted": 0, "finished": True})
+        progress.record(chunk, {**_events_summary(folder, [], 0), "finished": True})
         chunk += 1
     return deleted
+
+
+def _events_summary(
+    folder: str, looked: list[str | None], deleted: int, rewritten_from: str | None = None
+) -> dict[str, Any]:
+    """What a step through the events files did: the files it looked at (by their names
+    now), the rows it deleted, and the file a rewrite replaced (``renamed``)."""
+    renamed = {rewritten_from: looked[0]} if rewritten_from is not None else {}
+    return {
+        "folder": folder,
+        "looked": [key for key in looked if key],
+        "deleted": deleted,
+        "renamed": renamed,
+        "finished": False,
+    }
+
+
+def _finish_rewrites(runtime: Runtime, prefix: str, renamed: dict[str, str | None]) -> None:
+    """Complete rewrites an earlier invocation recorded: the replaced files that are still
+    there go, and the manifests name the new files (both safe to do again)."""
+    if not renamed:
+        return
+    listed = set(runtime.blobs.list_keys(prefix))
+    leftover = [old for old in renamed if old in listed]
+    if leftover:
+        runtime.blobs.delete_keys(leftover)
+    _rename_in_manifests(runtime, prefix, renamed)
 
 
 def _rewrite_file(
     runtime: Runtime, prefix: str, key: str, users: frozenset[str], since: float, scratch: Path
 ) -> tuple[str | None, int]:
-    """The file less the users' rows that arrived before ``since``: its new key (``None``
-    when nothing is left) and how many rows went."""
+    """The file less the users' rows that arrived before ``since``, stored under its new key
+    (``None`` when nothing is left), and how many rows went. The file itself stays: the
+    caller records the rewrite before it deletes it."""
     local = scratch / "events.parquet"
     try:
         runtime.blobs.download_file(key, local)
@@ -425,7 +457,6 @@ def _rewrite_file(
         pq.write_table(kept, buffer, compression="zstd")
         new_key = keyed(prefix, arrival_of(key), buffer.getvalue())
         runtime.blobs.put_bytes(new_key, buffer.getvalue())
-    runtime.blobs.delete_keys([key])
     return new_key, gone
 
 
