@@ -109,7 +109,9 @@ def events(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Apply a Kinesis batch of Personalize events; failures are reported per batch item."""
     from augury.personalize.event_consumer import handle_kinesis_event
 
-    return handle_kinesis_event(runtime(), event)
+    return handle_kinesis_event(
+        runtime(), event, seconds_left=lambda: context.get_remaining_time_in_millis() / 1000
+    )
 
 
 @logger.inject_lambda_context

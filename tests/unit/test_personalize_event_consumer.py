@@ -406,6 +406,13 @@ def test_a_failing_record_is_reported_and_the_records_before_it_are_applied(
         apply_records(runtime, records)
 
     monkeypatch.setattr(event_consumer, "apply_records", fails_as_a_batch)
+    # with time for one record only, the second is where Lambda goes on
+    clock = iter([60.0, 5.0])
+    answer = handle_kinesis_event(setup.runtime, event, seconds_left=lambda: next(clock))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "101"}]}
+    assert calls == [3, 1]
+
+    calls.clear()
     assert handle_kinesis_event(setup.runtime, event) == {"batchItemFailures": []}
     assert calls == [3, 1, 1, 1]
     assert items_of(setup, "u3") == ["i2"]

@@ -39,9 +39,10 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,8 @@ log = logging.getLogger(__name__)
 
 KINDS = {"interaction", "user", "item", "action", "action-interaction"}
 ROW_FOLDERS = {"user": USERS_FOLDER, "item": ITEMS_FOLDER, "action": ACTIONS_FOLDER}
+SPARE_SECONDS = 10.0
+"""Left free at the end of a consumer invocation that applies a failed batch record by record."""
 
 
 @dataclass
@@ -273,7 +276,12 @@ def records_from_kinesis(event: Mapping[str, Any]) -> list[tuple[str, StreamReco
     return found
 
 
-def handle_kinesis_event(runtime: Runtime, event: Mapping[str, Any]) -> dict[str, Any]:
+def handle_kinesis_event(
+    runtime: Runtime,
+    event: Mapping[str, Any],
+    *,
+    seconds_left: Callable[[], float] = lambda: math.inf,
+) -> dict[str, Any]:
     """A Kinesis-triggered Lambda's body: apply the batch, report failure for a retry.
 
     The whole batch is applied in one go (it is idempotent). On an error its records
@@ -281,22 +289,29 @@ def handle_kinesis_event(runtime: Runtime, event: Mapping[str, Any]) -> dict[str
     reported (``ReportBatchItemFailures``): Lambda retries from it, and a record that
     keeps failing goes to the failure destination with what follows it, not with the
     records before it, which are applied. A batch whose records all apply alone (the
-    error was the batch's: a throttled write, a timeout) is done.
+    error was the batch's: a throttled write, a timeout) is done. The one-at-a-time pass
+    stops short of the invocation's end (``seconds_left``): the record it reached is
+    reported, and Lambda goes on from there.
     """
     pairs = records_from_kinesis(event)
     try:
         apply_records(runtime, [record for _, record in pairs])
     except Exception:
         log.exception("applying %d Kinesis records failed", len(pairs))
-        failing = _first_failing(runtime, pairs)
+        failing = _first_failing(runtime, pairs, seconds_left)
         if failing is not None:
             return {"batchItemFailures": [{"itemIdentifier": failing}]}
     return {"batchItemFailures": []}
 
 
-def _first_failing(runtime: Runtime, pairs: list[tuple[str, StreamRecord]]) -> str | None:
-    """The sequence number of the first record that fails when applied on its own."""
+def _first_failing(
+    runtime: Runtime, pairs: list[tuple[str, StreamRecord]], seconds_left: Callable[[], float]
+) -> str | None:
+    """The sequence number of the first record that fails when applied on its own, or that
+    there was no time left to apply."""
     for sequence, record in pairs:
+        if seconds_left() < SPARE_SECONDS:
+            return sequence
         try:
             apply_records(runtime, [record])
         except Exception:
