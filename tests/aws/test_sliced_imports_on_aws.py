@@ -119,7 +119,7 @@ def test_an_interactions_import_reads_one_file_per_invocation_and_keeps_every_ro
         stack.upload(f"bulk/part-{number}.csv", (HEADER + clicks(400 * number, 400)).encode())
     job = start_import(stack, interactions, "bulk", "bulk")
     wait_active(lambda: describe(stack, job))
-    assert [budget.read for budget in budgets] == [1, 1, 1]
+    assert [budget.read for budget in budgets] == [1, 1, 1, 0]  # the files, then `complete`
     first_version, table = data_of(interactions)
     assert table.num_rows == 1_200
     assert sorted(table["TIMESTAMP"].to_pylist()) == [1_700_000_000 + n for n in range(1_200)]
@@ -132,7 +132,7 @@ def test_an_interactions_import_reads_one_file_per_invocation_and_keeps_every_ro
         )
     job = start_import(stack, interactions, "more", "more", mode="INCREMENTAL")
     wait_active(lambda: describe(stack, job))
-    assert [budget.read for budget in budgets] == [1, 1]
+    assert [budget.read for budget in budgets] == [1, 1, 0]  # the files, then `complete`
     version, table = data_of(interactions)
     assert table.num_rows == 2_200
     assert handlers.runtime().metadata.get(interactions).attributes["_data_rows"] == 2_200
@@ -143,26 +143,39 @@ def test_an_interactions_import_reads_one_file_per_invocation_and_keeps_every_ro
     assert data_keys(staging_prefix(version)) == []
 
 
-def test_users_rows_merge_by_id_across_files_read_in_different_invocations(
-    stack: Stack, budgets: list[CountingBudget]
+def test_users_rows_merge_by_id_one_partition_per_invocation(
+    stack: Stack, budgets: list[CountingBudget], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Rows split by ID into three partitions as each file is read; ``complete`` merges
+    one partition per invocation, after splitting the current version's parts (one per
+    invocation) for an INCREMENTAL import."""
+    from augury.workflows import personalize_id_merge
+
+    monkeypatch.setattr(personalize_id_merge, "partition_count", lambda *_: 3)
     users = dataset(stack, "sliced-users", "Users", USERS_SCHEMA)
     stack.upload("users/a.csv", b"USER_ID,PLAN\nu1,free\nu2,free\nu3,free\n")
     stack.upload("users/b.csv", b"USER_ID,PLAN\nu2,pro\nu4,pro\nu2,team\n")
     job = start_import(stack, users, "users", "users")
     wait_active(lambda: describe(stack, job))
-    assert [budget.read for budget in budgets] == [1, 1]
-    _, table = data_of(users)
+    # two files, then three partitions merged
+    assert [budget.read for budget in budgets] == [1, 1, 1, 1, 1]
+    version, table = data_of(users)
     plans = dict(zip(table["USER_ID"].to_pylist(), table["PLAN"].to_pylist(), strict=True))
     assert plans == {"u1": "free", "u2": "team", "u3": "free", "u4": "pro"}
+    parts = [key.rsplit("/", 1)[1] for key in data_keys(version)]
+    assert {part.split("-")[1] for part in parts} == {"000", "001", "002"}
 
+    budgets.clear()
     stack.upload("users-more/c.csv", b"USER_ID,PLAN\nu1,pro\nu5,free\n")
     stack.upload("users-more/d.csv", b"USER_ID,PLAN\nu5,team\n")
     job = start_import(stack, users, "users-more", "users-more", mode="INCREMENTAL")
     wait_active(lambda: describe(stack, job))
+    # two files, the three current parts split, three partitions merged
+    assert [budget.read for budget in budgets] == [1] * 8
     version, table = data_of(users)
     plans = dict(zip(table["USER_ID"].to_pylist(), table["PLAN"].to_pylist(), strict=True))
     assert plans == {"u1": "pro", "u2": "team", "u3": "free", "u4": "pro", "u5": "team"}
+    assert table.num_rows == 5
     assert data_keys(staging_prefix(version)) == []
 
 

@@ -15,12 +15,14 @@
     on from the next file, so an import is not bound by one invocation's 15
     minutes. Interactions rows go straight into the new version prefix
     ``resources/personalize/dataset/<group>/<TYPE>/data/<job>/``; Users, Items
-    and Actions rows wait in staging to be merged by ID.
+    and Actions rows wait in staging, split by ID into partitions, to be merged
+    by ID (``personalize_id_merge``).
 ``complete``
     Checks the totals (Amazon's minimum, rows at all), puts the version
     together (an INCREMENTAL import copies the current Interactions parts in,
     inside the store, or merges the current Users/Items/Actions rows with the
-    new by ID) and only then moves the dataset's ``_data_prefix`` to the new
+    new by ID, one partition per budgeted slice, over as many invocations as it
+    takes) and only then moves the dataset's ``_data_prefix`` to the new
     version, in the update that releases the dataset; then the job is ACTIVE.
     A failed import leaves the dataset's data exactly as it was. An
     Interactions import into a group with a metric attribution also counts its
@@ -68,7 +70,7 @@ from augury.personalize.dataset_exports import (
 from augury.personalize.group_data import DATA_ROWS, parquet_keys, read_table
 from augury.personalize.import_csv import CsvReader, ImportFailure, SourceFile
 from augury.personalize.import_fields import ID_COLUMN, ImportField, arrow_schema, import_fields
-from augury.personalize.import_store import VersionBuilder, merge_parts
+from augury.personalize.import_store import VersionBuilder
 from augury.personalize.imports import (
     IMPORT_WORKFLOW,
     INCREMENTAL,
@@ -77,7 +79,6 @@ from augury.personalize.imports import (
 )
 from augury.ports import ExternalDataError
 from augury.resources import crud
-from augury.resources.blob_downloads import download_all
 from augury.resources.data_versions import (
     DATA_PREFIX,
     PREVIOUS_DATA_PREFIX,
@@ -98,6 +99,13 @@ from augury.workflows.definition import (
     Workflow,
 )
 from augury.workflows.file_slices import CONTINUE, Budget, FileProgress
+from augury.workflows.personalize_id_merge import (
+    merge_partitions,
+    planned_partitions,
+    previous_rows,
+    split_previous,
+    store_file_rows,
+)
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -168,11 +176,20 @@ class _Job:
         return FileProgress(runtime, f"{self.staging}progress/")
 
     def file_parts(self, index: int) -> str:
-        """Where file ``index``'s rows go: straight into the version when every row is kept
-        (Interactions), to staging when rows merge by ID at the end."""
-        if self.id_column:
-            return f"{self.staging}spill/{index:05d}-"
+        """Where file ``index``'s rows go when every row is kept (Interactions): straight
+        into the version (rows merged by ID wait in staging: ``personalize_id_merge``)."""
         return f"{self.version}{NEW_PARTS}{index:05d}-"
+
+    def partitions(self, runtime: Runtime) -> int:
+        """How many partitions rows merged by ID are split into (1 for Interactions)."""
+        if not self.id_column:
+            return 1
+        kept = previous_rows(self.dataset.attributes) if self.mode == INCREMENTAL else 0
+
+        def source_bytes() -> int:
+            return sum(runtime.external.list_sizes(self.location, role_arn=self.role).values())
+
+        return planned_partitions(self.progress(runtime), source_bytes, kept)
 
     def metrics(self, runtime: Runtime) -> ImportMetrics | None:
         """The job's metric-attribution counting; every file's counts against the one window
@@ -208,6 +225,7 @@ def _import(runtime: Runtime, state: State) -> None:
     progress = job.progress(runtime)
     try:
         files = progress.files(lambda: _sources(runtime, job))
+        partitions = job.partitions(runtime)
         done = progress.done()
         size = sum(int(summary["bytes"]) for summary in done.values())
         budget = Budget()
@@ -220,7 +238,7 @@ def _import(runtime: Runtime, state: State) -> None:
                         f"{len(done)} of {len(files)} files read; the import goes on"
                     )
                 with budget.reading():
-                    summary = _read_file(runtime, job, index, uri, Path(scratch), size)
+                    summary = _read_file(runtime, job, index, uri, Path(scratch), size, partitions)
                 progress.record(index, summary)
                 done[index] = summary
                 size += int(summary["bytes"])
@@ -240,7 +258,13 @@ def _sources(runtime: Runtime, job: _Job) -> list[str]:
 
 
 def _read_file(
-    runtime: Runtime, job: _Job, index: int, uri: str, scratch: Path, size_before: int
+    runtime: Runtime,
+    job: _Job,
+    index: int,
+    uri: str,
+    scratch: Path,
+    size_before: int,
+    partitions: int,
 ) -> dict[str, Any]:
     """Check one file and store its rows; what the end of the import needs to know of it."""
     folder = scratch / f"{index:05d}"
@@ -262,11 +286,16 @@ def _read_file(
         if metrics is not None:
             metrics.add(batch)
     local.unlink()
-    target = job.file_parts(index)
-    runtime.blobs.delete_prefix(target)  # what a read cut short left
-    for number, part in enumerate(builder.spilled()):
-        runtime.blobs.upload_file(part, f"{target}{number:05d}.parquet")
-        part.unlink()
+    if job.id_column:
+        store_file_rows(
+            runtime, job.staging, index, builder.spilled(), job.id_column, partitions, folder
+        )
+    else:
+        target = job.file_parts(index)
+        runtime.blobs.delete_prefix(target)  # what a read cut short left
+        for number, part in enumerate(builder.spilled()):
+            runtime.blobs.upload_file(part, f"{target}{number:05d}.parquet")
+            part.unlink()
     return {
         "uri": uri,
         "rows": builder.rows,
@@ -297,7 +326,7 @@ def _complete(runtime: Runtime, state: State) -> None:
         try:
             _check_rows(job, new_rows)
             with scratch_directory(runtime, "augury-import-") as scratch:
-                rows = _write_version(runtime, job, new_rows, Path(scratch))
+                rows = _write_version(runtime, job, new_rows, Path(scratch), Budget())
                 if metrics is not None:
                     metrics.write_report(Path(scratch))
         except (ImportFailure, ExternalDataError) as error:
@@ -323,36 +352,39 @@ def _check_rows(job: _Job, rows: int) -> None:
         )
 
 
-def _write_version(runtime: Runtime, job: _Job, new_rows: int, scratch: Path) -> int:
+def _write_version(
+    runtime: Runtime, job: _Job, new_rows: int, scratch: Path, budget: Budget
+) -> int:
     """Put the new version's parts under its prefix; how many rows it holds.
 
     Interactions keep every row: the files' parts are in place already, and an
     INCREMENTAL import copies the previous version's parts beside them, inside the
-    store. Users, Items and Actions keep one row per ID, so their parts are merged here,
-    with the previous version's for an INCREMENTAL import.
+    store. Users, Items and Actions keep one row per ID, so their rows are merged here
+    one partition at a time, with the previous version's for an INCREMENTAL import
+    (``personalize_id_merge``), over as many invocations as ``budget`` asks for.
     """
     previous_prefix = job.dataset.attributes.get(DATA_PREFIX) if job.mode == INCREMENTAL else None
-    previous_keys = parquet_keys(runtime, previous_prefix) if previous_prefix else []
     if not job.id_column:
+        previous_keys = parquet_keys(runtime, previous_prefix) if previous_prefix else []
         for number, key in enumerate(previous_keys):
             runtime.blobs.copy(key, f"{job.version}{PREVIOUS_PARTS}{number:05d}.parquet")
-        previous_rows = int(job.dataset.attributes.get(DATA_ROWS) or 0) if previous_keys else 0
-        return previous_rows + new_rows
-    spilled = parquet_keys(runtime, f"{job.staging}spill/")
-    new_parts = download_all(runtime, spilled, scratch / "new")
-    previous = download_all(runtime, previous_keys, scratch / "previous")
-    written = merge_parts(
-        arrow_schema(job.fields),
-        job.id_column,
-        new_parts,
-        previous,
-        scratch / "parts",
-        new_rows=new_rows,
+        kept = int(job.dataset.attributes.get(DATA_ROWS) or 0) if previous_keys else 0
+        return kept + new_rows
+    partitions = job.partitions(runtime)
+    if previous_prefix:
+        split_previous(
+            runtime,
+            job.staging,
+            previous_prefix,
+            job.fields,
+            job.id_column,
+            partitions,
+            budget,
+            scratch,
+        )
+    return merge_partitions(
+        runtime, job.staging, job.version, job.fields, job.id_column, partitions, budget, scratch
     )
-    runtime.blobs.delete_prefix(job.version)  # a merge cut short before
-    for part in written.parts:
-        runtime.blobs.upload_file(part, f"{job.version}{part.name}")
-    return written.rows
 
 
 def dataset_fields(runtime: Runtime, dataset: Resource) -> tuple[ImportField, ...]:
@@ -413,7 +445,7 @@ IMPORT = Workflow(
     steps=(
         Step("start", _start_import),
         Step("import", _import, retry=CONTINUE),
-        Step("complete", _complete, retry=Retry(max_attempts=1)),
+        Step("complete", _complete, retry=CONTINUE),
     ),
     on_failure=_import_failed,
 )
