@@ -64,7 +64,15 @@ def store_file_rows(
     scratch: Path,
 ) -> None:
     """File ``index``'s rows (``parts``, as ``VersionBuilder.spilled`` left them), split by
-    ID into one Parquet file per partition and stored; the local parts are consumed."""
+    ID into one Parquet file per partition and stored; the local parts are consumed. With
+    one partition the parts are stored as they are."""
+    if partitions == 1:
+        target = f"{staging}spill/{partition_name(0)}/{index:05d}-"
+        runtime.blobs.delete_prefix(target)  # what a read cut short left
+        for number, part in enumerate(parts):
+            runtime.blobs.upload_file(part, f"{target}{number:05d}.parquet")
+            part.unlink()
+        return
     written = _split(parts, id_column, partitions, scratch / f"split-{index:05d}", None)
     for partition, path in written.items():
         key = f"{staging}spill/{partition_name(partition)}/{index:05d}.parquet"
@@ -84,7 +92,10 @@ def split_previous(
 ) -> None:
     """The current version's rows split by ID like the new ones, one stored part at a
     time, in the current schema (a part written before UpdateDataset added fields gets
-    them, null); ``ResourcePending`` when the invocation has no time for another part."""
+    them, null); ``ResourcePending`` when the invocation has no time for another part.
+    With one partition there is nothing to split: the merge reads the parts themselves."""
+    if partitions == 1:
+        return
     progress = FileProgress(runtime, f"{staging}previous-progress/")
     keys = progress.once("parts", lambda: parquet_keys(runtime, previous_prefix))
     done = progress.done()
@@ -115,8 +126,10 @@ def merge_partitions(
     partitions: int,
     budget: Budget,
     scratch: Path,
+    previous_prefix: str | None = None,
 ) -> int:
-    """Each partition's newest row per ID, stored in ``version``; the rows it holds.
+    """Each partition's newest row per ID (over ``previous_prefix``'s rows, split by
+    :func:`split_previous`), stored in ``version``; the rows it holds.
 
     A partition's parts are stored before its record, so a partition cut short is merged
     again from the start (its earlier parts deleted first); ``ResourcePending`` when the
@@ -133,7 +146,10 @@ def merge_partitions(
             name = partition_name(partition)
             folder = scratch / f"merge-{name}"
             new = download_all(runtime, parquet_keys(runtime, f"{staging}spill/{name}/"), folder)
-            previous_keys = parquet_keys(runtime, f"{staging}previous/{name}/")
+            if partitions == 1:  # nothing was split: the current version's own parts
+                previous_keys = parquet_keys(runtime, previous_prefix) if previous_prefix else []
+            else:
+                previous_keys = parquet_keys(runtime, f"{staging}previous/{name}/")
             previous = download_all(runtime, previous_keys, folder / "previous")
             written = merge_parts(schema, id_column, new, previous, folder / "parts", new_rows=0)
             runtime.blobs.delete_prefix(f"{version}part-{name}-")  # a merge cut short

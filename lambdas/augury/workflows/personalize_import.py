@@ -383,7 +383,15 @@ def _write_version(
             scratch,
         )
     return merge_partitions(
-        runtime, job.staging, job.version, job.fields, job.id_column, partitions, budget, scratch
+        runtime,
+        job.staging,
+        job.version,
+        job.fields,
+        job.id_column,
+        partitions,
+        budget,
+        scratch,
+        previous_prefix,
     )
 
 
