@@ -170,13 +170,21 @@ class SimulatedStepFunctions:
                 raise SystemExit(f"{name} failed: {failed}") from None
 
 
-def one_case(kind: str, rows: int, files: int, work_seconds: float | None) -> list[dict[str, Any]]:
+def one_case(
+    kind: str, rows: int, files: int, work_seconds: float | None, id_partitions: int = 0
+) -> list[dict[str, Any]]:
     """Import ``rows`` rows of ``kind`` from ``files`` files (FULL), then a quarter as many
-    from a quarter as many files (INCREMENTAL), timing each; run in its own process."""
+    from a quarter as many files (INCREMENTAL), timing each; run in its own process.
+    ``id_partitions`` forces how many partitions Users rows are merged in (as an import of
+    tens of GB would plan them)."""
     from augury.api.operations import default_registry
     from augury.bootstrap import bootstrap
     from augury.settings import Settings
+    from augury.workflows import personalize_id_merge
     from augury.workflows.file_slices import SPARE_SECONDS
+
+    if id_partitions:
+        personalize_id_merge.partition_count = lambda *_: id_partitions
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -208,6 +216,8 @@ def one_case(kind: str, rows: int, files: int, work_seconds: float | None) -> li
             seconds = time.perf_counter() - started
             _check_active(call, kind, job, mode)
             way = "one call" if work_seconds is None else f"sliced ({work_seconds:g} s a call)"
+            if id_partitions:
+                way += f", {id_partitions} ID partitions"
             results.append(
                 {
                     "kind": kind,
@@ -286,9 +296,10 @@ def _check_active(call: Any, kind: str, job: str, mode: str) -> None:
 
 
 def run_in_subprocess(
-    kind: str, rows: int, files: int, work_seconds: float | None
+    kind: str, rows: int, files: int, work_seconds: float | None, id_partitions: int = 0
 ) -> list[dict[str, Any]]:
     command = [sys.executable, __file__, "--one", kind, str(rows), str(files), str(work_seconds)]
+    command += [str(id_partitions)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"case {kind} {rows}x{files} failed:\n{done.stderr[-3000:]}")
@@ -318,22 +329,35 @@ def main() -> None:
     parser.add_argument("--sales-rows", type=int, default=2_000_000, help="Forecast rows")
     parser.add_argument("--work-seconds", type=float, default=2.0)
     parser.add_argument("--output", type=Path, help="also write the table to this Markdown file")
-    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--id-partitions",
+        type=int,
+        default=8,
+        help="also import the users in this many ID partitions, sliced (0: not)",
+    )
+    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        kind, rows, files, work = args.one
+        kind, rows, files, work, partitions = args.one
         work_seconds = None if work == "None" else float(work)
-        print(json.dumps(one_case(kind, int(rows), int(files), work_seconds)))
+        found = one_case(kind, int(rows), int(files), work_seconds, int(partitions))
+        print(json.dumps(found))
         return
-    results = [
-        row
+    cases = [
+        (kind, rows, work, 0)
         for kind, rows in (
             ("interactions", args.rows),
             ("users", args.user_rows),
             ("sales", args.sales_rows),
         )
         for work in (None, args.work_seconds)
-        for row in run_in_subprocess(kind, rows, args.files, work)
+    ]
+    if args.id_partitions:
+        cases.insert(4, ("users", args.user_rows, args.work_seconds, args.id_partitions))
+    results = [
+        row
+        for kind, rows, work, partitions in cases
+        for row in run_in_subprocess(kind, rows, args.files, work, partitions)
     ]
     text = table(results)
     print(text)
@@ -345,7 +369,7 @@ def main() -> None:
             f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python "
             f"scripts/benchmark_imports.py --rows {args.rows} --files {args.files} "
             f"--user-rows {args.user_rows} --sales-rows {args.sales_rows} "
-            f"--work-seconds {args.work_seconds:g}` on "
+            f"--work-seconds {args.work_seconds:g} --id-partitions {args.id_partitions}` on "
             f"{platform.machine()} with {os.cpu_count()} CPU cores, Python "
             f"{platform.python_version()}, pyarrow {pyarrow.__version__}; files on local disk "
             "(embedded mode's blob store).\n\n"
