@@ -4,14 +4,16 @@ answer (simulated here: moto has no policy simulator, ``moto_stack``)."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 from botocore.exceptions import ClientError
 
+from augury import handlers
 from tests.aws.moto_stack import NOT_PASSABLE_ROLE, USER_ROLE, Stack
-from tests.aws.test_personalize_on_aws import SCHEMA, wait_active
+from tests.aws.shop_data import FORECAST_SCHEMA
+from tests.aws.test_personalize_on_aws import SCHEMA
+from tests.aws.test_sliced_imports_on_aws import dataset as interactions_dataset
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -33,13 +35,7 @@ def test_a_forecast_import_naming_a_role_the_caller_may_not_pass_is_refused(stac
         Domain="RETAIL",
         DatasetType="TARGET_TIME_SERIES",
         DataFrequency="D",
-        Schema={
-            "Attributes": [
-                {"AttributeName": "item_id", "AttributeType": "string"},
-                {"AttributeName": "timestamp", "AttributeType": "timestamp"},
-                {"AttributeName": "demand", "AttributeType": "float"},
-            ]
-        },
+        Schema=FORECAST_SCHEMA,
     )["DatasetArn"]
     source = stack.upload("sales/sales.csv", b"socks,2024-01-01,3\n")
 
@@ -59,13 +55,8 @@ def test_a_forecast_import_naming_a_role_the_caller_may_not_pass_is_refused(stac
 
 def test_every_personalize_role_member_is_checked(stack: Stack) -> None:
     personalize = stack.api.client("personalize")
-    group = personalize.create_dataset_group(name="roles")["datasetGroupArn"]
-    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    schema = personalize.create_schema(name="roles", schema=json.dumps(SCHEMA))["schemaArn"]
-    dataset = personalize.create_dataset(
-        name="roles", schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
-    )["datasetArn"]
-    wait_active(lambda: personalize.describe_dataset(datasetArn=dataset))
+    dataset = interactions_dataset(stack, "roles", "Interactions", SCHEMA)
+    group = str(handlers.runtime().metadata.get(dataset).parent_arn)
     source = stack.upload("clicks/clicks.csv", b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1700000000\n")
 
     code, _ = refused(
@@ -103,13 +94,7 @@ def test_a_personalize_import_without_a_role_fails_instead_of_using_augurys_own(
     stack: Stack,
 ) -> None:
     personalize = stack.api.client("personalize")
-    group = personalize.create_dataset_group(name="roleless")["datasetGroupArn"]
-    wait_active(lambda: personalize.describe_dataset_group(datasetGroupArn=group))
-    schema = personalize.create_schema(name="roleless", schema=json.dumps(SCHEMA))["schemaArn"]
-    dataset = personalize.create_dataset(
-        name="roleless", schemaArn=schema, datasetGroupArn=group, datasetType="Interactions"
-    )["datasetArn"]
-    wait_active(lambda: personalize.describe_dataset(datasetArn=dataset))
+    dataset = interactions_dataset(stack, "roleless", "Interactions", SCHEMA)
     source = stack.upload("open/clicks.csv", b"USER_ID,ITEM_ID,TIMESTAMP\nu1,i1,1700000000\n")
     job = personalize.create_dataset_import_job(
         jobName="roleless", datasetArn=dataset, dataSource={"dataLocation": source}

@@ -96,9 +96,7 @@ class IamRolePassing:
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
             if code in _THROTTLED:
-                raise Throttling(
-                    "IAM is throttling Augury's checks of iam:PassRole; retry the request"
-                ) from None
+                raise _throttled() from None
             raise AccessDenied(
                 f"User: {caller.arn} is not authorized to perform: iam:PassRole on resource: "
                 f"{role_arn} (IAM could not evaluate {principal}'s policies: {code})"
@@ -159,9 +157,7 @@ class IamRolePassing:
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code in _THROTTLED:
-                    raise Throttling(
-                        "IAM is throttling Augury's checks of iam:PassRole; retry the request"
-                    ) from None
+                    raise _throttled() from None
                 raise AccessDenied(
                     f"Augury could not look up the role {role_name} of the caller {caller}: {code}"
                 ) from None
@@ -174,3 +170,7 @@ class IamRolePassing:
         if self._client is None:
             self._client = boto3.client("iam", region_name=self._region)
         return self._client
+
+
+def _throttled() -> Throttling:
+    return Throttling("IAM is throttling Augury's checks of iam:PassRole; retry the request")
