@@ -13,7 +13,7 @@ from torch import nn
 from augury_training.forecasting.deep.common import embedding_width
 
 if TYPE_CHECKING:
-    from augury_training.forecasting.deep.deepar import DeepARHyperparameters
+    from augury_training.forecasting.deep.deepar_hyperparameters import DeepARHyperparameters
 
 __all__ = ["DeepARNet", "load_weights"]
 
