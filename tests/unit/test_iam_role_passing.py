@@ -9,7 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from augury.api.passed_roles import named_roles
+from augury.api.passed_roles import named_roles, takes_roles
+from augury.api.service_models import operation_model
 from augury.aws.iam_role_passing import IamRolePassing
 from augury.ports import Caller
 from augury.resources.errors import AccessDenied, Throttling
@@ -169,3 +170,12 @@ def test_every_role_member_of_a_request_is_found_once_each() -> None:
     assert list(named_roles(forecast)) == [ROLE, "arn:aws:iam::1:role/kms"]
     personalize = {"metricsOutputConfig": {"roleArn": ROLE}, "roleArn": ""}
     assert list(named_roles(personalize)) == [ROLE]
+
+
+def test_only_operations_that_can_name_a_role_are_looked_through() -> None:
+    assert takes_roles(operation_model("forecast", "CreateDatasetImportJob"))
+    assert takes_roles(operation_model("personalize", "CreateMetricAttribution"))
+    assert takes_roles(operation_model("personalize", "CreateDatasetGroup"))
+    assert not takes_roles(operation_model("personalize-runtime", "GetRecommendations"))
+    assert not takes_roles(operation_model("personalize-events", "PutEvents"))
+    assert not takes_roles(operation_model("forecastquery", "QueryForecast"))

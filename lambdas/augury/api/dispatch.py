@@ -77,7 +77,7 @@ class Dispatcher:
             function = self._implementation(service, name)
             params = parse_rest_request(request, operation, labels)
         validate(params, operation.input_shape)
-        check_passed_roles(self.runtime, service, request.caller, params)
+        check_passed_roles(self.runtime, operation, request.caller, params)
         logger.debug("%s:%s %s", service, name, request_id)
         result = function(self.runtime, params)
         return success_response(result, operation, request_id)
