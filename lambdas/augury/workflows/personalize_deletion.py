@@ -386,7 +386,8 @@ def _delete_from_events(
                         unchanged.append(key)
                         continue
                     counted = 0 if key in held else gone
-                    progress.record(chunk, _events_summary(folder, [rewritten], counted, key))
+                    summary = _events_summary(folder, [rewritten], counted, {key: rewritten})
+                    progress.record(chunk, summary)
                     chunk += 1
                     deleted += counted
                     runtime.blobs.delete_keys([key])
@@ -401,16 +402,18 @@ def _delete_from_events(
 
 
 def _events_summary(
-    folder: str, looked: list[str | None], deleted: int, rewritten_from: str | None = None
+    folder: str,
+    looked: list[str | None],
+    deleted: int,
+    renamed: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """What a step through the events files did: the files it looked at (by their names
-    now), the rows it deleted, and the file a rewrite replaced (``renamed``)."""
-    renamed = {rewritten_from: looked[0]} if rewritten_from is not None else {}
+    now), the rows it deleted, and the file a rewrite replaced, by its new name."""
     return {
         "folder": folder,
         "looked": [key for key in looked if key],
         "deleted": deleted,
-        "renamed": renamed,
+        "renamed": renamed or {},
         "finished": False,
     }
 

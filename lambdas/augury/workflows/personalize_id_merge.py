@@ -176,8 +176,9 @@ def _split(
     folder: Path,
     schema: pa.Schema | None,
 ) -> dict[int, Path]:
-    """``parts``' rows in one local Parquet file per partition they fall in; ``schema``,
-    when given, is what each batch is conformed to first. The parts are consumed."""
+    """``parts``' rows in one local Parquet file per partition they fall in (callers with
+    one partition store their parts as they are); ``schema``, when given, is what each
+    batch is conformed to first. The parts are consumed."""
     folder.mkdir(parents=True, exist_ok=True)
     writers: dict[int, pq.ParquetWriter] = {}
     paths: dict[int, Path] = {}
@@ -191,10 +192,7 @@ def _split(
                     if partition not in writers:
                         paths[partition] = folder / f"{partition_name(partition)}.parquet"
                         writers[partition] = pq.ParquetWriter(paths[partition], batch.schema)
-                    chosen = (
-                        batch if partitions == 1 else batch.filter(pa.array(where == partition))
-                    )
-                    writers[partition].write_batch(chosen)
+                    writers[partition].write_batch(batch.filter(pa.array(where == partition)))
             part.unlink()
     finally:
         for writer in writers.values():

@@ -368,7 +368,7 @@ def _write_version(
         previous_keys = parquet_keys(runtime, previous_prefix) if previous_prefix else []
         for number, key in enumerate(previous_keys):
             runtime.blobs.copy(key, f"{job.version}{PREVIOUS_PARTS}{number:05d}.parquet")
-        kept = int(job.dataset.attributes.get(DATA_ROWS) or 0) if previous_keys else 0
+        kept = previous_rows(job.dataset.attributes) if previous_keys else 0
         return kept + new_rows
     partitions = job.partitions(runtime)
     if previous_prefix:
