@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from augury_training.encoder_ensemble import ENSEMBLE_FILE, EncoderEnsemble
+from augury_training.personalization.sequence_hyperparameters import parse_hyperparameters
 from augury_training.personalization.sequence_model import (
     SequenceTrainingData,
     build_network,
     export_encoder,
-    parse_hyperparameters,
 )
 from augury_training.sequence_encoder import CONFIG_FILE, SequenceEncoder, SideBySide
 

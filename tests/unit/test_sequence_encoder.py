@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
+from augury_training.personalization.sequence_hyperparameters import parse_hyperparameters
 from augury_training.personalization.sequence_model import (
     SequenceTrainingData,
     build_network,
     export_encoder,
     network_scores,
-    parse_hyperparameters,
 )
 from augury_training.sequence_encoder import CONFIG_FILE, SequenceEncoder
 

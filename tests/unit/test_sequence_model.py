@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from augury_training.personalization.sequence_model import (
+from augury_training.personalization.sequence_hyperparameters import (
     HyperparameterError,
-    SequenceTrainingData,
     parse_hyperparameters,
     recipe_defaults,
+)
+from augury_training.personalization.sequence_model import (
+    SequenceTrainingData,
     train_sequence_model,
 )
 

@@ -42,7 +42,7 @@ def sequence_hyperparameters(
     recipe: str, hyperparameters: Mapping[str, str], context: RecipeContext
 ) -> dict[str, str]:
     """The recipe's defaults, then the history-length percentiles, then the solution's values."""
-    from augury_training.personalization.sequence_model import recipe_defaults
+    from augury_training.personalization.sequence_hyperparameters import recipe_defaults
 
     merged = dict(recipe_defaults(recipe))
     for name in HISTORY_PERCENTILES:

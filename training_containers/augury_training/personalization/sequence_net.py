@@ -14,7 +14,7 @@ from torch import nn
 from augury_training.sequence_encoder import GRU
 
 if TYPE_CHECKING:
-    from augury_training.personalization.sequence_model import SequenceHyperparameters
+    from augury_training.personalization.sequence_hyperparameters import SequenceHyperparameters
 
 __all__ = ["SequenceNet", "TransformerBlock"]
 
