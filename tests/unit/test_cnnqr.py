@@ -138,6 +138,7 @@ def test_cold_start_items_are_forecast_at_their_groups_level() -> None:
     history[10:] *= 20.0  # group 1 sells twenty times more than group 0
     groups = np.repeat([[0], [1]], 10, axis=0)
     model = _fit(_series(history, categories=groups), epochs="10")
+    assert model.reads_item_metadata
     new_items = SeriesSet(
         [np.array([]), np.array([]), np.array([])],
         "M",
@@ -252,10 +253,11 @@ def test_amazon_names_and_spellings_are_accepted() -> None:
     lines: list[str] = []
     history, _ = _seasonal(n=6, length=60)
     settings = {**TINY, "epochs": "1", "use_item_metadata": "NONE", "seasonal_adjustment": "Always"}
-    CNNQR(settings).fit(
+    blind = CNNQR(settings).fit(
         _series(history, categories=np.zeros((6, 1), dtype=int)), HORIZON, log=lines.append
     )
     assert any("item metadata ignored" in line for line in lines)
+    assert not blind.reads_item_metadata  # so new items are forecast by their neighbours
     assert "CNN-QR: 6 of 6 series divided by their seasonal indices" in lines
     assert any(line.startswith("CNN-QR epoch 1/1") for line in lines)
 

@@ -313,6 +313,7 @@ def test_cold_start_items_get_finite_forecasts_at_their_groups_level() -> None:
     model = DeepARPlus({**TINY, "epochs": "3"}).fit(
         _series(history, categories=groups), HORIZON, log=_quiet
     )
+    assert model.reads_item_metadata
     new_items = SeriesSet(
         [np.array([]), np.array([]), np.array([])],
         "M",

@@ -255,3 +255,31 @@ def test_features_known_only_over_the_history_reach_cnn_qr_as_past_related():
     assert data.related[0].shape == (6 + HORIZON, 1)
     np.testing.assert_array_equal(data.past_related[0][:, 0], np.arange(6.0) * 10)
     assert sets.cold([{}], 0).past_related[0].shape == (0, 1)
+
+
+class _BlindOracle(Oracle):
+    """The oracle, trained without the item metadata (CNN-QR's ``use_item_metadata=NONE``)."""
+
+    reads_item_metadata = False
+
+
+def test_new_items_with_metadata_are_forecast_only_by_models_that_read_it():
+    vocabulary = MetadataVocabulary.fit([{"category": "big"}, {"category": "small"}], ["category"])
+    forecaster = global_candidates.GlobalForecaster(
+        {"Deep_AR_Plus": Oracle({}), "CNN-QR": _BlindOracle({})},
+        config(),
+        np.array([0.1, 0.5, 0.9]),
+        SeriesSets(config(), [], vocabulary),
+    )
+    with_metadata = forecaster.cold([{"category": "big"}, {"category": "small"}], 0)
+    assert [sorted(forecasts) for forecasts in with_metadata] == [["Deep_AR_Plus"]] * 2
+    # with nothing to read, every model's forecast is as informed as the neighbours'
+    without = forecaster.cold([{}], 0)
+    assert sorted(without[0]) == ["CNN-QR", "Deep_AR_Plus"]
+    alone = global_candidates.GlobalForecaster(
+        {"CNN-QR": _BlindOracle({})},
+        config(),
+        np.array([0.5]),
+        SeriesSets(config(), [], vocabulary),
+    )
+    assert alone.cold([{"category": "big"}], 0) == [{}]

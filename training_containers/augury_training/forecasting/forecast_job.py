@@ -136,7 +136,9 @@ def _cold_from_models(
         info.global_end + 1,
         [related.get(key, (None, ())) for key in keys],
     )
-    names = [n for n in model.candidates if n in forecaster.models]
+    names = [n for n in model.candidates if n in per_item[0]] if per_item else []
+    if not names:
+        return []
     weights = np.array([model.global_weights[model.candidates.index(n)] for n in names])
     if weights.sum() <= 0:
         weights = np.ones(len(names))

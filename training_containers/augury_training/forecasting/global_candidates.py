@@ -642,6 +642,23 @@ class GlobalForecaster:
                 )
         return out
 
+    def cold_start_models(self, with_metadata: bool) -> dict[str, Any]:
+        """The models whose forecasts of new items say something about them.
+
+        When new items carry metadata, a network that does not read it (CNN-QR with
+        ``use_item_metadata=NONE``) would forecast every one at the typical level of
+        all items: on a check with categories an order of magnitude apart, such
+        forecasts pulled the "big" category's new items to a third of their level.
+        The items sharing their metadata (``coldstart``) forecast them alone then.
+        """
+        if not with_metadata:
+            return dict(self.models)
+        return {
+            name: model
+            for name, model in self.models.items()
+            if getattr(model, "reads_item_metadata", True)
+        }
+
     def cold(
         self,
         metadata: Sequence[Mapping[str, str]],
@@ -651,10 +668,11 @@ class GlobalForecaster:
         """Per cold-start item (metadata, and related features if any), candidate →
         ``(h, 1 + L)``."""
         out: list[dict[str, np.ndarray]] = [{} for _ in metadata]
-        if not self.models or not metadata:
+        readers = self.cold_start_models(any(metadata))
+        if not readers or not metadata:
             return out
         data = self.sets.cold(metadata, forecast_start, related)
-        for name, model in self.models.items():
+        for name, model in readers.items():
             arrays = forecast_arrays(
                 model.predict(data, list(self.levels), seed=self.config.seed), self.levels
             )

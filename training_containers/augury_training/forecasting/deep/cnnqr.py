@@ -384,6 +384,12 @@ class CNNQR:
         self.summary["seasonal_adjustment"] = mode
         self.summary["seasonally_adjusted_series"] = adjusted.count
 
+    @property
+    def reads_item_metadata(self) -> bool:
+        """Whether the network embeds item metadata: without it, a new item gets the
+        typical level of all items, whatever its category."""
+        return bool(self._cardinalities)
+
     def chosen_hyperparameters(self) -> dict[str, str]:
         """What this fit trained with, chosen on its held-out horizons or given, as
         hyperparameters: a model built with them trains once, with the same context and

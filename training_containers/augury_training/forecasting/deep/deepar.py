@@ -335,6 +335,12 @@ class DeepARPlus:
             kept.summary["learning_rates_tried"] = rates
         return kept
 
+    @property
+    def reads_item_metadata(self) -> bool:
+        """Whether the network embeds item metadata: without it, a new item gets the
+        typical level of all items, whatever its category."""
+        return bool(self._cardinalities)
+
     def chosen_hyperparameters(self) -> dict[str, str]:
         """What the kept fit trained with, chosen on its held-out horizons or given, as
         hyperparameters: a model built with them trains once, with the same context and
