@@ -277,3 +277,19 @@ def test_series_lengths_count_time_steps_on_the_calendar(frequency, start, end, 
 def test_frequencies_amazon_does_not_accept(text):
     with pytest.raises(InvalidInput):
         frequencies.parse(text)
+
+
+def test_the_estimated_training_time_weighs_deep_models_and_their_hpo_trials():
+    from augury.forecast.predictor_records import MINIMUM_ESTIMATE_SECONDS, estimate_seconds
+
+    rows = 200_000
+    statistical = estimate_seconds(rows, spec(algorithms=["ETS", "Theta"]))
+    deepar = estimate_seconds(rows, spec(algorithms=["Deep_AR_Plus"], auto=False))
+    tuned = estimate_seconds(rows, spec(algorithms=["Deep_AR_Plus"], auto=False, perform_hpo=True))
+    # M3's 199,196 points: DeepAR+ took 2,128 s a fit on 2 cores, ETS and Theta 76 s
+    assert 2 * 2_000 < deepar < 2 * 2_500 and statistical < 500
+    assert tuned > 4 * deepar
+    # an AutoPredictor considers its deep candidates only on enough data
+    auto = spec(algorithms=["ETS", "Deep_AR_Plus", "CNN-QR"])
+    assert estimate_seconds(rows, auto) > 10 * statistical
+    assert estimate_seconds(5_000, auto) == MINIMUM_ESTIMATE_SECONDS

@@ -64,6 +64,13 @@ ALGORITHMS = ("ETS", "ARIMA", "Theta", "NPTS", "Prophet", "SeasonalNaive", "Deep
 """Algorithm names as they appear after ``arn:aws:forecast:::algorithm/``."""
 GLOBAL_ALGORITHMS = ("Deep_AR_Plus", "CNN-QR")
 """The deep models: trained across all items at once (and on a GPU when the job has one)."""
+DEEP_SECONDS_PER_POINT = {"Deep_AR_Plus": 0.011, "CNN-QR": 0.003}
+"""Rough CPU seconds per data point of one deep fit (its early-stopped epochs and the
+settings it tries), from the M3 benchmark on 2 cores: 199,196 points took DeepAR+
+2,128 s and CNN-QR 593 s. It only feeds EstimatedTimeRemainingInMinutes."""
+HPO_TRIALS = 8
+"""PerformHPO's trials per deep algorithm: the first is the current values, the rest
+random draws."""
 FORWARD_LOOKING_ONLY = ("Deep_AR_Plus", "Prophet")
 """Algorithms that take a RELATED_TIME_SERIES only with values over the forecast horizon:
 Amazon's CNN-QR "is the only Forecast algorithm that accepts related time series data

@@ -22,6 +22,11 @@ from augury.resources import crud
 from augury.resources.errors import InvalidInput, ResourceInUse
 from augury.resources.record import Resource
 from augury.resources.status import Status
+from augury_training.forecast_contract import (
+    DEEP_MIN_OBSERVATIONS,
+    DEEP_SECONDS_PER_POINT,
+    HPO_TRIALS,
+)
 
 if TYPE_CHECKING:
     from augury.runtime import Runtime
@@ -70,9 +75,24 @@ def create_predictor(
 
 
 def estimate_seconds(rows: int, spec: PredictorSpec) -> float:
-    """A rough duration for training ``spec`` on ``rows`` data points."""
+    """A rough duration for training ``spec`` on ``rows`` data points.
+
+    Each candidate fits once per backtest window and once on all the data. A deep
+    model costs :data:`DEEP_SECONDS_PER_POINT` a fit, and with PerformHPO also its
+    trials; an AutoPredictor's deep candidates count only from
+    :data:`DEEP_MIN_OBSERVATIONS` rows (``rows`` bounds the observations from above,
+    as for the accelerator), where it considers them.
+    """
     passes = spec.backtest_windows + 1
-    cost = rows * max(1, len(spec.algorithms)) * passes * SECONDS_PER_POINT_AND_MODEL
+    deep_considered = not spec.auto or rows >= DEEP_MIN_OBSERVATIONS
+    cost = 0.0
+    for name in spec.algorithms or [""]:
+        if name in DEEP_SECONDS_PER_POINT:
+            if deep_considered:
+                trials = HPO_TRIALS if spec.perform_hpo else 0
+                cost += rows * (passes + trials) * DEEP_SECONDS_PER_POINT[name]
+        else:
+            cost += rows * passes * SECONDS_PER_POINT_AND_MODEL
     return max(MINIMUM_ESTIMATE_SECONDS, cost)
 
 

@@ -33,12 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from augury_training.forecast_contract import HPO_TRIALS
 from augury_training.forecast_hpo import Dimension, SearchError, default_ranges, parse_ranges
 
 __all__ = ["Dimension", "SearchError", "Trial", "default_ranges", "parse_ranges", "search"]
 
-TRIALS = 8
-"""Trials per algorithm: the first is the current values, the rest random draws."""
+TRIALS = HPO_TRIALS
 
 
 @dataclass
