@@ -39,6 +39,13 @@ default, and the validation horizons told them apart where it mattered
 validates better by :data:`.context_choice.SWITCH_MARGIN`, and data that the first
 climb does not help train four fits, not six."""
 MAX_CONTEXT = 500
+DEFAULT_SAMPLES = 200
+"""Sample paths each pooled fit draws. Quantiles read off too few paths are noisy,
+and the noise adds to the quantile loss: on M3's monthly series the same fit
+(seed 0) scored mean wQL 0.07728, 0.07709 and 0.07713 over sampling seeds 0-2
+with 100 paths, 0.07705, 0.07703 and 0.07706 with 200, and 0.07703 to 0.07707
+with 400, so 200 is where more paths stop paying. Drawing them took 23 s with
+100 and 42 s with 200 (1,428 series, four pooled fits, 2 CPU cores)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +64,8 @@ class DeepARHyperparameters:
     num_averaged_models: int = 1
     learning_rate_decay: float = 0.5
     max_learning_rate_decays: int | None = None
-    num_samples: int = 100
+    num_samples: int = DEFAULT_SAMPLES
+    """Sample paths per pooled fit: see :data:`DEFAULT_SAMPLES`."""
     early_stopping_patience: int = 10
     max_batches_per_epoch: int = 100
     mixed_precision: bool = True
@@ -94,7 +102,7 @@ def parse_hyperparameters(values: Mapping[str, str]) -> DeepARHyperparameters:
         max_learning_rate_decays=get_int(
             values, "max_learning_rate_decays", None, minimum=0, maximum=1000
         ),
-        num_samples=bounded_int(values, "num_samples", 100, 1, 10_000),
+        num_samples=bounded_int(values, "num_samples", DEFAULT_SAMPLES, 1, 10_000),
         early_stopping_patience=bounded_int(values, "early_stopping_patience", 10, 1, 1000),
         max_batches_per_epoch=bounded_int(values, "max_batches_per_epoch", 100, 1, 100_000),
         mixed_precision=get_bool(values, "mixed_precision", True),
