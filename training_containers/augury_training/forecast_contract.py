@@ -67,7 +67,9 @@ GLOBAL_ALGORITHMS = ("Deep_AR_Plus", "CNN-QR")
 DEEP_SECONDS_PER_POINT = {"Deep_AR_Plus": 0.011, "CNN-QR": 0.003}
 """Rough CPU seconds per data point of one deep fit (its early-stopped epochs and the
 settings it tries), from the M3 benchmark on 2 cores: 199,196 points took DeepAR+
-2,128 s and CNN-QR 593 s. It only feeds EstimatedTimeRemainingInMinutes."""
+2,128 s on a shared machine (1,305 s on a quiet one) and CNN-QR 593 s. It only feeds
+EstimatedTimeRemainingInMinutes, which errs on the long side, as the statistical
+models' rate does."""
 HPO_TRIALS = 8
 """PerformHPO's trials per deep algorithm: the first is the current values, the rest
 random draws."""

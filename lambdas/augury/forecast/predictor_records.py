@@ -85,14 +85,13 @@ def estimate_seconds(rows: int, spec: PredictorSpec) -> float:
     """
     passes = spec.backtest_windows + 1
     deep_considered = not spec.auto or rows >= DEEP_MIN_OBSERVATIONS
+    trials = HPO_TRIALS if spec.perform_hpo else 0
     cost = 0.0
-    for name in spec.algorithms or [""]:
-        if name in DEEP_SECONDS_PER_POINT:
-            if deep_considered:
-                trials = HPO_TRIALS if spec.perform_hpo else 0
-                cost += rows * (passes + trials) * DEEP_SECONDS_PER_POINT[name]
-        else:
+    for name in spec.algorithms:
+        if name not in DEEP_SECONDS_PER_POINT:
             cost += rows * passes * SECONDS_PER_POINT_AND_MODEL
+        elif deep_considered:
+            cost += rows * (passes + trials) * DEEP_SECONDS_PER_POINT[name]
     return max(MINIMUM_ESTIMATE_SECONDS, cost)
 
 

@@ -20,7 +20,7 @@ Why the search is built this way:
   tuning can only keep or improve its validation score. Every trial, the first
   included, names a value for every tuned hyperparameter, so the values chosen
   can always be reported.
-* **Bounded.** At most ``TRIALS`` trials; a job's time budget is shared between
+* **Bounded.** At most ``HPO_TRIALS`` trials; a job's time budget is shared between
   them, and a deep model stops between two batches when its share is spent.
 """
 
@@ -38,8 +38,6 @@ from augury_training.forecast_hpo import Dimension, SearchError, default_ranges,
 
 __all__ = ["Dimension", "SearchError", "Trial", "default_ranges", "parse_ranges", "search"]
 
-TRIALS = HPO_TRIALS
-
 
 @dataclass
 class Trial:
@@ -56,7 +54,7 @@ def search(
     seed: int,
     time_budget_seconds: float | None,
     defaults: Mapping[str, str] | None = None,
-    trials: int = TRIALS,
+    trials: int = HPO_TRIALS,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, str], list[Trial]]:
     """The best hyperparameters (``base`` with the tuned names replaced) and every trial.
