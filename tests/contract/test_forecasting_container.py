@@ -339,3 +339,43 @@ def test_a_forecast_whose_related_data_stops_before_its_horizon_fails(workspace,
     assert "does not cover the forecast horizon in every series, which Prophet needs" in (
         state.failure_reason
     )
+
+
+def forecast_rows(workspace, name: str, channels: dict, **changes) -> dict:
+    """``(item, store) -> {forecast column: values over the horizon}`` of one forecast job."""
+    state, files, log = run_job(workspace, name, config("forecast", **changes), channels)
+    assert state.status == TRAINING_COMPLETED, (state, log)
+    found: dict = {}
+    for k in range(FORECAST_SHARDS):
+        for row in parquet(files[f"forecast/shard={k}.parquet"]).to_pylist():
+            series = found.setdefault((row["item_id"], row["store"]), {})
+            for column, value in row.items():
+                if column not in ("item_id", "store", "date"):
+                    series.setdefault(column, []).append(value)
+    return found
+
+
+def test_a_quantile_does_not_move_with_the_other_levels_asked_for(workspace, auto_predictor):
+    """A new item's P50 is the same whether P10/P90 or P30 are asked for beside it, and
+    forecasting new items changes nothing for the items with history."""
+    blobs, _ = workspace
+    channels = {**CHANNELS, "model": "models/auto"}
+    wide = forecast_rows(workspace, "levels-wide", channels, forecast_types=["0.1", "0.5", "0.9"])
+    narrow = forecast_rows(workspace, "levels-narrow", channels, forecast_types=["0.5", "0.3"])
+    for series in wide:
+        np.testing.assert_allclose(narrow[series]["p50"], wide[series]["p50"], rtol=1e-12)
+        assert np.all(np.array(narrow[series]["p30"]) <= np.array(narrow[series]["p50"]))
+    metadata = retail_tables()["metadata"].slice(0, len(ITEMS))  # no lemonade: no new item
+    sink = io.BytesIO()
+    pq.write_table(metadata, sink)
+    blobs.put_bytes("data/metadata-no-new/part-0.parquet", sink.getvalue())
+    warm_only = forecast_rows(
+        workspace,
+        "levels-warm-only",
+        {**channels, "metadata": "data/metadata-no-new"},
+        forecast_types=["0.1", "0.5", "0.9"],
+    )
+    assert set(warm_only) == {(item, store) for item in ITEMS for store in STORES}
+    for series, columns in warm_only.items():
+        for column, values in columns.items():
+            np.testing.assert_allclose(values, wide[series][column], rtol=1e-12)

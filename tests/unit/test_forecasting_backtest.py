@@ -6,6 +6,8 @@ exercise the orchestration, not the algorithms.
 
 from __future__ import annotations
 
+from statistics import NormalDist
+
 import numpy as np
 import pytest
 
@@ -17,7 +19,13 @@ from augury_training.forecasting.backtest import (
     check_limits,
     plan_windows,
 )
-from augury_training.forecasting.coldstart import ColdStart, mixture
+from augury_training.forecasting.coldstart import (
+    MIXTURE_LEVELS,
+    ColdStart,
+    job_levels,
+    level_columns,
+    mixture,
+)
 from augury_training.forecasting.data import DataError, DatasetInfo, make_series
 from augury_training.forecasting.ensemble import (
     AUTO_PREDICTOR,
@@ -293,9 +301,61 @@ def test_a_new_item_mixes_the_networks_forecast_with_its_neighbours():
         (("new",), np.array([[100.0, 80.0, 100.0, 120.0]])),
         (("only-neighbours",), np.array([[5.0, 4.0, 5.0, 6.0]])),
     ]
-    blended = dict(blend_cold_start(neighbours, network, levels))
+    blended = dict(blend_cold_start(neighbours, network, levels, levels))
     # either level may turn out right: the band spans both, the mean is between
     mean, low, _, high = blended[("new",)][0]
     assert mean == pytest.approx(55.0)
     assert low < 12.0 and high > 80.0
     np.testing.assert_allclose(blended[("only-neighbours",)], neighbours[1][1])
+
+
+def test_new_items_are_mixed_on_a_fixed_grid_whatever_levels_are_asked_for():
+    """The job forecasts the items with history at the grid's levels as well; the cold
+    start pools those columns only, so the levels asked for cannot change the mixture."""
+    asked = [0.3, 0.5]
+    computed = job_levels(asked, new_items=True)
+    assert set(MIXTURE_LEVELS) <= set(computed) and {0.3, 0.5} <= set(computed)
+    np.testing.assert_array_equal(job_levels(asked, new_items=False), asked)
+    np.testing.assert_array_equal(
+        level_columns(computed, [0.5]), [0, 1 + list(computed).index(0.5)]
+    )
+
+    def warm_at(levels: np.ndarray, key: str, level: float) -> ItemForecast:
+        normal = np.array([NormalDist(level, level / 4).inv_cdf(q) for q in levels])
+        return ItemForecast(key, (key,), np.array([[level, *normal]]), level, {"kind": "x"})
+
+    medians = []
+    for wanted in ([0.1, 0.5, 0.9], [0.33, 0.5]):
+        levels = job_levels(wanted, new_items=True)
+        cold = ColdStart({"new": {"kind": "x"}}, [()], levels)
+        cold.observe([warm_at(levels, "a", 10.0), warm_at(levels, "b", 40.0)])
+        np.testing.assert_array_equal(cold.levels, MIXTURE_LEVELS)
+        ((_, grid_forecast),) = cold.forecasts()
+        mixed = mixture(grid_forecast[None], cold.levels, np.array(wanted))
+        medians.append(mixed[0, 1 + wanted.index(0.5)])
+        assert np.all(np.diff(mixed[0, 1:]) >= 0)
+    assert medians[0] == pytest.approx(medians[1], rel=1e-12)
+    assert 10.0 < medians[0] < 40.0  # between the two: it may sell like either
+
+
+def test_a_mixture_reads_any_level_and_one_forecast_on_the_grid_is_itself():
+    grid = np.array(MIXTURE_LEVELS)
+    one = np.concatenate([[5.0], 10.0 + 20.0 * grid])[None, None, :]
+    np.testing.assert_allclose(mixture(one, grid, np.array([0.1, 0.5, 0.9]))[0], [5, 12, 20, 28])
+    np.testing.assert_allclose(mixture(one, grid, np.array([0.33]))[0], [5, 16.6])
+    with pytest.raises(ValueError, match="no quantile levels"):
+        mixture(one[:, :, :1], np.array([]), np.array([0.5]))
+
+
+def test_new_items_with_the_same_neighbours_share_one_copy_of_each_forecast():
+    """Memory must not grow with new items times neighbours: a category's thousand new items
+    keep references to the same sliced forecasts."""
+    levels = job_levels([0.5], new_items=True)
+    cold = ColdStart({f"new-{n}": {"kind": "x"} for n in range(3)}, [()], levels)
+    forecast = np.tile(np.arange(1.0 + levels.size), (2, 1))
+    cold.observe(
+        [ItemForecast(f"w{k}", (f"w{k}",), forecast, 1.0, {"kind": "x"}) for k in range(2)]
+    )
+    pools = [pool.forecasts for pool in cold._pools]
+    assert all(len(kept) == 2 for kept in pools)
+    assert all(kept[k] is pools[0][k] for kept in pools for k in range(2))

@@ -18,6 +18,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 from augury_training.contract import TrainPaths
 from augury_training.forecast_contract import MODEL_CHANNEL, ForecastJobConfig
 from augury_training.forecasting.backtest import BacktestPlan, check_limits, quantile_levels
-from augury_training.forecasting.coldstart import ColdStart, mixture
+from augury_training.forecasting.coldstart import ColdStart, job_levels, level_columns, mixture
 from augury_training.forecasting.data import DataError, ForecastData, Series, batch_items_for
 from augury_training.forecasting.ensemble import combine
 from augury_training.forecasting.global_candidates import (
@@ -93,29 +94,32 @@ def _task(task: tuple[list[Series], dict, dict], plan: ForecastPlan):
 def blend_cold_start(
     neighbours: list[tuple[tuple[str, ...], np.ndarray]],
     models: list[tuple[tuple[str, ...], np.ndarray]],
+    grid: Sequence[float],
     levels: Sequence[float],
 ) -> list[tuple[tuple[str, ...], np.ndarray]]:
-    """New items' forecasts: the equal mixture (:func:`.coldstart.mixture`) of the
-    statistical cold start (items sharing the metadata) and the global models' own,
-    where both exist.
+    """New items' forecasts at ``levels``: the equal mixture (:func:`.coldstart.mixture`)
+    of the statistical cold start (items sharing the metadata) and the global models'
+    own, where both exist; both come at the mixture's ``grid`` of levels.
 
     The two err differently: the network learns what a category sells from every
     series but gives a new item its category's typical level, while the neighbours'
     mixture copies the nearest items and spans their levels. A mixture keeps both
-    as possible outcomes. Measured on the retail check
-    (``scripts/check_forecast_deep.py --items 200 --new-items 20 --days 400
-    --epochs 40``), new items' mean wQL: CNN-QR 0.3459 averaging the two quantile
-    curves, 0.3308 from the neighbours alone, 0.3188 as a mixture; DeepAR+ 0.3589,
-    0.3283 and 0.3228 (ETS, neighbours only: 0.3307).
+    as possible outcomes, protecting a new item whose neighbours are a poor guide.
+    On the retail check (``scripts/check_forecast_deep.py --items 200 --new-items
+    20 --days 400 --epochs 40``, 2026-12-07) CNN-QR's new items scored a mean wQL
+    of 0.3358 as this mixture, 0.3307 from the neighbours alone and 0.3509
+    averaging the two quantile curves; DeepAR+ 0.3313 as the mixture (ETS,
+    neighbours only: 0.3301). Taken on the grid, a mixture does not depend on the
+    levels asked for (:mod:`.coldstart`).
     """
-    found = dict(neighbours)
-    grid = np.asarray(levels, dtype=float)
-    blended = []
-    for identity, array in models:
-        other = found.pop(identity, None)
-        mixed = array if other is None else mixture(np.stack([array, other]), grid)
-        blended.append((identity, mixed))
-    return blended + list(found.items())
+    members = {identity: [array] for identity, array in models}
+    for identity, array in neighbours:
+        members.setdefault(identity, []).append(array)
+    grid_levels, wanted = np.asarray(grid, dtype=float), np.asarray(levels, dtype=float)
+    return [
+        (identity, mixture(np.stack(arrays), grid_levels, wanted))
+        for identity, arrays in members.items()
+    ]
 
 
 def _cold_from_models(
@@ -126,7 +130,7 @@ def _cold_from_models(
 ) -> list[tuple[tuple[str, ...], np.ndarray]]:
     """New items (and empty series) forecast by the predictor's global models from their
     metadata and their related features over the horizon, combined with the models'
-    global weights (equal weights if none has any)."""
+    global weights (equal weights if none has any), at the cold start's levels."""
     info = data.info
     targets = cold.targets
     keys = [KEY_SEPARATOR.join((item, *dims)) for item, dims in targets]
@@ -142,8 +146,9 @@ def _cold_from_models(
     weights = np.array([model.global_weights[model.candidates.index(n)] for n in names])
     if weights.sum() <= 0:
         weights = np.ones(len(names))
+    columns = level_columns(forecaster.levels, cold.levels)
     return [
-        ((item, *dims), combine(forecasts, names, weights))
+        ((item, *dims), combine(forecasts, names, weights)[:, columns])
         for (item, dims), forecasts in zip(targets, per_item, strict=True)
     ]
 
@@ -153,7 +158,6 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="augury-model-") as scratch:
         model = TrainedModel(model_directory(paths.channel(MODEL_CHANNEL), Path(scratch)), config)
-    plan = ForecastPlan(BacktestPlan(config, tuple(model.candidates)), {}, model.global_weights)
     grid = Grid(config.frequency, config.time_alignment_boundary)
     with ForecastData(paths, config) as data:
         info = data.info
@@ -168,8 +172,14 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
         new_items.update({i: data.metadata.get(i, {}) for i in info.items_without_values})
         empty_series = {s: data.metadata.get(s[0], {}) for s in info.series_without_values}
         levels = quantile_levels(config.forecast_types)
-        cold = ColdStart(new_items, info.dimension_values, levels, empty_series=empty_series)
-        forecaster = GlobalForecaster(model.global_models, config, levels, model.inputs)
+        computed = job_levels(levels, bool(new_items or empty_series))
+        computing = replace(config, forecast_types=[f"{level:g}" for level in computed])
+        plan = ForecastPlan(
+            BacktestPlan(computing, tuple(model.candidates)), {}, model.global_weights
+        )
+        written = level_columns(computed, levels)
+        cold = ColdStart(new_items, info.dimension_values, computed, empty_series=empty_series)
+        forecaster = GlobalForecaster(model.global_models, computing, computed, model.inputs)
         unvalued = (
             f" ({len(info.items_without_values)} of them in the target without a value)"
             if info.items_without_values
@@ -191,18 +201,19 @@ def forecast(paths: TrainPaths, config: ForecastJobConfig, *, workers: int | Non
             map_batches(functools.partial(_task, plan=plan), tasks, workers), 1
         ):
             for result in results:
-                shards.add(result.identity, dates, result.forecast)
+                shards.add(result.identity, dates, result.forecast[:, written])
             cold.observe(results)
             progress(
                 f"forecast batch {number}: {shards.items} items, {time.monotonic() - started:.1f} s"
             )
         if shards.items == 0:
             raise DataError("the target time series has no item with a value to forecast from")
-        cold_forecasts = cold.forecasts()
-        if model.global_models and cold.targets:
-            cold_forecasts = blend_cold_start(
-                cold_forecasts, _cold_from_models(forecaster, model, cold, data), levels
-            )
+        from_models = (
+            _cold_from_models(forecaster, model, cold, data)
+            if model.global_models and cold.targets
+            else []
+        )
+        cold_forecasts = blend_cold_start(cold.forecasts(), from_models, cold.levels, levels)
         for identity, array in cold_forecasts:
             shards.add(identity, dates, array)
         shards.close()
