@@ -302,9 +302,10 @@ def test_a_new_item_mixes_the_networks_forecast_with_its_neighbours():
         (("only-neighbours",), np.array([[5.0, 4.0, 5.0, 6.0]])),
     ]
     blended = dict(blend_cold_start(neighbours, network, levels, levels))
-    # either level may turn out right: the band spans both, the mean is between
+    # either level may turn out right: the band spans both, the mean is between,
+    # nearer the neighbours' (the network weighs a third)
     mean, low, _, high = blended[("new",)][0]
-    assert mean == pytest.approx(55.0)
+    assert mean == pytest.approx(10.0 / 3 + 100.0 * 2 / 3)
     assert low < 12.0 and high > 80.0
     np.testing.assert_allclose(blended[("only-neighbours",)], neighbours[1][1])
 
@@ -359,3 +360,16 @@ def test_new_items_with_the_same_neighbours_share_one_copy_of_each_forecast():
     pools = [pool.forecasts for pool in cold._pools]
     assert all(len(kept) == 2 for kept in pools)
     assert all(kept[k] is pools[0][k] for kept in pools for k in range(2))
+
+
+def test_a_weighted_mixture_leans_to_the_heavier_forecast():
+    grid = np.array(MIXTURE_LEVELS)
+    low = np.concatenate([[10.0], 10.0 + 2.0 * (grid - 0.5)])[None, :]
+    high = np.concatenate([[100.0], 100.0 + 2.0 * (grid - 0.5)])[None, :]
+    both = np.stack([low, high])
+    mixed = mixture(both, grid, np.array([0.2, 0.5, 0.8]), weights=[1.0, 3.0])
+    assert mixed[0, 0] == pytest.approx(77.5)
+    assert mixed[0, 1] < 15.0 < 95.0 < mixed[0, 2]  # a quarter of the mass stays low
+    np.testing.assert_allclose(mixture(both, grid, weights=[1, 1]), mixture(both, grid))
+    with pytest.raises(ValueError, match="weights"):
+        mixture(both, grid, weights=[1.0])

@@ -155,11 +155,16 @@ class ColdStart:
         return result
 
 
-def mixture(forecasts: np.ndarray, levels: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
-    """The equal mixture of ``forecasts`` ``(n, h, 1 + L)``, as one ``(h, 1 + A)`` forecast
-    at the levels ``at`` (default: ``levels``).
+def mixture(
+    forecasts: np.ndarray,
+    levels: np.ndarray,
+    at: np.ndarray | None = None,
+    weights: Sequence[float] | None = None,
+) -> np.ndarray:
+    """The mixture of ``forecasts`` ``(n, h, 1 + L)``, in equal parts unless ``weights``
+    are given, as one ``(h, 1 + A)`` forecast at the levels ``at`` (default: ``levels``).
 
-    The mean is the members' mean. For the quantiles, each member's value at
+    The mean is the members' weighted mean. For the quantiles, each member's value at
     level ``levels[j]`` carries the probability of the band around that level
     (half-way to the neighbouring levels, 0 and 1 at the ends); the pooled
     values, sorted per step, are read at each level of ``at`` by linear
@@ -171,19 +176,23 @@ def mixture(forecasts: np.ndarray, levels: np.ndarray, at: np.ndarray | None = N
     n, steps, columns = forecasts.shape
     if columns != 1 + levels.size:
         raise ValueError(f"{columns} forecast columns for {levels.size} quantile levels")
+    shares = np.full(n, 1.0 / n) if weights is None else np.asarray(weights, dtype=float)
+    if shares.shape != (n,) or (shares < 0).any() or shares.sum() <= 0:
+        raise ValueError(f"weights {shares.tolist()} for {n} forecasts")
+    shares = shares / shares.sum()
     out = np.empty((steps, 1 + at.size), dtype=float)
-    out[:, 0] = forecasts[:, :, 0].mean(axis=0)
+    out[:, 0] = np.tensordot(shares, forecasts[:, :, 0], axes=1)
     if at.size == 0:
         return out
     if levels.size == 0:
         raise ValueError(f"no quantile levels to read levels {at.tolist()} from")
     bounds = np.concatenate([[0.0], (levels[1:] + levels[:-1]) / 2, [1.0]])
-    mass = np.tile(np.diff(bounds), n) / n
+    mass = (shares[:, None] * np.diff(bounds)[None, :]).ravel()
     values = forecasts[:, :, 1:].transpose(1, 0, 2).reshape(steps, -1)
     order = np.argsort(values, axis=1, kind="stable")
     ordered = np.take_along_axis(values, order, axis=1)
-    weights = mass[order]
-    positions = np.cumsum(weights, axis=1) - weights / 2
+    band = mass[order]
+    positions = np.cumsum(band, axis=1) - band / 2
     for step in range(steps):
         out[step, 1:] = np.interp(at, positions[step], ordered[step])
     return out

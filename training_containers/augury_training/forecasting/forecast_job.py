@@ -42,6 +42,18 @@ from augury_training.forecasting.pipeline import progress
 from augury_training.forecasting.predict import ForecastPlan, ItemForecast, forecast_batch
 from augury_training.forecasting.related import check_future_values
 
+NETWORK_SHARE = 1 / 3
+"""The global models' part in a new item's mixture with its neighbours' (the rest).
+
+The network's forecast alone is the weaker of the two (0.4059 against 0.3191 from
+the neighbours, retail check, CNN-QR, 60 new items), and an equal mixture of two
+forecasts is wider than either. New items' mean wQL on the retail check
+(``scripts/check_forecast_deep.py --items 200 --days 400 --epochs 40``, CNN-QR),
+with 20 new items / 60 / 60 on another seed: a third 0.3171 / 0.3084 / 0.3584,
+half 0.3358 / 0.3155 / 0.3641, the neighbours alone 0.3307 / 0.3191 / 0.3542.
+The share was chosen on the first two datasets; the last was run after the choice.
+"""
+
 
 class TrainedModel:
     """The predictor's ensemble: candidates, global weights, per-item weights."""
@@ -97,29 +109,26 @@ def blend_cold_start(
     grid: Sequence[float],
     levels: Sequence[float],
 ) -> list[tuple[tuple[str, ...], np.ndarray]]:
-    """New items' forecasts at ``levels``: the equal mixture (:func:`.coldstart.mixture`)
-    of the statistical cold start (items sharing the metadata) and the global models'
+    """New items' forecasts at ``levels``: the mixture (:func:`.coldstart.mixture`) of
+    the statistical cold start (items sharing the metadata) and the global models'
     own, where both exist; both come at the mixture's ``grid`` of levels.
 
     The two err differently: the network learns what a category sells from every
     series but gives a new item its category's typical level, while the neighbours'
     mixture copies the nearest items and spans their levels. A mixture keeps both
-    as possible outcomes, protecting a new item whose neighbours are a poor guide.
-    On the retail check (``scripts/check_forecast_deep.py --items 200 --new-items
-    20 --days 400 --epochs 40``, 2026-12-07) CNN-QR's new items scored a mean wQL
-    of 0.3358 as this mixture, 0.3307 from the neighbours alone and 0.3509
-    averaging the two quantile curves; DeepAR+ 0.3313 as the mixture (ETS,
-    neighbours only: 0.3301). Taken on the grid, a mixture does not depend on the
-    levels asked for (:mod:`.coldstart`).
+    as possible outcomes, the network's in a smaller part (:data:`NETWORK_SHARE`),
+    which protects a new item whose neighbours are a poor guide. Taken on the grid,
+    the mixture does not depend on the levels asked for (:mod:`.coldstart`).
     """
-    members = {identity: [array] for identity, array in models}
+    members = {identity: [(array, NETWORK_SHARE)] for identity, array in models}
     for identity, array in neighbours:
-        members.setdefault(identity, []).append(array)
+        members.setdefault(identity, []).append((array, 1.0 - NETWORK_SHARE))
     grid_levels, wanted = np.asarray(grid, dtype=float), np.asarray(levels, dtype=float)
-    return [
-        (identity, mixture(np.stack(arrays), grid_levels, wanted))
-        for identity, arrays in members.items()
-    ]
+    blended = []
+    for identity, pairs in members.items():
+        arrays, shares = zip(*pairs, strict=True)
+        blended.append((identity, mixture(np.stack(arrays), grid_levels, wanted, shares)))
+    return blended
 
 
 def _cold_from_models(
