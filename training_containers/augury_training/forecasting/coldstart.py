@@ -45,10 +45,15 @@ forecast is that forecast at every level from 0.10 to 0.90.
 """
 
 
+def _level_key(level: float) -> float:
+    """A level as a lookup key: ``0.15`` and ``0.05 * 3`` are the same level."""
+    return round(float(level), 6)
+
+
 def job_levels(requested: Sequence[float], new_items: bool) -> np.ndarray:
     """The quantile levels a forecast job computes: those asked for, plus the mixture's
     grid when there are new items to forecast from their neighbours."""
-    levels = {round(float(level), 6) for level in requested}
+    levels = {_level_key(level) for level in requested}
     if new_items:
         levels.update(MIXTURE_LEVELS)
     return np.array(sorted(levels), dtype=float)
@@ -56,8 +61,8 @@ def job_levels(requested: Sequence[float], new_items: bool) -> np.ndarray:
 
 def level_columns(levels: Sequence[float], wanted: Sequence[float]) -> np.ndarray:
     """Columns of a ``(h, 1 + L)`` forecast at ``levels`` holding the mean and ``wanted``."""
-    index = {round(float(level), 6): column for column, level in enumerate(levels, start=1)}
-    return np.array([0, *(index[round(float(level), 6)] for level in wanted)], dtype=np.intp)
+    index = {_level_key(level): column for column, level in enumerate(levels, start=1)}
+    return np.array([0, *(index[_level_key(level)] for level in wanted)], dtype=np.intp)
 
 
 @dataclass
@@ -99,7 +104,7 @@ class ColdStart:
             dtype=np.int64,
         ).reshape(len(self.targets), len(self.fields))
         self._target_dims = [dims for _, dims in self.targets]
-        present = {round(float(level), 6) for level in levels}
+        present = {_level_key(level) for level in levels}
         self.levels = np.array([q for q in MIXTURE_LEVELS if q in present], dtype=float)
         """The levels of the pooled forecasts and of the mixtures, a subset of the grid."""
         self._columns = level_columns(levels, self.levels)
